@@ -1,0 +1,1 @@
+//! Helpers for Cairn's end-to-end tests, which start the real `cairn` binary on loopback.
