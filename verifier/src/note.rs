@@ -1,0 +1,813 @@
+//! C2SP signed-note (`c2sp.org/signed-note`): notes, key names, key IDs, Ed25519 keys.
+//!
+//! A note is UTF-8 text ending in a newline, a blank line, then one or more signature lines
+//! `— <key name> base64(key ID || signature)`. The text is separated from the signatures by the
+//! *last* blank line. Verification follows the spec's rules exactly:
+//!
+//! - a signature whose (key name, key ID) pair is not known is ignored;
+//! - a signature from a known key that fails to verify rejects the whole note;
+//! - a note with no verified signature from a known key is rejected.
+//!
+//! Other signature types (ECDSA, RFC 6962 tree heads, cosignatures) implement [`NoteVerifier`]
+//! in their own modules.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
+
+use crate::hash::sha256;
+
+/// Largest note Cairn parses, in bytes. A log entry must fit a u16 entry-bundle slot, and
+/// checkpoints with a handful of cosignatures are far smaller.
+pub const MAX_NOTE_SIZE: usize = 65_535;
+
+/// Most signature lines a note may carry (the spec asks verifiers to accept at least 16).
+pub const MAX_NOTE_SIGNATURES: usize = 32;
+
+/// Longest key name accepted, in bytes.
+pub const MAX_KEY_NAME_SIZE: usize = 256;
+
+/// Largest decoded signature accepted (4-byte key ID plus signature), in bytes. Covers
+/// Ed25519 (64), cosignatures (72), ECDSA P-256 DER (<= 72) and RFC 6962 tree heads (<= 84).
+pub const MAX_SIGNATURE_SIZE: usize = 512;
+
+/// Signature type byte of Ed25519 note signatures (signed-note section "Signature types").
+pub const SIG_TYPE_ED25519: u8 = 0x01;
+
+const SIGNATURE_PREFIX: &str = "\u{2014} ";
+const PRIVATE_KEY_PREFIX: &str = "PRIVATE+KEY+";
+
+/// Why a note, key or signature was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum NoteError {
+    /// The note is larger than [`MAX_NOTE_SIZE`].
+    #[error("note is {0} bytes, larger than the limit of {MAX_NOTE_SIZE}")]
+    TooLarge(usize),
+    /// The note is not valid UTF-8.
+    #[error("note is not valid UTF-8")]
+    NotUtf8,
+    /// The note contains an ASCII control character other than newline.
+    #[error("note contains control character U+{0:04X}")]
+    ControlCharacter(u32),
+    /// There is no blank line separating text from signatures, or nothing after it.
+    #[error("note has no signature block (a blank line followed by signature lines)")]
+    NoSignatureBlock,
+    /// The text is empty or does not end in a newline.
+    #[error("note text is empty")]
+    EmptyText,
+    /// A line of the signature block is not `— <name> <base64>\n`.
+    #[error("malformed signature line {line:?}")]
+    MalformedSignatureLine {
+        /// The offending line, as far as it could be read.
+        line: String,
+    },
+    /// More than [`MAX_NOTE_SIGNATURES`] signature lines.
+    #[error("note has more than {MAX_NOTE_SIGNATURES} signatures")]
+    TooManySignatures,
+    /// Two signature lines carry the same key name and key ID.
+    #[error("note carries two signatures from key {name} ({key_id:08x})")]
+    DuplicateSignature {
+        /// Key name of the repeated signature.
+        name: String,
+        /// Key ID of the repeated signature.
+        key_id: u32,
+    },
+    /// A key name is empty, too long, or contains a space or `+`.
+    #[error("invalid key name {0:?}")]
+    InvalidKeyName(String),
+    /// A verifier or signer key string is not in the expected encoding.
+    #[error("malformed key: {0}")]
+    MalformedKey(&'static str),
+    /// A verifier key's key ID does not match the ID computed from its name and key.
+    #[error("key ID {stated:08x} of key {name} does not match its key material ({computed:08x})")]
+    KeyIdMismatch {
+        /// Key name of the key.
+        name: String,
+        /// The ID written in the key string.
+        stated: u32,
+        /// The ID computed from name, type and key material.
+        computed: u32,
+    },
+    /// A verifier key has a signature type this code does not implement.
+    #[error("unsupported signature type 0x{0:02x}")]
+    UnsupportedKeyType(u8),
+    /// A known key's signature did not verify: the note must be rejected.
+    #[error("signature by known key {name} ({key_id:08x}) does not verify")]
+    BadSignature {
+        /// Key name of the failing signature.
+        name: String,
+        /// Key ID of the failing signature.
+        key_id: u32,
+    },
+    /// No signature from any known key: the note must be rejected.
+    #[error("note is not signed by any known key")]
+    NoKnownSignature,
+}
+
+/// A validated key name: non-empty, at most [`MAX_KEY_NAME_SIZE`] bytes, no Unicode white
+/// space, no `+`, no control characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct KeyName(String);
+
+impl KeyName {
+    /// Validates `name` as a key name.
+    pub fn new(name: &str) -> Result<KeyName, NoteError> {
+        let ok = !name.is_empty()
+            && name.len() <= MAX_KEY_NAME_SIZE
+            && !name
+                .chars()
+                .any(|c| c.is_whitespace() || c == '+' || c.is_control());
+        if ok {
+            Ok(KeyName(name.to_owned()))
+        } else {
+            Err(NoteError::InvalidKeyName(name.chars().take(80).collect()))
+        }
+    }
+
+    /// The name as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for KeyName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The recommended key ID: the first four bytes, big-endian, of
+/// `SHA-256(key name || 0x0A || signature type || public key)`.
+pub fn key_id(name: &KeyName, sig_type: u8, public_key: &[u8]) -> u32 {
+    let mut msg = Vec::with_capacity(name.0.len() + 2 + public_key.len());
+    msg.extend_from_slice(name.0.as_bytes());
+    msg.push(b'\n');
+    msg.push(sig_type);
+    msg.extend_from_slice(public_key);
+    let digest = sha256(&msg);
+    u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]])
+}
+
+/// One signature line of a note, not yet verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoteSignature {
+    /// The key name of the line.
+    pub name: KeyName,
+    /// The key ID: the first four bytes of the decoded signature.
+    pub key_id: u32,
+    /// The signature bytes after the key ID.
+    pub signature: Vec<u8>,
+}
+
+impl NoteSignature {
+    /// The signature line, newline included.
+    pub fn to_line(&self) -> String {
+        let mut raw = Vec::with_capacity(4 + self.signature.len());
+        raw.extend_from_slice(&self.key_id.to_be_bytes());
+        raw.extend_from_slice(&self.signature);
+        format!("{SIGNATURE_PREFIX}{} {}\n", self.name, STANDARD.encode(raw))
+    }
+}
+
+/// A parsed, unverified signed note. Its text must not be trusted until [`Note::verify`]
+/// succeeds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    text: String,
+    signatures: Vec<NoteSignature>,
+}
+
+impl Note {
+    /// Parses a signed note, checking size, encoding and signature-line syntax. Signatures are
+    /// not verified.
+    pub fn parse(bytes: &[u8]) -> Result<Note, NoteError> {
+        if bytes.len() > MAX_NOTE_SIZE {
+            return Err(NoteError::TooLarge(bytes.len()));
+        }
+        let all = std::str::from_utf8(bytes).map_err(|_| NoteError::NotUtf8)?;
+        if let Some(c) = all.chars().find(|&c| c < ' ' && c != '\n') {
+            return Err(NoteError::ControlCharacter(u32::from(c)));
+        }
+        // The text ends at the last blank line; everything after is the signature block.
+        let split = all.rfind("\n\n").ok_or(NoteError::NoSignatureBlock)?;
+        let (text, block) = (&all[..=split], &all[split + 2..]);
+        if text == "\n" {
+            return Err(NoteError::EmptyText);
+        }
+        if block.is_empty() {
+            return Err(NoteError::NoSignatureBlock);
+        }
+        let mut signatures: Vec<NoteSignature> = Vec::new();
+        let mut rest = block;
+        while !rest.is_empty() {
+            let Some(end) = rest.find('\n') else {
+                return Err(malformed_line(rest));
+            };
+            let line = &rest[..end];
+            rest = &rest[end + 1..];
+            if signatures.len() == MAX_NOTE_SIGNATURES {
+                return Err(NoteError::TooManySignatures);
+            }
+            let sig = parse_signature_line(line)?;
+            if signatures
+                .iter()
+                .any(|s| s.name == sig.name && s.key_id == sig.key_id)
+            {
+                return Err(NoteError::DuplicateSignature {
+                    name: sig.name.0,
+                    key_id: sig.key_id,
+                });
+            }
+            signatures.push(sig);
+        }
+        Ok(Note {
+            text: text.to_owned(),
+            signatures,
+        })
+    }
+
+    /// Signs `text` with every signer. The text must be non-empty, end in a newline and obey the
+    /// note character rules.
+    pub fn sign(text: &str, signers: &[&dyn NoteSigner]) -> Result<Note, NoteError> {
+        check_text(text)?;
+        let mut note = Note {
+            text: text.to_owned(),
+            signatures: Vec::new(),
+        };
+        for signer in signers {
+            note.add_signature(*signer)?;
+        }
+        Ok(note)
+    }
+
+    /// Adds one signature by `signer` over the text. Refuses a second signature from the same
+    /// key name and ID, and a note that would exceed the size or signature limits.
+    pub fn add_signature(&mut self, signer: &dyn NoteSigner) -> Result<(), NoteError> {
+        let sig = NoteSignature {
+            name: signer.name().clone(),
+            key_id: signer.key_id(),
+            signature: signer.sign(self.text.as_bytes()),
+        };
+        self.push_signature(sig)
+    }
+
+    /// Appends an already computed signature line (for example a cosignature returned by a
+    /// witness), under the same limits as [`Note::add_signature`]. The signature is not checked.
+    pub fn push_signature(&mut self, sig: NoteSignature) -> Result<(), NoteError> {
+        if self
+            .signatures
+            .iter()
+            .any(|s| s.name == sig.name && s.key_id == sig.key_id)
+        {
+            return Err(NoteError::DuplicateSignature {
+                name: sig.name.0,
+                key_id: sig.key_id,
+            });
+        }
+        if self.signatures.len() == MAX_NOTE_SIGNATURES {
+            return Err(NoteError::TooManySignatures);
+        }
+        self.signatures.push(sig);
+        let size = self.to_bytes().len();
+        if size > MAX_NOTE_SIZE {
+            self.signatures.pop();
+            return Err(NoteError::TooLarge(size));
+        }
+        Ok(())
+    }
+
+    /// The note text, including its final newline. Untrusted until verified.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The signature lines, in order.
+    pub fn signatures(&self) -> &[NoteSignature] {
+        &self.signatures
+    }
+
+    /// The encoded note: text, blank line, signature lines.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = self.text.clone();
+        out.push('\n');
+        for sig in &self.signatures {
+            out.push_str(&sig.to_line());
+        }
+        out.into_bytes()
+    }
+
+    /// Verifies the note against a set of known keys under the signed-note rules: unknown
+    /// signatures are ignored, a known key's bad signature rejects the note, and at least one
+    /// known signature must verify.
+    pub fn verify(&self, known: &[&dyn NoteVerifier]) -> Result<VerifiedNote, NoteError> {
+        let mut verified = Vec::new();
+        for sig in &self.signatures {
+            let Some(verifier) = known
+                .iter()
+                .find(|v| v.name() == &sig.name && v.key_id() == sig.key_id)
+            else {
+                continue;
+            };
+            if !verifier.verify(self.text.as_bytes(), &sig.signature) {
+                return Err(NoteError::BadSignature {
+                    name: sig.name.0.clone(),
+                    key_id: sig.key_id,
+                });
+            }
+            verified.push(sig.clone());
+        }
+        if verified.is_empty() {
+            return Err(NoteError::NoKnownSignature);
+        }
+        Ok(VerifiedNote {
+            note: self.clone(),
+            verified,
+        })
+    }
+}
+
+/// A note with at least one signature verified by a known key. Only [`Note::verify`] makes one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedNote {
+    note: Note,
+    verified: Vec<NoteSignature>,
+}
+
+impl VerifiedNote {
+    /// The verified text.
+    pub fn text(&self) -> &str {
+        &self.note.text
+    }
+
+    /// The signatures that verified, each from a distinct (name, key ID).
+    pub fn verified_signatures(&self) -> &[NoteSignature] {
+        &self.verified
+    }
+
+    /// Whether `verifier`'s key produced one of the verified signatures.
+    pub fn is_signed_by(&self, verifier: &dyn NoteVerifier) -> bool {
+        self.verified
+            .iter()
+            .any(|s| &s.name == verifier.name() && s.key_id == verifier.key_id())
+    }
+
+    /// The whole note, including signatures that were not verified.
+    pub fn note(&self) -> &Note {
+        &self.note
+    }
+}
+
+fn malformed_line(line: &str) -> NoteError {
+    NoteError::MalformedSignatureLine {
+        line: line.chars().take(120).collect(),
+    }
+}
+
+fn parse_signature_line(line: &str) -> Result<NoteSignature, NoteError> {
+    let body = line
+        .strip_prefix(SIGNATURE_PREFIX)
+        .ok_or_else(|| malformed_line(line))?;
+    let (name, b64) = body.split_once(' ').ok_or_else(|| malformed_line(line))?;
+    let name = KeyName::new(name)?;
+    // Bound the decode before doing it: base64 expands 3 bytes into 4 characters.
+    if b64.len() > (MAX_SIGNATURE_SIZE / 3 + 1) * 4 {
+        return Err(malformed_line(line));
+    }
+    let raw = STANDARD.decode(b64).map_err(|_| malformed_line(line))?;
+    if raw.len() < 5 {
+        return Err(malformed_line(line));
+    }
+    Ok(NoteSignature {
+        name,
+        key_id: u32::from_be_bytes([raw[0], raw[1], raw[2], raw[3]]),
+        signature: raw[4..].to_vec(),
+    })
+}
+
+fn check_text(text: &str) -> Result<(), NoteError> {
+    if text.is_empty() || !text.ends_with('\n') {
+        return Err(NoteError::EmptyText);
+    }
+    if let Some(c) = text.chars().find(|&c| c < ' ' && c != '\n') {
+        return Err(NoteError::ControlCharacter(u32::from(c)));
+    }
+    if text.len() > MAX_NOTE_SIZE {
+        return Err(NoteError::TooLarge(text.len()));
+    }
+    Ok(())
+}
+
+/// A key that can verify note signatures of one type.
+pub trait NoteVerifier: std::fmt::Debug {
+    /// The key name signatures must carry.
+    fn name(&self) -> &KeyName;
+    /// The key ID signatures must carry.
+    fn key_id(&self) -> u32;
+    /// Whether `signature` (without the key ID prefix) is valid over `text`.
+    fn verify(&self, text: &[u8], signature: &[u8]) -> bool;
+}
+
+/// A key that can sign notes.
+pub trait NoteSigner: std::fmt::Debug {
+    /// The key name written on signature lines.
+    fn name(&self) -> &KeyName;
+    /// The key ID written on signature lines.
+    fn key_id(&self) -> u32;
+    /// Signs `text`, returning the signature without the key ID prefix.
+    fn sign(&self, text: &[u8]) -> Vec<u8>;
+}
+
+/// Splits a vkey `name+hexid+base64(type||key)` into its parts, checking the name and the hex
+/// key ID encoding (eight lowercase hex digits).
+pub fn split_vkey(vkey: &str) -> Result<(KeyName, u32, Vec<u8>), NoteError> {
+    if vkey.len() > MAX_KEY_NAME_SIZE + 1024 {
+        return Err(NoteError::MalformedKey("verifier key is too long"));
+    }
+    let mut parts = vkey.splitn(3, '+');
+    let (Some(name), Some(id), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(NoteError::MalformedKey(
+            "verifier key must be name+keyid+base64",
+        ));
+    };
+    let name = KeyName::new(name)?;
+    let id = parse_key_id_hex(id)?;
+    let key = STANDARD
+        .decode(key.trim_end_matches('\n'))
+        .map_err(|_| NoteError::MalformedKey("key material is not standard base64"))?;
+    if key.is_empty() {
+        return Err(NoteError::MalformedKey("key material is empty"));
+    }
+    Ok((name, id, key))
+}
+
+fn parse_key_id_hex(id: &str) -> Result<u32, NoteError> {
+    if id.len() != 8
+        || !id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        return Err(NoteError::MalformedKey(
+            "key ID must be eight lowercase hex digits",
+        ));
+    }
+    u32::from_str_radix(id, 16).map_err(|_| NoteError::MalformedKey("key ID is not hex"))
+}
+
+/// An Ed25519 (type 0x01) note verifier key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Ed25519Verifier {
+    name: KeyName,
+    key_id: u32,
+    key: VerifyingKey,
+}
+
+impl std::fmt::Debug for Ed25519Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.to_vkey())
+    }
+}
+
+impl Ed25519Verifier {
+    /// Builds a verifier from a name and a 32-byte public key; the key ID is computed.
+    pub fn new(name: KeyName, public_key: [u8; 32]) -> Result<Ed25519Verifier, NoteError> {
+        let key = VerifyingKey::from_bytes(&public_key)
+            .map_err(|_| NoteError::MalformedKey("not a valid Ed25519 public key"))?;
+        Ok(Ed25519Verifier {
+            key_id: key_id(&name, SIG_TYPE_ED25519, &public_key),
+            name,
+            key,
+        })
+    }
+
+    /// Parses a C2SP vkey `name+hexid+base64(0x01||key)`, refusing a key ID that does not
+    /// match the key.
+    pub fn from_vkey(vkey: &str) -> Result<Ed25519Verifier, NoteError> {
+        let (name, stated, material) = split_vkey(vkey)?;
+        match material.first() {
+            Some(&SIG_TYPE_ED25519) => {}
+            Some(&other) => return Err(NoteError::UnsupportedKeyType(other)),
+            None => return Err(NoteError::MalformedKey("key material is empty")),
+        }
+        let public: [u8; 32] = material[1..]
+            .try_into()
+            .map_err(|_| NoteError::MalformedKey("Ed25519 public key must be 32 bytes"))?;
+        let verifier = Ed25519Verifier::new(name, public)?;
+        if verifier.key_id != stated {
+            return Err(NoteError::KeyIdMismatch {
+                name: verifier.name.0,
+                stated,
+                computed: verifier.key_id,
+            });
+        }
+        Ok(verifier)
+    }
+
+    /// The C2SP vkey encoding of this key.
+    pub fn to_vkey(&self) -> String {
+        let mut material = vec![SIG_TYPE_ED25519];
+        material.extend_from_slice(self.key.as_bytes());
+        format!(
+            "{}+{:08x}+{}",
+            self.name,
+            self.key_id,
+            STANDARD.encode(material)
+        )
+    }
+
+    /// The raw 32-byte public key.
+    pub fn public_key(&self) -> &[u8; 32] {
+        self.key.as_bytes()
+    }
+
+    /// The same key material under another key name (for example a log's per-origin names).
+    pub fn with_name(&self, name: KeyName) -> Ed25519Verifier {
+        Ed25519Verifier {
+            key_id: key_id(&name, SIG_TYPE_ED25519, self.key.as_bytes()),
+            name,
+            key: self.key,
+        }
+    }
+}
+
+impl NoteVerifier for Ed25519Verifier {
+    fn name(&self) -> &KeyName {
+        &self.name
+    }
+
+    fn key_id(&self) -> u32 {
+        self.key_id
+    }
+
+    fn verify(&self, text: &[u8], signature: &[u8]) -> bool {
+        let Ok(sig) = ed25519_dalek::Signature::from_slice(signature) else {
+            return false;
+        };
+        // Strict verification refuses small-order keys and non-canonical encodings, so one
+        // key and message admit one signature.
+        self.key.verify_strict(text, &sig).is_ok()
+    }
+}
+
+/// An Ed25519 (type 0x01) note signing key.
+pub struct Ed25519Signer {
+    name: KeyName,
+    key_id: u32,
+    key: SigningKey,
+}
+
+impl std::fmt::Debug for Ed25519Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print secret material.
+        write!(f, "Ed25519Signer({}+{:08x})", self.name, self.key_id)
+    }
+}
+
+impl Ed25519Signer {
+    /// Builds a signer from a name and a 32-byte RFC 8032 seed. The caller supplies the
+    /// randomness (this crate does no I/O).
+    pub fn from_seed(name: KeyName, seed: [u8; 32]) -> Ed25519Signer {
+        let key = SigningKey::from_bytes(&seed);
+        Ed25519Signer {
+            key_id: key_id(&name, SIG_TYPE_ED25519, key.verifying_key().as_bytes()),
+            name,
+            key,
+        }
+    }
+
+    /// Parses the Go/C2SP signer encoding `PRIVATE+KEY+name+hexid+base64(0x01||seed)`.
+    pub fn from_skey(skey: &str) -> Result<Ed25519Signer, NoteError> {
+        let rest = skey
+            .trim_end_matches('\n')
+            .strip_prefix(PRIVATE_KEY_PREFIX)
+            .ok_or(NoteError::MalformedKey(
+                "signer key must start with PRIVATE+KEY+",
+            ))?;
+        let (name, stated, material) = split_vkey(rest)?;
+        match material.first() {
+            Some(&SIG_TYPE_ED25519) => {}
+            Some(&other) => return Err(NoteError::UnsupportedKeyType(other)),
+            None => return Err(NoteError::MalformedKey("key material is empty")),
+        }
+        let seed: [u8; 32] = material[1..]
+            .try_into()
+            .map_err(|_| NoteError::MalformedKey("Ed25519 seed must be 32 bytes"))?;
+        let signer = Ed25519Signer::from_seed(name, seed);
+        if signer.key_id != stated {
+            return Err(NoteError::KeyIdMismatch {
+                name: signer.name.0,
+                stated,
+                computed: signer.key_id,
+            });
+        }
+        Ok(signer)
+    }
+
+    /// The signer encoding `PRIVATE+KEY+name+hexid+base64(0x01||seed)`. Secret: store it with
+    /// restrictive permissions.
+    pub fn to_skey(&self) -> String {
+        let mut material = vec![SIG_TYPE_ED25519];
+        material.extend_from_slice(self.key.as_bytes());
+        format!(
+            "{PRIVATE_KEY_PREFIX}{}+{:08x}+{}",
+            self.name,
+            self.key_id,
+            STANDARD.encode(material)
+        )
+    }
+
+    /// The matching verifier key.
+    pub fn verifier(&self) -> Ed25519Verifier {
+        Ed25519Verifier {
+            name: self.name.clone(),
+            key_id: self.key_id,
+            key: self.key.verifying_key(),
+        }
+    }
+
+    /// The same key material under another key name (for example a log's per-origin names).
+    pub fn with_name(&self, name: KeyName) -> Ed25519Signer {
+        Ed25519Signer::from_seed(name, self.key.to_bytes())
+    }
+
+    /// Signs raw bytes with the underlying Ed25519 key (used by cosignatures, which sign a
+    /// prefixed message rather than the note text).
+    pub fn sign_raw(&self, message: &[u8]) -> [u8; 64] {
+        self.key.sign(message).to_bytes()
+    }
+
+    /// The raw 32-byte public key.
+    pub fn public_key(&self) -> [u8; 32] {
+        self.key.verifying_key().to_bytes()
+    }
+}
+
+impl NoteSigner for Ed25519Signer {
+    fn name(&self) -> &KeyName {
+        &self.name
+    }
+
+    fn key_id(&self) -> u32 {
+        self.key_id
+    }
+
+    fn sign(&self, text: &[u8]) -> Vec<u8> {
+        self.sign_raw(text).to_vec()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // The example from c2sp.org/signed-note.
+    const SPEC_NOTE: &str = "Ognuno sta solo sul cuor della terra\ntrafitto da un raggio di sole:\n\ned è subito sera.\n\n\u{2014} quasimodo.example/salvatore NnugSzTjtVAewIS+Z/iJhUPeFDkO/5QQ2i5ddnGITLlC+EhfLW9oJKONrMouFSQU0xMcXxj99ihAQwaqP3ZekRwNtIc=\n";
+
+    fn signer(name: &str, seed: u8) -> Ed25519Signer {
+        Ed25519Signer::from_seed(KeyName::new(name).expect("valid name"), [seed; 32])
+    }
+
+    #[test]
+    fn spec_example_parses_with_blank_line_in_text() {
+        let note = Note::parse(SPEC_NOTE.as_bytes()).expect("spec note parses");
+        assert_eq!(
+            note.text(),
+            "Ognuno sta solo sul cuor della terra\ntrafitto da un raggio di sole:\n\ned è subito sera.\n"
+        );
+        assert_eq!(note.signatures().len(), 1);
+        assert_eq!(
+            note.signatures()[0].name.as_str(),
+            "quasimodo.example/salvatore"
+        );
+        assert_eq!(note.to_bytes(), SPEC_NOTE.as_bytes());
+    }
+
+    #[test]
+    fn sign_verify_round_trip() {
+        let a = signer("example.org/a", 1);
+        let b = signer("example.org/b", 2);
+        let note = Note::sign("hello\n", &[&a, &b]).expect("sign");
+        let parsed = Note::parse(&note.to_bytes()).expect("parse");
+        assert_eq!(parsed, note);
+        let verified = parsed.verify(&[&a.verifier()]).expect("verify");
+        assert!(verified.is_signed_by(&a.verifier()));
+        assert!(!verified.is_signed_by(&b.verifier()));
+        assert_eq!(verified.verified_signatures().len(), 1);
+    }
+
+    #[test]
+    fn known_key_bad_signature_rejects_note() {
+        let a = signer("example.org/a", 1);
+        let b = signer("example.org/b", 2);
+        let mut note = Note::sign("hello\n", &[&a, &b]).expect("sign");
+        note.signatures[1].signature[0] ^= 1;
+        assert!(
+            note.verify(&[&a.verifier()]).is_ok(),
+            "unknown bad sig ignored"
+        );
+        assert_eq!(
+            note.verify(&[&a.verifier(), &b.verifier()]),
+            Err(NoteError::BadSignature {
+                name: "example.org/b".into(),
+                key_id: b.key_id()
+            })
+        );
+    }
+
+    #[test]
+    fn no_known_key_rejects_note() {
+        let a = signer("example.org/a", 1);
+        let b = signer("example.org/b", 2);
+        let note = Note::sign("hello\n", &[&a]).expect("sign");
+        assert_eq!(
+            note.verify(&[&b.verifier()]),
+            Err(NoteError::NoKnownSignature)
+        );
+        // Same key material under another name is a different key.
+        let renamed = a
+            .verifier()
+            .with_name(KeyName::new("example.org/other").expect("name"));
+        assert_eq!(note.verify(&[&renamed]), Err(NoteError::NoKnownSignature));
+    }
+
+    #[test]
+    fn vkey_and_skey_round_trip_and_key_id_is_checked() {
+        let a = signer("example.org/a", 7);
+        let vkey = a.verifier().to_vkey();
+        assert_eq!(
+            Ed25519Verifier::from_vkey(&vkey).expect("vkey"),
+            a.verifier()
+        );
+        let skey = a.to_skey();
+        assert_eq!(
+            Ed25519Signer::from_skey(&skey).expect("skey").verifier(),
+            a.verifier()
+        );
+        let wrong_id = vkey.replacen(&format!("+{:08x}+", a.key_id()), "+00000000+", 1);
+        assert!(matches!(
+            Ed25519Verifier::from_vkey(&wrong_id),
+            Err(NoteError::KeyIdMismatch { .. })
+        ));
+        let upper = vkey.replacen(
+            &format!("+{:08x}+", a.key_id()),
+            &format!("+{:08X}+", a.key_id()),
+            1,
+        );
+        if upper != vkey {
+            assert!(Ed25519Verifier::from_vkey(&upper).is_err());
+        }
+    }
+
+    #[test]
+    fn malformed_notes_are_refused() {
+        let a = signer("example.org/a", 1);
+        let good =
+            String::from_utf8(Note::sign("hi\n", &[&a]).expect("sign").to_bytes()).expect("utf8");
+        let cases: Vec<(String, &str)> = vec![
+            ("hi\n".into(), "no signature block"),
+            ("hi\n\n".into(), "blank line, no signatures"),
+            (good.trim_end_matches('\n').into(), "no final newline"),
+            (good.replace("hi", "h\u{1}"), "control character"),
+            (good.replace('\u{2014}', "-"), "ASCII dash"),
+            (format!("{good}junk\n"), "trailing junk"),
+            (
+                good.replace("example.org/a", "example.org/a b"),
+                "space in name",
+            ),
+            (
+                good.replace("example.org/a", "example.org+a"),
+                "plus in name",
+            ),
+            (format!("\n\n{}", &good[4..]), "empty text"),
+            (format!("{good}{}", &good[4..]), "duplicate signature"),
+        ];
+        for (input, what) in cases {
+            assert!(Note::parse(input.as_bytes()).is_err(), "{what} accepted");
+        }
+        assert_eq!(Note::parse(b"\xff\n\n"), Err(NoteError::NotUtf8));
+        assert_eq!(
+            Note::parse(&vec![b'a'; MAX_NOTE_SIZE + 1]),
+            Err(NoteError::TooLarge(MAX_NOTE_SIZE + 1))
+        );
+    }
+
+    #[test]
+    fn signature_count_is_capped() {
+        let mut note = Note::sign("hi\n", &[]).expect("unsigned text is fine to build");
+        for i in 0..MAX_NOTE_SIGNATURES {
+            note.add_signature(&signer(&format!("k{i}"), 1))
+                .expect("under the cap");
+        }
+        assert_eq!(
+            note.add_signature(&signer("one-too-many", 1)),
+            Err(NoteError::TooManySignatures)
+        );
+        let extra = Note::sign("hi\n", &[&signer("one-too-many", 3)]).expect("sign");
+        let mut text = String::from_utf8(note.to_bytes()).expect("utf8");
+        text.push_str(&extra.signatures()[0].to_line());
+        assert_eq!(
+            Note::parse(text.as_bytes()),
+            Err(NoteError::TooManySignatures)
+        );
+    }
+}
