@@ -5,6 +5,8 @@
 //!
 //! - [`hash`]: RFC 6962 leaf and node hashing.
 //! - [`note`]: C2SP signed notes and Ed25519 note keys.
+//! - [`policy`]: C2SP tlog-policy trust policies and k-of-n witness quorums.
+//! - [`tlog_proof`]: the C2SP `.tlog-proof` offline proof file.
 //!
 //! The crate forbids `unsafe` and does not depend on tokio, gix, reqwest, axum or hyper; a test in
 //! `tests/boundary.rs` enforces that.
@@ -13,5 +15,7 @@
 
 pub mod hash;
 pub mod note;
+pub mod policy;
+pub mod tlog_proof;
 
 pub use hash::{Hash, leaf_hash, node_hash};

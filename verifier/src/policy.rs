@@ -1,0 +1,574 @@
+//! C2SP tlog-policy (`c2sp.org/tlog-policy`): which logs and witnesses a verifier trusts, and
+//! the quorum of witness cosignatures a checkpoint needs.
+//!
+//! ```text
+//! log <vkey> [<url>]
+//! witness <name> <vkey> [<url>]
+//! group <name> all|any|<k> <member>...
+//! quorum <name>
+//! ```
+//!
+//! Deviation, stated in `spec/policy.md`: the spec treats bytes with the high bit set as opaque;
+//! Cairn requires the file to be UTF-8 (which the spec strongly recommends), because every name
+//! ends up in UTF-8 messages and JSON.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::note::{KeyName, NoteError, split_vkey};
+
+/// Largest policy file accepted, in bytes.
+pub const MAX_POLICY_SIZE: usize = 64 * 1024;
+/// Most logs, witnesses or groups a policy may define (the spec recommends supporting 32).
+pub const MAX_POLICY_ITEMS: usize = 64;
+/// Most members one group may list.
+pub const MAX_GROUP_MEMBERS: usize = 64;
+
+/// The predefined quorum name that requires no cosignature.
+const NONE: &str = "none";
+
+/// Why a policy file was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PolicyError {
+    /// The file is larger than [`MAX_POLICY_SIZE`].
+    #[error("policy is {0} bytes, larger than the limit of {MAX_POLICY_SIZE}")]
+    TooLarge(usize),
+    /// The file is not UTF-8.
+    #[error("policy is not UTF-8")]
+    NotUtf8,
+    /// A byte outside tab, newline and printable characters.
+    #[error("line {line}: control character 0x{byte:02x}")]
+    ControlCharacter {
+        /// 1-based line number.
+        line: usize,
+        /// The offending byte.
+        byte: u8,
+    },
+    /// The file does not end with a newline.
+    #[error("policy must end with a newline")]
+    MissingFinalNewline,
+    /// A line that is not one of the four forms.
+    #[error("line {line}: {reason}")]
+    Syntax {
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A vkey on a line did not parse.
+    #[error("line {line}: bad verifier key: {source}")]
+    BadKey {
+        /// 1-based line number.
+        line: usize,
+        /// The key error.
+        source: NoteError,
+    },
+    /// No `quorum` line.
+    #[error("policy has no quorum line")]
+    MissingQuorum,
+    /// More than [`MAX_POLICY_ITEMS`] of one kind.
+    #[error("policy defines more than {MAX_POLICY_ITEMS} {0}")]
+    TooManyItems(&'static str),
+}
+
+/// A log the policy trusts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyLog {
+    /// The verifier key, as written (its key name is the log's origin).
+    pub vkey: String,
+    /// The key name (the log's origin).
+    pub name: KeyName,
+    /// Optional URL of the log.
+    pub url: Option<String>,
+}
+
+/// A witness the policy knows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyWitness {
+    /// The policy-local name used in groups and the quorum.
+    pub name: String,
+    /// The witness's verifier key, as written (a cosignature/v1 key in Cairn).
+    pub vkey: String,
+    /// Optional submission prefix URL of the witness.
+    pub url: Option<String>,
+}
+
+/// A k-of-n group of witnesses or other groups.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyGroup {
+    /// The group's name.
+    pub name: String,
+    /// How many members must have witnessed (1..=members.len()).
+    pub threshold: usize,
+    /// Names of witnesses or earlier groups, each at most once.
+    pub members: Vec<String>,
+    spelled: Threshold,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Threshold {
+    All,
+    Any,
+    Number,
+}
+
+/// A parsed trust policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    logs: Vec<PolicyLog>,
+    witnesses: Vec<PolicyWitness>,
+    groups: Vec<PolicyGroup>,
+    quorum: String,
+}
+
+impl Policy {
+    /// Parses a policy file under the tlog-policy rules.
+    pub fn parse(bytes: &[u8]) -> Result<Policy, PolicyError> {
+        if bytes.len() > MAX_POLICY_SIZE {
+            return Err(PolicyError::TooLarge(bytes.len()));
+        }
+        let text = std::str::from_utf8(bytes).map_err(|_| PolicyError::NotUtf8)?;
+        if !text.is_empty() && !text.ends_with('\n') {
+            return Err(PolicyError::MissingFinalNewline);
+        }
+        let mut builder = Builder::default();
+        // Split on newline only: `lines()` would quietly accept CRLF.
+        for (i, line) in text.split('\n').enumerate() {
+            let number = i + 1;
+            if let Some(byte) = line
+                .bytes()
+                .find(|&b| (b < 0x20 && b != b'\t') || b == 0x7f)
+            {
+                return Err(PolicyError::ControlCharacter { line: number, byte });
+            }
+            let fields: Vec<&str> = line.split([' ', '\t']).filter(|f| !f.is_empty()).collect();
+            match fields.first() {
+                None => continue,
+                Some(first) if first.starts_with('#') => continue,
+                Some(_) => builder.line(number, &fields)?,
+            }
+        }
+        builder.finish()
+    }
+
+    /// Formats the policy in canonical form (one line per item, single spaces).
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        for log in &self.logs {
+            out.push_str(&format!("log {}", log.vkey));
+            if let Some(url) = &log.url {
+                out.push_str(&format!(" {url}"));
+            }
+            out.push('\n');
+        }
+        for w in &self.witnesses {
+            out.push_str(&format!("witness {} {}", w.name, w.vkey));
+            if let Some(url) = &w.url {
+                out.push_str(&format!(" {url}"));
+            }
+            out.push('\n');
+        }
+        for g in &self.groups {
+            let k = match g.spelled {
+                Threshold::All => "all".to_owned(),
+                Threshold::Any => "any".to_owned(),
+                Threshold::Number => g.threshold.to_string(),
+            };
+            out.push_str(&format!("group {} {k} {}\n", g.name, g.members.join(" ")));
+        }
+        out.push_str(&format!("quorum {}\n", self.quorum));
+        out
+    }
+
+    /// The trusted logs.
+    pub fn logs(&self) -> &[PolicyLog] {
+        &self.logs
+    }
+
+    /// The known witnesses.
+    pub fn witnesses(&self) -> &[PolicyWitness] {
+        &self.witnesses
+    }
+
+    /// The groups, in definition order.
+    pub fn groups(&self) -> &[PolicyGroup] {
+        &self.groups
+    }
+
+    /// The name of the quorum rule (a witness, a group, or `none`).
+    pub fn quorum(&self) -> &str {
+        &self.quorum
+    }
+
+    /// Whether the witnesses named in `cosigned` (those whose cosignatures verified) satisfy
+    /// the quorum. Names not defined in the policy are ignored.
+    pub fn quorum_met(&self, cosigned: &BTreeSet<String>) -> bool {
+        if self.quorum == NONE {
+            return true;
+        }
+        // Groups only reference names defined before them, so one pass in order suffices.
+        let mut witnessed: BTreeMap<&str, bool> = self
+            .witnesses
+            .iter()
+            .map(|w| (w.name.as_str(), cosigned.contains(&w.name)))
+            .collect();
+        for g in &self.groups {
+            let count = g
+                .members
+                .iter()
+                .filter(|m| witnessed.get(m.as_str()).copied().unwrap_or(false))
+                .count();
+            witnessed.insert(g.name.as_str(), count >= g.threshold);
+        }
+        witnessed
+            .get(self.quorum.as_str())
+            .copied()
+            .unwrap_or(false)
+    }
+
+    /// Builds a policy programmatically (for `cairn trust init`): one log, the witnesses, and a
+    /// quorum of `k` of them (`none` when there are no witnesses). The result is re-parsed, so
+    /// it obeys every rule a parsed policy does.
+    pub fn simple(
+        log_vkey: &str,
+        log_url: Option<&str>,
+        witnesses: &[(String, String, Option<String>)],
+        quorum: usize,
+    ) -> Result<Policy, PolicyError> {
+        let mut text = format!("log {log_vkey}");
+        if let Some(url) = log_url {
+            text.push_str(&format!(" {url}"));
+        }
+        text.push('\n');
+        for (name, vkey, url) in witnesses {
+            text.push_str(&format!("witness {name} {vkey}"));
+            if let Some(url) = url {
+                text.push_str(&format!(" {url}"));
+            }
+            text.push('\n');
+        }
+        if witnesses.is_empty() || quorum == 0 {
+            text.push_str("quorum none\n");
+        } else {
+            let names: Vec<&str> = witnesses.iter().map(|(n, _, _)| n.as_str()).collect();
+            text.push_str(&format!(
+                "group quorum-group {quorum} {}\n",
+                names.join(" ")
+            ));
+            text.push_str("quorum quorum-group\n");
+        }
+        Policy::parse(text.as_bytes())
+    }
+}
+
+#[derive(Default)]
+struct Builder {
+    logs: Vec<PolicyLog>,
+    witnesses: Vec<PolicyWitness>,
+    groups: Vec<PolicyGroup>,
+    quorum: Option<String>,
+    /// Raw key material of every log and witness key, to refuse duplicates: the spec calls two
+    /// vkeys duplicate when they wrap the same key, whatever their names.
+    log_keys: BTreeSet<Vec<u8>>,
+    witness_keys: BTreeSet<Vec<u8>>,
+    names: BTreeSet<String>,
+}
+
+fn syntax(line: usize, reason: impl Into<String>) -> PolicyError {
+    PolicyError::Syntax {
+        line,
+        reason: reason.into(),
+    }
+}
+
+impl Builder {
+    fn line(&mut self, line: usize, fields: &[&str]) -> Result<(), PolicyError> {
+        match fields[0] {
+            "log" => self.log(line, &fields[1..]),
+            "witness" => self.witness(line, &fields[1..]),
+            "group" => self.group(line, &fields[1..]),
+            "quorum" => self.quorum(line, &fields[1..]),
+            other => Err(syntax(line, format!("unknown keyword {other:?}"))),
+        }
+    }
+
+    fn log(&mut self, line: usize, args: &[&str]) -> Result<(), PolicyError> {
+        let (vkey, url) = match args {
+            [vkey] => (*vkey, None),
+            [vkey, url] => (*vkey, Some((*url).to_owned())),
+            _ => return Err(syntax(line, "expected: log <vkey> [<url>]")),
+        };
+        let (name, _, material) =
+            split_vkey(vkey).map_err(|source| PolicyError::BadKey { line, source })?;
+        if !self.log_keys.insert(material) {
+            return Err(syntax(line, "duplicate log key"));
+        }
+        if self.logs.len() == MAX_POLICY_ITEMS {
+            return Err(PolicyError::TooManyItems("logs"));
+        }
+        self.logs.push(PolicyLog {
+            vkey: vkey.to_owned(),
+            name,
+            url,
+        });
+        Ok(())
+    }
+
+    fn define(&mut self, line: usize, name: &str) -> Result<(), PolicyError> {
+        if name == NONE {
+            return Err(syntax(line, "the name \"none\" is predefined"));
+        }
+        if !self.names.insert(name.to_owned()) {
+            return Err(syntax(line, format!("name {name:?} is defined twice")));
+        }
+        Ok(())
+    }
+
+    fn witness(&mut self, line: usize, args: &[&str]) -> Result<(), PolicyError> {
+        let (name, vkey, url) = match args {
+            [name, vkey] => (*name, *vkey, None),
+            [name, vkey, url] => (*name, *vkey, Some((*url).to_owned())),
+            _ => return Err(syntax(line, "expected: witness <name> <vkey> [<url>]")),
+        };
+        let (_, _, material) =
+            split_vkey(vkey).map_err(|source| PolicyError::BadKey { line, source })?;
+        if !self.witness_keys.insert(material) {
+            return Err(syntax(line, "duplicate witness key"));
+        }
+        self.define(line, name)?;
+        if self.witnesses.len() == MAX_POLICY_ITEMS {
+            return Err(PolicyError::TooManyItems("witnesses"));
+        }
+        self.witnesses.push(PolicyWitness {
+            name: name.to_owned(),
+            vkey: vkey.to_owned(),
+            url,
+        });
+        Ok(())
+    }
+
+    fn group(&mut self, line: usize, args: &[&str]) -> Result<(), PolicyError> {
+        let [name, k, members @ ..] = args else {
+            return Err(syntax(line, "expected: group <name> all|any|<k> <name>..."));
+        };
+        if members.is_empty() {
+            return Err(syntax(line, "a group needs at least one member"));
+        }
+        if members.len() > MAX_GROUP_MEMBERS {
+            return Err(syntax(line, "too many group members"));
+        }
+        let mut seen = BTreeSet::new();
+        for m in members {
+            if *m == NONE {
+                return Err(syntax(line, "\"none\" cannot be a group member"));
+            }
+            if !self.names.contains(*m) {
+                return Err(syntax(line, format!("member {m:?} is not defined above")));
+            }
+            if !seen.insert(*m) {
+                return Err(syntax(line, format!("member {m:?} is listed twice")));
+            }
+        }
+        let n = members.len();
+        let (threshold, spelled) = match *k {
+            "all" => (n, Threshold::All),
+            "any" => (1, Threshold::Any),
+            digits => {
+                let k = parse_decimal(digits)
+                    .ok_or_else(|| syntax(line, format!("bad threshold {digits:?}")))?;
+                if k < 1 || k > n {
+                    return Err(syntax(line, format!("threshold {k} is not in 1..={n}")));
+                }
+                (k, Threshold::Number)
+            }
+        };
+        self.define(line, name)?;
+        if self.groups.len() == MAX_POLICY_ITEMS {
+            return Err(PolicyError::TooManyItems("groups"));
+        }
+        self.groups.push(PolicyGroup {
+            name: (*name).to_owned(),
+            threshold,
+            members: members.iter().map(|m| (*m).to_owned()).collect(),
+            spelled,
+        });
+        Ok(())
+    }
+
+    fn quorum(&mut self, line: usize, args: &[&str]) -> Result<(), PolicyError> {
+        let [name] = args else {
+            return Err(syntax(line, "expected: quorum <name>"));
+        };
+        if self.quorum.is_some() {
+            return Err(syntax(line, "a policy has exactly one quorum line"));
+        }
+        if *name != NONE && !self.names.contains(*name) {
+            return Err(syntax(
+                line,
+                format!("quorum {name:?} is not defined above"),
+            ));
+        }
+        self.quorum = Some((*name).to_owned());
+        Ok(())
+    }
+
+    fn finish(self) -> Result<Policy, PolicyError> {
+        Ok(Policy {
+            quorum: self.quorum.ok_or(PolicyError::MissingQuorum)?,
+            logs: self.logs,
+            witnesses: self.witnesses,
+            groups: self.groups,
+        })
+    }
+}
+
+/// Canonical decimal: digits only, no leading zero, fits usize.
+fn parse_decimal(s: &str) -> Option<usize> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) || (s.len() > 1 && s.starts_with('0'))
+    {
+        return None;
+    }
+    s.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::note::{Ed25519Signer, KeyName};
+
+    fn vkey(name: &str, seed: u8) -> String {
+        Ed25519Signer::from_seed(KeyName::new(name).expect("name"), [seed; 32])
+            .verifier()
+            .to_vkey()
+    }
+
+    fn spec_example() -> String {
+        // The example of c2sp.org/tlog-policy, with real keys in place of the elided ones.
+        format!(
+            "log {}\n\nwitness X1 {}\nwitness X2 {}\nwitness X3 {}\ngroup X-witnesses 2 X1 X2 X3\n\n\
+             witness Y1 {}\nwitness Y2 {}\nwitness Y3 {}\ngroup Y-witnesses any Y1 Y2 Y3\n\n\
+             # comment\n  group X-and-Y\tall X-witnesses Y-witnesses  \nquorum X-and-Y\n",
+            vkey("example.org/log", 1),
+            vkey("x1.example", 2),
+            vkey("x2.example", 3),
+            vkey("x3.example", 4),
+            vkey("y1.example", 5),
+            vkey("y2.example", 6),
+            vkey("y3.example", 7),
+        )
+    }
+
+    fn set(names: &[&str]) -> BTreeSet<String> {
+        names.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn spec_example_quorum() {
+        let p = Policy::parse(spec_example().as_bytes()).expect("parses");
+        assert_eq!(p.logs().len(), 1);
+        assert_eq!(p.witnesses().len(), 6);
+        assert!(p.quorum_met(&set(&["X1", "X3", "Y2"])));
+        assert!(
+            !p.quorum_met(&set(&["X1", "Y1", "Y2", "Y3"])),
+            "one X is not 2"
+        );
+        assert!(!p.quorum_met(&set(&["X1", "X2", "X3"])), "no Y");
+        assert!(
+            !p.quorum_met(&set(&["X-witnesses", "Y-witnesses"])),
+            "groups are not witnesses"
+        );
+        let again = Policy::parse(p.to_text().as_bytes()).expect("canonical form parses");
+        assert_eq!(again, p);
+    }
+
+    #[test]
+    fn quorum_none_and_single_witness() {
+        let none = format!("log {}\nquorum none\n", vkey("l", 1));
+        assert!(
+            Policy::parse(none.as_bytes())
+                .expect("ok")
+                .quorum_met(&set(&[]))
+        );
+        let one = format!("witness w {}\nquorum w\n", vkey("w", 2));
+        let p = Policy::parse(one.as_bytes()).expect("ok");
+        assert!(!p.quorum_met(&set(&[])));
+        assert!(p.quorum_met(&set(&["w"])));
+    }
+
+    #[test]
+    fn simple_policy_k_of_n() {
+        let witnesses = vec![
+            ("w1".to_owned(), vkey("w1", 2), None),
+            (
+                "w2".to_owned(),
+                vkey("w2", 3),
+                Some("http://127.0.0.1:1/".to_owned()),
+            ),
+        ];
+        let p = Policy::simple(&vkey("l", 1), None, &witnesses, 2).expect("2-of-2");
+        assert!(!p.quorum_met(&set(&["w1"])));
+        assert!(p.quorum_met(&set(&["w1", "w2"])));
+        let p = Policy::simple(&vkey("l", 1), None, &witnesses, 1).expect("1-of-2");
+        assert!(p.quorum_met(&set(&["w2"])));
+        assert!(Policy::simple(&vkey("l", 1), None, &witnesses, 3).is_err());
+    }
+
+    #[test]
+    fn refusals() {
+        let w1 = vkey("w1", 2);
+        let cases = [
+            (format!("witness a {w1}\n"), "no quorum"),
+            (
+                format!("witness a {w1}\nquorum a\nquorum a\n"),
+                "two quorums",
+            ),
+            ("quorum b\n".to_owned(), "undefined quorum"),
+            (format!("witness a {w1}\ngroup g 2 a\nquorum g\n"), "k > n"),
+            (format!("witness a {w1}\ngroup g 0 a\nquorum g\n"), "k = 0"),
+            (
+                format!("witness a {w1}\ngroup g 01 a\nquorum g\n"),
+                "leading zero",
+            ),
+            (
+                format!("witness a {w1}\ngroup g any a a\nquorum g\n"),
+                "member twice",
+            ),
+            (
+                format!("witness a {w1}\ngroup g any none\nquorum g\n"),
+                "none as member",
+            ),
+            ("group g any b\nquorum g\n".to_owned(), "undefined member"),
+            (
+                format!("witness a {w1}\nwitness b {w1}\nquorum a\n"),
+                "duplicate key",
+            ),
+            (
+                format!(
+                    "witness a {w1}\nwitness b {}\nquorum a\n",
+                    vkey("other-name", 2)
+                ),
+                "same key, other name",
+            ),
+            (
+                format!("witness a {w1}\nwitness a {}\nquorum a\n", vkey("w3", 9)),
+                "name twice",
+            ),
+            (format!("witness none {w1}\nquorum none\n"), "redefine none"),
+            (format!("witness a {w1}\nquorum a"), "no final newline"),
+            (format!("witness a {w1}\r\nquorum a\n"), "carriage return"),
+            (format!("witnesses a {w1}\nquorum a\n"), "unknown keyword"),
+            ("witness a not-a-key\nquorum a\n".to_owned(), "bad vkey"),
+            (format!("log {w1} url extra\nquorum none\n"), "extra field"),
+        ];
+        for (text, what) in cases {
+            assert!(
+                Policy::parse(text.as_bytes()).is_err(),
+                "{what}: accepted {text:?}"
+            );
+        }
+        assert_eq!(
+            Policy::parse(&vec![b'#'; MAX_POLICY_SIZE + 1]),
+            Err(PolicyError::TooLarge(MAX_POLICY_SIZE + 1))
+        );
+    }
+}

@@ -1,0 +1,267 @@
+//! C2SP tlog-proof (`c2sp.org/tlog-proof@v1`): the offline `.tlog-proof` file.
+//!
+//! ```text
+//! c2sp.org/tlog-proof@v1
+//! extra <base64 of the logged entry>
+//! index <decimal>
+//! <base64 hash>            (zero or more: the inclusion proof, leaf's sibling first)
+//!
+//! <checkpoint, verbatim, with its signatures>
+//! ```
+//!
+//! Cairn puts the whole logged entry (a signed note) in the `extra` line, so the file alone lets an
+//! offline client recompute the leaf hash. The extra data is unauthenticated until the inclusion
+//! proof ties its hash to a verified checkpoint.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+
+use crate::hash::Hash;
+use crate::note::MAX_NOTE_SIZE;
+
+/// First line of every proof.
+pub const TLOG_PROOF_HEADER: &str = "c2sp.org/tlog-proof@v1";
+
+/// Most inclusion-proof hashes: a tree of at most 2^64 leaves has paths of at most 64.
+pub const MAX_PROOF_HASHES: usize = 64;
+
+/// Largest extra data accepted: one log entry (a u16 entry-bundle slot).
+pub const MAX_EXTRA_SIZE: usize = 65_535;
+
+/// Largest proof file accepted, in bytes: header, extra, index, proof, checkpoint.
+pub const MAX_TLOG_PROOF_SIZE: usize =
+    64 + 6 + (MAX_EXTRA_SIZE / 3 + 1) * 4 + 32 + 45 * MAX_PROOF_HASHES + 1 + MAX_NOTE_SIZE;
+
+/// Why a `.tlog-proof` file was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TlogProofError {
+    /// The file is larger than [`MAX_TLOG_PROOF_SIZE`].
+    #[error("proof file is {0} bytes, larger than the limit")]
+    TooLarge(usize),
+    /// The file is not UTF-8.
+    #[error("proof file is not UTF-8")]
+    NotUtf8,
+    /// The first line is not `c2sp.org/tlog-proof@v1`.
+    #[error("proof file does not start with {TLOG_PROOF_HEADER:?}")]
+    BadHeader,
+    /// The `extra` line is malformed, empty or too large.
+    #[error("bad extra line: {0}")]
+    BadExtra(&'static str),
+    /// The `index` line is missing or not a canonical decimal.
+    #[error("bad index line {0:?}")]
+    BadIndex(String),
+    /// A proof line is not canonical base64 of 32 bytes.
+    #[error("inclusion proof line {line} is not a base64 SHA-256 hash")]
+    BadProofHash {
+        /// 1-based position of the hash in the proof.
+        line: usize,
+    },
+    /// More than [`MAX_PROOF_HASHES`] proof lines.
+    #[error("inclusion proof has more than {MAX_PROOF_HASHES} hashes")]
+    ProofTooLong,
+    /// No blank line before the checkpoint, or no checkpoint after it.
+    #[error("proof file has no checkpoint after a blank line")]
+    MissingCheckpoint,
+}
+
+/// A parsed, unverified `.tlog-proof`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlogProof {
+    /// The opaque extra data (in Cairn: the logged entry), if present.
+    pub extra: Option<Vec<u8>>,
+    /// Zero-based index of the entry in the log.
+    pub index: u64,
+    /// Inclusion proof, from the leaf's sibling up to the root's child.
+    pub proof: Vec<Hash>,
+    /// The checkpoint note, verbatim, with its signatures.
+    pub checkpoint: Vec<u8>,
+}
+
+impl TlogProof {
+    /// Parses a proof file strictly: canonical base64 and decimals, no empty extra, no stray
+    /// lines, size caps before decoding.
+    pub fn parse(bytes: &[u8]) -> Result<TlogProof, TlogProofError> {
+        if bytes.len() > MAX_TLOG_PROOF_SIZE {
+            return Err(TlogProofError::TooLarge(bytes.len()));
+        }
+        let text = std::str::from_utf8(bytes).map_err(|_| TlogProofError::NotUtf8)?;
+        let (header, mut rest) = text.split_once('\n').ok_or(TlogProofError::BadHeader)?;
+        if header != TLOG_PROOF_HEADER {
+            return Err(TlogProofError::BadHeader);
+        }
+        let next_line = |rest: &mut &str| -> Option<String> {
+            let (line, tail) = rest.split_once('\n')?;
+            *rest = tail;
+            Some(line.to_owned())
+        };
+        let mut line = next_line(&mut rest).ok_or(TlogProofError::BadIndex(String::new()))?;
+        let mut extra = None;
+        if let Some(b64) = line.strip_prefix("extra ") {
+            if b64.is_empty() {
+                return Err(TlogProofError::BadExtra("empty"));
+            }
+            if b64.len() > (MAX_EXTRA_SIZE / 3 + 1) * 4 {
+                return Err(TlogProofError::BadExtra("larger than one log entry"));
+            }
+            let data = STANDARD
+                .decode(b64)
+                .map_err(|_| TlogProofError::BadExtra("not canonical standard base64"))?;
+            if data.len() > MAX_EXTRA_SIZE {
+                return Err(TlogProofError::BadExtra("larger than one log entry"));
+            }
+            extra = Some(data);
+            line = next_line(&mut rest).ok_or(TlogProofError::BadIndex(String::new()))?;
+        }
+        let index = line
+            .strip_prefix("index ")
+            .and_then(parse_canonical_u64)
+            .ok_or_else(|| TlogProofError::BadIndex(line.chars().take(40).collect()))?;
+        let mut proof = Vec::new();
+        loop {
+            let line = next_line(&mut rest).ok_or(TlogProofError::MissingCheckpoint)?;
+            if line.is_empty() {
+                break;
+            }
+            if proof.len() == MAX_PROOF_HASHES {
+                return Err(TlogProofError::ProofTooLong);
+            }
+            let hash = Hash::from_base64(&line).map_err(|_| TlogProofError::BadProofHash {
+                line: proof.len() + 1,
+            })?;
+            proof.push(hash);
+        }
+        if rest.is_empty() {
+            return Err(TlogProofError::MissingCheckpoint);
+        }
+        Ok(TlogProof {
+            extra,
+            index,
+            proof,
+            checkpoint: rest.as_bytes().to_vec(),
+        })
+    }
+
+    /// Encodes the proof file.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = format!("{TLOG_PROOF_HEADER}\n");
+        if let Some(extra) = &self.extra {
+            out.push_str(&format!("extra {}\n", STANDARD.encode(extra)));
+        }
+        out.push_str(&format!("index {}\n", self.index));
+        for h in &self.proof {
+            out.push_str(&format!("{}\n", h.to_base64()));
+        }
+        out.push('\n');
+        let mut bytes = out.into_bytes();
+        bytes.extend_from_slice(&self.checkpoint);
+        bytes
+    }
+}
+
+/// Parses a canonical unsigned decimal: ASCII digits only, no sign, no leading zero (except
+/// `0` itself), fits in a u64.
+pub fn parse_canonical_u64(s: &str) -> Option<u64> {
+    if s.is_empty() || s.len() > 20 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if s.len() > 1 && s.starts_with('0') {
+        return None;
+    }
+    s.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hash::leaf_hash;
+
+    fn sample() -> TlogProof {
+        TlogProof {
+            extra: Some(b"cairn/release/v1\nname a\n".to_vec()),
+            index: 73894,
+            proof: vec![leaf_hash(b"a"), leaf_hash(b"b")],
+            checkpoint: b"example.com/fancylog\n109482\nsFodV/vSp5O8n9a8QpW6PRY97tfOSW5bsc2Xl/EQi08=\n\n\xe2\x80\x94 example.com/fancylog hI2DJwAA\n".to_vec(),
+        }
+    }
+
+    #[test]
+    fn round_trip() {
+        let p = sample();
+        let bytes = p.to_bytes();
+        assert_eq!(TlogProof::parse(&bytes), Ok(p.clone()));
+        let no_extra = TlogProof {
+            extra: None,
+            proof: vec![],
+            ..p
+        };
+        assert_eq!(TlogProof::parse(&no_extra.to_bytes()), Ok(no_extra));
+    }
+
+    #[test]
+    fn canonical_decimals() {
+        assert_eq!(parse_canonical_u64("0"), Some(0));
+        assert_eq!(parse_canonical_u64("18446744073709551615"), Some(u64::MAX));
+        for bad in [
+            "",
+            "00",
+            "01",
+            "+1",
+            "-1",
+            "1 ",
+            "18446744073709551616",
+            "1e3",
+            "１",
+        ] {
+            assert_eq!(parse_canonical_u64(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn refusals() {
+        let good = String::from_utf8(sample().to_bytes()).expect("utf8");
+        let cases = [
+            (
+                good.replace("c2sp.org/tlog-proof@v1", "c2sp.org/tlog-proof@v2"),
+                "header",
+            ),
+            (good.replace("index 73894", "index 073894"), "leading zero"),
+            (good.replace("index 73894", "index -1"), "sign"),
+            (good.replace("index 73894\n", ""), "no index"),
+            (good.replace("extra ", "extra  "), "double space"),
+            (good.replacen("\n\n", "\n", 1), "no blank line"),
+            (
+                good.replace(&leaf_hash(b"a").to_base64(), "AAAA"),
+                "short hash",
+            ),
+            (
+                good.replace("extra Y2Fpcm", "extra !2Fpcm"),
+                "bad base64 extra",
+            ),
+            (
+                good.split("\n\n").next().expect("head").to_owned() + "\n\n",
+                "no checkpoint",
+            ),
+            (
+                "c2sp.org/tlog-proof@v1\nextra \nindex 1\n\nx\n".to_owned(),
+                "empty extra",
+            ),
+        ];
+        for (text, what) in cases {
+            assert!(
+                TlogProof::parse(text.as_bytes()).is_err(),
+                "{what}: accepted {text:?}"
+            );
+        }
+        let mut long = String::from("c2sp.org/tlog-proof@v1\nindex 1\n");
+        for _ in 0..=MAX_PROOF_HASHES {
+            long.push_str(&leaf_hash(b"x").to_base64());
+            long.push('\n');
+        }
+        long.push_str("\ncheckpoint\n");
+        assert_eq!(
+            TlogProof::parse(long.as_bytes()),
+            Err(TlogProofError::ProofTooLong)
+        );
+    }
+}
