@@ -8,7 +8,7 @@
 //! quorum <name>
 //! ```
 //!
-//! Deviation, stated in `spec/policy.md`: the spec treats bytes with the high bit set as opaque;
+//! Deviation, stated in `spec/README.md` ("Profiles"): the spec treats bytes with the high bit set as opaque;
 //! Cairn requires the file to be UTF-8 (which the spec strongly recommends), because every name
 //! ends up in UTF-8 messages and JSON.
 
