@@ -1,3 +1,6 @@
 //! Cairn's log server: sequencing, git storage and the tlog-tiles HTTP API.
 //!
-//! Not built yet (issue 3). The crate exists so the workspace layout is final.
+//! The HTTP API is specified in `spec/http-api.md`, the repository layout in `spec/git-layout.md`.
+
+pub mod metrics;
+pub mod ratelimit;
