@@ -1,0 +1,367 @@
+//! The data directory of a log server and its configuration file.
+//!
+//! ```text
+//! DIR/config.toml   origin prefix, sequencer and limit settings, witnesses
+//! DIR/log.key       the log's Ed25519 signing key (PRIVATE+KEY+PREFIX+...), mode 0600
+//! DIR/repo.git      the bare git repository (spec/git-layout.md)
+//! ```
+
+use std::fs;
+use std::io::Write as _;
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use cairn_verifier::note::{Ed25519Signer, KeyName, NoteSigner as _};
+use serde::{Deserialize, Serialize};
+
+/// Name of the configuration file inside the data directory.
+pub const CONFIG_FILE: &str = "config.toml";
+/// Name of the log key file inside the data directory.
+pub const LOG_KEY_FILE: &str = "log.key";
+/// Name of the bare repository inside the data directory.
+pub const REPO_DIR: &str = "repo.git";
+
+/// Why a data directory could not be created or opened.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// Reading or writing a file failed.
+    #[error("{what} {path}: {source}")]
+    Io {
+        /// What was being done.
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The configuration file does not parse.
+    #[error("{path}: {message}")]
+    BadConfig {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The log key file is malformed or does not belong to this log.
+    #[error("{path}: {message}")]
+    BadKey {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The directory already holds a log.
+    #[error("{0} already holds a Cairn log; refusing to overwrite it")]
+    AlreadyExists(PathBuf),
+    /// The directory does not hold a log.
+    #[error("{0} is not a Cairn data directory (no {CONFIG_FILE}); create one with `cairn init`")]
+    NotADataDir(PathBuf),
+}
+
+/// Settings of the sequencer.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct SequencerConfig {
+    /// Longest time a submission waits for its batch to start, in milliseconds.
+    pub batch_interval_ms: u64,
+    /// Most entries in one batch.
+    pub batch_max_entries: usize,
+}
+
+impl Default for SequencerConfig {
+    fn default() -> SequencerConfig {
+        SequencerConfig {
+            batch_interval_ms: 100,
+            batch_max_entries: 4096,
+        }
+    }
+}
+
+/// Submission limits.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Submissions per second per client address (0: unlimited).
+    pub per_address_per_second: u32,
+    /// Submissions per second per verified signing key (0: unlimited).
+    pub per_key_per_second: u32,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> LimitsConfig {
+        LimitsConfig {
+            per_address_per_second: 50,
+            per_key_per_second: 20,
+        }
+    }
+}
+
+/// A witness the log asks for cosignatures (c2sp.org/tlog-witness).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct WitnessConfig {
+    /// Local name of the witness.
+    pub name: String,
+    /// The witness's cosignature verifier key.
+    pub vkey: String,
+    /// The witness's submission prefix URL.
+    pub url: String,
+}
+
+/// The contents of `config.toml`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The log's identity: origins are `PREFIX/releases` and `PREFIX/keys`.
+    pub origin: String,
+    /// Sequencer settings.
+    #[serde(default)]
+    pub sequencer: SequencerConfig,
+    /// Submission limits.
+    #[serde(default)]
+    pub limits: LimitsConfig,
+    /// Witnesses.
+    #[serde(default, rename = "witness")]
+    pub witnesses: Vec<WitnessConfig>,
+}
+
+impl Config {
+    /// The batch interval as a duration.
+    pub fn batch_interval(&self) -> Duration {
+        Duration::from_millis(self.sequencer.batch_interval_ms)
+    }
+}
+
+/// An opened data directory: configuration, the log's key, and where the repository is.
+#[derive(Debug)]
+pub struct DataDir {
+    /// The directory.
+    pub path: PathBuf,
+    /// Its configuration.
+    pub config: Config,
+    /// The log's signing key, named after the origin prefix.
+    pub log_key: Ed25519Signer,
+}
+
+impl DataDir {
+    /// Creates `path` (which must not hold a log) with a configuration and the log key. The
+    /// repository itself is created by the storage layer.
+    pub fn create(
+        path: &Path,
+        config: Config,
+        log_key: Ed25519Signer,
+    ) -> Result<DataDir, ConfigError> {
+        check_origin_prefix(&config.origin).map_err(|message| ConfigError::BadConfig {
+            path: path.join(CONFIG_FILE),
+            message,
+        })?;
+        if log_key.name().as_str() != config.origin {
+            return Err(ConfigError::BadKey {
+                path: path.join(LOG_KEY_FILE),
+                message: format!(
+                    "log key is named {:?} but the origin prefix is {:?}",
+                    log_key.name().as_str(),
+                    config.origin
+                ),
+            });
+        }
+        if path.join(CONFIG_FILE).exists() || path.join(REPO_DIR).exists() {
+            return Err(ConfigError::AlreadyExists(path.to_owned()));
+        }
+        fs::create_dir_all(path).map_err(|source| ConfigError::Io {
+            what: "creating",
+            path: path.to_owned(),
+            source,
+        })?;
+        let text = toml::to_string(&config).map_err(|e| ConfigError::BadConfig {
+            path: path.join(CONFIG_FILE),
+            message: e.to_string(),
+        })?;
+        write_new(
+            &path.join(LOG_KEY_FILE),
+            &format!("{}\n", log_key.to_skey()),
+            0o600,
+        )?;
+        write_new(&path.join(CONFIG_FILE), &text, 0o644)?;
+        Ok(DataDir {
+            path: path.to_owned(),
+            config,
+            log_key,
+        })
+    }
+
+    /// Opens an existing data directory, refusing a malformed configuration, a key that does
+    /// not belong to the configured origin, or a key file others can read.
+    pub fn open(path: &Path) -> Result<DataDir, ConfigError> {
+        let config_path = path.join(CONFIG_FILE);
+        if !config_path.exists() {
+            return Err(ConfigError::NotADataDir(path.to_owned()));
+        }
+        let text = fs::read_to_string(&config_path).map_err(|source| ConfigError::Io {
+            what: "reading",
+            path: config_path.clone(),
+            source,
+        })?;
+        let config: Config = toml::from_str(&text).map_err(|e| ConfigError::BadConfig {
+            path: config_path.clone(),
+            message: e.to_string(),
+        })?;
+        check_origin_prefix(&config.origin).map_err(|message| ConfigError::BadConfig {
+            path: config_path,
+            message,
+        })?;
+        let key_path = path.join(LOG_KEY_FILE);
+        let meta = fs::metadata(&key_path).map_err(|source| ConfigError::Io {
+            what: "reading",
+            path: key_path.clone(),
+            source,
+        })?;
+        if meta.permissions().mode() & 0o077 != 0 {
+            return Err(ConfigError::BadKey {
+                path: key_path,
+                message: format!(
+                    "mode {:04o} lets other users read the log key; run chmod 600",
+                    meta.permissions().mode() & 0o7777
+                ),
+            });
+        }
+        let skey = fs::read_to_string(&key_path).map_err(|source| ConfigError::Io {
+            what: "reading",
+            path: key_path.clone(),
+            source,
+        })?;
+        let log_key =
+            Ed25519Signer::from_skey(skey.trim_end()).map_err(|e| ConfigError::BadKey {
+                path: key_path.clone(),
+                message: e.to_string(),
+            })?;
+        if log_key.name().as_str() != config.origin {
+            return Err(ConfigError::BadKey {
+                path: key_path,
+                message: format!(
+                    "log key is named {:?} but config.toml says origin {:?}",
+                    log_key.name().as_str(),
+                    config.origin
+                ),
+            });
+        }
+        Ok(DataDir {
+            path: path.to_owned(),
+            config,
+            log_key,
+        })
+    }
+
+    /// Path of the bare repository.
+    pub fn repo_path(&self) -> PathBuf {
+        self.path.join(REPO_DIR)
+    }
+}
+
+/// An origin prefix is a key name (no spaces, no `+`) without a trailing slash; the two
+/// origins append `/releases` and `/keys` to it.
+pub fn check_origin_prefix(prefix: &str) -> Result<(), String> {
+    KeyName::new(prefix).map_err(|e| format!("origin prefix: {e}"))?;
+    if prefix.ends_with('/') {
+        return Err(format!("origin prefix {prefix:?} must not end with '/'"));
+    }
+    if prefix.len() > 200 {
+        return Err("origin prefix is longer than 200 bytes".to_owned());
+    }
+    Ok(())
+}
+
+fn write_new(path: &Path, data: &str, mode: u32) -> Result<(), ConfigError> {
+    let io = |source| ConfigError::Io {
+        what: "writing",
+        path: path.to_owned(),
+        source,
+    };
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .map_err(io)?;
+    file.write_all(data.as_bytes()).map_err(io)?;
+    file.sync_all().map_err(io)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(name: &str) -> Ed25519Signer {
+        Ed25519Signer::from_seed(KeyName::new(name).expect("name"), [9; 32])
+    }
+
+    fn config(origin: &str) -> Config {
+        Config {
+            origin: origin.to_owned(),
+            sequencer: SequencerConfig::default(),
+            limits: LimitsConfig::default(),
+            witnesses: vec![],
+        }
+    }
+
+    #[test]
+    fn create_then_open() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("data");
+        DataDir::create(&path, config("example.org"), key("example.org")).expect("create");
+        let mode = fs::metadata(path.join(LOG_KEY_FILE))
+            .expect("key")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let opened = DataDir::open(&path).expect("open");
+        assert_eq!(opened.config, config("example.org"));
+        assert_eq!(opened.log_key.verifier(), key("example.org").verifier());
+        assert!(matches!(
+            DataDir::create(&path, config("example.org"), key("example.org")),
+            Err(ConfigError::AlreadyExists(_))
+        ));
+    }
+
+    #[test]
+    fn refusals() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        assert!(matches!(
+            DataDir::open(dir.path()),
+            Err(ConfigError::NotADataDir(_))
+        ));
+        assert!(
+            DataDir::create(
+                &dir.path().join("a"),
+                config("example.org"),
+                key("other.org")
+            )
+            .is_err()
+        );
+        assert!(
+            DataDir::create(
+                &dir.path().join("b"),
+                config("example.org/"),
+                key("example.org/")
+            )
+            .is_err()
+        );
+        let path = dir.path().join("c");
+        DataDir::create(&path, config("example.org"), key("example.org")).expect("create");
+        fs::set_permissions(path.join(LOG_KEY_FILE), fs::Permissions::from_mode(0o644))
+            .expect("chmod");
+        let err = DataDir::open(&path).expect_err("loose key mode");
+        assert!(err.to_string().contains("chmod 600"), "{err}");
+        fs::set_permissions(path.join(LOG_KEY_FILE), fs::Permissions::from_mode(0o600))
+            .expect("chmod");
+        fs::write(
+            path.join(CONFIG_FILE),
+            "origin = \"example.org\"\nsurprise = 1\n",
+        )
+        .expect("write");
+        let err = DataDir::open(&path).expect_err("unknown field");
+        assert!(err.to_string().contains("surprise"), "{err}");
+    }
+}
