@@ -4,6 +4,7 @@
 //! to decide whether to install an artifact lives here, and nothing else does:
 //!
 //! - [`hash`]: RFC 6962 leaf and node hashing.
+//! - [`merkle`]: RFC 6962 / RFC 9162 inclusion and consistency proofs, verified and generated.
 //!
 //! The crate forbids `unsafe` and does not depend on tokio, gix, reqwest, axum or hyper; a test in
 //! `tests/boundary.rs` enforces that.
@@ -11,5 +12,6 @@
 #![forbid(unsafe_code)]
 
 pub mod hash;
+pub mod merkle;
 
 pub use hash::{Hash, leaf_hash, node_hash};
