@@ -83,7 +83,7 @@ fn flip(h: &Hash, bit: usize) -> Hash {
 }
 
 fn ref_root(bytes: &Hash, size: u64) -> RootHash<Sha256> {
-    RootHash::new(*Output::<Sha256>::from_slice(&bytes.0), size)
+    RootHash::new(Output::<Sha256>::from(bytes.0), size)
 }
 
 fn ref_inclusion_ok(data: &[u8], index: u64, size: u64, proof: &[Hash], root: &Hash) -> bool {
