@@ -4,6 +4,7 @@
 //! to decide whether to install an artifact lives here, and nothing else does:
 //!
 //! - [`hash`]: RFC 6962 leaf and node hashing.
+//! - [`merkle`]: RFC 6962 / RFC 9162 inclusion and consistency proofs, verified and generated.
 //! - [`note`]: C2SP signed notes and Ed25519 note keys.
 //! - [`policy`]: C2SP tlog-policy trust policies and k-of-n witness quorums.
 //! - [`tlog_proof`]: the C2SP `.tlog-proof` offline proof file.
@@ -14,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 pub mod hash;
+pub mod merkle;
 pub mod note;
 pub mod policy;
 pub mod tlog_proof;
