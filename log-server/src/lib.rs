@@ -2,6 +2,7 @@
 //!
 //! The HTTP API is specified in `spec/http-api.md`, the repository layout in `spec/git-layout.md`.
 
+pub mod batcher;
 pub mod config;
 pub mod metrics;
 pub mod ratelimit;
