@@ -3,6 +3,7 @@
 //! Pure functions over bytes: no I/O, no async, no network or git code. Everything a client needs
 //! to decide whether to install an artifact lives here, and nothing else does:
 //!
+//! - [`compact`]: the one-line checkpoint form for DNS TXT records and `update-latest.txt`.
 //! - [`hash`]: RFC 6962 leaf and node hashing.
 //! - [`merkle`]: RFC 6962 / RFC 9162 inclusion and consistency proofs, verified and generated.
 //! - [`note`]: C2SP signed notes and Ed25519 note keys.
@@ -14,6 +15,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod compact;
 pub mod hash;
 pub mod merkle;
 pub mod note;

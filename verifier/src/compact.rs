@@ -1,0 +1,169 @@
+//! The compact checkpoint line (`spec/channels.md`): a checkpoint and the log's signature on one
+//! short line, for channels that carry a single line (a DNS TXT record, `update-latest.txt`).
+//!
+//! ```text
+//! cairn-checkpoint/v1 <origin> <size> <root base64> <key ID hex> <signature base64>
+//! ```
+//!
+//! The line stands for the note `<origin>\n<size>\n<root>\n` with one signature line by the key
+//! named `<origin>`. Expanding it gives back that note, which is then verified exactly like a
+//! checkpoint fetched over HTTP: this format adds no trust of its own.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+
+use crate::hash::Hash;
+use crate::note::{KeyName, Note, NoteSignature};
+use crate::tlog_proof::parse_canonical_u64;
+
+/// First field of every compact line.
+pub const COMPACT_TAG: &str = "cairn-checkpoint/v1";
+
+/// Longest compact line accepted (a DNS TXT record of a few strings).
+pub const MAX_COMPACT_SIZE: usize = 1024;
+
+/// Why a compact line was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CompactError {
+    /// The line is longer than [`MAX_COMPACT_SIZE`].
+    #[error("compact checkpoint is longer than {MAX_COMPACT_SIZE} bytes")]
+    TooLarge,
+    /// The line does not have the six fields, or a field is malformed.
+    #[error("malformed compact checkpoint: {0}")]
+    Malformed(&'static str),
+    /// The note to compact is not a plain checkpoint signed by its origin's key.
+    #[error("cannot compact this note: {0}")]
+    NotCompactable(&'static str),
+}
+
+/// Encodes a checkpoint note as a compact line (without a trailing newline). The note must be a
+/// three-line checkpoint carrying a signature by a key named after its origin; cosignatures
+/// and other signatures are left out.
+pub fn to_compact(note: &Note) -> Result<String, CompactError> {
+    let mut lines = note.text().lines();
+    let (Some(origin), Some(size), Some(root), None) =
+        (lines.next(), lines.next(), lines.next(), lines.next())
+    else {
+        return Err(CompactError::NotCompactable(
+            "only a checkpoint of exactly three lines can be compacted",
+        ));
+    };
+    let sig = note
+        .signatures()
+        .iter()
+        .find(|s| s.name.as_str() == origin)
+        .ok_or(CompactError::NotCompactable(
+            "no signature by a key named after the origin",
+        ))?;
+    Ok(format!(
+        "{COMPACT_TAG} {origin} {size} {root} {:08x} {}",
+        sig.key_id,
+        STANDARD.encode(&sig.signature)
+    ))
+}
+
+/// Expands a compact line (a trailing newline is allowed) into the signed note it stands for.
+/// The result is unverified: verify it as a checkpoint.
+pub fn from_compact(line: &str) -> Result<Note, CompactError> {
+    if line.len() > MAX_COMPACT_SIZE {
+        return Err(CompactError::TooLarge);
+    }
+    let line = line.strip_suffix('\n').unwrap_or(line);
+    let fields: Vec<&str> = line.split(' ').collect();
+    let [tag, origin, size, root, key_id, sig] = fields[..] else {
+        return Err(CompactError::Malformed(
+            "expected six fields separated by single spaces",
+        ));
+    };
+    if tag != COMPACT_TAG {
+        return Err(CompactError::Malformed("unknown tag"));
+    }
+    let name = KeyName::new(origin).map_err(|_| CompactError::Malformed("bad origin"))?;
+    parse_canonical_u64(size).ok_or(CompactError::Malformed("bad size"))?;
+    Hash::from_base64(root).map_err(|_| CompactError::Malformed("bad root hash"))?;
+    if key_id.len() != 8
+        || !key_id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        return Err(CompactError::Malformed(
+            "key ID must be eight lowercase hex digits",
+        ));
+    }
+    let key_id =
+        u32::from_str_radix(key_id, 16).map_err(|_| CompactError::Malformed("bad key ID"))?;
+    let signature = STANDARD
+        .decode(sig)
+        .map_err(|_| CompactError::Malformed("signature is not base64"))?;
+    if signature.is_empty() || signature.len() > 512 {
+        return Err(CompactError::Malformed("bad signature length"));
+    }
+    let mut note = Note::sign(&format!("{origin}\n{size}\n{root}\n"), &[])
+        .map_err(|_| CompactError::Malformed("not a valid note text"))?;
+    note.push_signature(NoteSignature {
+        name,
+        key_id,
+        signature,
+    })
+    .map_err(|_| CompactError::Malformed("signature does not fit a note"))?;
+    Ok(note)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hash::leaf_hash;
+    use crate::note::{Ed25519Signer, NoteSigner as _};
+
+    fn log_key() -> Ed25519Signer {
+        Ed25519Signer::from_seed(KeyName::new("example.org/releases").expect("name"), [3; 32])
+    }
+
+    fn checkpoint() -> Note {
+        let text = format!(
+            "example.org/releases\n42\n{}\n",
+            leaf_hash(b"x").to_base64()
+        );
+        let witness = Ed25519Signer::from_seed(KeyName::new("w.example").expect("name"), [4; 32]);
+        Note::sign(&text, &[&log_key(), &witness]).expect("sign")
+    }
+
+    #[test]
+    fn round_trip_keeps_the_log_signature_only() {
+        let note = checkpoint();
+        let line = to_compact(&note).expect("compact");
+        assert!(line.starts_with("cairn-checkpoint/v1 example.org/releases 42 "));
+        assert!(
+            line.len() < 255,
+            "fits one TXT string: {} bytes",
+            line.len()
+        );
+        let expanded = from_compact(&format!("{line}\n")).expect("expand");
+        assert_eq!(expanded.text(), note.text());
+        assert_eq!(expanded.signatures().len(), 1);
+        assert_eq!(expanded.signatures()[0].key_id, log_key().key_id());
+        expanded
+            .verify(&[&log_key().verifier()])
+            .expect("verifies with the log key");
+    }
+
+    #[test]
+    fn forged_or_malformed_lines_are_refused() {
+        let line = to_compact(&checkpoint()).expect("compact");
+        // A changed size keeps the syntax but breaks the signature.
+        let forged = line.replace(" 42 ", " 43 ");
+        let note = from_compact(&forged).expect("syntax is fine");
+        assert!(note.verify(&[&log_key().verifier()]).is_err());
+        for bad in [
+            line.replace("cairn-checkpoint/v1", "cairn-checkpoint/v2"),
+            line.replace(" 42 ", " 042 "),
+            line.replace(' ', "  "),
+            format!("{line} extra"),
+            line.replace("example.org/releases", "example.org+releases"),
+            "x".repeat(MAX_COMPACT_SIZE + 1),
+        ] {
+            assert!(from_compact(&bad).is_err(), "accepted {bad:?}");
+        }
+    }
+}
