@@ -5,6 +5,8 @@
 //!
 //! - [`hash`]: RFC 6962 leaf and node hashing.
 //! - [`merkle`]: RFC 6962 / RFC 9162 inclusion and consistency proofs, verified and generated.
+//! - [`tile`]: C2SP tlog-tiles paths, tile data, entry bundles, and a tile-backed hash reader
+//!   that authenticates every tile against a trusted tree head.
 //!
 //! The crate forbids `unsafe` and does not depend on tokio, gix, reqwest, axum or hyper; a test in
 //! `tests/boundary.rs` enforces that.
@@ -13,5 +15,6 @@
 
 pub mod hash;
 pub mod merkle;
+pub mod tile;
 
 pub use hash::{Hash, leaf_hash, node_hash};

@@ -101,6 +101,21 @@ pub enum ProofError {
     Read(#[source] ReadError),
 }
 
+impl ProofError {
+    /// True for the errors that mean a log (or whoever served its data) misbehaved, as opposed
+    /// to malformed input or a failed read: a root mismatch, or a tile-backed reader that
+    /// refused a tile ([`crate::tile::TileError::is_security_failure`]).
+    pub fn is_security_failure(&self) -> bool {
+        match self {
+            ProofError::RootMismatch { .. } | ProofError::OldRootMismatch { .. } => true,
+            ProofError::Read(e) => e
+                .downcast_ref::<crate::tile::TileError>()
+                .is_some_and(crate::tile::TileError::is_security_failure),
+            _ => false,
+        }
+    }
+}
+
 /// The number of hashes in the inclusion proof of leaf `index` in a tree of `tree_size` leaves.
 pub fn inclusion_proof_len(index: u64, tree_size: u64) -> Result<usize, ProofError> {
     if index >= tree_size {
@@ -318,7 +333,7 @@ impl<R: HashReader + ?Sized> HashReader for &R {
 }
 
 /// Reads `indexes` and checks that the reader kept its side of the contract.
-fn read_exact<R: HashReader + ?Sized>(
+pub(crate) fn read_exact<R: HashReader + ?Sized>(
     reader: &R,
     indexes: &[u64],
 ) -> Result<Vec<Hash>, ProofError> {
