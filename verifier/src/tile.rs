@@ -1355,14 +1355,14 @@ mod tests {
             split_entry_bundle(&data, 4),
             Err(TileError::BundleTruncated {
                 position: 3,
-                offset: 12
+                offset: 14
             })
         ));
         assert!(matches!(
             split_entry_bundle(&data[..11], 3),
             Err(TileError::BundleTruncated {
                 position: 2,
-                offset: 5
+                offset: 7
             })
         ));
         assert!(matches!(
