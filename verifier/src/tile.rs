@@ -92,6 +92,15 @@ pub enum TileError {
         /// The stored-hash index asked for.
         stored_index: u64,
     },
+    /// A tile that is not part of the tree it was looked for in (or that no tree the
+    /// stored-hash layout addresses contains, for `tree_size` = [`merkle::MAX_TREE_SIZE`]).
+    #[error("tile {tile} is not part of a tree of size {tree_size}")]
+    TileNotInTree {
+        /// The tile.
+        tile: Tile,
+        /// The tree size.
+        tree_size: u64,
+    },
     /// A hash asked of a tile-backed reader that the trusted tree does not contain.
     #[error("stored hash {stored_index} is not in the trusted tree of size {tree_size}")]
     NotInTree {
@@ -228,16 +237,14 @@ fn hashes_on_tile_level(height: u8, level: u8, tree_size: u64) -> u64 {
         .unwrap_or(0)
 }
 
-/// The stored-hash level a tile level holds, if the layout can address it.
-fn stored_level(height: u8, level: u8) -> Result<u8, TileError> {
-    u8::try_from(u32::from(level) * u32::from(height))
+/// The stored-hash level the hashes of `tile` are on, if the layout can address it.
+fn stored_level(tile: &Tile) -> Result<u8, TileError> {
+    u8::try_from(u32::from(tile.level) * u32::from(tile.height))
         .ok()
         .filter(|&l| l < 64)
-        .ok_or(TileError::InvalidTile {
-            height,
-            level,
-            index: 0,
-            width: 0,
+        .ok_or(TileError::TileNotInTree {
+            tile: *tile,
+            tree_size: merkle::MAX_TREE_SIZE,
         })
 }
 
@@ -334,8 +341,9 @@ impl Tile {
     }
 
     /// This tile's position as it exists in the tree of `tree_size` leaves: the width becomes
-    /// what that tree has there. `None` when the tree has nothing at this position.
-    fn in_tree(&self, tree_size: u64) -> Option<Tile> {
+    /// what that tree has there (full, or the tree's partial width at the right edge). `None`
+    /// when the tree has nothing at this position.
+    pub fn in_tree(&self, tree_size: u64) -> Option<Tile> {
         let count = hashes_on_tile_level(self.height, self.level, tree_size);
         let start = self.index.checked_mul(full_width(self.height))?;
         let available = count.checked_sub(start).filter(|&n| n > 0)?;
@@ -345,7 +353,7 @@ impl Tile {
 
     /// The stored-hash index of the `i`-th hash in this tile.
     fn stored_index_of(&self, i: u64) -> Result<u64, TileError> {
-        let level = stored_level(self.height, self.level)?;
+        let level = stored_level(self)?;
         let n = self
             .index
             .checked_mul(full_width(self.height))
@@ -366,9 +374,13 @@ impl Tile {
                 got: data.len(),
             });
         }
-        data.chunks_exact(HASH_SIZE)
-            .map(|c| Hash::from_slice(c).map_err(|_| unreachable_len(self, data)))
-            .collect()
+        let mut hashes = Vec::with_capacity(usize::from(self.width));
+        for chunk in data.chunks_exact(HASH_SIZE) {
+            let mut h = [0u8; HASH_SIZE];
+            h.copy_from_slice(chunk);
+            hashes.push(Hash(h));
+        }
+        Ok(hashes)
     }
 
     /// The stored hash `stored_index` computed from this tile's `data`: either one of its hashes
@@ -387,15 +399,6 @@ impl Tile {
             stored_index,
         })?;
         Ok(complete_subtree_root(run))
-    }
-}
-
-/// A correctly sized chunk always converts; keep a typed error rather than a panic regardless.
-fn unreachable_len(tile: &Tile, data: &[u8]) -> TileError {
-    TileError::WrongDataLength {
-        tile: *tile,
-        expected: tile.data_len(),
-        got: data.len(),
     }
 }
 
@@ -468,10 +471,7 @@ impl EntryBundle {
         };
         tile.in_tree(tree_size)
             .map(|t| EntryBundle::from_tile(&t))
-            .ok_or(TileError::BadTreeSizes {
-                old_size: entry_index,
-                new_size: tree_size,
-            })
+            .ok_or(TileError::TileNotInTree { tile, tree_size })
     }
 
     /// The tile height whose level-0 tiles this bundle follows.
@@ -1053,9 +1053,9 @@ impl<R: TileReader> HashReader for TileHashReader<R> {
                 if !cur.is_full() {
                     // Every partial tile of the tree is a root tile; reaching another one
                     // would mean the plan is wrong. Refuse rather than return unchecked data.
-                    return Err(TileError::NotInTile {
+                    return Err(TileError::TileNotInTree {
                         tile: cur,
-                        stored_index: x,
+                        tree_size: size,
                     });
                 }
                 chain.push(cur);
@@ -1093,7 +1093,7 @@ impl<R: TileReader> HashReader for TileHashReader<R> {
         // Authenticate the full tiles top-down against their parents.
         for (i, tile) in tiles.iter().enumerate().skip(root_tiles) {
             let parent = self.parent_in_tree(tile)?;
-            let slot = stored_hash_index(stored_level(height, parent.level)?, tile.index)?;
+            let slot = stored_hash_index(stored_level(&parent)?, tile.index)?;
             let expected = parent.hash_at(&data[order[&parent]], slot)?;
             let computed = complete_subtree_root(&tile.parse_data(&data[i])?);
             if computed != expected {
@@ -1135,9 +1135,9 @@ impl<R: TileReader> TileHashReader<R> {
                 height: tile.height,
             })
             .and_then(|t| t.in_tree(self.tree.size))
-            .ok_or(TileError::NotInTile {
+            .ok_or(TileError::TileNotInTree {
                 tile: *tile,
-                stored_index: 0,
+                tree_size: self.tree.size,
             })
     }
 }
