@@ -346,10 +346,16 @@ impl VerifiedNote {
     }
 
     /// Whether `verifier`'s key produced one of the verified signatures.
+    ///
+    /// The signature is checked again with `verifier` itself: key IDs are only 32 bits, so a
+    /// different key with the same name and ID (which an attacker can compute) must not count
+    /// as `verifier` having signed.
     pub fn is_signed_by(&self, verifier: &dyn NoteVerifier) -> bool {
-        self.verified
-            .iter()
-            .any(|s| &s.name == verifier.name() && s.key_id == verifier.key_id())
+        self.verified.iter().any(|s| {
+            &s.name == verifier.name()
+                && s.key_id == verifier.key_id()
+                && verifier.verify(self.note.text.as_bytes(), &s.signature)
+        })
     }
 
     /// The whole note, including signatures that were not verified.
@@ -518,6 +524,12 @@ impl Ed25519Verifier {
     /// The raw 32-byte public key.
     pub fn public_key(&self) -> &[u8; 32] {
         self.key.as_bytes()
+    }
+
+    /// The parsed key, for modules that verify other message formats with the same key
+    /// (cosignatures).
+    pub(crate) fn verifying_key(&self) -> &VerifyingKey {
+        &self.key
     }
 
     /// The same key material under another key name (for example a log's per-origin names).
@@ -693,6 +705,33 @@ mod tests {
         assert!(verified.is_signed_by(&a.verifier()));
         assert!(!verified.is_signed_by(&b.verifier()));
         assert_eq!(verified.verified_signatures().len(), 1);
+    }
+
+    /// A key that claims another key's name and ID but verifies nothing, as an attacker who
+    /// ground a colliding 32-bit key ID would have.
+    #[derive(Debug)]
+    struct Impostor(KeyName, u32);
+
+    impl NoteVerifier for Impostor {
+        fn name(&self) -> &KeyName {
+            &self.0
+        }
+        fn key_id(&self) -> u32 {
+            self.1
+        }
+        fn verify(&self, _: &[u8], _: &[u8]) -> bool {
+            false
+        }
+    }
+
+    #[test]
+    fn is_signed_by_checks_the_key_not_just_name_and_id() {
+        let a = signer("example.org/a", 1);
+        let note = Note::sign("hello\n", &[&a]).expect("sign");
+        let verified = note.verify(&[&a.verifier()]).expect("verify");
+        let impostor = Impostor(a.name().clone(), a.key_id());
+        assert!(verified.is_signed_by(&a.verifier()));
+        assert!(!verified.is_signed_by(&impostor));
     }
 
     #[test]
