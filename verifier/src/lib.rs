@@ -5,13 +5,27 @@
 //!
 //! - [`hash`]: RFC 6962 leaf and node hashing.
 //! - [`note`]: C2SP signed notes and Ed25519 note keys.
+//! - [`checkpoint`]: C2SP tlog-checkpoint bodies, [`checkpoint::VerifiedCheckpoint`] and the
+//!   evidence of an inconsistent log.
+//! - [`cosignature`]: C2SP tlog-cosignature `cosignature/v1` witness cosignatures (type 0x04).
+//! - [`note_ecdsa`]: ECDSA P-256 note signatures (type 0x02), verification only.
+//! - [`note_rfc6962`]: RFC 6962 tree head signatures from static-ct-api (type 0x05),
+//!   verification only.
+//! - [`keys`]: one parser for verifier keys of every supported type.
 //!
 //! The crate forbids `unsafe` and does not depend on tokio, gix, reqwest, axum or hyper; a test in
 //! `tests/boundary.rs` enforces that.
 
 #![forbid(unsafe_code)]
 
+pub mod checkpoint;
+pub mod cosignature;
 pub mod hash;
+pub mod keys;
 pub mod note;
+pub mod note_ecdsa;
+pub mod note_rfc6962;
 
+pub use checkpoint::{Checkpoint, VerifiedCheckpoint};
 pub use hash::{Hash, leaf_hash, node_hash};
+pub use keys::{AnyVerifier, parse_vkey};
