@@ -8,11 +8,18 @@
 //! them, as monitors cannot audit them), but foreign logs do (Rekor writes a `Timestamp:` line),
 //! so parsing accepts them; [`VerifiedCheckpoint::verify_without_extensions`] refuses them for
 //! logs that must not use them.
+//!
+//! A log "MUST NOT sign any checkpoint which is inconsistent with any checkpoint it previously
+//! signed" (section "Signatures"). [`verify_consistent`] checks two verified checkpoints of one log
+//! against each other with an RFC 9162 consistency proof, and when they conflict returns an
+//! [`Inconsistency`] that keeps both signed notes and the proof, so the client can save them as
+//! evidence ([`Inconsistency::to_evidence`]).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
 use crate::hash::{Hash, HashError};
+use crate::merkle::{ProofError, verify_consistency};
 use crate::note::{MAX_NOTE_SIZE, Note, NoteError, NoteVerifier, VerifiedNote};
 
 /// Longest tree size line: `u64::MAX` has 20 decimal digits.
@@ -74,6 +81,22 @@ pub enum CheckpointError {
     /// The log must not write extension lines, but this checkpoint has some.
     #[error("checkpoint has {0} extension lines; this log must not write any")]
     UnexpectedExtensions(usize),
+    /// The checkpoint presented as newer is smaller than the one already trusted: a rollback,
+    /// or the arguments were given in the wrong order.
+    #[error("newer checkpoint has size {newer}, smaller than the older {older}")]
+    SizeDecreased {
+        /// Size of the checkpoint already trusted.
+        older: u64,
+        /// Size of the checkpoint presented as newer.
+        newer: u64,
+    },
+    /// The consistency proof is malformed (wrong number of hashes, or hashes where none are
+    /// needed). It proves nothing either way, so it is not evidence against the log.
+    #[error("malformed consistency proof: {0}")]
+    MalformedProof(String),
+    /// Security failure: two checkpoints signed by the log conflict. Carries the evidence.
+    #[error("log inconsistency: {0}")]
+    Inconsistent(Box<Inconsistency>),
 }
 
 /// The body of a checkpoint. Parsing it proves nothing: only [`VerifiedCheckpoint`] carries a
@@ -282,10 +305,179 @@ impl VerifiedCheckpoint {
     }
 }
 
+/// Checks that `newer` extends `older`: both are checkpoints of the same log, `newer` is at least
+/// as large, and `proof` is a valid RFC 9162 consistency proof between them.
+///
+/// Equal sizes need equal roots and an empty proof; from the empty tree (size 0, whose root
+/// [`Checkpoint::parse`] pins) any tree is consistent, with an empty proof. Two signed roots that
+/// cannot both be right, or a well-formed proof that does not connect them, are returned as
+/// [`CheckpointError::Inconsistent`] with the evidence; a malformed proof is
+/// [`CheckpointError::MalformedProof`] and a smaller `newer` is [`CheckpointError::SizeDecreased`].
+pub fn verify_consistent(
+    older: &VerifiedCheckpoint,
+    newer: &VerifiedCheckpoint,
+    proof: &[Hash],
+) -> Result<(), CheckpointError> {
+    if older.origin() != newer.origin() {
+        return Err(CheckpointError::OriginMismatch {
+            expected: older.origin().to_owned(),
+            found: newer.origin().to_owned(),
+        });
+    }
+    if newer.size() < older.size() {
+        return Err(CheckpointError::SizeDecreased {
+            older: older.size(),
+            newer: newer.size(),
+        });
+    }
+    if older.size() == newer.size() && older.root() != newer.root() {
+        // Two signed roots for one tree size: conclusive whatever the proof says.
+        return Err(Inconsistency::new(
+            older,
+            newer,
+            proof,
+            format!("two different roots signed for tree size {}", older.size()),
+        ));
+    }
+    if older.size() == 0 || older.size() == newer.size() {
+        if !proof.is_empty() {
+            return Err(CheckpointError::MalformedProof(format!(
+                "{} hashes where an empty proof is needed",
+                proof.len()
+            )));
+        }
+        return Ok(());
+    }
+    match verify_consistency(
+        older.size(),
+        older.root(),
+        newer.size(),
+        newer.root(),
+        proof,
+    ) {
+        Ok(()) => Ok(()),
+        Err(e @ (ProofError::RootMismatch { .. } | ProofError::OldRootMismatch { .. })) => {
+            Err(Inconsistency::new(
+                older,
+                newer,
+                proof,
+                format!("consistency proof failed: {e}"),
+            ))
+        }
+        Err(e) => Err(CheckpointError::MalformedProof(e.to_string())),
+    }
+}
+
+/// Evidence that a log signed two checkpoints that cannot both be right: both signed notes,
+/// verbatim, and the consistency proof the log served. Only [`verify_consistent`] makes one.
+///
+/// When both checkpoints have the same size the two signed notes alone prove the misbehaviour
+/// to anyone holding the log's key. Otherwise the evidence is the proof the log served, which
+/// anyone can re-check, and the log can be asked again for a proof between the two sizes: a
+/// consistent log can always produce one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inconsistency {
+    older: VerifiedCheckpoint,
+    newer: VerifiedCheckpoint,
+    proof: Vec<Hash>,
+    reason: String,
+}
+
+/// First line of the evidence text, naming its format.
+pub const EVIDENCE_HEADER: &str = "cairn/inconsistency-evidence/v1";
+
+impl Inconsistency {
+    fn new(
+        older: &VerifiedCheckpoint,
+        newer: &VerifiedCheckpoint,
+        proof: &[Hash],
+        reason: String,
+    ) -> CheckpointError {
+        CheckpointError::Inconsistent(Box::new(Inconsistency {
+            older: older.clone(),
+            newer: newer.clone(),
+            proof: proof.to_vec(),
+            reason,
+        }))
+    }
+
+    /// The checkpoint that was trusted first.
+    pub fn older(&self) -> &VerifiedCheckpoint {
+        &self.older
+    }
+
+    /// The checkpoint that conflicts with it.
+    pub fn newer(&self) -> &VerifiedCheckpoint {
+        &self.newer
+    }
+
+    /// The consistency proof that was checked.
+    pub fn proof(&self) -> &[Hash] {
+        &self.proof
+    }
+
+    /// Why the two checkpoints conflict, in one line.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+
+    /// The evidence as text, for a client to write to a file:
+    ///
+    /// ```text
+    /// cairn/inconsistency-evidence/v1
+    /// origin <origin>
+    /// reason <one line>
+    /// older <tree size> <note length in bytes>
+    /// <the older signed note, verbatim>
+    /// newer <tree size> <note length in bytes>
+    /// <the newer signed note, verbatim>
+    /// proof <number of hashes>
+    /// <one base64 hash per line>
+    /// ```
+    ///
+    /// The byte lengths delimit the notes, which contain blank lines of their own.
+    pub fn to_evidence(&self) -> String {
+        let mut out = String::new();
+        out.push_str(EVIDENCE_HEADER);
+        out.push('\n');
+        out.push_str(&format!("origin {}\n", self.older.origin()));
+        out.push_str(&format!("reason {}\n", self.reason));
+        for (label, cp) in [("older", &self.older), ("newer", &self.newer)] {
+            out.push_str(&format!(
+                "{label} {} {}\n",
+                cp.size(),
+                cp.note_bytes().len()
+            ));
+            // A verified note is UTF-8 (Note::parse checked it), so this is lossless.
+            out.push_str(&String::from_utf8_lossy(cp.note_bytes()));
+        }
+        out.push_str(&format!("proof {}\n", self.proof.len()));
+        for h in &self.proof {
+            out.push_str(&h.to_base64());
+            out.push('\n');
+        }
+        out
+    }
+}
+
+impl std::fmt::Display for Inconsistency {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: checkpoints of sizes {} and {} of log {:?} conflict",
+            self.reason,
+            self.older.size(),
+            self.newer.size(),
+            self.older.origin()
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::hash::leaf_hash;
+    use crate::merkle::MemoryTree;
     use crate::note::{Ed25519Signer, KeyName};
 
     // The example body from c2sp.org/tlog-checkpoint.
@@ -447,6 +639,132 @@ mod tests {
             VerifiedCheckpoint::verify_without_extensions(&note, "o", &signer.verifier()),
             Err(CheckpointError::UnexpectedExtensions(1))
         );
+    }
+
+    struct Log {
+        signer: Ed25519Signer,
+        tree: MemoryTree,
+    }
+
+    impl Log {
+        fn new(origin: &str, leaves: std::ops::Range<u32>) -> Log {
+            let mut tree = MemoryTree::new();
+            for i in leaves {
+                tree.append(format!("leaf {i}").as_bytes());
+            }
+            Log {
+                signer: log_signer(origin),
+                tree,
+            }
+        }
+
+        fn checkpoint(&self, size: u64) -> VerifiedCheckpoint {
+            let origin = self.signer.verifier().name().as_str().to_owned();
+            let root = self.tree.root_at(size).expect("size within the tree");
+            let text = Checkpoint::new(origin.clone(), size, root)
+                .to_text()
+                .expect("text");
+            let note = Note::sign(&text, &[&self.signer]).expect("sign");
+            VerifiedCheckpoint::verify(&note.to_bytes(), &origin, &self.signer.verifier())
+                .expect("verifies")
+        }
+    }
+
+    fn inconsistency(result: Result<(), CheckpointError>) -> Inconsistency {
+        match result {
+            Err(CheckpointError::Inconsistent(evidence)) => *evidence,
+            other => panic!("expected an inconsistency, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn consistent_checkpoints_pass() {
+        let log = Log::new("example.org/releases", 0..10);
+        for size1 in 0..=10 {
+            for size2 in size1..=10 {
+                let proof = if size1 == 0 {
+                    Vec::new()
+                } else {
+                    log.tree.prove_consistency(size1, size2).expect("proof")
+                };
+                verify_consistent(&log.checkpoint(size1), &log.checkpoint(size2), &proof)
+                    .unwrap_or_else(|e| panic!("{size1} -> {size2}: {e}"));
+            }
+        }
+    }
+
+    #[test]
+    fn forked_log_yields_evidence() {
+        let honest = Log::new("example.org/releases", 0..10);
+        // Same key, same first 4 leaves, different history afterwards.
+        let mut forked = Log::new("example.org/releases", 0..4);
+        for i in 0..6 {
+            forked.tree.append(format!("evil {i}").as_bytes());
+        }
+        let older = honest.checkpoint(4);
+        let newer = forked.checkpoint(10);
+        let proof = honest.tree.prove_consistency(4, 10).expect("proof");
+        let evidence = inconsistency(verify_consistent(&older, &newer, &proof));
+        assert_eq!(evidence.older(), &older);
+        assert_eq!(evidence.newer(), &newer);
+        assert_eq!(evidence.proof(), proof.as_slice());
+
+        let text = evidence.to_evidence();
+        let older_note = String::from_utf8(older.note_bytes().to_vec()).expect("utf8");
+        let newer_note = String::from_utf8(newer.note_bytes().to_vec()).expect("utf8");
+        let expected_start = format!(
+            "{EVIDENCE_HEADER}\norigin example.org/releases\nreason {}\nolder 4 {}\n{older_note}newer 10 {}\n{newer_note}proof {}\n",
+            evidence.reason(),
+            older_note.len(),
+            newer_note.len(),
+            proof.len()
+        );
+        assert!(text.starts_with(&expected_start), "{text}");
+        for h in &proof {
+            assert!(text.contains(&format!("\n{}\n", h.to_base64())));
+        }
+        assert!(evidence.to_string().contains("sizes 4 and 10"));
+    }
+
+    #[test]
+    fn same_size_different_roots_is_conclusive() {
+        let a = Log::new("o", 0..5);
+        let b = Log::new("o", 1..6);
+        let evidence = inconsistency(verify_consistent(&a.checkpoint(5), &b.checkpoint(5), &[]));
+        assert!(evidence.reason().contains("two different roots"));
+        assert!(evidence.proof().is_empty());
+    }
+
+    #[test]
+    fn malformed_inputs_are_not_evidence() {
+        let log = Log::new("o", 0..8);
+        let proof = log.tree.prove_consistency(3, 8).expect("proof");
+        let (c3, c8) = (log.checkpoint(3), log.checkpoint(8));
+        assert!(matches!(
+            verify_consistent(&c3, &c8, &proof[..proof.len() - 1]),
+            Err(CheckpointError::MalformedProof(_))
+        ));
+        assert!(matches!(
+            verify_consistent(&c8, &c8, &proof),
+            Err(CheckpointError::MalformedProof(_))
+        ));
+        assert!(matches!(
+            verify_consistent(&log.checkpoint(0), &c8, &proof),
+            Err(CheckpointError::MalformedProof(_))
+        ));
+        assert_eq!(
+            verify_consistent(&c8, &c3, &proof),
+            Err(CheckpointError::SizeDecreased { older: 8, newer: 3 })
+        );
+        let other = Log::new("p", 0..8);
+        assert!(matches!(
+            verify_consistent(&c3, &other.checkpoint(8), &proof),
+            Err(CheckpointError::OriginMismatch { .. })
+        ));
+        // A bit flipped in a well-formed proof is a failed proof, reported with the evidence.
+        let mut flipped = proof.clone();
+        flipped[0].0[0] ^= 1;
+        inconsistency(verify_consistent(&c3, &c8, &flipped));
     }
 
     #[test]

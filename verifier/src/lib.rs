@@ -4,6 +4,7 @@
 //! to decide whether to install an artifact lives here, and nothing else does:
 //!
 //! - [`hash`]: RFC 6962 leaf and node hashing.
+//! - [`merkle`]: RFC 6962 / RFC 9162 inclusion and consistency proofs, verified and generated.
 //! - [`note`]: C2SP signed notes and Ed25519 note keys.
 //! - [`checkpoint`]: C2SP tlog-checkpoint bodies, [`checkpoint::VerifiedCheckpoint`] and the
 //!   evidence of an inconsistent log.
@@ -22,6 +23,7 @@ pub mod checkpoint;
 pub mod cosignature;
 pub mod hash;
 pub mod keys;
+pub mod merkle;
 pub mod note;
 pub mod note_ecdsa;
 pub mod note_rfc6962;
