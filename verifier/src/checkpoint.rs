@@ -332,7 +332,7 @@ pub fn verify_consistent(
     }
     if older.size() == newer.size() && older.root() != newer.root() {
         // Two signed roots for one tree size: conclusive whatever the proof says.
-        return Err(Inconsistency::new(
+        return Err(Inconsistency::error(
             older,
             newer,
             proof,
@@ -357,7 +357,7 @@ pub fn verify_consistent(
     ) {
         Ok(()) => Ok(()),
         Err(e @ (ProofError::RootMismatch { .. } | ProofError::OldRootMismatch { .. })) => {
-            Err(Inconsistency::new(
+            Err(Inconsistency::error(
                 older,
                 newer,
                 proof,
@@ -387,7 +387,8 @@ pub struct Inconsistency {
 pub const EVIDENCE_HEADER: &str = "cairn/inconsistency-evidence/v1";
 
 impl Inconsistency {
-    fn new(
+    /// Wraps the evidence in the error every caller of [`verify_consistent`] sees.
+    fn error(
         older: &VerifiedCheckpoint,
         newer: &VerifiedCheckpoint,
         proof: &[Hash],
