@@ -392,7 +392,9 @@ fn parse_signature_line(line: &str) -> Result<NoteSignature, NoteError> {
 }
 
 fn check_text(text: &str) -> Result<(), NoteError> {
-    if text.is_empty() || !text.ends_with('\n') {
+    // A text of just "\n" would serialise as "\n\n— ...", which `Note::parse` refuses as empty:
+    // never sign what cannot be read back.
+    if text.is_empty() || text == "\n" || !text.ends_with('\n') {
         return Err(NoteError::EmptyText);
     }
     if let Some(c) = text.chars().find(|&c| c < ' ' && c != '\n') {
@@ -824,6 +826,10 @@ mod tests {
             assert!(Note::parse(input.as_bytes()).is_err(), "{what} accepted");
         }
         assert_eq!(Note::parse(b"\xff\n\n"), Err(NoteError::NotUtf8));
+        assert_eq!(
+            Note::sign("\n", &[&a]).map(|_| ()),
+            Err(NoteError::EmptyText)
+        );
         assert_eq!(
             Note::parse(&vec![b'a'; MAX_NOTE_SIZE + 1]),
             Err(NoteError::TooLarge(MAX_NOTE_SIZE + 1))
