@@ -351,6 +351,46 @@ mod tests {
             .expect("text")
     }
 
+    // The example from c2sp.org/tlog-cosignature: a checkpoint with a log signature and a
+    // cosignature by witness.example.com/w1 (whose key the spec does not give).
+    const SPEC_NOTE: &str = "example.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n\n\u{2014} example.com/behind-the-sofa Az3grlgtzPICa5OS8npVmf1Myq/5IZniMp+ZJurmRDeOoRDe4URYN7u5/Zhcyv2q1gGzGku9nTo+zyWE+xeMcTOAYQ8=\n\u{2014} witness.example.com/w1 jWbPPwAAAABkGFDLEZMHwSRaJNiIDoe9DYn/zXcrtPHeolMI5OWXEhZCB9dlrDJsX3b2oyin1nPZqhf5nNo0xUe+mbIUBkBIfZ+qnA==\n";
+
+    // The signed message the spec shows for that cosignature.
+    const SPEC_MESSAGE: &str = "cosignature/v1\ntime 1679315147\nexample.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n";
+
+    // sigsum-go pkg/checkpoint/checkpoint_test.go (TestCheckpointVerifyCosignatureByKey): a
+    // cosignature/v1 at time 1234 by the key with seed {17, 0, ...}; the log line is fake.
+    const SIGSUM_VKEY: &str =
+        "example.org/witness+cacf2e50+BGbguFjkYqYJ5m/nE3DIFtiEb/ED1UmaIqf+w3/bxCSn";
+    const SIGSUM_NOTE: &str = "example.org/log\n10\nHA5HAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n\n\u{2014} example.org/log DEADBEEFAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n\u{2014} example.org/witness ys8uUAAAAAAAAATSftMzceM8zssdZ9jin9SjwIxzx9iADMf63VqirX2hafol9RsqNqbofIz0LVRqHXI2kpEBSki5RTXFtxz1vo9+Cg==\n";
+
+    #[test]
+    fn spec_example_message_and_timestamp() {
+        let note = Note::parse(SPEC_NOTE.as_bytes()).expect("spec note parses");
+        let cosig = &note.signatures()[1];
+        assert_eq!(cosig.name.as_str(), "witness.example.com/w1");
+        assert_eq!(cosig.signature.len(), COSIGNATURE_V1_SIZE);
+        let time = u64::from_be_bytes(cosig.signature[..8].try_into().expect("8 bytes"));
+        assert_eq!(time, 1_679_315_147);
+        assert_eq!(signed_message(time, note.text()), SPEC_MESSAGE.as_bytes());
+    }
+
+    #[test]
+    fn sigsum_cosignature_verifies() {
+        let v = CosignatureVerifier::from_vkey(SIGSUM_VKEY).expect("vkey");
+        let note = Note::parse(SIGSUM_NOTE.as_bytes()).expect("parse");
+        assert_eq!(v.cosignature_time(&note), Ok(1234));
+        // The same key (seed 17, 0, 0, ...) signs the same cosignature, byte for byte.
+        let mut seed = [0; 32];
+        seed[0] = 17;
+        let w = CosignatureSigner::from_seed(v.name().clone(), seed);
+        assert_eq!(w.verifier(), v);
+        assert_eq!(
+            w.cosign_text(note.text(), 1234).expect("cosign"),
+            note.signatures()[1]
+        );
+    }
+
     #[test]
     fn cosign_then_verify_returns_the_timestamp() {
         let w = cosigner(1);
