@@ -37,9 +37,10 @@ pub const P256_SPKI_SIZE: usize = 91;
 
 /// Parses the DER SubjectPublicKeyInfo of a P-256 public key (uncompressed point only).
 pub(crate) fn parse_p256_spki(spki_der: &[u8]) -> Result<VerifyingKey, NoteError> {
-    let point = spki_der
-        .strip_prefix(&P256_SPKI_PREFIX)
-        .filter(|p| p.len() == 65 && p[0] == 0x04)
+    let point = Some(spki_der)
+        .filter(|der| der.len() == P256_SPKI_SIZE)
+        .and_then(|der| der.strip_prefix(&P256_SPKI_PREFIX))
+        .filter(|point| point.first() == Some(&0x04))
         .ok_or(NoteError::MalformedKey(
             "key is not the DER SubjectPublicKeyInfo of a P-256 key with an uncompressed point",
         ))?;
