@@ -13,6 +13,8 @@
 //! - [`note_rfc6962`]: RFC 6962 tree head signatures from static-ct-api (type 0x05),
 //!   verification only.
 //! - [`keys`]: one parser for verifier keys of every supported type.
+//! - [`tile`]: C2SP tlog-tiles paths, tile data, entry bundles, and a tile-backed hash reader
+//!   that authenticates every tile against a trusted tree head.
 //!
 //! The crate forbids `unsafe` and does not depend on tokio, gix, reqwest, axum or hyper; a test in
 //! `tests/boundary.rs` enforces that.
@@ -27,6 +29,7 @@ pub mod merkle;
 pub mod note;
 pub mod note_ecdsa;
 pub mod note_rfc6962;
+pub mod tile;
 
 pub use checkpoint::{Checkpoint, VerifiedCheckpoint};
 pub use hash::{Hash, leaf_hash, node_hash};

@@ -101,14 +101,33 @@ pub enum ProofError {
     Read(#[source] ReadError),
 }
 
+impl ProofError {
+    /// True for the errors that mean a log (or whoever served its data) misbehaved, as opposed
+    /// to malformed input or a failed read: a root mismatch, or a tile-backed reader that
+    /// refused a tile ([`crate::tile::TileError::is_security_failure`]).
+    pub fn is_security_failure(&self) -> bool {
+        match self {
+            ProofError::RootMismatch { .. } | ProofError::OldRootMismatch { .. } => true,
+            ProofError::Read(e) => e
+                .downcast_ref::<crate::tile::TileError>()
+                .is_some_and(crate::tile::TileError::is_security_failure),
+            _ => false,
+        }
+    }
+}
+
 /// The number of hashes in the inclusion proof of leaf `index` in a tree of `tree_size` leaves.
 pub fn inclusion_proof_len(index: u64, tree_size: u64) -> Result<usize, ProofError> {
     if index >= tree_size {
         return Err(ProofError::IndexOutOfRange { index, tree_size });
     }
-    // Walk the same (fn, sn) path as the verifier without hashing: each step consumes one hash,
-    // and the walk ends when sn reaches 0, so the count is the only length that can verify.
-    let (mut f, mut s) = (index, tree_size - 1);
+    Ok(path_len(index, tree_size - 1))
+}
+
+/// How many proof hashes the RFC 9162 walk from `(fn, sn)` up to the root consumes: the same
+/// steps as the verifiers below without the hashing. Each step consumes one hash and the walk
+/// ends when `sn` reaches 0, so this is the only proof length that can verify.
+fn path_len(mut f: u64, mut s: u64) -> usize {
     let mut len = 0;
     while s != 0 {
         if f & 1 == 1 || f == s {
@@ -121,7 +140,7 @@ pub fn inclusion_proof_len(index: u64, tree_size: u64) -> Result<usize, ProofErr
         s >>= 1;
         len += 1;
     }
-    Ok(len)
+    len
 }
 
 /// The number of hashes in the consistency proof from `size1` to `size2` leaves
@@ -139,19 +158,7 @@ pub fn consistency_proof_len(size1: u64, size2: u64) -> Result<usize, ProofError
         s >>= 1;
     }
     // When size1 is a power of two the old root itself starts the path and is not sent.
-    let mut len = usize::from(!size1.is_power_of_two());
-    while s != 0 {
-        if f & 1 == 1 || f == s {
-            while f & 1 == 0 && f != 0 {
-                f >>= 1;
-                s >>= 1;
-            }
-        }
-        f >>= 1;
-        s >>= 1;
-        len += 1;
-    }
-    Ok(len)
+    Ok(usize::from(!size1.is_power_of_two()) + path_len(f, s))
 }
 
 /// Computes the root that an inclusion proof for `leaf` at `index` leads to (RFC 9162 section
@@ -186,8 +193,13 @@ pub fn root_from_inclusion(
         f >>= 1;
         s >>= 1;
     }
-    // The length check above guarantees the walk ended exactly at the root.
-    debug_assert_eq!(s, 0);
+    if s != 0 {
+        // Unreachable after the length check; refuse rather than return a partial path's root.
+        return Err(ProofError::WrongProofLength {
+            expected,
+            got: proof.len(),
+        });
+    }
     Ok(r)
 }
 
@@ -278,7 +290,12 @@ pub fn verify_consistency(
         f >>= 1;
         s >>= 1;
     }
-    debug_assert_eq!(s, 0);
+    if s != 0 {
+        return Err(ProofError::WrongProofLength {
+            expected,
+            got: proof.len(),
+        });
+    }
     if fr != *root1 {
         return Err(ProofError::OldRootMismatch {
             expected: *root1,
@@ -318,7 +335,7 @@ impl<R: HashReader + ?Sized> HashReader for &R {
 }
 
 /// Reads `indexes` and checks that the reader kept its side of the contract.
-fn read_exact<R: HashReader + ?Sized>(
+pub(crate) fn read_exact<R: HashReader + ?Sized>(
     reader: &R,
     indexes: &[u64],
 ) -> Result<Vec<Hash>, ProofError> {
