@@ -3,26 +3,40 @@
 //! Pure functions over bytes: no I/O, no async, no network or git code. Everything a client needs
 //! to decide whether to install an artifact lives here, and nothing else does:
 //!
-//! - [`compact`]: the one-line checkpoint form for DNS TXT records and `update-latest.txt`.
 //! - [`hash`]: RFC 6962 leaf and node hashing.
 //! - [`merkle`]: RFC 6962 / RFC 9162 inclusion and consistency proofs, verified and generated.
 //! - [`note`]: C2SP signed notes and Ed25519 note keys.
-//! - [`policy`]: C2SP tlog-policy trust policies and k-of-n witness quorums.
-//! - [`tile`]: C2SP tlog-tiles paths, hash tiles, entry bundles, and a tile-backed hash reader
+//! - [`checkpoint`]: C2SP tlog-checkpoint bodies, [`checkpoint::VerifiedCheckpoint`] and the
+//!   evidence of an inconsistent log.
+//! - [`cosignature`]: C2SP tlog-cosignature `cosignature/v1` witness cosignatures (type 0x04).
+//! - [`note_ecdsa`]: ECDSA P-256 note signatures (type 0x02), verification only.
+//! - [`note_rfc6962`]: RFC 6962 tree head signatures from static-ct-api (type 0x05),
+//!   verification only.
+//! - [`keys`]: one parser for verifier keys of every supported type.
+//! - [`tile`]: C2SP tlog-tiles paths, tile data, entry bundles, and a tile-backed hash reader
 //!   that authenticates every tile against a trusted tree head.
+//! - [`policy`]: C2SP tlog-policy trust policies and k-of-n witness quorums.
 //! - [`tlog_proof`]: the C2SP `.tlog-proof` offline proof file.
+//! - [`compact`]: the one-line checkpoint form for DNS TXT records and `update-latest.txt`.
 //!
 //! The crate forbids `unsafe` and does not depend on tokio, gix, reqwest, axum or hyper; a test in
 //! `tests/boundary.rs` enforces that.
 
 #![forbid(unsafe_code)]
 
+pub mod checkpoint;
 pub mod compact;
+pub mod cosignature;
 pub mod hash;
+pub mod keys;
 pub mod merkle;
 pub mod note;
+pub mod note_ecdsa;
+pub mod note_rfc6962;
 pub mod policy;
 pub mod tile;
 pub mod tlog_proof;
 
+pub use checkpoint::{Checkpoint, VerifiedCheckpoint};
 pub use hash::{Hash, leaf_hash, node_hash};
+pub use keys::{AnyVerifier, parse_vkey};

@@ -346,10 +346,16 @@ impl VerifiedNote {
     }
 
     /// Whether `verifier`'s key produced one of the verified signatures.
+    ///
+    /// The signature is checked again with `verifier` itself: key IDs are only 32 bits, so a
+    /// different key with the same name and ID (which an attacker can compute) must not count
+    /// as `verifier` having signed.
     pub fn is_signed_by(&self, verifier: &dyn NoteVerifier) -> bool {
-        self.verified
-            .iter()
-            .any(|s| &s.name == verifier.name() && s.key_id == verifier.key_id())
+        self.verified.iter().any(|s| {
+            &s.name == verifier.name()
+                && s.key_id == verifier.key_id()
+                && verifier.verify(self.note.text.as_bytes(), &s.signature)
+        })
     }
 
     /// The whole note, including signatures that were not verified.
@@ -386,7 +392,9 @@ fn parse_signature_line(line: &str) -> Result<NoteSignature, NoteError> {
 }
 
 fn check_text(text: &str) -> Result<(), NoteError> {
-    if text.is_empty() || !text.ends_with('\n') {
+    // A text of just "\n" would serialise as "\n\n— ...", which `Note::parse` refuses as empty:
+    // never sign what cannot be read back.
+    if text.is_empty() || text == "\n" || !text.ends_with('\n') {
         return Err(NoteError::EmptyText);
     }
     if let Some(c) = text.chars().find(|&c| c < ' ' && c != '\n') {
@@ -518,6 +526,12 @@ impl Ed25519Verifier {
     /// The raw 32-byte public key.
     pub fn public_key(&self) -> &[u8; 32] {
         self.key.as_bytes()
+    }
+
+    /// The parsed key, for modules that verify other message formats with the same key
+    /// (cosignatures).
+    pub(crate) fn verifying_key(&self) -> &VerifyingKey {
+        &self.key
     }
 
     /// The same key material under another key name (for example a log's per-origin names).
@@ -695,6 +709,33 @@ mod tests {
         assert_eq!(verified.verified_signatures().len(), 1);
     }
 
+    /// A key that claims another key's name and ID but verifies nothing, as an attacker who
+    /// ground a colliding 32-bit key ID would have.
+    #[derive(Debug)]
+    struct Impostor(KeyName, u32);
+
+    impl NoteVerifier for Impostor {
+        fn name(&self) -> &KeyName {
+            &self.0
+        }
+        fn key_id(&self) -> u32 {
+            self.1
+        }
+        fn verify(&self, _: &[u8], _: &[u8]) -> bool {
+            false
+        }
+    }
+
+    #[test]
+    fn is_signed_by_checks_the_key_not_just_name_and_id() {
+        let a = signer("example.org/a", 1);
+        let note = Note::sign("hello\n", &[&a]).expect("sign");
+        let verified = note.verify(&[&a.verifier()]).expect("verify");
+        let impostor = Impostor(a.name().clone(), a.key_id());
+        assert!(verified.is_signed_by(&a.verifier()));
+        assert!(!verified.is_signed_by(&impostor));
+    }
+
     #[test]
     fn known_key_bad_signature_rejects_note() {
         let a = signer("example.org/a", 1);
@@ -785,6 +826,10 @@ mod tests {
             assert!(Note::parse(input.as_bytes()).is_err(), "{what} accepted");
         }
         assert_eq!(Note::parse(b"\xff\n\n"), Err(NoteError::NotUtf8));
+        assert_eq!(
+            Note::sign("\n", &[&a]).map(|_| ()),
+            Err(NoteError::EmptyText)
+        );
         assert_eq!(
             Note::parse(&vec![b'a'; MAX_NOTE_SIZE + 1]),
             Err(NoteError::TooLarge(MAX_NOTE_SIZE + 1))
