@@ -935,7 +935,7 @@ fn parse_files(lines: &[Line<'_>], key: &'static str) -> Result<Vec<FileRef>, En
         .iter()
         .map(|line| FileRef::parse(line, key))
         .collect::<Result<Vec<_>, _>>()?;
-    for (pair, line) in files.windows(2).zip(&lines[1..]) {
+    for (pair, line) in files.windows(2).zip(lines.iter().skip(1)) {
         if pair[0].file_name == pair[1].file_name {
             return Err(EntryError::DuplicateFileName {
                 name: pair[1].file_name.0.clone(),
