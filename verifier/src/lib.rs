@@ -15,6 +15,9 @@
 //! - [`keys`]: one parser for verifier keys of every supported type.
 //! - [`tile`]: C2SP tlog-tiles paths, tile data, entry bundles, and a tile-backed hash reader
 //!   that authenticates every tile against a trusted tree head.
+//! - [`entry`]: strict grammars of Cairn's entries (`cairn/release/v1`, `cairn/deprecate/v1`,
+//!   `cairn/key/v1`) and validated newtypes for names, versions, digests and scopes.
+//! - [`keylog`]: key-log replay from pinned roots, and whether a release is valid at its index.
 //! - [`policy`]: C2SP tlog-policy trust policies and k-of-n witness quorums.
 //! - [`tlog_proof`]: the C2SP `.tlog-proof` offline proof file.
 //! - [`compact`]: the one-line checkpoint form for DNS TXT records and `update-latest.txt`.
@@ -27,7 +30,9 @@
 pub mod checkpoint;
 pub mod compact;
 pub mod cosignature;
+pub mod entry;
 pub mod hash;
+pub mod keylog;
 pub mod keys;
 pub mod merkle;
 pub mod note;

@@ -1,0 +1,782 @@
+//! The key log: replaying `cairn/key/v1` events from pinned genesis roots into a [`KeyState`],
+//! and judging releases and deprecations against it. The normative text is `spec/keylog.md`.
+//!
+//! The rules, in short:
+//!
+//! - Entry 0 is a `root` event equal to the client's pinned root set and threshold, signed by
+//!   at least that threshold of those keys.
+//! - Every later event is signed by at least the *current* threshold of *distinct* current
+//!   root keys. Keys are counted by public key, never by name or line. Signatures by keys
+//!   outside the root set are ignored; a signature by a root key that does not verify refuses
+//!   the event (signed-note rules). A `root` event must also meet its *new* threshold with its
+//!   new root set.
+//! - Root keys and release keys are disjoint for the whole history of the log: a key that is
+//!   or ever was a root key is never a release key, and the reverse.
+//! - A release key is added once. Retire and revoke only ever shorten its validity: no event
+//!   extends it, and a retired or revoked key is never added again.
+//! - A release at release-log index `i` is valid iff it is signed by a release key `K` with
+//!   `from <= i`, a scope matching the release name and no `until <= i`, and *every* release key
+//!   that signed it passes the same test. A signature by a key outside its validity (revoked,
+//!   retired, out of scope, not yet valid) invalidates the release even when another key's
+//!   signature is fine: a compromised or misused key's signature is itself the suspicious fact.
+//!
+//! [`KeyState::apply`] is the server's incremental check: it refuses an event that breaks a
+//! rule and leaves the state untouched. [`replay`] is the client's: it applies the whole log
+//! and fails closed, naming the index, at the first entry the log should have refused.
+
+use crate::entry::{Deprecation, EntryError, KeyEvent, Release, ReleaseName, RootSet, Scope};
+use crate::note::{Ed25519Verifier, Note, NoteError, NoteVerifier};
+
+/// Why a key event was refused, or why a key log does not replay.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyLogError {
+    /// The bytes are not a signed note.
+    #[error("key event is not a signed note: {0}")]
+    Note(#[source] NoteError),
+    /// The note text is not a valid `cairn/key/v1` entry.
+    #[error("key event does not parse: {0}")]
+    Entry(#[source] EntryError),
+    /// The first entry of the key log is not a `root` event.
+    #[error("key-log entry 0 is a {event} event, not a root event")]
+    GenesisNotRoot {
+        /// The kind of event found.
+        event: &'static str,
+    },
+    /// The genesis root set or threshold differs from the pinned ones.
+    #[error("genesis root set {logged:?} differs from the pinned root set {pinned:?}")]
+    GenesisMismatch {
+        /// What the client pinned.
+        pinned: RootSet,
+        /// What the log holds.
+        logged: RootSet,
+    },
+    /// A signature by a root key does not verify: the event is refused, whatever else signed.
+    #[error("signature by root key {key} does not verify")]
+    BadSignature {
+        /// The root key.
+        key: String,
+    },
+    /// Fewer distinct current root keys signed than the current threshold.
+    #[error("signed by {signed} distinct root keys, threshold is {threshold}")]
+    BelowThreshold {
+        /// Distinct current root keys whose signatures verified.
+        signed: usize,
+        /// The current threshold.
+        threshold: usize,
+    },
+    /// A root change is not signed by the new threshold of its new root set.
+    #[error("root change signed by {signed} distinct new root keys, new threshold is {threshold}")]
+    NewThresholdNotMet {
+        /// Distinct keys of the new root set whose signatures verified.
+        signed: usize,
+        /// The new threshold.
+        threshold: usize,
+    },
+    /// A root event that changes nothing.
+    #[error("root event repeats the current root set and threshold")]
+    RootUnchanged,
+    /// A root change names a key that is or was a release key.
+    #[error("key {key} is or was a release key and cannot be a root key")]
+    ReleaseKeyAsRoot {
+        /// The key.
+        key: String,
+    },
+    /// An add, retire or revoke names a key that is or was a root key.
+    #[error("key {key} is or was a root key; root keys are not release keys")]
+    RootKeyAsReleaseKey {
+        /// The key.
+        key: String,
+    },
+    /// An add names a key (by public key, under any name) that was already added, whether it
+    /// is still valid, retired or revoked.
+    #[error("key {key} was already added as {existing}")]
+    AlreadyAdded {
+        /// The key of the event.
+        key: String,
+        /// The key as first added.
+        existing: String,
+    },
+    /// A new key shares its key name and key ID with a different known key, so signature
+    /// lines could not tell them apart.
+    #[error("key {key} has the same key name and key ID as known key {existing}")]
+    KeyIdCollision {
+        /// The key of the event.
+        key: String,
+        /// The known key.
+        existing: String,
+    },
+    /// A retire or revoke names a key that was never added.
+    #[error("key {key} is not a release key")]
+    UnknownReleaseKey {
+        /// The key.
+        key: String,
+    },
+    /// A retire or revoke names a release key's public key under another key name.
+    #[error("key {key} names release key {added} under another name")]
+    KeyNameMismatch {
+        /// The key of the event.
+        key: String,
+        /// The key as added.
+        added: String,
+    },
+    /// A retire of a revoked key.
+    #[error("key {key} is revoked; it cannot be retired")]
+    RetireAfterRevoke {
+        /// The key.
+        key: String,
+    },
+    /// A retire or revoke that would not shorten the key's validity (or, for a revoke of a
+    /// retired key, would lengthen it).
+    #[error("until {until} for key {key} does not shorten its validity (current until {current})")]
+    DoesNotShorten {
+        /// The key.
+        key: String,
+        /// The event's `until`.
+        until: u64,
+        /// The key's current `until`.
+        current: u64,
+    },
+    /// The pinned roots given to [`replay`] do not form a valid root set.
+    #[error("pinned root set is invalid: {0}")]
+    InvalidPinnedRoots(#[source] EntryError),
+    /// [`replay`] was given no entries: there is no genesis event.
+    #[error("the key log is empty")]
+    EmptyKeyLog,
+    /// [`replay`] met an entry the log should have refused. The log misbehaved (or, at index 0,
+    /// the pinned roots are not this log's): fail closed.
+    #[error("key-log entry {index} breaks the key-log rules: {reason}")]
+    EntryRefused {
+        /// Key-log index of the entry.
+        index: u64,
+        /// Why it breaks the rules.
+        #[source]
+        reason: Box<KeyLogError>,
+    },
+}
+
+/// How a release key's validity ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndKind {
+    /// Planned end of use.
+    Retired,
+    /// Compromise.
+    Revoked,
+}
+
+/// The end of a release key's validity: it signs nothing at or after `until`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyEnd {
+    /// Retired or revoked.
+    pub kind: EndKind,
+    /// First release-log index the key may not sign.
+    pub until: u64,
+    /// Key-log index of the event that set this end.
+    pub key_log_index: u64,
+}
+
+/// A release key as the key log defines it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleaseKey {
+    key: Ed25519Verifier,
+    scope: Scope,
+    from: u64,
+    added_at: u64,
+    end: Option<KeyEnd>,
+}
+
+impl ReleaseKey {
+    /// The verifier key.
+    pub fn key(&self) -> &Ed25519Verifier {
+        &self.key
+    }
+
+    /// The names the key may sign.
+    pub fn scope(&self) -> &Scope {
+        &self.scope
+    }
+
+    /// First release-log index the key may sign.
+    pub fn from(&self) -> u64 {
+        self.from
+    }
+
+    /// Key-log index of the `add` event.
+    pub fn added_at(&self) -> u64 {
+        self.added_at
+    }
+
+    /// The retire or revoke in force, if any (the latest one: each only shortens validity).
+    pub fn end(&self) -> Option<&KeyEnd> {
+        self.end.as_ref()
+    }
+
+    /// Whether the key may sign a release or deprecation of `name` at release-log index
+    /// `index`; the error says why not. A key whose `until <= from` is never valid.
+    pub fn check(&self, name: &ReleaseName, index: u64) -> Result<(), InvalidRelease> {
+        if let Some(end) = self.end.filter(|end| index >= end.until) {
+            let key = self.key.to_vkey();
+            let until = end.until;
+            return Err(match end.kind {
+                EndKind::Revoked => InvalidRelease::Revoked { key, until, index },
+                EndKind::Retired => InvalidRelease::Retired { key, until, index },
+            });
+        }
+        if !self.scope.matches(name) {
+            return Err(InvalidRelease::OutOfScope {
+                key: self.key.to_vkey(),
+                scope: self.scope.clone(),
+                name: name.clone(),
+            });
+        }
+        if index < self.from {
+            return Err(InvalidRelease::NotYetValid {
+                key: self.key.to_vkey(),
+                from: self.from,
+                index,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// A key event that [`KeyState::apply`] (or [`KeyState::genesis`]) accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppliedEvent {
+    index: u64,
+    event: KeyEvent,
+    signers: Vec<Ed25519Verifier>,
+}
+
+impl AppliedEvent {
+    /// Key-log index of the event.
+    pub fn index(&self) -> u64 {
+        self.index
+    }
+
+    /// The event.
+    pub fn event(&self) -> &KeyEvent {
+        &self.event
+    }
+
+    /// The distinct root keys whose signatures verified (for a root change: of the old and
+    /// the new root set together).
+    pub fn signers(&self) -> &[Ed25519Verifier] {
+        &self.signers
+    }
+}
+
+/// The key state after replaying a key-log prefix: current roots and threshold, every release
+/// key ever added with its scope and validity, and every key that was ever a root key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyState {
+    roots: RootSet,
+    /// Every key that was ever a root key, current ones included, in order of first
+    /// appearance: the root/release disjointness rule covers former roots too.
+    past_roots: Vec<Ed25519Verifier>,
+    release_keys: Vec<ReleaseKey>,
+    size: u64,
+}
+
+impl KeyState {
+    /// Starts a key state from the genesis event (key-log entry 0): a `root` event equal to
+    /// `pinned`, signed by at least `pinned`'s threshold of its keys.
+    pub fn genesis(
+        pinned: &RootSet,
+        entry: &[u8],
+    ) -> Result<(KeyState, AppliedEvent), KeyLogError> {
+        let note = Note::parse(entry).map_err(KeyLogError::Note)?;
+        let event = KeyEvent::parse(note.text()).map_err(KeyLogError::Entry)?;
+        let KeyEvent::Root { roots, .. } = &event else {
+            return Err(KeyLogError::GenesisNotRoot {
+                event: event.kind(),
+            });
+        };
+        if roots != pinned {
+            return Err(KeyLogError::GenesisMismatch {
+                pinned: pinned.clone(),
+                logged: roots.clone(),
+            });
+        }
+        let signers = root_signers(&note, pinned)?;
+        if signers.len() < pinned.threshold() {
+            return Err(KeyLogError::BelowThreshold {
+                signed: signers.len(),
+                threshold: pinned.threshold(),
+            });
+        }
+        let state = KeyState {
+            roots: pinned.clone(),
+            past_roots: pinned.keys().to_vec(),
+            release_keys: Vec::new(),
+            size: 1,
+        };
+        let applied = AppliedEvent {
+            index: 0,
+            event,
+            signers,
+        };
+        Ok((state, applied))
+    }
+
+    /// Applies the next key-log entry (a signed note's bytes). On error the state is
+    /// unchanged: the server refuses the submission, a replaying client has found an entry
+    /// the log should have refused.
+    pub fn apply(&mut self, event_note: &[u8]) -> Result<AppliedEvent, KeyLogError> {
+        let note = Note::parse(event_note).map_err(KeyLogError::Note)?;
+        let event = KeyEvent::parse(note.text()).map_err(KeyLogError::Entry)?;
+        // Authenticity before semantics: an unauthorised event is refused as such, whatever
+        // it says.
+        let mut signers = root_signers(&note, &self.roots)?;
+        if signers.len() < self.roots.threshold() {
+            return Err(KeyLogError::BelowThreshold {
+                signed: signers.len(),
+                threshold: self.roots.threshold(),
+            });
+        }
+        let index = self.size;
+        // Every branch checks everything before it changes anything.
+        match &event {
+            KeyEvent::Root { roots, .. } => {
+                if roots == &self.roots {
+                    return Err(KeyLogError::RootUnchanged);
+                }
+                for key in roots.keys() {
+                    if self.release_key(key.public_key()).is_some() {
+                        return Err(KeyLogError::ReleaseKeyAsRoot { key: key.to_vkey() });
+                    }
+                    self.check_key_id_collision(key)?;
+                }
+                let new_signers = root_signers(&note, roots)?;
+                if new_signers.len() < roots.threshold() {
+                    return Err(KeyLogError::NewThresholdNotMet {
+                        signed: new_signers.len(),
+                        threshold: roots.threshold(),
+                    });
+                }
+                for key in new_signers {
+                    if !signers.iter().any(|s| s.public_key() == key.public_key()) {
+                        signers.push(key);
+                    }
+                }
+                for key in roots.keys() {
+                    if !self.was_root(key.public_key()) {
+                        self.past_roots.push(key.clone());
+                    }
+                }
+                self.roots = roots.clone();
+            }
+            KeyEvent::Add {
+                key, scope, from, ..
+            } => {
+                if self.was_root(key.public_key()) {
+                    return Err(KeyLogError::RootKeyAsReleaseKey { key: key.to_vkey() });
+                }
+                if let Some(existing) = self.release_key(key.public_key()) {
+                    return Err(KeyLogError::AlreadyAdded {
+                        key: key.to_vkey(),
+                        existing: existing.key.to_vkey(),
+                    });
+                }
+                self.check_key_id_collision(key)?;
+                self.release_keys.push(ReleaseKey {
+                    key: key.clone(),
+                    scope: scope.clone(),
+                    from: *from,
+                    added_at: index,
+                    end: None,
+                });
+            }
+            KeyEvent::Retire { key, until, .. } | KeyEvent::Revoke { key, until, .. } => {
+                let kind = if matches!(event, KeyEvent::Retire { .. }) {
+                    EndKind::Retired
+                } else {
+                    EndKind::Revoked
+                };
+                let until = *until;
+                if self.was_root(key.public_key()) {
+                    return Err(KeyLogError::RootKeyAsReleaseKey { key: key.to_vkey() });
+                }
+                let Some(release_key) = self
+                    .release_keys
+                    .iter_mut()
+                    .find(|r| r.key.public_key() == key.public_key())
+                else {
+                    return Err(KeyLogError::UnknownReleaseKey { key: key.to_vkey() });
+                };
+                if &release_key.key != key {
+                    return Err(KeyLogError::KeyNameMismatch {
+                        key: key.to_vkey(),
+                        added: release_key.key.to_vkey(),
+                    });
+                }
+                if let Some(end) = release_key.end {
+                    let shortens = match (end.kind, kind) {
+                        (EndKind::Revoked, EndKind::Retired) => {
+                            return Err(KeyLogError::RetireAfterRevoke { key: key.to_vkey() });
+                        }
+                        // Escalating a retirement to a revocation may keep its `until`.
+                        (EndKind::Retired, EndKind::Revoked) => until <= end.until,
+                        _ => until < end.until,
+                    };
+                    if !shortens {
+                        return Err(KeyLogError::DoesNotShorten {
+                            key: key.to_vkey(),
+                            until,
+                            current: end.until,
+                        });
+                    }
+                }
+                release_key.end = Some(KeyEnd {
+                    kind,
+                    until,
+                    key_log_index: index,
+                });
+            }
+        }
+        self.size += 1;
+        Ok(AppliedEvent {
+            index,
+            event,
+            signers,
+        })
+    }
+
+    /// The current root set and threshold.
+    pub fn roots(&self) -> &RootSet {
+        &self.roots
+    }
+
+    /// Every key that was ever a root key, current ones included.
+    pub fn past_roots(&self) -> &[Ed25519Verifier] {
+        &self.past_roots
+    }
+
+    /// Every release key ever added, in key-log order, with its current validity.
+    pub fn release_keys(&self) -> &[ReleaseKey] {
+        &self.release_keys
+    }
+
+    /// The release key with this public key, if one was ever added.
+    pub fn release_key(&self, public_key: &[u8; 32]) -> Option<&ReleaseKey> {
+        self.release_keys
+            .iter()
+            .find(|r| r.key.public_key() == public_key)
+    }
+
+    /// Number of key-log entries applied: the index the next event will have.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    fn was_root(&self, public_key: &[u8; 32]) -> bool {
+        self.past_roots.iter().any(|k| k.public_key() == public_key)
+    }
+
+    fn check_key_id_collision(&self, key: &Ed25519Verifier) -> Result<(), KeyLogError> {
+        let known = self
+            .past_roots
+            .iter()
+            .chain(self.release_keys.iter().map(|r| &r.key));
+        for existing in known {
+            if existing.name() == key.name()
+                && existing.key_id() == key.key_id()
+                && existing.public_key() != key.public_key()
+            {
+                return Err(KeyLogError::KeyIdCollision {
+                    key: key.to_vkey(),
+                    existing: existing.to_vkey(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The distinct release keys that signed `note`, each checked for `name` at `index`.
+    fn release_signers(
+        &self,
+        note: &Note,
+        name: &ReleaseName,
+        index: u64,
+    ) -> Result<Vec<Ed25519Verifier>, InvalidRelease> {
+        let keys: Vec<&Ed25519Verifier> = self.release_keys.iter().map(|r| &r.key).collect();
+        let signers = verified_signers(note, &keys).map_err(|failure| match failure {
+            SignatureFailure::Bad(key) => InvalidRelease::BadSignature { key: key.to_vkey() },
+            SignatureFailure::Note(e) => InvalidRelease::Note(e),
+        })?;
+        if signers.is_empty() {
+            return Err(InvalidRelease::UnknownKey);
+        }
+        // Judge every signer and report the most serious failure, so that the order of
+        // signature lines cannot hide a revocation behind a lesser reason.
+        let mut worst: Option<InvalidRelease> = None;
+        for signer in &signers {
+            let Some(release_key) = self.release_key(signer.public_key()) else {
+                continue;
+            };
+            if let Err(e) = release_key.check(name, index) {
+                if worst.as_ref().is_none_or(|w| e.severity() < w.severity()) {
+                    worst = Some(e);
+                }
+            }
+        }
+        match worst {
+            Some(e) => Err(e),
+            None => Ok(signers.into_iter().cloned().collect()),
+        }
+    }
+}
+
+/// Replays a whole key log from the client's pinned roots: entry 0 must be the genesis `root`
+/// event equal to the pinned set and threshold, and every later entry must pass
+/// [`KeyState::apply`].
+///
+/// Fails closed at the first entry that breaks a rule, with
+/// [`KeyLogError::EntryRefused`] naming its index. Such an entry is not an ordinary error: the
+/// log sequenced something its own server must have refused, so the log is buggy or
+/// compromised (or, at index 0, the client pinned another log's roots). Skipping the entry
+/// would leave the client with a different key state from the log's and from other clients';
+/// trusting the entries after it would build on an unauthorised change. A client stops,
+/// verifies nothing against this key log and reports the index and entry as evidence.
+pub fn replay<I>(
+    pinned_roots: &[Ed25519Verifier],
+    threshold: usize,
+    entries: I,
+) -> Result<KeyState, KeyLogError>
+where
+    I: IntoIterator,
+    I::Item: AsRef<[u8]>,
+{
+    let pinned =
+        RootSet::new(pinned_roots.to_vec(), threshold).map_err(KeyLogError::InvalidPinnedRoots)?;
+    let mut entries = entries.into_iter();
+    let first = entries.next().ok_or(KeyLogError::EmptyKeyLog)?;
+    let (mut state, _) = KeyState::genesis(&pinned, first.as_ref()).map_err(|e| refused(0, e))?;
+    for entry in entries {
+        let index = state.size;
+        state.apply(entry.as_ref()).map_err(|e| refused(index, e))?;
+    }
+    Ok(state)
+}
+
+fn refused(index: u64, reason: KeyLogError) -> KeyLogError {
+    KeyLogError::EntryRefused {
+        index,
+        reason: Box::new(reason),
+    }
+}
+
+/// Why a release or deprecation is not valid at its index under a key state.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InvalidRelease {
+    /// The note text is not an entry of the expected type.
+    #[error("entry does not parse: {0}")]
+    Malformed(#[source] EntryError),
+    /// The note could not be verified at all.
+    #[error("note cannot be verified: {0}")]
+    Note(#[source] NoteError),
+    /// No signature by any release key the key log knows.
+    #[error("not signed by any release key in the key log")]
+    UnknownKey,
+    /// A release key's signature does not verify.
+    #[error("signature by release key {key} does not verify")]
+    BadSignature {
+        /// The key.
+        key: String,
+    },
+    /// A signer was revoked with `until <= index`.
+    #[error("signed by key {key}, revoked from release index {until} (entry at {index})")]
+    Revoked {
+        /// The key.
+        key: String,
+        /// The revocation's `until`.
+        until: u64,
+        /// The entry's release-log index.
+        index: u64,
+    },
+    /// A signer was retired with `until <= index`.
+    #[error("signed by key {key}, retired from release index {until} (entry at {index})")]
+    Retired {
+        /// The key.
+        key: String,
+        /// The retirement's `until`.
+        until: u64,
+        /// The entry's release-log index.
+        index: u64,
+    },
+    /// A signer's scope does not cover the name.
+    #[error("key {key} with scope {scope} may not sign {name}")]
+    OutOfScope {
+        /// The key.
+        key: String,
+        /// The key's scope.
+        scope: Scope,
+        /// The entry's release name.
+        name: ReleaseName,
+    },
+    /// A signer's `from` lies after the index.
+    #[error("key {key} may sign from release index {from}, entry is at {index}")]
+    NotYetValid {
+        /// The key.
+        key: String,
+        /// The key's `from`.
+        from: u64,
+        /// The entry's release-log index.
+        index: u64,
+    },
+}
+
+impl InvalidRelease {
+    /// Lower is more serious; used to pick which of several failing signers to report.
+    fn severity(&self) -> u8 {
+        match self {
+            InvalidRelease::Revoked { .. } => 0,
+            InvalidRelease::Retired { .. } => 1,
+            InvalidRelease::OutOfScope { .. } => 2,
+            InvalidRelease::NotYetValid { .. } => 3,
+            _ => 4,
+        }
+    }
+}
+
+/// A release found valid at its index. Only [`release_is_valid`] makes one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidRelease {
+    release: Release,
+    index: u64,
+    signers: Vec<Ed25519Verifier>,
+}
+
+impl ValidRelease {
+    /// The release statement.
+    pub fn release(&self) -> &Release {
+        &self.release
+    }
+
+    /// Its release-log index.
+    pub fn index(&self) -> u64 {
+        self.index
+    }
+
+    /// The release keys whose signatures verified (all valid at the index).
+    pub fn signers(&self) -> &[Ed25519Verifier] {
+        &self.signers
+    }
+}
+
+/// A deprecation found valid at its index. Only [`deprecation_is_valid`] makes one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidDeprecation {
+    deprecation: Deprecation,
+    index: u64,
+    signers: Vec<Ed25519Verifier>,
+}
+
+impl ValidDeprecation {
+    /// The deprecation.
+    pub fn deprecation(&self) -> &Deprecation {
+        &self.deprecation
+    }
+
+    /// Its release-log index.
+    pub fn index(&self) -> u64 {
+        self.index
+    }
+
+    /// The release keys whose signatures verified (all valid at the index).
+    pub fn signers(&self) -> &[Ed25519Verifier] {
+        &self.signers
+    }
+}
+
+/// Judges a release statement logged at release-log index `index` against `state`: valid iff
+/// at least one release key signed it and every release key that signed it has
+/// `from <= index`, a scope covering the name, and no retire or revoke with `until <= index`.
+/// Signatures by keys the key state does not know as release keys (root keys included) are
+/// ignored; a release key's signature that does not verify makes the release invalid.
+///
+/// When several signers fail, the most serious reason is reported: revoked, then retired,
+/// out of scope, not yet valid.
+pub fn release_is_valid(
+    release_note: &Note,
+    index: u64,
+    state: &KeyState,
+) -> Result<ValidRelease, InvalidRelease> {
+    let release = Release::parse(release_note.text()).map_err(InvalidRelease::Malformed)?;
+    let signers = state.release_signers(release_note, release.name(), index)?;
+    Ok(ValidRelease {
+        release,
+        index,
+        signers,
+    })
+}
+
+/// Judges a deprecation logged at release-log index `index` by the same rule as
+/// [`release_is_valid`]: the signing key must cover the deprecated name and be valid at the
+/// deprecation's own index.
+pub fn deprecation_is_valid(
+    deprecation_note: &Note,
+    index: u64,
+    state: &KeyState,
+) -> Result<ValidDeprecation, InvalidRelease> {
+    let deprecation =
+        Deprecation::parse(deprecation_note.text()).map_err(InvalidRelease::Malformed)?;
+    let signers = state.release_signers(deprecation_note, deprecation.name(), index)?;
+    Ok(ValidDeprecation {
+        deprecation,
+        index,
+        signers,
+    })
+}
+
+enum SignatureFailure<'k> {
+    /// A signature by this known key does not verify.
+    Bad(&'k Ed25519Verifier),
+    /// Any other note-level failure.
+    Note(NoteError),
+}
+
+/// Signed-note verification of `note` against `keys`: the distinct keys (by public key) whose
+/// signatures verified, empty when none of `keys` signed. A known key's bad signature fails.
+fn verified_signers<'k>(
+    note: &Note,
+    keys: &[&'k Ed25519Verifier],
+) -> Result<Vec<&'k Ed25519Verifier>, SignatureFailure<'k>> {
+    let find = |name: &str, key_id: u32| {
+        keys.iter()
+            .copied()
+            .find(|k| k.name().as_str() == name && k.key_id() == key_id)
+    };
+    let known: Vec<&dyn NoteVerifier> = keys.iter().map(|&k| k as &dyn NoteVerifier).collect();
+    let verified = match note.verify(&known) {
+        Ok(verified) => verified,
+        Err(NoteError::NoKnownSignature) => return Ok(Vec::new()),
+        Err(NoteError::BadSignature { name, key_id }) => {
+            return Err(match find(&name, key_id) {
+                Some(key) => SignatureFailure::Bad(key),
+                None => SignatureFailure::Note(NoteError::BadSignature { name, key_id }),
+            });
+        }
+        Err(other) => return Err(SignatureFailure::Note(other)),
+    };
+    let mut signers: Vec<&Ed25519Verifier> = Vec::new();
+    for sig in verified.verified_signatures() {
+        if let Some(key) = find(sig.name.as_str(), sig.key_id) {
+            if !signers.iter().any(|s| s.public_key() == key.public_key()) {
+                signers.push(key);
+            }
+        }
+    }
+    Ok(signers)
+}
+
+/// The distinct current root keys that signed a key event.
+fn root_signers(note: &Note, roots: &RootSet) -> Result<Vec<Ed25519Verifier>, KeyLogError> {
+    let keys: Vec<&Ed25519Verifier> = roots.keys().iter().collect();
+    match verified_signers(note, &keys) {
+        Ok(signers) => Ok(signers.into_iter().cloned().collect()),
+        Err(SignatureFailure::Bad(key)) => Err(KeyLogError::BadSignature { key: key.to_vkey() }),
+        Err(SignatureFailure::Note(e)) => Err(KeyLogError::Note(e)),
+    }
+}
