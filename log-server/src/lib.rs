@@ -1,3 +1,5 @@
 //! Cairn's log server: sequencing, git storage and the tlog-tiles HTTP API.
 //!
-//! Not built yet (issue 3). The crate exists so the workspace layout is final.
+//! Built so far: [`storage`], the commit-per-batch store behind the sequencer.
+
+pub mod storage;

@@ -133,7 +133,10 @@ mod tests {
         assert_eq!(&zero[42..], "A=");
         let non_canonical = format!("{}B=", &zero[..42]);
         assert_eq!(Hash::from_base64(&non_canonical), Err(HashError::BadBase64));
-        assert_eq!(Hash::from_base64(&"A".repeat(44)), Err(HashError::WrongLength(33)));
+        assert_eq!(
+            Hash::from_base64(&"A".repeat(44)),
+            Err(HashError::WrongLength(33))
+        );
         assert_eq!(Hash::from_slice(&[0; 31]), Err(HashError::WrongLength(31)));
     }
 }
