@@ -40,9 +40,9 @@ const WRITER_LOCK: &str = "cairn-writer.lock";
 
 /// Index slots of gix's object store. The number is fixed when a repository is opened and counts
 /// every pack index, so it must exceed the largest number of packs that can pile up between two
-/// repacks (one per commit). 4096 leaves room for hours of commits while git is unavailable, and
-/// costs a few hundred KiB.
-const OBJECT_STORE_SLOTS: u16 = 4096;
+/// repacks (one per commit): normally at most a few dozen, but thousands if git is missing or
+/// packing is off. 32,000 is close to gix's limit of 2^15 - 1 and costs about a MiB.
+const OBJECT_STORE_SLOTS: u16 = 32_000;
 
 /// When packs are merged with `git repack`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
