@@ -6,3 +6,4 @@ pub mod batcher;
 pub mod config;
 pub mod metrics;
 pub mod ratelimit;
+pub mod storage;
