@@ -72,6 +72,9 @@ struct Step {
     #[serde(default)]
     signers: Vec<SignerSpec>,
     expect: Option<String>,
+    /// For a valid release or deprecation: the reasons of the signers that did not count.
+    #[serde(default)]
+    not_counted: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -356,6 +359,9 @@ fn run(file: &str) -> usize {
                     assert_eq!(valid.index(), index, "{at}");
                     assert!(!valid.signers().is_empty(), "{at}");
                     assert_eq!(valid.release().name().as_str(), spec.name, "{at}");
+                    let not_counted: Vec<String> =
+                        valid.not_counted().iter().map(variant).collect();
+                    assert_eq!(not_counted, step.not_counted, "{at}");
                 }
                 Ok(valid) => panic!("{at}: valid {valid:?}, expected {expect}"),
                 Err(e) => assert_eq!(variant(&e), expect, "{at}: {e}"),
@@ -373,7 +379,11 @@ fn run(file: &str) -> usize {
             match deprecation_is_valid(&note, index, state) {
                 Ok(valid) if expect == "ok" => {
                     assert_eq!(valid.index(), index, "{at}");
+                    assert!(!valid.signers().is_empty(), "{at}");
                     assert_eq!(valid.deprecation().name().as_str(), spec.name, "{at}");
+                    let not_counted: Vec<String> =
+                        valid.not_counted().iter().map(variant).collect();
+                    assert_eq!(not_counted, step.not_counted, "{at}");
                 }
                 Ok(valid) => panic!("{at}: valid {valid:?}, expected {expect}"),
                 Err(e) => assert_eq!(variant(&e), expect, "{at}: {e}"),
