@@ -493,3 +493,32 @@ fn replay_refuses_bad_inputs_before_the_log() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn spec_examples_verify_and_are_quoted_verbatim() {
+    let dir = keylog_dir().join("examples");
+    let read = |name: &str| std::fs::read(dir.join(name)).expect("example note");
+    let (genesis, add, release) = (
+        read("genesis.note"),
+        read("add-release1.note"),
+        read("release.note"),
+    );
+    let keys = Keys::load();
+    let roots = ["root1", "root2", "root3"].map(|l| keys.verifier(l));
+    let state = replay(&roots, 2, [&genesis, &add]).expect("examples replay");
+    assert_eq!(state.size(), 2);
+    assert_eq!(state.release_keys().len(), 1);
+    let note = Note::parse(&release).expect("release note");
+    for index in [0, 1, 1_000_000] {
+        let valid = release_is_valid(&note, index, &state).expect("valid release");
+        assert_eq!(valid.signers(), [keys.verifier("rel1")]);
+    }
+    let spec = std::fs::read_to_string(keylog_dir().join("../../keylog.md")).expect("keylog.md");
+    for bytes in [&genesis, &add, &release] {
+        let text = String::from_utf8(bytes.clone()).expect("UTF-8 note");
+        assert!(
+            spec.contains(&format!("```\n{text}```")),
+            "keylog.md does not quote:\n{text}"
+        );
+    }
+}
