@@ -284,6 +284,9 @@ pub struct KeyState {
 impl KeyState {
     /// Starts a key state from the genesis event (key-log entry 0): a `root` event equal to
     /// `pinned`, signed by at least `pinned`'s threshold of its keys.
+    ///
+    /// A client passes the roots it pinned. A server creating a log (`cairn init`) passes the
+    /// genesis event's own root set, which checks that the event meets its own threshold.
     pub fn genesis(
         pinned: &RootSet,
         entry: &[u8],
