@@ -6,7 +6,9 @@
 //!
 //! - a signature whose (key name, key ID) pair is not known is ignored;
 //! - a signature from a known key that fails to verify rejects the whole note;
-//! - a note with no verified signature from a known key is rejected.
+//! - a note with no verified signature from a known key is rejected;
+//! - a signature that matches two known keys by (key name, key ID) is ambiguous and rejects the
+//!   note (the spec allows such collisions to cause errors; Go's `VerifierList` does the same).
 //!
 //! Other signature types (ECDSA, RFC 6962 tree heads, cosignatures) implement [`NoteVerifier`]
 //! in their own modules.
@@ -98,6 +100,15 @@ pub enum NoteError {
         /// Key name of the failing signature.
         name: String,
         /// Key ID of the failing signature.
+        key_id: u32,
+    },
+    /// Two known keys share a signature's key name and key ID, so it cannot be told which of
+    /// them the signature claims to be from: the note is rejected.
+    #[error("two known keys are named {name} with key ID {key_id:08x}")]
+    AmbiguousKey {
+        /// The shared key name.
+        name: String,
+        /// The shared key ID.
         key_id: u32,
     },
     /// No signature from any known key: the note must be rejected.
@@ -300,15 +311,26 @@ impl Note {
     /// Verifies the note against a set of known keys under the signed-note rules: unknown
     /// signatures are ignored, a known key's bad signature rejects the note, and at least one
     /// known signature must verify.
+    ///
+    /// A signature whose (name, key ID) matches two known keys rejects the note
+    /// ([`NoteError::AmbiguousKey`], as Go's `note.VerifierList` does): key IDs are short
+    /// enough to collide on purpose, and trying the first match would let the order of `known`
+    /// decide which key a signature is attributed to.
     pub fn verify(&self, known: &[&dyn NoteVerifier]) -> Result<VerifiedNote, NoteError> {
         let mut verified = Vec::new();
         for sig in &self.signatures {
-            let Some(verifier) = known
+            let mut matching = known
                 .iter()
-                .find(|v| v.name() == &sig.name && v.key_id() == sig.key_id)
-            else {
+                .filter(|v| v.name() == &sig.name && v.key_id() == sig.key_id);
+            let Some(verifier) = matching.next() else {
                 continue;
             };
+            if matching.next().is_some() {
+                return Err(NoteError::AmbiguousKey {
+                    name: sig.name.0.clone(),
+                    key_id: sig.key_id,
+                });
+            }
             if !verifier.verify(self.text.as_bytes(), &sig.signature) {
                 return Err(NoteError::BadSignature {
                     name: sig.name.0.clone(),
@@ -345,11 +367,15 @@ impl VerifiedNote {
         &self.verified
     }
 
-    /// Whether `verifier`'s key produced one of the verified signatures.
+    /// Whether `verifier`'s key produced one of the verified signatures. The signature is
+    /// checked again with `verifier` itself: a name and key ID are only an identifier, and a
+    /// different key that claims them (see [`Note::verify`]) must not count as `verifier`.
     pub fn is_signed_by(&self, verifier: &dyn NoteVerifier) -> bool {
-        self.verified
-            .iter()
-            .any(|s| &s.name == verifier.name() && s.key_id == verifier.key_id())
+        self.verified.iter().any(|s| {
+            &s.name == verifier.name()
+                && s.key_id == verifier.key_id()
+                && verifier.verify(self.note.text.as_bytes(), &s.signature)
+        })
     }
 
     /// The whole note, including signatures that were not verified.
@@ -712,6 +738,67 @@ mod tests {
                 key_id: b.key_id()
             })
         );
+    }
+
+    /// A key that claims another key's name and key ID. Key IDs are 32 bits, so an attacker
+    /// grinds key pairs until one collides with a victim key's ID (signed-note says as much).
+    #[derive(Debug)]
+    struct Colliding {
+        claimed: Ed25519Verifier,
+        real: Ed25519Verifier,
+    }
+
+    impl NoteVerifier for Colliding {
+        fn name(&self) -> &KeyName {
+            self.claimed.name()
+        }
+        fn key_id(&self) -> u32 {
+            self.claimed.key_id()
+        }
+        fn verify(&self, text: &[u8], signature: &[u8]) -> bool {
+            self.real.verify(text, signature)
+        }
+    }
+
+    #[test]
+    fn key_id_collision_cannot_pass_for_the_victim_key() {
+        let victim = signer("example.org/root", 1);
+        let attacker = signer("attacker.example", 9);
+        let colliding = Colliding {
+            claimed: victim.verifier(),
+            real: attacker.verifier(),
+        };
+        // The attacker's signature, under the victim's name and key ID.
+        let mut note = Note::sign("hello\n", &[]).expect("text");
+        note.push_signature(NoteSignature {
+            name: victim.name().clone(),
+            key_id: victim.key_id(),
+            signature: attacker.sign_raw(b"hello\n").to_vec(),
+        })
+        .expect("fits");
+
+        // Two known keys answer to one (name, key ID): which one signed is ambiguous, so the
+        // note is refused whichever order the caller lists them in.
+        for known in [
+            [&colliding as &dyn NoteVerifier, &victim.verifier()],
+            [&victim.verifier() as &dyn NoteVerifier, &colliding],
+        ] {
+            assert_eq!(
+                note.verify(&known),
+                Err(NoteError::AmbiguousKey {
+                    name: "example.org/root".into(),
+                    key_id: victim.key_id(),
+                })
+            );
+        }
+
+        // With only the colliding key known the note verifies, but the victim's key did not
+        // sign it and must not be reported as a signer.
+        let verified = note
+            .verify(&[&colliding])
+            .expect("the colliding key signed");
+        assert!(verified.is_signed_by(&colliding));
+        assert!(!verified.is_signed_by(&victim.verifier()));
     }
 
     #[test]
