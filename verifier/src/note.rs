@@ -266,6 +266,10 @@ impl Note {
     /// Appends an already computed signature line (for example a cosignature returned by a
     /// witness), under the same limits as [`Note::add_signature`]. The signature is not checked.
     pub fn push_signature(&mut self, sig: NoteSignature) -> Result<(), NoteError> {
+        // The same bounds Note::parse applies, so every note built here parses back.
+        if sig.signature.is_empty() || 4 + sig.signature.len() > MAX_SIGNATURE_SIZE {
+            return Err(malformed_line(&sig.to_line()));
+        }
         if self
             .signatures
             .iter()
@@ -401,7 +405,7 @@ fn parse_signature_line(line: &str) -> Result<NoteSignature, NoteError> {
         return Err(malformed_line(line));
     }
     let raw = STANDARD.decode(b64).map_err(|_| malformed_line(line))?;
-    if raw.len() < 5 {
+    if raw.len() < 5 || raw.len() > MAX_SIGNATURE_SIZE {
         return Err(malformed_line(line));
     }
     Ok(NoteSignature {
@@ -876,6 +880,36 @@ mod tests {
             Note::parse(&vec![b'a'; MAX_NOTE_SIZE + 1]),
             Err(NoteError::TooLarge(MAX_NOTE_SIZE + 1))
         );
+    }
+
+    #[test]
+    fn signature_one_byte_over_the_size_cap_is_refused() {
+        let line = |len: usize| {
+            format!(
+                "hi\n\n\u{2014} example.org/a {}\n",
+                STANDARD.encode(vec![7u8; len])
+            )
+        };
+        let at_cap = Note::parse(line(MAX_SIGNATURE_SIZE).as_bytes()).expect("at the cap");
+        assert_eq!(
+            at_cap.signatures()[0].signature.len(),
+            MAX_SIGNATURE_SIZE - 4
+        );
+        assert!(matches!(
+            Note::parse(line(MAX_SIGNATURE_SIZE + 1).as_bytes()),
+            Err(NoteError::MalformedSignatureLine { .. })
+        ));
+        // A note built in memory obeys the same cap, so it always parses back.
+        let mut note = Note::sign("hi\n", &[]).expect("text");
+        let oversized = NoteSignature {
+            name: KeyName::new("example.org/a").expect("name"),
+            key_id: 7,
+            signature: vec![7; MAX_SIGNATURE_SIZE - 3],
+        };
+        assert!(matches!(
+            note.push_signature(oversized),
+            Err(NoteError::MalformedSignatureLine { .. })
+        ));
     }
 
     #[test]
