@@ -55,7 +55,7 @@ pub enum NoteError {
     /// There is no blank line separating text from signatures, or nothing after it.
     #[error("note has no signature block (a blank line followed by signature lines)")]
     NoSignatureBlock,
-    /// The text is empty or does not end in a newline.
+    /// The text is empty, is a single empty line, or does not end in a newline.
     #[error("note text is empty")]
     EmptyText,
     /// A line of the signature block is not `— <name> <base64>\n`.
@@ -415,15 +415,18 @@ fn parse_signature_line(line: &str) -> Result<NoteSignature, NoteError> {
     })
 }
 
+/// The rules [`Note::parse`] applies to a text, in the same order (size cap first), so that
+/// every note [`Note::sign`] makes parses back.
 fn check_text(text: &str) -> Result<(), NoteError> {
-    if text.is_empty() || !text.ends_with('\n') {
-        return Err(NoteError::EmptyText);
+    if text.len() > MAX_NOTE_SIZE {
+        return Err(NoteError::TooLarge(text.len()));
     }
     if let Some(c) = text.chars().find(|&c| c < ' ' && c != '\n') {
         return Err(NoteError::ControlCharacter(u32::from(c)));
     }
-    if text.len() > MAX_NOTE_SIZE {
-        return Err(NoteError::TooLarge(text.len()));
+    // A text of one empty line is refused by parse (see spec/README.md, "Profiles").
+    if text.is_empty() || text == "\n" || !text.ends_with('\n') {
+        return Err(NoteError::EmptyText);
     }
     Ok(())
 }
@@ -910,6 +913,27 @@ mod tests {
             note.push_signature(oversized),
             Err(NoteError::MalformedSignatureLine { .. })
         ));
+    }
+
+    #[test]
+    fn sign_refuses_the_texts_parse_refuses() {
+        let a = signer("example.org/a", 1);
+        // Parse refuses a text that is a single empty line; sign must not produce one.
+        let spelled = format!(
+            "\n\n{}",
+            &String::from_utf8(Note::sign("x\n", &[&a]).expect("sign").to_bytes()).expect("utf8")
+                [3..]
+        );
+        assert_eq!(Note::parse(spelled.as_bytes()), Err(NoteError::EmptyText));
+        assert_eq!(Note::sign("\n", &[&a]), Err(NoteError::EmptyText));
+        assert_eq!(Note::sign("", &[&a]), Err(NoteError::EmptyText));
+        assert_eq!(Note::sign("x", &[&a]), Err(NoteError::EmptyText));
+        // The size cap is checked before the text is scanned, as in parse.
+        let huge = format!("{}\u{1}\n", "a".repeat(MAX_NOTE_SIZE));
+        assert_eq!(
+            Note::sign(&huge, &[]),
+            Err(NoteError::TooLarge(MAX_NOTE_SIZE + 2))
+        );
     }
 
     #[test]
