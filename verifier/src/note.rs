@@ -452,7 +452,8 @@ pub trait NoteSigner: std::fmt::Debug {
 }
 
 /// Splits a vkey `name+hexid+base64(type||key)` into its parts, checking the name and the hex
-/// key ID encoding (eight lowercase hex digits).
+/// key ID encoding (eight lowercase hex digits). Nothing is trimmed: one key has one spelling, so
+/// a caller reading a key file strips its line ending first.
 pub fn split_vkey(vkey: &str) -> Result<(KeyName, u32, Vec<u8>), NoteError> {
     if vkey.len() > MAX_KEY_NAME_SIZE + 1024 {
         return Err(NoteError::MalformedKey("verifier key is too long"));
@@ -466,7 +467,7 @@ pub fn split_vkey(vkey: &str) -> Result<(KeyName, u32, Vec<u8>), NoteError> {
     let name = KeyName::new(name)?;
     let id = parse_key_id_hex(id)?;
     let key = STANDARD
-        .decode(key.trim_end_matches('\n'))
+        .decode(key)
         .map_err(|_| NoteError::MalformedKey("key material is not standard base64"))?;
     if key.is_empty() {
         return Err(NoteError::MalformedKey("key material is empty"));
@@ -849,6 +850,20 @@ mod tests {
         );
         if upper != vkey {
             assert!(Ed25519Verifier::from_vkey(&upper).is_err());
+        }
+    }
+
+    #[test]
+    fn vkey_with_trailing_newlines_is_refused() {
+        let vkey = signer("example.org/a", 7).verifier().to_vkey();
+        for suffix in ["\n", "\n\n", "\r\n", " "] {
+            assert_eq!(
+                Ed25519Verifier::from_vkey(&format!("{vkey}{suffix}")),
+                Err(NoteError::MalformedKey(
+                    "key material is not standard base64"
+                )),
+                "{suffix:?}"
+            );
         }
     }
 
