@@ -267,8 +267,10 @@ struct Builder {
     witnesses: Vec<PolicyWitness>,
     groups: Vec<PolicyGroup>,
     quorum: Option<String>,
-    /// Raw key material of every log and witness key, to refuse duplicates: the spec calls two
-    /// vkeys duplicate when they wrap the same key, whatever their names.
+    /// Public key of every log and witness key (the material after the signature type byte),
+    /// to refuse duplicates: the spec calls two vkeys duplicate when they wrap the same public
+    /// key, whatever their names, key IDs or signature types (Ed25519 note keys and
+    /// cosignature/v1 keys wrap the same 32-byte Ed25519 keys).
     log_keys: BTreeSet<Vec<u8>>,
     witness_keys: BTreeSet<Vec<u8>>,
     names: BTreeSet<String>,
@@ -300,7 +302,7 @@ impl Builder {
         };
         let (name, _, material) =
             split_vkey(vkey).map_err(|source| PolicyError::BadKey { line, source })?;
-        if !self.log_keys.insert(material) {
+        if !self.log_keys.insert(public_key(material)) {
             return Err(syntax(line, "duplicate log key"));
         }
         if self.logs.len() == MAX_POLICY_ITEMS {
@@ -332,7 +334,7 @@ impl Builder {
         };
         let (_, _, material) =
             split_vkey(vkey).map_err(|source| PolicyError::BadKey { line, source })?;
-        if !self.witness_keys.insert(material) {
+        if !self.witness_keys.insert(public_key(material)) {
             return Err(syntax(line, "duplicate witness key"));
         }
         self.define(line, name)?;
@@ -420,6 +422,14 @@ impl Builder {
             groups: self.groups,
         })
     }
+}
+
+/// The public key a vkey's material wraps: everything after the signature type byte.
+fn public_key(mut material: Vec<u8>) -> Vec<u8> {
+    if !material.is_empty() {
+        material.remove(0);
+    }
+    material
 }
 
 /// Canonical decimal: digits only, no leading zero, fits usize.
@@ -511,6 +521,58 @@ mod tests {
         let p = Policy::simple(&vkey("l", 1), None, &witnesses, 1).expect("1-of-2");
         assert!(p.quorum_met(&set(&["w2"])));
         assert!(Policy::simple(&vkey("l", 1), None, &witnesses, 3).is_err());
+    }
+
+    /// The vkey of `seed`'s Ed25519 key as a cosignature/v1 (type 0x04) witness key.
+    fn cosignature_vkey(name: &str, seed: u8) -> String {
+        use base64::Engine as _;
+        let public =
+            Ed25519Signer::from_seed(KeyName::new(name).expect("name"), [seed; 32]).public_key();
+        let name = KeyName::new(name).expect("name");
+        let mut material = vec![0x04];
+        material.extend_from_slice(&public);
+        format!(
+            "{name}+{:08x}+{}",
+            crate::note::key_id(&name, 0x04, &public),
+            base64::engine::general_purpose::STANDARD.encode(material)
+        )
+    }
+
+    #[test]
+    fn same_key_under_another_signature_type_is_a_duplicate() {
+        // One Ed25519 key pair listed twice, as a plain note key and as a cosignature/v1 key:
+        // its holder alone would meet a 2-of-2 quorum meant for two witnesses.
+        let text = format!(
+            "witness a {}\nwitness b {}\ngroup g all a b\nquorum g\n",
+            vkey("w.example", 2),
+            cosignature_vkey("w.example", 2),
+        );
+        assert_eq!(
+            Policy::parse(text.as_bytes()),
+            Err(PolicyError::Syntax {
+                line: 2,
+                reason: "duplicate witness key".into()
+            })
+        );
+        let logs = format!(
+            "log {}\nlog {}\nquorum none\n",
+            vkey("example.org/log", 1),
+            cosignature_vkey("example.org/other", 1),
+        );
+        assert_eq!(
+            Policy::parse(logs.as_bytes()),
+            Err(PolicyError::Syntax {
+                line: 2,
+                reason: "duplicate log key".into()
+            })
+        );
+        // Different keys under the two types are fine.
+        let distinct = format!(
+            "witness a {}\nwitness b {}\ngroup g all a b\nquorum g\n",
+            vkey("w.example", 2),
+            cosignature_vkey("w.example", 3),
+        );
+        assert!(Policy::parse(distinct.as_bytes()).is_ok());
     }
 
     #[test]
