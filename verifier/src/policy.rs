@@ -66,6 +66,10 @@ pub enum PolicyError {
     /// No `quorum` line.
     #[error("policy has no quorum line")]
     MissingQuorum,
+    /// A value given to [`Policy::simple`] is not a single field: it is empty or holds white
+    /// space or a control character, which would change the lines of the generated policy.
+    #[error("{0} must be one field without white space or control characters")]
+    InvalidField(&'static str),
     /// More than [`MAX_POLICY_ITEMS`] of one kind.
     #[error("policy defines more than {MAX_POLICY_ITEMS} {0}")]
     TooManyItems(&'static str),
@@ -227,14 +231,26 @@ impl Policy {
     }
 
     /// Builds a policy programmatically (for `cairn trust init`): one log, the witnesses, and a
-    /// quorum of `k` of them (`none` when there are no witnesses). The result is re-parsed, so
-    /// it obeys every rule a parsed policy does.
+    /// quorum of `k` of them (`none` when there are no witnesses). Every value must be a single
+    /// field (no white space or control characters), so it cannot add or hide lines; the result
+    /// is re-parsed, so it obeys every rule a parsed policy does.
     pub fn simple(
         log_vkey: &str,
         log_url: Option<&str>,
         witnesses: &[(String, String, Option<String>)],
         quorum: usize,
     ) -> Result<Policy, PolicyError> {
+        single_field(log_vkey, "log key")?;
+        if let Some(url) = log_url {
+            single_field(url, "log URL")?;
+        }
+        for (name, vkey, url) in witnesses {
+            single_field(name, "witness name")?;
+            single_field(vkey, "witness key")?;
+            if let Some(url) = url {
+                single_field(url, "witness URL")?;
+            }
+        }
         let mut text = format!("log {log_vkey}");
         if let Some(url) = log_url {
             text.push_str(&format!(" {url}"));
@@ -424,6 +440,18 @@ impl Builder {
     }
 }
 
+/// Refuses a value that would not be read back as exactly one field of one line.
+fn single_field(value: &str, what: &'static str) -> Result<(), PolicyError> {
+    if value.is_empty()
+        || value
+            .bytes()
+            .any(|b| b == b' ' || b == b'\t' || b < 0x20 || b == 0x7f)
+    {
+        return Err(PolicyError::InvalidField(what));
+    }
+    Ok(())
+}
+
 /// The public key a vkey's material wraps: everything after the signature type byte.
 fn public_key(mut material: Vec<u8>) -> Vec<u8> {
     if !material.is_empty() {
@@ -573,6 +601,58 @@ mod tests {
             cosignature_vkey("w.example", 3),
         );
         assert!(Policy::parse(distinct.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn simple_refuses_names_that_inject_policy_lines() {
+        // Witness names that carry a space and a newline rewrite the generated text: each real
+        // key is pushed into a comment, and the quorum group ends up over two attacker keys.
+        let (att1, att2) = (vkey("evil1.example", 8), vkey("evil2.example", 9));
+        let witnesses = vec![
+            (format!("w1 {att1}\n#"), vkey("w1.example", 2), None),
+            (format!("{att1} {att2}\n#"), vkey("w2.example", 3), None),
+        ];
+        assert_eq!(
+            Policy::simple(&vkey("l", 1), None, &witnesses, 2),
+            Err(PolicyError::InvalidField("witness name"))
+        );
+        let fine = vec![("w1".to_owned(), vkey("w1.example", 2), None)];
+        for (log_url, witnesses, what) in [
+            (Some("http://a/ b"), fine.clone(), "log URL"),
+            (Some(""), fine.clone(), "log URL"),
+            (
+                None,
+                vec![(
+                    "w1".to_owned(),
+                    format!("{} x", vkey("w1.example", 2)),
+                    None,
+                )],
+                "witness key",
+            ),
+            (
+                None,
+                vec![(
+                    "w1".to_owned(),
+                    vkey("w1.example", 2),
+                    Some("http://w/\nquorum none".to_owned()),
+                )],
+                "witness URL",
+            ),
+            (
+                None,
+                vec![("w\t1".to_owned(), vkey("w1.example", 2), None)],
+                "witness name",
+            ),
+        ] {
+            assert_eq!(
+                Policy::simple(&vkey("l", 1), log_url, &witnesses, 1),
+                Err(PolicyError::InvalidField(what))
+            );
+        }
+        assert_eq!(
+            Policy::simple(&format!("{}\nquorum none\n#", vkey("l", 1)), None, &fine, 1),
+            Err(PolicyError::InvalidField("log key"))
+        );
     }
 
     #[test]
