@@ -292,6 +292,19 @@ struct Builder {
     names: BTreeSet<String>,
 }
 
+/// A field of the policy as error messages show it: quoted, escaped, and cut to a few dozen
+/// characters, so a hostile file cannot make an error message as large as itself.
+fn quoted(field: &str) -> String {
+    const MAX_SHOWN: usize = 40;
+    let mut chars = field.chars();
+    let head: String = chars.by_ref().take(MAX_SHOWN).collect();
+    if chars.next().is_some() {
+        format!("{head:?}...")
+    } else {
+        format!("{head:?}")
+    }
+}
+
 fn syntax(line: usize, reason: impl Into<String>) -> PolicyError {
     PolicyError::Syntax {
         line,
@@ -306,7 +319,7 @@ impl Builder {
             "witness" => self.witness(line, &fields[1..]),
             "group" => self.group(line, &fields[1..]),
             "quorum" => self.quorum(line, &fields[1..]),
-            other => Err(syntax(line, format!("unknown keyword {other:?}"))),
+            other => Err(syntax(line, format!("unknown keyword {}", quoted(other)))),
         }
     }
 
@@ -337,7 +350,10 @@ impl Builder {
             return Err(syntax(line, "the name \"none\" is predefined"));
         }
         if !self.names.insert(name.to_owned()) {
-            return Err(syntax(line, format!("name {name:?} is defined twice")));
+            return Err(syntax(
+                line,
+                format!("name {} is defined twice", quoted(name)),
+            ));
         }
         Ok(())
     }
@@ -381,10 +397,16 @@ impl Builder {
                 return Err(syntax(line, "\"none\" cannot be a group member"));
             }
             if !self.names.contains(*m) {
-                return Err(syntax(line, format!("member {m:?} is not defined above")));
+                return Err(syntax(
+                    line,
+                    format!("member {} is not defined above", quoted(m)),
+                ));
             }
             if !seen.insert(*m) {
-                return Err(syntax(line, format!("member {m:?} is listed twice")));
+                return Err(syntax(
+                    line,
+                    format!("member {} is listed twice", quoted(m)),
+                ));
             }
         }
         let n = members.len();
@@ -393,7 +415,7 @@ impl Builder {
             "any" => (1, Threshold::Any),
             digits => {
                 let k = parse_decimal(digits)
-                    .ok_or_else(|| syntax(line, format!("bad threshold {digits:?}")))?;
+                    .ok_or_else(|| syntax(line, format!("bad threshold {}", quoted(digits))))?;
                 if k < 1 || k > n {
                     return Err(syntax(line, format!("threshold {k} is not in 1..={n}")));
                 }
@@ -423,7 +445,7 @@ impl Builder {
         if *name != NONE && !self.names.contains(*name) {
             return Err(syntax(
                 line,
-                format!("quorum {name:?} is not defined above"),
+                format!("quorum {} is not defined above", quoted(name)),
             ));
         }
         self.quorum = Some((*name).to_owned());
@@ -653,6 +675,25 @@ mod tests {
             Policy::simple(&format!("{}\nquorum none\n#", vkey("l", 1)), None, &fine, 1),
             Err(PolicyError::InvalidField("log key"))
         );
+    }
+
+    #[test]
+    fn errors_do_not_echo_long_fields() {
+        let w1 = vkey("w1", 2);
+        let long = "z".repeat(50_000);
+        let cases = [
+            format!("{long}\n"),
+            format!("witness {long} {w1}\nwitness {long} {}\n", vkey("w2", 3)),
+            format!("witness a {w1}\ngroup g any {long}\n"),
+            format!("witness {long} {w1}\ngroup g any {long} {long}\n"),
+            format!("witness a {w1}\ngroup g {long} a\n"),
+            format!("quorum {long}\n"),
+        ];
+        for text in cases {
+            let error = Policy::parse(text.as_bytes()).expect_err("refused");
+            let shown = error.to_string();
+            assert!(shown.len() < 200, "{} bytes: {shown:.80}", shown.len());
+        }
     }
 
     #[test]
