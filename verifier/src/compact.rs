@@ -22,6 +22,11 @@ pub const COMPACT_TAG: &str = "cairn-checkpoint/v1";
 /// Longest compact line accepted (a DNS TXT record of a few strings).
 pub const MAX_COMPACT_SIZE: usize = 1024;
 
+/// Length of an Ed25519 signature, the only signature a compact line carries.
+const ED25519_SIGNATURE_SIZE: usize = 64;
+/// Its padded standard base64 length.
+const ED25519_SIGNATURE_BASE64_LEN: usize = 88;
+
 /// Why a compact line was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -93,11 +98,19 @@ pub fn from_compact(line: &str) -> Result<Note, CompactError> {
     }
     let key_id =
         u32::from_str_radix(key_id, 16).map_err(|_| CompactError::Malformed("bad key ID"))?;
+    // The channel carries the log's Ed25519 signature and nothing else (spec/channels.md).
+    if sig.len() != ED25519_SIGNATURE_BASE64_LEN {
+        return Err(CompactError::Malformed(
+            "signature must be 64 bytes of Ed25519",
+        ));
+    }
     let signature = STANDARD
         .decode(sig)
         .map_err(|_| CompactError::Malformed("signature is not base64"))?;
-    if signature.is_empty() || signature.len() > 512 {
-        return Err(CompactError::Malformed("bad signature length"));
+    if signature.len() != ED25519_SIGNATURE_SIZE {
+        return Err(CompactError::Malformed(
+            "signature must be 64 bytes of Ed25519",
+        ));
     }
     let mut note = Note::sign(&format!("{origin}\n{size}\n{root}\n"), &[])
         .map_err(|_| CompactError::Malformed("not a valid note text"))?;
@@ -146,6 +159,23 @@ mod tests {
         expanded
             .verify(&[&log_key().verifier()])
             .expect("verifies with the log key");
+    }
+
+    #[test]
+    fn signature_that_is_not_ed25519_sized_is_refused() {
+        let line = to_compact(&checkpoint()).expect("compact");
+        let (head, sig) = line.rsplit_once(' ').expect("six fields");
+        assert_eq!(STANDARD.decode(sig).expect("base64").len(), 64);
+        for len in [1, 63, 65, 72, 508] {
+            let other = format!("{head} {}", STANDARD.encode(vec![7u8; len]));
+            assert_eq!(
+                from_compact(&other),
+                Err(CompactError::Malformed(
+                    "signature must be 64 bytes of Ed25519"
+                )),
+                "{len} bytes"
+            );
+        }
     }
 
     #[test]
