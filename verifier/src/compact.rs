@@ -61,11 +61,24 @@ pub fn to_compact(note: &Note) -> Result<String, CompactError> {
         .ok_or(CompactError::NotCompactable(
             "no signature by a key named after the origin",
         ))?;
-    Ok(format!(
+    let line = format!(
         "{COMPACT_TAG} {origin} {size} {root} {:08x} {}",
         sig.key_id,
         STANDARD.encode(&sig.signature)
-    ))
+    );
+    // Publish only what a client accepts and expands back to this note: a non-canonical size
+    // or root, or a signature that is not Ed25519, would make a line every client refuses.
+    match from_compact(&line) {
+        Ok(expanded)
+            if expanded.text() == note.text()
+                && expanded.signatures() == std::slice::from_ref(sig) =>
+        {
+            Ok(line)
+        }
+        _ => Err(CompactError::NotCompactable(
+            "size, root or signature is not in the compact line's canonical form",
+        )),
+    }
 }
 
 /// Expands a compact line (a trailing newline is allowed) into the signed note it stands for.
@@ -176,6 +189,37 @@ mod tests {
                 "{len} bytes"
             );
         }
+    }
+
+    #[test]
+    fn to_compact_writes_only_lines_that_expand_back() {
+        let root = leaf_hash(b"x").to_base64();
+        for text in [
+            format!("example.org/releases\n042\n{root}\n"),
+            format!("example.org/releases\n+42\n{root}\n"),
+            "example.org/releases\n42\nAAAA\n".to_owned(),
+            format!("example.org/releases\n42\n{root} x\n"),
+            format!("example.org/releases\n4 2\n{root}\n"),
+        ] {
+            let note = Note::sign(&text, &[&log_key()]).expect("sign");
+            assert!(
+                matches!(to_compact(&note), Err(CompactError::NotCompactable(_))),
+                "compacted {text:?}"
+            );
+        }
+        // A signature named after the origin that is not 64 bytes (here cosignature-sized).
+        let mut note =
+            Note::sign(&format!("example.org/releases\n42\n{root}\n"), &[]).expect("text");
+        note.push_signature(NoteSignature {
+            name: KeyName::new("example.org/releases").expect("name"),
+            key_id: 1,
+            signature: vec![7; 72],
+        })
+        .expect("fits");
+        assert!(matches!(
+            to_compact(&note),
+            Err(CompactError::NotCompactable(_))
+        ));
     }
 
     #[test]
