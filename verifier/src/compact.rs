@@ -43,8 +43,8 @@ pub enum CompactError {
 }
 
 /// Encodes a checkpoint note as a compact line (without a trailing newline). The note must be a
-/// three-line checkpoint carrying a signature by a key named after its origin; cosignatures
-/// and other signatures are left out.
+/// three-line checkpoint carrying exactly one signature by a key named after its origin;
+/// cosignatures and other signatures are left out.
 pub fn to_compact(note: &Note) -> Result<String, CompactError> {
     let mut lines = note.text().lines();
     let (Some(origin), Some(size), Some(root), None) =
@@ -54,13 +54,21 @@ pub fn to_compact(note: &Note) -> Result<String, CompactError> {
             "only a checkpoint of exactly three lines can be compacted",
         ));
     };
-    let sig = note
+    // Exactly one signature may be named after the origin: a note may carry others under that
+    // name (unknown key IDs are ignored by verification), and picking the first could publish
+    // one that is not the log's.
+    let mut named = note
         .signatures()
         .iter()
-        .find(|s| s.name.as_str() == origin)
-        .ok_or(CompactError::NotCompactable(
-            "no signature by a key named after the origin",
-        ))?;
+        .filter(|s| s.name.as_str() == origin);
+    let sig = named.next().ok_or(CompactError::NotCompactable(
+        "no signature by a key named after the origin",
+    ))?;
+    if named.next().is_some() {
+        return Err(CompactError::NotCompactable(
+            "more than one signature by a key named after the origin",
+        ));
+    }
     let line = format!(
         "{COMPACT_TAG} {origin} {size} {root} {:08x} {}",
         sig.key_id,
@@ -220,6 +228,32 @@ mod tests {
             to_compact(&note),
             Err(CompactError::NotCompactable(_))
         ));
+    }
+
+    #[test]
+    fn to_compact_refuses_two_signatures_named_after_the_origin() {
+        // Anyone can add a signature line under the origin's name with another key ID: the full
+        // checkpoint still verifies (unknown keys are ignored), but a compact line built from
+        // the first origin-named signature would carry the bogus one and never verify.
+        let real = checkpoint();
+        let mut note = Note::sign(real.text(), &[]).expect("text");
+        note.push_signature(NoteSignature {
+            name: log_key().name().clone(),
+            key_id: log_key().key_id() ^ 1,
+            signature: vec![7; 64],
+        })
+        .expect("fits");
+        for sig in real.signatures() {
+            note.push_signature(sig.clone()).expect("fits");
+        }
+        note.verify(&[&log_key().verifier()])
+            .expect("the full note verifies");
+        assert_eq!(
+            to_compact(&note),
+            Err(CompactError::NotCompactable(
+                "more than one signature by a key named after the origin"
+            ))
+        );
     }
 
     #[test]
