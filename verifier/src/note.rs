@@ -503,10 +503,15 @@ impl std::fmt::Debug for Ed25519Verifier {
 }
 
 impl Ed25519Verifier {
-    /// Builds a verifier from a name and a 32-byte public key; the key ID is computed.
+    /// Builds a verifier from a name and a 32-byte public key; the key ID is computed. A
+    /// small-order key is refused here: strict verification would reject every signature under
+    /// it anyway, and a trust root that can never verify is a configuration error to report.
     pub fn new(name: KeyName, public_key: [u8; 32]) -> Result<Ed25519Verifier, NoteError> {
         let key = VerifyingKey::from_bytes(&public_key)
             .map_err(|_| NoteError::MalformedKey("not a valid Ed25519 public key"))?;
+        if key.is_weak() {
+            return Err(NoteError::MalformedKey("small-order Ed25519 public key"));
+        }
         Ok(Ed25519Verifier {
             key_id: key_id(&name, SIG_TYPE_ED25519, &public_key),
             name,
@@ -865,6 +870,29 @@ mod tests {
                 "{suffix:?}"
             );
         }
+    }
+
+    #[test]
+    fn small_order_public_key_is_refused() {
+        // The identity point (y = 1): every message "verifies" under non-strict rules.
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        let name = KeyName::new("example.org/weak").expect("name");
+        let mut material = vec![SIG_TYPE_ED25519];
+        material.extend_from_slice(&identity);
+        let vkey = format!(
+            "{name}+{:08x}+{}",
+            key_id(&name, SIG_TYPE_ED25519, &identity),
+            STANDARD.encode(material)
+        );
+        assert_eq!(
+            Ed25519Verifier::from_vkey(&vkey),
+            Err(NoteError::MalformedKey("small-order Ed25519 public key"))
+        );
+        assert_eq!(
+            Ed25519Verifier::new(name, identity),
+            Err(NoteError::MalformedKey("small-order Ed25519 public key"))
+        );
     }
 
     #[test]
