@@ -30,7 +30,9 @@ pub const MAX_NOTE_SIGNATURES: usize = 32;
 pub const MAX_KEY_NAME_SIZE: usize = 256;
 
 /// Largest decoded signature accepted (4-byte key ID plus signature), in bytes. Covers
-/// Ed25519 (64), cosignatures (72), ECDSA P-256 DER (<= 72) and RFC 6962 tree heads (<= 84).
+/// Ed25519 (64), cosignatures (72), ECDSA P-256 DER (<= 72) and RFC 6962 tree heads (<= 84),
+/// not post-quantum signatures: a line over it makes the note malformed even when its key is
+/// unknown (listed under "Profiles" in `spec/README.md`).
 pub const MAX_SIGNATURE_SIZE: usize = 512;
 
 /// Signature type byte of Ed25519 note signatures (signed-note section "Signature types").
