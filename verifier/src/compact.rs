@@ -148,7 +148,7 @@ pub fn from_compact(line: &str) -> Result<Note, CompactError> {
 mod tests {
     use super::*;
     use crate::hash::leaf_hash;
-    use crate::note::{Ed25519Signer, NoteSigner as _};
+    use crate::note::{Ed25519Signer, NoteError, NoteSigner as _};
 
     fn log_key() -> Ed25519Signer {
         Ed25519Signer::from_seed(KeyName::new("example.org/releases").expect("name"), [3; 32])
@@ -262,16 +262,59 @@ mod tests {
         // A changed size keeps the syntax but breaks the signature.
         let forged = line.replace(" 42 ", " 43 ");
         let note = from_compact(&forged).expect("syntax is fine");
-        assert!(note.verify(&[&log_key().verifier()]).is_err());
+        assert_eq!(
+            note.verify(&[&log_key().verifier()]),
+            Err(NoteError::BadSignature {
+                name: "example.org/releases".into(),
+                key_id: log_key().key_id(),
+            })
+        );
+        let fields: Vec<&str> = line.split(' ').collect();
+        let [_, _, _, root, key_id, sig] = fields[..] else {
+            panic!("six fields: {line}");
+        };
+        assert!(key_id.bytes().any(|b| b.is_ascii_alphabetic()), "{key_id}");
+        // The same bytes with the lowest unused bit of the last base64 symbol set.
+        let bump = |b64: &str, pad: &str| {
+            const ALPHABET: &[u8] =
+                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+            let body = b64.strip_suffix(pad).expect("padded");
+            let (head, last) = body.split_at(body.len() - 1);
+            let value = ALPHABET
+                .iter()
+                .position(|&c| c == last.as_bytes()[0])
+                .expect("base64 symbol");
+            assert_eq!(value & 1, 0, "canonical {b64}");
+            format!("{head}{}{pad}", char::from(ALPHABET[value + 1]))
+        };
         for bad in [
             line.replace("cairn-checkpoint/v1", "cairn-checkpoint/v2"),
             line.replace(" 42 ", " 042 "),
+            line.replace(" 42 ", " +42 "),
+            line.replace(" 42 ", " \u{ff14}\u{ff12} "),
+            line.replace(" 42 ", " 18446744073709551616 "),
             line.replace(' ', "  "),
+            line.replacen(' ', "\t", 1),
+            format!(" {line}"),
+            format!("{line} "),
+            format!("{line}\r\n"),
+            format!("{line}\n\n"),
             format!("{line} extra"),
             line.replace("example.org/releases", "example.org+releases"),
-            "x".repeat(MAX_COMPACT_SIZE + 1),
+            line.replace(key_id, &key_id.to_uppercase()),
+            line.replace(key_id, &key_id[1..]),
+            line.replace(root, &bump(root, "=")),
+            line.replace(sig, &bump(sig, "==")),
+            line.replace(sig, sig.trim_end_matches('=')),
         ] {
-            assert!(from_compact(&bad).is_err(), "accepted {bad:?}");
+            assert!(
+                matches!(from_compact(&bad), Err(CompactError::Malformed(_))),
+                "accepted {bad:?}"
+            );
         }
+        assert_eq!(
+            from_compact(&"x".repeat(MAX_COMPACT_SIZE + 1)),
+            Err(CompactError::TooLarge)
+        );
     }
 }

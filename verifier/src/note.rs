@@ -846,18 +846,146 @@ mod tests {
             a.verifier()
         );
         let wrong_id = vkey.replacen(&format!("+{:08x}+", a.key_id()), "+00000000+", 1);
-        assert!(matches!(
+        assert_eq!(
             Ed25519Verifier::from_vkey(&wrong_id),
-            Err(NoteError::KeyIdMismatch { .. })
+            Err(NoteError::KeyIdMismatch {
+                name: "example.org/a".into(),
+                stated: 0,
+                computed: a.key_id(),
+            })
+        );
+        let wrong_skey_id = skey.replacen(&format!("+{:08x}+", a.key_id()), "+00000000+", 1);
+        assert!(matches!(
+            Ed25519Signer::from_skey(&wrong_skey_id),
+            Err(NoteError::KeyIdMismatch { stated: 0, .. })
         ));
+        // Uppercase hex is a second spelling of the key ID. Pick a key whose ID has a letter in
+        // it, so that the uppercase spelling really differs.
+        let lettered = (1..=u8::MAX)
+            .map(|seed| signer("example.org/a", seed))
+            .find(|s| {
+                format!("{:08x}", s.key_id())
+                    .bytes()
+                    .any(|b| b.is_ascii_alphabetic())
+            })
+            .expect("some key ID has a hex letter");
+        let vkey = lettered.verifier().to_vkey();
         let upper = vkey.replacen(
-            &format!("+{:08x}+", a.key_id()),
-            &format!("+{:08X}+", a.key_id()),
+            &format!("+{:08x}+", lettered.key_id()),
+            &format!("+{:08X}+", lettered.key_id()),
             1,
         );
-        if upper != vkey {
-            assert!(Ed25519Verifier::from_vkey(&upper).is_err());
+        assert_ne!(upper, vkey);
+        for bad in [
+            upper,
+            vkey.replacen('+', "+0", 1),
+            vkey.replacen('+', "+ ", 1),
+        ] {
+            assert_eq!(
+                Ed25519Verifier::from_vkey(&bad),
+                Err(NoteError::MalformedKey(
+                    "key ID must be eight lowercase hex digits"
+                )),
+                "{bad}"
+            );
         }
+    }
+
+    #[test]
+    fn signature_with_known_name_but_other_key_id_is_ignored() {
+        let a = signer("example.org/a", 1);
+        let mut note = Note::sign("hello\n", &[]).expect("text");
+        // Same name, another key ID (a rotated key, or an attacker's): not the known key, so
+        // it is neither verified nor allowed to fail the note.
+        note.push_signature(NoteSignature {
+            name: a.name().clone(),
+            key_id: a.key_id() ^ 1,
+            signature: vec![0; 64],
+        })
+        .expect("fits");
+        assert_eq!(
+            note.verify(&[&a.verifier()]),
+            Err(NoteError::NoKnownSignature)
+        );
+        note.add_signature(&a).expect("fits");
+        let verified = note.verify(&[&a.verifier()]).expect("the real signature");
+        assert_eq!(verified.verified_signatures().len(), 1);
+        assert_eq!(verified.verified_signatures()[0].key_id, a.key_id());
+    }
+
+    #[test]
+    fn signature_with_known_key_id_but_other_name_is_ignored() {
+        let a = signer("example.org/a", 1);
+        let mut note = Note::sign("hello\n", &[]).expect("text");
+        note.push_signature(NoteSignature {
+            name: KeyName::new("example.org/b").expect("name"),
+            key_id: a.key_id(),
+            signature: a.sign_raw(b"hello\n").to_vec(),
+        })
+        .expect("fits");
+        assert_eq!(
+            note.verify(&[&a.verifier()]),
+            Err(NoteError::NoKnownSignature)
+        );
+    }
+
+    #[test]
+    fn signature_line_look_alikes_are_refused() {
+        // 68 bytes of 0xff: standard base64 ends in "//8=" and uses '/'.
+        let canonical = STANDARD.encode([0xff; 68]);
+        assert!(canonical.ends_with("//8="));
+        let note = |line: &str| format!("hi\n\n{line}\n");
+        assert!(
+            Note::parse(note(&format!("\u{2014} example.org/a {canonical}")).as_bytes()).is_ok()
+        );
+        let malformed = [
+            // Dashes and spaces that look like "— ".
+            format!("\u{2013} example.org/a {canonical}"),
+            format!("\u{2015} example.org/a {canonical}"),
+            format!("\u{2212} example.org/a {canonical}"),
+            format!("- example.org/a {canonical}"),
+            format!("\u{2014}\u{a0}example.org/a {canonical}"),
+            format!(" \u{2014} example.org/a {canonical}"),
+            // Second spellings of the same signature bytes.
+            format!(
+                "\u{2014} example.org/a {}",
+                canonical.replace("//8=", "//9=")
+            ),
+            format!("\u{2014} example.org/a {}", canonical.trim_end_matches('=')),
+            format!("\u{2014} example.org/a {canonical}="),
+            format!("\u{2014} example.org/a {}", canonical.replace('/', "_")),
+            format!("\u{2014} example.org/a {canonical} "),
+            format!("\u{2014} example.org/a  {canonical}"),
+        ];
+        for line in malformed {
+            assert!(
+                matches!(
+                    Note::parse(note(&line).as_bytes()),
+                    Err(NoteError::MalformedSignatureLine { .. })
+                ),
+                "{line:?}"
+            );
+        }
+        // A second space after the dash leaves an empty key name.
+        assert_eq!(
+            Note::parse(note(&format!("\u{2014}  example.org/a {canonical}")).as_bytes()),
+            Err(NoteError::InvalidKeyName(String::new()))
+        );
+        for space in ['\u{a0}', '\u{3000}', '\u{2028}', '\u{85}', '\u{2009}'] {
+            let line = format!("\u{2014} example.org/a{space}b {canonical}");
+            assert!(
+                matches!(
+                    Note::parse(note(&line).as_bytes()),
+                    Err(NoteError::InvalidKeyName(_))
+                ),
+                "{space:?}"
+            );
+        }
+        let crlf = format!("hi\r\n\r\n\u{2014} example.org/a {canonical}\r\n");
+        assert_eq!(
+            Note::parse(crlf.as_bytes()),
+            Err(NoteError::ControlCharacter(0x0d))
+        );
     }
 
     #[test]
@@ -902,26 +1030,50 @@ mod tests {
         let a = signer("example.org/a", 1);
         let good =
             String::from_utf8(Note::sign("hi\n", &[&a]).expect("sign").to_bytes()).expect("utf8");
-        let cases: Vec<(String, &str)> = vec![
-            ("hi\n".into(), "no signature block"),
-            ("hi\n\n".into(), "blank line, no signatures"),
-            (good.trim_end_matches('\n').into(), "no final newline"),
-            (good.replace("hi", "h\u{1}"), "control character"),
-            (good.replace('\u{2014}', "-"), "ASCII dash"),
-            (format!("{good}junk\n"), "trailing junk"),
+        let malformed_line = |e: &NoteError| matches!(e, NoteError::MalformedSignatureLine { .. });
+        type Check = fn(&NoteError) -> bool;
+        let cases: Vec<(String, &str, Check)> = vec![
+            ("hi\n".into(), "no signature block", |e| {
+                *e == NoteError::NoSignatureBlock
+            }),
+            ("hi\n\n".into(), "blank line, no signatures", |e| {
+                *e == NoteError::NoSignatureBlock
+            }),
             (
+                good.trim_end_matches('\n').into(),
+                "no final newline",
+                malformed_line,
+            ),
+            (good.replace("hi", "h\u{1}"), "control character", |e| {
+                *e == NoteError::ControlCharacter(1)
+            }),
+            (good.replace('\u{2014}', "-"), "ASCII dash", malformed_line),
+            (format!("{good}junk\n"), "trailing junk", malformed_line),
+            (
+                // The space ends the name, so the rest is not base64.
                 good.replace("example.org/a", "example.org/a b"),
                 "space in name",
+                malformed_line,
             ),
             (
                 good.replace("example.org/a", "example.org+a"),
                 "plus in name",
+                |e| matches!(e, NoteError::InvalidKeyName(_)),
             ),
-            (format!("\n\n{}", &good[4..]), "empty text"),
-            (format!("{good}{}", &good[4..]), "duplicate signature"),
+            (format!("\n\n{}", &good[4..]), "empty text", |e| {
+                *e == NoteError::EmptyText
+            }),
+            (
+                format!("{good}{}", &good[4..]),
+                "duplicate signature",
+                |e| matches!(e, NoteError::DuplicateSignature { .. }),
+            ),
         ];
-        for (input, what) in cases {
-            assert!(Note::parse(input.as_bytes()).is_err(), "{what} accepted");
+        for (input, what, expected) in cases {
+            match Note::parse(input.as_bytes()) {
+                Err(e) => assert!(expected(&e), "{what}: refused for another reason: {e:?}"),
+                Ok(_) => panic!("{what} accepted"),
+            }
         }
         assert_eq!(Note::parse(b"\xff\n\n"), Err(NoteError::NotUtf8));
         assert_eq!(
@@ -992,8 +1144,10 @@ mod tests {
             note.add_signature(&signer("one-too-many", 1)),
             Err(NoteError::TooManySignatures)
         );
-        let extra = Note::sign("hi\n", &[&signer("one-too-many", 3)]).expect("sign");
         let mut text = String::from_utf8(note.to_bytes()).expect("utf8");
+        let at_cap = Note::parse(text.as_bytes()).expect("exactly the cap parses");
+        assert_eq!(at_cap.signatures().len(), MAX_NOTE_SIGNATURES);
+        let extra = Note::sign("hi\n", &[&signer("one-too-many", 3)]).expect("sign");
         text.push_str(&extra.signatures()[0].to_line());
         assert_eq!(
             Note::parse(text.as_bytes()),

@@ -742,6 +742,36 @@ mod tests {
             (format!("witnesses a {w1}\nquorum a\n"), "unknown keyword"),
             ("witness a not-a-key\nquorum a\n".to_owned(), "bad vkey"),
             (format!("log {w1} url extra\nquorum none\n"), "extra field"),
+            (
+                format!("witness a {w1}\ngroup g \u{ff11} a\nquorum g\n"),
+                "fullwidth digit threshold",
+            ),
+            (
+                format!("witness a {w1}\ngroup g +1 a\nquorum g\n"),
+                "signed threshold",
+            ),
+            (
+                format!("witness a {w1}\ngroup g 18446744073709551617 a\nquorum g\n"),
+                "threshold overflow",
+            ),
+            (
+                format!("witness a {w1}\ngroup g ANY a\nquorum g\n"),
+                "uppercase keyword",
+            ),
+            (
+                format!("witness\u{a0}a {w1}\nquorum none\n"),
+                "no-break space as separator",
+            ),
+            (format!("witness a {w1}\u{b}\nquorum a\n"), "vertical tab"),
+            (
+                format!("witness a {w1}\nquorum a # trailing comment\n"),
+                "comment after a field",
+            ),
+            (format!("witness a {w1}\nquorum a\u{7f}\n"), "DEL"),
+            (
+                format!("witness a {w1}\nquorum A\n"),
+                "names are case-sensitive",
+            ),
         ];
         for (text, what) in cases {
             assert!(
