@@ -17,11 +17,9 @@ pub(crate) enum Failure {
     #[error("{0}")]
     Usage(String),
     /// A security check refused the input (exit 3).
-    #[allow(dead_code)] // Used by the client commands (issue 5).
     #[error("verification failed: {0}")]
     Verification(String),
     /// Two checkpoints that cannot both be honest (exit 4).
-    #[allow(dead_code)] // Used by the client commands (issue 5).
     #[error("log inconsistency: {message}; evidence written to {evidence}")]
     Inconsistency {
         /// What conflicts.

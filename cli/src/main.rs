@@ -2,10 +2,19 @@
 //! and witnesses. Data goes to stdout, progress and logs to stderr; exit codes are those of
 //! `../shared/CLI.md` (see [`exit`]).
 
+mod checkpoints;
 mod duration;
 mod exit;
+mod fetch;
+mod hashing;
+mod install;
 mod keygen;
+mod keylog;
 mod operator;
+mod report;
+mod state;
+mod trust;
+mod verify;
 
 use std::process::ExitCode;
 
@@ -27,6 +36,14 @@ enum Command {
     Init(operator::InitArgs),
     /// Serve a log (creates a development log in ./cairn-data when run without --data).
     Serve(operator::ServeArgs),
+    /// Client trust policy: `cairn trust init`.
+    Trust(trust::TrustArgs),
+    /// Verify an artifact against the log before using it.
+    Verify(verify::VerifyArgs),
+    /// Download or copy an artifact, verify it, and only then move it into place.
+    Install(install::InstallArgs),
+    /// The client's copy of the key log: `sync`, `export`.
+    Keylog(keylog::KeylogArgs),
 }
 
 fn main() -> ExitCode {
@@ -38,6 +55,10 @@ fn main() -> ExitCode {
             init_logging();
             operator::serve(&args)
         }
+        Command::Trust(args) => trust::run(&args),
+        Command::Verify(args) => verify::run(&args),
+        Command::Install(args) => install::run(&args),
+        Command::Keylog(args) => keylog::run(&args),
     };
     exit::report(result)
 }

@@ -48,6 +48,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/{log}/proof/{index}", get(proof))
         .route("/releases/lookup/sha256/{digest}", get(lookup_digest))
         .route("/releases/lookup/name/{*rest}", get(lookup_name))
+        .route(
+            "/releases/lookup/deprecations/{*rest}",
+            get(lookup_deprecations),
+        )
         .route("/releases/update-latest.txt", get(update_latest))
         .route("/releases/dns-txt", get(dns_txt))
         .route("/metrics", get(metrics))
@@ -302,6 +306,24 @@ async fn lookup_name(State(app): State<Arc<AppState>>, Path(rest): Path<String>)
             "no release with that name and version",
         ),
     }
+}
+
+async fn lookup_deprecations(
+    State(app): State<Arc<AppState>>,
+    Path(rest): Path<String>,
+) -> Response {
+    let Some((name, version)) = rest.rsplit_once('/') else {
+        return text(
+            StatusCode::BAD_REQUEST,
+            "expected /releases/lookup/deprecations/<name>/<version>",
+        );
+    };
+    let indexes = app.log.read().lookup_deprecations(name, version);
+    if indexes.is_empty() {
+        return text(StatusCode::NOT_FOUND, "no deprecation of that release");
+    }
+    let body: String = indexes.iter().map(|i| format!("{i}\n")).collect();
+    text(StatusCode::OK, body)
 }
 
 fn compact_line(app: &AppState) -> Option<String> {

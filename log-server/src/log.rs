@@ -212,6 +212,7 @@ pub struct State {
     key_state: Option<KeyState>,
     by_digest: HashMap<[u8; 32], Vec<u64>>,
     by_name_version: HashMap<(String, String), u64>,
+    by_deprecation: HashMap<(String, String), Vec<u64>>,
     head: Option<CommitId>,
 }
 
@@ -223,6 +224,7 @@ impl State {
             key_state: None,
             by_digest: HashMap::new(),
             by_name_version: HashMap::new(),
+            by_deprecation: HashMap::new(),
             head: None,
         }
     }
@@ -261,6 +263,37 @@ impl State {
             .get(&(name.to_owned(), version.to_owned()))
             .copied()
             .filter(|&i| i < self.releases.committed)
+    }
+
+    /// Committed release-log indexes of deprecations of this name and version, ascending.
+    pub fn lookup_deprecations(&self, name: &str, version: &str) -> Vec<u64> {
+        self.by_deprecation
+            .get(&(name.to_owned(), version.to_owned()))
+            .map(|v| {
+                v.iter()
+                    .copied()
+                    .filter(|&i| i < self.releases.committed)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Indexes a release-log entry that is a deprecation (for the deprecation lookup).
+    fn index_deprecation_entry(&mut self, index: u64, entry: &[u8]) {
+        if let Ok(note) = Note::parse(entry)
+            && let Ok(Entry::Deprecation(dep)) = Entry::parse(note.text())
+        {
+            let list = self
+                .by_deprecation
+                .entry((
+                    dep.name().as_str().to_owned(),
+                    dep.version().as_str().to_owned(),
+                ))
+                .or_default();
+            if !list.contains(&index) {
+                list.push(index);
+            }
+        }
     }
 
     /// Consistency proof between two committed sizes of the release log.
@@ -486,6 +519,8 @@ impl Log {
                 let index = state.log_mut(item.kind).append(Arc::clone(&item.entry));
                 if let Some(release) = &item.release {
                     state.index_release_entry(index, release);
+                } else if item.kind == LogKind::Releases {
+                    state.index_deprecation_entry(index, &item.entry);
                 }
             }
             if let Some(ks) = &plan.key_state {
@@ -1026,6 +1061,8 @@ fn apply_loaded(
                 && let Ok(Entry::Release(release)) = Entry::parse(note.text())
             {
                 state.index_release_entry(index, &release);
+            } else {
+                state.index_deprecation_entry(index, entry);
             }
         }
     }

@@ -1,0 +1,280 @@
+//! What the client fetches from a log server (`spec/http-api.md`): checkpoints, tiles, entry
+//! bundles and lookups. Nothing here is trusted: checkpoints are verified by the caller, tiles
+//! go through [`TileHashReader`], entries are checked against authenticated leaf hashes, and
+//! lookups are only hints. Every reply is size-capped while it is read.
+
+use std::io::Read as _;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use cairn_verifier::note::MAX_NOTE_SIZE;
+use cairn_verifier::tile::{
+    EntryBundle, MAX_BUNDLE_SIZE, TILE_HEIGHT, TILE_WIDTH, Tile, TileHashReader, TileReader,
+    TreeHead,
+};
+use cairn_verifier::tlog_proof::MAX_TLOG_PROOF_SIZE;
+
+use crate::exit::Failure;
+use crate::trust::LogName;
+
+/// Time allowed for one request (downloads of artifacts use their own client without it).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// Longest lookup answer read: a few thousand indexes.
+const MAX_LOOKUP_SIZE: usize = 64 * 1024;
+/// Longest refusal reason kept from a reply.
+const MAX_REASON_LEN: usize = 200;
+
+/// A failed request, as the error type of [`TileReader`].
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct FetchError(pub(crate) String);
+
+/// A blocking HTTP client built the way every Cairn command builds one (rustls with ring).
+pub(crate) fn http_client(timeout: Option<Duration>) -> anyhow::Result<reqwest::blocking::Client> {
+    // reqwest is built without a default crypto provider (to keep aws-lc-sys out); ring is
+    // installed once per process. An error means one is installed already.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut builder = reqwest::blocking::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .user_agent(concat!("cairn/", env!("CARGO_PKG_VERSION")));
+    builder = builder.timeout(timeout);
+    builder.build().context("setting up the HTTP client")
+}
+
+/// Reads at most `limit` bytes of a reply, failing if there are more.
+pub(crate) fn read_limited(
+    response: reqwest::blocking::Response,
+    limit: usize,
+) -> Result<Vec<u8>, FetchError> {
+    let mut body = Vec::new();
+    let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
+    response
+        .take(cap)
+        .read_to_end(&mut body)
+        .map_err(|e| FetchError(format!("reading the reply: {e}")))?;
+    if body.len() > limit {
+        return Err(FetchError(format!("the reply is larger than {limit} bytes")));
+    }
+    Ok(body)
+}
+
+fn reason_line(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let line: String = text
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_REASON_LEN)
+        .collect();
+    if line.is_empty() {
+        "(no reason given)".to_owned()
+    } else {
+        line
+    }
+}
+
+/// A client of one log server.
+#[derive(Debug, Clone)]
+pub(crate) struct LogServer {
+    base: String,
+    http: reqwest::blocking::Client,
+}
+
+impl LogServer {
+    /// A client for the server at `url` (the trust policy's log URL).
+    pub(crate) fn new(url: &str) -> anyhow::Result<LogServer> {
+        Ok(LogServer {
+            base: url.trim_end_matches('/').to_owned(),
+            http: http_client(Some(REQUEST_TIMEOUT))?,
+        })
+    }
+
+    /// `GET path` (relative to the base URL): `Ok(None)` on 404, an error on any other
+    /// non-200 answer or a body over `limit` bytes.
+    pub(crate) fn get(&self, path: &str, limit: usize) -> Result<Option<Vec<u8>>, FetchError> {
+        let url = format!("{}/{path}", self.base);
+        let response = self
+            .http
+            .get(&url)
+            .send()
+            .map_err(|e| FetchError(format!("GET {url}: {e}")))?;
+        let status = response.status().as_u16();
+        let body = read_limited(response, limit).map_err(|e| FetchError(format!("GET {url}: {e}")))?;
+        match status {
+            200 => Ok(Some(body)),
+            404 => Ok(None),
+            _ => Err(FetchError(format!(
+                "GET {url}: the log answered HTTP {status}: {}",
+                reason_line(&body)
+            ))),
+        }
+    }
+
+    fn must_get(&self, path: &str, limit: usize) -> anyhow::Result<Vec<u8>> {
+        self.get(path, limit)?
+            .ok_or_else(|| anyhow::anyhow!("GET {}/{path}: the log answered HTTP 404", self.base))
+    }
+
+    /// The latest checkpoint of `log`, unverified.
+    pub(crate) fn checkpoint(&self, log: LogName) -> anyhow::Result<Vec<u8>> {
+        self.must_get(&format!("{}/checkpoint", log.as_str()), MAX_NOTE_SIZE)
+    }
+
+    /// Tiles of `log`, for a [`TileHashReader`] trusting `tree`.
+    pub(crate) fn hash_reader(&self, log: LogName, tree: TreeHead) -> TileHashReader<HttpTiles> {
+        TileHashReader::new(
+            tree,
+            HttpTiles {
+                server: self.clone(),
+                log,
+            },
+        )
+    }
+
+    /// The entries of `bundle` of `log`, unverified (falling back to the full bundle, cut to
+    /// width, when the partial one is gone because the log grew).
+    pub(crate) fn bundle(
+        &self,
+        log: LogName,
+        bundle: &EntryBundle,
+    ) -> anyhow::Result<Vec<Vec<u8>>> {
+        let split = |b: &EntryBundle, data: &[u8]| -> anyhow::Result<Vec<Vec<u8>>> {
+            let entries = b.split(data).map_err(|e| {
+                Failure::Verification(format!("{} is not a valid entry bundle: {e}", b.path()))
+            })?;
+            Ok(entries.into_iter().map(<[u8]>::to_vec).collect())
+        };
+        let path = format!("{}/{}", log.as_str(), bundle.path());
+        if let Some(data) = self.get(&path, MAX_BUNDLE_SIZE)? {
+            return split(bundle, &data);
+        }
+        let full = EntryBundle::new(TILE_HEIGHT, bundle.index(), TILE_WIDTH)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let full_path = format!("{}/{}", log.as_str(), full.path());
+        if full == *bundle {
+            anyhow::bail!("GET {}/{path}: the log answered HTTP 404", self.base);
+        }
+        let data = self.must_get(&full_path, MAX_BUNDLE_SIZE)?;
+        let mut entries = split(&full, &data)?;
+        entries.truncate(usize::from(bundle.width()));
+        Ok(entries)
+    }
+
+    /// The entry at `index` of `log`, authenticated: its bundle must hash to the leaf hashes
+    /// `reader` reads from tiles authenticated against its trusted tree.
+    pub(crate) fn entry(
+        &self,
+        log: LogName,
+        reader: &TileHashReader<HttpTiles>,
+        index: u64,
+    ) -> anyhow::Result<Vec<u8>> {
+        let size = reader.tree().size;
+        let bundle = EntryBundle::for_entry(TILE_HEIGHT, index, size)
+            .map_err(|e| anyhow::anyhow!("entry {index} of a tree of {size}: {e}"))?;
+        let mut entries = self.bundle(log, &bundle)?;
+        let slices: Vec<&[u8]> = entries.iter().map(Vec::as_slice).collect();
+        bundle.verify_entries(&slices, reader).map_err(|e| {
+            if e.is_security_failure() {
+                anyhow::Error::new(Failure::Verification(format!(
+                    "entry bundle {} of the {} log does not match its checkpoint: {e}",
+                    bundle.path(),
+                    log.as_str()
+                )))
+            } else {
+                anyhow::anyhow!(
+                    "reading entry bundle {} of the {} log: {e}",
+                    bundle.path(),
+                    log.as_str()
+                )
+            }
+        })?;
+        let at = usize::try_from(index - bundle.first_entry())
+            .map_err(|_| anyhow::anyhow!("entry offset out of range"))?;
+        if at >= entries.len() {
+            anyhow::bail!("entry {index} is not in bundle {}", bundle.path());
+        }
+        Ok(entries.swap_remove(at))
+    }
+
+    /// `GET /releases/lookup/sha256/<hex>`: release-log indexes naming that digest.
+    pub(crate) fn lookup_digest(&self, hex: &str) -> anyhow::Result<Vec<u64>> {
+        self.lookup(&format!("releases/lookup/sha256/{hex}"))
+    }
+
+    /// `GET /releases/lookup/deprecations/<name>/<version>`: indexes of deprecations of that
+    /// release.
+    pub(crate) fn lookup_deprecations(&self, name: &str, version: &str) -> anyhow::Result<Vec<u64>> {
+        self.lookup(&format!("releases/lookup/deprecations/{name}/{version}"))
+    }
+
+    fn lookup(&self, path: &str) -> anyhow::Result<Vec<u64>> {
+        let Some(body) = self.get(path, MAX_LOOKUP_SIZE)? else {
+            return Ok(Vec::new());
+        };
+        let text = String::from_utf8(body).context("lookup answer is not UTF-8")?;
+        text.lines()
+            .map(|l| {
+                cairn_verifier::decimal::parse_canonical_u64(l)
+                    .ok_or_else(|| anyhow::anyhow!("lookup answer line {l:?} is not an index"))
+            })
+            .collect()
+    }
+
+    /// A `.tlog-proof` URL's body, if it exists.
+    pub(crate) fn get_url(&self, url: &str) -> Result<Option<Vec<u8>>, FetchError> {
+        let response = self
+            .http
+            .get(url)
+            .send()
+            .map_err(|e| FetchError(format!("GET {url}: {e}")))?;
+        let status = response.status().as_u16();
+        let body = read_limited(response, MAX_TLOG_PROOF_SIZE)
+            .map_err(|e| FetchError(format!("GET {url}: {e}")))?;
+        match status {
+            200 => Ok(Some(body)),
+            404 => Ok(None),
+            _ => Err(FetchError(format!(
+                "GET {url}: HTTP {status}: {}",
+                reason_line(&body)
+            ))),
+        }
+    }
+}
+
+/// Tiles of one log over HTTP. Untrusted: [`TileHashReader`] authenticates what it returns.
+#[derive(Debug)]
+pub(crate) struct HttpTiles {
+    server: LogServer,
+    log: LogName,
+}
+
+impl TileReader for HttpTiles {
+    type Error = FetchError;
+
+    fn read_tiles(&self, tiles: &[Tile]) -> Result<Vec<Vec<u8>>, FetchError> {
+        tiles
+            .iter()
+            .map(|tile| {
+                let limit = usize::from(TILE_WIDTH) * 32;
+                let path = format!("{}/{}", self.log.as_str(), tile.path());
+                if let Some(data) = self.server.get(&path, limit)? {
+                    return Ok(data);
+                }
+                if tile.is_full() {
+                    return Err(FetchError(format!("{path}: the log answered HTTP 404")));
+                }
+                // A partial tile may be gone once the log grew; its prefix is in the full tile.
+                let full = Tile::new(tile.height(), tile.level(), tile.index(), TILE_WIDTH)
+                    .map_err(|e| FetchError(e.to_string()))?;
+                let full_path = format!("{}/{}", self.log.as_str(), full.path());
+                let mut data = self.server.get(&full_path, limit)?.ok_or_else(|| {
+                    FetchError(format!("neither {path} nor {full_path} exists"))
+                })?;
+                data.truncate(tile.data_len());
+                Ok(data)
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,514 @@
+//! The client's copy of the key log (`spec/client.md` step 1 and "Key-log snapshots"):
+//! `cairn keylog sync`, `cairn keylog export`, and the key state `verify` judges releases with.
+//!
+//! A copy is the key-log checkpoint (with cosignatures) and every key entry. It is trusted only
+//! after the checkpoint verifies, the entries hash to its root and they replay from the pinned
+//! genesis roots; a newer copy replaces an older one only through a verified consistency proof.
+
+use std::io::Read as _;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use cairn_verifier::checkpoint::VerifiedCheckpoint;
+use cairn_verifier::keylog::{KeyState, replay};
+use cairn_verifier::merkle::MemoryTree;
+use cairn_verifier::note::MAX_NOTE_SIZE;
+use cairn_verifier::tile::{EntryBundle, MAX_ENTRY_SIZE, TILE_HEIGHT, TreeHead};
+
+use crate::checkpoints::{Freshness, check_consistent, check_witnesses, now, verify_signature};
+use crate::exit::Failure;
+use crate::fetch::LogServer;
+use crate::report::Report;
+use crate::state::StateDir;
+use crate::trust::{ClientOptions, LogName, Trust};
+
+/// First line of a decompressed snapshot.
+pub(crate) const SNAPSHOT_HEADER: &str = "cairn-keylog-snapshot/v1";
+/// Largest snapshot accepted, compressed or decompressed.
+pub(crate) const MAX_SNAPSHOT_SIZE: usize = 64 << 20;
+/// zstd level for snapshots: key entries are small text, any level is fast.
+const ZSTD_LEVEL: i32 = 19;
+
+/// An unverified key-log copy: the checkpoint note, verbatim, and every entry in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Snapshot {
+    /// The key-log checkpoint with its cosignatures.
+    pub(crate) checkpoint: Vec<u8>,
+    /// Key-log entries `0..size`.
+    pub(crate) entries: Vec<Vec<u8>>,
+}
+
+impl Snapshot {
+    /// The decompressed encoding (see `spec/client.md`).
+    fn encode(&self) -> anyhow::Result<Vec<u8>> {
+        let mut out = format!(
+            "{SNAPSHOT_HEADER}\nsize {}\ncheckpoint {}\n",
+            self.entries.len(),
+            self.checkpoint.len()
+        )
+        .into_bytes();
+        out.extend_from_slice(&self.checkpoint);
+        for e in &self.entries {
+            let len = u16::try_from(e.len()).context("a key entry is larger than 65,535 bytes")?;
+            out.extend_from_slice(&len.to_be_bytes());
+            out.extend_from_slice(e);
+        }
+        Ok(out)
+    }
+
+    /// The zstd-compressed snapshot file.
+    pub(crate) fn to_file_bytes(&self) -> anyhow::Result<Vec<u8>> {
+        let raw = self.encode()?;
+        zstd::bulk::compress(&raw, ZSTD_LEVEL).context("compressing the key-log snapshot")
+    }
+
+    /// Parses a snapshot file (zstd-compressed), strictly and with size caps first.
+    pub(crate) fn from_file_bytes(file: &[u8]) -> Result<Snapshot, String> {
+        if file.len() > MAX_SNAPSHOT_SIZE {
+            return Err(format!("larger than {MAX_SNAPSHOT_SIZE} bytes"));
+        }
+        let mut raw = Vec::new();
+        let decoder =
+            zstd::stream::read::Decoder::new(file).map_err(|e| format!("not zstd data: {e}"))?;
+        let cap = u64::try_from(MAX_SNAPSHOT_SIZE).unwrap_or(u64::MAX) + 1;
+        decoder
+            .take(cap)
+            .read_to_end(&mut raw)
+            .map_err(|e| format!("not valid zstd data: {e}"))?;
+        if raw.len() > MAX_SNAPSHOT_SIZE {
+            return Err(format!("decompresses to more than {MAX_SNAPSHOT_SIZE} bytes"));
+        }
+        Snapshot::decode(&raw)
+    }
+
+    fn decode(raw: &[u8]) -> Result<Snapshot, String> {
+        let mut rest = raw;
+        let mut line = |what: &str| -> Result<String, String> {
+            let end = rest
+                .iter()
+                .take(64)
+                .position(|&b| b == b'\n')
+                .ok_or_else(|| format!("missing {what} line"))?;
+            let text = std::str::from_utf8(&rest[..end])
+                .map_err(|_| format!("{what} line is not UTF-8"))?
+                .to_owned();
+            rest = &rest[end + 1..];
+            Ok(text)
+        };
+        if line("header")? != SNAPSHOT_HEADER {
+            return Err(format!("does not start with {SNAPSHOT_HEADER:?}"));
+        }
+        let number = |text: String, key: &str| -> Result<usize, String> {
+            text.strip_prefix(key)
+                .and_then(|v| v.strip_prefix(' '))
+                .and_then(cairn_verifier::decimal::parse_canonical_u64)
+                .and_then(|n| usize::try_from(n).ok())
+                .ok_or_else(|| format!("bad {key} line {text:?}"))
+        };
+        let size = number(line("size")?, "size")?;
+        let cp_len = number(line("checkpoint")?, "checkpoint")?;
+        if cp_len > MAX_NOTE_SIZE {
+            return Err("checkpoint larger than a note may be".to_owned());
+        }
+        // Each entry takes at least its two length bytes: refuse a size the data cannot hold
+        // before allocating for it.
+        if size > rest.len() / 2 {
+            return Err(format!("size {size} is more than the data can hold"));
+        }
+        if rest.len() < cp_len {
+            return Err("truncated checkpoint".to_owned());
+        }
+        let (checkpoint, mut rest) = rest.split_at(cp_len);
+        let mut entries = Vec::with_capacity(size);
+        for i in 0..size {
+            let Some((len, tail)) = rest.split_first_chunk::<2>() else {
+                return Err(format!("truncated at entry {i}"));
+            };
+            let len = usize::from(u16::from_be_bytes(*len));
+            if len > MAX_ENTRY_SIZE || tail.len() < len {
+                return Err(format!("truncated at entry {i}"));
+            }
+            let (entry, tail) = tail.split_at(len);
+            entries.push(entry.to_vec());
+            rest = tail;
+        }
+        if !rest.is_empty() {
+            return Err(format!("{} bytes after the last entry", rest.len()));
+        }
+        Ok(Snapshot {
+            checkpoint: checkpoint.to_vec(),
+            entries,
+        })
+    }
+}
+
+/// A verified key log: checkpoint, entries that hash to its root, and the replayed key state.
+#[derive(Debug)]
+pub(crate) struct KeyLog {
+    /// The key-log checkpoint.
+    pub(crate) checkpoint: VerifiedCheckpoint,
+    /// Every entry, `0..checkpoint.size()`.
+    pub(crate) entries: Vec<Vec<u8>>,
+    /// The key state replayed from the pinned roots.
+    pub(crate) state: KeyState,
+}
+
+impl KeyLog {
+    /// The snapshot of this copy.
+    pub(crate) fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            checkpoint: self.checkpoint.note_bytes().to_vec(),
+            entries: self.entries.clone(),
+        }
+    }
+}
+
+fn tree_of(entries: &[Vec<u8>]) -> MemoryTree {
+    let mut tree = MemoryTree::new();
+    for e in entries {
+        tree.append(e);
+    }
+    tree
+}
+
+/// Checks that `entries` are exactly what `cp` commits to, then replays them from the pinned
+/// roots.
+fn check_entries_and_replay(
+    trust: &Trust,
+    checkpoint: VerifiedCheckpoint,
+    entries: Vec<Vec<u8>>,
+    what: &str,
+    report: &mut Report,
+) -> anyhow::Result<KeyLog> {
+    let count = u64::try_from(entries.len()).unwrap_or(u64::MAX);
+    let root = tree_of(&entries).root();
+    if count != checkpoint.size() || root != *checkpoint.root() {
+        let detail = format!(
+            "{what}: {count} entries with root {root} do not match the checkpoint (size {}, root {})",
+            checkpoint.size(),
+            checkpoint.root()
+        );
+        report.fail("keylog-entries", &detail);
+        return Err(Failure::Verification(format!("key log: {detail}")).into());
+    }
+    report.pass(
+        "keylog-entries",
+        format!("{what}: all {count} key entries hash to the checkpoint's root"),
+    );
+    let roots = trust.roots.keys();
+    let state = match replay(roots, trust.roots.threshold(), &entries) {
+        Ok(state) => state,
+        Err(e) => {
+            let detail = format!("{what}: {e}");
+            report.fail("keylog-replay", &detail);
+            return Err(Failure::Verification(format!(
+                "the key log breaks its rules (the log misbehaved, or the pinned roots are not \
+                 this log's): {detail}"
+            ))
+            .into());
+        }
+    };
+    report.pass(
+        "keylog-replay",
+        format!(
+            "{what}: {} events replayed from the pinned roots ({} release keys)",
+            state.size(),
+            state.release_keys().len()
+        ),
+    );
+    Ok(KeyLog {
+        checkpoint,
+        entries,
+        state,
+    })
+}
+
+/// Verifies a snapshot: the log's signature, the witness quorum (and freshness when
+/// `freshness` says so), the entries against the root, and the replay.
+pub(crate) fn verify_snapshot(
+    trust: &Trust,
+    snapshot: Snapshot,
+    what: &str,
+    now: u64,
+    freshness: Freshness,
+    report: &mut Report,
+) -> anyhow::Result<KeyLog> {
+    let cp = verify_signature(trust, LogName::Keys, &snapshot.checkpoint, what, report)?;
+    check_witnesses(trust, &cp, what, now, freshness, report)?;
+    check_entries_and_replay(trust, cp, snapshot.entries, what, report)
+}
+
+/// Loads the stored key log, if any. It was fully verified before it was stored; its
+/// signature, entries and replay are checked again (cheap), its witnesses only when
+/// `freshness` asks for it.
+pub(crate) fn load_stored(
+    state: &StateDir,
+    trust: &Trust,
+    now: u64,
+    freshness: Option<Freshness>,
+    report: &mut Report,
+) -> anyhow::Result<Option<KeyLog>> {
+    let path = state.keylog_path(trust);
+    let Some(bytes) = state.read(&path, MAX_SNAPSHOT_SIZE)? else {
+        return Ok(None);
+    };
+    let snapshot = Snapshot::from_file_bytes(&bytes).map_err(|e| {
+        anyhow::anyhow!(
+            "the stored key log {} is damaged ({e}); remove it and run `cairn keylog sync`",
+            path.display()
+        )
+    })?;
+    let what = "stored key log";
+    let cp = verify_signature(trust, LogName::Keys, &snapshot.checkpoint, what, report)?;
+    if let Some(freshness) = freshness {
+        check_witnesses(trust, &cp, what, now, freshness, report)?;
+    }
+    check_entries_and_replay(trust, cp, snapshot.entries, what, report).map(Some)
+}
+
+/// Of two verified copies of the key log, the newer one, after checking they are consistent
+/// (both hold every entry, so the proof is computed locally).
+pub(crate) fn newer_of(
+    state: &StateDir,
+    a: KeyLog,
+    b: KeyLog,
+    report: &mut Report,
+) -> anyhow::Result<KeyLog> {
+    let (older, newer) = if a.checkpoint.size() <= b.checkpoint.size() {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    let (s1, s2) = (older.checkpoint.size(), newer.checkpoint.size());
+    let proof = if s1 == 0 || s1 == s2 {
+        Vec::new()
+    } else {
+        tree_of(&newer.entries)
+            .prove_consistency(s1, s2)
+            .map_err(|e| anyhow::anyhow!("key-log consistency proof {s1} -> {s2}: {e}"))?
+    };
+    check_consistent(
+        state,
+        &older.checkpoint,
+        &newer.checkpoint,
+        &proof,
+        "key log",
+        report,
+    )?;
+    Ok(newer)
+}
+
+/// Fetches the log's key-log checkpoint and entries and verifies them against the stored copy
+/// (`spec/client.md` step 1). Returns the verified copy and whether it is newer than the stored
+/// one. Nothing is stored here.
+pub(crate) fn sync(
+    server: &LogServer,
+    state: &StateDir,
+    trust: &Trust,
+    now: u64,
+    report: &mut Report,
+) -> anyhow::Result<(KeyLog, bool)> {
+    let stored = load_stored(state, trust, now, None, report)?;
+    let what = "key log";
+    let bytes = server.checkpoint(LogName::Keys)?;
+    let cp = verify_signature(trust, LogName::Keys, &bytes, what, report)?;
+    check_witnesses(trust, &cp, what, now, Freshness::Required, report)?;
+    let (mut entries, stored_size) = match &stored {
+        Some(s) => {
+            let old = &s.checkpoint;
+            if cp.size() < old.size() {
+                let detail = format!(
+                    "the log serves a key-log checkpoint of size {}, older than size {} this \
+                     client verified before: rollback (or a stale mirror)",
+                    cp.size(),
+                    old.size()
+                );
+                report.fail("consistency", &detail);
+                return Err(Failure::Verification(detail).into());
+            }
+            let proof = if old.size() == 0 || old.size() == cp.size() {
+                Vec::new()
+            } else {
+                let tree = TreeHead {
+                    size: cp.size(),
+                    root: *cp.root(),
+                };
+                proof_from_tiles(server, LogName::Keys, tree, old.size())?
+            };
+            check_consistent(state, old, &cp, &proof, what, report)?;
+            (s.entries.clone(), old.size())
+        }
+        None => {
+            report.skip(
+                "consistency",
+                "key log: no stored key-log checkpoint yet (first sync)",
+            );
+            (Vec::new(), 0)
+        }
+    };
+    let mut next = stored_size;
+    while next < cp.size() {
+        let bundle = EntryBundle::for_entry(TILE_HEIGHT, next, cp.size())
+            .map_err(|e| anyhow::anyhow!("planning key-log bundles: {e}"))?;
+        let fetched = server.bundle(LogName::Keys, &bundle)?;
+        let skip = usize::try_from(next - bundle.first_entry()).unwrap_or(usize::MAX);
+        for e in fetched.into_iter().skip(skip) {
+            entries.push(e);
+            next += 1;
+        }
+    }
+    let newer = stored_size < cp.size() || stored.is_none();
+    let keylog = check_entries_and_replay(trust, cp, entries, what, report)?;
+    Ok((keylog, newer))
+}
+
+/// A consistency proof from `old_size` to `tree` of `log`, from tiles authenticated against
+/// `tree`.
+pub(crate) fn proof_from_tiles(
+    server: &LogServer,
+    log: LogName,
+    tree: TreeHead,
+    old_size: u64,
+) -> anyhow::Result<Vec<cairn_verifier::hash::Hash>> {
+    server
+        .hash_reader(log, tree)
+        .prove_consistency(old_size, tree.size)
+        .map_err(|e| {
+            if e.is_security_failure() {
+                Failure::Verification(format!(
+                    "the {} log's tiles do not match its checkpoint: {e}",
+                    log.as_str()
+                ))
+                .into()
+            } else {
+                anyhow::anyhow!(
+                    "reading the {} log's tiles for a consistency proof {old_size} -> {}: {e}",
+                    log.as_str(),
+                    tree.size
+                )
+            }
+        })
+}
+
+/// Stores a verified key log.
+pub(crate) fn store(state: &StateDir, trust: &Trust, keylog: &KeyLog) -> anyhow::Result<()> {
+    let bytes = keylog.snapshot().to_file_bytes()?;
+    state.write(&state.keylog_path(trust), &bytes)
+}
+
+/// `cairn keylog ...`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct KeylogArgs {
+    #[command(subcommand)]
+    command: KeylogCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum KeylogCommand {
+    /// Fetch and verify the key log, check it against the stored copy, store it.
+    Sync(SyncArgs),
+    /// Write a zstd-compressed key-log snapshot for offline machines (syncs first).
+    Export(ExportArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct SyncArgs {
+    /// Print each check on stderr.
+    #[arg(short, long)]
+    verbose: bool,
+    #[command(flatten)]
+    client: ClientOptions,
+}
+
+#[derive(Debug, clap::Args)]
+struct ExportArgs {
+    /// Where to write the snapshot.
+    #[arg(long, value_name = "SNAPSHOT")]
+    out: PathBuf,
+    /// Export the stored copy without contacting the log.
+    #[arg(long)]
+    offline: bool,
+    /// Print each check on stderr.
+    #[arg(short, long)]
+    verbose: bool,
+    #[command(flatten)]
+    client: ClientOptions,
+}
+
+/// Runs `cairn keylog ...`.
+pub(crate) fn run(args: &KeylogArgs) -> anyhow::Result<()> {
+    match &args.command {
+        KeylogCommand::Sync(a) => {
+            let (state, trust) = a.client.load()?;
+            let mut report = Report::new(a.verbose);
+            let keylog = sync_and_store(&state, &trust, &mut report)?;
+            eprintln!(
+                "cairn: key log {} verified at size {}: {} release keys",
+                trust.origin(LogName::Keys),
+                keylog.checkpoint.size(),
+                keylog.state.release_keys().len()
+            );
+            Ok(())
+        }
+        KeylogCommand::Export(a) => {
+            let (state, trust) = a.client.load()?;
+            let mut report = Report::new(a.verbose);
+            let keylog = if a.offline {
+                load_stored(&state, &trust, now(), None, &mut report)?.ok_or_else(|| {
+                    Failure::Usage(
+                        "no stored key log: run `cairn keylog sync` first".to_owned(),
+                    )
+                })?
+            } else {
+                sync_and_store(&state, &trust, &mut report)?
+            };
+            let bytes = keylog.snapshot().to_file_bytes()?;
+            crate::state::write_atomic(&a.out, &bytes, 0o644)?;
+            eprintln!(
+                "cairn: wrote key-log snapshot {} (size {}, {} bytes)",
+                a.out.display(),
+                keylog.checkpoint.size(),
+                bytes.len()
+            );
+            Ok(())
+        }
+    }
+}
+
+fn sync_and_store(state: &StateDir, trust: &Trust, report: &mut Report) -> anyhow::Result<KeyLog> {
+    let server = LogServer::new(&trust.url)?;
+    let (keylog, newer) = sync(&server, state, trust, now(), report)?;
+    if newer {
+        store(state, trust, &keylog)?;
+    }
+    Ok(keylog)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshot_round_trips_and_refuses_damage() {
+        let snap = Snapshot {
+            checkpoint: b"o\n1\nroot\n\n- sig\n".to_vec(),
+            entries: vec![b"one".to_vec(), Vec::new(), vec![7; 300]],
+        };
+        let file = snap.to_file_bytes().expect("encodes");
+        assert_eq!(Snapshot::from_file_bytes(&file), Ok(snap.clone()));
+        let raw = snap.encode().expect("encodes");
+        assert_eq!(Snapshot::decode(&raw), Ok(snap.clone()));
+        // Truncated, trailing data, wrong header, inflated count.
+        assert!(Snapshot::decode(&raw[..raw.len() - 1]).is_err());
+        let mut longer = raw.clone();
+        longer.push(0);
+        assert!(Snapshot::decode(&longer).is_err());
+        let wrong = [b"x".as_slice(), &raw].concat();
+        assert!(Snapshot::decode(&wrong).is_err());
+        let inflated = String::from_utf8_lossy(&raw).replacen("size 3", "size 9999999", 1);
+        assert!(Snapshot::decode(inflated.as_bytes()).is_err());
+        let padded = String::from_utf8_lossy(&raw).replacen("size 3", "size 03", 1);
+        assert!(Snapshot::decode(padded.as_bytes()).is_err());
+        assert!(Snapshot::from_file_bytes(b"not zstd").is_err());
+    }
+}

@@ -1,0 +1,181 @@
+//! The client's state directory (`spec/client.md`, "State the client keeps").
+//!
+//! ```text
+//! DIR/trust                              the trust file (`cairn trust init`)
+//! DIR/logs/<ID>/releases.checkpoint      last verified release-log checkpoint, verbatim
+//! DIR/logs/<ID>/keylog.snapshot          the key log: checkpoint + every entry (snapshot format)
+//! DIR/evidence/<time>-<origin>-<sizes>.txt   evidence of log inconsistency
+//! ```
+//!
+//! `<ID>` is the first 16 hex digits of SHA-256 of the log's verifier key, so two trust files for
+//! the same log share one view of it, and a different log never sees another's checkpoints.
+//! Every write goes to a temporary file in the same directory, is synced, then renamed.
+
+use std::fs;
+use std::io::Write as _;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use cairn_verifier::checkpoint::Inconsistency;
+use cairn_verifier::hash::sha256;
+
+use crate::exit::Failure;
+use crate::trust::Trust;
+
+/// The client's state directory.
+#[derive(Debug, Clone)]
+pub(crate) struct StateDir {
+    root: PathBuf,
+}
+
+impl StateDir {
+    /// `--state DIR`, else `$XDG_STATE_HOME/cairn`, else `$HOME/.local/state/cairn`.
+    pub(crate) fn resolve(explicit: Option<&Path>) -> anyhow::Result<StateDir> {
+        if let Some(dir) = explicit {
+            return Ok(StateDir {
+                root: dir.to_path_buf(),
+            });
+        }
+        let xdg = std::env::var_os("XDG_STATE_HOME")
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute());
+        let root = match xdg {
+            Some(dir) => dir.join("cairn"),
+            None => {
+                let home = std::env::var_os("HOME")
+                    .map(PathBuf::from)
+                    .filter(|p| p.is_absolute())
+                    .ok_or_else(|| {
+                        Failure::Usage(
+                            "neither XDG_STATE_HOME nor HOME is set; pass --state DIR".to_owned(),
+                        )
+                    })?;
+                home.join(".local/state/cairn")
+            }
+        };
+        Ok(StateDir { root })
+    }
+
+    /// Creates the directory (mode 0700) if needed.
+    pub(crate) fn create(&self) -> anyhow::Result<()> {
+        create_private_dir(&self.root)
+    }
+
+    /// Where `cairn trust init` writes the trust file.
+    pub(crate) fn trust_path(&self) -> PathBuf {
+        self.root.join("trust")
+    }
+
+    /// The directory holding what this client verified of the log `trust` names.
+    pub(crate) fn log_dir(&self, trust: &Trust) -> PathBuf {
+        let digest = sha256(trust.log_key.to_vkey().as_bytes());
+        let id: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+        self.root.join("logs").join(id)
+    }
+
+    /// The last verified release-log checkpoint.
+    pub(crate) fn releases_checkpoint_path(&self, trust: &Trust) -> PathBuf {
+        self.log_dir(trust).join("releases.checkpoint")
+    }
+
+    /// The stored key log.
+    pub(crate) fn keylog_path(&self, trust: &Trust) -> PathBuf {
+        self.log_dir(trust).join("keylog.snapshot")
+    }
+
+    /// Reads a state file; `None` if it does not exist.
+    pub(crate) fn read(&self, path: &Path, limit: usize) -> anyhow::Result<Option<Vec<u8>>> {
+        match fs::File::open(path) {
+            Ok(file) => {
+                let mut data = Vec::new();
+                let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
+                std::io::Read::read_to_end(&mut std::io::Read::take(file, cap), &mut data)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                if data.len() > limit {
+                    anyhow::bail!("{} is larger than {limit} bytes", path.display());
+                }
+                Ok(Some(data))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+        }
+    }
+
+    /// Writes a state file atomically, creating its directory.
+    pub(crate) fn write(&self, path: &Path, data: &[u8]) -> anyhow::Result<()> {
+        if let Some(parent) = path.parent() {
+            create_private_dir(parent)?;
+        }
+        write_atomic(path, data, 0o600)
+    }
+
+    /// Writes the evidence of an inconsistency and returns the file's path.
+    pub(crate) fn write_evidence(&self, inconsistency: &Inconsistency) -> anyhow::Result<PathBuf> {
+        let dir = self.root.join("evidence");
+        create_private_dir(&dir)?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let origin: String = inconsistency
+            .older()
+            .origin()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' })
+            .take(100)
+            .collect();
+        let base = format!(
+            "{now}-{origin}-{}-{}",
+            inconsistency.older().size(),
+            inconsistency.newer().size()
+        );
+        let mut path = dir.join(format!("{base}.txt"));
+        let mut n = 1;
+        while path.exists() {
+            path = dir.join(format!("{base}-{n}.txt"));
+            n += 1;
+        }
+        write_atomic(&path, inconsistency.to_evidence().as_bytes(), 0o644)?;
+        Ok(path)
+    }
+}
+
+fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("setting the mode of {}", dir.display()))
+}
+
+/// Writes `data` to `path` through a temporary file in the same directory: write, sync,
+/// rename, sync the directory. Readers see the old file or the new one, never a mix.
+pub(crate) fn write_atomic(path: &Path, data: &[u8], mode: u32) -> anyhow::Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".cairn-")
+        .suffix(".tmp")
+        .tempfile_in(&dir)
+        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
+    tmp.write_all(data)
+        .and_then(|()| tmp.as_file().set_permissions(fs::Permissions::from_mode(mode)))
+        .and_then(|()| tmp.as_file().sync_all())
+        .with_context(|| format!("writing {}", path.display()))?;
+    tmp.persist(path)
+        .map_err(|e| e.error)
+        .with_context(|| format!("renaming into {}", path.display()))?;
+    sync_dir(&dir);
+    Ok(())
+}
+
+/// Syncs a directory so a rename in it survives a crash. Best effort: some file systems refuse.
+pub(crate) fn sync_dir(dir: &Path) {
+    if let Ok(d) = fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+}

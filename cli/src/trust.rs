@@ -1,0 +1,554 @@
+//! The client's trust file (`spec/client.md`, "The trust file") and `cairn trust init`.
+//!
+//! One file holds everything a client pins: Cairn's own settings (the key log's genesis roots and
+//! threshold, the maximum checkpoint age) in a few strict lines, then a blank line, then a
+//! C2SP tlog-policy (the log's key and URL, the witnesses and their quorum), parsed by
+//! [`Policy::parse`]. Every value has one spelling, so a file that parses formats back to the
+//! same bytes.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use cairn_verifier::cosignature::CosignatureVerifier;
+use cairn_verifier::decimal::parse_canonical_u64;
+use cairn_verifier::entry::{MAX_ROOTS, RootSet};
+use cairn_verifier::note::{Ed25519Verifier, KeyName, NoteVerifier as _};
+use cairn_verifier::policy::{MAX_POLICY_SIZE, Policy};
+
+use crate::duration::parse_duration;
+use crate::exit::Failure;
+use crate::state::{StateDir, write_atomic};
+
+/// First line of every trust file.
+pub(crate) const TRUST_HEADER: &str = "cairn-trust/v1";
+/// Largest trust file read: the policy's own limit plus room for the root lines.
+pub(crate) const MAX_TRUST_SIZE: usize = MAX_POLICY_SIZE + 8 * 1024;
+/// Maximum checkpoint age when `--max-age` is not given.
+pub(crate) const DEFAULT_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+
+/// Which of the log's two trees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LogName {
+    /// The release log, `URL/releases/`, origin `PREFIX/releases`.
+    Releases,
+    /// The key log, `URL/keys/`, origin `PREFIX/keys`.
+    Keys,
+}
+
+impl LogName {
+    /// The path segment and origin suffix.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            LogName::Releases => "releases",
+            LogName::Keys => "keys",
+        }
+    }
+}
+
+/// A witness of the policy with its parsed cosignature key.
+#[derive(Debug, Clone)]
+pub(crate) struct Witness {
+    /// The policy-local name (used by the quorum rule).
+    pub(crate) name: String,
+    /// Its `cosignature/v1` verifier key.
+    pub(crate) key: CosignatureVerifier,
+}
+
+/// A parsed, validated trust file.
+#[derive(Debug, Clone)]
+pub(crate) struct Trust {
+    /// The log's verifier key (key name = origin prefix).
+    pub(crate) log_key: Ed25519Verifier,
+    /// The log's base URL (from the policy's `log` line).
+    pub(crate) url: String,
+    /// The pinned genesis roots of the key log.
+    pub(crate) roots: RootSet,
+    /// The longest a checkpoint's witness cosignatures may be old.
+    pub(crate) max_age: Duration,
+    /// The C2SP tlog-policy.
+    pub(crate) policy: Policy,
+    /// The policy's witnesses, keys parsed.
+    pub(crate) witnesses: Vec<Witness>,
+    /// The file's bytes, as read or written.
+    pub(crate) text: String,
+}
+
+impl Trust {
+    /// The origin prefix: the log key's name.
+    pub(crate) fn prefix(&self) -> &str {
+        self.log_key.name().as_str()
+    }
+
+    /// The origin of one of the two logs, `PREFIX/releases` or `PREFIX/keys`.
+    pub(crate) fn origin(&self, log: LogName) -> String {
+        format!("{}/{}", self.prefix(), log.as_str())
+    }
+
+    /// The log's key under the name that log's checkpoints are signed with.
+    pub(crate) fn verifier(&self, log: LogName) -> anyhow::Result<Ed25519Verifier> {
+        let name = KeyName::new(&self.origin(log))
+            .map_err(|e| anyhow::anyhow!("origin {} is not a key name: {e}", self.origin(log)))?;
+        Ok(self.log_key.with_name(name))
+    }
+
+    /// Whether the policy asks for witness cosignatures at all.
+    pub(crate) fn has_quorum(&self) -> bool {
+        self.policy.quorum() != "none"
+    }
+
+    /// Builds and checks a trust file from its parts.
+    pub(crate) fn build(
+        log_vkey: &str,
+        url: &str,
+        roots: &[String],
+        threshold: usize,
+        witnesses: &[(String, String, Option<String>)],
+        quorum: usize,
+        max_age: Duration,
+    ) -> Result<Trust, String> {
+        check_url(url)?;
+        let log_key = Ed25519Verifier::from_vkey(log_vkey)
+            .map_err(|e| format!("--log-key: not an Ed25519 verifier key: {e}"))?;
+        let mut keys = Vec::with_capacity(roots.len());
+        for r in roots {
+            keys.push(
+                Ed25519Verifier::from_vkey(r)
+                    .map_err(|e| format!("--root-key {r:?}: not an Ed25519 verifier key: {e}"))?,
+            );
+        }
+        let roots =
+            RootSet::new(keys, threshold).map_err(|e| format!("--root-key/--threshold: {e}"))?;
+        for (name, vkey, url) in witnesses {
+            CosignatureVerifier::from_vkey(vkey).map_err(|e| {
+                format!("--witness {name}: not a cosignature/v1 (type 0x04) verifier key: {e}")
+            })?;
+            if let Some(url) = url {
+                check_url(url).map_err(|e| format!("--witness {name}: {e}"))?;
+            }
+        }
+        if quorum > witnesses.len() {
+            return Err(format!(
+                "--quorum {quorum} is more than the {} witnesses given",
+                witnesses.len()
+            ));
+        }
+        let policy = Policy::simple(&log_key.to_vkey(), Some(url), witnesses, quorum)
+            .map_err(|e| format!("trust policy: {e}"))?;
+        let secs = max_age.as_secs();
+        if secs == 0 || max_age.subsec_nanos() != 0 {
+            return Err("--max-age must be a positive whole number of seconds".to_owned());
+        }
+        let mut text = format!("{TRUST_HEADER}\n");
+        for key in roots.keys() {
+            text.push_str(&format!("root {}\n", key.to_vkey()));
+        }
+        text.push_str(&format!("threshold {}\n", roots.threshold()));
+        text.push_str(&format!("max-age {secs}\n\n"));
+        text.push_str(&policy.to_text());
+        // Re-parse: what we write is exactly what we accept.
+        Trust::parse(text.as_bytes())
+    }
+
+    /// Parses a trust file strictly (see `spec/client.md`).
+    pub(crate) fn parse(bytes: &[u8]) -> Result<Trust, String> {
+        if bytes.len() > MAX_TRUST_SIZE {
+            return Err(format!(
+                "{} bytes, larger than the limit of {MAX_TRUST_SIZE}",
+                bytes.len()
+            ));
+        }
+        let text = std::str::from_utf8(bytes).map_err(|_| "not UTF-8".to_owned())?;
+        let (head, policy_text) = text
+            .split_once("\n\n")
+            .ok_or("no blank line between Cairn's settings and the tlog-policy")?;
+        let mut lines = head.split('\n');
+        if lines.next() != Some(TRUST_HEADER) {
+            return Err(format!("the first line must be {TRUST_HEADER:?}"));
+        }
+        let mut keys = Vec::new();
+        let mut threshold = None;
+        let mut max_age = None;
+        for (i, line) in lines.enumerate() {
+            let number = i + 2;
+            let (key, value) = line
+                .split_once(' ')
+                .ok_or_else(|| format!("line {number}: expected `key value`"))?;
+            match (key, threshold, max_age) {
+                ("root", None, None) => {
+                    if keys.len() == MAX_ROOTS {
+                        return Err(format!("line {number}: more than {MAX_ROOTS} root keys"));
+                    }
+                    let k = Ed25519Verifier::from_vkey(value)
+                        .map_err(|e| format!("line {number}: bad root key: {e}"))?;
+                    if k.to_vkey() != value {
+                        return Err(format!("line {number}: root key is not canonical"));
+                    }
+                    keys.push(k);
+                }
+                ("threshold", None, None) => {
+                    threshold = Some(
+                        parse_canonical_u64(value)
+                            .and_then(|n| usize::try_from(n).ok())
+                            .ok_or_else(|| format!("line {number}: bad threshold"))?,
+                    );
+                }
+                ("max-age", Some(_), None) => {
+                    let secs = parse_canonical_u64(value)
+                        .filter(|&n| n > 0)
+                        .ok_or_else(|| format!("line {number}: bad max-age (whole seconds)"))?;
+                    max_age = Some(Duration::from_secs(secs));
+                }
+                _ => {
+                    return Err(format!(
+                        "line {number}: unexpected {key:?} (order: root..., threshold, max-age)"
+                    ));
+                }
+            }
+        }
+        let threshold = threshold.ok_or("no threshold line")?;
+        let max_age = max_age.ok_or("no max-age line")?;
+        let written: Vec<String> = keys.iter().map(Ed25519Verifier::to_vkey).collect();
+        let roots = RootSet::new(keys, threshold).map_err(|e| format!("root keys: {e}"))?;
+        let canonical: Vec<String> = roots.keys().iter().map(Ed25519Verifier::to_vkey).collect();
+        if canonical != written {
+            return Err("root lines are not in canonical (sorted) order".to_owned());
+        }
+        let policy = Policy::parse(policy_text.as_bytes()).map_err(|e| format!("policy: {e}"))?;
+        let [log] = policy.logs() else {
+            return Err(format!(
+                "policy: exactly one log line is needed, found {}",
+                policy.logs().len()
+            ));
+        };
+        let log_key = Ed25519Verifier::from_vkey(&log.vkey)
+            .map_err(|e| format!("policy: log key is not an Ed25519 verifier key: {e}"))?;
+        let url = log
+            .url
+            .clone()
+            .ok_or("policy: the log line needs the log's URL")?;
+        check_url(&url).map_err(|e| format!("policy: log URL: {e}"))?;
+        let mut witnesses = Vec::new();
+        for w in policy.witnesses() {
+            let key = CosignatureVerifier::from_vkey(&w.vkey).map_err(|e| {
+                format!(
+                    "policy: witness {}: not a cosignature/v1 verifier key: {e}",
+                    w.name
+                )
+            })?;
+            witnesses.push(Witness {
+                name: w.name.clone(),
+                key,
+            });
+        }
+        Ok(Trust {
+            log_key,
+            url: url.trim_end_matches('/').to_owned(),
+            roots,
+            max_age,
+            policy,
+            witnesses,
+            text: text.to_owned(),
+        })
+    }
+
+    /// Reads and parses a trust file.
+    pub(crate) fn load(path: &Path) -> anyhow::Result<Trust> {
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Failure::Usage(format!(
+                    "no trust policy at {}: run `cairn trust init` first (or pass --trust FILE)",
+                    path.display()
+                ))
+                .into());
+            }
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        };
+        Trust::parse(&bytes).map_err(|e| {
+            Failure::Usage(format!("trust policy {} is invalid: {e}", path.display())).into()
+        })
+    }
+}
+
+fn check_url(url: &str) -> Result<(), String> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("{url:?} is not a URL: {e}"))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(format!("{url:?} must be an http or https URL"));
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(format!("{url:?} must not have a query or fragment"));
+    }
+    Ok(())
+}
+
+/// Options every client command takes.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct ClientOptions {
+    /// State directory: trust policy, last verified checkpoints, key-log copy, evidence
+    /// (default: $XDG_STATE_HOME/cairn or ~/.local/state/cairn).
+    #[arg(long, value_name = "DIR", global = true)]
+    pub(crate) state: Option<PathBuf>,
+    /// Trust policy file to use instead of the one in the state directory.
+    #[arg(long, value_name = "FILE", global = true)]
+    pub(crate) trust: Option<PathBuf>,
+}
+
+impl ClientOptions {
+    /// The state directory.
+    pub(crate) fn state_dir(&self) -> anyhow::Result<StateDir> {
+        StateDir::resolve(self.state.as_deref())
+    }
+
+    /// The state directory and the trust policy in force.
+    pub(crate) fn load(&self) -> anyhow::Result<(StateDir, Trust)> {
+        let state = self.state_dir()?;
+        let path = self.trust.clone().unwrap_or_else(|| state.trust_path());
+        let trust = Trust::load(&path)?;
+        Ok((state, trust))
+    }
+}
+
+/// `cairn trust ...`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct TrustArgs {
+    #[command(subcommand)]
+    command: TrustCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum TrustCommand {
+    /// Write the trust policy: the log, its key, the key log's genesis roots, witnesses.
+    Init(InitArgs),
+}
+
+/// Arguments of `cairn trust init`.
+#[derive(Debug, clap::Args)]
+struct InitArgs {
+    /// The log's base URL (the release log is URL/releases/, the key log URL/keys/).
+    #[arg(long, value_name = "URL")]
+    log: String,
+    /// The log's verifier key (key name = origin prefix), or a file holding it.
+    #[arg(long, value_name = "VKEY")]
+    log_key: String,
+    /// A genesis root key of the key log (vkey or file); repeat for each root.
+    #[arg(long = "root-key", value_name = "VKEY", required = true, num_args = 1..)]
+    root_keys: Vec<String>,
+    /// How many root keys must sign a key event, as in the genesis.
+    #[arg(long, value_name = "K")]
+    threshold: usize,
+    /// A witness: policy name, cosignature/v1 verifier key (or file), optional URL. Repeatable.
+    #[arg(long = "witness", value_names = ["NAME", "VKEY", "URL"], num_args = 2..=3, action = clap::ArgAction::Append)]
+    witnesses: Vec<String>,
+    /// How many witnesses must cosign a checkpoint (default: all of them).
+    #[arg(long, value_name = "K")]
+    quorum: Option<usize>,
+    /// Oldest acceptable witness cosignature, for example 24h or 7d (default 24h).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    max_age: Option<Duration>,
+    /// Write the policy here instead of into the state directory.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Replace an existing trust policy.
+    #[arg(long)]
+    force: bool,
+    #[command(flatten)]
+    client: ClientOptions,
+}
+
+/// A vkey given on the command line, or the path of a file whose one line is the vkey.
+pub(crate) fn vkey_arg(value: &str) -> anyhow::Result<String> {
+    if value.contains('+') && !Path::new(value).exists() {
+        return Ok(value.to_owned());
+    }
+    let text = std::fs::read_to_string(value).map_err(|e| {
+        Failure::Usage(format!(
+            "{value:?} is neither a verifier key nor a readable file: {e}"
+        ))
+    })?;
+    let line = text.strip_suffix('\n').unwrap_or(&text);
+    if line.contains('\n') {
+        return Err(Failure::Usage(format!("{value}: expected one line holding a verifier key")).into());
+    }
+    Ok(line.to_owned())
+}
+
+/// Runs `cairn trust ...`.
+pub(crate) fn run(args: &TrustArgs) -> anyhow::Result<()> {
+    match &args.command {
+        TrustCommand::Init(init) => run_init(init),
+    }
+}
+
+fn run_init(args: &InitArgs) -> anyhow::Result<()> {
+    let log_key = vkey_arg(&args.log_key)?;
+    let roots = args
+        .root_keys
+        .iter()
+        .map(|r| vkey_arg(r))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let witnesses = parse_witness_args(&args.witnesses)?;
+    let quorum = args.quorum.unwrap_or(witnesses.len());
+    if args.quorum.is_some() && witnesses.is_empty() {
+        return Err(Failure::Usage("--quorum needs at least one --witness".to_owned()).into());
+    }
+    if witnesses.len() > 0 && quorum == 0 {
+        return Err(Failure::Usage(
+            "--quorum 0 would ignore every witness; leave the witnesses out instead".to_owned(),
+        )
+        .into());
+    }
+    let trust = Trust::build(
+        &log_key,
+        &args.log,
+        &roots,
+        args.threshold,
+        &witnesses,
+        quorum,
+        args.max_age.unwrap_or(DEFAULT_MAX_AGE),
+    )
+    .map_err(Failure::Usage)?;
+    let path = match &args.out {
+        Some(out) => out.clone(),
+        None => {
+            let state = args.client.state_dir()?;
+            state.create()?;
+            state.trust_path()
+        }
+    };
+    if path.exists() && !args.force {
+        return Err(Failure::Usage(format!(
+            "{} already exists; pass --force to replace it",
+            path.display()
+        ))
+        .into());
+    }
+    write_atomic(&path, trust.text.as_bytes(), 0o644)?;
+    eprintln!(
+        "cairn: wrote the trust policy for log {} ({}) to {}",
+        trust.prefix(),
+        trust.url,
+        path.display()
+    );
+    if trust.witnesses.is_empty() {
+        eprintln!(
+            "cairn: warning: no witnesses: clients will not check checkpoint age, and a log that \
+             shows different histories to different clients is detected only against this \
+             client's own earlier view"
+        );
+    }
+    Ok(())
+}
+
+/// Splits the values of repeated `--witness NAME VKEY [URL]` options. clap gives them flat, so
+/// a value that looks like a witness name after a vkey starts the next witness; a URL always
+/// contains `://`.
+fn parse_witness_args(values: &[String]) -> anyhow::Result<Vec<(String, String, Option<String>)>> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < values.len() {
+        let name = &values[i];
+        let vkey = values.get(i + 1).ok_or_else(|| {
+            Failure::Usage(format!("--witness {name}: missing the verifier key"))
+        })?;
+        let vkey = vkey_arg(vkey)?;
+        i += 2;
+        let url = match values.get(i) {
+            Some(v) if v.contains("://") => {
+                i += 1;
+                Some(v.clone())
+            }
+            _ => None,
+        };
+        out.push((name.clone(), vkey, url));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cairn_verifier::cosignature::CosignatureSigner;
+    use cairn_verifier::note::Ed25519Signer;
+
+    fn key(name: &str, seed: u8) -> Ed25519Signer {
+        Ed25519Signer::from_seed(KeyName::new(name).expect("name"), [seed; 32])
+    }
+
+    #[test]
+    fn build_then_parse_round_trips_and_is_strict() {
+        let log = key("log.example.org", 1).verifier().to_vkey();
+        let roots = vec![
+            key("example.org/root2", 3).verifier().to_vkey(),
+            key("example.org/root1", 2).verifier().to_vkey(),
+        ];
+        let w = CosignatureSigner::from_seed(KeyName::new("w1.example").expect("n"), [4; 32]);
+        let witnesses = vec![(
+            "w1".to_owned(),
+            w.verifier().to_vkey(),
+            Some("https://w1.example/".to_owned()),
+        )];
+        let trust = Trust::build(
+            &log,
+            "http://127.0.0.1:1",
+            &roots,
+            2,
+            &witnesses,
+            1,
+            DEFAULT_MAX_AGE,
+        )
+        .expect("builds");
+        let again = Trust::parse(trust.text.as_bytes()).expect("parses");
+        assert_eq!(again.text, trust.text);
+        assert_eq!(trust.prefix(), "log.example.org");
+        assert_eq!(trust.origin(LogName::Keys), "log.example.org/keys");
+        assert_eq!(trust.max_age, DEFAULT_MAX_AGE);
+        assert!(trust.has_quorum());
+
+        // Swapped root lines, a missing blank line, a non-canonical number: refused.
+        let lines: Vec<&str> = trust.text.split('\n').collect();
+        let mut swapped = lines.clone();
+        swapped.swap(1, 2);
+        assert!(Trust::parse(swapped.join("\n").as_bytes()).is_err());
+        let no_blank = trust.text.replacen("\n\n", "\n", 1);
+        assert!(Trust::parse(no_blank.as_bytes()).is_err());
+        let padded = trust.text.replace("max-age 86400", "max-age 086400");
+        assert!(Trust::parse(padded.as_bytes()).is_err());
+        let zero = trust.text.replace("max-age 86400", "max-age 0");
+        assert!(Trust::parse(zero.as_bytes()).is_err());
+        // A plain Ed25519 key is not a witness key.
+        assert!(
+            Trust::build(
+                &log,
+                "http://x",
+                &roots,
+                1,
+                &[("w".into(), roots[0].clone(), None)],
+                1,
+                DEFAULT_MAX_AGE
+            )
+            .is_err()
+        );
+        assert!(Trust::build(&log, "ftp://x", &roots, 1, &[], 0, DEFAULT_MAX_AGE).is_err());
+        assert!(Trust::build(&log, "http://x", &roots, 3, &[], 0, DEFAULT_MAX_AGE).is_err());
+    }
+
+    #[test]
+    fn witness_arguments_split_on_urls() {
+        let w1 = CosignatureSigner::from_seed(KeyName::new("w1").expect("n"), [4; 32])
+            .verifier()
+            .to_vkey();
+        let w2 = CosignatureSigner::from_seed(KeyName::new("w2").expect("n"), [5; 32])
+            .verifier()
+            .to_vkey();
+        let values: Vec<String> = ["a", &w1, "http://a", "b", &w2]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        let parsed = parse_witness_args(&values).expect("parses");
+        assert_eq!(parsed.len(), 2);
+        assert_eq!(parsed[0].2.as_deref(), Some("http://a"));
+        assert_eq!(parsed[1].0, "b");
+        assert_eq!(parsed[1].2, None);
+    }
+}

@@ -1,0 +1,864 @@
+//! `cairn verify`: the client algorithm of `spec/client.md`, shared with `cairn install`.
+//!
+//! The order is the spec's: key log, artifact hash (done by the caller, while reading or
+//! downloading), entry and inclusion, checkpoint checks and consistency, entry checks, then the
+//! state is stored, only once every check passed.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use cairn_verifier::checkpoint::VerifiedCheckpoint;
+use cairn_verifier::entry::{Deprecation, Entry, Release, ReleaseName, Version};
+use cairn_verifier::hash::leaf_hash;
+use cairn_verifier::keylog::{KeyState, deprecation_is_valid, release_is_valid};
+use cairn_verifier::merkle::verify_inclusion;
+use cairn_verifier::note::{MAX_NOTE_SIZE, Note, NoteVerifier as _};
+use cairn_verifier::tile::{TileHashReader, TreeHead};
+use cairn_verifier::tlog_proof::{MAX_TLOG_PROOF_SIZE, TlogProof};
+use serde_json::json;
+
+use crate::checkpoints::{Freshness, check_consistent, check_witnesses, now, verify_signature};
+use crate::exit::Failure;
+use crate::fetch::{HttpTiles, LogServer};
+use crate::hashing::{Hashed, hash_stream};
+use crate::keylog::{KeyLog, MAX_SNAPSHOT_SIZE, Snapshot, load_stored, newer_of, proof_from_tiles};
+use crate::report::Report;
+use crate::state::StateDir;
+use crate::trust::{ClientOptions, LogName, Trust};
+
+/// Arguments of `cairn verify`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct VerifyArgs {
+    /// The artifact to verify.
+    file: PathBuf,
+    /// The artifact's `.tlog-proof` (default: FILE.tlog-proof if it exists).
+    #[arg(long, value_name = "FILE.tlog-proof")]
+    proof: Option<PathBuf>,
+    #[command(flatten)]
+    checks: CheckOptions,
+    #[command(flatten)]
+    client: ClientOptions,
+}
+
+/// Options `verify` and `install` share.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct CheckOptions {
+    /// The release name the artifact must belong to.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) name: Option<String>,
+    /// The release version the artifact must belong to.
+    #[arg(long, value_name = "VERSION")]
+    pub(crate) version: Option<String>,
+    /// No network access at all: the proof file and the stored or given key log only.
+    #[arg(long)]
+    pub(crate) offline: bool,
+    /// Key-log snapshot (`cairn keylog export`) to use instead of fetching the key log.
+    #[arg(long, value_name = "SNAPSHOT")]
+    pub(crate) keylog: Option<PathBuf>,
+    /// Fail (exit 3) when the release is deprecated, instead of warning.
+    #[arg(long)]
+    pub(crate) refuse_deprecated: bool,
+    /// Print one JSON object with every check and the entry on stdout.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Print each check on stderr.
+    #[arg(short, long)]
+    pub(crate) verbose: bool,
+}
+
+/// What the artifact must be, beyond being logged and validly signed.
+#[derive(Debug, Clone)]
+pub(crate) struct Expected {
+    name: Option<ReleaseName>,
+    version: Option<Version>,
+}
+
+impl CheckOptions {
+    /// Parses `--name` and `--version` (exit 2 when they cannot be valid).
+    pub(crate) fn expected(&self) -> anyhow::Result<Expected> {
+        let name = self
+            .name
+            .as_deref()
+            .map(ReleaseName::new)
+            .transpose()
+            .map_err(|e| Failure::Usage(format!("--name: {e}")))?;
+        let version = self
+            .version
+            .as_deref()
+            .map(Version::new)
+            .transpose()
+            .map_err(|e| Failure::Usage(format!("--version: {e}")))?;
+        Ok(Expected { name, version })
+    }
+}
+
+/// A `.tlog-proof` given to the run: where it came from, and its bytes.
+#[derive(Debug, Clone)]
+pub(crate) struct ProofFile {
+    /// Path or URL, for messages.
+    pub(crate) source: String,
+    /// The file.
+    pub(crate) bytes: Vec<u8>,
+}
+
+/// One run of the client algorithm.
+#[derive(Debug)]
+pub(crate) struct Run {
+    /// The state directory.
+    pub(crate) state: StateDir,
+    /// The trust policy.
+    pub(crate) trust: Trust,
+    /// `now`, read once when the run starts.
+    pub(crate) now: u64,
+    /// The log, or `None` offline (no network at all).
+    pub(crate) server: Option<LogServer>,
+    /// The checks so far.
+    pub(crate) report: Report,
+}
+
+/// A verified artifact.
+#[derive(Debug)]
+pub(crate) struct Verified {
+    /// The release it belongs to.
+    pub(crate) release: Release,
+    /// Its release-log index.
+    pub(crate) index: u64,
+    /// The artifact's file name in the release.
+    pub(crate) file_name: String,
+    /// Whether a valid deprecation exists (online only).
+    pub(crate) deprecated: bool,
+}
+
+/// What to store once every check passed.
+#[derive(Debug, Default)]
+struct Pending {
+    releases_checkpoint: Option<Vec<u8>>,
+    keylog: bool,
+}
+
+fn head(cp: &VerifiedCheckpoint) -> TreeHead {
+    TreeHead {
+        size: cp.size(),
+        root: *cp.root(),
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Run {
+    /// Starts a run: reads `now`, the trust policy and the state directory, and (online)
+    /// prepares the HTTP client.
+    pub(crate) fn start(
+        client: &ClientOptions,
+        checks: &CheckOptions,
+        report: Report,
+    ) -> anyhow::Result<Run> {
+        let now = now();
+        let (state, trust) = client.load()?;
+        let server = if checks.offline {
+            None
+        } else {
+            Some(LogServer::new(&trust.url)?)
+        };
+        Ok(Run {
+            state,
+            trust,
+            now,
+            server,
+            report,
+        })
+    }
+
+    /// Runs steps 1 and 3 to 5 of the algorithm for an artifact already hashed (step 2), then
+    /// stores the newer checkpoints.
+    pub(crate) fn verify(
+        &mut self,
+        hashed: &Hashed,
+        proof: Option<&ProofFile>,
+        expected: &Expected,
+        checks: &CheckOptions,
+    ) -> anyhow::Result<Verified> {
+        let mut pending = Pending::default();
+        let keylog = self.key_log(checks.keylog.as_deref(), &mut pending)?;
+        let verified = match (&self.server, proof) {
+            (Some(server), proof) => {
+                let server = server.clone();
+                self.online(&server, hashed, proof, expected, &keylog.state, checks, &mut pending)?
+            }
+            (None, Some(proof)) => {
+                self.offline(hashed, proof, expected, &keylog.state, &mut pending)?
+            }
+            (None, None) => {
+                let detail = "offline verification needs the artifact's .tlog-proof (FILE.tlog-proof or --proof)";
+                self.report.fail("inclusion", detail);
+                return Err(Failure::Verification(detail.to_owned()).into());
+            }
+        };
+        if let Some(cp) = &pending.releases_checkpoint {
+            self.state
+                .write(&self.state.releases_checkpoint_path(&self.trust), cp)?;
+        }
+        if pending.keylog {
+            crate::keylog::store(&self.state, &self.trust, &keylog)?;
+        }
+        Ok(verified)
+    }
+
+    /// Step 1: the key log, synced online or from the stored copy and `--keylog` offline.
+    fn key_log(
+        &mut self,
+        snapshot: Option<&Path>,
+        pending: &mut Pending,
+    ) -> anyhow::Result<KeyLog> {
+        let (state, trust, now) = (&self.state, &self.trust, self.now);
+        let report = &mut self.report;
+        if let (Some(server), None) = (&self.server, snapshot) {
+            let (keylog, newer) = crate::keylog::sync(server, state, trust, now, report)?;
+            pending.keylog = newer;
+            return Ok(keylog);
+        }
+        let stored = load_stored(state, trust, now, None, report)?;
+        let stored_size = stored.as_ref().map(|k| k.checkpoint.size());
+        let given = match snapshot {
+            Some(path) => {
+                let bytes = std::fs::read(path)
+                    .with_context(|| format!("reading key-log snapshot {}", path.display()))?;
+                if bytes.len() > MAX_SNAPSHOT_SIZE {
+                    return Err(Failure::Verification(format!(
+                        "key-log snapshot {} is larger than {MAX_SNAPSHOT_SIZE} bytes",
+                        path.display()
+                    ))
+                    .into());
+                }
+                let snap = Snapshot::from_file_bytes(&bytes).map_err(|e| {
+                    report.fail("keylog-entries", format!("{}: {e}", path.display()));
+                    Failure::Verification(format!(
+                        "key-log snapshot {} is malformed: {e}",
+                        path.display()
+                    ))
+                })?;
+                Some(crate::keylog::verify_snapshot(
+                    trust,
+                    snap,
+                    "key-log snapshot",
+                    now,
+                    Freshness::NotRequired,
+                    report,
+                )?)
+            }
+            None => None,
+        };
+        let chosen = match (stored, given) {
+            (Some(s), Some(g)) => newer_of(state, s, g, report)?,
+            (Some(s), None) => s,
+            (None, Some(g)) => g,
+            (None, None) => {
+                let detail = "no key log: run `cairn keylog sync` while online, or pass --keylog SNAPSHOT";
+                report.fail("keylog-entries", detail);
+                return Err(Failure::Verification(detail.to_owned()).into());
+            }
+        };
+        check_witnesses(
+            trust,
+            &chosen.checkpoint,
+            "key log",
+            now,
+            Freshness::Required,
+            report,
+        )?;
+        pending.keylog = stored_size.is_none_or(|s| chosen.checkpoint.size() > s);
+        Ok(chosen)
+    }
+
+    fn stored_checkpoint(&mut self) -> anyhow::Result<Option<VerifiedCheckpoint>> {
+        let path = self.state.releases_checkpoint_path(&self.trust);
+        let Some(bytes) = self.state.read(&path, MAX_NOTE_SIZE)? else {
+            return Ok(None);
+        };
+        verify_signature(
+            &self.trust,
+            LogName::Releases,
+            &bytes,
+            "stored release checkpoint",
+            &mut self.report,
+        )
+        .map(Some)
+        .map_err(|e| {
+            e.context(format!(
+                "the stored checkpoint {} does not verify with the trusted log key",
+                path.display()
+            ))
+        })
+    }
+
+    /// Parses a proof file, verifies its checkpoint (signature and quorum; its age does not
+    /// matter) and the inclusion of its entry. Returns the checkpoint, index and entry.
+    fn proof_file(&mut self, proof: &ProofFile) -> anyhow::Result<(VerifiedCheckpoint, u64, Vec<u8>)> {
+        let parsed = match TlogProof::parse(&proof.bytes) {
+            Ok(p) => p,
+            Err(e) => {
+                let detail = format!("{}: {e}", proof.source);
+                self.report.fail("proof", &detail);
+                return Err(Failure::Verification(format!("malformed proof: {detail}")).into());
+            }
+        };
+        let Some(entry) = parsed.extra.clone() else {
+            let detail = format!("{}: no extra line, so no entry to check", proof.source);
+            self.report.fail("proof", &detail);
+            return Err(Failure::Verification(detail).into());
+        };
+        self.report.pass(
+            "proof",
+            format!("{}: entry at index {}", proof.source, parsed.index),
+        );
+        let what = "proof's checkpoint";
+        let cp = verify_signature(
+            &self.trust,
+            LogName::Releases,
+            &parsed.checkpoint,
+            what,
+            &mut self.report,
+        )?;
+        check_witnesses(
+            &self.trust,
+            &cp,
+            what,
+            self.now,
+            Freshness::NotRequired,
+            &mut self.report,
+        )?;
+        match verify_inclusion(
+            &leaf_hash(&entry),
+            parsed.index,
+            cp.size(),
+            &parsed.proof,
+            cp.root(),
+        ) {
+            Ok(()) => self.report.pass(
+                "inclusion",
+                format!(
+                    "entry {} is included in the checkpoint of size {}",
+                    parsed.index,
+                    cp.size()
+                ),
+            ),
+            Err(e) => {
+                let detail = format!("entry {} in the checkpoint of size {}: {e}", parsed.index, cp.size());
+                self.report.fail("inclusion", &detail);
+                return Err(Failure::Verification(format!("inclusion proof: {detail}")).into());
+            }
+        }
+        Ok((cp, parsed.index, entry))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn online(
+        &mut self,
+        server: &LogServer,
+        hashed: &Hashed,
+        proof: Option<&ProofFile>,
+        expected: &Expected,
+        keys: &KeyState,
+        checks: &CheckOptions,
+        pending: &mut Pending,
+    ) -> anyhow::Result<Verified> {
+        let stored = self.stored_checkpoint()?;
+        let what = "latest release checkpoint";
+        let bytes = server.checkpoint(LogName::Releases)?;
+        let latest = verify_signature(&self.trust, LogName::Releases, &bytes, what, &mut self.report)?;
+        check_witnesses(
+            &self.trust,
+            &latest,
+            what,
+            self.now,
+            Freshness::Required,
+            &mut self.report,
+        )?;
+        match &stored {
+            Some(s) if latest.size() < s.size() => {
+                let detail = format!(
+                    "the log serves a release checkpoint of size {}, older than size {} this \
+                     client verified before: rollback (or a stale mirror)",
+                    latest.size(),
+                    s.size()
+                );
+                self.report.fail("consistency", &detail);
+                return Err(Failure::Verification(detail).into());
+            }
+            Some(s) => {
+                let proof = if s.size() == 0 || s.size() == latest.size() {
+                    Vec::new()
+                } else {
+                    proof_from_tiles(server, LogName::Releases, head(&latest), s.size())?
+                };
+                check_consistent(&self.state, s, &latest, &proof, "release log", &mut self.report)?;
+            }
+            None => self.report.skip(
+                "consistency",
+                "release log: no stored checkpoint yet (first use); this one is stored",
+            ),
+        }
+        let reader = server.hash_reader(LogName::Releases, head(&latest));
+        let candidates: Vec<(u64, Vec<u8>)> = match proof {
+            Some(proof) => {
+                let (cp, index, entry) = self.proof_file(proof)?;
+                if cp.size() > latest.size() {
+                    let detail = format!(
+                        "the proof's checkpoint has size {}, larger than the log's latest {}: \
+                         the log rolled back, or serves a stale view",
+                        cp.size(),
+                        latest.size()
+                    );
+                    self.report.fail("consistency", &detail);
+                    return Err(Failure::Verification(detail).into());
+                }
+                let proof = if cp.size() == 0 || cp.size() == latest.size() {
+                    Vec::new()
+                } else {
+                    reader_proof(&reader, cp.size(), latest.size())?
+                };
+                check_consistent(
+                    &self.state,
+                    &cp,
+                    &latest,
+                    &proof,
+                    "proof's checkpoint against the latest",
+                    &mut self.report,
+                )?;
+                vec![(index, entry)]
+            }
+            None => {
+                let digest_hex = hex(hashed.digest.as_bytes());
+                let indexes: Vec<u64> = server
+                    .lookup_digest(&digest_hex)?
+                    .into_iter()
+                    .filter(|&i| i < latest.size())
+                    .collect();
+                if indexes.is_empty() {
+                    let detail = format!(
+                        "no release in the log (size {}) names sha256:{digest_hex}",
+                        latest.size()
+                    );
+                    self.report.fail("inclusion", &detail);
+                    return Err(Failure::Verification(format!("not logged: {detail}")).into());
+                }
+                let mut found = Vec::new();
+                for index in indexes {
+                    let entry = server.entry(LogName::Releases, &reader, index)?;
+                    self.report.pass(
+                        "inclusion",
+                        format!(
+                            "entry {index} read from tiles authenticated against the checkpoint of size {}",
+                            latest.size()
+                        ),
+                    );
+                    found.push((index, entry));
+                }
+                found
+            }
+        };
+        let mut verified = self.judge(hashed, &candidates, expected, keys)?;
+        verified.deprecated = self.deprecation(server, &reader, &verified, keys, checks)?;
+        if stored.as_ref().is_none_or(|s| latest.size() > s.size()) {
+            pending.releases_checkpoint = Some(latest.note_bytes().to_vec());
+        }
+        Ok(verified)
+    }
+
+    fn offline(
+        &mut self,
+        hashed: &Hashed,
+        proof: &ProofFile,
+        expected: &Expected,
+        keys: &KeyState,
+        pending: &mut Pending,
+    ) -> anyhow::Result<Verified> {
+        let stored = self.stored_checkpoint()?;
+        let (cp, index, entry) = self.proof_file(proof)?;
+        match &stored {
+            Some(s) if s.size() == cp.size() => {
+                check_consistent(&self.state, s, &cp, &[], "release log", &mut self.report)?;
+            }
+            Some(s) => self.report.skip(
+                "consistency",
+                format!(
+                    "offline: no consistency proof between the stored checkpoint (size {}) and \
+                     the proof's (size {}); the witness quorum vouches for the proof's",
+                    s.size(),
+                    cp.size()
+                ),
+            ),
+            None => {
+                self.report.skip(
+                    "consistency",
+                    "release log: no stored checkpoint yet (first use); the proof's is stored",
+                );
+                pending.releases_checkpoint = Some(cp.note_bytes().to_vec());
+            }
+        }
+        let mut verified = self.judge(hashed, &[(index, entry)], expected, keys)?;
+        verified.deprecated = false;
+        self.report
+            .skip("deprecation", "offline: deprecations are not looked up");
+        Ok(verified)
+    }
+
+    /// Step 5 for each candidate entry; the first that passes every check wins.
+    fn judge(
+        &mut self,
+        hashed: &Hashed,
+        candidates: &[(u64, Vec<u8>)],
+        expected: &Expected,
+        keys: &KeyState,
+    ) -> anyhow::Result<Verified> {
+        let mut failures: Vec<(&'static str, String)> = Vec::new();
+        for (index, entry) in candidates {
+            match judge_one(hashed, *index, entry, expected, keys) {
+                Ok((verified, passes)) => {
+                    for (name, detail) in passes {
+                        self.report.pass(name, detail);
+                    }
+                    self.report.entry = Some(entry_json(&verified, entry));
+                    return Ok(verified);
+                }
+                Err(f) => failures.push(f),
+            }
+        }
+        let detail = failures
+            .iter()
+            .map(|(_, d)| d.as_str())
+            .collect::<Vec<_>>()
+            .join("; ");
+        let name = failures.last().map_or("entry", |(n, _)| *n);
+        self.report.fail(name, &detail);
+        Err(Failure::Verification(detail).into())
+    }
+
+    /// Looks up deprecations of the verified release (online): a valid one is a warning, or a
+    /// failure with `--refuse-deprecated`.
+    fn deprecation(
+        &mut self,
+        server: &LogServer,
+        reader: &TileHashReader<HttpTiles>,
+        verified: &Verified,
+        keys: &KeyState,
+        checks: &CheckOptions,
+    ) -> anyhow::Result<bool> {
+        let name = verified.release.name().as_str();
+        let version = verified.release.version().as_str();
+        let size = reader.tree().size;
+        let indexes = server.lookup_deprecations(name, version)?;
+        for index in indexes.into_iter().filter(|&i| i < size) {
+            let entry = server.entry(LogName::Releases, reader, index)?;
+            let Ok(note) = Note::parse(&entry) else {
+                continue;
+            };
+            let Ok(Entry::Deprecation(dep)) = Entry::parse(note.text()) else {
+                continue;
+            };
+            if dep.name().as_str() != name || dep.version().as_str() != version {
+                continue;
+            }
+            match deprecation_is_valid(&note, index, keys) {
+                Ok(_) => {
+                    let detail = describe_deprecation(&dep, index);
+                    self.report.entry.as_mut().map(|e| {
+                        e["deprecation"] = json!({
+                            "index": index,
+                            "reason": dep.reason().as_str(),
+                            "advisory": dep.advisory().map(|a| a.as_str()),
+                            "replacement": dep.replacement().map(|v| v.as_str()),
+                        })
+                    });
+                    if checks.refuse_deprecated {
+                        self.report.fail("deprecation", &detail);
+                        return Err(Failure::Verification(format!(
+                            "{detail} (--refuse-deprecated)"
+                        ))
+                        .into());
+                    }
+                    self.report.warn("deprecation", detail);
+                    return Ok(true);
+                }
+                Err(e) => self.report.warn(
+                    "deprecation",
+                    format!("ignoring the deprecation at index {index}: not validly signed: {e}"),
+                ),
+            }
+        }
+        self.report.pass(
+            "deprecation",
+            format!("{name} {version} is not deprecated (log size {size})"),
+        );
+        Ok(false)
+    }
+}
+
+fn reader_proof(
+    reader: &TileHashReader<HttpTiles>,
+    old: u64,
+    new: u64,
+) -> anyhow::Result<Vec<cairn_verifier::hash::Hash>> {
+    reader.prove_consistency(old, new).map_err(|e| {
+        if e.is_security_failure() {
+            Failure::Verification(format!(
+                "the release log's tiles do not match its checkpoint: {e}"
+            ))
+            .into()
+        } else {
+            anyhow::anyhow!("reading the release log's tiles for a consistency proof {old} -> {new}: {e}")
+        }
+    })
+}
+
+fn describe_deprecation(dep: &Deprecation, index: u64) -> String {
+    let mut s = format!(
+        "{} {} is deprecated (entry {index}): {}",
+        dep.name(),
+        dep.version(),
+        dep.reason().as_str()
+    );
+    if let Some(a) = dep.advisory() {
+        s.push_str(&format!("; advisory {}", a.as_str()));
+    }
+    if let Some(r) = dep.replacement() {
+        s.push_str(&format!("; replacement {}", r.as_str()));
+    }
+    s
+}
+
+type Passes = Vec<(&'static str, String)>;
+
+/// The entry checks of step 5 for one entry: a release naming this digest and size, the
+/// expected name and version, and a key valid at the index.
+fn judge_one(
+    hashed: &Hashed,
+    index: u64,
+    entry: &[u8],
+    expected: &Expected,
+    keys: &KeyState,
+) -> Result<(Verified, Passes), (&'static str, String)> {
+    let mut passes = Vec::new();
+    let note = Note::parse(entry)
+        .map_err(|e| ("entry", format!("entry {index} is not a signed note: {e}")))?;
+    let release = match Entry::parse(note.text()) {
+        Ok(Entry::Release(r)) => r,
+        Ok(other) => {
+            let kind = match other {
+                Entry::Deprecation(_) => "a deprecation",
+                _ => "a key event",
+            };
+            return Err(("entry", format!("entry {index} is {kind}, not a release")));
+        }
+        Err(e) => return Err(("entry", format!("entry {index} does not parse: {e}"))),
+    };
+    let digest_hex = hex(hashed.digest.as_bytes());
+    let Some(file) = release.find_file(&hashed.digest, hashed.size) else {
+        return Err((
+            "artifact-binding",
+            format!(
+                "entry {index} ({} {}) names no artifact or manifest with sha256:{digest_hex} and size {}",
+                release.name(),
+                release.version(),
+                hashed.size
+            ),
+        ));
+    };
+    passes.push((
+        "artifact-binding",
+        format!(
+            "entry {index} names {} with this digest and size ({} bytes)",
+            file.file_name.as_str(),
+            hashed.size
+        ),
+    ));
+    if let Some(name) = &expected.name
+        && name != release.name()
+    {
+        return Err((
+            "name-version",
+            format!("entry {index} is release {}, not {name}", release.name()),
+        ));
+    }
+    if let Some(version) = &expected.version
+        && version != release.version()
+    {
+        return Err((
+            "name-version",
+            format!(
+                "entry {index} is version {}, not {version}",
+                release.version()
+            ),
+        ));
+    }
+    if expected.name.is_some() || expected.version.is_some() {
+        passes.push((
+            "name-version",
+            format!("{} {}", release.name(), release.version()),
+        ));
+    }
+    match release_is_valid(&note, index, keys) {
+        Ok(valid) => {
+            let signers: Vec<String> = valid.signers().iter().map(|k| k.to_vkey()).collect();
+            passes.push((
+                "key-validity",
+                format!(
+                    "signed by {} valid at index {index} for {}",
+                    valid
+                        .signers()
+                        .iter()
+                        .map(|k| k.name().as_str().to_owned())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    release.name()
+                ),
+            ));
+            let _ = signers;
+        }
+        Err(e) => {
+            return Err((
+                "key-validity",
+                format!("entry {index} is not validly signed at its index: {e}"),
+            ));
+        }
+    }
+    Ok((
+        Verified {
+            file_name: file.file_name.as_str().to_owned(),
+            release,
+            index,
+            deprecated: false,
+        },
+        passes,
+    ))
+}
+
+fn entry_json(verified: &Verified, entry: &[u8]) -> serde_json::Value {
+    let files = |list: &[cairn_verifier::entry::FileRef]| -> Vec<serde_json::Value> {
+        list.iter()
+            .map(|f| {
+                json!({"name": f.file_name.as_str(), "sha256": hex(f.digest.as_bytes()), "size": f.size})
+            })
+            .collect()
+    };
+    json!({
+        "index": verified.index,
+        "name": verified.release.name().as_str(),
+        "version": verified.release.version().as_str(),
+        "file": verified.file_name,
+        "artifacts": files(verified.release.artifacts()),
+        "manifests": files(verified.release.manifests()),
+        "note": String::from_utf8_lossy(entry),
+    })
+}
+
+/// The exit code and verdict word for a run's result.
+pub(crate) fn classify(result: &anyhow::Result<Verified>) -> (&'static str, u8) {
+    match result {
+        Ok(_) => ("ok", 0),
+        Err(e) => match e.downcast_ref::<Failure>() {
+            Some(Failure::Usage(_)) => ("usage-error", 2),
+            Some(Failure::Verification(_)) => ("verification-failed", 3),
+            Some(Failure::Inconsistency { .. }) => ("log-inconsistency", 4),
+            None => ("error", 1),
+        },
+    }
+}
+
+/// Prints the outcome: the JSON object on stdout with `--json`, else the verdict line on
+/// stdout when verified (errors are printed by `exit::report`).
+pub(crate) fn print_outcome(
+    report: &Report,
+    result: &anyhow::Result<Verified>,
+    json_out: bool,
+    what: &str,
+) {
+    let (verdict, code) = classify(result);
+    #[allow(clippy::print_stdout)] // The verdict is this command's data.
+    if json_out {
+        let error = result.as_ref().err().map(|e| format!("{e:#}"));
+        println!("{}", report.to_json(verdict, code, error));
+    } else if let Ok(v) = result {
+        let mut line = format!(
+            "OK {what}: {} {} {} (release-log index {})",
+            v.release.name(),
+            v.release.version(),
+            v.file_name,
+            v.index
+        );
+        if v.deprecated {
+            line.push_str(" DEPRECATED");
+        }
+        println!("{line}");
+    }
+}
+
+/// Reads a proof file if it exists.
+pub(crate) fn read_proof(path: &Path) -> anyhow::Result<Option<ProofFile>> {
+    match std::fs::File::open(path) {
+        Ok(file) => {
+            let mut bytes = Vec::new();
+            let cap = u64::try_from(MAX_TLOG_PROOF_SIZE).unwrap_or(u64::MAX) + 1;
+            std::io::Read::read_to_end(&mut std::io::Read::take(file, cap), &mut bytes)
+                .with_context(|| format!("reading {}", path.display()))?;
+            Ok(Some(ProofFile {
+                source: path.display().to_string(),
+                bytes,
+            }))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+/// `FILE.tlog-proof`.
+pub(crate) fn proof_path_for(file: &Path) -> PathBuf {
+    let mut name = file.as_os_str().to_owned();
+    name.push(".tlog-proof");
+    PathBuf::from(name)
+}
+
+/// Runs `cairn verify`.
+pub(crate) fn run(args: &VerifyArgs) -> anyhow::Result<()> {
+    let expected = args.checks.expected()?;
+    let mut run = Run::start(&args.client, &args.checks, Report::new(args.checks.verbose))?;
+    let result = verify_file(&mut run, args, &expected);
+    print_outcome(&run.report, &result, args.checks.json, &args.file.display().to_string());
+    result.map(|_| ())
+}
+
+fn verify_file(run: &mut Run, args: &VerifyArgs, expected: &Expected) -> anyhow::Result<Verified> {
+    let proof = match &args.proof {
+        Some(p) => Some(read_proof(p)?.ok_or_else(|| {
+            Failure::Usage(format!("--proof {}: no such file", p.display()))
+        })?),
+        None => read_proof(&proof_path_for(&args.file))?,
+    };
+    let file = std::fs::File::open(&args.file)
+        .with_context(|| format!("opening {}", args.file.display()))?;
+    let total = file.metadata().ok().map(|m| m.len());
+    let label = args
+        .file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let hashed = hash_stream(file, total, &label, None)
+        .with_context(|| format!("reading {}", args.file.display()))?;
+    run.report.pass(
+        "hash",
+        format!(
+            "{}: sha256:{} ({} bytes)",
+            args.file.display(),
+            hex(hashed.digest.as_bytes()),
+            hashed.size
+        ),
+    );
+    run.report.artifact = Some(json!({
+        "path": args.file.display().to_string(),
+        "sha256": hex(hashed.digest.as_bytes()),
+        "size": hashed.size,
+    }));
+    run.verify(&hashed, proof.as_ref(), expected, &args.checks)
+}

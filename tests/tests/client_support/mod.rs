@@ -1,0 +1,709 @@
+//! Helpers of the client end-to-end tests: a real `cairn serve` on loopback whose log key the test
+//! holds (so it can sign what a compromised log would), releases posted as signed notes, a tiny
+//! HTTP server for downloads and for a man-in-the-middle that rewrites answers, and a client state
+//! directory driven through the real `cairn` binary.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use cairn_verifier::cosignature::CosignatureSigner;
+use cairn_verifier::entry::{
+    Deprecation, FileName, FileRef, KeyEvent, Reason, Release, ReleaseName, RootSet, Scope,
+    Sha256Digest, Version,
+};
+use cairn_verifier::hash::sha256;
+use cairn_verifier::note::{Ed25519Signer, KeyName, Note, NoteSigner};
+use cairn_verifier::tlog_proof::TlogProof;
+
+/// Origin prefix of every test log.
+pub const PREFIX: &str = "log.example.org";
+/// How long a command may run.
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+/// A key derived from `label` (same label, same key), named `example.org/<label>`.
+pub fn key(label: &str) -> Ed25519Signer {
+    let name = KeyName::new(&format!("example.org/{label}")).expect("key name");
+    Ed25519Signer::from_seed(name, sha256(format!("cairn-client-tests/{label}").as_bytes()))
+}
+
+/// A witness cosigning key.
+pub fn witness(label: &str) -> CosignatureSigner {
+    let name = KeyName::new(&format!("witness.example/{label}")).expect("key name");
+    CosignatureSigner::from_seed(name, sha256(format!("cairn-client-witness/{label}").as_bytes()))
+}
+
+/// The log's signing key (name PREFIX), known to the test.
+pub fn log_key() -> Ed25519Signer {
+    Ed25519Signer::from_seed(KeyName::new(PREFIX).expect("name"), sha256(b"cairn-client-tests/log"))
+}
+
+/// Signs `text` with `signers`.
+pub fn sign(text: &str, signers: &[&Ed25519Signer]) -> Vec<u8> {
+    let signers: Vec<&dyn NoteSigner> = signers.iter().map(|s| *s as &dyn NoteSigner).collect();
+    Note::sign(text, &signers).expect("sign").to_bytes()
+}
+
+/// The `cairn` binary: `$CAIRN_BIN` or `target/<profile>/cairn` beside the test executable.
+pub fn cairn_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("CAIRN_BIN") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().expect("test executable");
+    let bin = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|d| d.join("cairn"))
+        .expect("target/<profile>/deps");
+    assert!(
+        bin.is_file(),
+        "{} is missing: run `cargo build -p cairn-cli` first",
+        bin.display()
+    );
+    bin
+}
+
+/// Runs `cairn args...` to completion with a timeout.
+pub fn run_cairn<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
+    let child = Command::new(cairn_bin())
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG")
+        .env_remove("XDG_STATE_HOME")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn cairn");
+    wait_output(child)
+}
+
+fn wait_output(mut child: Child) -> Output {
+    let deadline = Instant::now() + TIMEOUT;
+    // Drain both pipes on threads so a chatty child never blocks.
+    let mut out = child.stdout.take().expect("stdout");
+    let mut err = child.stderr.take().expect("stderr");
+    let t_out = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = out.read_to_end(&mut v);
+        v
+    });
+    let t_err = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = err.read_to_end(&mut v);
+        v
+    });
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("poll") {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("cairn did not finish within {TIMEOUT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    Output {
+        status,
+        stdout: t_out.join().expect("stdout thread"),
+        stderr: t_err.join().expect("stderr thread"),
+    }
+}
+
+/// The exit code, with stderr in the panic message when there is none.
+pub fn code(out: &Output) -> i32 {
+    out.status
+        .code()
+        .unwrap_or_else(|| panic!("killed by a signal; stderr:\n{}", text(&out.stderr)))
+}
+
+/// Lossy text.
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Asserts the exit code, showing the output otherwise.
+#[track_caller]
+pub fn assert_exit(out: &Output, expected: i32, what: &str) {
+    assert_eq!(
+        code(out),
+        expected,
+        "{what}: expected exit {expected}\nstdout:\n{}\nstderr:\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
+
+/// A running `cairn serve`, killed on drop.
+#[derive(Debug)]
+pub struct Server {
+    child: Child,
+    addr: SocketAddr,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Server {
+    fn start(data: &Path) -> Server {
+        let mut child = Command::new(cairn_bin())
+            .args(["serve", "--data"])
+            .arg(data)
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--batch-interval",
+                "5ms",
+                "--rate-limit-address",
+                "0",
+                "--rate-limit-key",
+                "0",
+            ])
+            .env("NO_COLOR", "1")
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn cairn serve");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let pipe = child.stderr.take().expect("stderr");
+        let sink = Arc::clone(&stderr);
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(pipe);
+            let mut line = String::new();
+            while reader.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
+                sink.lock().expect("stderr").push_str(&line);
+                line.clear();
+            }
+        });
+        let deadline = Instant::now() + TIMEOUT;
+        let marker = "listening on http://";
+        loop {
+            let found = {
+                let text = stderr.lock().expect("stderr");
+                text.find(marker).and_then(|at| {
+                    let rest = &text[at + marker.len()..];
+                    let end = rest.find(|c: char| c.is_whitespace())?;
+                    rest[..end].parse::<SocketAddr>().ok()
+                })
+            };
+            if let Some(addr) = found {
+                return Server {
+                    child,
+                    addr,
+                    stderr,
+                };
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!(
+                    "cairn serve exited ({status}):\n{}",
+                    stderr.lock().expect("stderr")
+                );
+            }
+            assert!(Instant::now() < deadline, "cairn serve did not start");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// `http://ADDR`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A log whose keys the test holds: root `root1` (threshold 1), release key `rel1` for
+/// `example/*` from 0, log key [`log_key`].
+#[derive(Debug)]
+pub struct TestLog {
+    /// Temporary directory holding the data directory and scratch files.
+    pub dir: tempfile::TempDir,
+    /// The running server.
+    pub server: Option<Server>,
+    /// The root key.
+    pub root: Ed25519Signer,
+    /// The release key.
+    pub release: Ed25519Signer,
+    http: ureq::Agent,
+}
+
+impl TestLog {
+    /// `cairn init` with the test's log key, `cairn serve`, and the release key added.
+    pub fn start() -> TestLog {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = key("root1");
+        let release = key("rel1");
+        let genesis = sign(&root_event(&[&root], 1), &[&root]);
+        std::fs::write(dir.path().join("genesis.note"), &genesis).expect("genesis");
+        let skey = dir.path().join("log.key");
+        std::fs::write(&skey, format!("{}\n", log_key().to_skey())).expect("log key");
+        std::fs::set_permissions(&skey, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        let data = dir.path().join("data");
+        let out = run_cairn(&[
+            "init".as_ref(),
+            "--data".as_ref(),
+            data.as_os_str(),
+            "--origin".as_ref(),
+            PREFIX.as_ref(),
+            "--genesis".as_ref(),
+            dir.path().join("genesis.note").as_os_str(),
+            "--log-key".as_ref(),
+            skey.as_os_str(),
+        ]);
+        assert_exit(&out, 0, "cairn init");
+        let http: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .proxy(None)
+            .timeout_global(Some(TIMEOUT))
+            .build()
+            .into();
+        let mut log = TestLog {
+            server: Some(Server::start(&data)),
+            dir,
+            root,
+            release,
+            http,
+        };
+        let add = sign(&add_event(&log.release, "example/*", 0), &[&log.root]);
+        log.post("keys", &add).expect("add the release key");
+        log
+    }
+
+    /// The data directory.
+    pub fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// A scratch directory for the test's files.
+    pub fn scratch(&self) -> PathBuf {
+        let p = self.dir.path().join("scratch");
+        std::fs::create_dir_all(&p).expect("scratch");
+        p
+    }
+
+    /// The server's base URL.
+    pub fn url(&self) -> String {
+        self.server.as_ref().expect("server running").url()
+    }
+
+    /// Stops the server (SIGKILL; the log is crash-safe).
+    pub fn stop(&mut self) {
+        self.server = None;
+    }
+
+    /// Starts a server on `data` (this log's or a copy of it).
+    pub fn serve(&mut self, data: &Path) {
+        self.server = Some(Server::start(data));
+    }
+
+    /// Copies the data directory (server stopped first, restarted after) to `to`.
+    pub fn copy_data(&mut self, to: &Path) {
+        self.stop();
+        let status = Command::new("cp")
+            .arg("-a")
+            .arg(self.data())
+            .arg(to)
+            .status()
+            .expect("cp");
+        assert!(status.success());
+        let data = self.data();
+        self.serve(&data);
+    }
+
+    /// `POST /<log>/add`; the `.tlog-proof` on 200, else the status and reason.
+    pub fn post(&self, log: &str, entry: &[u8]) -> Result<Vec<u8>, (u16, String)> {
+        let url = format!("{}/{log}/add", self.url());
+        let mut response = self
+            .http
+            .post(&url)
+            .header("Content-Type", "text/plain")
+            .send(entry)
+            .expect("POST");
+        let status = response.status().as_u16();
+        let body = response.body_mut().read_to_vec().expect("body");
+        if status == 200 {
+            Ok(body)
+        } else {
+            Err((status, text(&body)))
+        }
+    }
+
+    /// `GET path` (200 expected).
+    pub fn get(&self, path: &str) -> Vec<u8> {
+        let mut response = self
+            .http
+            .get(&format!("{}{path}", self.url()))
+            .call()
+            .expect("GET");
+        assert_eq!(response.status().as_u16(), 200, "GET {path}");
+        response.body_mut().read_to_vec().expect("body")
+    }
+
+    /// Publishes a release of `name` `version` with one artifact `contents` (file name
+    /// `image.img`) signed by the release key; writes the artifact and its proof into the scratch
+    /// directory and returns (artifact path, release-log index).
+    pub fn publish(&self, name: &str, version: &str, contents: &[u8]) -> (PathBuf, u64) {
+        let note = sign(
+            &release_text(name, version, &[("image.img", contents)]),
+            &[&self.release],
+        );
+        let proof = self.post("releases", &note).expect("publish");
+        let index = TlogProof::parse(&proof).expect("proof").index;
+        let path = self.scratch().join(format!("{version}.img"));
+        std::fs::write(&path, contents).expect("artifact");
+        std::fs::write(proof_path(&path), &proof).expect("proof");
+        (path, index)
+    }
+}
+
+/// `FILE.tlog-proof`.
+pub fn proof_path(file: &Path) -> PathBuf {
+    let mut s = file.as_os_str().to_owned();
+    s.push(".tlog-proof");
+    PathBuf::from(s)
+}
+
+/// A root event.
+pub fn root_event(roots: &[&Ed25519Signer], threshold: usize) -> String {
+    KeyEvent::Root {
+        roots: RootSet::new(roots.iter().map(|r| r.verifier()).collect(), threshold).expect("roots"),
+        reason: Some(Reason::new("Genesis").expect("reason")),
+    }
+    .to_text()
+}
+
+/// An `add` event.
+pub fn add_event(key: &Ed25519Signer, scope: &str, from: u64) -> String {
+    KeyEvent::Add {
+        key: key.verifier(),
+        scope: Scope::new(scope).expect("scope"),
+        from,
+        reason: None,
+    }
+    .to_text()
+}
+
+/// A `revoke` event.
+pub fn revoke_event(key: &Ed25519Signer, until: u64) -> String {
+    KeyEvent::Revoke {
+        key: key.verifier(),
+        until,
+        reason: Reason::new("Key compromised").expect("reason"),
+    }
+    .to_text()
+}
+
+/// A release text listing `files` (name, contents) as artifacts.
+pub fn release_text(name: &str, version: &str, files: &[(&str, &[u8])]) -> String {
+    release_text_sized(
+        name,
+        version,
+        &files
+            .iter()
+            .map(|(n, d)| (*n, Sha256Digest::of(d), d.len() as u64))
+            .collect::<Vec<_>>(),
+    )
+}
+
+/// A release text with explicit digests and sizes.
+pub fn release_text_sized(name: &str, version: &str, files: &[(&str, Sha256Digest, u64)]) -> String {
+    Release::new(
+        ReleaseName::new(name).expect("name"),
+        Version::new(version).expect("version"),
+        files
+            .iter()
+            .map(|(n, digest, size)| FileRef {
+                digest: *digest,
+                size: *size,
+                file_name: FileName::new(n).expect("file name"),
+            })
+            .collect(),
+        Vec::new(),
+    )
+    .expect("release")
+    .to_text()
+}
+
+/// A deprecation text.
+pub fn deprecation_text(name: &str, version: &str) -> String {
+    Deprecation::new(
+        ReleaseName::new(name).expect("name"),
+        Version::new(version).expect("version"),
+        Reason::new("Security fix available").expect("reason"),
+        None,
+        Some(Version::new("9.9").expect("version")),
+    )
+    .expect("deprecation")
+    .to_text()
+}
+
+/// Adds cosignatures (`witness`, POSIX time) to a checkpoint note's bytes.
+pub fn cosign(checkpoint: &[u8], cosigners: &[(&CosignatureSigner, u64)]) -> Vec<u8> {
+    let mut note = Note::parse(checkpoint).expect("checkpoint note");
+    for (w, time) in cosigners {
+        let sig = w.cosign_text(note.text(), *time).expect("cosign");
+        note.push_signature(sig).expect("push cosignature");
+    }
+    note.to_bytes()
+}
+
+/// Rewrites a `.tlog-proof` file's checkpoint with `f`.
+pub fn rewrite_proof_checkpoint(path: &Path, f: impl FnOnce(&[u8]) -> Vec<u8>) {
+    let mut proof = TlogProof::parse(&std::fs::read(path).expect("proof")).expect("parse proof");
+    proof.checkpoint = f(&proof.checkpoint);
+    std::fs::write(path, proof.to_bytes()).expect("write proof");
+}
+
+/// Now, POSIX seconds.
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+}
+
+/// A client: a state directory driven through `cairn`.
+#[derive(Debug)]
+pub struct Client {
+    /// Holds the state directory.
+    pub dir: tempfile::TempDir,
+}
+
+impl Client {
+    /// An empty client.
+    pub fn new() -> Client {
+        Client {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    /// The state directory.
+    pub fn state(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    /// `cairn trust init` for the test log at `url` with `extra` arguments; asserts success.
+    pub fn trust(&self, url: &str, log: &TestLog, extra: &[&str]) {
+        let out = self.trust_raw(url, &log_key().verifier().to_vkey(), log, extra);
+        assert_exit(&out, 0, "trust init");
+    }
+
+    /// `cairn trust init` with any log key, returning the output.
+    pub fn trust_raw(&self, url: &str, log_vkey: &str, log: &TestLog, extra: &[&str]) -> Output {
+        let root = log.root.verifier().to_vkey();
+        let mut args: Vec<String> = vec![
+            "trust".into(),
+            "init".into(),
+            "--state".into(),
+            self.state().display().to_string(),
+            "--log".into(),
+            url.into(),
+            "--log-key".into(),
+            log_vkey.into(),
+            "--root-key".into(),
+            root,
+            "--threshold".into(),
+            "1".into(),
+            "--force".into(),
+        ];
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
+        run_cairn(&args)
+    }
+
+    /// `cairn <command> --state STATE args...`.
+    pub fn cairn(&self, command: &[&str], args: &[&str]) -> Output {
+        let mut all: Vec<String> = command.iter().map(|s| (*s).to_owned()).collect();
+        all.push("--state".into());
+        all.push(self.state().display().to_string());
+        all.extend(args.iter().map(|s| (*s).to_owned()));
+        run_cairn(&all)
+    }
+
+    /// `cairn verify FILE args...`.
+    pub fn verify(&self, file: &Path, args: &[&str]) -> Output {
+        let f = file.display().to_string();
+        let mut all = vec![f.as_str()];
+        all.extend_from_slice(args);
+        self.cairn(&["verify"], &all)
+    }
+
+    /// The evidence files written so far.
+    pub fn evidence(&self) -> Vec<PathBuf> {
+        match std::fs::read_dir(self.state().join("evidence")) {
+            Ok(rd) => rd.map(|e| e.expect("entry").path()).collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+}
+
+/// What a [`TinyHttp`] handler answers.
+pub enum Answer {
+    /// Status and body.
+    Full(u16, Vec<u8>),
+    /// Send the headers announcing `total` bytes and `first` of the body, then stall until the
+    /// server stops (a download the test interrupts).
+    Stall { total: u64, first: Vec<u8> },
+}
+
+type Handler = dyn Fn(&str) -> Answer + Send + Sync;
+
+/// A tiny HTTP/1.1 server on loopback answering GETs with a handler, one connection per
+/// request (`Connection: close`). Stops on drop.
+pub struct TinyHttp {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for TinyHttp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TinyHttp({})", self.addr)
+    }
+}
+
+impl TinyHttp {
+    /// Starts the server.
+    pub fn start(handler: impl Fn(&str) -> Answer + Send + Sync + 'static) -> TinyHttp {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let addr = listener.local_addr().expect("addr");
+        let stop = Arc::new(AtomicBool::new(false));
+        let handler: Arc<Handler> = Arc::new(handler);
+        let stopped = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            while !stopped.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        let handler = Arc::clone(&handler);
+                        let stopped = Arc::clone(&stopped);
+                        std::thread::spawn(move || serve_one(stream, &*handler, &stopped));
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(2)),
+                }
+            }
+        });
+        TinyHttp { addr, stop }
+    }
+
+    /// `http://ADDR`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for TinyHttp {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn serve_one(stream: TcpStream, handler: &Handler, stop: &AtomicBool) {
+    let _ = stream.set_nonblocking(false);
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+    let mut reader = BufReader::new(match stream.try_clone() {
+        Ok(s) => s,
+        Err(_) => return,
+    });
+    let mut request = String::new();
+    if reader.read_line(&mut request).is_err() {
+        return;
+    }
+    loop {
+        let mut line = String::new();
+        match reader.read_line(&mut line) {
+            Ok(0) | Err(_) => return,
+            Ok(_) if line == "\r\n" || line == "\n" => break,
+            Ok(_) => {}
+        }
+    }
+    let path = request.split(' ').nth(1).unwrap_or("/").to_owned();
+    let mut stream = stream;
+    match handler(&path) {
+        Answer::Full(status, body) => {
+            let head = format!(
+                "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(&body);
+        }
+        Answer::Stall { total, first } => {
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {total}\r\nConnection: close\r\n\r\n"
+            );
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(&first);
+            let _ = stream.flush();
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+    let _ = stream.flush();
+}
+
+/// A handler serving the files of `dir` (404 for anything else).
+pub fn files(dir: PathBuf) -> impl Fn(&str) -> Answer + Send + Sync + 'static {
+    move |path: &str| {
+        let name = path.trim_start_matches('/');
+        if name.contains("..") || name.is_empty() {
+            return Answer::Full(404, b"no\n".to_vec());
+        }
+        match std::fs::read(dir.join(name)) {
+            Ok(data) => Answer::Full(200, data),
+            Err(_) => Answer::Full(404, b"not found\n".to_vec()),
+        }
+    }
+}
+
+/// A man-in-the-middle in front of the log at `upstream`: every GET is forwarded, and
+/// checkpoint answers pass through `rewrite(log, bytes)` (`log` is `releases` or `keys`).
+pub fn mitm(
+    upstream: String,
+    rewrite: impl Fn(&str, Vec<u8>) -> Vec<u8> + Send + Sync + 'static,
+) -> impl Fn(&str) -> Answer + Send + Sync + 'static {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .proxy(None)
+        .build()
+        .into();
+    move |path: &str| {
+        let mut response = match agent.get(&format!("{upstream}{path}")).call() {
+            Ok(r) => r,
+            Err(_) => return Answer::Full(502, b"upstream down\n".to_vec()),
+        };
+        let status = response.status().as_u16();
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(64 << 20)
+            .read_to_vec()
+            .unwrap_or_default();
+        let body = match path {
+            "/releases/checkpoint" if status == 200 => rewrite("releases", body),
+            "/keys/checkpoint" if status == 200 => rewrite("keys", body),
+            _ => body,
+        };
+        Answer::Full(status, body)
+    }
+}
+
+/// The files in `dir` whose names contain `needle`.
+pub fn files_containing(dir: &Path, needle: &str) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .expect("read dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(needle))
+        .collect()
+}

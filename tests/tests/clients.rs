@@ -1,0 +1,632 @@
+//! End-to-end tests of `cairn trust init`, `cairn verify`, `cairn install` and `cairn keylog`
+//! against a real `cairn serve` on loopback. Each attack test is named after the attack and
+//! checks the exit code the client contract promises (`spec/client.md`).
+//!
+//! Witness cosignatures: the server does not ask witnesses yet, so the tests that need them make
+//! cosignatures themselves with `CosignatureSigner`, either on the checkpoint inside a
+//! `.tlog-proof` file (offline) or through a man-in-the-middle HTTP server in front of the log
+//! that adds them to every `checkpoint` answer (online, and for `keylog export`).
+//!
+//! Build the binary first: `cargo build -p cairn-cli`.
+
+mod client_support;
+
+use std::path::Path;
+
+use cairn_verifier::checkpoint::Checkpoint;
+use cairn_verifier::hash::leaf_hash;
+use cairn_verifier::merkle::MemoryTree;
+use cairn_verifier::note::{Ed25519Signer, KeyName, Note};
+use cairn_verifier::tlog_proof::TlogProof;
+use client_support::*;
+
+fn s(p: &Path) -> String {
+    p.display().to_string()
+}
+
+/// A log with one release published, a client trusting it, and the release's artifact and proof.
+fn setup() -> (TestLog, Client, std::path::PathBuf) {
+    let log = TestLog::start();
+    let (artifact, _) = log.publish("example/os", "1.0", b"the 1.0 image\n");
+    let client = Client::new();
+    client.trust(&log.url(), &log, &[]);
+    (log, client, artifact)
+}
+
+#[test]
+fn verify_with_proof_online_then_offline_and_json() {
+    let (log, client, artifact) = setup();
+    let out = client.verify(&artifact, &["-v"]);
+    assert_exit(&out, 0, "online verify with proof");
+    let stdout = text(&out.stdout);
+    assert!(stdout.starts_with("OK "), "{stdout}");
+    assert!(stdout.contains("example/os 1.0 image.img"), "{stdout}");
+    let stderr = text(&out.stderr);
+    for check in [
+        "keylog-replay",
+        "checkpoint-signature",
+        "inclusion",
+        "consistency",
+        "artifact-binding",
+        "key-validity",
+        "deprecation",
+    ] {
+        assert!(stderr.contains(check), "{check} missing from -v output:\n{stderr}");
+    }
+    assert!(
+        stderr.contains("age is not checked"),
+        "with no witnesses the client says the age check is skipped:\n{stderr}"
+    );
+    // The client stored both checkpoints and the key log.
+    let logs = client.state().join("logs");
+    let id = std::fs::read_dir(&logs).expect("logs dir").next().expect("one log").expect("entry").path();
+    assert!(id.join("releases.checkpoint").is_file());
+    assert!(id.join("keylog.snapshot").is_file());
+
+    // Offline, same state: no network needed.
+    let out = client.verify(&artifact, &["--offline", "--json", "--name", "example/os", "--version", "1.0"]);
+    assert_exit(&out, 0, "offline verify");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(json["verdict"], "ok");
+    assert_eq!(json["entry"]["name"], "example/os");
+    assert_eq!(json["entry"]["index"], 0);
+    assert!(json["checks"].as_array().expect("checks").len() >= 8);
+    drop(log);
+}
+
+#[test]
+fn verify_online_by_digest_lookup_without_proof() {
+    let (log, client, artifact) = setup();
+    std::fs::remove_file(proof_path(&artifact)).expect("remove proof");
+    let out = client.verify(&artifact, &["--json"]);
+    assert_exit(&out, 0, "lookup");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(json["entry"]["version"], "1.0");
+    // Offline without a proof there is nothing to verify against.
+    let out = client.verify(&artifact, &["--offline"]);
+    assert_exit(&out, 3, "offline without proof");
+    drop(log);
+}
+
+#[test]
+fn offline_verification_with_the_server_stopped_succeeds_with_proof_and_snapshot() {
+    let (mut log, online, artifact) = setup();
+    let snapshot = log.scratch().join("keys.snapshot");
+    let out = online.cairn(&["keylog", "export"], &["--out", &s(&snapshot)]);
+    assert_exit(&out, 0, "keylog export");
+    log.stop();
+    // A fresh machine: trust file and snapshot only, no state, no server.
+    let airgapped = Client::new();
+    airgapped.trust("http://127.0.0.1:9", &log, &[]);
+    let out = airgapped.verify(&artifact, &["--offline", "--keylog", &s(&snapshot), "-v"]);
+    assert_exit(&out, 0, "air-gapped verify");
+    // The snapshot is now stored: the next offline run needs only the proof.
+    let out = airgapped.verify(&artifact, &["--offline"]);
+    assert_exit(&out, 0, "offline verify from the stored key log");
+    // Without a snapshot or stored key log there is no key state.
+    let empty = Client::new();
+    empty.trust("http://127.0.0.1:9", &log, &[]);
+    assert_exit(&empty.verify(&artifact, &["--offline"]), 3, "no key log");
+}
+
+#[test]
+fn tampered_artifact() {
+    let (log, client, artifact) = setup();
+    std::fs::write(&artifact, b"the 1.0 image, backdoored\n").expect("tamper");
+    let out = client.verify(&artifact, &["--json"]);
+    assert_exit(&out, 3, "tampered artifact with proof");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(json["verdict"], "verification-failed");
+    std::fs::remove_file(proof_path(&artifact)).expect("rm");
+    assert_exit(&client.verify(&artifact, &[]), 3, "tampered artifact by lookup");
+    drop(log);
+}
+
+#[test]
+fn proof_for_a_different_artifact() {
+    let (log, client, artifact) = setup();
+    let (other, _) = log.publish("example/os", "2.0", b"the 2.0 image\n");
+    let out = client.verify(&artifact, &["--proof", &s(&proof_path(&other)), "--json"]);
+    assert_exit(&out, 3, "proof of another artifact");
+    assert!(text(&out.stdout).contains("artifact-binding"));
+}
+
+#[test]
+fn entry_that_names_the_digest_with_another_size() {
+    let log = TestLog::start();
+    let contents = b"sized image\n";
+    // A release naming the right digest but a wrong size: the entry binds both.
+    let note = sign(
+        &release_text_sized(
+            "example/os",
+            "3.0",
+            &[("image.img", cairn_verifier::entry::Sha256Digest::of(contents), 999)],
+        ),
+        &[&log.release],
+    );
+    let proof = log.post("releases", &note).expect("logged");
+    let path = log.scratch().join("sized.img");
+    std::fs::write(&path, contents).expect("artifact");
+    std::fs::write(proof_path(&path), proof).expect("proof");
+    let client = Client::new();
+    client.trust(&log.url(), &log, &[]);
+    assert_exit(&client.verify(&path, &[]), 3, "size mismatch");
+}
+
+#[test]
+fn tampered_proof() {
+    let (log, client, artifact) = setup();
+    log.publish("example/os", "1.1", b"more\n");
+    log.publish("example/os", "1.2", b"more still\n");
+    let proof_file = log.scratch().join("1.2.img.tlog-proof");
+    let mut proof = TlogProof::parse(&std::fs::read(&proof_file).expect("read")).expect("parse");
+    assert!(!proof.proof.is_empty(), "the proof has hashes to tamper with");
+    proof.proof[0] = leaf_hash(b"not the sibling");
+    let tampered = log.scratch().join("1.2.img.tampered");
+    std::fs::write(&tampered, proof.to_bytes()).expect("write");
+    let out = client.verify(&log.scratch().join("1.2.img"), &["--proof", &s(&tampered), "-v"]);
+    assert_exit(&out, 3, "tampered proof hash");
+    assert!(text(&out.stderr).contains("inclusion"), "{}", text(&out.stderr));
+    // Garbage in the proof file.
+    std::fs::write(&tampered, b"c2sp.org/tlog-proof@v1\nindex x\n").expect("write");
+    assert_exit(
+        &client.verify(&artifact, &["--proof", &s(&tampered)]),
+        3,
+        "malformed proof",
+    );
+}
+
+#[test]
+fn forged_checkpoint_signature() {
+    let (log, client, artifact) = setup();
+    assert_exit(&client.cairn(&["keylog", "sync"], &[]), 0, "sync");
+    // The same checkpoint text signed by a key with the log's name but not the log's key.
+    let impostor = Ed25519Signer::from_seed(
+        KeyName::new(&format!("{PREFIX}/releases")).expect("name"),
+        [42; 32],
+    );
+    rewrite_proof_checkpoint(&proof_path(&artifact), |cp| {
+        let note = Note::parse(cp).expect("note");
+        Note::sign(note.text(), &[&impostor]).expect("sign").to_bytes()
+    });
+    let out = client.verify(&artifact, &["--offline", "-v"]);
+    assert_exit(&out, 3, "forged signature");
+    assert!(text(&out.stderr).contains("checkpoint-signature"));
+    // Online too: the proof's checkpoint is checked whatever the log serves.
+    assert_exit(&client.verify(&artifact, &[]), 3, "forged signature online");
+    drop(log);
+}
+
+#[test]
+fn log_key_mismatch() {
+    let (log, client, artifact) = setup();
+    let other = Ed25519Signer::from_seed(KeyName::new(PREFIX).expect("name"), [7; 32]);
+    let out = client.trust_raw(&log.url(), &other.verifier().to_vkey(), &log, &[]);
+    assert_exit(&out, 0, "trust init with another log key");
+    let out = client.verify(&artifact, &[]);
+    assert_exit(&out, 3, "log key mismatch");
+    assert!(text(&out.stderr).contains("checkpoint signature"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn rollback_to_an_older_checkpoint() {
+    let (mut log, client, artifact) = setup();
+    let old = log.dir.path().join("old-data");
+    log.copy_data(&old);
+    log.publish("example/os", "1.1", b"newer\n");
+    assert_exit(&client.verify(&artifact, &[]), 0, "verify stores the newer checkpoint");
+    // The log (or a mirror, or an attacker with its key) now serves the older state.
+    log.stop();
+    log.serve(&old);
+    client.trust(&log.url(), &log, &[]);
+    let out = client.verify(&artifact, &[]);
+    assert_exit(&out, 3, "rollback");
+    assert!(text(&out.stderr).contains("rollback"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn split_view() {
+    let (mut log, client, artifact) = setup();
+    let fork = log.dir.path().join("fork-data");
+    log.copy_data(&fork);
+    // Two servers with the same key and the same history so far; each now logs a different
+    // release, so both sign a checkpoint of the same size with different roots.
+    log.publish("example/os", "1.1", b"for some\n");
+    assert_exit(&client.verify(&artifact, &[]), 0, "first view");
+    log.stop();
+    log.serve(&fork);
+    log.publish("example/os", "1.1", b"for others\n");
+    client.trust(&log.url(), &log, &[]);
+    let out = client.verify(&artifact, &[]);
+    assert_exit(&out, 4, "split view");
+    let evidence = client.evidence();
+    assert_eq!(evidence.len(), 1, "one evidence file: {evidence:?}");
+    let path = evidence[0].display().to_string();
+    assert!(text(&out.stderr).contains(&path), "the path is printed:\n{}", text(&out.stderr));
+    let body = std::fs::read_to_string(&evidence[0]).expect("evidence");
+    assert!(body.starts_with("cairn/inconsistency-evidence/v1\n"), "{body}");
+    assert!(body.contains("older 2 ") && body.contains("newer 2 "), "{body}");
+}
+
+#[test]
+fn split_view_offline_from_a_crafted_checkpoint() {
+    let (log, client, artifact) = setup();
+    assert_exit(&client.verify(&artifact, &[]), 0, "stores the log's checkpoint of size 1");
+    // A compromised log key signs a second tree of the same size holding another entry.
+    let forged_entry = sign(
+        &release_text("example/os", "1.0", &[("image.img", b"evil\n")]),
+        &[&log.release],
+    );
+    let mut tree = MemoryTree::new();
+    tree.append(&forged_entry);
+    let signer = log_key().with_name(KeyName::new(&format!("{PREFIX}/releases")).expect("n"));
+    let text_cp = Checkpoint::new(format!("{PREFIX}/releases"), 1, tree.root())
+        .to_text()
+        .expect("checkpoint");
+    let cp = Note::sign(&text_cp, &[&signer]).expect("sign").to_bytes();
+    let evil = log.scratch().join("evil.img");
+    std::fs::write(&evil, b"evil\n").expect("write");
+    let proof = TlogProof {
+        extra: Some(forged_entry),
+        index: 0,
+        proof: Vec::new(),
+        checkpoint: cp,
+    };
+    std::fs::write(proof_path(&evil), proof.to_bytes()).expect("proof");
+    let out = client.verify(&evil, &["--offline"]);
+    assert_exit(&out, 4, "offline split view");
+    assert_eq!(client.evidence().len(), 1);
+}
+
+#[test]
+fn key_revoked_at_that_index() {
+    let (log, client, artifact) = setup();
+    assert_exit(&client.verify(&artifact, &[]), 0, "valid before the revocation");
+    let revoke = sign(&revoke_event(&log.release, 0), &[&log.root]);
+    log.post("keys", &revoke).expect("revoke");
+    let out = client.verify(&artifact, &["-v"]);
+    assert_exit(&out, 3, "revoked key");
+    assert!(text(&out.stderr).contains("revoked"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn key_out_of_scope() {
+    // The log's own server refuses out-of-scope releases, so only a compromised log key can put
+    // one in a signed tree: the client refuses it from the key log alone.
+    let (log, client, _) = setup();
+    assert_exit(&client.cairn(&["keylog", "sync"], &[]), 0, "sync");
+    let contents = b"not ours\n";
+    let entry = sign(
+        &release_text("other/os", "1.0", &[("image.img", contents)]),
+        &[&log.release],
+    );
+    // A tree extending the real one, so the checkpoint is consistent with what the client saw.
+    let real = TlogProof::parse(&log.get("/releases/proof/0")).expect("proof");
+    let mut tree = MemoryTree::new();
+    tree.append(&real.extra.expect("entry"));
+    tree.append(&entry);
+    let signer = log_key().with_name(KeyName::new(&format!("{PREFIX}/releases")).expect("n"));
+    let text_cp = Checkpoint::new(format!("{PREFIX}/releases"), 2, tree.root())
+        .to_text()
+        .expect("checkpoint");
+    let proof = TlogProof {
+        extra: Some(entry),
+        index: 1,
+        proof: tree.prove_inclusion(1, 2).expect("prove"),
+        checkpoint: Note::sign(&text_cp, &[&signer]).expect("sign").to_bytes(),
+    };
+    let path = log.scratch().join("other.img");
+    std::fs::write(&path, contents).expect("write");
+    std::fs::write(proof_path(&path), proof.to_bytes()).expect("proof");
+    let out = client.verify(&path, &["--offline", "-v"]);
+    assert_exit(&out, 3, "out of scope");
+    assert!(text(&out.stderr).contains("may not sign"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn deprecated_release() {
+    let (log, client, artifact) = setup();
+    let dep = sign(&deprecation_text("example/os", "1.0"), &[&log.release]);
+    log.post("releases", &dep).expect("deprecate");
+    let out = client.verify(&artifact, &["--json"]);
+    assert_exit(&out, 0, "deprecated: warning only");
+    assert!(text(&out.stderr).contains("deprecated"), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(json["entry"]["deprecation"]["replacement"], "9.9");
+    assert_exit(
+        &client.verify(&artifact, &["--refuse-deprecated"]),
+        3,
+        "deprecated, refused",
+    );
+}
+
+#[test]
+fn wrong_name_or_version() {
+    let (log, client, artifact) = setup();
+    assert_exit(&client.verify(&artifact, &["--name", "example/other"]), 3, "name");
+    assert_exit(&client.verify(&artifact, &["--version", "2.0"]), 3, "version");
+    assert_exit(&client.verify(&artifact, &["--name", "not a name!"]), 2, "usage");
+    drop(log);
+}
+
+/// A client trusting witnesses `w1` and `w2` (quorum `quorum`, max age 1h) behind a
+/// man-in-the-middle that cosigns every checkpoint at `time_of()`.
+fn witnessed(
+    log: &TestLog,
+    quorum: &str,
+    cosign_at: u64,
+    cosigners: Vec<&'static str>,
+) -> (Client, TinyHttp) {
+    let upstream = log.url();
+    let mitm_server = TinyHttp::start(mitm(upstream, move |_, cp| {
+        let signers: Vec<_> = cosigners.iter().map(|l| witness(l)).collect();
+        let pairs: Vec<_> = signers.iter().map(|w| (w, cosign_at)).collect();
+        cosign(&cp, &pairs)
+    }));
+    let client = Client::new();
+    let (w1, w2) = (witness("w1").verifier().to_vkey(), witness("w2").verifier().to_vkey());
+    client.trust(
+        &mitm_server.url(),
+        log,
+        &["--witness", "w1", &w1, "--witness", "w2", &w2, "--quorum", quorum, "--max-age", "1h"],
+    );
+    (client, mitm_server)
+}
+
+#[test]
+fn witnessed_checkpoints_verify_online_and_offline() {
+    let log = TestLog::start();
+    let (artifact, _) = log.publish("example/os", "1.0", b"witnessed\n");
+    let (client, _mitm) = witnessed(&log, "2", now(), vec!["w1", "w2"]);
+    let out = client.verify(&artifact, &["-v"]);
+    // The proof from the log carries no cosignatures yet: its quorum fails.
+    assert_exit(&out, 3, "proof without cosignatures");
+    rewrite_proof_checkpoint(&proof_path(&artifact), |cp| {
+        cosign(cp, &[(&witness("w1"), now()), (&witness("w2"), now())])
+    });
+    let out = client.verify(&artifact, &["-v"]);
+    assert_exit(&out, 0, "witnessed online");
+    assert!(text(&out.stderr).contains("freshness"), "{}", text(&out.stderr));
+    let snapshot = log.scratch().join("keys.snapshot");
+    assert_exit(&client.cairn(&["keylog", "export"], &["--out", &s(&snapshot)]), 0, "export");
+    let airgapped = Client::new();
+    let (w1, w2) = (witness("w1").verifier().to_vkey(), witness("w2").verifier().to_vkey());
+    airgapped.trust(
+        "http://127.0.0.1:9",
+        &log,
+        &["--witness", "w1", &w1, "--witness", "w2", &w2, "--max-age", "1h"],
+    );
+    assert_exit(
+        &airgapped.verify(&artifact, &["--offline", "--keylog", &s(&snapshot)]),
+        0,
+        "witnessed offline",
+    );
+}
+
+#[test]
+fn checkpoint_older_than_max_age() {
+    let log = TestLog::start();
+    let (artifact, _) = log.publish("example/os", "1.0", b"stale\n");
+    let two_hours_ago = now() - 2 * 3600;
+    let (client, _mitm) = witnessed(&log, "2", two_hours_ago, vec!["w1", "w2"]);
+    let out = client.verify(&artifact, &["-v"]);
+    assert_exit(&out, 3, "stale checkpoints online");
+    assert!(text(&out.stderr).contains("stale"), "{}", text(&out.stderr));
+    // One fresh witness is not enough when the quorum is two.
+    let (client, _mitm2) = witnessed(&log, "2", now(), vec!["w1"]);
+    assert_exit(&client.verify(&artifact, &[]), 3, "one witness of two");
+}
+
+#[test]
+fn witness_quorum_not_met() {
+    let log = TestLog::start();
+    let (artifact, _) = log.publish("example/os", "1.0", b"quorum\n");
+    let (client, _mitm) = witnessed(&log, "2", now(), vec!["w1", "w2"]);
+    // Online checkpoints are fully cosigned; the proof's has one cosignature of two.
+    rewrite_proof_checkpoint(&proof_path(&artifact), |cp| cosign(cp, &[(&witness("w1"), now())]));
+    let out = client.verify(&artifact, &["-v"]);
+    assert_exit(&out, 3, "quorum not met");
+    assert!(text(&out.stderr).contains("quorum"), "{}", text(&out.stderr));
+    // A bad cosignature by a policy witness refuses the checkpoint outright.
+    rewrite_proof_checkpoint(&proof_path(&artifact), |cp| {
+        let mut note = Note::parse(cp).expect("note");
+        let mut sig = witness("w2")
+            .cosign_text(note.text(), now())
+            .expect("cosign");
+        sig.signature[20] ^= 1;
+        note.push_signature(sig).expect("push");
+        note.to_bytes()
+    });
+    assert_exit(&client.verify(&artifact, &[]), 3, "bad cosignature");
+}
+
+#[test]
+fn trust_init_refuses_bad_input() {
+    let log = TestLog::start();
+    let client = Client::new();
+    let out = client.trust_raw(&log.url(), "not-a-key", &log, &[]);
+    assert_exit(&out, 2, "bad log key");
+    let out = client.trust_raw("ftp://x", &log_key().verifier().to_vkey(), &log, &[]);
+    assert_exit(&out, 2, "bad URL");
+    // A plain Ed25519 key is not a witness key.
+    let out = client.trust_raw(
+        &log.url(),
+        &log_key().verifier().to_vkey(),
+        &log,
+        &["--witness", "w1", &key("w").verifier().to_vkey()],
+    );
+    assert_exit(&out, 2, "witness key type");
+    // Without --force an existing policy is kept.
+    client.trust(&log.url(), &log, &[]);
+    let root = log.root.verifier().to_vkey();
+    let state = s(&client.state());
+    let vkey = log_key().verifier().to_vkey();
+    let out = run_cairn(&[
+        "trust", "init", "--state", &state, "--log", &log.url(), "--log-key", &vkey,
+        "--root-key", &root, "--threshold", "1",
+    ]);
+    assert_exit(&out, 2, "no overwrite");
+}
+
+// ---- install ----
+
+/// Serves the scratch directory over HTTP.
+fn file_server(log: &TestLog) -> TinyHttp {
+    TinyHttp::start(files(log.scratch()))
+}
+
+fn install(client: &Client, source: &str, to: &Path, args: &[&str]) -> std::process::Output {
+    let to = s(to);
+    let mut all = vec![source, "--to", to.as_str()];
+    all.extend_from_slice(args);
+    client.cairn(&["install"], &all)
+}
+
+/// Asserts PATH holds `old` and the directory has no temporary file.
+#[track_caller]
+fn assert_untouched(to: &Path, old: &[u8]) {
+    assert_eq!(std::fs::read(to).expect("PATH still there"), old, "PATH changed");
+    let dir = to.parent().expect("dir");
+    let left = files_containing(dir, ".cairn-");
+    assert!(left.is_empty(), "temporary files left behind: {left:?}");
+}
+
+#[test]
+fn install_from_http_and_from_a_local_path() {
+    let (log, client, artifact) = setup();
+    let http = file_server(&log);
+    let dest_dir = tempfile::tempdir().expect("dest");
+    let to = dest_dir.path().join("os.img");
+    let out = install(&client, &format!("{}/1.0.img", http.url()), &to, &["-v"]);
+    assert_exit(&out, 0, "install over HTTP with proof");
+    assert_eq!(std::fs::read(&to).expect("installed"), b"the 1.0 image\n");
+    assert!(files_containing(dest_dir.path(), ".cairn-").is_empty());
+    // Without SOURCE.tlog-proof the client looks the digest up.
+    std::fs::remove_file(&to).expect("rm");
+    std::fs::remove_file(proof_path(&artifact)).expect("rm proof");
+    let out = install(&client, &format!("{}/1.0.img", http.url()), &to, &[]);
+    assert_exit(&out, 0, "install over HTTP by lookup");
+    // From a local path, replacing the file.
+    let (local, _) = log.publish("example/os", "1.1", b"the 1.1 image\n");
+    let out = install(&client, &s(&local), &to, &["--name", "example/os"]);
+    assert_exit(&out, 0, "install from a local path");
+    assert_eq!(std::fs::read(&to).expect("installed"), b"the 1.1 image\n");
+}
+
+#[test]
+fn install_leaves_path_untouched_on_every_failure() {
+    let (log, client, artifact) = setup();
+    let (other, _) = log.publish("example/os", "2.0", b"the 2.0 image\n");
+    let http = file_server(&log);
+    let dest_dir = tempfile::tempdir().expect("dest");
+    let to = dest_dir.path().join("os.img");
+    let old = b"the installed version\n";
+    std::fs::write(&to, old).expect("old");
+    let scratch = log.scratch();
+
+    // Tampered artifact (HTTP, with its proof).
+    std::fs::write(scratch.join("tampered.img"), b"backdoored\n").expect("w");
+    std::fs::copy(proof_path(&artifact), scratch.join("tampered.img.tlog-proof")).expect("cp");
+    let out = install(&client, &format!("{}/tampered.img", http.url()), &to, &[]);
+    assert_exit(&out, 3, "install tampered");
+    assert_untouched(&to, old);
+
+    // Not logged at all (no proof, lookup finds nothing).
+    std::fs::write(scratch.join("unlogged.img"), b"never published\n").expect("w");
+    let out = install(&client, &format!("{}/unlogged.img", http.url()), &to, &[]);
+    assert_exit(&out, 3, "install unlogged");
+    assert_untouched(&to, old);
+
+    // Proof for a different artifact (local source).
+    let out = install(&client, &s(&artifact), &to, &["--proof", &s(&proof_path(&other))]);
+    assert_exit(&out, 3, "install with another artifact's proof");
+    assert_untouched(&to, old);
+
+    // Wrong version.
+    let out = install(&client, &s(&artifact), &to, &["--version", "2.0"]);
+    assert_exit(&out, 3, "install wrong version");
+    assert_untouched(&to, old);
+
+    // Forged checkpoint signature in the proof.
+    let forged = scratch.join("forged.img");
+    std::fs::copy(&artifact, &forged).expect("cp");
+    std::fs::copy(proof_path(&artifact), proof_path(&forged)).expect("cp");
+    let impostor = Ed25519Signer::from_seed(
+        KeyName::new(&format!("{PREFIX}/releases")).expect("name"),
+        [42; 32],
+    );
+    rewrite_proof_checkpoint(&proof_path(&forged), |cp| {
+        let note = Note::parse(cp).expect("note");
+        Note::sign(note.text(), &[&impostor]).expect("sign").to_bytes()
+    });
+    let out = install(&client, &s(&forged), &to, &[]);
+    assert_exit(&out, 3, "install forged checkpoint");
+    assert_untouched(&to, old);
+
+    // Download that fails midway (HTTP 404) and a source that does not exist.
+    let out = install(&client, &format!("{}/missing.img", http.url()), &to, &[]);
+    assert_exit(&out, 1, "install 404");
+    assert_untouched(&to, old);
+    let out = install(&client, &s(&scratch.join("nope.img")), &to, &[]);
+    assert_exit(&out, 1, "install missing file");
+    assert_untouched(&to, old);
+
+    // Deprecated and refused.
+    let dep = sign(&deprecation_text("example/os", "1.0"), &[&log.release]);
+    log.post("releases", &dep).expect("deprecate");
+    let out = install(&client, &s(&artifact), &to, &["--refuse-deprecated"]);
+    assert_exit(&out, 3, "install deprecated");
+    assert_untouched(&to, old);
+
+    // Revoked key.
+    let revoke = sign(&revoke_event(&log.release, 0), &[&log.root]);
+    log.post("keys", &revoke).expect("revoke");
+    let out = install(&client, &s(&artifact), &to, &[]);
+    assert_exit(&out, 3, "install revoked");
+    assert_untouched(&to, old);
+}
+
+#[test]
+fn install_interrupted_by_ctrl_c_leaves_no_temporary_file() {
+    let (log, client, _) = setup();
+    let stall = TinyHttp::start(|_path: &str| Answer::Stall {
+        total: 10 << 20,
+        first: vec![0u8; 1 << 20],
+    });
+    let dest_dir = tempfile::tempdir().expect("dest");
+    let to = dest_dir.path().join("os.img");
+    let child = std::process::Command::new(cairn_bin())
+        .args(["install", &format!("{}/big.img", stall.url()), "--to", &s(&to)])
+        .args(["--state", &s(&client.state())])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn install");
+    // Wait until the temporary file exists and holds the first mebibyte.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let partial = files_containing(dest_dir.path(), ".cairn-");
+        if let Some(name) = partial.first() {
+            let len = std::fs::metadata(dest_dir.path().join(name)).map(|m| m.len()).unwrap_or(0);
+            if len >= 1 << 20 {
+                break;
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "the download never started");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
+    assert!(!to.exists(), "nothing installed");
+    assert!(
+        files_containing(dest_dir.path(), ".cairn-").is_empty(),
+        "the temporary file was removed"
+    );
+    drop(log);
+}
