@@ -12,7 +12,6 @@ use cairn_verifier::tile::{
     EntryBundle, MAX_BUNDLE_SIZE, TILE_HEIGHT, TILE_WIDTH, Tile, TileHashReader, TileReader,
     TreeHead,
 };
-use cairn_verifier::tlog_proof::MAX_TLOG_PROOF_SIZE;
 
 use crate::exit::Failure;
 use crate::trust::LogName;
@@ -220,26 +219,6 @@ impl LogServer {
                     .ok_or_else(|| anyhow::anyhow!("lookup answer line {l:?} is not an index"))
             })
             .collect()
-    }
-
-    /// A `.tlog-proof` URL's body, if it exists.
-    pub(crate) fn get_url(&self, url: &str) -> Result<Option<Vec<u8>>, FetchError> {
-        let response = self
-            .http
-            .get(url)
-            .send()
-            .map_err(|e| FetchError(format!("GET {url}: {e}")))?;
-        let status = response.status().as_u16();
-        let body = read_limited(response, MAX_TLOG_PROOF_SIZE)
-            .map_err(|e| FetchError(format!("GET {url}: {e}")))?;
-        match status {
-            200 => Ok(Some(body)),
-            404 => Ok(None),
-            _ => Err(FetchError(format!(
-                "GET {url}: HTTP {status}: {}",
-                reason_line(&body)
-            ))),
-        }
     }
 }
 

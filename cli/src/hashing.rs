@@ -67,7 +67,10 @@ pub(crate) fn hash_stream<R: Read + Send>(
         // Cannot fail: the channel holds BUFFERS and the receiver is alive.
         let _ = empty_tx.send(vec![0u8; BUFFER_SIZE]);
     }
-    let result = std::thread::scope(|scope| {
+    let shown = &bar;
+    // `move`: the channels belong to this closure, so an early return drops them and the
+    // reader thread, blocked on one of them, stops instead of deadlocking the scope.
+    let result = std::thread::scope(move |scope| {
         scope.spawn(move || {
             let mut input = input;
             while let Ok(mut buf) = empty_rx.recv() {
@@ -94,7 +97,7 @@ pub(crate) fn hash_stream<R: Read + Send>(
                 out.write_all(&buf[..n])?;
             }
             size += n as u64;
-            bar.set_position(size);
+            shown.set_position(size);
             // The reader may have stopped already; a failed send just drops the buffer.
             let _ = empty_tx.send(buf);
         }

@@ -140,12 +140,15 @@ fn install(
     file_name: &str,
     expected: &crate::verify::Expected,
 ) -> anyhow::Result<Verified> {
+    // The guard is dropped after the temporary file (reverse order), so the signal handler
+    // never points at a path that was reused. After the rename the temporary path no longer
+    // exists, so a late signal removes nothing.
+    let _guard = TemporaryGuard;
     let mut temporary = tempfile::Builder::new()
         .prefix(&format!(".{file_name}.cairn-"))
         .suffix(".partial")
         .tempfile_in(dir)
         .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
-    let _guard = TemporaryGuard;
     set_temporary(Some(temporary.path().to_path_buf()));
 
     let given_proof = match &args.proof {
@@ -170,7 +173,7 @@ fn install(
                 response,
                 total,
                 file_name,
-                Some(temporary.as_file_mut()),
+                Some(temporary.as_file_mut() as &mut dyn std::io::Write),
             )
             .with_context(|| format!("downloading {url}"))?;
             if let Some(expected_len) = total
@@ -190,7 +193,12 @@ fn install(
         Source::Local(path) => {
             let file = fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
             let total = file.metadata().ok().map(|m| m.len());
-            let hashed = hash_stream(file, total, file_name, Some(temporary.as_file_mut()))
+            let hashed = hash_stream(
+                file,
+                total,
+                file_name,
+                Some(temporary.as_file_mut() as &mut dyn std::io::Write),
+            )
                 .with_context(|| format!("copying {}", path.display()))?;
             let proof = match given_proof {
                 Some(p) => Some(p),

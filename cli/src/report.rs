@@ -95,11 +95,6 @@ impl Report {
         self.push(name, Status::Fail, detail.into());
     }
 
-    /// The checks so far.
-    pub(crate) fn checks(&self) -> &[Check] {
-        &self.checks
-    }
-
     /// The `--json` object: verdict, exit code, error (if any), artifact, entry and checks.
     pub(crate) fn to_json(&self, verdict: &str, exit: u8, error: Option<String>) -> Value {
         let checks: Vec<Value> = self

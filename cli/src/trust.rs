@@ -287,10 +287,10 @@ fn check_url(url: &str) -> Result<(), String> {
 pub(crate) struct ClientOptions {
     /// State directory: trust policy, last verified checkpoints, key-log copy, evidence
     /// (default: $XDG_STATE_HOME/cairn or ~/.local/state/cairn).
-    #[arg(long, value_name = "DIR", global = true)]
+    #[arg(long, value_name = "DIR")]
     pub(crate) state: Option<PathBuf>,
     /// Trust policy file to use instead of the one in the state directory.
-    #[arg(long, value_name = "FILE", global = true)]
+    #[arg(long, value_name = "FILE")]
     pub(crate) trust: Option<PathBuf>,
 }
 
@@ -392,7 +392,7 @@ fn run_init(args: &InitArgs) -> anyhow::Result<()> {
     if args.quorum.is_some() && witnesses.is_empty() {
         return Err(Failure::Usage("--quorum needs at least one --witness".to_owned()).into());
     }
-    if witnesses.len() > 0 && quorum == 0 {
+    if !witnesses.is_empty() && quorum == 0 {
         return Err(Failure::Usage(
             "--quorum 0 would ignore every witness; leave the witnesses out instead".to_owned(),
         )

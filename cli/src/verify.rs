@@ -564,14 +564,14 @@ impl Run {
             match deprecation_is_valid(&note, index, keys) {
                 Ok(_) => {
                     let detail = describe_deprecation(&dep, index);
-                    self.report.entry.as_mut().map(|e| {
+                    if let Some(e) = self.report.entry.as_mut() {
                         e["deprecation"] = json!({
                             "index": index,
                             "reason": dep.reason().as_str(),
                             "advisory": dep.advisory().map(|a| a.as_str()),
                             "replacement": dep.replacement().map(|v| v.as_str()),
-                        })
-                    });
+                        });
+                    }
                     if checks.refuse_deprecated {
                         self.report.fail("deprecation", &detail);
                         return Err(Failure::Verification(format!(
@@ -679,7 +679,11 @@ fn judge_one(
     {
         return Err((
             "name-version",
-            format!("entry {index} is release {}, not {name}", release.name()),
+            format!(
+                "entry {index} is release {}, not {}",
+                release.name().as_str(),
+                name.as_str()
+            ),
         ));
     }
     if let Some(version) = &expected.version
@@ -688,8 +692,9 @@ fn judge_one(
         return Err((
             "name-version",
             format!(
-                "entry {index} is version {}, not {version}",
-                release.version()
+                "entry {index} is version {}, not {}",
+                release.version().as_str(),
+                version.as_str()
             ),
         ));
     }
@@ -701,7 +706,6 @@ fn judge_one(
     }
     match release_is_valid(&note, index, keys) {
         Ok(valid) => {
-            let signers: Vec<String> = valid.signers().iter().map(|k| k.to_vkey()).collect();
             passes.push((
                 "key-validity",
                 format!(
@@ -715,7 +719,6 @@ fn judge_one(
                     release.name()
                 ),
             ));
-            let _ = signers;
         }
         Err(e) => {
             return Err((
@@ -769,6 +772,7 @@ pub(crate) fn classify(result: &anyhow::Result<Verified>) -> (&'static str, u8) 
 
 /// Prints the outcome: the JSON object on stdout with `--json`, else the verdict line on
 /// stdout when verified (errors are printed by `exit::report`).
+#[allow(clippy::print_stdout)] // The verdict is this command's data.
 pub(crate) fn print_outcome(
     report: &Report,
     result: &anyhow::Result<Verified>,
@@ -776,7 +780,6 @@ pub(crate) fn print_outcome(
     what: &str,
 ) {
     let (verdict, code) = classify(result);
-    #[allow(clippy::print_stdout)] // The verdict is this command's data.
     if json_out {
         let error = result.as_ref().err().map(|e| format!("{e:#}"));
         println!("{}", report.to_json(verdict, code, error));
