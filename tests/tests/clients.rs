@@ -213,6 +213,7 @@ fn rollback_to_an_older_checkpoint() {
     let (mut log, client, artifact) = setup();
     let old = log.dir.path().join("old-data");
     log.copy_data(&old);
+    client.trust(&log.url(), &log, &[]);
     log.publish("example/os", "1.1", b"newer\n");
     assert_exit(&client.verify(&artifact, &[]), 0, "verify stores the newer checkpoint");
     // The log (or a mirror, or an attacker with its key) now serves the older state.
@@ -229,6 +230,7 @@ fn split_view() {
     let (mut log, client, artifact) = setup();
     let fork = log.dir.path().join("fork-data");
     log.copy_data(&fork);
+    client.trust(&log.url(), &log, &[]);
     // Two servers with the same key and the same history so far; each now logs a different
     // release, so both sign a checkpoint of the same size with different roots.
     log.publish("example/os", "1.1", b"for some\n");

@@ -269,7 +269,7 @@ impl TestLog {
             .timeout_global(Some(TIMEOUT))
             .build()
             .into();
-        let mut log = TestLog {
+        let log = TestLog {
             server: Some(Server::start(&data)),
             dir,
             root,
