@@ -168,7 +168,10 @@ pub(crate) fn check_consistent(
         Err(CheckpointError::Inconsistent(inconsistency)) => {
             let path = state.write_evidence(&inconsistency)?;
             let message = format!("{what}: {inconsistency}");
-            report.fail("consistency", format!("{message}; evidence in {}", path.display()));
+            report.fail(
+                "consistency",
+                format!("{message}; evidence in {}", path.display()),
+            );
             Err(Failure::Inconsistency {
                 message,
                 evidence: path.display().to_string(),

@@ -52,7 +52,9 @@ pub(crate) fn read_limited(
         .read_to_end(&mut body)
         .map_err(|e| FetchError(format!("reading the reply: {e}")))?;
     if body.len() > limit {
-        return Err(FetchError(format!("the reply is larger than {limit} bytes")));
+        return Err(FetchError(format!(
+            "the reply is larger than {limit} bytes"
+        )));
     }
     Ok(body)
 }
@@ -100,7 +102,8 @@ impl LogServer {
             .send()
             .map_err(|e| FetchError(format!("GET {url}: {e}")))?;
         let status = response.status().as_u16();
-        let body = read_limited(response, limit).map_err(|e| FetchError(format!("GET {url}: {e}")))?;
+        let body =
+            read_limited(response, limit).map_err(|e| FetchError(format!("GET {url}: {e}")))?;
         match status {
             200 => Ok(Some(body)),
             404 => Ok(None),
@@ -204,7 +207,11 @@ impl LogServer {
 
     /// `GET /releases/lookup/deprecations/<name>/<version>`: indexes of deprecations of that
     /// release.
-    pub(crate) fn lookup_deprecations(&self, name: &str, version: &str) -> anyhow::Result<Vec<u64>> {
+    pub(crate) fn lookup_deprecations(
+        &self,
+        name: &str,
+        version: &str,
+    ) -> anyhow::Result<Vec<u64>> {
         self.lookup(&format!("releases/lookup/deprecations/{name}/{version}"))
     }
 
@@ -248,9 +255,10 @@ impl TileReader for HttpTiles {
                 let full = Tile::new(tile.height(), tile.level(), tile.index(), TILE_WIDTH)
                     .map_err(|e| FetchError(e.to_string()))?;
                 let full_path = format!("{}/{}", self.log.as_str(), full.path());
-                let mut data = self.server.get(&full_path, limit)?.ok_or_else(|| {
-                    FetchError(format!("neither {path} nor {full_path} exists"))
-                })?;
+                let mut data = self
+                    .server
+                    .get(&full_path, limit)?
+                    .ok_or_else(|| FetchError(format!("neither {path} nor {full_path} exists")))?;
                 data.truncate(tile.data_len());
                 Ok(data)
             })

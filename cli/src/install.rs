@@ -152,9 +152,10 @@ fn install(
     set_temporary(Some(temporary.path().to_path_buf()));
 
     let given_proof = match &args.proof {
-        Some(p) => Some(read_proof(p)?.ok_or_else(|| {
-            Failure::Usage(format!("--proof {}: no such file", p.display()))
-        })?),
+        Some(p) => Some(
+            read_proof(p)?
+                .ok_or_else(|| Failure::Usage(format!("--proof {}: no such file", p.display())))?,
+        ),
         None => None,
     };
     let (hashed, proof) = match source {
@@ -191,7 +192,8 @@ fn install(
             (hashed, proof)
         }
         Source::Local(path) => {
-            let file = fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+            let file =
+                fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
             let total = file.metadata().ok().map(|m| m.len());
             let hashed = hash_stream(
                 file,
@@ -199,7 +201,7 @@ fn install(
                 file_name,
                 Some(temporary.as_file_mut() as &mut dyn std::io::Write),
             )
-                .with_context(|| format!("copying {}", path.display()))?;
+            .with_context(|| format!("copying {}", path.display()))?;
             let proof = match given_proof {
                 Some(p) => Some(p),
                 None => read_proof(&proof_path_for(path))?,
@@ -233,7 +235,10 @@ fn install(
     if proof.is_none() {
         run.report.skip(
             "proof",
-            format!("{}.tlog-proof not found: looking the artifact up in the log", args.source),
+            format!(
+                "{}.tlog-proof not found: looking the artifact up in the log",
+                args.source
+            ),
         );
     }
     let verified = run.verify(&hashed, proof.as_ref(), expected, &args.checks)?;
@@ -251,7 +256,8 @@ fn install(
         .map_err(|e| e.error)
         .with_context(|| format!("renaming into {}", args.to.display()))?;
     sync_dir(dir);
-    run.report.pass("install", format!("installed {}", args.to.display()));
+    run.report
+        .pass("install", format!("installed {}", args.to.display()));
     Ok(verified)
 }
 

@@ -76,7 +76,9 @@ impl Snapshot {
             .read_to_end(&mut raw)
             .map_err(|e| format!("not valid zstd data: {e}"))?;
         if raw.len() > MAX_SNAPSHOT_SIZE {
-            return Err(format!("decompresses to more than {MAX_SNAPSHOT_SIZE} bytes"));
+            return Err(format!(
+                "decompresses to more than {MAX_SNAPSHOT_SIZE} bytes"
+            ));
         }
         Snapshot::decode(&raw)
     }
@@ -455,9 +457,7 @@ pub(crate) fn run(args: &KeylogArgs) -> anyhow::Result<()> {
             let mut report = Report::new(a.verbose);
             let keylog = if a.offline {
                 load_stored(&state, &trust, now(), None, &mut report)?.ok_or_else(|| {
-                    Failure::Usage(
-                        "no stored key log: run `cairn keylog sync` first".to_owned(),
-                    )
+                    Failure::Usage("no stored key log: run `cairn keylog sync` first".to_owned())
                 })?
             } else {
                 sync_and_store(&state, &trust, &mut report)?

@@ -122,7 +122,13 @@ impl StateDir {
             .older()
             .origin()
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .take(100)
             .collect();
         let base = format!(
@@ -163,7 +169,10 @@ pub(crate) fn write_atomic(path: &Path, data: &[u8], mode: u32) -> anyhow::Resul
         .tempfile_in(&dir)
         .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
     tmp.write_all(data)
-        .and_then(|()| tmp.as_file().set_permissions(fs::Permissions::from_mode(mode)))
+        .and_then(|()| {
+            tmp.as_file()
+                .set_permissions(fs::Permissions::from_mode(mode))
+        })
         .and_then(|()| tmp.as_file().sync_all())
         .with_context(|| format!("writing {}", path.display()))?;
     tmp.persist(path)

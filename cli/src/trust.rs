@@ -368,7 +368,9 @@ pub(crate) fn vkey_arg(value: &str) -> anyhow::Result<String> {
     })?;
     let line = text.strip_suffix('\n').unwrap_or(&text);
     if line.contains('\n') {
-        return Err(Failure::Usage(format!("{value}: expected one line holding a verifier key")).into());
+        return Err(
+            Failure::Usage(format!("{value}: expected one line holding a verifier key")).into(),
+        );
     }
     Ok(line.to_owned())
 }
@@ -448,9 +450,9 @@ fn parse_witness_args(values: &[String]) -> anyhow::Result<Vec<(String, String, 
     let mut i = 0;
     while i < values.len() {
         let name = &values[i];
-        let vkey = values.get(i + 1).ok_or_else(|| {
-            Failure::Usage(format!("--witness {name}: missing the verifier key"))
-        })?;
+        let vkey = values
+            .get(i + 1)
+            .ok_or_else(|| Failure::Usage(format!("--witness {name}: missing the verifier key")))?;
         let vkey = vkey_arg(vkey)?;
         i += 2;
         let url = match values.get(i) {

@@ -185,7 +185,15 @@ impl Run {
         let verified = match (&self.server, proof) {
             (Some(server), proof) => {
                 let server = server.clone();
-                self.online(&server, hashed, proof, expected, &keylog.state, checks, &mut pending)?
+                self.online(
+                    &server,
+                    hashed,
+                    proof,
+                    expected,
+                    &keylog.state,
+                    checks,
+                    &mut pending,
+                )?
             }
             (None, Some(proof)) => {
                 self.offline(hashed, proof, expected, &keylog.state, &mut pending)?
@@ -255,7 +263,8 @@ impl Run {
             (Some(s), None) => s,
             (None, Some(g)) => g,
             (None, None) => {
-                let detail = "no key log: run `cairn keylog sync` while online, or pass --keylog SNAPSHOT";
+                let detail =
+                    "no key log: run `cairn keylog sync` while online, or pass --keylog SNAPSHOT";
                 report.fail("keylog-entries", detail);
                 return Err(Failure::Verification(detail.to_owned()).into());
             }
@@ -295,7 +304,10 @@ impl Run {
 
     /// Parses a proof file, verifies its checkpoint (signature and quorum; its age does not
     /// matter) and the inclusion of its entry. Returns the checkpoint, index and entry.
-    fn proof_file(&mut self, proof: &ProofFile) -> anyhow::Result<(VerifiedCheckpoint, u64, Vec<u8>)> {
+    fn proof_file(
+        &mut self,
+        proof: &ProofFile,
+    ) -> anyhow::Result<(VerifiedCheckpoint, u64, Vec<u8>)> {
         let parsed = match TlogProof::parse(&proof.bytes) {
             Ok(p) => p,
             Err(e) => {
@@ -345,7 +357,11 @@ impl Run {
                 ),
             ),
             Err(e) => {
-                let detail = format!("entry {} in the checkpoint of size {}: {e}", parsed.index, cp.size());
+                let detail = format!(
+                    "entry {} in the checkpoint of size {}: {e}",
+                    parsed.index,
+                    cp.size()
+                );
                 self.report.fail("inclusion", &detail);
                 return Err(Failure::Verification(format!("inclusion proof: {detail}")).into());
             }
@@ -367,7 +383,13 @@ impl Run {
         let stored = self.stored_checkpoint()?;
         let what = "latest release checkpoint";
         let bytes = server.checkpoint(LogName::Releases)?;
-        let latest = verify_signature(&self.trust, LogName::Releases, &bytes, what, &mut self.report)?;
+        let latest = verify_signature(
+            &self.trust,
+            LogName::Releases,
+            &bytes,
+            what,
+            &mut self.report,
+        )?;
         check_witnesses(
             &self.trust,
             &latest,
@@ -393,7 +415,14 @@ impl Run {
                 } else {
                     proof_from_tiles(server, LogName::Releases, head(&latest), s.size())?
                 };
-                check_consistent(&self.state, s, &latest, &proof, "release log", &mut self.report)?;
+                check_consistent(
+                    &self.state,
+                    s,
+                    &latest,
+                    &proof,
+                    "release log",
+                    &mut self.report,
+                )?;
             }
             None => self.report.skip(
                 "consistency",
@@ -608,7 +637,9 @@ fn reader_proof(
             ))
             .into()
         } else {
-            anyhow::anyhow!("reading the release log's tiles for a consistency proof {old} -> {new}: {e}")
+            anyhow::anyhow!(
+                "reading the release log's tiles for a consistency proof {old} -> {new}: {e}"
+            )
         }
     })
 }
@@ -828,15 +859,21 @@ pub(crate) fn run(args: &VerifyArgs) -> anyhow::Result<()> {
     let expected = args.checks.expected()?;
     let mut run = Run::start(&args.client, &args.checks, Report::new(args.checks.verbose))?;
     let result = verify_file(&mut run, args, &expected);
-    print_outcome(&run.report, &result, args.checks.json, &args.file.display().to_string());
+    print_outcome(
+        &run.report,
+        &result,
+        args.checks.json,
+        &args.file.display().to_string(),
+    );
     result.map(|_| ())
 }
 
 fn verify_file(run: &mut Run, args: &VerifyArgs, expected: &Expected) -> anyhow::Result<Verified> {
     let proof = match &args.proof {
-        Some(p) => Some(read_proof(p)?.ok_or_else(|| {
-            Failure::Usage(format!("--proof {}: no such file", p.display()))
-        })?),
+        Some(p) => Some(
+            read_proof(p)?
+                .ok_or_else(|| Failure::Usage(format!("--proof {}: no such file", p.display())))?,
+        ),
         None => read_proof(&proof_path_for(&args.file))?,
     };
     let file = std::fs::File::open(&args.file)

@@ -51,7 +51,10 @@ fn verify_with_proof_online_then_offline_and_json() {
         "key-validity",
         "deprecation",
     ] {
-        assert!(stderr.contains(check), "{check} missing from -v output:\n{stderr}");
+        assert!(
+            stderr.contains(check),
+            "{check} missing from -v output:\n{stderr}"
+        );
     }
     assert!(
         stderr.contains("age is not checked"),
@@ -59,12 +62,27 @@ fn verify_with_proof_online_then_offline_and_json() {
     );
     // The client stored both checkpoints and the key log.
     let logs = client.state().join("logs");
-    let id = std::fs::read_dir(&logs).expect("logs dir").next().expect("one log").expect("entry").path();
+    let id = std::fs::read_dir(&logs)
+        .expect("logs dir")
+        .next()
+        .expect("one log")
+        .expect("entry")
+        .path();
     assert!(id.join("releases.checkpoint").is_file());
     assert!(id.join("keylog.snapshot").is_file());
 
     // Offline, same state: no network needed.
-    let out = client.verify(&artifact, &["--offline", "--json", "--name", "example/os", "--version", "1.0"]);
+    let out = client.verify(
+        &artifact,
+        &[
+            "--offline",
+            "--json",
+            "--name",
+            "example/os",
+            "--version",
+            "1.0",
+        ],
+    );
     assert_exit(&out, 0, "offline verify");
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(json["verdict"], "ok");
@@ -83,8 +101,8 @@ fn verify_online_by_digest_lookup_without_proof() {
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(json["entry"]["version"], "1.0");
     // Offline without a proof there is nothing to verify against.
-    let out = client.verify(&artifact, &["--offline"]);
-    assert_exit(&out, 3, "offline without proof");
+    let out = client.verify(&artifact, &["--offline", "--json"]);
+    assert_refused(&out, 3, "inclusion", "offline without proof");
     drop(log);
 }
 
@@ -106,7 +124,12 @@ fn offline_verification_with_the_server_stopped_succeeds_with_proof_and_snapshot
     // Without a snapshot or stored key log there is no key state.
     let empty = Client::new();
     empty.trust("http://127.0.0.1:9", &log, &[]);
-    assert_exit(&empty.verify(&artifact, &["--offline"]), 3, "no key log");
+    assert_refused(
+        &empty.verify(&artifact, &["--offline", "--json"]),
+        3,
+        "keylog-entries",
+        "no key log",
+    );
 }
 
 #[test]
@@ -114,11 +137,15 @@ fn tampered_artifact() {
     let (log, client, artifact) = setup();
     std::fs::write(&artifact, b"the 1.0 image, backdoored\n").expect("tamper");
     let out = client.verify(&artifact, &["--json"]);
-    assert_exit(&out, 3, "tampered artifact with proof");
+    assert_refused(&out, 3, "artifact-binding", "tampered artifact with proof");
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(json["verdict"], "verification-failed");
     std::fs::remove_file(proof_path(&artifact)).expect("rm");
-    assert_exit(&client.verify(&artifact, &[]), 3, "tampered artifact by lookup");
+    assert_exit(
+        &client.verify(&artifact, &[]),
+        3,
+        "tampered artifact by lookup",
+    );
     drop(log);
 }
 
@@ -127,8 +154,7 @@ fn proof_for_a_different_artifact() {
     let (log, client, artifact) = setup();
     let (other, _) = log.publish("example/os", "2.0", b"the 2.0 image\n");
     let out = client.verify(&artifact, &["--proof", &s(&proof_path(&other)), "--json"]);
-    assert_exit(&out, 3, "proof of another artifact");
-    assert!(text(&out.stdout).contains("artifact-binding"));
+    assert_refused(&out, 3, "artifact-binding", "proof of another artifact");
 }
 
 #[test]
@@ -140,7 +166,11 @@ fn entry_that_names_the_digest_with_another_size() {
         &release_text_sized(
             "example/os",
             "3.0",
-            &[("image.img", cairn_verifier::entry::Sha256Digest::of(contents), 999)],
+            &[(
+                "image.img",
+                cairn_verifier::entry::Sha256Digest::of(contents),
+                999,
+            )],
         ),
         &[&log.release],
     );
@@ -150,7 +180,12 @@ fn entry_that_names_the_digest_with_another_size() {
     std::fs::write(proof_path(&path), proof).expect("proof");
     let client = Client::new();
     client.trust(&log.url(), &log, &[]);
-    assert_exit(&client.verify(&path, &[]), 3, "size mismatch");
+    assert_refused(
+        &client.verify(&path, &["--json"]),
+        3,
+        "artifact-binding",
+        "size mismatch",
+    );
 }
 
 #[test]
@@ -160,18 +195,24 @@ fn tampered_proof() {
     log.publish("example/os", "1.2", b"more still\n");
     let proof_file = log.scratch().join("1.2.img.tlog-proof");
     let mut proof = TlogProof::parse(&std::fs::read(&proof_file).expect("read")).expect("parse");
-    assert!(!proof.proof.is_empty(), "the proof has hashes to tamper with");
+    assert!(
+        !proof.proof.is_empty(),
+        "the proof has hashes to tamper with"
+    );
     proof.proof[0] = leaf_hash(b"not the sibling");
     let tampered = log.scratch().join("1.2.img.tampered");
     std::fs::write(&tampered, proof.to_bytes()).expect("write");
-    let out = client.verify(&log.scratch().join("1.2.img"), &["--proof", &s(&tampered), "-v"]);
-    assert_exit(&out, 3, "tampered proof hash");
-    assert!(text(&out.stderr).contains("inclusion"), "{}", text(&out.stderr));
+    let out = client.verify(
+        &log.scratch().join("1.2.img"),
+        &["--proof", &s(&tampered), "--json"],
+    );
+    assert_refused(&out, 3, "inclusion", "tampered proof hash");
     // Garbage in the proof file.
     std::fs::write(&tampered, b"c2sp.org/tlog-proof@v1\nindex x\n").expect("write");
-    assert_exit(
-        &client.verify(&artifact, &["--proof", &s(&tampered)]),
+    assert_refused(
+        &client.verify(&artifact, &["--proof", &s(&tampered), "--json"]),
         3,
+        "proof",
         "malformed proof",
     );
 }
@@ -187,13 +228,15 @@ fn forged_checkpoint_signature() {
     );
     rewrite_proof_checkpoint(&proof_path(&artifact), |cp| {
         let note = Note::parse(cp).expect("note");
-        Note::sign(note.text(), &[&impostor]).expect("sign").to_bytes()
+        Note::sign(note.text(), &[&impostor])
+            .expect("sign")
+            .to_bytes()
     });
-    let out = client.verify(&artifact, &["--offline", "-v"]);
-    assert_exit(&out, 3, "forged signature");
-    assert!(text(&out.stderr).contains("checkpoint-signature"));
+    let out = client.verify(&artifact, &["--offline", "--json"]);
+    assert_refused(&out, 3, "checkpoint-signature", "forged signature");
     // Online too: the proof's checkpoint is checked whatever the log serves.
-    assert_exit(&client.verify(&artifact, &[]), 3, "forged signature online");
+    let out = client.verify(&artifact, &["--json"]);
+    assert_refused(&out, 3, "checkpoint-signature", "forged signature online");
     drop(log);
 }
 
@@ -203,9 +246,13 @@ fn log_key_mismatch() {
     let other = Ed25519Signer::from_seed(KeyName::new(PREFIX).expect("name"), [7; 32]);
     let out = client.trust_raw(&log.url(), &other.verifier().to_vkey(), &log, &[]);
     assert_exit(&out, 0, "trust init with another log key");
-    let out = client.verify(&artifact, &[]);
-    assert_exit(&out, 3, "log key mismatch");
-    assert!(text(&out.stderr).contains("checkpoint signature"), "{}", text(&out.stderr));
+    let out = client.verify(&artifact, &["--json"]);
+    assert_refused(&out, 3, "checkpoint-signature", "log key mismatch");
+    assert!(
+        text(&out.stderr).contains("checkpoint signature"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -215,14 +262,22 @@ fn rollback_to_an_older_checkpoint() {
     log.copy_data(&old);
     client.trust(&log.url(), &log, &[]);
     log.publish("example/os", "1.1", b"newer\n");
-    assert_exit(&client.verify(&artifact, &[]), 0, "verify stores the newer checkpoint");
+    assert_exit(
+        &client.verify(&artifact, &[]),
+        0,
+        "verify stores the newer checkpoint",
+    );
     // The log (or a mirror, or an attacker with its key) now serves the older state.
     log.stop();
     log.serve(&old);
     client.trust(&log.url(), &log, &[]);
-    let out = client.verify(&artifact, &[]);
-    assert_exit(&out, 3, "rollback");
-    assert!(text(&out.stderr).contains("rollback"), "{}", text(&out.stderr));
+    let out = client.verify(&artifact, &["--json"]);
+    assert_refused(&out, 3, "consistency", "rollback");
+    assert!(
+        text(&out.stderr).contains("rollback"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -239,21 +294,35 @@ fn split_view() {
     log.serve(&fork);
     log.publish("example/os", "1.1", b"for others\n");
     client.trust(&log.url(), &log, &[]);
-    let out = client.verify(&artifact, &[]);
-    assert_exit(&out, 4, "split view");
+    let out = client.verify(&artifact, &["--json"]);
+    assert_refused(&out, 4, "consistency", "split view");
     let evidence = client.evidence();
     assert_eq!(evidence.len(), 1, "one evidence file: {evidence:?}");
     let path = evidence[0].display().to_string();
-    assert!(text(&out.stderr).contains(&path), "the path is printed:\n{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains(&path),
+        "the path is printed:\n{}",
+        text(&out.stderr)
+    );
     let body = std::fs::read_to_string(&evidence[0]).expect("evidence");
-    assert!(body.starts_with("cairn/inconsistency-evidence/v1\n"), "{body}");
-    assert!(body.contains("older 2 ") && body.contains("newer 2 "), "{body}");
+    assert!(
+        body.starts_with("cairn/inconsistency-evidence/v1\n"),
+        "{body}"
+    );
+    assert!(
+        body.contains("older 2 ") && body.contains("newer 2 "),
+        "{body}"
+    );
 }
 
 #[test]
 fn split_view_offline_from_a_crafted_checkpoint() {
     let (log, client, artifact) = setup();
-    assert_exit(&client.verify(&artifact, &[]), 0, "stores the log's checkpoint of size 1");
+    assert_exit(
+        &client.verify(&artifact, &[]),
+        0,
+        "stores the log's checkpoint of size 1",
+    );
     // A compromised log key signs a second tree of the same size holding another entry.
     let forged_entry = sign(
         &release_text("example/os", "1.0", &[("image.img", b"evil\n")]),
@@ -275,20 +344,28 @@ fn split_view_offline_from_a_crafted_checkpoint() {
         checkpoint: cp,
     };
     std::fs::write(proof_path(&evil), proof.to_bytes()).expect("proof");
-    let out = client.verify(&evil, &["--offline"]);
-    assert_exit(&out, 4, "offline split view");
+    let out = client.verify(&evil, &["--offline", "--json"]);
+    assert_refused(&out, 4, "consistency", "offline split view");
     assert_eq!(client.evidence().len(), 1);
 }
 
 #[test]
 fn key_revoked_at_that_index() {
     let (log, client, artifact) = setup();
-    assert_exit(&client.verify(&artifact, &[]), 0, "valid before the revocation");
+    assert_exit(
+        &client.verify(&artifact, &[]),
+        0,
+        "valid before the revocation",
+    );
     let revoke = sign(&revoke_event(&log.release, 0), &[&log.root]);
     log.post("keys", &revoke).expect("revoke");
-    let out = client.verify(&artifact, &["-v"]);
-    assert_exit(&out, 3, "revoked key");
-    assert!(text(&out.stderr).contains("revoked"), "{}", text(&out.stderr));
+    let out = client.verify(&artifact, &["-v", "--json"]);
+    assert_refused(&out, 3, "key-validity", "revoked key");
+    assert!(
+        text(&out.stderr).contains("revoked"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -320,9 +397,13 @@ fn key_out_of_scope() {
     let path = log.scratch().join("other.img");
     std::fs::write(&path, contents).expect("write");
     std::fs::write(proof_path(&path), proof.to_bytes()).expect("proof");
-    let out = client.verify(&path, &["--offline", "-v"]);
-    assert_exit(&out, 3, "out of scope");
-    assert!(text(&out.stderr).contains("may not sign"), "{}", text(&out.stderr));
+    let out = client.verify(&path, &["--offline", "-v", "--json"]);
+    assert_refused(&out, 3, "key-validity", "out of scope");
+    assert!(
+        text(&out.stderr).contains("may not sign"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -332,12 +413,17 @@ fn deprecated_release() {
     log.post("releases", &dep).expect("deprecate");
     let out = client.verify(&artifact, &["--json"]);
     assert_exit(&out, 0, "deprecated: warning only");
-    assert!(text(&out.stderr).contains("deprecated"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("deprecated"),
+        "{}",
+        text(&out.stderr)
+    );
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(json["entry"]["deprecation"]["replacement"], "9.9");
-    assert_exit(
-        &client.verify(&artifact, &["--refuse-deprecated"]),
+    assert_refused(
+        &client.verify(&artifact, &["--refuse-deprecated", "--json"]),
         3,
+        "deprecation",
         "deprecated, refused",
     );
 }
@@ -345,14 +431,28 @@ fn deprecated_release() {
 #[test]
 fn wrong_name_or_version() {
     let (log, client, artifact) = setup();
-    assert_exit(&client.verify(&artifact, &["--name", "example/other"]), 3, "name");
-    assert_exit(&client.verify(&artifact, &["--version", "2.0"]), 3, "version");
-    assert_exit(&client.verify(&artifact, &["--name", "not a name!"]), 2, "usage");
+    assert_refused(
+        &client.verify(&artifact, &["--name", "example/other", "--json"]),
+        3,
+        "name-version",
+        "name",
+    );
+    assert_refused(
+        &client.verify(&artifact, &["--version", "2.0", "--json"]),
+        3,
+        "name-version",
+        "version",
+    );
+    assert_exit(
+        &client.verify(&artifact, &["--name", "not a name!"]),
+        2,
+        "usage",
+    );
     drop(log);
 }
 
 /// A client trusting witnesses `w1` and `w2` (quorum `quorum`, max age 1h) behind a
-/// man-in-the-middle that cosigns every checkpoint at `time_of()`.
+/// man-in-the-middle that cosigns every checkpoint by `cosigners` at `cosign_at`.
 fn witnessed(
     log: &TestLog,
     quorum: &str,
@@ -366,11 +466,25 @@ fn witnessed(
         cosign(&cp, &pairs)
     }));
     let client = Client::new();
-    let (w1, w2) = (witness("w1").verifier().to_vkey(), witness("w2").verifier().to_vkey());
+    let (w1, w2) = (
+        witness("w1").verifier().to_vkey(),
+        witness("w2").verifier().to_vkey(),
+    );
     client.trust(
         &mitm_server.url(),
         log,
-        &["--witness", "w1", &w1, "--witness", "w2", &w2, "--quorum", quorum, "--max-age", "1h"],
+        &[
+            "--witness",
+            "w1",
+            &w1,
+            "--witness",
+            "w2",
+            &w2,
+            "--quorum",
+            quorum,
+            "--max-age",
+            "1h",
+        ],
     );
     (client, mitm_server)
 }
@@ -388,15 +502,35 @@ fn witnessed_checkpoints_verify_online_and_offline() {
     });
     let out = client.verify(&artifact, &["-v"]);
     assert_exit(&out, 0, "witnessed online");
-    assert!(text(&out.stderr).contains("freshness"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("freshness"),
+        "{}",
+        text(&out.stderr)
+    );
     let snapshot = log.scratch().join("keys.snapshot");
-    assert_exit(&client.cairn(&["keylog", "export"], &["--out", &s(&snapshot)]), 0, "export");
+    assert_exit(
+        &client.cairn(&["keylog", "export"], &["--out", &s(&snapshot)]),
+        0,
+        "export",
+    );
     let airgapped = Client::new();
-    let (w1, w2) = (witness("w1").verifier().to_vkey(), witness("w2").verifier().to_vkey());
+    let (w1, w2) = (
+        witness("w1").verifier().to_vkey(),
+        witness("w2").verifier().to_vkey(),
+    );
     airgapped.trust(
         "http://127.0.0.1:9",
         &log,
-        &["--witness", "w1", &w1, "--witness", "w2", &w2, "--max-age", "1h"],
+        &[
+            "--witness",
+            "w1",
+            &w1,
+            "--witness",
+            "w2",
+            &w2,
+            "--max-age",
+            "1h",
+        ],
     );
     assert_exit(
         &airgapped.verify(&artifact, &["--offline", "--keylog", &s(&snapshot)]),
@@ -411,12 +545,71 @@ fn checkpoint_older_than_max_age() {
     let (artifact, _) = log.publish("example/os", "1.0", b"stale\n");
     let two_hours_ago = now() - 2 * 3600;
     let (client, _mitm) = witnessed(&log, "2", two_hours_ago, vec!["w1", "w2"]);
-    let out = client.verify(&artifact, &["-v"]);
-    assert_exit(&out, 3, "stale checkpoints online");
+    let out = client.verify(&artifact, &["--json"]);
+    assert_refused(&out, 3, "freshness", "stale checkpoints online");
     assert!(text(&out.stderr).contains("stale"), "{}", text(&out.stderr));
-    // One fresh witness is not enough when the quorum is two.
-    let (client, _mitm2) = witnessed(&log, "2", now(), vec!["w1"]);
-    assert_exit(&client.verify(&artifact, &[]), 3, "one witness of two");
+    // One fresh witness and one stale one do not make a fresh quorum of two.
+    let upstream = log.url();
+    let mixed = TinyHttp::start(mitm(upstream, move |_, cp| {
+        cosign(
+            &cp,
+            &[(&witness("w1"), now()), (&witness("w2"), two_hours_ago)],
+        )
+    }));
+    client.trust(
+        &mixed.url(),
+        &log,
+        &[
+            "--witness",
+            "w1",
+            &witness("w1").verifier().to_vkey(),
+            "--witness",
+            "w2",
+            &witness("w2").verifier().to_vkey(),
+            "--max-age",
+            "1h",
+        ],
+    );
+    let out = client.verify(&artifact, &["--json"]);
+    assert_refused(&out, 3, "freshness", "one fresh witness of two");
+    // Offline, the key log used must be fresh too. A machine with a lax policy (max age 30
+    // days) exports a snapshot cosigned two hours ago; a machine allowing one hour refuses it.
+    let witnesses = [
+        "--witness".to_owned(),
+        "w1".to_owned(),
+        witness("w1").verifier().to_vkey(),
+        "--witness".to_owned(),
+        "w2".to_owned(),
+        witness("w2").verifier().to_vkey(),
+    ];
+    let mut lax_args: Vec<&str> = witnesses.iter().map(String::as_str).collect();
+    lax_args.extend(["--max-age", "30d"]);
+    let lax = Client::new();
+    let old_view = TinyHttp::start(mitm(log.url(), move |_, cp| {
+        cosign(
+            &cp,
+            &[
+                (&witness("w1"), two_hours_ago),
+                (&witness("w2"), two_hours_ago),
+            ],
+        )
+    }));
+    lax.trust(&old_view.url(), &log, &lax_args);
+    let snapshot = log.scratch().join("old.snapshot");
+    let out = lax.cairn(&["keylog", "export"], &["--out", &s(&snapshot)]);
+    assert_exit(&out, 0, "a lax policy accepts a two-hour-old key log");
+    let mut strict_args: Vec<&str> = witnesses.iter().map(String::as_str).collect();
+    strict_args.extend(["--max-age", "1h"]);
+    let strict = Client::new();
+    strict.trust("http://127.0.0.1:9", &log, &strict_args);
+    rewrite_proof_checkpoint(&proof_path(&artifact), |cp| {
+        cosign(cp, &[(&witness("w1"), now()), (&witness("w2"), now())])
+    });
+    let out = strict.verify(
+        &artifact,
+        &["--offline", "--keylog", &s(&snapshot), "--json"],
+    );
+    assert_refused(&out, 3, "freshness", "stale key-log snapshot offline");
 }
 
 #[test]
@@ -425,10 +618,11 @@ fn witness_quorum_not_met() {
     let (artifact, _) = log.publish("example/os", "1.0", b"quorum\n");
     let (client, _mitm) = witnessed(&log, "2", now(), vec!["w1", "w2"]);
     // Online checkpoints are fully cosigned; the proof's has one cosignature of two.
-    rewrite_proof_checkpoint(&proof_path(&artifact), |cp| cosign(cp, &[(&witness("w1"), now())]));
-    let out = client.verify(&artifact, &["-v"]);
-    assert_exit(&out, 3, "quorum not met");
-    assert!(text(&out.stderr).contains("quorum"), "{}", text(&out.stderr));
+    rewrite_proof_checkpoint(&proof_path(&artifact), |cp| {
+        cosign(cp, &[(&witness("w1"), now())])
+    });
+    let out = client.verify(&artifact, &["--json"]);
+    assert_refused(&out, 3, "witness-quorum", "quorum not met");
     // A bad cosignature by a policy witness refuses the checkpoint outright.
     rewrite_proof_checkpoint(&proof_path(&artifact), |cp| {
         let mut note = Note::parse(cp).expect("note");
@@ -439,7 +633,12 @@ fn witness_quorum_not_met() {
         note.push_signature(sig).expect("push");
         note.to_bytes()
     });
-    assert_exit(&client.verify(&artifact, &[]), 3, "bad cosignature");
+    assert_refused(
+        &client.verify(&artifact, &["--json"]),
+        3,
+        "witness-quorum",
+        "bad cosignature",
+    );
 }
 
 #[test]
@@ -464,8 +663,18 @@ fn trust_init_refuses_bad_input() {
     let state = s(&client.state());
     let vkey = log_key().verifier().to_vkey();
     let out = run_cairn(&[
-        "trust", "init", "--state", &state, "--log", &log.url(), "--log-key", &vkey,
-        "--root-key", &root, "--threshold", "1",
+        "trust",
+        "init",
+        "--state",
+        &state,
+        "--log",
+        &log.url(),
+        "--log-key",
+        &vkey,
+        "--root-key",
+        &root,
+        "--threshold",
+        "1",
     ]);
     assert_exit(&out, 2, "no overwrite");
 }
@@ -479,7 +688,7 @@ fn file_server(log: &TestLog) -> TinyHttp {
 
 fn install(client: &Client, source: &str, to: &Path, args: &[&str]) -> std::process::Output {
     let to = s(to);
-    let mut all = vec![source, "--to", to.as_str()];
+    let mut all = vec![source, "--to", to.as_str(), "--json"];
     all.extend_from_slice(args);
     client.cairn(&["install"], &all)
 }
@@ -487,7 +696,11 @@ fn install(client: &Client, source: &str, to: &Path, args: &[&str]) -> std::proc
 /// Asserts PATH holds `old` and the directory has no temporary file.
 #[track_caller]
 fn assert_untouched(to: &Path, old: &[u8]) {
-    assert_eq!(std::fs::read(to).expect("PATH still there"), old, "PATH changed");
+    assert_eq!(
+        std::fs::read(to).expect("PATH still there"),
+        old,
+        "PATH changed"
+    );
     let dir = to.parent().expect("dir");
     let left = files_containing(dir, ".cairn-");
     assert!(left.is_empty(), "temporary files left behind: {left:?}");
@@ -528,25 +741,39 @@ fn install_leaves_path_untouched_on_every_failure() {
 
     // Tampered artifact (HTTP, with its proof).
     std::fs::write(scratch.join("tampered.img"), b"backdoored\n").expect("w");
-    std::fs::copy(proof_path(&artifact), scratch.join("tampered.img.tlog-proof")).expect("cp");
+    std::fs::copy(
+        proof_path(&artifact),
+        scratch.join("tampered.img.tlog-proof"),
+    )
+    .expect("cp");
     let out = install(&client, &format!("{}/tampered.img", http.url()), &to, &[]);
-    assert_exit(&out, 3, "install tampered");
+    assert_refused(&out, 3, "artifact-binding", "install tampered");
     assert_untouched(&to, old);
 
     // Not logged at all (no proof, lookup finds nothing).
     std::fs::write(scratch.join("unlogged.img"), b"never published\n").expect("w");
     let out = install(&client, &format!("{}/unlogged.img", http.url()), &to, &[]);
-    assert_exit(&out, 3, "install unlogged");
+    assert_refused(&out, 3, "inclusion", "install unlogged");
     assert_untouched(&to, old);
 
     // Proof for a different artifact (local source).
-    let out = install(&client, &s(&artifact), &to, &["--proof", &s(&proof_path(&other))]);
-    assert_exit(&out, 3, "install with another artifact's proof");
+    let out = install(
+        &client,
+        &s(&artifact),
+        &to,
+        &["--proof", &s(&proof_path(&other))],
+    );
+    assert_refused(
+        &out,
+        3,
+        "artifact-binding",
+        "install with another artifact's proof",
+    );
     assert_untouched(&to, old);
 
     // Wrong version.
     let out = install(&client, &s(&artifact), &to, &["--version", "2.0"]);
-    assert_exit(&out, 3, "install wrong version");
+    assert_refused(&out, 3, "name-version", "install wrong version");
     assert_untouched(&to, old);
 
     // Forged checkpoint signature in the proof.
@@ -559,10 +786,12 @@ fn install_leaves_path_untouched_on_every_failure() {
     );
     rewrite_proof_checkpoint(&proof_path(&forged), |cp| {
         let note = Note::parse(cp).expect("note");
-        Note::sign(note.text(), &[&impostor]).expect("sign").to_bytes()
+        Note::sign(note.text(), &[&impostor])
+            .expect("sign")
+            .to_bytes()
     });
     let out = install(&client, &s(&forged), &to, &[]);
-    assert_exit(&out, 3, "install forged checkpoint");
+    assert_refused(&out, 3, "checkpoint-signature", "install forged checkpoint");
     assert_untouched(&to, old);
 
     // Download that fails midway (HTTP 404) and a source that does not exist.
@@ -577,14 +806,14 @@ fn install_leaves_path_untouched_on_every_failure() {
     let dep = sign(&deprecation_text("example/os", "1.0"), &[&log.release]);
     log.post("releases", &dep).expect("deprecate");
     let out = install(&client, &s(&artifact), &to, &["--refuse-deprecated"]);
-    assert_exit(&out, 3, "install deprecated");
+    assert_refused(&out, 3, "deprecation", "install deprecated");
     assert_untouched(&to, old);
 
     // Revoked key.
     let revoke = sign(&revoke_event(&log.release, 0), &[&log.root]);
     log.post("keys", &revoke).expect("revoke");
     let out = install(&client, &s(&artifact), &to, &[]);
-    assert_exit(&out, 3, "install revoked");
+    assert_refused(&out, 3, "key-validity", "install revoked");
     assert_untouched(&to, old);
 }
 
@@ -598,7 +827,12 @@ fn install_interrupted_by_ctrl_c_leaves_no_temporary_file() {
     let dest_dir = tempfile::tempdir().expect("dest");
     let to = dest_dir.path().join("os.img");
     let child = std::process::Command::new(cairn_bin())
-        .args(["install", &format!("{}/big.img", stall.url()), "--to", &s(&to)])
+        .args([
+            "install",
+            &format!("{}/big.img", stall.url()),
+            "--to",
+            &s(&to),
+        ])
         .args(["--state", &s(&client.state())])
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
@@ -610,12 +844,17 @@ fn install_interrupted_by_ctrl_c_leaves_no_temporary_file() {
     loop {
         let partial = files_containing(dest_dir.path(), ".cairn-");
         if let Some(name) = partial.first() {
-            let len = std::fs::metadata(dest_dir.path().join(name)).map(|m| m.len()).unwrap_or(0);
+            let len = std::fs::metadata(dest_dir.path().join(name))
+                .map(|m| m.len())
+                .unwrap_or(0);
             if len >= 1 << 20 {
                 break;
             }
         }
-        assert!(std::time::Instant::now() < deadline, "the download never started");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the download never started"
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     let status = std::process::Command::new("kill")

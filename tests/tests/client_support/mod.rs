@@ -31,18 +31,27 @@ const TIMEOUT: Duration = Duration::from_secs(120);
 /// A key derived from `label` (same label, same key), named `example.org/<label>`.
 pub fn key(label: &str) -> Ed25519Signer {
     let name = KeyName::new(&format!("example.org/{label}")).expect("key name");
-    Ed25519Signer::from_seed(name, sha256(format!("cairn-client-tests/{label}").as_bytes()))
+    Ed25519Signer::from_seed(
+        name,
+        sha256(format!("cairn-client-tests/{label}").as_bytes()),
+    )
 }
 
 /// A witness cosigning key.
 pub fn witness(label: &str) -> CosignatureSigner {
     let name = KeyName::new(&format!("witness.example/{label}")).expect("key name");
-    CosignatureSigner::from_seed(name, sha256(format!("cairn-client-witness/{label}").as_bytes()))
+    CosignatureSigner::from_seed(
+        name,
+        sha256(format!("cairn-client-witness/{label}").as_bytes()),
+    )
 }
 
 /// The log's signing key (name PREFIX), known to the test.
 pub fn log_key() -> Ed25519Signer {
-    Ed25519Signer::from_seed(KeyName::new(PREFIX).expect("name"), sha256(b"cairn-client-tests/log"))
+    Ed25519Signer::from_seed(
+        KeyName::new(PREFIX).expect("name"),
+        sha256(b"cairn-client-tests/log"),
+    )
 }
 
 /// Signs `text` with `signers`.
@@ -378,7 +387,8 @@ pub fn proof_path(file: &Path) -> PathBuf {
 /// A root event.
 pub fn root_event(roots: &[&Ed25519Signer], threshold: usize) -> String {
     KeyEvent::Root {
-        roots: RootSet::new(roots.iter().map(|r| r.verifier()).collect(), threshold).expect("roots"),
+        roots: RootSet::new(roots.iter().map(|r| r.verifier()).collect(), threshold)
+            .expect("roots"),
         reason: Some(Reason::new("Genesis").expect("reason")),
     }
     .to_text()
@@ -418,7 +428,11 @@ pub fn release_text(name: &str, version: &str, files: &[(&str, &[u8])]) -> Strin
 }
 
 /// A release text with explicit digests and sizes.
-pub fn release_text_sized(name: &str, version: &str, files: &[(&str, Sha256Digest, u64)]) -> String {
+pub fn release_text_sized(
+    name: &str,
+    version: &str,
+    files: &[(&str, Sha256Digest, u64)],
+) -> String {
     Release::new(
         ReleaseName::new(name).expect("name"),
         Version::new(version).expect("version"),
@@ -639,9 +653,8 @@ fn serve_one(stream: TcpStream, handler: &Handler, stop: &AtomicBool) {
             let _ = stream.write_all(&body);
         }
         Answer::Stall { total, first } => {
-            let head = format!(
-                "HTTP/1.1 200 OK\r\nContent-Length: {total}\r\nConnection: close\r\n\r\n"
-            );
+            let head =
+                format!("HTTP/1.1 200 OK\r\nContent-Length: {total}\r\nConnection: close\r\n\r\n");
             let _ = stream.write_all(head.as_bytes());
             let _ = stream.write_all(&first);
             let _ = stream.flush();
@@ -706,4 +719,34 @@ pub fn files_containing(dir: &Path, needle: &str) -> Vec<String> {
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
         .filter(|n| n.contains(needle))
         .collect()
+}
+
+/// The name of the failed check in a `--json` answer (`None` if no check failed).
+pub fn failed_check(out: &Output) -> Option<String> {
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        )
+    });
+    json["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .find(|c| c["status"] == "fail")
+        .map(|c| c["check"].as_str().expect("check name").to_owned())
+}
+
+/// Asserts a `--json` run failed with `code` at the check `check`.
+#[track_caller]
+pub fn assert_refused(out: &Output, code: i32, check: &str, what: &str) {
+    assert_exit(out, code, what);
+    assert_eq!(
+        failed_check(out).as_deref(),
+        Some(check),
+        "{what}: wrong failing check\nstdout:\n{}\nstderr:\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
 }
