@@ -2,8 +2,14 @@
 //! and witnesses. Data goes to stdout, progress and logs to stderr; exit codes are those of
 //! `../shared/CLI.md` (see [`exit`]).
 
+mod atomic_file;
+mod deprecate;
 mod exit;
+mod key;
+mod key_files;
 mod keygen;
+mod log_client;
+mod publish;
 
 use std::process::ExitCode;
 
@@ -21,12 +27,21 @@ struct Cli {
 enum Command {
     /// Create an Ed25519 signing key (FILE, mode 0600) and its verifier key (FILE.pub).
     Keygen(keygen::Args),
+    /// Key-log events: make (root, add, retire, revoke), sign, and submit them.
+    Key(key::Args),
+    /// Hash, sign and log a release; write FILE.tlog-proof beside each file.
+    Publish(publish::Args),
+    /// Log that a released version should no longer be installed.
+    Deprecate(deprecate::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Keygen(args) => keygen::run(&args),
+        Command::Key(args) => key::run(&args),
+        Command::Publish(args) => publish::run(&args),
+        Command::Deprecate(args) => deprecate::run(&args),
     };
     exit::report(result)
 }
