@@ -4,11 +4,13 @@
 
 mod atomic_file;
 mod deprecate;
+mod duration;
 mod exit;
 mod key;
 mod key_files;
 mod keygen;
 mod log_client;
+mod operator;
 mod publish;
 
 use std::process::ExitCode;
@@ -27,6 +29,10 @@ struct Cli {
 enum Command {
     /// Create an Ed25519 signing key (FILE, mode 0600) and its verifier key (FILE.pub).
     Keygen(keygen::Args),
+    /// Create a log: data directory, git repository, log key, and the genesis key event.
+    Init(operator::InitArgs),
+    /// Serve a log (creates a development log in ./cairn-data when run without --data).
+    Serve(operator::ServeArgs),
     /// Key-log events: make (root, add, retire, revoke), sign, and submit them.
     Key(key::Args),
     /// Hash, sign and log a release; write FILE.tlog-proof beside each file.
@@ -39,9 +45,24 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Keygen(args) => keygen::run(&args),
+        Command::Init(args) => operator::init(&args),
+        Command::Serve(args) => {
+            init_logging();
+            operator::serve(&args)
+        }
         Command::Key(args) => key::run(&args),
         Command::Publish(args) => publish::run(&args),
         Command::Deprecate(args) => deprecate::run(&args),
     };
     exit::report(result)
+}
+
+/// Structured logs on stderr; `RUST_LOG` selects what (default: info).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }

@@ -22,7 +22,7 @@ use cairn_verifier::keylog::{
     InvalidRelease, KeyLogError, KeyState, deprecation_is_valid, release_is_valid,
 };
 use cairn_verifier::merkle::MemoryTree;
-use cairn_verifier::note::{Ed25519Signer, KeyName, Note, NoteSigner as _};
+use cairn_verifier::note::{Ed25519Signer, KeyName, Note};
 use cairn_verifier::tile::{
     EntryBundle, TILE_HEIGHT, TILE_WIDTH, Tile, encode_entry_bundle, new_tiles, read_tile_data,
 };
