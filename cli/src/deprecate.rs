@@ -60,14 +60,19 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         .as_deref()
         .map(|v| Version::new(v).map_err(|e| usage(format!("--replacement: {e}"))))
         .transpose()?;
-    let deprecation = Deprecation::new(name, version, reason, advisory, replacement).map_err(usage)?;
+    let deprecation =
+        Deprecation::new(name, version, reason, advisory, replacement).map_err(usage)?;
     let signer = load_signer(&args.key)?;
     let client = LogClient::new(&args.log)?;
     let log_key = args.log_key.as_deref().map(LogKey::parse).transpose()?;
     let note = Note::sign(&deprecation.to_text(), &[&signer])
         .map_err(|e| usage(format!("the deprecation cannot be signed: {e}")))?;
-    let logged =
-        log_client::submit_and_check(&client, LogName::Releases, &note.to_bytes(), log_key.as_ref())?;
+    let logged = log_client::submit_and_check(
+        &client,
+        LogName::Releases,
+        &note.to_bytes(),
+        log_key.as_ref(),
+    )?;
     log_client::warn_unverified(&logged.checkpoint);
     #[allow(clippy::print_stdout)] // The result is this command's data.
     if args.json {

@@ -16,7 +16,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use cairn_verifier::entry::{KeyEvent, Reason, RootSet, Scope};
 use cairn_verifier::keylog::KeyState;
-use cairn_verifier::note::{Ed25519Verifier, MAX_NOTE_SIZE, Note, NoteError, NoteVerifier as _};
+use cairn_verifier::note::{
+    Ed25519Verifier, MAX_NOTE_SIZE, Note, NoteError, NoteSigner as _, NoteVerifier as _,
+};
 
 use crate::atomic_file::{self, Existing};
 use crate::exit::Failure;
@@ -150,7 +152,8 @@ fn emit(event: &KeyEvent) -> anyhow::Result<()> {
     let text = event.to_text();
     // Building the event from validated parts cannot produce text the grammar refuses; check
     // anyway, since root holders will sign exactly these bytes.
-    KeyEvent::parse(&text).map_err(|e| anyhow::anyhow!("internal error: built an invalid event: {e}"))?;
+    KeyEvent::parse(&text)
+        .map_err(|e| anyhow::anyhow!("internal error: built an invalid event: {e}"))?;
     #[allow(clippy::print_stdout)] // The event is this command's data.
     {
         print!("{text}");
@@ -346,7 +349,9 @@ fn sign(args: &SignArgs) -> anyhow::Result<()> {
         // The new root set is in the event itself; the current one is in the key log, which
         // `cairn key submit` reads.
         report_threshold(&note, roots, "new")?;
-        eprintln!("cairn: `cairn key submit` also checks the current roots' threshold against the log");
+        eprintln!(
+            "cairn: `cairn key submit` also checks the current roots' threshold against the log"
+        );
     }
     Ok(())
 }
@@ -358,7 +363,10 @@ fn indent(text: &str) -> String {
 /// Replays the log's key log from its own genesis (entry 0). This is the maintainer's
 /// pre-flight check, not a client's verification: it trusts the genesis the log serves rather
 /// than pinned roots, and the server enforces the same rules on submission anyway.
-fn key_state(client: &LogClient, log_key: Option<&LogKey>) -> anyhow::Result<(KeyState, Vec<Vec<u8>>)> {
+fn key_state(
+    client: &LogClient,
+    log_key: Option<&LogKey>,
+) -> anyhow::Result<(KeyState, Vec<Vec<u8>>)> {
     let (checkpoint, entries) = log_client::fetch_all_entries(client, LogName::Keys, log_key)?;
     log_client::warn_unverified(&checkpoint);
     let replay_failed =

@@ -6,7 +6,7 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 
 use anyhow::Context as _;
-use cairn_verifier::note::{Ed25519Signer, Ed25519Verifier, KeyName};
+use cairn_verifier::note::{Ed25519Signer, Ed25519Verifier, KeyName, NoteVerifier as _};
 
 use crate::exit::Failure;
 
@@ -102,8 +102,8 @@ impl LogKey {
 }
 
 fn read_small(path: &Path, what: &str) -> anyhow::Result<String> {
-    let file = std::fs::File::open(path)
-        .with_context(|| format!("opening {what} {}", path.display()))?;
+    let file =
+        std::fs::File::open(path).with_context(|| format!("opening {what} {}", path.display()))?;
     let mut bytes = Vec::new();
     file.take(MAX_KEY_FILE_SIZE + 1)
         .read_to_end(&mut bytes)

@@ -70,7 +70,9 @@ impl LogClient {
         let parsed = reqwest::Url::parse(url)
             .map_err(|e| Failure::Usage(format!("--log {url:?} is not a URL: {e}")))?;
         if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(Failure::Usage(format!("--log {url:?} must be an http or https URL")).into());
+            return Err(
+                Failure::Usage(format!("--log {url:?} must be an http or https URL")).into(),
+            );
         }
         if parsed.query().is_some() || parsed.fragment().is_some() {
             return Err(Failure::Usage(format!(
@@ -131,9 +133,9 @@ impl LogClient {
     ) -> anyhow::Result<Vec<Vec<u8>>> {
         let path = format!("{}/{}", log.as_str(), bundle.path());
         let data = self.get(&path, MAX_BUNDLE_SIZE)?;
-        let entries = bundle
-            .split(&data)
-            .map_err(|e| Failure::Verification(format!("{path} is not a valid entry bundle: {e}")))?;
+        let entries = bundle.split(&data).map_err(|e| {
+            Failure::Verification(format!("{path} is not a valid entry bundle: {e}"))
+        })?;
         Ok(entries.into_iter().map(<[u8]>::to_vec).collect())
     }
 
@@ -260,14 +262,17 @@ pub(crate) fn check_checkpoint(
     match log_key {
         Some(key) => {
             let origin = key.origin(log.as_str());
-            let verified =
-                VerifiedCheckpoint::verify_without_extensions(bytes, &origin, &key.verifier_for(log.as_str())?)
-                    .map_err(|e| {
-                        Failure::Verification(format!(
-                            "the {} checkpoint does not verify with --log-key: {e}",
-                            log.as_str()
-                        ))
-                    })?;
+            let verified = VerifiedCheckpoint::verify_without_extensions(
+                bytes,
+                &origin,
+                &key.verifier_for(log.as_str())?,
+            )
+            .map_err(|e| {
+                Failure::Verification(format!(
+                    "the {} checkpoint does not verify with --log-key: {e}",
+                    log.as_str()
+                ))
+            })?;
             Ok(FetchedCheckpoint::from_verified(&verified))
         }
         None => checkpoint_unsafe_unverified(bytes, log),
@@ -277,10 +282,15 @@ pub(crate) fn check_checkpoint(
 /// Parses a checkpoint without checking its signature, for when no log key was given. The
 /// result only says what the server claims.
 fn checkpoint_unsafe_unverified(bytes: &[u8], log: LogName) -> anyhow::Result<FetchedCheckpoint> {
-    let note = Note::parse(bytes)
-        .map_err(|e| Failure::Verification(format!("the {} checkpoint is not a signed note: {e}", log.as_str())))?;
-    let checkpoint = Checkpoint::parse(note.text())
-        .map_err(|e| Failure::Verification(format!("the {} checkpoint is malformed: {e}", log.as_str())))?;
+    let note = Note::parse(bytes).map_err(|e| {
+        Failure::Verification(format!(
+            "the {} checkpoint is not a signed note: {e}",
+            log.as_str()
+        ))
+    })?;
+    let checkpoint = Checkpoint::parse(note.text()).map_err(|e| {
+        Failure::Verification(format!("the {} checkpoint is malformed: {e}", log.as_str()))
+    })?;
     let suffix = format!("/{}", log.as_str());
     if !checkpoint.origin.ends_with(&suffix) {
         return Err(Failure::Verification(format!(

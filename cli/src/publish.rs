@@ -90,13 +90,22 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
             file_name: item.file_name.clone(),
         })
     };
-    let artifacts = items.iter().filter(|i| !i.manifest).filter_map(file_ref).collect();
-    let manifests = items.iter().filter(|i| i.manifest).filter_map(file_ref).collect();
+    let artifacts = items
+        .iter()
+        .filter(|i| !i.manifest)
+        .filter_map(file_ref)
+        .collect();
+    let manifests = items
+        .iter()
+        .filter(|i| i.manifest)
+        .filter_map(file_ref)
+        .collect();
     let release = Release::new(name, version, artifacts, manifests).map_err(usage)?;
     let note = Note::sign(&release.to_text(), &[&signer])
         .map_err(|e| usage(format!("the release statement cannot be signed: {e}")))?;
     let entry = note.to_bytes();
-    let logged = log_client::submit_and_check(&client, LogName::Releases, &entry, log_key.as_ref())?;
+    let logged =
+        log_client::submit_and_check(&client, LogName::Releases, &entry, log_key.as_ref())?;
     log_client::warn_unverified(&logged.checkpoint);
     let existing = if args.force {
         Existing::Replace
@@ -104,15 +113,17 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         Existing::Refuse
     };
     for item in &items {
-        atomic_file::write(&item.proof_path, &logged.proof, 0o644, existing).with_context(|| {
-            format!(
-                "the release is logged at index {}, but its proof could not be written \
+        atomic_file::write(&item.proof_path, &logged.proof, 0o644, existing).with_context(
+            || {
+                format!(
+                    "the release is logged at index {}, but its proof could not be written \
                  (GET {}/releases/proof/{} serves one)",
-                logged.index,
-                args.log.trim_end_matches('/'),
-                logged.index
-            )
-        })?;
+                    logged.index,
+                    args.log.trim_end_matches('/'),
+                    logged.index
+                )
+            },
+        )?;
     }
     summary(args.json, &release, &items, &logged);
     Ok(())
@@ -123,7 +134,8 @@ fn usage(e: impl std::fmt::Display) -> anyhow::Error {
 }
 
 fn item(path: &Path, manifest: bool, force: bool) -> anyhow::Result<Item> {
-    let meta = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
     if !meta.is_file() {
         return Err(usage(format!("{} is not a regular file", path.display())));
     }
@@ -196,7 +208,12 @@ fn summary(json: bool, release: &Release, items: &[Item], logged: &Logged) {
         items
             .iter()
             .find(|i| i.file_name == f.file_name)
-            .map(|i| (i.path.display().to_string(), i.proof_path.display().to_string()))
+            .map(|i| {
+                (
+                    i.path.display().to_string(),
+                    i.proof_path.display().to_string(),
+                )
+            })
             .unwrap_or_default()
     };
     #[allow(clippy::print_stdout)] // The summary is this command's data.
@@ -241,7 +258,10 @@ fn summary(json: bool, release: &Release, items: &[Item], logged: &Logged) {
         ] {
             for f in list {
                 let (_, proof) = path_of(f);
-                println!("  {kind} {} {} {} -> {proof}", f.digest, f.size, f.file_name);
+                println!(
+                    "  {kind} {} {} {} -> {proof}",
+                    f.digest, f.size, f.file_name
+                );
             }
         }
     }

@@ -217,7 +217,10 @@ impl TlogProof {
         origin: &str,
         log_verifier: &dyn NoteVerifier,
     ) -> Result<VerifiedTlogProof, TlogProofVerifyError> {
-        let entry = self.extra.as_ref().ok_or(TlogProofVerifyError::MissingEntry)?;
+        let entry = self
+            .extra
+            .as_ref()
+            .ok_or(TlogProofVerifyError::MissingEntry)?;
         let checkpoint =
             VerifiedCheckpoint::verify_without_extensions(&self.checkpoint, origin, log_verifier)
                 .map_err(TlogProofVerifyError::Checkpoint)?;
@@ -282,13 +285,13 @@ mod tests {
         use crate::merkle::MemoryTree;
         use crate::note::{Ed25519Signer, KeyName, Note};
 
-        let signer = Ed25519Signer::from_seed(
-            KeyName::new("example.org/releases").expect("name"),
-            [7; 32],
-        );
+        let signer =
+            Ed25519Signer::from_seed(KeyName::new("example.org/releases").expect("name"), [7; 32]);
         let verifier = signer.verifier();
         let mut tree = MemoryTree::new();
-        let entries: Vec<Vec<u8>> = (0..5).map(|i| format!("entry {i}\n").into_bytes()).collect();
+        let entries: Vec<Vec<u8>> = (0..5)
+            .map(|i| format!("entry {i}\n").into_bytes())
+            .collect();
         for e in &entries {
             tree.append(e);
         }
@@ -322,10 +325,8 @@ mod tests {
             other_origin,
             Err(TlogProofVerifyError::Checkpoint(_))
         ));
-        let stranger = Ed25519Signer::from_seed(
-            KeyName::new("example.org/releases").expect("name"),
-            [8; 32],
-        );
+        let stranger =
+            Ed25519Signer::from_seed(KeyName::new("example.org/releases").expect("name"), [8; 32]);
         assert!(matches!(
             proof.verify("example.org/releases", &stranger.verifier()),
             Err(TlogProofVerifyError::Checkpoint(_))

@@ -1,0 +1,673 @@
+//! The release manager's guide (`docs/maintainers.md`), run end to end against the real
+//! `cairn serve` on loopback.
+//!
+//! Every `sh` block of the guide is run in order, exactly as written, by bash in one working
+//! directory (with `cairn` on PATH, `LOG` set to the server's URL and `LOG_KEY` to the log's
+//! verifier key file). Between blocks the test checks what the guide claims, as a client would:
+//! proofs against the log's key, digests and sizes of the real files, the log's own refusals of
+//! under-signed events, and finally a replay of the whole key log from the pinned genesis roots
+//! that judges every release-log entry.
+//!
+//! The `cairn` binary must be built first (`cargo build -p cairn-cli`; `cargo test --workspace`
+//! does it), or named by `CAIRN_BIN`.
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
+
+use cairn_verifier::checkpoint::VerifiedCheckpoint;
+use cairn_verifier::entry::{Entry, KeyEvent, Release, RootSet, Sha256Digest};
+use cairn_verifier::keylog::{InvalidRelease, KeyState, deprecation_is_valid, release_is_valid};
+use cairn_verifier::merkle::MemoryTree;
+use cairn_verifier::note::{Ed25519Signer, Ed25519Verifier, KeyName, Note};
+use cairn_verifier::tile::{EntryBundle, TILE_HEIGHT};
+use cairn_verifier::tlog_proof::TlogProof;
+
+const GUIDE: &str = "docs/maintainers.md";
+const PREFIX: &str = "example.org";
+
+// ---------------------------------------------------------------------------------------------
+// The binary and the server.
+
+fn cairn_bin() -> PathBuf {
+    if let Some(path) = std::env::var_os("CAIRN_BIN") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().expect("test executable path");
+    let bin = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|dir| dir.join("cairn"))
+        .expect("the test executable lives in target/<profile>/deps/");
+    assert!(
+        bin.is_file(),
+        "{} is missing: run `cargo build -p cairn-cli` first, or set CAIRN_BIN",
+        bin.display()
+    );
+    bin
+}
+
+/// `cairn serve` on an ephemeral loopback port; killed on drop.
+struct Server {
+    child: Child,
+    addr: String,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Server {
+    fn start(data: &Path) -> Server {
+        let mut child = Command::new(cairn_bin())
+            .arg("serve")
+            .arg("--data")
+            .arg(data)
+            .args(["--listen", "127.0.0.1:0", "--batch-interval", "5ms"])
+            .args(["--rate-limit-address", "0", "--rate-limit-key", "0"])
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start cairn serve");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = mpsc::channel();
+        let pipe = child.stderr.take().expect("stderr pipe");
+        let log = Arc::clone(&stderr);
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                if let Some((_, rest)) = line.split_once("listening on http://") {
+                    let addr = rest
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned();
+                    let _ = tx.send(addr);
+                }
+                let mut log = log.lock().expect("stderr lock");
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| {
+                panic!(
+                    "cairn serve did not start; stderr:\n{}",
+                    stderr.lock().expect("stderr lock")
+                )
+            });
+        Server {
+            child,
+            addr,
+            stderr,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    fn stderr(&self) -> String {
+        self.stderr.lock().expect("stderr lock").clone()
+    }
+
+    /// One HTTP/1.1 request with `Connection: close`; returns the status and body.
+    fn request(&self, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
+        let mut stream = TcpStream::connect(&self.addr).expect("connect to cairn serve");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .expect("timeout");
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\
+             Content-Type: text/plain\r\nContent-Length: {}\r\n\r\n",
+            self.addr,
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).expect("send head");
+        stream.write_all(body).expect("send body");
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).expect("read reply");
+        let split = raw
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("reply has a header");
+        let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
+        let status = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .expect("status code");
+        let mut body = raw[split + 4..].to_vec();
+        if head.contains("transfer-encoding: chunked") {
+            body = dechunk(&body);
+        }
+        (status, body)
+    }
+
+    fn get(&self, path: &str) -> Vec<u8> {
+        let (status, body) = self.request("GET", path, b"");
+        assert_eq!(
+            status,
+            200,
+            "GET {path}: {}",
+            String::from_utf8_lossy(&body)
+        );
+        body
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn dechunk(mut data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = data
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .expect("chunk size line");
+        let size_text = String::from_utf8_lossy(&data[..line_end]);
+        let size = usize::from_str_radix(size_text.trim(), 16).expect("chunk size");
+        data = &data[line_end + 2..];
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&data[..size]);
+        data = &data[size + 2..];
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The guide.
+
+#[derive(Debug)]
+struct Step {
+    name: String,
+    expect_exit: i32,
+    script: String,
+}
+
+/// The `sh` blocks of the guide, each preceded by `<!-- step: NAME [exit=N] -->`, run in
+/// document order.
+struct Guide {
+    steps: Vec<Step>,
+    next: usize,
+    dir: PathBuf,
+    env: Vec<(String, String)>,
+}
+
+impl Guide {
+    fn load(dir: &Path) -> Guide {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(GUIDE);
+        let text = std::fs::read_to_string(&path).expect("read the guide");
+        let mut steps = Vec::new();
+        let mut sh_blocks = 0;
+        let mut lines = text.lines().peekable();
+        while let Some(line) = lines.next() {
+            if line.trim() == "```sh" {
+                sh_blocks += 1;
+            }
+            let Some(marker) = line
+                .strip_prefix("<!-- step: ")
+                .and_then(|l| l.strip_suffix(" -->"))
+            else {
+                continue;
+            };
+            let mut words = marker.split_whitespace();
+            let name = words.next().expect("step name").to_owned();
+            let expect_exit = words
+                .find_map(|w| w.strip_prefix("exit="))
+                .map_or(0, |n| n.parse().expect("exit code"));
+            assert_eq!(
+                lines.next().map(str::trim),
+                Some("```sh"),
+                "step {name}: the marker must be followed by a ```sh block"
+            );
+            sh_blocks += 1;
+            let mut script = String::new();
+            for line in lines.by_ref() {
+                if line.trim() == "```" {
+                    break;
+                }
+                script.push_str(line);
+                script.push('\n');
+            }
+            steps.push(Step {
+                name,
+                expect_exit,
+                script,
+            });
+        }
+        assert_eq!(
+            sh_blocks,
+            steps.len(),
+            "every ```sh block of {GUIDE} needs a step marker, so that the test runs it"
+        );
+        let bin_dir = cairn_bin()
+            .parent()
+            .expect("binary directory")
+            .to_path_buf();
+        let path = format!(
+            "{}:{}",
+            bin_dir.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        Guide {
+            steps,
+            next: 0,
+            dir: dir.to_owned(),
+            env: vec![
+                ("PATH".to_owned(), path),
+                ("NO_COLOR".to_owned(), "1".to_owned()),
+            ],
+        }
+    }
+
+    fn set_env(&mut self, key: &str, value: &str) {
+        self.env.push((key.to_owned(), value.to_owned()));
+    }
+
+    /// Runs the next step, which must be `name`, and checks its exit code.
+    fn run(&mut self, name: &str) -> Output {
+        let step = self
+            .steps
+            .get(self.next)
+            .unwrap_or_else(|| panic!("the guide has no step after {}", self.next));
+        assert_eq!(step.name, name, "the guide's steps run in document order");
+        self.next += 1;
+        let output = Command::new("bash")
+            .args(["-e", "-u", "-o", "pipefail", "-c", &step.script])
+            .current_dir(&self.dir)
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run bash");
+        assert_eq!(
+            output.status.code(),
+            Some(step.expect_exit),
+            "guide step {name} exited with {:?}, the guide says {}\nscript:\n{}\nstdout:\n{}\nstderr:\n{}",
+            output.status.code(),
+            step.expect_exit,
+            step.script,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output
+    }
+
+    fn finish(&self) {
+        assert_eq!(
+            self.next,
+            self.steps.len(),
+            "every step of the guide must run; not run: {:?}",
+            self.steps[self.next..]
+                .iter()
+                .map(|s| &s.name)
+                .collect::<Vec<_>>()
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checks.
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Deterministic file contents of `len` bytes.
+fn contents(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+fn write_file(path: &Path, data: &[u8]) {
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+    std::fs::write(path, data).expect("write");
+}
+
+fn log_verifier(work: &Path, log: &str) -> Ed25519Verifier {
+    let vkey = std::fs::read_to_string(work.join("log.vkey")).expect("log.vkey");
+    let key = Ed25519Verifier::from_vkey(vkey.trim_end()).expect("the log's vkey");
+    assert_eq!(key.name().as_str(), PREFIX);
+    key.with_name(KeyName::new(&format!("{PREFIX}/{log}")).expect("origin"))
+}
+
+fn verifier_of(work: &Path, pub_file: &str) -> Ed25519Verifier {
+    let text = std::fs::read_to_string(work.join(pub_file)).expect("read .pub");
+    Ed25519Verifier::from_vkey(text.trim_end()).expect("vkey")
+}
+
+/// Checks the `.tlog-proof` beside each file: it verifies against the log's key, and its entry
+/// is a release of `name` `version` naming the file's real digest and size. Returns the index.
+fn check_proofs(work: &Path, files: &[&str], name: &str, version: &str) -> u64 {
+    let verifier = log_verifier(work, "releases");
+    let mut index = None;
+    for file in files {
+        let data = std::fs::read(work.join(file)).expect("artifact");
+        let bytes =
+            std::fs::read(work.join(format!("{file}.tlog-proof"))).expect("the .tlog-proof");
+        let proof = TlogProof::parse(&bytes).expect("proof parses");
+        let verified = proof
+            .verify(&format!("{PREFIX}/releases"), &verifier)
+            .expect("the proof verifies against the log's key");
+        let note = Note::parse(verified.entry()).expect("entry is a note");
+        let release = Release::parse(note.text()).expect("entry is a release");
+        assert_eq!(release.name().as_str(), name);
+        assert_eq!(release.version().as_str(), version);
+        let found = release
+            .find_file(&Sha256Digest::of(&data), data.len() as u64)
+            .unwrap_or_else(|| panic!("the entry does not name {file}'s digest and size"));
+        assert_eq!(
+            found.file_name.as_str(),
+            Path::new(file)
+                .file_name()
+                .and_then(|n| n.to_str())
+                .expect("name")
+        );
+        assert!(index.is_none_or(|i| i == verified.index()));
+        index = Some(verified.index());
+    }
+    index.expect("at least one file")
+}
+
+/// All entries of `log`, authenticated: the checkpoint verifies with the log's key and the
+/// entries hash to its root.
+fn fetch_log(server: &Server, work: &Path, log: &str) -> Vec<Vec<u8>> {
+    let bytes = server.get(&format!("/{log}/checkpoint"));
+    let checkpoint = VerifiedCheckpoint::verify_without_extensions(
+        &bytes,
+        &format!("{PREFIX}/{log}"),
+        &log_verifier(work, log),
+    )
+    .expect("checkpoint verifies");
+    let mut entries = Vec::new();
+    let mut tree = MemoryTree::new();
+    while (entries.len() as u64) < checkpoint.size() {
+        let bundle = EntryBundle::for_entry(TILE_HEIGHT, entries.len() as u64, checkpoint.size())
+            .expect("bundle");
+        let data = server.get(&format!("/{log}/{}", bundle.path()));
+        for entry in bundle.split(&data).expect("bundle splits") {
+            tree.append(entry);
+            entries.push(entry.to_vec());
+        }
+    }
+    assert_eq!(
+        &tree.root(),
+        checkpoint.root(),
+        "{log} entries match the root"
+    );
+    entries
+}
+
+fn submit_raw(server: &Server, log: &str, entry: &[u8]) -> (u16, String) {
+    let (status, body) = server.request("POST", &format!("/{log}/add"), entry);
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+fn assert_one_line_refusal(status: u16, body: &str, expected: u16, what: &str) {
+    assert_eq!(status, expected, "{what}: {body}");
+    let line = body.strip_suffix('\n').expect("refusal ends in a newline");
+    assert!(!line.is_empty() && !line.contains('\n'), "{what}: {body:?}");
+}
+
+#[test]
+fn release_managers_guide_runs_against_a_real_log() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let work = tmp.path();
+    // The release files the guide publishes: two artifacts and an SBOM, then later versions.
+    write_file(
+        &work.join("dist/1.0/installer.img"),
+        &contents(1, 2_097_275),
+    );
+    write_file(&work.join("dist/1.0/installer.iso"), &contents(2, 716_800));
+    write_file(
+        &work.join("dist/1.0/packages.spdx.json"),
+        br#"{"spdxVersion":"SPDX-2.3","name":"example/installer 1.0","packages":[{"name":"busybox","versionInfo":"1.36.1"}]}"#,
+    );
+    write_file(&work.join("dist/1.1/installer.img"), &contents(3, 100_000));
+    write_file(&work.join("dist/1.2/installer.img"), &contents(4, 120_000));
+    let mut guide = Guide::load(work);
+
+    // 1. Roots and genesis; the operator creates the log.
+    guide.run("roots-keygen");
+    guide.run("genesis");
+    guide.run("operator-init");
+    let server = Server::start(&work.join("log-data"));
+    guide.set_env("LOG", &server.url());
+    guide.set_env("LOG_KEY", "log.vkey");
+    let pinned = RootSet::new(
+        vec![
+            verifier_of(work, "root-alice.key.pub"),
+            verifier_of(work, "root-bob.key.pub"),
+            verifier_of(work, "root-carol.key.pub"),
+        ],
+        2,
+    )
+    .expect("roots");
+
+    // 2. A release key: one root is not enough, for the CLI and for the log.
+    guide.run("release-key");
+    let refused = guide.run("add-one-root-refused");
+    let err = stderr(&refused);
+    assert!(err.contains("NOT met"), "{err}");
+    assert!(
+        err.contains("example.org/root-bob, example.org/root-carol"),
+        "{err}"
+    );
+    let one_root = std::fs::read(work.join("add-2026.event")).expect("event");
+    let (status, body) = submit_raw(&server, "keys", &one_root);
+    assert_one_line_refusal(status, &body, 403, "add signed by one root");
+    let added = guide.run("add-two-roots");
+    assert_eq!(stdout(&added), "1\n", "the add is key-log entry 1");
+
+    // 3. Publish two artifacts and a manifest; every proof verifies and names the real file.
+    let published = guide.run("publish");
+    let files = [
+        "dist/1.0/installer.img",
+        "dist/1.0/installer.iso",
+        "dist/1.0/packages.spdx.json",
+    ];
+    assert_eq!(check_proofs(work, &files, "example/installer", "1.0"), 0);
+    assert!(stdout(&published).contains("logged at release-log index 0"));
+    let proofs: Vec<Vec<u8>> = files
+        .iter()
+        .map(|f| std::fs::read(work.join(format!("{f}.tlog-proof"))).expect("proof"))
+        .collect();
+    assert!(
+        proofs.windows(2).all(|w| w[0] == w[1]),
+        "one entry, one proof"
+    );
+    let entry = TlogProof::parse(&proofs[0])
+        .expect("proof")
+        .extra
+        .expect("entry");
+    let release = Release::parse(Note::parse(&entry).expect("note").text()).expect("release");
+    assert_eq!(release.artifacts().len(), 2);
+    assert_eq!(release.manifests().len(), 1);
+    assert_eq!(
+        release.manifests()[0].file_name.as_str(),
+        "packages.spdx.json"
+    );
+
+    // 4. Rotation: add the new key, publish with it, retire the old one; the old key is refused.
+    let rotated = guide.run("rotate-add");
+    assert_eq!(stdout(&rotated), "2\n");
+    let json: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(work.join("release-1.1.json")).expect("publish --json output"),
+    )
+    .expect("publish --json prints JSON");
+    assert_eq!(json["index"], 1);
+    assert_eq!(json["name"], "example/installer");
+    assert_eq!(json["version"], "1.1");
+    let img = std::fs::read(work.join("dist/1.1/installer.img")).expect("img");
+    assert_eq!(
+        json["artifacts"][0]["digest"],
+        Sha256Digest::of(&img).to_string()
+    );
+    assert_eq!(json["artifacts"][0]["size"], img.len());
+    assert_eq!(
+        check_proofs(
+            work,
+            &["dist/1.1/installer.img"],
+            "example/installer",
+            "1.1"
+        ),
+        1
+    );
+    let retired = guide.run("rotate-retire");
+    assert_eq!(stdout(&retired), "3\n");
+    let retire_event = std::fs::read_to_string(work.join("retire-2026.event")).expect("event");
+    assert!(
+        retire_event.contains("\nuntil 2\n"),
+        "until is the release log's size: {retire_event}"
+    );
+    let refused = guide.run("retired-key-refused");
+    let err = stderr(&refused);
+    assert!(
+        err.contains("HTTP 403"),
+        "the log's status is reported: {err}"
+    );
+    assert!(
+        err.contains("retired"),
+        "the log's reason is reported: {err}"
+    );
+    assert!(
+        !work.join("dist/1.2/installer.img.tlog-proof").exists(),
+        "no proof for a refused release"
+    );
+    guide.run("publish-new-key");
+    assert_eq!(
+        check_proofs(
+            work,
+            &["dist/1.2/installer.img"],
+            "example/installer",
+            "1.2"
+        ),
+        2
+    );
+
+    // 5. Compromise: an attacker publishes with the leaked key at index 3; the revocation
+    // invalidates that entry (and everything the key signs from index 3 on).
+    let leaked = Ed25519Signer::from_skey(
+        std::fs::read_to_string(work.join("release-2027.key"))
+            .expect("key")
+            .trim_end(),
+    )
+    .expect("skey");
+    let evil = format!(
+        "cairn/release/v1\nname example/installer\nversion 6.6.6\nartifact {} 3 installer.img\n",
+        Sha256Digest::of(b"bad")
+    );
+    let evil_entry = Note::sign(&evil, &[&leaked]).expect("sign").to_bytes();
+    let (status, body) = submit_raw(&server, "releases", &evil_entry);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(TlogProof::parse(body.as_bytes()).expect("proof").index, 3);
+    let revoked = guide.run("revoke");
+    assert_eq!(stdout(&revoked), "4\n5\n");
+    let evil2 = evil.replace("6.6.6", "6.6.7");
+    let (status, body) = submit_raw(
+        &server,
+        "releases",
+        &Note::sign(&evil2, &[&leaked]).expect("sign").to_bytes(),
+    );
+    assert_one_line_refusal(status, &body, 403, "release by a revoked key");
+
+    // 6. Root change: the old threshold alone is refused by the CLI and by the log.
+    guide.run("root-change-prepare");
+    let refused = guide.run("root-change-old-threshold-refused");
+    let err = stderr(&refused);
+    assert!(err.contains("current roots: threshold 2 of 3 met"), "{err}");
+    assert!(err.contains("new roots: threshold 2 of 3 NOT met"), "{err}");
+    assert!(
+        err.contains("example.org/root-alice, example.org/root-dave"),
+        "{err}"
+    );
+    let old_only = std::fs::read(work.join("roots-2.event")).expect("event");
+    let (status, body) = submit_raw(&server, "keys", &old_only);
+    assert_one_line_refusal(
+        status,
+        &body,
+        403,
+        "root change meeting the old threshold only",
+    );
+    let changed = guide.run("root-change");
+    assert_eq!(stdout(&changed), "6\n");
+
+    // 7. Deprecation.
+    let deprecated = guide.run("deprecate");
+    assert_eq!(
+        stdout(&deprecated),
+        "example/installer 1.0 deprecated at release-log index 4\n"
+    );
+    guide.finish();
+
+    // A client's view of the result: replay the key log from the pinned genesis roots, then
+    // judge every release-log entry.
+    let keys = fetch_log(&server, work, "keys");
+    assert_eq!(keys.len(), 7);
+    let (mut state, _) = KeyState::genesis(&pinned, &keys[0]).expect("genesis");
+    for entry in &keys[1..] {
+        state.apply(entry).expect("every key event replays");
+    }
+    let dave = verifier_of(work, "root-dave.key.pub");
+    assert!(state.roots().contains_public_key(dave.public_key()));
+    let releases = fetch_log(&server, work, "releases");
+    assert_eq!(releases.len(), 5);
+    for (index, entry) in releases.iter().enumerate() {
+        let index = index as u64;
+        let note = Note::parse(entry).expect("note");
+        match Entry::parse(note.text()).expect("entry") {
+            Entry::Release(_) => {
+                let judged = release_is_valid(&note, index, &state);
+                if index == 3 {
+                    assert!(
+                        matches!(judged, Err(InvalidRelease::Revoked { .. })),
+                        "the attacker's release is invalid: {judged:?}"
+                    );
+                } else {
+                    judged.unwrap_or_else(|e| panic!("release {index} stays valid: {e}"));
+                }
+            }
+            Entry::Deprecation(d) => {
+                assert_eq!(index, 4);
+                assert_eq!(d.replacement().map(|v| v.as_str()), Some("1.2"));
+                deprecation_is_valid(&note, index, &state).expect("deprecation is valid");
+            }
+            Entry::Key(k) => panic!("key event {k:?} in the release log"),
+        }
+    }
+    // The key events say what the guide says.
+    let kinds: Vec<&str> = keys[1..]
+        .iter()
+        .map(|e| {
+            KeyEvent::parse(Note::parse(e).expect("note").text())
+                .expect("event")
+                .kind()
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        ["add", "add", "retire", "revoke", "add", "root"],
+        "server stderr:\n{}",
+        server.stderr()
+    );
+}
