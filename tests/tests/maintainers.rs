@@ -22,7 +22,7 @@ use cairn_verifier::checkpoint::VerifiedCheckpoint;
 use cairn_verifier::entry::{Entry, KeyEvent, Release, RootSet, Sha256Digest};
 use cairn_verifier::keylog::{InvalidRelease, KeyState, deprecation_is_valid, release_is_valid};
 use cairn_verifier::merkle::MemoryTree;
-use cairn_verifier::note::{Ed25519Signer, Ed25519Verifier, KeyName, Note};
+use cairn_verifier::note::{Ed25519Signer, Ed25519Verifier, KeyName, Note, NoteVerifier as _};
 use cairn_verifier::tile::{EntryBundle, TILE_HEIGHT};
 use cairn_verifier::tlog_proof::TlogProof;
 
