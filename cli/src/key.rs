@@ -190,8 +190,14 @@ fn release_log_size(log: Option<&str>, log_key: Option<&str>, field: &str) -> an
     let checkpoint = log_client::fetch_checkpoint(&client, LogName::Releases, log_key.as_ref())?;
     log_client::warn_unverified(&checkpoint);
     eprintln!(
-        "cairn: the release log has {} entries; using {field} {}",
-        checkpoint.size, checkpoint.size
+        "cairn: release-log size {} ({}); using {field} {}",
+        checkpoint.size,
+        if checkpoint.verified {
+            "checkpoint signed by the log"
+        } else {
+            "checkpoint NOT signature-checked"
+        },
+        checkpoint.size
     );
     Ok(checkpoint.size)
 }

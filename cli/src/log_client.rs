@@ -57,7 +57,7 @@ pub(crate) struct LogClient {
 
 /// The server answered a request with something other than success.
 #[derive(Debug, thiserror::Error)]
-#[error("{what}: the log answered HTTP {status}: {reason}")]
+#[error("{what} answered HTTP {status}: {reason}")]
 pub(crate) struct ServerRefusal {
     what: String,
     status: u16,

@@ -289,6 +289,14 @@ impl Guide {
             .stdin(Stdio::null())
             .output()
             .expect("run bash");
+        // A transcript, shown by the test harness when the test fails (or with --nocapture).
+        eprintln!(
+            "=== step {name} (exit {:?})\n{}--- stdout\n{}--- stderr\n{}",
+            output.status.code(),
+            step.script,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
         assert_eq!(
             output.status.code(),
             Some(step.expect_exit),
@@ -320,6 +328,12 @@ impl Guide {
 
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// The decimal lines a step printed: the key-log indexes of `cairn key submit` (keygen's vkeys
+/// and other data lines are skipped).
+fn indexes(o: &Output) -> Vec<u64> {
+    stdout(o).lines().filter_map(|l| l.parse().ok()).collect()
 }
 
 fn stderr(o: &Output) -> String {
@@ -477,7 +491,7 @@ fn release_managers_guide_runs_against_a_real_log() {
     let (status, body) = submit_raw(&server, "keys", &one_root);
     assert_one_line_refusal(status, &body, 403, "add signed by one root");
     let added = guide.run("add-two-roots");
-    assert_eq!(stdout(&added), "1\n", "the add is key-log entry 1");
+    assert_eq!(indexes(&added), [1], "the add is key-log entry 1");
 
     // 3. Publish two artifacts and a manifest; every proof verifies and names the real file.
     let published = guide.run("publish");
@@ -510,7 +524,7 @@ fn release_managers_guide_runs_against_a_real_log() {
 
     // 4. Rotation: add the new key, publish with it, retire the old one; the old key is refused.
     let rotated = guide.run("rotate-add");
-    assert_eq!(stdout(&rotated), "2\n");
+    assert_eq!(indexes(&rotated), [2]);
     let json: serde_json::Value = serde_json::from_slice(
         &std::fs::read(work.join("release-1.1.json")).expect("publish --json output"),
     )
@@ -534,7 +548,7 @@ fn release_managers_guide_runs_against_a_real_log() {
         1
     );
     let retired = guide.run("rotate-retire");
-    assert_eq!(stdout(&retired), "3\n");
+    assert_eq!(indexes(&retired), [3]);
     let retire_event = std::fs::read_to_string(work.join("retire-2026.event")).expect("event");
     assert!(
         retire_event.contains("\nuntil 2\n"),
@@ -582,7 +596,7 @@ fn release_managers_guide_runs_against_a_real_log() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(TlogProof::parse(body.as_bytes()).expect("proof").index, 3);
     let revoked = guide.run("revoke");
-    assert_eq!(stdout(&revoked), "4\n5\n");
+    assert_eq!(indexes(&revoked), [4, 5]);
     let evil2 = evil.replace("6.6.6", "6.6.7");
     let (status, body) = submit_raw(
         &server,
@@ -610,7 +624,7 @@ fn release_managers_guide_runs_against_a_real_log() {
         "root change meeting the old threshold only",
     );
     let changed = guide.run("root-change");
-    assert_eq!(stdout(&changed), "6\n");
+    assert_eq!(indexes(&changed), [6]);
 
     // 7. Deprecation.
     let deprecated = guide.run("deprecate");
