@@ -2,8 +2,8 @@
 //! releases, built with the verifier's own entry builders.
 
 use cairn_verifier::entry::{
-    FileName, FileRef, KeyEvent, Reason, Release, ReleaseName, RootSet, Scope, Sha256Digest,
-    Version,
+    Deprecation, FileName, FileRef, KeyEvent, Reason, Release, ReleaseName, RootSet, Scope,
+    Sha256Digest, Version,
 };
 use cairn_verifier::hash::sha256;
 use cairn_verifier::note::{Ed25519Signer, Ed25519Verifier, KeyName, Note, NoteSigner};
@@ -84,21 +84,48 @@ pub fn artifact_bytes(name: &str, version: &str, file: &str) -> Vec<u8> {
 /// A release text with one artifact per name in `files` (contents from [`artifact_bytes`]) and
 /// one manifest.
 pub fn release_text(name: &str, version: &str, files: &[&str]) -> String {
-    let file_ref = |file: &str| {
-        let data = artifact_bytes(name, version, file);
-        FileRef {
-            digest: Sha256Digest::of(&data),
-            size: u64::try_from(data.len()).expect("small"),
-            file_name: FileName::new(file).expect("test file name"),
-        }
+    let contents: Vec<(&str, Vec<u8>)> = files
+        .iter()
+        .chain(&["manifest.json"])
+        .map(|f| (*f, artifact_bytes(name, version, f)))
+        .collect();
+    let (manifest, artifacts) = contents.split_last().expect("at least the manifest");
+    let artifacts: Vec<(&str, &[u8])> = artifacts.iter().map(|(f, d)| (*f, d.as_slice())).collect();
+    release_text_with(name, version, &artifacts, &[(manifest.0, &manifest.1)])
+}
+
+/// A release text with the given artifacts and manifests (file name and contents).
+pub fn release_text_with(
+    name: &str,
+    version: &str,
+    artifacts: &[(&str, &[u8])],
+    manifests: &[(&str, &[u8])],
+) -> String {
+    let file_ref = |(file, data): &(&str, &[u8])| FileRef {
+        digest: Sha256Digest::of(data),
+        size: u64::try_from(data.len()).expect("small"),
+        file_name: FileName::new(file).expect("test file name"),
     };
     Release::new(
         ReleaseName::new(name).expect("test release name"),
         Version::new(version).expect("test version"),
-        files.iter().map(|f| file_ref(f)).collect(),
-        vec![file_ref("manifest.json")],
+        artifacts.iter().map(file_ref).collect(),
+        manifests.iter().map(file_ref).collect(),
     )
     .expect("test release")
+    .to_text()
+}
+
+/// A deprecation text for `name` at `version`.
+pub fn deprecation_text(name: &str, version: &str, replacement: Option<&str>) -> String {
+    Deprecation::new(
+        ReleaseName::new(name).expect("test release name"),
+        Version::new(version).expect("test version"),
+        reason("Security fix available"),
+        None,
+        replacement.map(|r| Version::new(r).expect("test version")),
+    )
+    .expect("test deprecation")
     .to_text()
 }
 
