@@ -2,8 +2,10 @@
 //! and witnesses. Data goes to stdout, progress and logs to stderr; exit codes are those of
 //! `../shared/CLI.md` (see [`exit`]).
 
+mod duration;
 mod exit;
 mod keygen;
+mod operator;
 
 use std::process::ExitCode;
 
@@ -21,12 +23,31 @@ struct Cli {
 enum Command {
     /// Create an Ed25519 signing key (FILE, mode 0600) and its verifier key (FILE.pub).
     Keygen(keygen::Args),
+    /// Create a log: data directory, git repository, log key, and the genesis key event.
+    Init(operator::InitArgs),
+    /// Serve a log (creates a development log in ./cairn-data when run without --data).
+    Serve(operator::ServeArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Keygen(args) => keygen::run(&args),
+        Command::Init(args) => operator::init(&args),
+        Command::Serve(args) => {
+            init_logging();
+            operator::serve(&args)
+        }
     };
     exit::report(result)
+}
+
+/// Structured logs on stderr; `RUST_LOG` selects what (default: info).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }

@@ -4,5 +4,9 @@
 
 pub mod batcher;
 pub mod config;
+pub mod http;
+pub mod log;
 pub mod metrics;
 pub mod ratelimit;
+pub mod server;
+pub mod storage;

@@ -15,10 +15,13 @@
 //! - A release key is added once. Retire and revoke only ever shorten its validity: no event
 //!   extends it, and a retired or revoked key is never added again.
 //! - A release at release-log index `i` is valid iff it is signed by a release key `K` with
-//!   `from <= i`, a scope matching the release name and no `until <= i`, and *every* release key
-//!   that signed it passes the same test. A signature by a key outside its validity (revoked,
-//!   retired, out of scope, not yet valid) invalidates the release even when another key's
-//!   signature is fine: a compromised or misused key's signature is itself the suspicious fact.
+//!   `from <= i`, a scope matching the release name and no `until <= i`, *and* no release key
+//!   revoked with `until <= i` signed it. A revoked key's signature poisons the release even
+//!   when another key's signature is fine: the revocation says that key's signatures from
+//!   `until` on may be an attacker's, so the release is suspect. Signatures by keys that are
+//!   retired, out of scope or not yet valid at `i` merely do not count (they are reported to
+//!   monitors): making them poison too would let a later, legitimate `add` of a key that had
+//!   pre-signed releases invalidate those releases retroactively.
 //!
 //! [`KeyState::apply`] is the server's incremental check: it refuses an event that breaks a
 //! rule and leaves the state untouched. [`replay`] is the client's: it applies the whole log
@@ -281,6 +284,9 @@ pub struct KeyState {
 impl KeyState {
     /// Starts a key state from the genesis event (key-log entry 0): a `root` event equal to
     /// `pinned`, signed by at least `pinned`'s threshold of its keys.
+    ///
+    /// A client passes the roots it pinned. A server creating a log (`cairn init`) passes the
+    /// genesis event's own root set, which checks that the event meets its own threshold.
     pub fn genesis(
         pinned: &RootSet,
         entry: &[u8],
@@ -492,13 +498,14 @@ impl KeyState {
         Ok(())
     }
 
-    /// The distinct release keys that signed `note`, each checked for `name` at `index`.
+    /// Judges the release-key signatures of `note` for `name` at `index`: the valid signers
+    /// and the reasons the other signers do not count.
     fn release_signers(
         &self,
         note: &Note,
         name: &ReleaseName,
         index: u64,
-    ) -> Result<Vec<Ed25519Verifier>, InvalidRelease> {
+    ) -> Result<(Vec<Ed25519Verifier>, Vec<InvalidRelease>), InvalidRelease> {
         let keys: Vec<&Ed25519Verifier> = self.release_keys.iter().map(|r| &r.key).collect();
         let signers = verified_signers(note, &keys).map_err(|failure| match failure {
             SignatureFailure::Bad(key) => InvalidRelease::BadSignature { key: key.to_vkey() },
@@ -507,22 +514,24 @@ impl KeyState {
         if signers.is_empty() {
             return Err(InvalidRelease::UnknownKey);
         }
-        // Judge every signer and report the most serious failure, so that the order of
-        // signature lines cannot hide a revocation behind a lesser reason.
-        let mut worst: Option<InvalidRelease> = None;
-        for signer in &signers {
+        let mut valid = Vec::new();
+        let mut not_counted: Vec<InvalidRelease> = Vec::new();
+        for signer in signers {
             let Some(release_key) = self.release_key(signer.public_key()) else {
                 continue;
             };
-            if let Err(e) = release_key.check(name, index) {
-                if worst.as_ref().is_none_or(|w| e.severity() < w.severity()) {
-                    worst = Some(e);
-                }
+            match release_key.check(name, index) {
+                Ok(()) => valid.push(signer.clone()),
+                Err(e) => not_counted.push(e),
             }
         }
+        // Judge every signer before deciding, so that the order of signature lines cannot hide
+        // a revocation behind a valid signature or a lesser reason.
+        let worst = not_counted.iter().min_by_key(|e| e.severity());
         match worst {
-            Some(e) => Err(e),
-            None => Ok(signers.into_iter().cloned().collect()),
+            Some(revoked @ InvalidRelease::Revoked { .. }) => Err(revoked.clone()),
+            Some(worst) if valid.is_empty() => Err(worst.clone()),
+            _ => Ok((valid, not_counted)),
         }
     }
 }
@@ -646,6 +655,7 @@ pub struct ValidRelease {
     release: Release,
     index: u64,
     signers: Vec<Ed25519Verifier>,
+    not_counted: Vec<InvalidRelease>,
 }
 
 impl ValidRelease {
@@ -659,9 +669,15 @@ impl ValidRelease {
         self.index
     }
 
-    /// The release keys whose signatures verified (all valid at the index).
+    /// The release keys, valid at the index, whose signatures verified.
     pub fn signers(&self) -> &[Ed25519Verifier] {
         &self.signers
+    }
+
+    /// Release keys whose signatures verified but do not count (retired, out of scope or not
+    /// yet valid at the index), with the reason: key usage a monitor may want to report.
+    pub fn not_counted(&self) -> &[InvalidRelease] {
+        &self.not_counted
     }
 }
 
@@ -671,6 +687,7 @@ pub struct ValidDeprecation {
     deprecation: Deprecation,
     index: u64,
     signers: Vec<Ed25519Verifier>,
+    not_counted: Vec<InvalidRelease>,
 }
 
 impl ValidDeprecation {
@@ -684,31 +701,40 @@ impl ValidDeprecation {
         self.index
     }
 
-    /// The release keys whose signatures verified (all valid at the index).
+    /// The release keys, valid at the index, whose signatures verified.
     pub fn signers(&self) -> &[Ed25519Verifier] {
         &self.signers
+    }
+
+    /// Release keys whose signatures verified but do not count (retired, out of scope or not
+    /// yet valid at the index), with the reason: key usage a monitor may want to report.
+    pub fn not_counted(&self) -> &[InvalidRelease] {
+        &self.not_counted
     }
 }
 
 /// Judges a release statement logged at release-log index `index` against `state`: valid iff
-/// at least one release key signed it and every release key that signed it has
-/// `from <= index`, a scope covering the name, and no retire or revoke with `until <= index`.
-/// Signatures by keys the key state does not know as release keys (root keys included) are
-/// ignored; a release key's signature that does not verify makes the release invalid.
+/// a release key with `from <= index`, a scope covering the name and no retire or revoke with
+/// `until <= index` signed it, and no release key revoked with `until <= index` signed it.
 ///
-/// When several signers fail, the most serious reason is reported: revoked, then retired,
-/// out of scope, not yet valid.
+/// Signatures by keys the key state does not know as release keys (root keys included) are
+/// ignored; a release key's signature that does not verify makes the release invalid
+/// (signed-note rules); signatures by release keys retired, out of scope or not yet valid at
+/// `index` do not count and are listed in [`ValidRelease::not_counted`]. When the release is
+/// invalid the most serious reason is reported: revoked, then retired, out of scope, not yet
+/// valid.
 pub fn release_is_valid(
     release_note: &Note,
     index: u64,
     state: &KeyState,
 ) -> Result<ValidRelease, InvalidRelease> {
     let release = Release::parse(release_note.text()).map_err(InvalidRelease::Malformed)?;
-    let signers = state.release_signers(release_note, release.name(), index)?;
+    let (signers, not_counted) = state.release_signers(release_note, release.name(), index)?;
     Ok(ValidRelease {
         release,
         index,
         signers,
+        not_counted,
     })
 }
 
@@ -722,11 +748,13 @@ pub fn deprecation_is_valid(
 ) -> Result<ValidDeprecation, InvalidRelease> {
     let deprecation =
         Deprecation::parse(deprecation_note.text()).map_err(InvalidRelease::Malformed)?;
-    let signers = state.release_signers(deprecation_note, deprecation.name(), index)?;
+    let (signers, not_counted) =
+        state.release_signers(deprecation_note, deprecation.name(), index)?;
     Ok(ValidDeprecation {
         deprecation,
         index,
         signers,
+        not_counted,
     })
 }
 

@@ -86,3 +86,22 @@ fn invalid_vectors_fail_with_the_expected_error() {
         assert_eq!(variant(&error), expected[name.as_str()], "{name}: {error}");
     }
 }
+
+#[test]
+fn spec_examples_are_valid_vectors_quoted_verbatim() {
+    let spec = std::fs::read_to_string(entries_dir().join("../../entries.md")).expect("entries.md");
+    let quoted = [
+        "release-full.txt",
+        "deprecate-full.txt",
+        "key-root-genesis.txt",
+        "key-add.txt",
+        "key-revoke-never-valid.txt",
+    ];
+    for name in quoted {
+        let text = std::fs::read_to_string(entries_dir().join("valid").join(name)).expect(name);
+        assert!(
+            spec.contains(&format!("```\n{text}```")),
+            "entries.md does not quote {name}"
+        );
+    }
+}

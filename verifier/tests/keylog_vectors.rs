@@ -72,6 +72,9 @@ struct Step {
     #[serde(default)]
     signers: Vec<SignerSpec>,
     expect: Option<String>,
+    /// For a valid release or deprecation: the reasons of the signers that did not count.
+    #[serde(default)]
+    not_counted: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -356,6 +359,9 @@ fn run(file: &str) -> usize {
                     assert_eq!(valid.index(), index, "{at}");
                     assert!(!valid.signers().is_empty(), "{at}");
                     assert_eq!(valid.release().name().as_str(), spec.name, "{at}");
+                    let not_counted: Vec<String> =
+                        valid.not_counted().iter().map(variant).collect();
+                    assert_eq!(not_counted, step.not_counted, "{at}");
                 }
                 Ok(valid) => panic!("{at}: valid {valid:?}, expected {expect}"),
                 Err(e) => assert_eq!(variant(&e), expect, "{at}: {e}"),
@@ -373,7 +379,11 @@ fn run(file: &str) -> usize {
             match deprecation_is_valid(&note, index, state) {
                 Ok(valid) if expect == "ok" => {
                     assert_eq!(valid.index(), index, "{at}");
+                    assert!(!valid.signers().is_empty(), "{at}");
                     assert_eq!(valid.deprecation().name().as_str(), spec.name, "{at}");
+                    let not_counted: Vec<String> =
+                        valid.not_counted().iter().map(variant).collect();
+                    assert_eq!(not_counted, step.not_counted, "{at}");
                 }
                 Ok(valid) => panic!("{at}: valid {valid:?}, expected {expect}"),
                 Err(e) => assert_eq!(variant(&e), expect, "{at}: {e}"),
@@ -481,5 +491,34 @@ fn replay_refuses_bad_inputs_before_the_log() {
             assert!(matches!(*reason, KeyLogError::Note(_)));
         }
         other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn spec_examples_verify_and_are_quoted_verbatim() {
+    let dir = keylog_dir().join("examples");
+    let read = |name: &str| std::fs::read(dir.join(name)).expect("example note");
+    let (genesis, add, release) = (
+        read("genesis.note"),
+        read("add-release1.note"),
+        read("release.note"),
+    );
+    let keys = Keys::load();
+    let roots = ["root1", "root2", "root3"].map(|l| keys.verifier(l));
+    let state = replay(&roots, 2, [&genesis, &add]).expect("examples replay");
+    assert_eq!(state.size(), 2);
+    assert_eq!(state.release_keys().len(), 1);
+    let note = Note::parse(&release).expect("release note");
+    for index in [0, 1, 1_000_000] {
+        let valid = release_is_valid(&note, index, &state).expect("valid release");
+        assert_eq!(valid.signers(), [keys.verifier("rel1")]);
+    }
+    let spec = std::fs::read_to_string(keylog_dir().join("../../keylog.md")).expect("keylog.md");
+    for bytes in [&genesis, &add, &release] {
+        let text = String::from_utf8(bytes.clone()).expect("UTF-8 note");
+        assert!(
+            spec.contains(&format!("```\n{text}```")),
+            "keylog.md does not quote:\n{text}"
+        );
     }
 }

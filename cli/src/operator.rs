@@ -1,0 +1,267 @@
+//! The log operator's commands: `cairn init` and `cairn serve`.
+
+use std::fs;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use cairn_log_server::batcher::BatchLimits;
+use cairn_log_server::config::{Config, DataDir, LimitsConfig, SequencerConfig, check_origin_prefix};
+use cairn_log_server::log::Log;
+use cairn_log_server::metrics::Metrics;
+use cairn_log_server::server::{ServeOptions, run};
+use cairn_log_server::storage::GitStorage;
+use cairn_verifier::entry::{KeyEvent, Reason, RootSet};
+use cairn_verifier::keylog::KeyState;
+use cairn_verifier::note::{Ed25519Signer, KeyName, Note, NoteVerifier as _};
+use rand_core::{OsRng, RngCore as _};
+
+use crate::duration::parse_duration;
+use crate::exit::Failure;
+use crate::keygen::write_new;
+
+/// Arguments of `cairn init`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct InitArgs {
+    /// Data directory to create (must not hold a log yet).
+    #[arg(long, value_name = "DIR")]
+    data: PathBuf,
+    /// The log's identity; origins are PREFIX/releases and PREFIX/keys.
+    #[arg(long, value_name = "PREFIX")]
+    origin: String,
+    /// The genesis key event: a `cairn/key/v1` root event signed by its threshold of roots.
+    #[arg(long, value_name = "GENESIS.note")]
+    genesis: PathBuf,
+    /// Use this signing key (named PREFIX) as the log key instead of generating one.
+    #[arg(long, value_name = "SECRET")]
+    log_key: Option<PathBuf>,
+}
+
+/// Arguments of `cairn serve`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ServeArgs {
+    /// Data directory. Without it, ./cairn-data is used, and created as a development log if
+    /// it does not exist.
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// Address to listen on (port 0 picks a free port; the address is printed on stderr).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Longest wait of a submission for its batch (for example 100ms).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    batch_interval: Option<Duration>,
+    /// Most entries per batch.
+    #[arg(long, value_name = "N")]
+    batch_max: Option<usize>,
+    /// Submissions per second per client address (0: unlimited).
+    #[arg(long, value_name = "N")]
+    rate_limit_address: Option<u32>,
+    /// Submissions per second per verified signing key (0: unlimited).
+    #[arg(long, value_name = "N")]
+    rate_limit_key: Option<u32>,
+}
+
+fn read_signer(path: &Path) -> anyhow::Result<Ed25519Signer> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let meta = fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
+    if meta.permissions().mode() & 0o077 != 0 {
+        return Err(Failure::Usage(format!(
+            "{} is readable by other users (mode {:04o}); run chmod 600 on it",
+            path.display(),
+            meta.permissions().mode() & 0o7777
+        ))
+        .into());
+    }
+    let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    Ed25519Signer::from_skey(text.trim_end())
+        .map_err(|e| Failure::Usage(format!("{}: {e}", path.display())).into())
+}
+
+fn random_signer(name: &str) -> anyhow::Result<Ed25519Signer> {
+    let name = KeyName::new(name).map_err(|e| Failure::Usage(format!("{name:?}: {e}")))?;
+    let mut seed = [0u8; 32];
+    OsRng
+        .try_fill_bytes(&mut seed)
+        .context("reading randomness from the operating system")?;
+    Ok(Ed25519Signer::from_seed(name, seed))
+}
+
+/// Checks the genesis before anything is created: a root event, signed by its own threshold.
+fn check_genesis(bytes: &[u8]) -> anyhow::Result<()> {
+    let note = Note::parse(bytes).map_err(|e| Failure::Usage(format!("genesis: {e}")))?;
+    let event =
+        KeyEvent::parse(note.text()).map_err(|e| Failure::Usage(format!("genesis: {e}")))?;
+    let KeyEvent::Root { roots, .. } = event else {
+        return Err(Failure::Usage(format!(
+            "genesis must be a root event, not {}",
+            event.kind()
+        ))
+        .into());
+    };
+    KeyState::genesis(&roots, bytes).map_err(|e| Failure::Usage(format!("genesis: {e}")))?;
+    Ok(())
+}
+
+fn create_log(
+    dir: &Path,
+    origin: &str,
+    log_key: Ed25519Signer,
+    genesis: &[u8],
+) -> anyhow::Result<Log> {
+    let config = Config {
+        origin: origin.to_owned(),
+        sequencer: SequencerConfig::default(),
+        limits: LimitsConfig::default(),
+        witnesses: Vec::new(),
+    };
+    let data = DataDir::create(dir, config, log_key)?;
+    let created = (|| -> anyhow::Result<Log> {
+        let storage = GitStorage::init(data.repo_path())?;
+        Ok(Log::create(
+            origin,
+            &data.log_key,
+            Arc::new(storage),
+            genesis,
+            Arc::new(Metrics::default()),
+        )?)
+    })();
+    if created.is_err() {
+        // Leave nothing half-made behind: the directory did not hold a log before.
+        let _ = fs::remove_dir_all(dir);
+    }
+    created
+}
+
+pub(crate) fn init(args: &InitArgs) -> anyhow::Result<()> {
+    check_origin_prefix(&args.origin).map_err(Failure::Usage)?;
+    let genesis = fs::read(&args.genesis)
+        .with_context(|| format!("reading {}", args.genesis.display()))?;
+    check_genesis(&genesis)?;
+    let log_key = match &args.log_key {
+        Some(path) => read_signer(path)?,
+        None => random_signer(&args.origin)?,
+    };
+    if log_key.verifier().name().as_str() != args.origin {
+        bail!(Failure::Usage(format!(
+            "the log key is named {:?}; it must be named after the origin prefix {:?}",
+            log_key.verifier().name().as_str(),
+            args.origin
+        )));
+    }
+    let log = create_log(&args.data, &args.origin, log_key, &genesis)?;
+    eprintln!(
+        "cairn: created log {} in {} (key log: genesis at index 0)",
+        args.origin,
+        args.data.display()
+    );
+    #[allow(clippy::print_stdout)] // The log's verifier key is this command's data.
+    {
+        println!("{}", log.log_vkey());
+    }
+    Ok(())
+}
+
+/// Creates ./cairn-data for development: a fresh log key and a local 1-of-1 root key.
+fn create_dev_log(dir: &Path) -> anyhow::Result<()> {
+    let origin = "localhost/cairn-dev";
+    let root = random_signer("localhost/cairn-dev-root")?;
+    let roots = RootSet::new(vec![root.verifier()], 1)?;
+    let event = KeyEvent::Root {
+        roots,
+        reason: Some(Reason::new("development log created by cairn serve")?),
+    };
+    let genesis = Note::sign(&event.to_text(), &[&root])?.to_bytes();
+    let log = create_log(dir, origin, random_signer(origin)?, &genesis)?;
+    let root_path = dir.join("root.key");
+    write_new(&root_path, format!("{}\n", root.to_skey()).as_bytes(), 0o600)?;
+    eprintln!("cairn: created a DEVELOPMENT log in {}", dir.display());
+    eprintln!("cairn:   log key (verifier): {}", log.log_vkey());
+    eprintln!("cairn:   root key (verifier): {}", root.verifier().to_vkey());
+    eprintln!(
+        "cairn: WARNING: the only root key is stored next to the log, in {}. Anyone who can read \
+         it controls every key event. Use `cairn init` with offline root keys for a real log.",
+        root_path.display()
+    );
+    Ok(())
+}
+
+pub(crate) fn serve(args: &ServeArgs) -> anyhow::Result<()> {
+    let dir = match &args.data {
+        Some(dir) => dir.clone(),
+        None => {
+            let dir = PathBuf::from("cairn-data");
+            if !dir.exists() {
+                create_dev_log(&dir)?;
+            }
+            dir
+        }
+    };
+    let data = DataDir::open(&dir)?;
+    let storage = GitStorage::open(data.repo_path())?;
+    let metrics = Arc::new(Metrics::default());
+    let log = Log::open(
+        &data.config.origin,
+        &data.log_key,
+        Arc::new(storage),
+        Arc::clone(&metrics),
+    )
+    .with_context(|| format!("opening the log in {}", dir.display()))?;
+    let mut limits = data.config.limits.clone();
+    if let Some(n) = args.rate_limit_address {
+        limits.per_address_per_second = n;
+    }
+    if let Some(n) = args.rate_limit_key {
+        limits.per_key_per_second = n;
+    }
+    let options = ServeOptions {
+        batch: BatchLimits {
+            interval: args.batch_interval.unwrap_or(data.config.batch_interval()),
+            max_entries: args.batch_max.unwrap_or(data.config.sequencer.batch_max_entries),
+        },
+        limits,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("listening on {}", args.listen))?;
+        let addr = listener.local_addr()?;
+        {
+            let state = log.read();
+            eprintln!(
+                "cairn: serving {} (releases: {} entries, keys: {} entries)",
+                log.prefix(),
+                state.releases.size(),
+                state.keys.size()
+            );
+        }
+        eprintln!("cairn: listening on http://{addr}");
+        run(Arc::new(log), metrics, options, listener, shutdown_signal()).await?;
+        eprintln!("cairn: stopped");
+        anyhow::Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+}

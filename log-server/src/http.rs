@@ -1,0 +1,315 @@
+//! The HTTP API (spec/http-api.md): tlog-tiles reads for both logs, submissions, lookups,
+//! channel files, metrics.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use cairn_verifier::compact::to_compact;
+use cairn_verifier::entry::Sha256Digest;
+use cairn_verifier::note::{Note, NoteVerifier as _};
+use cairn_verifier::tile::TilePath;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::batcher::Pending;
+use crate::log::{Log, LogKind, MAX_ENTRY_SIZE, Outcome, Submission};
+use crate::metrics::Metrics;
+use crate::ratelimit::SubmissionLimits;
+
+/// What the handlers share.
+#[derive(Debug)]
+pub struct AppState {
+    /// The log.
+    pub log: Arc<Log>,
+    /// The sequencer's queue.
+    pub submit: mpsc::Sender<Pending<Submission, Outcome>>,
+    /// Rate limits of `add`.
+    pub limits: SubmissionLimits,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+}
+
+/// The router of the whole API.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/{log}/checkpoint", get(checkpoint))
+        .route("/{log}/tile/{*rest}", get(tile))
+        .route(
+            "/{log}/add",
+            post(add).layer(DefaultBodyLimit::max(MAX_ENTRY_SIZE)),
+        )
+        .route("/{log}/proof/{index}", get(proof))
+        .route("/releases/lookup/sha256/{digest}", get(lookup_digest))
+        .route("/releases/lookup/name/{*rest}", get(lookup_name))
+        .route("/releases/update-latest.txt", get(update_latest))
+        .route("/releases/dns-txt", get(dns_txt))
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz))
+        .with_state(state)
+}
+
+fn text(status: StatusCode, body: impl Into<String>) -> Response {
+    let mut body = body.into();
+    if !body.ends_with('\n') {
+        body.push('\n');
+    }
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}
+
+fn log_kind(name: &str) -> Result<LogKind, Response> {
+    match name {
+        "releases" => Ok(LogKind::Releases),
+        "keys" => Ok(LogKind::Keys),
+        _ => Err(text(StatusCode::NOT_FOUND, "no such log; use /releases/ or /keys/")),
+    }
+}
+
+async fn checkpoint(State(app): State<Arc<AppState>>, Path(log): Path<String>) -> Response {
+    let kind = match log_kind(&log) {
+        Ok(k) => k,
+        Err(r) => return r,
+    };
+    let bytes = app.log.read().log(kind).checkpoint();
+    (
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        bytes.to_vec(),
+    )
+        .into_response()
+}
+
+async fn tile(
+    State(app): State<Arc<AppState>>,
+    Path((log, rest)): Path<(String, String)>,
+) -> Response {
+    let kind = match log_kind(&log) {
+        Ok(k) => k,
+        Err(r) => return r,
+    };
+    let path = format!("tile/{rest}");
+    let parsed = match TilePath::parse(&path) {
+        Ok(p) => p,
+        Err(e) => return text(StatusCode::BAD_REQUEST, format!("bad tile path: {e}")),
+    };
+    let data = {
+        let state = app.log.read();
+        let log = state.log(kind);
+        match &parsed {
+            TilePath::Hashes(t) => log.tile_data(t),
+            TilePath::Entries(b) => log.bundle_data(b),
+        }
+    };
+    match data {
+        Some(data) => (
+            [
+                (header::CONTENT_TYPE, "application/octet-stream"),
+                (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
+            ],
+            data,
+        )
+            .into_response(),
+        None => text(StatusCode::NOT_FOUND, "no such tile in the current tree"),
+    }
+}
+
+fn too_many(app: &AppState, wait: Duration) -> Response {
+    app.metrics
+        .rate_limited
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    let mut response = text(
+        StatusCode::TOO_MANY_REQUESTS,
+        format!("rate limited; retry in {secs} s"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&secs.max(1).to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    response
+}
+
+/// The (key name, key ID) of a key the log knows that produced a valid signature on `entry`,
+/// for the per-key rate limit. Only verified signatures count, so nobody can spend someone
+/// else's budget by copying their key name.
+fn verified_signer(log: &Log, kind: LogKind, entry: &[u8]) -> Option<(String, u32)> {
+    let note = Note::parse(entry).ok()?;
+    let state = log.read();
+    let key_state = state.key_state()?;
+    let candidates: Vec<_> = match kind {
+        LogKind::Releases => key_state
+            .release_keys()
+            .iter()
+            .map(|k| k.key().clone())
+            .collect(),
+        LogKind::Keys => key_state.roots().keys().to_vec(),
+    };
+    drop(state);
+    for sig in note.signatures() {
+        if let Some(key) = candidates
+            .iter()
+            .find(|k| k.name() == &sig.name && k.key_id() == sig.key_id)
+            && key.verify(note.text().as_bytes(), &sig.signature)
+        {
+            return Some((sig.name.as_str().to_owned(), sig.key_id));
+        }
+    }
+    None
+}
+
+async fn add(
+    State(app): State<Arc<AppState>>,
+    Path(log): Path<String>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    body: Bytes,
+) -> Response {
+    let started = Instant::now();
+    let kind = match log_kind(&log) {
+        Ok(k) => k,
+        Err(r) => return r,
+    };
+    let ip: IpAddr = peer.ip();
+    if let Err(wait) = app.limits.per_address.check(&ip) {
+        return too_many(&app, wait);
+    }
+    let entry = body.to_vec();
+    let log_for_check = Arc::clone(&app.log);
+    let signer = tokio::task::spawn_blocking(move || {
+        let signer = verified_signer(&log_for_check, kind, &entry);
+        (signer, entry)
+    })
+    .await;
+    let (signer, entry) = match signer {
+        Ok(v) => v,
+        Err(_) => return text(StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
+    };
+    if let Some(key) = signer
+        && let Err(wait) = app.limits.per_key.check(&key)
+    {
+        return too_many(&app, wait);
+    }
+    let (reply, answer) = oneshot::channel();
+    let pending = Pending {
+        item: Submission { log: kind, entry },
+        reply,
+    };
+    if app.submit.send(pending).await.is_err() {
+        return text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the sequencer is shutting down; retry",
+        );
+    }
+    let outcome = answer.await;
+    app.metrics.add_latency.observe(started.elapsed());
+    match outcome {
+        Ok(Outcome::Logged { proof, .. }) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            proof,
+        )
+            .into_response(),
+        Ok(Outcome::Refused { status, reason }) => text(
+            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+            reason,
+        ),
+        Err(_) => text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the sequencer stopped before answering; the entry may or may not be logged, resubmit (submissions are idempotent)",
+        ),
+    }
+}
+
+async fn proof(
+    State(app): State<Arc<AppState>>,
+    Path((log, index)): Path<(String, String)>,
+) -> Response {
+    let kind = match log_kind(&log) {
+        Ok(k) => k,
+        Err(r) => return r,
+    };
+    let Some(index) = cairn_verifier::tlog_proof::parse_canonical_u64(&index) else {
+        return text(StatusCode::BAD_REQUEST, "index must be a canonical decimal");
+    };
+    match app.log.read().log(kind).proof(index) {
+        Some(p) => text(StatusCode::OK, String::from_utf8_lossy(&p)),
+        None => text(StatusCode::NOT_FOUND, "no entry at that index"),
+    }
+}
+
+async fn lookup_digest(State(app): State<Arc<AppState>>, Path(digest): Path<String>) -> Response {
+    let Ok(digest) = Sha256Digest::parse(&format!("sha256:{digest}")) else {
+        return text(
+            StatusCode::BAD_REQUEST,
+            "digest must be 64 lowercase hexadecimal digits",
+        );
+    };
+    let indexes = app.log.read().lookup_digest(digest.as_bytes());
+    if indexes.is_empty() {
+        return text(StatusCode::NOT_FOUND, "no entry names that digest");
+    }
+    let body: String = indexes.iter().map(|i| format!("{i}\n")).collect();
+    text(StatusCode::OK, body)
+}
+
+async fn lookup_name(State(app): State<Arc<AppState>>, Path(rest): Path<String>) -> Response {
+    let Some((name, version)) = rest.rsplit_once('/') else {
+        return text(StatusCode::BAD_REQUEST, "expected /releases/lookup/name/<name>/<version>");
+    };
+    match app.log.read().lookup_release(name, version) {
+        Some(i) => text(StatusCode::OK, format!("{i}")),
+        None => text(StatusCode::NOT_FOUND, "no release with that name and version"),
+    }
+}
+
+fn compact_line(app: &AppState) -> Result<String, Response> {
+    let bytes = app.log.read().releases.checkpoint();
+    let note = Note::parse(&bytes)
+        .map_err(|_| text(StatusCode::INTERNAL_SERVER_ERROR, "checkpoint unavailable"))?;
+    to_compact(&note).map_err(|_| text(StatusCode::INTERNAL_SERVER_ERROR, "checkpoint unavailable"))
+}
+
+async fn update_latest(State(app): State<Arc<AppState>>) -> Response {
+    match compact_line(&app) {
+        Ok(line) => {
+            let mut r = text(StatusCode::OK, line);
+            r.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            r
+        }
+        Err(r) => r,
+    }
+}
+
+async fn dns_txt(State(app): State<Arc<AppState>>) -> Response {
+    match compact_line(&app) {
+        Ok(line) => text(StatusCode::OK, line),
+        Err(r) => r,
+    }
+}
+
+async fn metrics(State(app): State<Arc<AppState>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        app.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn healthz(State(app): State<Arc<AppState>>) -> Response {
+    if app.log.is_broken() {
+        text(StatusCode::SERVICE_UNAVAILABLE, "storage failed")
+    } else {
+        text(StatusCode::OK, "ok")
+    }
+}

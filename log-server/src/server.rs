@@ -1,0 +1,82 @@
+//! Wires the sequencer, the rate limiters and the router together and serves until shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+use crate::batcher::{self, BatchLimits};
+use crate::config::LimitsConfig;
+use crate::http::{AppState, router};
+use crate::log::Log;
+use crate::metrics::Metrics;
+use crate::ratelimit::{Limiter, Rate, SubmissionLimits};
+
+/// How the server runs.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Batch limits of the sequencer.
+    pub batch: BatchLimits,
+    /// Submission rate limits.
+    pub limits: LimitsConfig,
+}
+
+fn rate(per_second: u32) -> Option<Rate> {
+    NonZeroU32::new(per_second).map(Rate::per_second)
+}
+
+/// Serves `log` on `listener` until `shutdown` resolves, then lets the sequencer finish the
+/// batch in progress (every acknowledged entry is committed) and returns.
+pub async fn run(
+    log: Arc<Log>,
+    metrics: Arc<Metrics>,
+    options: ServeOptions,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    // Enough queue for a few full batches; beyond that, senders wait (back-pressure).
+    let (tx, rx) = mpsc::channel(options.batch.max_entries.saturating_mul(4).max(64));
+    let sequencer_log = Arc::clone(&log);
+    let sequencer = tokio::spawn(batcher::run(rx, options.batch, move |batch| {
+        let (subs, replies): (Vec<_>, Vec<_>) =
+            batch.into_iter().map(|p| (p.item, p.reply)).unzip();
+        let outcomes = sequencer_log.sequence(subs);
+        for (reply, outcome) in replies.into_iter().zip(outcomes) {
+            // The client may have gone away; its entry is logged all the same.
+            let _ = reply.send(outcome);
+        }
+    }));
+    let limits = SubmissionLimits {
+        per_address: Limiter::new(rate(options.limits.per_address_per_second)),
+        per_key: Limiter::new(rate(options.limits.per_key_per_second)),
+    };
+    let app = Arc::new(AppState {
+        log,
+        submit: tx,
+        limits,
+        metrics,
+    });
+    let pruner_app = Arc::downgrade(&app);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            let Some(app) = pruner_app.upgrade() else { break };
+            app.limits.per_address.prune();
+            app.limits.per_key.prune();
+        }
+    });
+    let service = router(app).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, service)
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    // The router and its queue sender are gone: the sequencer drains what was queued and stops.
+    if let Err(e) = sequencer.await {
+        tracing::error!(error = %e, "sequencer task failed");
+    }
+    Ok(())
+}

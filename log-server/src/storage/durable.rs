@@ -1,0 +1,59 @@
+//! fsync helpers.
+//!
+//! gix 0.87 (gix-odb 0.84, gix-pack 0.74, gix-ref 0.67, gix-lock/gix-tempfile 24) never calls
+//! `fsync`: it writes to a temporary or lock file and renames it into place, which is atomic against a
+//! process crash but not durable against power loss (the rename can reach the disk before the data,
+//! leaving an empty or garbage object or ref file). Git itself only fsyncs when `core.fsync` asks. So
+//! the git storage does it itself: data files before they are renamed into place, and the directory
+//! after a rename, so that the new name survives too.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::Path;
+
+use super::StorageError;
+
+/// Create (or truncate) `path`, write `data` and fsync it before returning.
+pub(crate) fn write_synced(path: &Path, data: &[u8]) -> Result<(), StorageError> {
+    let io = |source| StorageError::Io {
+        op: "write",
+        path: path.to_owned(),
+        source,
+    };
+    let mut file = File::create(path).map_err(io)?;
+    file.write_all(data).map_err(io)?;
+    file.sync_all().map_err(io)
+}
+
+/// fsync a file someone else wrote (a ref lock file written by gix). On Linux an fd opened read-only
+/// may be fsynced; the flush applies to the file, not to the descriptor.
+pub(crate) fn sync_file(path: &Path) -> Result<(), StorageError> {
+    File::open(path)
+        .and_then(|file| file.sync_all())
+        .map_err(|source| StorageError::Io {
+            op: "fsync file",
+            path: path.to_owned(),
+            source,
+        })
+}
+
+/// fsync a directory, making the creation, rename or removal of its entries durable.
+pub(crate) fn sync_dir(path: &Path) -> Result<(), StorageError> {
+    File::open(path)
+        .and_then(|dir| dir.sync_all())
+        .map_err(|source| StorageError::Io {
+            op: "fsync directory",
+            path: path.to_owned(),
+            source,
+        })
+}
+
+/// Rename `from` to `to` (same directory `dir`) and fsync `dir`, so the new name is durable.
+pub(crate) fn rename_synced(from: &Path, to: &Path, dir: &Path) -> Result<(), StorageError> {
+    std::fs::rename(from, to).map_err(|source| StorageError::Io {
+        op: "rename",
+        path: to.to_owned(),
+        source,
+    })?;
+    sync_dir(dir)
+}
