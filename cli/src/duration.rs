@@ -23,7 +23,9 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
         "m" => secs(60),
         "h" => secs(3600),
         "d" => secs(86_400),
-        other => Err(format!("unknown unit {other:?} in {text:?}; use ms, s, m, h or d")),
+        other => Err(format!(
+            "unknown unit {other:?} in {text:?}; use ms, s, m, h or d"
+        )),
     }
 }
 

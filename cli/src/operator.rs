@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use cairn_log_server::batcher::BatchLimits;
-use cairn_log_server::config::{Config, DataDir, LimitsConfig, SequencerConfig, check_origin_prefix};
+use cairn_log_server::config::{
+    Config, DataDir, LimitsConfig, SequencerConfig, check_origin_prefix,
+};
 use cairn_log_server::log::Log;
 use cairn_log_server::metrics::Metrics;
 use cairn_log_server::server::{ServeOptions, run};
@@ -136,8 +138,8 @@ fn create_log(
 
 pub(crate) fn init(args: &InitArgs) -> anyhow::Result<()> {
     check_origin_prefix(&args.origin).map_err(Failure::Usage)?;
-    let genesis = fs::read(&args.genesis)
-        .with_context(|| format!("reading {}", args.genesis.display()))?;
+    let genesis =
+        fs::read(&args.genesis).with_context(|| format!("reading {}", args.genesis.display()))?;
     check_genesis(&genesis)?;
     let log_key = match &args.log_key {
         Some(path) => read_signer(path)?,
@@ -175,10 +177,17 @@ fn create_dev_log(dir: &Path) -> anyhow::Result<()> {
     let genesis = Note::sign(&event.to_text(), &[&root])?.to_bytes();
     let log = create_log(dir, origin, random_signer(origin)?, &genesis)?;
     let root_path = dir.join("root.key");
-    write_new(&root_path, format!("{}\n", root.to_skey()).as_bytes(), 0o600)?;
+    write_new(
+        &root_path,
+        format!("{}\n", root.to_skey()).as_bytes(),
+        0o600,
+    )?;
     eprintln!("cairn: created a DEVELOPMENT log in {}", dir.display());
     eprintln!("cairn:   log key (verifier): {}", log.log_vkey());
-    eprintln!("cairn:   root key (verifier): {}", root.verifier().to_vkey());
+    eprintln!(
+        "cairn:   root key (verifier): {}",
+        root.verifier().to_vkey()
+    );
     eprintln!(
         "cairn: WARNING: the only root key is stored next to the log, in {}. Anyone who can read \
          it controls every key event. Use `cairn init` with offline root keys for a real log.",
@@ -218,7 +227,9 @@ pub(crate) fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     let options = ServeOptions {
         batch: BatchLimits {
             interval: args.batch_interval.unwrap_or(data.config.batch_interval()),
-            max_entries: args.batch_max.unwrap_or(data.config.sequencer.batch_max_entries),
+            max_entries: args
+                .batch_max
+                .unwrap_or(data.config.sequencer.batch_max_entries),
         },
         limits,
     };

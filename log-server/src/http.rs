@@ -71,7 +71,10 @@ fn log_kind(name: &str) -> Result<LogKind, Response> {
     match name {
         "releases" => Ok(LogKind::Releases),
         "keys" => Ok(LogKind::Keys),
-        _ => Err(text(StatusCode::NOT_FOUND, "no such log; use /releases/ or /keys/")),
+        _ => Err(text(
+            StatusCode::NOT_FOUND,
+            "no such log; use /releases/ or /keys/",
+        )),
     }
 }
 
@@ -264,11 +267,17 @@ async fn lookup_digest(State(app): State<Arc<AppState>>, Path(digest): Path<Stri
 
 async fn lookup_name(State(app): State<Arc<AppState>>, Path(rest): Path<String>) -> Response {
     let Some((name, version)) = rest.rsplit_once('/') else {
-        return text(StatusCode::BAD_REQUEST, "expected /releases/lookup/name/<name>/<version>");
+        return text(
+            StatusCode::BAD_REQUEST,
+            "expected /releases/lookup/name/<name>/<version>",
+        );
     };
     match app.log.read().lookup_release(name, version) {
         Some(i) => text(StatusCode::OK, format!("{i}")),
-        None => text(StatusCode::NOT_FOUND, "no release with that name and version"),
+        None => text(
+            StatusCode::NOT_FOUND,
+            "no release with that name and version",
+        ),
     }
 }
 

@@ -270,10 +270,7 @@ impl State {
 
     fn index_release_entry(&mut self, index: u64, release: &Release) {
         for file in release.artifacts().iter().chain(release.manifests()) {
-            let list = self
-                .by_digest
-                .entry(*file.digest.as_bytes())
-                .or_default();
+            let list = self.by_digest.entry(*file.digest.as_bytes()).or_default();
             if !list.contains(&index) {
                 list.push(index);
             }
@@ -399,8 +396,14 @@ impl Log {
     fn update_gauges(&self) {
         use std::sync::atomic::Ordering::Relaxed;
         let state = self.read();
-        self.metrics.releases.tree_size.store(state.releases.committed, Relaxed);
-        self.metrics.keys.tree_size.store(state.keys.committed, Relaxed);
+        self.metrics
+            .releases
+            .tree_size
+            .store(state.releases.committed, Relaxed);
+        self.metrics
+            .keys
+            .tree_size
+            .store(state.keys.committed, Relaxed);
     }
 
     /// Sequences a batch: validates each submission in order against the state (including the
@@ -413,7 +416,12 @@ impl Log {
         if self.is_broken() {
             return batch
                 .iter()
-                .map(|_| Outcome::refused(503, "the log's storage failed; the operator must restart it"))
+                .map(|_| {
+                    Outcome::refused(
+                        503,
+                        "the log's storage failed; the operator must restart it",
+                    )
+                })
                 .collect();
         }
         let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
@@ -428,12 +436,18 @@ impl Log {
                 }
                 Ok((kind, index, false)) => {
                     // Already in the log or earlier in this batch.
-                    self.metrics.log(kind).submissions_duplicate.fetch_add(1, Relaxed);
+                    self.metrics
+                        .log(kind)
+                        .submissions_duplicate
+                        .fetch_add(1, Relaxed);
                     pending.push((i, kind, index));
                     outcomes.push(None);
                 }
                 Err((kind, outcome)) => {
-                    self.metrics.log(kind).submissions_refused.fetch_add(1, Relaxed);
+                    self.metrics
+                        .log(kind)
+                        .submissions_refused
+                        .fetch_add(1, Relaxed);
                     outcomes.push(Some(outcome));
                 }
             }
@@ -453,7 +467,10 @@ impl Log {
                         .releases
                         .entries_sequenced
                         .fetch_add(new.0 - old.0, Relaxed);
-                    self.metrics.keys.entries_sequenced.fetch_add(new.1 - old.1, Relaxed);
+                    self.metrics
+                        .keys
+                        .entries_sequenced
+                        .fetch_add(new.1 - old.1, Relaxed);
                 }
                 for (i, kind, index) in pending {
                     let log = state.log(kind);
@@ -461,9 +478,16 @@ impl Log {
                         Some(proof) => Outcome::Logged {
                             index,
                             proof,
-                            new: index >= if kind == LogKind::Releases { old.0 } else { old.1 },
+                            new: index
+                                >= if kind == LogKind::Releases {
+                                    old.0
+                                } else {
+                                    old.1
+                                },
                         },
-                        None => Outcome::refused(503, "internal error: no proof for a logged entry"),
+                        None => {
+                            Outcome::refused(503, "internal error: no proof for a logged entry")
+                        }
                     };
                     outcomes[i] = Some(outcome);
                 }
@@ -640,24 +664,40 @@ type Refusal = (LogKind, Outcome);
 
 /// Validates one submission against the state (everything appended so far, committed or not)
 /// and appends it. Returns the index and whether it is new.
-fn validate_and_append(state: &mut State, sub: Submission) -> Result<(LogKind, u64, bool), Refusal> {
+fn validate_and_append(
+    state: &mut State,
+    sub: Submission,
+) -> Result<(LogKind, u64, bool), Refusal> {
     let kind = sub.log;
     let refuse = |status: u16, reason: String| (kind, Outcome::refused(status, reason));
     if sub.entry.len() > MAX_ENTRY_SIZE {
-        return Err(refuse(413, format!("entry is {} bytes; the limit is {MAX_ENTRY_SIZE}", sub.entry.len())));
+        return Err(refuse(
+            413,
+            format!(
+                "entry is {} bytes; the limit is {MAX_ENTRY_SIZE}",
+                sub.entry.len()
+            ),
+        ));
     }
     let leaf = leaf_hash(&sub.entry);
     if let Some(&index) = state.log(kind).by_leaf.get(&leaf) {
         return Ok((kind, index, false));
     }
     let note = Note::parse(&sub.entry).map_err(|e| refuse(400, format!("malformed note: {e}")))?;
-    let entry = Entry::parse(note.text()).map_err(|e| refuse(400, format!("malformed entry: {e}")))?;
+    let entry =
+        Entry::parse(note.text()).map_err(|e| refuse(400, format!("malformed entry: {e}")))?;
     match (kind, &entry) {
         (LogKind::Releases, Entry::Key(_)) => {
-            return Err(refuse(400, "key events go to the key log (POST /keys/add)".to_owned()));
+            return Err(refuse(
+                400,
+                "key events go to the key log (POST /keys/add)".to_owned(),
+            ));
         }
         (LogKind::Keys, Entry::Release(_) | Entry::Deprecation(_)) => {
-            return Err(refuse(400, "releases and deprecations go to the release log (POST /releases/add)".to_owned()));
+            return Err(refuse(
+                400,
+                "releases and deprecations go to the release log (POST /releases/add)".to_owned(),
+            ));
         }
         _ => {}
     }
@@ -668,7 +708,10 @@ fn validate_and_append(state: &mut State, sub: Submission) -> Result<(LogKind, u
                 None => {
                     // Genesis: the server trusts the root set its operator gave it at init.
                     let Entry::Key(KeyEvent::Root { roots, .. }) = &entry else {
-                        return Err(refuse(400, "key-log entry 0 must be a root event".to_owned()));
+                        return Err(refuse(
+                            400,
+                            "key-log entry 0 must be a root event".to_owned(),
+                        ));
                     };
                     let (fresh, _) = KeyState::genesis(roots, &sub.entry)
                         .map_err(|e| refuse(keylog_status(&e), format!("genesis: {e}")))?;
@@ -679,7 +722,9 @@ fn validate_and_append(state: &mut State, sub: Submission) -> Result<(LogKind, u
                     if next == 0 {
                         return Err(refuse(500, "key state without genesis".to_owned()));
                     }
-                    ks.apply(&sub.entry).map(|_| ()).map_err(|e| refuse(keylog_status(&e), e.to_string()))
+                    ks.apply(&sub.entry)
+                        .map(|_| ())
+                        .map_err(|e| refuse(keylog_status(&e), e.to_string()))
                 }
             };
             applied?;
@@ -698,10 +743,13 @@ fn validate_and_append(state: &mut State, sub: Submission) -> Result<(LogKind, u
                         release.version().as_str().to_owned(),
                     );
                     if let Some(existing) = state.by_name_version.get(&key) {
-                        return Err(refuse(409, format!(
-                            "release {} {} is already logged at index {existing} with different content",
-                            key.0, key.1
-                        )));
+                        return Err(refuse(
+                            409,
+                            format!(
+                                "release {} {} is already logged at index {existing} with different content",
+                                key.0, key.1
+                            ),
+                        ));
                     }
                     release_is_valid(&note, index, key_state)
                         .map_err(|e| refuse(release_status(&e), e.to_string()))?;
@@ -711,12 +759,15 @@ fn validate_and_append(state: &mut State, sub: Submission) -> Result<(LogKind, u
                     Ok((kind, index, true))
                 }
                 Entry::Deprecation(dep) => {
-                    let key = (dep.name().as_str().to_owned(), dep.version().as_str().to_owned());
+                    let key = (
+                        dep.name().as_str().to_owned(),
+                        dep.version().as_str().to_owned(),
+                    );
                     if !state.by_name_version.contains_key(&key) {
-                        return Err(refuse(400, format!(
-                            "no release {} {} in the log to deprecate",
-                            key.0, key.1
-                        )));
+                        return Err(refuse(
+                            400,
+                            format!("no release {} {} in the log to deprecate", key.0, key.1),
+                        ));
                     }
                     deprecation_is_valid(&note, index, key_state)
                         .map_err(|e| refuse(release_status(&e), e.to_string()))?;
@@ -773,7 +824,9 @@ fn load(prefix: &str, log_key: &Ed25519Signer, storage: &dyn Storage) -> Result<
                 .split(&data)
                 .map_err(|e| LogError::Corrupt(format!("{path}: {e}")))?;
             if entries.len() as u64 != width {
-                return Err(LogError::Corrupt(format!("{path}: wrong number of entries")));
+                return Err(LogError::Corrupt(format!(
+                    "{path}: wrong number of entries"
+                )));
             }
             for entry in entries {
                 let index = state.log(kind).tree.size();
@@ -803,20 +856,29 @@ fn load(prefix: &str, log_key: &Ed25519Signer, storage: &dyn Storage) -> Result<
 
 /// Replays one stored entry into the key state and indexes. Stored entries passed validation
 /// when they were sequenced; a key-log entry that no longer replays means the data was altered.
-fn apply_loaded(state: &mut State, kind: LogKind, index: u64, entry: &[u8]) -> Result<(), LogError> {
+fn apply_loaded(
+    state: &mut State,
+    kind: LogKind,
+    index: u64,
+    entry: &[u8],
+) -> Result<(), LogError> {
     match kind {
         LogKind::Keys => {
             if index == 0 {
-                let note = Note::parse(entry).map_err(|e| LogError::Corrupt(format!("key entry 0: {e}")))?;
+                let note = Note::parse(entry)
+                    .map_err(|e| LogError::Corrupt(format!("key entry 0: {e}")))?;
                 let Ok(Entry::Key(KeyEvent::Root { roots, .. })) = Entry::parse(note.text()) else {
-                    return Err(LogError::Corrupt("key entry 0 is not a root event".to_owned()));
+                    return Err(LogError::Corrupt(
+                        "key entry 0 is not a root event".to_owned(),
+                    ));
                 };
                 let (ks, _) = KeyState::genesis(&roots, entry)
                     .map_err(|e| LogError::Corrupt(format!("key entry 0: {e}")))?;
                 state.key_state = Some(ks);
             } else if let Some(ks) = &mut state.key_state {
-                ks.apply(entry)
-                    .map_err(|e| LogError::Corrupt(format!("key entry {index} does not replay: {e}")))?;
+                ks.apply(entry).map_err(|e| {
+                    LogError::Corrupt(format!("key entry {index} does not replay: {e}"))
+                })?;
             }
         }
         LogKind::Releases => {

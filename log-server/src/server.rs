@@ -65,7 +65,9 @@ pub async fn run(
         let mut tick = tokio::time::interval(Duration::from_secs(60));
         loop {
             tick.tick().await;
-            let Some(app) = pruner_app.upgrade() else { break };
+            let Some(app) = pruner_app.upgrade() else {
+                break;
+            };
             app.limits.per_address.prune();
             app.limits.per_key.prune();
         }

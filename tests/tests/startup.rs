@@ -195,7 +195,7 @@ fn serve_refuses_a_repository_whose_entry_bundle_was_altered_with_git() {
     assert!(!status.success(), "exit status {status}");
     assert_names(
         &stderr,
-        &["entries/000", "entry bundle", "entry", "leaf"],
+        &["entries/000", "entry bundle", "entry", "entries", "leaf"],
         "altered entry bundle",
     );
 }
