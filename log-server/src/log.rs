@@ -263,6 +263,17 @@ impl State {
             .filter(|&i| i < self.releases.committed)
     }
 
+    /// Consistency proof between two committed sizes of the release log.
+    pub fn releases_consistency(&self, size1: u64, size2: u64) -> Vec<Hash> {
+        if size2 > self.releases.committed {
+            return Vec::new();
+        }
+        self.releases
+            .tree
+            .prove_consistency(size1, size2)
+            .unwrap_or_default()
+    }
+
     /// The key state replayed from the key log (None only before genesis).
     pub fn key_state(&self) -> Option<&KeyState> {
         self.key_state.as_ref()
