@@ -259,3 +259,50 @@ fn sigkill_during_submissions_loses_nothing_acknowledged() {
         .push((Log::Releases, checkpoint));
     check_after_restart(&log, &record, &initial);
 }
+
+#[test]
+fn a_restart_keeps_key_state_lookups_conflicts_and_idempotence() {
+    let keys = Keys::new();
+    let mut log = TestLog::start(&keys.genesis(), &[]);
+    log.publish(Log::Keys, &keys.add_release_key());
+    let revoked = key("release-revoked");
+    log.publish(
+        Log::Keys,
+        &sign(&add_key_event(&revoked, "example/*", 0), &[&keys.root]),
+    );
+    let first = release("example/app", "1.0", &keys.release);
+    let (first_index, _) = log.publish(Log::Releases, &first);
+    log.publish(
+        Log::Keys,
+        &sign(
+            &cairn_tests::fixtures::revoke_key_event(&revoked, 0),
+            &[&keys.root],
+        ),
+    );
+    log.restart(&[]);
+
+    // The key log was replayed: the revocation still holds, the addition still counts.
+    let reply = log.submit(Log::Releases, &release("example/app", "2.0", &revoked));
+    cairn_tests::assert_refused(&reply, 403, "a revoked key after a restart");
+    let (second_index, _) =
+        log.publish(Log::Releases, &release("example/app", "2.0", &keys.release));
+    assert_eq!(second_index, first_index + 1);
+    // The name index was rebuilt: a resubmission keeps its index, a conflict is still refused,
+    // lookups answer.
+    assert_eq!(log.publish(Log::Releases, &first).0, first_index);
+    let conflicting = sign(
+        &cairn_tests::fixtures::release_text("example/app", "1.0", &["other.img"]),
+        &[&keys.release],
+    );
+    cairn_tests::assert_refused(
+        &log.submit(Log::Releases, &conflicting),
+        409,
+        "a conflicting release after a restart",
+    );
+    let reply = log
+        .get("/releases/lookup/name/example/app/1.0")
+        .expect_ok("name lookup after a restart");
+    assert_eq!(reply.text(), format!("{first_index}\n"));
+    // A key event resubmitted after a restart keeps its index too.
+    assert_eq!(log.publish(Log::Keys, &keys.add_release_key()).0, 1);
+}

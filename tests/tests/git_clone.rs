@@ -119,10 +119,6 @@ fn git_clone_holds_both_logs_byte_identical_to_http() {
             );
         }
         for file in &files {
-            if file == "dns-txt.txt" {
-                // Served at /releases/dns-txt, not under its file name.
-                continue;
-            }
             let reply = log.get(&format!("/{}/{file}", which.name()));
             assert_eq!(
                 reply.status,

@@ -197,9 +197,62 @@ fn malformed_notes(s: &mut Scenario) {
         Log::Releases,
         release_of(&upper, s),
     ));
+    // More artifact lines than the grammar allows (64), sorted and otherwise valid.
+    let mut many = String::from("cairn/release/v1\nname example/app\nversion 5.2\n");
+    for n in 0..65 {
+        many.push_str(&format!(
+            "artifact sha256:{} 1 f{n:03}.img\n",
+            "ab".repeat(32)
+        ));
+    }
+    bodies.push(("65 artifact lines", Log::Releases, release_of(&many, s)));
+    // 33 signature lines: one more than a note may carry.
+    let text = release_text("example/app", "5.3", &["app.img"]);
+    let signers: Vec<Ed25519Signer> = (0..32).map(|n| key(&format!("extra-{n}"))).collect();
+    let mut refs: Vec<&Ed25519Signer> = vec![&s.a];
+    refs.extend(signers.iter().take(31));
+    let mut crowded = sign(&text, &refs);
+    let extra = Note::parse(&sign(&text, &[&signers[31]])).expect("note");
+    crowded.extend_from_slice(extra.signatures()[0].to_line().as_bytes());
+    bodies.push(("33 signature lines", Log::Releases, crowded));
     for (what, log, body) in bodies {
         s.refuse(log, &body, 400, &format!("malformed note: {what}"));
     }
+}
+
+/// Sends `body` with chunked transfer encoding over a raw connection (so no Content-Length
+/// announces its size) and returns the status code of the reply.
+fn post_chunked(s: &Scenario, path: &str, body: &[u8]) -> u16 {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(s.log.server.addr()).expect("connect");
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .expect("timeout");
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: text/plain\r\n\
+         Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+        s.log.server.addr()
+    );
+    // The server may answer and close before reading everything: ignore write errors and read
+    // whatever reply it sent.
+    let _ = stream.write_all(head.as_bytes());
+    for chunk in body.chunks(8192) {
+        let mut framed = format!("{:x}\r\n", chunk.len()).into_bytes();
+        framed.extend_from_slice(chunk);
+        framed.extend_from_slice(b"\r\n");
+        if stream.write_all(&framed).is_err() {
+            break;
+        }
+    }
+    let _ = stream.write_all(b"0\r\n\r\n");
+    let mut reply = Vec::new();
+    let _ = stream.read_to_end(&mut reply);
+    let reply = String::from_utf8_lossy(&reply);
+    let status = reply
+        .strip_prefix("HTTP/1.1 ")
+        .and_then(|rest| rest.get(..3))
+        .and_then(|code| code.parse().ok());
+    status.unwrap_or_else(|| panic!("no HTTP reply to a chunked POST: {reply:?}"))
 }
 
 fn oversized_bodies(s: &mut Scenario) {
@@ -220,6 +273,14 @@ fn oversized_bodies(s: &mut Scenario) {
     let body = vec![b'a'; 65_536];
     let reply = s.log.submit(Log::Keys, &body);
     assert_refused(&reply, 413, "the key log has the same limit");
+    // Without a Content-Length the limit still holds.
+    let body = vec![b'a'; 100_000];
+    assert_eq!(
+        post_chunked(s, "/releases/add", &body),
+        413,
+        "a chunked body over the limit"
+    );
+    s.refused.push(body);
 }
 
 fn bad_signature_by_the_known_release_key(s: &mut Scenario) {

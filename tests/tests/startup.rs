@@ -65,12 +65,18 @@ fn init_creates_the_data_directory_and_the_first_commit() {
         key_checkpoint.root(),
         &cairn_verifier::hash::leaf_hash(&genesis)
     );
-    for channel in ["releases/update-latest.txt", "releases/dns-txt.txt"] {
-        assert!(
-            !read_on_branch(&repo, channel).is_empty(),
-            "{channel} is on the branch"
-        );
-    }
+    let line = read_on_branch(&repo, "releases/update-latest.txt");
+    let line = String::from_utf8(line).expect("a text line");
+    let note = cairn_verifier::compact::from_compact(line.strip_suffix('\n').expect("newline"))
+        .expect("update-latest.txt is a compact checkpoint line");
+    let compact = releases
+        .verify_checkpoint(&note.to_bytes())
+        .expect("signed by the log key");
+    assert_eq!(
+        compact.size(),
+        0,
+        "update-latest.txt names the first checkpoint"
+    );
     let message = git_in(&repo, &["cat-file", "commit", "refs/heads/main"], None, &[]);
     let message = String::from_utf8(message).expect("UTF-8 commit");
     let (_, message) = message.split_once("\n\n").expect("commit headers");
