@@ -293,6 +293,31 @@ impl LogView {
             .unwrap_or_else(|e| panic!("{e}"))
     }
 
+    /// Proves the inclusion of every one of `entries` (the whole log, in order) in the tree of
+    /// `checkpoint` with proofs computed from authenticated tiles, and verifies each proof
+    /// against the checkpoint's root.
+    pub fn check_inclusion_of_all(&self, checkpoint: &VerifiedCheckpoint, entries: &[Vec<u8>]) {
+        let reader = self.hash_reader(checkpoint);
+        for (index, entry) in (0..).zip(entries) {
+            let proof = reader
+                .prove_inclusion(index, checkpoint.size())
+                .unwrap_or_else(|e| {
+                    panic!(
+                        "{}: no inclusion proof for {index} from the tiles: {e}",
+                        self.origin
+                    )
+                });
+            verify_inclusion(
+                &leaf_hash(entry),
+                index,
+                checkpoint.size(),
+                &proof,
+                checkpoint.root(),
+            )
+            .unwrap_or_else(|e| panic!("{}: entry {index} is not included: {e}", self.origin));
+        }
+    }
+
     /// Checks that `newer` extends `older`, with a consistency proof computed from tiles that
     /// are authenticated against `newer`.
     pub fn try_check_consistent(

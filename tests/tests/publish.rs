@@ -94,6 +94,9 @@ fn publish_and_read_back_with_one_root_key() {
         published,
         "the release log holds exactly what was published, in order"
     );
+    releases.check_inclusion_of_all(&last, &published);
+    let key_checkpoint = keylog.checkpoint();
+    keylog.check_inclusion_of_all(&key_checkpoint, &[genesis.clone(), add.clone()]);
     assert_eq!(
         keylog.entries(&keylog.checkpoint()),
         vec![genesis, add],
@@ -129,7 +132,9 @@ fn publish_and_read_back_with_two_of_three_root_keys() {
         let expected = u64::try_from(i).expect("small");
         publish_in_order(&log, Log::Releases, entry, expected, &mut seen_releases);
     }
-    assert_eq!(releases.entries(&releases.checkpoint()), entries.to_vec());
+    let last = releases.checkpoint();
+    assert_eq!(releases.entries(&last), entries.to_vec());
+    releases.check_inclusion_of_all(&last, &entries);
     assert_eq!(
         keylog.entries(&keylog.checkpoint()),
         vec![genesis, add_a, add_b]
