@@ -264,7 +264,7 @@ async fn proof(
     let Some(kind) = log_kind(&log) else {
         return no_such_log();
     };
-    let Some(index) = cairn_verifier::tlog_proof::parse_canonical_u64(&index) else {
+    let Some(index) = cairn_verifier::decimal::parse_canonical_u64(&index) else {
         return text(StatusCode::BAD_REQUEST, "index must be a canonical decimal");
     };
     match app.log.read().log(kind).proof(index) {

@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use cairn_log_server::log::{Log, LogKind, Outcome, Submission};
 use cairn_log_server::metrics::Metrics;
-use cairn_log_server::storage::{GitStorage, MemoryStorage, Storage};
+use cairn_log_server::storage::{
+    Change, CommitId, CommitInfo, GitStorage, MemoryStorage, Storage, StorageError,
+};
 use cairn_verifier::checkpoint::{VerifiedCheckpoint, verify_consistent};
 use cairn_verifier::entry::{
     FileName, FileRef, KeyEvent, Reason, Release, ReleaseName, RootSet, Scope, Sha256Digest,
@@ -260,4 +262,78 @@ fn create_refuses_a_bad_genesis() {
         Arc::new(Metrics::default()),
     );
     assert!(result.is_err());
+}
+
+/// Storage whose next commit fails once, as a full disk would make it.
+struct FlakyStorage {
+    inner: MemoryStorage,
+    fail_next: std::sync::atomic::AtomicBool,
+}
+
+impl Storage for FlakyStorage {
+    fn head(&self) -> Result<Option<CommitId>, StorageError> {
+        self.inner.head()
+    }
+
+    fn read(&self, at: &CommitId, path: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        self.inner.read(at, path)
+    }
+
+    fn commit(
+        &self,
+        parent: Option<&CommitId>,
+        changes: &[Change],
+        message: &str,
+    ) -> Result<CommitId, StorageError> {
+        if self
+            .fail_next
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            return Err(StorageError::InvalidMessage {
+                reason: "simulated I/O failure",
+            });
+        }
+        self.inner.commit(parent, changes, message)
+    }
+
+    fn commit_info(&self, at: &CommitId) -> Result<CommitInfo, StorageError> {
+        self.inner.commit_info(at)
+    }
+}
+
+#[test]
+fn a_failed_commit_acknowledges_nothing_and_the_log_recovers() {
+    let fx = Fixture::new();
+    let storage = Arc::new(FlakyStorage {
+        inner: MemoryStorage::new(),
+        fail_next: std::sync::atomic::AtomicBool::new(false),
+    });
+    let log = fx.create(storage.clone());
+    let add = fx.add_key(&fx.release_key, "example/*", 0);
+    logged(&log.sequence(vec![sub(LogKind::Keys, &add)])[0]);
+    let checkpoint_before = log.read().releases.checkpoint();
+
+    storage
+        .fail_next
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let lost = fx.release(&fx.release_key, "example/os", "1.0", b"one");
+    let out = log.sequence(vec![
+        sub(LogKind::Releases, &lost),
+        sub(LogKind::Releases, b"junk"),
+    ]);
+    assert_eq!(refused(&out[0]), 503, "not acknowledged");
+    assert_eq!(refused(&out[1]), 400, "refusals keep their own reason");
+    {
+        let state = log.read();
+        assert_eq!(state.releases.size(), 0, "nothing uncommitted is visible");
+        assert_eq!(state.releases.checkpoint(), checkpoint_before);
+        assert_eq!(state.lookup_release("example/os", "1.0"), None);
+    }
+    assert!(!log.is_broken());
+
+    // The same entry goes in at index 0 on retry: the failed batch left no trace.
+    let out = log.sequence(vec![sub(LogKind::Releases, &lost)]);
+    let (index, proof) = logged(&out[0]);
+    assert_eq!(index, 0);
+    check_proof(&fx, LogKind::Releases, proof, &lost);
 }

@@ -12,9 +12,9 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
+use crate::decimal::parse_canonical_u64;
 use crate::hash::Hash;
 use crate::note::{KeyName, Note, NoteSignature};
-use crate::tlog_proof::parse_canonical_u64;
 
 /// First field of every compact line.
 pub const COMPACT_TAG: &str = "cairn-checkpoint/v1";

@@ -477,6 +477,79 @@ pub fn split_vkey(vkey: &str) -> Result<(KeyName, u32, Vec<u8>), NoteError> {
     Ok((name, id, key))
 }
 
+/// Splits a vkey (or the part of a signer key after `PRIVATE+KEY+`) whose type byte must be
+/// `sig_type`, returning the name, the stated key ID and the key material after the type byte.
+pub fn split_typed_vkey(vkey: &str, sig_type: u8) -> Result<(KeyName, u32, Vec<u8>), NoteError> {
+    let (name, stated, mut material) = split_vkey(vkey)?;
+    match material.first() {
+        Some(&t) if t == sig_type => {}
+        Some(&other) => return Err(NoteError::UnsupportedKeyType(other)),
+        None => return Err(NoteError::MalformedKey("key material is empty")),
+    }
+    material.remove(0);
+    Ok((name, stated, material))
+}
+
+/// Refuses a key whose stated key ID is not the one computed from its name, type and key.
+pub fn check_key_id(name: &KeyName, stated: u32, computed: u32) -> Result<(), NoteError> {
+    if stated == computed {
+        return Ok(());
+    }
+    Err(NoteError::KeyIdMismatch {
+        name: name.as_str().to_owned(),
+        stated,
+        computed,
+    })
+}
+
+/// The vkey spelling `name+hexid+base64(type||key)`.
+pub fn format_vkey(name: &KeyName, key_id: u32, sig_type: u8, key: &[u8]) -> String {
+    let mut material = Vec::with_capacity(1 + key.len());
+    material.push(sig_type);
+    material.extend_from_slice(key);
+    format!("{name}+{key_id:08x}+{}", STANDARD.encode(material))
+}
+
+/// The signer-key spelling `PRIVATE+KEY+name+hexid+base64(type||seed)`.
+fn format_skey(name: &KeyName, key_id: u32, sig_type: u8, seed: &[u8]) -> String {
+    format!(
+        "{PRIVATE_KEY_PREFIX}{}",
+        format_vkey(name, key_id, sig_type, seed)
+    )
+}
+
+/// Splits a signer key `PRIVATE+KEY+name+hexid+base64(type||seed)` (a trailing newline, as in
+/// a key file, is allowed) into name, stated key ID, type byte and 32-byte seed.
+pub(crate) fn split_skey(skey: &str) -> Result<(KeyName, u32, u8, [u8; 32]), NoteError> {
+    let rest = skey
+        .strip_suffix('\n')
+        .unwrap_or(skey)
+        .strip_prefix(PRIVATE_KEY_PREFIX)
+        .ok_or(NoteError::MalformedKey(
+            "signer key must start with PRIVATE+KEY+",
+        ))?;
+    let (name, stated, material) = split_vkey(rest)?;
+    let (&sig_type, seed) = material
+        .split_first()
+        .ok_or(NoteError::MalformedKey("key material is empty"))?;
+    let seed: [u8; 32] = seed
+        .try_into()
+        .map_err(|_| NoteError::MalformedKey("Ed25519 seed must be 32 bytes"))?;
+    Ok((name, stated, sig_type, seed))
+}
+
+/// An Ed25519 public key, refusing encodings that are not points and small-order keys (no
+/// signature verifies strictly under those; a trust root that can never verify is a
+/// configuration error to report).
+pub(crate) fn ed25519_public_key(public_key: &[u8; 32]) -> Result<VerifyingKey, NoteError> {
+    let key = VerifyingKey::from_bytes(public_key)
+        .map_err(|_| NoteError::MalformedKey("not a valid Ed25519 public key"))?;
+    if key.is_weak() {
+        return Err(NoteError::MalformedKey("small-order Ed25519 public key"));
+    }
+    Ok(key)
+}
+
 fn parse_key_id_hex(id: &str) -> Result<u32, NoteError> {
     if id.len() != 8
         || !id
@@ -509,11 +582,7 @@ impl Ed25519Verifier {
     /// small-order key is refused here: strict verification would reject every signature under
     /// it anyway, and a trust root that can never verify is a configuration error to report.
     pub fn new(name: KeyName, public_key: [u8; 32]) -> Result<Ed25519Verifier, NoteError> {
-        let key = VerifyingKey::from_bytes(&public_key)
-            .map_err(|_| NoteError::MalformedKey("not a valid Ed25519 public key"))?;
-        if key.is_weak() {
-            return Err(NoteError::MalformedKey("small-order Ed25519 public key"));
-        }
+        let key = ed25519_public_key(&public_key)?;
         Ok(Ed25519Verifier {
             key_id: key_id(&name, SIG_TYPE_ED25519, &public_key),
             name,
@@ -524,35 +593,22 @@ impl Ed25519Verifier {
     /// Parses a C2SP vkey `name+hexid+base64(0x01||key)`, refusing a key ID that does not
     /// match the key.
     pub fn from_vkey(vkey: &str) -> Result<Ed25519Verifier, NoteError> {
-        let (name, stated, material) = split_vkey(vkey)?;
-        match material.first() {
-            Some(&SIG_TYPE_ED25519) => {}
-            Some(&other) => return Err(NoteError::UnsupportedKeyType(other)),
-            None => return Err(NoteError::MalformedKey("key material is empty")),
-        }
-        let public: [u8; 32] = material[1..]
+        let (name, stated, material) = split_typed_vkey(vkey, SIG_TYPE_ED25519)?;
+        let public: [u8; 32] = material
             .try_into()
             .map_err(|_| NoteError::MalformedKey("Ed25519 public key must be 32 bytes"))?;
         let verifier = Ed25519Verifier::new(name, public)?;
-        if verifier.key_id != stated {
-            return Err(NoteError::KeyIdMismatch {
-                name: verifier.name.0,
-                stated,
-                computed: verifier.key_id,
-            });
-        }
+        check_key_id(&verifier.name, stated, verifier.key_id)?;
         Ok(verifier)
     }
 
     /// The C2SP vkey encoding of this key.
     pub fn to_vkey(&self) -> String {
-        let mut material = vec![SIG_TYPE_ED25519];
-        material.extend_from_slice(self.key.as_bytes());
-        format!(
-            "{}+{:08x}+{}",
-            self.name,
+        format_vkey(
+            &self.name,
             self.key_id,
-            STANDARD.encode(material)
+            SIG_TYPE_ED25519,
+            self.key.as_bytes(),
         )
     }
 
@@ -624,42 +680,23 @@ impl Ed25519Signer {
 
     /// Parses the Go/C2SP signer encoding `PRIVATE+KEY+name+hexid+base64(0x01||seed)`.
     pub fn from_skey(skey: &str) -> Result<Ed25519Signer, NoteError> {
-        let rest = skey
-            .trim_end_matches('\n')
-            .strip_prefix(PRIVATE_KEY_PREFIX)
-            .ok_or(NoteError::MalformedKey(
-                "signer key must start with PRIVATE+KEY+",
-            ))?;
-        let (name, stated, material) = split_vkey(rest)?;
-        match material.first() {
-            Some(&SIG_TYPE_ED25519) => {}
-            Some(&other) => return Err(NoteError::UnsupportedKeyType(other)),
-            None => return Err(NoteError::MalformedKey("key material is empty")),
+        let (name, stated, sig_type, seed) = split_skey(skey)?;
+        if sig_type != SIG_TYPE_ED25519 {
+            return Err(NoteError::UnsupportedKeyType(sig_type));
         }
-        let seed: [u8; 32] = material[1..]
-            .try_into()
-            .map_err(|_| NoteError::MalformedKey("Ed25519 seed must be 32 bytes"))?;
         let signer = Ed25519Signer::from_seed(name, seed);
-        if signer.key_id != stated {
-            return Err(NoteError::KeyIdMismatch {
-                name: signer.name.0,
-                stated,
-                computed: signer.key_id,
-            });
-        }
+        check_key_id(&signer.name, stated, signer.key_id)?;
         Ok(signer)
     }
 
     /// The signer encoding `PRIVATE+KEY+name+hexid+base64(0x01||seed)`. Secret: store it with
     /// restrictive permissions.
     pub fn to_skey(&self) -> String {
-        let mut material = vec![SIG_TYPE_ED25519];
-        material.extend_from_slice(self.key.as_bytes());
-        format!(
-            "{PRIVATE_KEY_PREFIX}{}+{:08x}+{}",
-            self.name,
+        format_skey(
+            &self.name,
             self.key_id,
-            STANDARD.encode(material)
+            SIG_TYPE_ED25519,
+            self.key.as_bytes(),
         )
     }
 

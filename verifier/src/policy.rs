@@ -14,6 +14,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::decimal::parse_canonical_u64;
 use crate::note::{KeyName, NoteError, split_vkey};
 
 /// Largest policy file accepted, in bytes.
@@ -482,13 +483,9 @@ fn public_key(mut material: Vec<u8>) -> Vec<u8> {
     material
 }
 
-/// Canonical decimal: digits only, no leading zero, fits usize.
+/// A canonical decimal that fits usize.
 fn parse_decimal(s: &str) -> Option<usize> {
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) || (s.len() > 1 && s.starts_with('0'))
-    {
-        return None;
-    }
-    s.parse().ok()
+    parse_canonical_u64(s).and_then(|n| usize::try_from(n).ok())
 }
 
 #[cfg(test)]

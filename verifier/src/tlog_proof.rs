@@ -16,6 +16,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
+use crate::decimal::parse_canonical_u64;
 use crate::hash::Hash;
 use crate::note::MAX_NOTE_SIZE;
 
@@ -159,18 +160,6 @@ impl TlogProof {
     }
 }
 
-/// Parses a canonical unsigned decimal: ASCII digits only, no sign, no leading zero (except
-/// `0` itself), fits in a u64.
-pub fn parse_canonical_u64(s: &str) -> Option<u64> {
-    if s.is_empty() || s.len() > 20 || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    if s.len() > 1 && s.starts_with('0') {
-        return None;
-    }
-    s.parse().ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,25 +185,6 @@ mod tests {
             ..p
         };
         assert_eq!(TlogProof::parse(&no_extra.to_bytes()), Ok(no_extra));
-    }
-
-    #[test]
-    fn canonical_decimals() {
-        assert_eq!(parse_canonical_u64("0"), Some(0));
-        assert_eq!(parse_canonical_u64("18446744073709551615"), Some(u64::MAX));
-        for bad in [
-            "",
-            "00",
-            "01",
-            "+1",
-            "-1",
-            "1 ",
-            "18446744073709551616",
-            "1e3",
-            "１",
-        ] {
-            assert_eq!(parse_canonical_u64(bad), None, "{bad:?}");
-        }
     }
 
     #[test]
