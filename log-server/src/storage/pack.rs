@@ -15,7 +15,7 @@
 
 use std::borrow::Cow;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use gix::ObjectId;
 use gix::objs::Kind;
@@ -34,6 +34,15 @@ pub(crate) struct PackObject<'a> {
     pub(crate) id: ObjectId,
     pub(crate) kind: Kind,
     pub(crate) data: Cow<'a, [u8]>,
+}
+
+/// Sizes of a pack and its index as written.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Written {
+    /// Bytes in the two files.
+    pub(crate) bytes: u64,
+    /// Disk space the two files occupy (allocated 512-byte blocks), as `du` counts it.
+    pub(crate) disk_bytes: u64,
 }
 
 /// Where one entry of the pack starts and the CRC-32 of its bytes, as the index needs them.
@@ -55,7 +64,7 @@ struct Located {
 pub(crate) fn write_pack(
     pack_dir: &Path,
     mut objects: Vec<PackObject<'_>>,
-) -> Result<PathBuf, StorageError> {
+) -> Result<Written, StorageError> {
     objects.sort_by_key(|object| object.id);
     objects.dedup_by(|a, b| a.id == b.id);
 
@@ -68,11 +77,26 @@ pub(crate) fn write_pack(
     let tmp_index = pack_dir.join(format!("{TMP_PREFIX}{name}.idx"));
     let final_pack = pack_dir.join(format!("{name}.pack"));
     let final_index = pack_dir.join(format!("{name}.idx"));
-    write_synced(&tmp_pack, &pack)?;
-    write_synced(&tmp_index, &index)?;
-    rename_synced(&tmp_pack, &final_pack, pack_dir)?;
-    rename_synced(&tmp_index, &final_index, pack_dir)?;
-    Ok(final_pack)
+    let published = write_synced(&tmp_pack, &pack)
+        .and_then(|()| write_synced(&tmp_index, &index))
+        .and_then(|()| rename_synced(&tmp_pack, &final_pack, pack_dir))
+        .and_then(|()| rename_synced(&tmp_index, &final_index, pack_dir));
+    if published.is_err() {
+        // Best effort: whatever is left is removed when the repository is next opened.
+        let _ = std::fs::remove_file(&tmp_pack);
+        let _ = std::fs::remove_file(&tmp_index);
+    }
+    published?;
+    Ok(Written {
+        bytes: (pack.len() + index.len()) as u64,
+        disk_bytes: allocated(&final_pack) + allocated(&final_index),
+    })
+}
+
+/// Disk space a file occupies; 0 if it cannot be determined (the figure is only reported).
+fn allocated(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).map_or(0, |meta| meta.blocks() * 512)
 }
 
 const HASH_LEN: usize = 20;
