@@ -96,9 +96,10 @@ fn run(name: &str, entries: u64, batch: u64, policy: RepackPolicy) {
         }
     }
     let elapsed = (start.elapsed() - measuring).as_secs_f64();
+    // Let a background repack finish, so the size is that of a quiet repository.
     let written = storage.stats();
     assert_eq!(written.commits, commits);
-    if let Some(err) = storage.take_repack_failure() {
+    if let Some(err) = storage.wait_for_repack() {
         panic!("background repack failed: {err}");
     }
     let policy_name = match policy {
@@ -108,7 +109,6 @@ fn run(name: &str, entries: u64, batch: u64, policy: RepackPolicy) {
         }
         _ => format!("{policy:?}"),
     };
-    // Let a background repack finish, so the size is that of a quiet repository.
     drop(storage);
     let after_run = disk_usage(&path);
 

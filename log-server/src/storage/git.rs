@@ -239,10 +239,19 @@ impl GitStorage {
         self.writer().repacker.packs()
     }
 
-    /// The error of the last background repack, if it failed (once; later calls return `None` until
-    /// another run fails). Commits do not fail because of it: a failed repack only means more packs.
+    /// The error of the last finished background repack, if it failed (once; later calls return
+    /// `None` until another run fails). Commits do not fail because of it: a failed repack only means
+    /// more packs until the next run.
     pub fn take_repack_failure(&self) -> Option<StorageError> {
         self.writer().repacker.take_failure()
+    }
+
+    /// Wait for a running background repack to finish (for an orderly shutdown), then return what
+    /// [`GitStorage::take_repack_failure`] would. Commits wait meanwhile.
+    pub fn wait_for_repack(&self) -> Option<StorageError> {
+        let mut writer = self.writer();
+        writer.repacker.wait();
+        writer.repacker.take_failure()
     }
 
     /// What this storage has written since it was opened.

@@ -23,10 +23,12 @@ use gix::objs::Kind;
 use super::StorageError;
 use super::durable::{rename_synced, write_synced};
 
-/// Prefix of the temporary files written before a pack is renamed into place. Git's `prune` treats
-/// `tmp_*` files in `objects/pack` as garbage, and `GitStorage::open` removes leftovers with this
-/// prefix after a crash.
-pub(crate) const TMP_PREFIX: &str = "tmp_pack_cairn_";
+/// Prefix of the temporary files written before a pack is renamed into place. The names must not end
+/// in `.pack` or `.idx`: git and gix treat any `*.idx` with a matching `*.pack` in `objects/pack` as
+/// a pack, and a `git repack` running in the background would then try to read a file that is about
+/// to be renamed away (and fail). Git's `prune` removes old `tmp_*` files, and `GitStorage::open`
+/// removes leftovers with this prefix after a crash.
+pub(crate) const TMP_PREFIX: &str = "tmp_cairn_";
 
 /// One object to store: its id (already computed by the caller), kind and uncompressed content.
 #[derive(Debug)]
@@ -73,8 +75,7 @@ pub(crate) fn write_pack(
     let index = encode_index(&located, pack_checksum)?;
     let name = format!("pack-{}", hex(pack_checksum));
 
-    let tmp_pack = pack_dir.join(format!("{TMP_PREFIX}{name}.pack"));
-    let tmp_index = pack_dir.join(format!("{TMP_PREFIX}{name}.idx"));
+    let (tmp_pack, tmp_index) = temporary_names(pack_dir, &name);
     let final_pack = pack_dir.join(format!("{name}.pack"));
     let final_index = pack_dir.join(format!("{name}.idx"));
     let published = write_synced(&tmp_pack, &pack)
@@ -100,6 +101,14 @@ fn allocated(path: &Path) -> u64 {
 }
 
 const HASH_LEN: usize = 20;
+
+/// Names for the pack and index of pack `name` while they are being written.
+fn temporary_names(pack_dir: &Path, name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    (
+        pack_dir.join(format!("{TMP_PREFIX}{name}_pack")),
+        pack_dir.join(format!("{TMP_PREFIX}{name}_idx")),
+    )
+}
 
 fn pack_error(reason: impl Into<String>) -> StorageError {
     StorageError::Corrupt {
@@ -225,6 +234,30 @@ fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn temporary_files_do_not_look_like_packs() {
+        let (pack, index) = temporary_names(Path::new("objects/pack"), "pack-0123");
+        for path in [pack, index] {
+            let name = path.file_name().and_then(|n| n.to_str()).expect("name");
+            assert!(
+                name.starts_with(TMP_PREFIX) && name.starts_with("tmp_"),
+                "{name}"
+            );
+            // Every suffix git gives meaning to in objects/pack.
+            for suffix in [
+                ".pack",
+                ".idx",
+                ".keep",
+                ".rev",
+                ".bitmap",
+                ".promisor",
+                ".mtimes",
+            ] {
+                assert!(!name.ends_with(suffix), "{name} ends with {suffix}");
+            }
+        }
+    }
 
     #[test]
     fn entry_header_encodes_type_and_size() {
