@@ -15,6 +15,7 @@ use cairn_log_server::log::Log;
 use cairn_log_server::metrics::Metrics;
 use cairn_log_server::server::{ServeOptions, run};
 use cairn_log_server::storage::GitStorage;
+use cairn_verifier::compact::to_compact;
 use cairn_verifier::entry::{KeyEvent, Reason, RootSet};
 use cairn_verifier::keylog::KeyState;
 use cairn_verifier::note::{Ed25519Signer, KeyName, Note, NoteVerifier as _};
@@ -250,12 +251,33 @@ pub(crate) fn serve(args: &ServeArgs) -> anyhow::Result<()> {
                 state.releases.size(),
                 state.keys.size()
             );
+            if let Some(line) = Note::parse(&state.releases.checkpoint())
+                .ok()
+                .and_then(|n| to_compact(&n).ok())
+            {
+                eprintln!(
+                    "cairn: DNS TXT record of the current release checkpoint (zone line; \
+                     GET /releases/dns-txt has the latest value):\n{}",
+                    zone_line("_cairn", &line)
+                );
+            }
         }
         eprintln!("cairn: listening on http://{addr}");
         run(Arc::new(log), metrics, options, listener, shutdown_signal()).await?;
         eprintln!("cairn: stopped");
         anyhow::Ok(())
     })
+}
+
+/// A zone-file line for a TXT record holding `value`, split into strings of at most 255 bytes
+/// as RFC 1035 requires (the compact line is ASCII without quotes or backslashes).
+pub(crate) fn zone_line(owner: &str, value: &str) -> String {
+    let strings: Vec<String> = value
+        .as_bytes()
+        .chunks(255)
+        .map(|c| format!("\"{}\"", String::from_utf8_lossy(c)))
+        .collect();
+    format!("{owner} 300 IN TXT {}", strings.join(" "))
 }
 
 async fn shutdown_signal() {
@@ -274,5 +296,25 @@ async fn shutdown_signal() {
             _ = ctrl_c => {},
             _ = term.recv() => {},
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zone_line_splits_long_values() {
+        assert_eq!(zone_line("_cairn", "abc"), "_cairn 300 IN TXT \"abc\"");
+        let long = "x".repeat(300);
+        let line = zone_line("_cairn", &long);
+        assert_eq!(
+            line,
+            format!(
+                "_cairn 300 IN TXT \"{}\" \"{}\"",
+                "x".repeat(255),
+                "x".repeat(45)
+            )
+        );
     }
 }

@@ -7,12 +7,13 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use cairn_verifier::compact::to_compact;
-use cairn_verifier::entry::Sha256Digest;
+use cairn_verifier::entry::{Entry, Sha256Digest};
 use cairn_verifier::note::{Note, NoteVerifier as _};
 use cairn_verifier::tile::TilePath;
 use tokio::sync::{mpsc, oneshot};
@@ -67,21 +68,24 @@ fn text(status: StatusCode, body: impl Into<String>) -> Response {
         .into_response()
 }
 
-fn log_kind(name: &str) -> Result<LogKind, Response> {
+fn log_kind(name: &str) -> Option<LogKind> {
     match name {
-        "releases" => Ok(LogKind::Releases),
-        "keys" => Ok(LogKind::Keys),
-        _ => Err(text(
-            StatusCode::NOT_FOUND,
-            "no such log; use /releases/ or /keys/",
-        )),
+        "releases" => Some(LogKind::Releases),
+        "keys" => Some(LogKind::Keys),
+        _ => None,
     }
 }
 
+fn no_such_log() -> Response {
+    text(
+        StatusCode::NOT_FOUND,
+        "no such log; use /releases/ or /keys/",
+    )
+}
+
 async fn checkpoint(State(app): State<Arc<AppState>>, Path(log): Path<String>) -> Response {
-    let kind = match log_kind(&log) {
-        Ok(k) => k,
-        Err(r) => return r,
+    let Some(kind) = log_kind(&log) else {
+        return no_such_log();
     };
     let bytes = app.log.read().log(kind).checkpoint();
     (
@@ -98,9 +102,8 @@ async fn tile(
     State(app): State<Arc<AppState>>,
     Path((log, rest)): Path<(String, String)>,
 ) -> Response {
-    let kind = match log_kind(&log) {
-        Ok(k) => k,
-        Err(r) => return r,
+    let Some(kind) = log_kind(&log) else {
+        return no_such_log();
     };
     let path = format!("tile/{rest}");
     let parsed = match TilePath::parse(&path) {
@@ -175,16 +178,31 @@ async fn add(
     State(app): State<Arc<AppState>>,
     Path(log): Path<String>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let started = Instant::now();
-    let kind = match log_kind(&log) {
-        Ok(k) => k,
-        Err(r) => return r,
+    let Some(kind) = log_kind(&log) else {
+        return no_such_log();
     };
     let ip: IpAddr = peer.ip();
     if let Err(wait) = app.limits.per_address.check(&ip) {
         return too_many(&app, wait);
+    }
+    let body = match body {
+        Ok(b) => b,
+        Err(rejection) => {
+            let status = rejection.status();
+            let reason = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                format!("entry is larger than {MAX_ENTRY_SIZE} bytes")
+            } else {
+                format!("could not read the request body: {rejection}")
+            };
+            return text(status, reason);
+        }
+    };
+    // Cheap syntax checks here, so malformed input never occupies the single sequencer.
+    if let Err(reason) = check_syntax(&body) {
+        return text(StatusCode::BAD_REQUEST, reason);
     }
     let entry = body.to_vec();
     let log_for_check = Arc::clone(&app.log);
@@ -233,15 +251,20 @@ async fn add(
     }
 }
 
+fn check_syntax(body: &[u8]) -> Result<(), String> {
+    let note = Note::parse(body).map_err(|e| format!("malformed note: {e}"))?;
+    Entry::parse(note.text()).map_err(|e| format!("malformed entry: {e}"))?;
+    Ok(())
+}
+
 async fn proof(
     State(app): State<Arc<AppState>>,
     Path((log, index)): Path<(String, String)>,
 ) -> Response {
-    let kind = match log_kind(&log) {
-        Ok(k) => k,
-        Err(r) => return r,
+    let Some(kind) = log_kind(&log) else {
+        return no_such_log();
     };
-    let Some(index) = cairn_verifier::tlog_proof::parse_canonical_u64(&index) else {
+    let Some(index) = cairn_verifier::decimal::parse_canonical_u64(&index) else {
         return text(StatusCode::BAD_REQUEST, "index must be a canonical decimal");
     };
     match app.log.read().log(kind).proof(index) {
@@ -281,29 +304,31 @@ async fn lookup_name(State(app): State<Arc<AppState>>, Path(rest): Path<String>)
     }
 }
 
-fn compact_line(app: &AppState) -> Result<String, Response> {
+fn compact_line(app: &AppState) -> Option<String> {
     let bytes = app.log.read().releases.checkpoint();
-    let note = Note::parse(&bytes)
-        .map_err(|_| text(StatusCode::INTERNAL_SERVER_ERROR, "checkpoint unavailable"))?;
-    to_compact(&note).map_err(|_| text(StatusCode::INTERNAL_SERVER_ERROR, "checkpoint unavailable"))
+    to_compact(&Note::parse(&bytes).ok()?).ok()
+}
+
+fn checkpoint_unavailable() -> Response {
+    text(StatusCode::INTERNAL_SERVER_ERROR, "checkpoint unavailable")
 }
 
 async fn update_latest(State(app): State<Arc<AppState>>) -> Response {
     match compact_line(&app) {
-        Ok(line) => {
+        Some(line) => {
             let mut r = text(StatusCode::OK, line);
             r.headers_mut()
                 .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
             r
         }
-        Err(r) => r,
+        None => checkpoint_unavailable(),
     }
 }
 
 async fn dns_txt(State(app): State<Arc<AppState>>) -> Response {
     match compact_line(&app) {
-        Ok(line) => text(StatusCode::OK, line),
-        Err(r) => r,
+        Some(line) => text(StatusCode::OK, line),
+        None => checkpoint_unavailable(),
     }
 }
 

@@ -25,6 +25,7 @@ use cairn_verifier::merkle::MemoryTree;
 use cairn_verifier::note::{Ed25519Signer, KeyName, Note};
 use cairn_verifier::tile::{
     EntryBundle, TILE_HEIGHT, TILE_WIDTH, Tile, encode_entry_bundle, new_tiles, read_tile_data,
+    tiles_for_size,
 };
 use cairn_verifier::tlog_proof::TlogProof;
 
@@ -263,6 +264,17 @@ impl State {
             .filter(|&i| i < self.releases.committed)
     }
 
+    /// Consistency proof between two committed sizes of the release log.
+    pub fn releases_consistency(&self, size1: u64, size2: u64) -> Vec<Hash> {
+        if size2 > self.releases.committed {
+            return Vec::new();
+        }
+        self.releases
+            .tree
+            .prove_consistency(size1, size2)
+            .unwrap_or_default()
+    }
+
     /// The key state replayed from the key log (None only before genesis).
     pub fn key_state(&self) -> Option<&KeyState> {
         self.key_state.as_ref()
@@ -297,6 +309,9 @@ pub struct Submission {
 /// The log: its key, its storage and its state.
 pub struct Log {
     prefix: String,
+    log_key: Ed25519Signer,
+    /// Held for the whole of [`Log::sequence`]: the sequencer is the only writer.
+    sequencer: std::sync::Mutex<()>,
     releases_signer: Ed25519Signer,
     keys_signer: Ed25519Signer,
     storage: Arc<dyn Storage>,
@@ -366,6 +381,10 @@ impl Log {
     ) -> Result<Log, LogError> {
         let log = Log {
             prefix: prefix.to_owned(),
+            log_key: log_key.with_name(
+                KeyName::new(prefix).map_err(|e| LogError::Corrupt(format!("origin: {e}")))?,
+            ),
+            sequencer: std::sync::Mutex::new(()),
             releases_signer: per_origin_signer(log_key, &format!("{prefix}/releases"))?,
             keys_signer: per_origin_signer(log_key, &format!("{prefix}/keys"))?,
             storage,
@@ -410,8 +429,14 @@ impl Log {
     /// earlier submissions of the same batch), appends the accepted ones, writes one commit, and
     /// returns one outcome per submission, in order. Nothing is reported as logged unless the
     /// commit succeeded.
+    ///
+    /// The work is split so readers are blocked only for memory updates: validation (signature
+    /// checks) and tile building run under the read lock, the git commit under no lock, and
+    /// only appending and publishing take the write lock. This is sound because the sequencer
+    /// is the only writer (`sequencer` mutex), so the state cannot change between the phases.
     pub fn sequence(&self, batch: Vec<Submission>) -> Vec<Outcome> {
         use std::sync::atomic::Ordering::Relaxed;
+        let _only_writer = self.sequencer.lock().unwrap_or_else(|p| p.into_inner());
         let started = Instant::now();
         if self.is_broken() {
             return batch
@@ -424,115 +449,133 @@ impl Log {
                 })
                 .collect();
         }
-        let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
-        let old = (state.releases.tree.size(), state.keys.tree.size());
-        let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(batch.len());
-        let mut pending: Vec<(usize, LogKind, u64)> = Vec::new();
-        for (i, sub) in batch.into_iter().enumerate() {
-            match validate_and_append(&mut state, sub) {
-                Ok((kind, index, true)) => {
-                    pending.push((i, kind, index));
-                    outcomes.push(None);
-                }
-                Ok((kind, index, false)) => {
-                    // Already in the log or earlier in this batch.
+        // Phase 1: decide, under the read lock.
+        let (plan, old) = {
+            let state = self.read();
+            let old = (state.releases.tree.size(), state.keys.tree.size());
+            (plan_batch(&state, batch), old)
+        };
+        for decision in &plan.decisions {
+            match decision {
+                Decision::Refused(kind, _) => {
                     self.metrics
-                        .log(kind)
-                        .submissions_duplicate
-                        .fetch_add(1, Relaxed);
-                    pending.push((i, kind, index));
-                    outcomes.push(None);
-                }
-                Err((kind, outcome)) => {
-                    self.metrics
-                        .log(kind)
+                        .log(*kind)
                         .submissions_refused
                         .fetch_add(1, Relaxed);
-                    outcomes.push(Some(outcome));
                 }
+                Decision::Existing(kind, _) | Decision::Repeat(kind, _) => {
+                    self.metrics
+                        .log(*kind)
+                        .submissions_duplicate
+                        .fetch_add(1, Relaxed);
+                }
+                Decision::New(..) => {}
             }
         }
-        let new = (state.releases.tree.size(), state.keys.tree.size());
-        let result = if new == old {
-            Ok(None)
-        } else {
-            self.commit_batch(&mut state, old, new).map(Some)
+        if plan.appended.is_empty() {
+            let state = self.read();
+            return plan
+                .decisions
+                .into_iter()
+                .map(|d| d.outcome(&state, old))
+                .collect();
+        }
+        // Phase 2: append, under the write lock (hashing only).
+        {
+            let mut state = self.write();
+            for item in &plan.appended {
+                let index = state.log_mut(item.kind).append(Arc::clone(&item.entry));
+                if let Some(release) = &item.release {
+                    state.index_release_entry(index, release);
+                }
+            }
+            if let Some(ks) = &plan.key_state {
+                state.key_state = Some(ks.clone());
+            }
+        }
+        // Phase 3: tiles, bundles and signed checkpoints, under the read lock.
+        let prepared = {
+            let state = self.read();
+            let new = (state.releases.tree.size(), state.keys.tree.size());
+            self.prepare_commit(&state, old, new)
+                .map(|p| (p, new, state.head.clone()))
         };
-        match result {
-            Ok(grown) => {
-                if grown.is_some() {
-                    self.metrics.batches_committed.fetch_add(1, Relaxed);
-                    self.metrics.commit_latency.observe(started.elapsed());
-                    self.metrics
-                        .releases
-                        .entries_sequenced
-                        .fetch_add(new.0 - old.0, Relaxed);
-                    self.metrics
-                        .keys
-                        .entries_sequenced
-                        .fetch_add(new.1 - old.1, Relaxed);
+        // Phase 4: the durable commit, under no lock.
+        let committed = prepared.and_then(|(prepared, new, head)| {
+            let id = self
+                .storage
+                .commit(head.as_ref(), &prepared.changes, &prepared.message)?;
+            Ok((prepared, new, id))
+        });
+        // Phase 5: publish, or drop what was appended.
+        let mut state = self.write();
+        match committed {
+            Ok((prepared, new, id)) => {
+                state.head = Some(id);
+                for (kind, size, checkpoint) in prepared.checkpoints {
+                    let log = state.log_mut(kind);
+                    log.checkpoint = Arc::from(checkpoint);
+                    log.committed = size;
                 }
-                for (i, kind, index) in pending {
-                    let log = state.log(kind);
-                    let outcome = match log.proof(index) {
-                        Some(proof) => Outcome::Logged {
-                            index,
-                            proof,
-                            new: index
-                                >= if kind == LogKind::Releases {
-                                    old.0
-                                } else {
-                                    old.1
-                                },
-                        },
-                        None => {
-                            Outcome::refused(503, "internal error: no proof for a logged entry")
-                        }
-                    };
-                    outcomes[i] = Some(outcome);
-                }
+                self.metrics.batches_committed.fetch_add(1, Relaxed);
+                self.metrics.commit_latency.observe(started.elapsed());
+                self.metrics
+                    .releases
+                    .entries_sequenced
+                    .fetch_add(new.0 - old.0, Relaxed);
+                self.metrics
+                    .keys
+                    .entries_sequenced
+                    .fetch_add(new.1 - old.1, Relaxed);
+                self.metrics.releases.tree_size.store(new.0, Relaxed);
+                self.metrics.keys.tree_size.store(new.1, Relaxed);
+                drop(state);
+                let state = self.read();
+                plan.decisions
+                    .into_iter()
+                    .map(|d| d.outcome(&state, old))
+                    .collect()
             }
             Err(e) => {
                 self.metrics.batches_failed.fetch_add(1, Relaxed);
                 tracing::error!(error = %e, "batch commit failed; reloading state from storage");
-                let reason = format!("the batch could not be committed ({e}); retry");
-                for (i, _, _) in pending {
-                    outcomes[i] = Some(Outcome::refused(503, reason.clone()));
-                }
-                // Drop everything appended in memory: rebuild from what is durable.
-                match load(&self.prefix, &self.releases_signer, self.storage.as_ref()) {
+                match load(&self.prefix, &self.log_key, self.storage.as_ref()) {
                     Ok(fresh) => *state = fresh,
                     Err(e) => {
                         tracing::error!(error = %e, "cannot reload state; refusing writes");
                         self.broken.store(true, std::sync::atomic::Ordering::SeqCst);
                     }
                 }
+                let reason = format!("the batch could not be committed ({e}); retry");
+                plan.decisions
+                    .into_iter()
+                    .map(|d| match d {
+                        Decision::Refused(_, outcome) => outcome,
+                        _ => Outcome::refused(503, reason.clone()),
+                    })
+                    .collect()
             }
         }
-        drop(state);
-        self.update_gauges();
-        outcomes
-            .into_iter()
-            .map(|o| o.unwrap_or_else(|| Outcome::refused(503, "internal error")))
-            .collect()
     }
 
-    /// Writes the files of the grown logs as one commit and, on success, publishes the new
-    /// sizes and checkpoints to readers.
-    fn commit_batch(
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The files of the grown logs (tiles, bundles, signed checkpoints, channel files) and the
+    /// commit message. The first commit publishes both logs, even the empty release log.
+    fn prepare_commit(
         &self,
-        state: &mut State,
+        state: &State,
         old: (u64, u64),
         new: (u64, u64),
-    ) -> Result<CommitId, LogError> {
+    ) -> Result<PreparedCommit, LogError> {
         let mut changes = Vec::new();
-        let mut checkpoints: [Option<Vec<u8>>; 2] = [None, None];
-        for (slot, kind, old_size, new_size, signer) in [
-            (0, LogKind::Releases, old.0, new.0, &self.releases_signer),
-            (1, LogKind::Keys, old.1, new.1, &self.keys_signer),
+        let mut checkpoints = Vec::new();
+        for (kind, old_size, new_size, signer) in [
+            (LogKind::Releases, old.0, new.0, &self.releases_signer),
+            (LogKind::Keys, old.1, new.1, &self.keys_signer),
         ] {
-            // Only a grown log gets new files, except in the first commit, which publishes
-            // the empty release log's checkpoint too.
             if new_size == old_size && state.head.is_some() {
                 continue;
             }
@@ -558,7 +601,7 @@ impl Log {
                     format!("{line}\n"),
                 ));
             }
-            checkpoints[slot] = Some(bytes);
+            checkpoints.push((kind, new_size, bytes));
         }
         if state.head.is_none() {
             changes.push(Change::put(
@@ -566,43 +609,27 @@ impl Log {
                 format!("{}\n", self.log_vkey()),
             ));
         }
-        let message = commit_message(state, &checkpoints, new);
-        let head = self
-            .storage
-            .commit(state.head.as_ref(), &changes, &message)?;
-        // The branch moved durably: publish.
-        state.head = Some(head.clone());
-        for (slot, kind, size) in [(0, LogKind::Releases, new.0), (1, LogKind::Keys, new.1)] {
-            if let Some(bytes) = checkpoints[slot].take() {
-                let log = state.log_mut(kind);
-                log.checkpoint = Arc::from(bytes);
-                log.committed = size;
-            }
+        let mut message = format!("cairn: releases {} keys {}\n", new.0, new.1);
+        for kind in [LogKind::Releases, LogKind::Keys] {
+            let bytes = checkpoints
+                .iter()
+                .find(|(k, _, _)| *k == kind)
+                .map(|(_, _, b)| b.clone())
+                .unwrap_or_else(|| state.log(kind).checkpoint.to_vec());
+            message.push('\n');
+            message.push_str(&String::from_utf8_lossy(&bytes));
         }
-        Ok(head)
+        Ok(PreparedCommit {
+            changes,
+            message,
+            checkpoints,
+        })
     }
 
     /// The log's verifier key (key name: the origin prefix).
     pub fn log_vkey(&self) -> String {
-        let name = KeyName::new(&self.prefix).map(|n| self.releases_signer.with_name(n));
-        match name {
-            Ok(signer) => signer.verifier().to_vkey(),
-            Err(_) => String::new(),
-        }
+        self.log_key.verifier().to_vkey()
     }
-}
-
-fn commit_message(state: &State, checkpoints: &[Option<Vec<u8>>; 2], new: (u64, u64)) -> String {
-    let mut message = format!("cairn: releases {} keys {}\n", new.0, new.1);
-    for (slot, kind) in [(0, LogKind::Releases), (1, LogKind::Keys)] {
-        let bytes = match &checkpoints[slot] {
-            Some(b) => b.clone(),
-            None => state.log(kind).checkpoint.to_vec(),
-        };
-        message.push('\n');
-        message.push_str(&String::from_utf8_lossy(&bytes));
-    }
-    message
 }
 
 /// The tile, entry-bundle and partial-tile-removal changes for a log growing from `old` to
@@ -660,122 +687,234 @@ impl Metrics {
     }
 }
 
-type Refusal = (LogKind, Outcome);
+/// What the sequencer decided for one submission.
+#[derive(Debug)]
+enum Decision {
+    /// Refused, with its answer.
+    Refused(LogKind, Outcome),
+    /// Identical to the committed entry at this index.
+    Existing(LogKind, u64),
+    /// Appended: the n-th new entry of that log in this batch.
+    New(LogKind, u64),
+    /// Identical to the n-th new entry of that log in this batch.
+    Repeat(LogKind, u64),
+}
 
-/// Validates one submission against the state (everything appended so far, committed or not)
-/// and appends it. Returns the index and whether it is new.
-fn validate_and_append(
-    state: &mut State,
-    sub: Submission,
-) -> Result<(LogKind, u64, bool), Refusal> {
-    let kind = sub.log;
-    let refuse = |status: u16, reason: String| (kind, Outcome::refused(status, reason));
-    if sub.entry.len() > MAX_ENTRY_SIZE {
-        return Err(refuse(
+impl Decision {
+    /// The answer once the batch is committed; `old` are the sizes before the batch.
+    fn outcome(self, state: &State, old: (u64, u64)) -> Outcome {
+        let (kind, index, new) = match self {
+            Decision::Refused(_, outcome) => return outcome,
+            Decision::Existing(kind, index) => (kind, index, false),
+            Decision::New(kind, n) => (kind, base(kind, old) + n, true),
+            Decision::Repeat(kind, n) => (kind, base(kind, old) + n, false),
+        };
+        match state.log(kind).proof(index) {
+            Some(proof) => Outcome::Logged { index, proof, new },
+            None => Outcome::refused(503, "internal error: no proof for a logged entry"),
+        }
+    }
+}
+
+fn base(kind: LogKind, old: (u64, u64)) -> u64 {
+    match kind {
+        LogKind::Releases => old.0,
+        LogKind::Keys => old.1,
+    }
+}
+
+/// An accepted entry waiting to be appended.
+#[derive(Debug)]
+struct Appended {
+    kind: LogKind,
+    entry: Arc<[u8]>,
+    /// For the lookup indexes.
+    release: Option<Release>,
+}
+
+/// The decisions for a batch, the entries to append, and the key state after them.
+#[derive(Debug, Default)]
+struct Plan {
+    decisions: Vec<Decision>,
+    appended: Vec<Appended>,
+    key_state: Option<KeyState>,
+}
+
+/// The files and message of one commit, and the checkpoints it publishes.
+#[derive(Debug)]
+struct PreparedCommit {
+    changes: Vec<Change>,
+    message: String,
+    checkpoints: Vec<(LogKind, u64, Vec<u8>)>,
+}
+
+/// Decides every submission of a batch in order, against the committed state plus the earlier
+/// submissions of the same batch. Does not modify the state.
+fn plan_batch(state: &State, batch: Vec<Submission>) -> Plan {
+    let mut plan = Plan {
+        key_state: state.key_state.clone(),
+        ..Plan::default()
+    };
+    let mut counts: HashMap<LogKind, u64> = HashMap::new();
+    let mut leaves: HashMap<(LogKind, Hash), u64> = HashMap::new();
+    let mut names: HashMap<(String, String), u64> = HashMap::new();
+    let mut key_state_changed = false;
+    for sub in batch {
+        let kind = sub.log;
+        let leaf = leaf_hash(&sub.entry);
+        if let Some(&index) = state.log(kind).by_leaf.get(&leaf) {
+            plan.decisions.push(Decision::Existing(kind, index));
+            continue;
+        }
+        if let Some(&n) = leaves.get(&(kind, leaf)) {
+            plan.decisions.push(Decision::Repeat(kind, n));
+            continue;
+        }
+        let n = counts.get(&kind).copied().unwrap_or(0);
+        let index = state.log(kind).tree.size() + n;
+        let ctx = Context {
+            state,
+            names: &names,
+        };
+        match decide(&ctx, &mut plan.key_state, kind, index, &sub.entry) {
+            Ok(accepted) => {
+                if kind == LogKind::Keys {
+                    key_state_changed = true;
+                }
+                if let Some(release) = &accepted {
+                    names.insert(
+                        (
+                            release.name().as_str().to_owned(),
+                            release.version().as_str().to_owned(),
+                        ),
+                        index,
+                    );
+                }
+                leaves.insert((kind, leaf), n);
+                counts.insert(kind, n + 1);
+                plan.appended.push(Appended {
+                    kind,
+                    entry: Arc::from(sub.entry),
+                    release: accepted,
+                });
+                plan.decisions.push(Decision::New(kind, n));
+            }
+            Err((status, reason)) => {
+                plan.decisions
+                    .push(Decision::Refused(kind, Outcome::refused(status, reason)));
+            }
+        }
+    }
+    if !key_state_changed {
+        plan.key_state = None;
+    }
+    plan
+}
+
+/// What [`decide`] reads besides the key state.
+struct Context<'a> {
+    state: &'a State,
+    /// Releases accepted earlier in this batch, by (name, version).
+    names: &'a HashMap<(String, String), u64>,
+}
+
+impl Context<'_> {
+    fn release_index(&self, name: &str, version: &str) -> Option<u64> {
+        let key = (name.to_owned(), version.to_owned());
+        self.state
+            .by_name_version
+            .get(&key)
+            .or_else(|| self.names.get(&key))
+            .copied()
+    }
+}
+
+/// Judges one new entry at `index`. Key events are applied to `key_state`. Returns the release
+/// (for the lookup indexes) when the entry is one, or a refusal (status, one-line reason).
+fn decide(
+    ctx: &Context<'_>,
+    key_state: &mut Option<KeyState>,
+    kind: LogKind,
+    index: u64,
+    entry: &[u8],
+) -> Result<Option<Release>, (u16, String)> {
+    if entry.len() > MAX_ENTRY_SIZE {
+        return Err((
             413,
             format!(
                 "entry is {} bytes; the limit is {MAX_ENTRY_SIZE}",
-                sub.entry.len()
+                entry.len()
             ),
         ));
     }
-    let leaf = leaf_hash(&sub.entry);
-    if let Some(&index) = state.log(kind).by_leaf.get(&leaf) {
-        return Ok((kind, index, false));
-    }
-    let note = Note::parse(&sub.entry).map_err(|e| refuse(400, format!("malformed note: {e}")))?;
-    let entry =
-        Entry::parse(note.text()).map_err(|e| refuse(400, format!("malformed entry: {e}")))?;
-    match (kind, &entry) {
-        (LogKind::Releases, Entry::Key(_)) => {
-            return Err(refuse(
-                400,
-                "key events go to the key log (POST /keys/add)".to_owned(),
-            ));
-        }
-        (LogKind::Keys, Entry::Release(_) | Entry::Deprecation(_)) => {
-            return Err(refuse(
-                400,
-                "releases and deprecations go to the release log (POST /releases/add)".to_owned(),
-            ));
-        }
-        _ => {}
-    }
-    match kind {
-        LogKind::Keys => {
-            let next = state.keys.tree.size();
-            let applied = match &mut state.key_state {
+    let note = Note::parse(entry).map_err(|e| (400, format!("malformed note: {e}")))?;
+    let parsed = Entry::parse(note.text()).map_err(|e| (400, format!("malformed entry: {e}")))?;
+    match (kind, parsed) {
+        (LogKind::Releases, Entry::Key(_)) => Err((
+            400,
+            "key events go to the key log (POST /keys/add)".to_owned(),
+        )),
+        (LogKind::Keys, Entry::Release(_) | Entry::Deprecation(_)) => Err((
+            400,
+            "releases and deprecations go to the release log (POST /releases/add)".to_owned(),
+        )),
+        (LogKind::Keys, Entry::Key(event)) => {
+            match key_state {
                 None => {
                     // Genesis: the server trusts the root set its operator gave it at init.
-                    let Entry::Key(KeyEvent::Root { roots, .. }) = &entry else {
-                        return Err(refuse(
-                            400,
-                            "key-log entry 0 must be a root event".to_owned(),
-                        ));
+                    let KeyEvent::Root { roots, .. } = &event else {
+                        return Err((400, "key-log entry 0 must be a root event".to_owned()));
                     };
-                    let (fresh, _) = KeyState::genesis(roots, &sub.entry)
-                        .map_err(|e| refuse(keylog_status(&e), format!("genesis: {e}")))?;
-                    state.key_state = Some(fresh);
-                    Ok(())
+                    let (fresh, _) = KeyState::genesis(roots, entry)
+                        .map_err(|e| (keylog_status(&e), format!("genesis: {e}")))?;
+                    *key_state = Some(fresh);
                 }
                 Some(ks) => {
-                    if next == 0 {
-                        return Err(refuse(500, "key state without genesis".to_owned()));
-                    }
-                    ks.apply(&sub.entry)
-                        .map(|_| ())
-                        .map_err(|e| refuse(keylog_status(&e), e.to_string()))
+                    ks.apply(entry)
+                        .map_err(|e| (keylog_status(&e), e.to_string()))?;
                 }
-            };
-            applied?;
-            let index = state.keys.append(Arc::from(sub.entry));
-            Ok((kind, index, true))
-        }
-        LogKind::Releases => {
-            let Some(key_state) = &state.key_state else {
-                return Err(refuse(503, "the key log has no genesis yet".to_owned()));
-            };
-            let index = state.releases.tree.size();
-            match &entry {
-                Entry::Release(release) => {
-                    let key = (
-                        release.name().as_str().to_owned(),
-                        release.version().as_str().to_owned(),
-                    );
-                    if let Some(existing) = state.by_name_version.get(&key) {
-                        return Err(refuse(
-                            409,
-                            format!(
-                                "release {} {} is already logged at index {existing} with different content",
-                                key.0, key.1
-                            ),
-                        ));
-                    }
-                    release_is_valid(&note, index, key_state)
-                        .map_err(|e| refuse(release_status(&e), e.to_string()))?;
-                    let release = release.clone();
-                    let index = state.releases.append(Arc::from(sub.entry));
-                    state.index_release_entry(index, &release);
-                    Ok((kind, index, true))
-                }
-                Entry::Deprecation(dep) => {
-                    let key = (
-                        dep.name().as_str().to_owned(),
-                        dep.version().as_str().to_owned(),
-                    );
-                    if !state.by_name_version.contains_key(&key) {
-                        return Err(refuse(
-                            400,
-                            format!("no release {} {} in the log to deprecate", key.0, key.1),
-                        ));
-                    }
-                    deprecation_is_valid(&note, index, key_state)
-                        .map_err(|e| refuse(release_status(&e), e.to_string()))?;
-                    let index = state.releases.append(Arc::from(sub.entry));
-                    Ok((kind, index, true))
-                }
-                Entry::Key(_) => Err(refuse(400, "key event in the release log".to_owned())),
             }
+            Ok(None)
+        }
+        (LogKind::Releases, Entry::Release(release)) => {
+            let ks = key_state
+                .as_ref()
+                .ok_or((503, "the key log has no genesis yet".to_owned()))?;
+            if let Some(existing) =
+                ctx.release_index(release.name().as_str(), release.version().as_str())
+            {
+                return Err((
+                    409,
+                    format!(
+                        "release {} {} is already logged at index {existing} with different content",
+                        release.name(),
+                        release.version()
+                    ),
+                ));
+            }
+            release_is_valid(&note, index, ks).map_err(|e| (release_status(&e), e.to_string()))?;
+            Ok(Some(release))
+        }
+        (LogKind::Releases, Entry::Deprecation(dep)) => {
+            let ks = key_state
+                .as_ref()
+                .ok_or((503, "the key log has no genesis yet".to_owned()))?;
+            if ctx
+                .release_index(dep.name().as_str(), dep.version().as_str())
+                .is_none()
+            {
+                return Err((
+                    400,
+                    format!(
+                        "no release {} {} in the log to deprecate",
+                        dep.name(),
+                        dep.version()
+                    ),
+                ));
+            }
+            deprecation_is_valid(&note, index, ks)
+                .map_err(|e| (release_status(&e), e.to_string()))?;
+            Ok(None)
         }
     }
 }
@@ -849,9 +988,90 @@ fn load(prefix: &str, log_key: &Ed25519Signer, storage: &dyn Storage) -> Result<
         }
         log.committed = size;
         log.checkpoint = Arc::from(bytes);
+        check_stored_tiles(storage, &head, dir, &state.log(kind).tree, size)?;
+        check_nothing_beyond(storage, &head, dir, size)?;
+    }
+    // The head commit's subject names the sizes it published; an older checkpoint put back in
+    // place (which still verifies) would make the server fork its own log.
+    let subject = format!(
+        "cairn: releases {} keys {}",
+        state.releases.committed, state.keys.committed
+    );
+    let message = storage.commit_info(&head)?.message;
+    if message.lines().next() != Some(subject.as_str()) {
+        return Err(LogError::Corrupt(format!(
+            "the head commit says {:?} but the checkpoints say {subject:?}",
+            message.lines().next().unwrap_or("")
+        )));
     }
     state.head = Some(head);
     Ok(state)
+}
+
+/// Every hash tile of the tree must be stored exactly as the entries imply: a mirror clones
+/// these bytes, and a tile that differs from the one the server computes would fail there.
+fn check_stored_tiles(
+    storage: &dyn Storage,
+    head: &CommitId,
+    dir: &str,
+    tree: &MemoryTree,
+    size: u64,
+) -> Result<(), LogError> {
+    let tiles = tiles_for_size(TILE_HEIGHT, size)
+        .map_err(|e| LogError::Corrupt(format!("{dir}: planning tiles: {e}")))?;
+    for tile in tiles {
+        let path = format!("{dir}/{}", tile.path());
+        let stored = storage
+            .read(head, &path)?
+            .ok_or_else(|| LogError::Corrupt(format!("{path} is missing")))?;
+        let expected =
+            read_tile_data(&tile, tree).map_err(|e| LogError::Corrupt(format!("{path}: {e}")))?;
+        if stored != expected {
+            return Err(LogError::Corrupt(format!(
+                "{path} does not match the hashes of the stored entries"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// No entry bundle may hold entries past the checkpoint: that would mean the checkpoint was
+/// rolled back under entries the log already published.
+fn check_nothing_beyond(
+    storage: &dyn Storage,
+    head: &CommitId,
+    dir: &str,
+    size: u64,
+) -> Result<(), LogError> {
+    let width = u64::from(TILE_WIDTH);
+    let index = size / width;
+    let mut paths = vec![format!("{dir}/tile/entries/{}", bundle_index_path(index))];
+    let filled = size % width;
+    if filled + 1 < width {
+        paths.push(format!(
+            "{dir}/tile/entries/{}.p/{}",
+            bundle_index_path(index),
+            filled + 1
+        ));
+    }
+    for path in paths {
+        if storage.read(head, &path)?.is_some() {
+            return Err(LogError::Corrupt(format!(
+                "{path} holds entries beyond the checkpoint's size {size}: the checkpoint was \
+                 replaced by an older one"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The `<N>` part of a tile path (`x001/x234/067`).
+fn bundle_index_path(index: u64) -> String {
+    EntryBundle::new(TILE_HEIGHT, index, TILE_WIDTH)
+        .map(|b| b.path())
+        .unwrap_or_default()
+        .trim_start_matches("tile/entries/")
+        .to_owned()
 }
 
 /// Replays one stored entry into the key state and indexes. Stored entries passed validation

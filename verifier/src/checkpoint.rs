@@ -18,12 +18,10 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
+use crate::decimal::is_canonical_decimal;
 use crate::hash::{Hash, HashError};
 use crate::merkle::{ProofError, verify_consistency};
 use crate::note::{MAX_NOTE_SIZE, Note, NoteError, NoteVerifier, VerifiedNote};
-
-/// Longest tree size line: `u64::MAX` has 20 decimal digits.
-const MAX_SIZE_DIGITS: usize = 20;
 
 /// Why a checkpoint was refused, or why two checkpoints could not be reconciled.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -198,11 +196,7 @@ impl Checkpoint {
 }
 
 fn parse_size(line: &str) -> Result<u64, CheckpointError> {
-    let canonical = !line.is_empty()
-        && line.len() <= MAX_SIZE_DIGITS
-        && line.bytes().all(|b| b.is_ascii_digit())
-        && (line == "0" || !line.starts_with('0'));
-    if !canonical {
+    if !is_canonical_decimal(line) {
         return Err(CheckpointError::NonCanonicalSize(
             line.chars().take(40).collect(),
         ));

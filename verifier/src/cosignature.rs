@@ -22,14 +22,13 @@
 //!
 //! ML-DSA-44 cosignatures (type 0x06) are not implemented.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use ed25519_dalek::VerifyingKey;
 
 use crate::checkpoint::{Checkpoint, CheckpointError, VerifiedCheckpoint};
 use crate::note::{
     Ed25519Signer, KeyName, Note, NoteError, NoteSignature, NoteSigner, NoteVerifier,
-    SIG_TYPE_ED25519, key_id, split_vkey,
+    SIG_TYPE_ED25519, check_key_id, ed25519_public_key, format_vkey, key_id, split_skey,
+    split_typed_vkey,
 };
 
 /// Signature type byte of Ed25519 `cosignature/v1` signatures.
@@ -42,7 +41,6 @@ pub const MAX_COSIGNATURE_TIMESTAMP: u64 = i64::MAX as u64;
 pub const COSIGNATURE_V1_SIZE: usize = 8 + 64;
 
 const HEADER: &str = "cosignature/v1\n";
-const PRIVATE_KEY_PREFIX: &str = "PRIVATE+KEY+";
 
 /// Why a cosignature could not be made or verified.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -97,8 +95,7 @@ impl std::fmt::Debug for CosignatureVerifier {
 impl CosignatureVerifier {
     /// Builds a verifier from the witness's name and 32-byte Ed25519 public key.
     pub fn new(name: KeyName, public_key: [u8; 32]) -> Result<CosignatureVerifier, NoteError> {
-        let key = VerifyingKey::from_bytes(&public_key)
-            .map_err(|_| NoteError::MalformedKey("not a valid Ed25519 public key"))?;
+        let key = ed25519_public_key(&public_key)?;
         Ok(CosignatureVerifier {
             key_id: key_id(&name, SIG_TYPE_COSIGNATURE_V1, &public_key),
             name,
@@ -110,35 +107,22 @@ impl CosignatureVerifier {
     /// A type 0x01 vkey is refused: it names a different key ID, and treating it as a
     /// cosignature key would silently change which signatures count.
     pub fn from_vkey(vkey: &str) -> Result<CosignatureVerifier, NoteError> {
-        let (name, stated, material) = split_vkey(vkey)?;
-        match material.first() {
-            Some(&SIG_TYPE_COSIGNATURE_V1) => {}
-            Some(&other) => return Err(NoteError::UnsupportedKeyType(other)),
-            None => return Err(NoteError::MalformedKey("key material is empty")),
-        }
-        let public: [u8; 32] = material[1..]
+        let (name, stated, material) = split_typed_vkey(vkey, SIG_TYPE_COSIGNATURE_V1)?;
+        let public: [u8; 32] = material
             .try_into()
             .map_err(|_| NoteError::MalformedKey("Ed25519 public key must be 32 bytes"))?;
         let verifier = CosignatureVerifier::new(name, public)?;
-        if verifier.key_id != stated {
-            return Err(NoteError::KeyIdMismatch {
-                name: verifier.name.as_str().to_owned(),
-                stated,
-                computed: verifier.key_id,
-            });
-        }
+        check_key_id(&verifier.name, stated, verifier.key_id)?;
         Ok(verifier)
     }
 
     /// The vkey encoding `name+hexid+base64(0x04||key)`.
     pub fn to_vkey(&self) -> String {
-        let mut material = vec![SIG_TYPE_COSIGNATURE_V1];
-        material.extend_from_slice(self.key.as_bytes());
-        format!(
-            "{}+{:08x}+{}",
-            self.name,
+        format_vkey(
+            &self.name,
             self.key_id,
-            STANDARD.encode(material)
+            SIG_TYPE_COSIGNATURE_V1,
+            self.key.as_bytes(),
         )
     }
 
@@ -251,30 +235,13 @@ impl CosignatureSigner {
     /// Parses `PRIVATE+KEY+name+hexid+base64(type||seed)` with type 0x01 (a plain Ed25519 note
     /// key, ID computed with 0x01) or 0x04 (ID computed with 0x04); the stated ID must match.
     pub fn from_skey(skey: &str) -> Result<CosignatureSigner, NoteError> {
-        let rest = skey
-            .trim_end_matches('\n')
-            .strip_prefix(PRIVATE_KEY_PREFIX)
-            .ok_or(NoteError::MalformedKey(
-                "signer key must start with PRIVATE+KEY+",
-            ))?;
-        let (name, stated, material) = split_vkey(rest)?;
-        let sig_type = match material.first() {
-            Some(&t @ (SIG_TYPE_ED25519 | SIG_TYPE_COSIGNATURE_V1)) => t,
-            Some(&other) => return Err(NoteError::UnsupportedKeyType(other)),
-            None => return Err(NoteError::MalformedKey("key material is empty")),
-        };
-        let seed: [u8; 32] = material[1..]
-            .try_into()
-            .map_err(|_| NoteError::MalformedKey("Ed25519 seed must be 32 bytes"))?;
+        let (name, stated, sig_type, seed) = split_skey(skey)?;
+        if sig_type != SIG_TYPE_ED25519 && sig_type != SIG_TYPE_COSIGNATURE_V1 {
+            return Err(NoteError::UnsupportedKeyType(sig_type));
+        }
         let cosigner = CosignatureSigner::from_seed(name, seed);
         let computed = key_id(cosigner.name(), sig_type, &cosigner.signer.public_key());
-        if computed != stated {
-            return Err(NoteError::KeyIdMismatch {
-                name: cosigner.name().as_str().to_owned(),
-                stated,
-                computed,
-            });
-        }
+        check_key_id(cosigner.name(), stated, computed)?;
         Ok(cosigner)
     }
 

@@ -18,6 +18,7 @@
 
 use std::fmt::{self, Write as _};
 
+use crate::decimal::parse_canonical_u64;
 use crate::hash::{HASH_SIZE, Hash, sha256};
 use crate::note::{
     Ed25519Verifier, MAX_KEY_NAME_SIZE, MAX_NOTE_SIGNATURES, MAX_NOTE_SIZE, MAX_SIGNATURE_SIZE,
@@ -773,11 +774,7 @@ fn parse_decimal(what: &'static str, value: &str) -> Result<u64, EntryError> {
     if value.len() > 1 && value.starts_with('0') {
         return Err(err("leading zero"));
     }
-    // At most 20 digits: a longer string cannot fit and is not worth parsing.
-    if value.len() > 20 {
-        return Err(err("larger than 2^64-1"));
-    }
-    value.parse().map_err(|_| err("larger than 2^64-1"))
+    parse_canonical_u64(value).ok_or_else(|| err("larger than 2^64-1"))
 }
 
 /// Parses a verifier key from a `key` or `root` line: an Ed25519 (type 0x01) C2SP vkey whose

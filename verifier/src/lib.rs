@@ -3,6 +3,7 @@
 //! Pure functions over bytes: no I/O, no async, no network or git code. Everything a client needs
 //! to decide whether to install an artifact lives here, and nothing else does:
 //!
+//! - [`decimal`]: canonical decimals, the one spelling of a number every format accepts.
 //! - [`hash`]: RFC 6962 leaf and node hashing.
 //! - [`merkle`]: RFC 6962 / RFC 9162 inclusion and consistency proofs, verified and generated.
 //! - [`note`]: C2SP signed notes and Ed25519 note keys.
@@ -30,6 +31,7 @@
 pub mod checkpoint;
 pub mod compact;
 pub mod cosignature;
+pub mod decimal;
 pub mod entry;
 pub mod hash;
 pub mod keylog;

@@ -6,7 +6,9 @@
 //!
 //! - a signature whose (key name, key ID) pair is not known is ignored;
 //! - a signature from a known key that fails to verify rejects the whole note;
-//! - a note with no verified signature from a known key is rejected.
+//! - a note with no verified signature from a known key is rejected;
+//! - a signature that matches two known keys by (key name, key ID) is ambiguous and rejects the
+//!   note (the spec allows such collisions to cause errors; Go's `VerifierList` does the same).
 //!
 //! Other signature types (ECDSA, RFC 6962 tree heads, cosignatures) implement [`NoteVerifier`]
 //! in their own modules.
@@ -28,7 +30,9 @@ pub const MAX_NOTE_SIGNATURES: usize = 32;
 pub const MAX_KEY_NAME_SIZE: usize = 256;
 
 /// Largest decoded signature accepted (4-byte key ID plus signature), in bytes. Covers
-/// Ed25519 (64), cosignatures (72), ECDSA P-256 DER (<= 72) and RFC 6962 tree heads (<= 84).
+/// Ed25519 (64), cosignatures (72), ECDSA P-256 DER (<= 72) and RFC 6962 tree heads (<= 84),
+/// not post-quantum signatures: a line over it makes the note malformed even when its key is
+/// unknown (listed under "Profiles" in `spec/README.md`).
 pub const MAX_SIGNATURE_SIZE: usize = 512;
 
 /// Signature type byte of Ed25519 note signatures (signed-note section "Signature types").
@@ -53,7 +57,7 @@ pub enum NoteError {
     /// There is no blank line separating text from signatures, or nothing after it.
     #[error("note has no signature block (a blank line followed by signature lines)")]
     NoSignatureBlock,
-    /// The text is empty or does not end in a newline.
+    /// The text is empty, is a single empty line, or does not end in a newline.
     #[error("note text is empty")]
     EmptyText,
     /// A line of the signature block is not `— <name> <base64>\n`.
@@ -98,6 +102,15 @@ pub enum NoteError {
         /// Key name of the failing signature.
         name: String,
         /// Key ID of the failing signature.
+        key_id: u32,
+    },
+    /// Two known keys share a signature's key name and key ID, so it cannot be told which of
+    /// them the signature claims to be from: the note is rejected.
+    #[error("two known keys are named {name} with key ID {key_id:08x}")]
+    AmbiguousKey {
+        /// The shared key name.
+        name: String,
+        /// The shared key ID.
         key_id: u32,
     },
     /// No signature from any known key: the note must be rejected.
@@ -255,6 +268,10 @@ impl Note {
     /// Appends an already computed signature line (for example a cosignature returned by a
     /// witness), under the same limits as [`Note::add_signature`]. The signature is not checked.
     pub fn push_signature(&mut self, sig: NoteSignature) -> Result<(), NoteError> {
+        // The same bounds Note::parse applies, so every note built here parses back.
+        if sig.signature.is_empty() || 4 + sig.signature.len() > MAX_SIGNATURE_SIZE {
+            return Err(malformed_line(&sig.to_line()));
+        }
         if self
             .signatures
             .iter()
@@ -300,15 +317,26 @@ impl Note {
     /// Verifies the note against a set of known keys under the signed-note rules: unknown
     /// signatures are ignored, a known key's bad signature rejects the note, and at least one
     /// known signature must verify.
+    ///
+    /// A signature whose (name, key ID) matches two known keys rejects the note
+    /// ([`NoteError::AmbiguousKey`], as Go's `note.VerifierList` does): key IDs are short
+    /// enough to collide on purpose, and trying the first match would let the order of `known`
+    /// decide which key a signature is attributed to.
     pub fn verify(&self, known: &[&dyn NoteVerifier]) -> Result<VerifiedNote, NoteError> {
         let mut verified = Vec::new();
         for sig in &self.signatures {
-            let Some(verifier) = known
+            let mut matching = known
                 .iter()
-                .find(|v| v.name() == &sig.name && v.key_id() == sig.key_id)
-            else {
+                .filter(|v| v.name() == &sig.name && v.key_id() == sig.key_id);
+            let Some(verifier) = matching.next() else {
                 continue;
             };
+            if matching.next().is_some() {
+                return Err(NoteError::AmbiguousKey {
+                    name: sig.name.0.clone(),
+                    key_id: sig.key_id,
+                });
+            }
             if !verifier.verify(self.text.as_bytes(), &sig.signature) {
                 return Err(NoteError::BadSignature {
                     name: sig.name.0.clone(),
@@ -345,11 +373,9 @@ impl VerifiedNote {
         &self.verified
     }
 
-    /// Whether `verifier`'s key produced one of the verified signatures.
-    ///
-    /// The signature is checked again with `verifier` itself: key IDs are only 32 bits, so a
-    /// different key with the same name and ID (which an attacker can compute) must not count
-    /// as `verifier` having signed.
+    /// Whether `verifier`'s key produced one of the verified signatures. The signature is
+    /// checked again with `verifier` itself: a name and key ID are only an identifier, and a
+    /// different key that claims them (see [`Note::verify`]) must not count as `verifier`.
     pub fn is_signed_by(&self, verifier: &dyn NoteVerifier) -> bool {
         self.verified.iter().any(|s| {
             &s.name == verifier.name()
@@ -381,7 +407,7 @@ fn parse_signature_line(line: &str) -> Result<NoteSignature, NoteError> {
         return Err(malformed_line(line));
     }
     let raw = STANDARD.decode(b64).map_err(|_| malformed_line(line))?;
-    if raw.len() < 5 {
+    if raw.len() < 5 || raw.len() > MAX_SIGNATURE_SIZE {
         return Err(malformed_line(line));
     }
     Ok(NoteSignature {
@@ -391,17 +417,18 @@ fn parse_signature_line(line: &str) -> Result<NoteSignature, NoteError> {
     })
 }
 
+/// The rules [`Note::parse`] applies to a text, in the same order (size cap first), so that
+/// every note [`Note::sign`] makes parses back.
 fn check_text(text: &str) -> Result<(), NoteError> {
-    // A text of just "\n" would serialise as "\n\n— ...", which `Note::parse` refuses as empty:
-    // never sign what cannot be read back.
-    if text.is_empty() || text == "\n" || !text.ends_with('\n') {
-        return Err(NoteError::EmptyText);
+    if text.len() > MAX_NOTE_SIZE {
+        return Err(NoteError::TooLarge(text.len()));
     }
     if let Some(c) = text.chars().find(|&c| c < ' ' && c != '\n') {
         return Err(NoteError::ControlCharacter(u32::from(c)));
     }
-    if text.len() > MAX_NOTE_SIZE {
-        return Err(NoteError::TooLarge(text.len()));
+    // A text of one empty line is refused by parse (see spec/README.md, "Profiles").
+    if text.is_empty() || text == "\n" || !text.ends_with('\n') {
+        return Err(NoteError::EmptyText);
     }
     Ok(())
 }
@@ -427,7 +454,8 @@ pub trait NoteSigner: std::fmt::Debug {
 }
 
 /// Splits a vkey `name+hexid+base64(type||key)` into its parts, checking the name and the hex
-/// key ID encoding (eight lowercase hex digits).
+/// key ID encoding (eight lowercase hex digits). Nothing is trimmed: one key has one spelling, so
+/// a caller reading a key file strips its line ending first.
 pub fn split_vkey(vkey: &str) -> Result<(KeyName, u32, Vec<u8>), NoteError> {
     if vkey.len() > MAX_KEY_NAME_SIZE + 1024 {
         return Err(NoteError::MalformedKey("verifier key is too long"));
@@ -441,12 +469,85 @@ pub fn split_vkey(vkey: &str) -> Result<(KeyName, u32, Vec<u8>), NoteError> {
     let name = KeyName::new(name)?;
     let id = parse_key_id_hex(id)?;
     let key = STANDARD
-        .decode(key.trim_end_matches('\n'))
+        .decode(key)
         .map_err(|_| NoteError::MalformedKey("key material is not standard base64"))?;
     if key.is_empty() {
         return Err(NoteError::MalformedKey("key material is empty"));
     }
     Ok((name, id, key))
+}
+
+/// Splits a vkey (or the part of a signer key after `PRIVATE+KEY+`) whose type byte must be
+/// `sig_type`, returning the name, the stated key ID and the key material after the type byte.
+pub fn split_typed_vkey(vkey: &str, sig_type: u8) -> Result<(KeyName, u32, Vec<u8>), NoteError> {
+    let (name, stated, mut material) = split_vkey(vkey)?;
+    match material.first() {
+        Some(&t) if t == sig_type => {}
+        Some(&other) => return Err(NoteError::UnsupportedKeyType(other)),
+        None => return Err(NoteError::MalformedKey("key material is empty")),
+    }
+    material.remove(0);
+    Ok((name, stated, material))
+}
+
+/// Refuses a key whose stated key ID is not the one computed from its name, type and key.
+pub fn check_key_id(name: &KeyName, stated: u32, computed: u32) -> Result<(), NoteError> {
+    if stated == computed {
+        return Ok(());
+    }
+    Err(NoteError::KeyIdMismatch {
+        name: name.as_str().to_owned(),
+        stated,
+        computed,
+    })
+}
+
+/// The vkey spelling `name+hexid+base64(type||key)`.
+pub fn format_vkey(name: &KeyName, key_id: u32, sig_type: u8, key: &[u8]) -> String {
+    let mut material = Vec::with_capacity(1 + key.len());
+    material.push(sig_type);
+    material.extend_from_slice(key);
+    format!("{name}+{key_id:08x}+{}", STANDARD.encode(material))
+}
+
+/// The signer-key spelling `PRIVATE+KEY+name+hexid+base64(type||seed)`.
+fn format_skey(name: &KeyName, key_id: u32, sig_type: u8, seed: &[u8]) -> String {
+    format!(
+        "{PRIVATE_KEY_PREFIX}{}",
+        format_vkey(name, key_id, sig_type, seed)
+    )
+}
+
+/// Splits a signer key `PRIVATE+KEY+name+hexid+base64(type||seed)` (a trailing newline, as in
+/// a key file, is allowed) into name, stated key ID, type byte and 32-byte seed.
+pub(crate) fn split_skey(skey: &str) -> Result<(KeyName, u32, u8, [u8; 32]), NoteError> {
+    let rest = skey
+        .strip_suffix('\n')
+        .unwrap_or(skey)
+        .strip_prefix(PRIVATE_KEY_PREFIX)
+        .ok_or(NoteError::MalformedKey(
+            "signer key must start with PRIVATE+KEY+",
+        ))?;
+    let (name, stated, material) = split_vkey(rest)?;
+    let (&sig_type, seed) = material
+        .split_first()
+        .ok_or(NoteError::MalformedKey("key material is empty"))?;
+    let seed: [u8; 32] = seed
+        .try_into()
+        .map_err(|_| NoteError::MalformedKey("Ed25519 seed must be 32 bytes"))?;
+    Ok((name, stated, sig_type, seed))
+}
+
+/// An Ed25519 public key, refusing encodings that are not points and small-order keys (no
+/// signature verifies strictly under those; a trust root that can never verify is a
+/// configuration error to report).
+pub(crate) fn ed25519_public_key(public_key: &[u8; 32]) -> Result<VerifyingKey, NoteError> {
+    let key = VerifyingKey::from_bytes(public_key)
+        .map_err(|_| NoteError::MalformedKey("not a valid Ed25519 public key"))?;
+    if key.is_weak() {
+        return Err(NoteError::MalformedKey("small-order Ed25519 public key"));
+    }
+    Ok(key)
 }
 
 fn parse_key_id_hex(id: &str) -> Result<u32, NoteError> {
@@ -477,10 +578,11 @@ impl std::fmt::Debug for Ed25519Verifier {
 }
 
 impl Ed25519Verifier {
-    /// Builds a verifier from a name and a 32-byte public key; the key ID is computed.
+    /// Builds a verifier from a name and a 32-byte public key; the key ID is computed. A
+    /// small-order key is refused here: strict verification would reject every signature under
+    /// it anyway, and a trust root that can never verify is a configuration error to report.
     pub fn new(name: KeyName, public_key: [u8; 32]) -> Result<Ed25519Verifier, NoteError> {
-        let key = VerifyingKey::from_bytes(&public_key)
-            .map_err(|_| NoteError::MalformedKey("not a valid Ed25519 public key"))?;
+        let key = ed25519_public_key(&public_key)?;
         Ok(Ed25519Verifier {
             key_id: key_id(&name, SIG_TYPE_ED25519, &public_key),
             name,
@@ -491,35 +593,22 @@ impl Ed25519Verifier {
     /// Parses a C2SP vkey `name+hexid+base64(0x01||key)`, refusing a key ID that does not
     /// match the key.
     pub fn from_vkey(vkey: &str) -> Result<Ed25519Verifier, NoteError> {
-        let (name, stated, material) = split_vkey(vkey)?;
-        match material.first() {
-            Some(&SIG_TYPE_ED25519) => {}
-            Some(&other) => return Err(NoteError::UnsupportedKeyType(other)),
-            None => return Err(NoteError::MalformedKey("key material is empty")),
-        }
-        let public: [u8; 32] = material[1..]
+        let (name, stated, material) = split_typed_vkey(vkey, SIG_TYPE_ED25519)?;
+        let public: [u8; 32] = material
             .try_into()
             .map_err(|_| NoteError::MalformedKey("Ed25519 public key must be 32 bytes"))?;
         let verifier = Ed25519Verifier::new(name, public)?;
-        if verifier.key_id != stated {
-            return Err(NoteError::KeyIdMismatch {
-                name: verifier.name.0,
-                stated,
-                computed: verifier.key_id,
-            });
-        }
+        check_key_id(&verifier.name, stated, verifier.key_id)?;
         Ok(verifier)
     }
 
     /// The C2SP vkey encoding of this key.
     pub fn to_vkey(&self) -> String {
-        let mut material = vec![SIG_TYPE_ED25519];
-        material.extend_from_slice(self.key.as_bytes());
-        format!(
-            "{}+{:08x}+{}",
-            self.name,
+        format_vkey(
+            &self.name,
             self.key_id,
-            STANDARD.encode(material)
+            SIG_TYPE_ED25519,
+            self.key.as_bytes(),
         )
     }
 
@@ -591,42 +680,23 @@ impl Ed25519Signer {
 
     /// Parses the Go/C2SP signer encoding `PRIVATE+KEY+name+hexid+base64(0x01||seed)`.
     pub fn from_skey(skey: &str) -> Result<Ed25519Signer, NoteError> {
-        let rest = skey
-            .trim_end_matches('\n')
-            .strip_prefix(PRIVATE_KEY_PREFIX)
-            .ok_or(NoteError::MalformedKey(
-                "signer key must start with PRIVATE+KEY+",
-            ))?;
-        let (name, stated, material) = split_vkey(rest)?;
-        match material.first() {
-            Some(&SIG_TYPE_ED25519) => {}
-            Some(&other) => return Err(NoteError::UnsupportedKeyType(other)),
-            None => return Err(NoteError::MalformedKey("key material is empty")),
+        let (name, stated, sig_type, seed) = split_skey(skey)?;
+        if sig_type != SIG_TYPE_ED25519 {
+            return Err(NoteError::UnsupportedKeyType(sig_type));
         }
-        let seed: [u8; 32] = material[1..]
-            .try_into()
-            .map_err(|_| NoteError::MalformedKey("Ed25519 seed must be 32 bytes"))?;
         let signer = Ed25519Signer::from_seed(name, seed);
-        if signer.key_id != stated {
-            return Err(NoteError::KeyIdMismatch {
-                name: signer.name.0,
-                stated,
-                computed: signer.key_id,
-            });
-        }
+        check_key_id(&signer.name, stated, signer.key_id)?;
         Ok(signer)
     }
 
     /// The signer encoding `PRIVATE+KEY+name+hexid+base64(0x01||seed)`. Secret: store it with
     /// restrictive permissions.
     pub fn to_skey(&self) -> String {
-        let mut material = vec![SIG_TYPE_ED25519];
-        material.extend_from_slice(self.key.as_bytes());
-        format!(
-            "{PRIVATE_KEY_PREFIX}{}+{:08x}+{}",
-            self.name,
+        format_skey(
+            &self.name,
             self.key_id,
-            STANDARD.encode(material)
+            SIG_TYPE_ED25519,
+            self.key.as_bytes(),
         )
     }
 
@@ -755,6 +825,67 @@ mod tests {
         );
     }
 
+    /// A key that claims another key's name and key ID. Key IDs are 32 bits, so an attacker
+    /// grinds key pairs until one collides with a victim key's ID (signed-note says as much).
+    #[derive(Debug)]
+    struct Colliding {
+        claimed: Ed25519Verifier,
+        real: Ed25519Verifier,
+    }
+
+    impl NoteVerifier for Colliding {
+        fn name(&self) -> &KeyName {
+            self.claimed.name()
+        }
+        fn key_id(&self) -> u32 {
+            self.claimed.key_id()
+        }
+        fn verify(&self, text: &[u8], signature: &[u8]) -> bool {
+            self.real.verify(text, signature)
+        }
+    }
+
+    #[test]
+    fn key_id_collision_cannot_pass_for_the_victim_key() {
+        let victim = signer("example.org/root", 1);
+        let attacker = signer("attacker.example", 9);
+        let colliding = Colliding {
+            claimed: victim.verifier(),
+            real: attacker.verifier(),
+        };
+        // The attacker's signature, under the victim's name and key ID.
+        let mut note = Note::sign("hello\n", &[]).expect("text");
+        note.push_signature(NoteSignature {
+            name: victim.name().clone(),
+            key_id: victim.key_id(),
+            signature: attacker.sign_raw(b"hello\n").to_vec(),
+        })
+        .expect("fits");
+
+        // Two known keys answer to one (name, key ID): which one signed is ambiguous, so the
+        // note is refused whichever order the caller lists them in.
+        for known in [
+            [&colliding as &dyn NoteVerifier, &victim.verifier()],
+            [&victim.verifier() as &dyn NoteVerifier, &colliding],
+        ] {
+            assert_eq!(
+                note.verify(&known),
+                Err(NoteError::AmbiguousKey {
+                    name: "example.org/root".into(),
+                    key_id: victim.key_id(),
+                })
+            );
+        }
+
+        // With only the colliding key known the note verifies, but the victim's key did not
+        // sign it and must not be reported as a signer.
+        let verified = note
+            .verify(&[&colliding])
+            .expect("the colliding key signed");
+        assert!(verified.is_signed_by(&colliding));
+        assert!(!verified.is_signed_by(&victim.verifier()));
+    }
+
     #[test]
     fn no_known_key_rejects_note() {
         let a = signer("example.org/a", 1);
@@ -785,18 +916,183 @@ mod tests {
             a.verifier()
         );
         let wrong_id = vkey.replacen(&format!("+{:08x}+", a.key_id()), "+00000000+", 1);
-        assert!(matches!(
+        assert_eq!(
             Ed25519Verifier::from_vkey(&wrong_id),
-            Err(NoteError::KeyIdMismatch { .. })
+            Err(NoteError::KeyIdMismatch {
+                name: "example.org/a".into(),
+                stated: 0,
+                computed: a.key_id(),
+            })
+        );
+        let wrong_skey_id = skey.replacen(&format!("+{:08x}+", a.key_id()), "+00000000+", 1);
+        assert!(matches!(
+            Ed25519Signer::from_skey(&wrong_skey_id),
+            Err(NoteError::KeyIdMismatch { stated: 0, .. })
         ));
+        // Uppercase hex is a second spelling of the key ID. Pick a key whose ID has a letter in
+        // it, so that the uppercase spelling really differs.
+        let lettered = (1..=u8::MAX)
+            .map(|seed| signer("example.org/a", seed))
+            .find(|s| {
+                format!("{:08x}", s.key_id())
+                    .bytes()
+                    .any(|b| b.is_ascii_alphabetic())
+            })
+            .expect("some key ID has a hex letter");
+        let vkey = lettered.verifier().to_vkey();
         let upper = vkey.replacen(
-            &format!("+{:08x}+", a.key_id()),
-            &format!("+{:08X}+", a.key_id()),
+            &format!("+{:08x}+", lettered.key_id()),
+            &format!("+{:08X}+", lettered.key_id()),
             1,
         );
-        if upper != vkey {
-            assert!(Ed25519Verifier::from_vkey(&upper).is_err());
+        assert_ne!(upper, vkey);
+        for bad in [
+            upper,
+            vkey.replacen('+', "+0", 1),
+            vkey.replacen('+', "+ ", 1),
+        ] {
+            assert_eq!(
+                Ed25519Verifier::from_vkey(&bad),
+                Err(NoteError::MalformedKey(
+                    "key ID must be eight lowercase hex digits"
+                )),
+                "{bad}"
+            );
         }
+    }
+
+    #[test]
+    fn signature_with_known_name_but_other_key_id_is_ignored() {
+        let a = signer("example.org/a", 1);
+        let mut note = Note::sign("hello\n", &[]).expect("text");
+        // Same name, another key ID (a rotated key, or an attacker's): not the known key, so
+        // it is neither verified nor allowed to fail the note.
+        note.push_signature(NoteSignature {
+            name: a.name().clone(),
+            key_id: a.key_id() ^ 1,
+            signature: vec![0; 64],
+        })
+        .expect("fits");
+        assert_eq!(
+            note.verify(&[&a.verifier()]),
+            Err(NoteError::NoKnownSignature)
+        );
+        note.add_signature(&a).expect("fits");
+        let verified = note.verify(&[&a.verifier()]).expect("the real signature");
+        assert_eq!(verified.verified_signatures().len(), 1);
+        assert_eq!(verified.verified_signatures()[0].key_id, a.key_id());
+    }
+
+    #[test]
+    fn signature_with_known_key_id_but_other_name_is_ignored() {
+        let a = signer("example.org/a", 1);
+        let mut note = Note::sign("hello\n", &[]).expect("text");
+        note.push_signature(NoteSignature {
+            name: KeyName::new("example.org/b").expect("name"),
+            key_id: a.key_id(),
+            signature: a.sign_raw(b"hello\n").to_vec(),
+        })
+        .expect("fits");
+        assert_eq!(
+            note.verify(&[&a.verifier()]),
+            Err(NoteError::NoKnownSignature)
+        );
+    }
+
+    #[test]
+    fn signature_line_look_alikes_are_refused() {
+        // 68 bytes of 0xff: standard base64 ends in "//8=" and uses '/'.
+        let canonical = STANDARD.encode([0xff; 68]);
+        assert!(canonical.ends_with("//8="));
+        let note = |line: &str| format!("hi\n\n{line}\n");
+        assert!(
+            Note::parse(note(&format!("\u{2014} example.org/a {canonical}")).as_bytes()).is_ok()
+        );
+        let malformed = [
+            // Dashes and spaces that look like "— ".
+            format!("\u{2013} example.org/a {canonical}"),
+            format!("\u{2015} example.org/a {canonical}"),
+            format!("\u{2212} example.org/a {canonical}"),
+            format!("- example.org/a {canonical}"),
+            format!("\u{2014}\u{a0}example.org/a {canonical}"),
+            format!(" \u{2014} example.org/a {canonical}"),
+            // Second spellings of the same signature bytes.
+            format!(
+                "\u{2014} example.org/a {}",
+                canonical.replace("//8=", "//9=")
+            ),
+            format!("\u{2014} example.org/a {}", canonical.trim_end_matches('=')),
+            format!("\u{2014} example.org/a {canonical}="),
+            format!("\u{2014} example.org/a {}", canonical.replace('/', "_")),
+            format!("\u{2014} example.org/a {canonical} "),
+            format!("\u{2014} example.org/a  {canonical}"),
+        ];
+        for line in malformed {
+            assert!(
+                matches!(
+                    Note::parse(note(&line).as_bytes()),
+                    Err(NoteError::MalformedSignatureLine { .. })
+                ),
+                "{line:?}"
+            );
+        }
+        // A second space after the dash leaves an empty key name.
+        assert_eq!(
+            Note::parse(note(&format!("\u{2014}  example.org/a {canonical}")).as_bytes()),
+            Err(NoteError::InvalidKeyName(String::new()))
+        );
+        for space in ['\u{a0}', '\u{3000}', '\u{2028}', '\u{85}', '\u{2009}'] {
+            let line = format!("\u{2014} example.org/a{space}b {canonical}");
+            assert!(
+                matches!(
+                    Note::parse(note(&line).as_bytes()),
+                    Err(NoteError::InvalidKeyName(_))
+                ),
+                "{space:?}"
+            );
+        }
+        let crlf = format!("hi\r\n\r\n\u{2014} example.org/a {canonical}\r\n");
+        assert_eq!(
+            Note::parse(crlf.as_bytes()),
+            Err(NoteError::ControlCharacter(0x0d))
+        );
+    }
+
+    #[test]
+    fn vkey_with_trailing_newlines_is_refused() {
+        let vkey = signer("example.org/a", 7).verifier().to_vkey();
+        for suffix in ["\n", "\n\n", "\r\n", " "] {
+            assert_eq!(
+                Ed25519Verifier::from_vkey(&format!("{vkey}{suffix}")),
+                Err(NoteError::MalformedKey(
+                    "key material is not standard base64"
+                )),
+                "{suffix:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn small_order_public_key_is_refused() {
+        // The identity point (y = 1): every message "verifies" under non-strict rules.
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        let name = KeyName::new("example.org/weak").expect("name");
+        let mut material = vec![SIG_TYPE_ED25519];
+        material.extend_from_slice(&identity);
+        let vkey = format!(
+            "{name}+{:08x}+{}",
+            key_id(&name, SIG_TYPE_ED25519, &identity),
+            STANDARD.encode(material)
+        );
+        assert_eq!(
+            Ed25519Verifier::from_vkey(&vkey),
+            Err(NoteError::MalformedKey("small-order Ed25519 public key"))
+        );
+        assert_eq!(
+            Ed25519Verifier::new(name, identity),
+            Err(NoteError::MalformedKey("small-order Ed25519 public key"))
+        );
     }
 
     #[test]
@@ -804,26 +1100,50 @@ mod tests {
         let a = signer("example.org/a", 1);
         let good =
             String::from_utf8(Note::sign("hi\n", &[&a]).expect("sign").to_bytes()).expect("utf8");
-        let cases: Vec<(String, &str)> = vec![
-            ("hi\n".into(), "no signature block"),
-            ("hi\n\n".into(), "blank line, no signatures"),
-            (good.trim_end_matches('\n').into(), "no final newline"),
-            (good.replace("hi", "h\u{1}"), "control character"),
-            (good.replace('\u{2014}', "-"), "ASCII dash"),
-            (format!("{good}junk\n"), "trailing junk"),
+        let malformed_line = |e: &NoteError| matches!(e, NoteError::MalformedSignatureLine { .. });
+        type Check = fn(&NoteError) -> bool;
+        let cases: Vec<(String, &str, Check)> = vec![
+            ("hi\n".into(), "no signature block", |e| {
+                *e == NoteError::NoSignatureBlock
+            }),
+            ("hi\n\n".into(), "blank line, no signatures", |e| {
+                *e == NoteError::NoSignatureBlock
+            }),
             (
+                good.trim_end_matches('\n').into(),
+                "no final newline",
+                malformed_line,
+            ),
+            (good.replace("hi", "h\u{1}"), "control character", |e| {
+                *e == NoteError::ControlCharacter(1)
+            }),
+            (good.replace('\u{2014}', "-"), "ASCII dash", malformed_line),
+            (format!("{good}junk\n"), "trailing junk", malformed_line),
+            (
+                // The space ends the name, so the rest is not base64.
                 good.replace("example.org/a", "example.org/a b"),
                 "space in name",
+                malformed_line,
             ),
             (
                 good.replace("example.org/a", "example.org+a"),
                 "plus in name",
+                |e| matches!(e, NoteError::InvalidKeyName(_)),
             ),
-            (format!("\n\n{}", &good[4..]), "empty text"),
-            (format!("{good}{}", &good[4..]), "duplicate signature"),
+            (format!("\n\n{}", &good[4..]), "empty text", |e| {
+                *e == NoteError::EmptyText
+            }),
+            (
+                format!("{good}{}", &good[4..]),
+                "duplicate signature",
+                |e| matches!(e, NoteError::DuplicateSignature { .. }),
+            ),
         ];
-        for (input, what) in cases {
-            assert!(Note::parse(input.as_bytes()).is_err(), "{what} accepted");
+        for (input, what, expected) in cases {
+            match Note::parse(input.as_bytes()) {
+                Err(e) => assert!(expected(&e), "{what}: refused for another reason: {e:?}"),
+                Ok(_) => panic!("{what} accepted"),
+            }
         }
         assert_eq!(Note::parse(b"\xff\n\n"), Err(NoteError::NotUtf8));
         assert_eq!(
@@ -833,6 +1153,57 @@ mod tests {
         assert_eq!(
             Note::parse(&vec![b'a'; MAX_NOTE_SIZE + 1]),
             Err(NoteError::TooLarge(MAX_NOTE_SIZE + 1))
+        );
+    }
+
+    #[test]
+    fn signature_one_byte_over_the_size_cap_is_refused() {
+        let line = |len: usize| {
+            format!(
+                "hi\n\n\u{2014} example.org/a {}\n",
+                STANDARD.encode(vec![7u8; len])
+            )
+        };
+        let at_cap = Note::parse(line(MAX_SIGNATURE_SIZE).as_bytes()).expect("at the cap");
+        assert_eq!(
+            at_cap.signatures()[0].signature.len(),
+            MAX_SIGNATURE_SIZE - 4
+        );
+        assert!(matches!(
+            Note::parse(line(MAX_SIGNATURE_SIZE + 1).as_bytes()),
+            Err(NoteError::MalformedSignatureLine { .. })
+        ));
+        // A note built in memory obeys the same cap, so it always parses back.
+        let mut note = Note::sign("hi\n", &[]).expect("text");
+        let oversized = NoteSignature {
+            name: KeyName::new("example.org/a").expect("name"),
+            key_id: 7,
+            signature: vec![7; MAX_SIGNATURE_SIZE - 3],
+        };
+        assert!(matches!(
+            note.push_signature(oversized),
+            Err(NoteError::MalformedSignatureLine { .. })
+        ));
+    }
+
+    #[test]
+    fn sign_refuses_the_texts_parse_refuses() {
+        let a = signer("example.org/a", 1);
+        // Parse refuses a text that is a single empty line; sign must not produce one.
+        let spelled = format!(
+            "\n\n{}",
+            &String::from_utf8(Note::sign("x\n", &[&a]).expect("sign").to_bytes()).expect("utf8")
+                [3..]
+        );
+        assert_eq!(Note::parse(spelled.as_bytes()), Err(NoteError::EmptyText));
+        assert_eq!(Note::sign("\n", &[&a]), Err(NoteError::EmptyText));
+        assert_eq!(Note::sign("", &[&a]), Err(NoteError::EmptyText));
+        assert_eq!(Note::sign("x", &[&a]), Err(NoteError::EmptyText));
+        // The size cap is checked before the text is scanned, as in parse.
+        let huge = format!("{}\u{1}\n", "a".repeat(MAX_NOTE_SIZE));
+        assert_eq!(
+            Note::sign(&huge, &[]),
+            Err(NoteError::TooLarge(MAX_NOTE_SIZE + 2))
         );
     }
 
@@ -847,8 +1218,10 @@ mod tests {
             note.add_signature(&signer("one-too-many", 1)),
             Err(NoteError::TooManySignatures)
         );
-        let extra = Note::sign("hi\n", &[&signer("one-too-many", 3)]).expect("sign");
         let mut text = String::from_utf8(note.to_bytes()).expect("utf8");
+        let at_cap = Note::parse(text.as_bytes()).expect("exactly the cap parses");
+        assert_eq!(at_cap.signatures().len(), MAX_NOTE_SIGNATURES);
+        let extra = Note::sign("hi\n", &[&signer("one-too-many", 3)]).expect("sign");
         text.push_str(&extra.signatures()[0].to_line());
         assert_eq!(
             Note::parse(text.as_bytes()),

@@ -13,13 +13,11 @@
 //! point, which is what `x509.MarshalPKIXPublicKey` and OpenSSL produce. Parsing that one fixed
 //! layout needs no general DER parser in the trusted core.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use p256::ecdsa::signature::Verifier as _;
 use p256::ecdsa::{Signature, VerifyingKey};
 
 use crate::hash::sha256;
-use crate::note::{KeyName, NoteError, NoteVerifier, split_vkey};
+use crate::note::{KeyName, NoteError, NoteVerifier, check_key_id, format_vkey, split_typed_vkey};
 
 /// Signature type byte of ECDSA note signatures.
 pub const SIG_TYPE_ECDSA: u8 = 0x02;
@@ -85,33 +83,15 @@ impl EcdsaVerifier {
     /// Parses a vkey `name+hexid+base64(0x02||SPKI DER)`, refusing a key ID that is not the
     /// truncated SHA-256 of the DER.
     pub fn from_vkey(vkey: &str) -> Result<EcdsaVerifier, NoteError> {
-        let (name, stated, material) = split_vkey(vkey)?;
-        match material.first() {
-            Some(&SIG_TYPE_ECDSA) => {}
-            Some(&other) => return Err(NoteError::UnsupportedKeyType(other)),
-            None => return Err(NoteError::MalformedKey("key material is empty")),
-        }
-        let verifier = EcdsaVerifier::new(name, &material[1..])?;
-        if verifier.key_id != stated {
-            return Err(NoteError::KeyIdMismatch {
-                name: verifier.name.as_str().to_owned(),
-                stated,
-                computed: verifier.key_id,
-            });
-        }
+        let (name, stated, material) = split_typed_vkey(vkey, SIG_TYPE_ECDSA)?;
+        let verifier = EcdsaVerifier::new(name, &material)?;
+        check_key_id(&verifier.name, stated, verifier.key_id)?;
         Ok(verifier)
     }
 
     /// The vkey encoding `name+hexid+base64(0x02||SPKI DER)`.
     pub fn to_vkey(&self) -> String {
-        let mut material = vec![SIG_TYPE_ECDSA];
-        material.extend_from_slice(&self.spki);
-        format!(
-            "{}+{:08x}+{}",
-            self.name,
-            self.key_id,
-            STANDARD.encode(material)
-        )
+        format_vkey(&self.name, self.key_id, SIG_TYPE_ECDSA, &self.spki)
     }
 
     /// The DER SubjectPublicKeyInfo of the key.
@@ -177,7 +157,7 @@ mod tests {
             EcdsaVerifier::from_vkey(&wrong_id),
             Err(NoteError::KeyIdMismatch { .. })
         ));
-        let (_, _, material) = split_vkey(REKOR_VKEY).expect("split");
+        let (_, _, material) = crate::note::split_vkey(REKOR_VKEY).expect("split");
         let spki = &material[1..];
         assert!(EcdsaVerifier::new(KeyName::new("n").expect("name"), &spki[..90]).is_err());
         let mut off_curve = spki.to_vec();

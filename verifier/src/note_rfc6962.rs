@@ -17,14 +17,14 @@
 //! Only ECDSA P-256 with SHA-256 (TLS `SignatureAndHashAlgorithm` {sha256(4), ecdsa(3)}) is
 //! supported; RSA CT logs are not.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use p256::ecdsa::signature::Verifier as _;
 use p256::ecdsa::{Signature, VerifyingKey};
 
 use crate::checkpoint::Checkpoint;
 use crate::hash::sha256;
-use crate::note::{KeyName, NoteError, NoteVerifier, key_id, split_vkey};
+use crate::note::{
+    KeyName, NoteError, NoteVerifier, check_key_id, format_vkey, key_id, split_typed_vkey,
+};
 use crate::note_ecdsa::parse_p256_spki;
 
 /// Signature type byte of RFC 6962 tree head note signatures.
@@ -72,33 +72,15 @@ impl Rfc6962Verifier {
 
     /// Parses a vkey `name+hexid+base64(0x05||SPKI DER)`, refusing a key ID that does not match.
     pub fn from_vkey(vkey: &str) -> Result<Rfc6962Verifier, NoteError> {
-        let (name, stated, material) = split_vkey(vkey)?;
-        match material.first() {
-            Some(&SIG_TYPE_RFC6962_STH) => {}
-            Some(&other) => return Err(NoteError::UnsupportedKeyType(other)),
-            None => return Err(NoteError::MalformedKey("key material is empty")),
-        }
-        let verifier = Rfc6962Verifier::new(name, &material[1..])?;
-        if verifier.key_id != stated {
-            return Err(NoteError::KeyIdMismatch {
-                name: verifier.name.as_str().to_owned(),
-                stated,
-                computed: verifier.key_id,
-            });
-        }
+        let (name, stated, material) = split_typed_vkey(vkey, SIG_TYPE_RFC6962_STH)?;
+        let verifier = Rfc6962Verifier::new(name, &material)?;
+        check_key_id(&verifier.name, stated, verifier.key_id)?;
         Ok(verifier)
     }
 
     /// The vkey encoding `name+hexid+base64(0x05||SPKI DER)`.
     pub fn to_vkey(&self) -> String {
-        let mut material = vec![SIG_TYPE_RFC6962_STH];
-        material.extend_from_slice(&self.spki);
-        format!(
-            "{}+{:08x}+{}",
-            self.name,
-            self.key_id,
-            STANDARD.encode(material)
-        )
+        format_vkey(&self.name, self.key_id, SIG_TYPE_RFC6962_STH, &self.spki)
     }
 
     /// The RFC 6962 LogID: SHA-256 of the key's DER SubjectPublicKeyInfo.

@@ -14,6 +14,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::decimal::parse_canonical_u64;
 use crate::note::{KeyName, NoteError, split_vkey};
 
 /// Largest policy file accepted, in bytes.
@@ -66,6 +67,10 @@ pub enum PolicyError {
     /// No `quorum` line.
     #[error("policy has no quorum line")]
     MissingQuorum,
+    /// A value given to [`Policy::simple`] is not a single field: it is empty or holds white
+    /// space or a control character, which would change the lines of the generated policy.
+    #[error("{0} must be one field without white space or control characters")]
+    InvalidField(&'static str),
     /// More than [`MAX_POLICY_ITEMS`] of one kind.
     #[error("policy defines more than {MAX_POLICY_ITEMS} {0}")]
     TooManyItems(&'static str),
@@ -227,14 +232,26 @@ impl Policy {
     }
 
     /// Builds a policy programmatically (for `cairn trust init`): one log, the witnesses, and a
-    /// quorum of `k` of them (`none` when there are no witnesses). The result is re-parsed, so
-    /// it obeys every rule a parsed policy does.
+    /// quorum of `k` of them (`none` when there are no witnesses). Every value must be a single
+    /// field (no white space or control characters), so it cannot add or hide lines; the result
+    /// is re-parsed, so it obeys every rule a parsed policy does.
     pub fn simple(
         log_vkey: &str,
         log_url: Option<&str>,
         witnesses: &[(String, String, Option<String>)],
         quorum: usize,
     ) -> Result<Policy, PolicyError> {
+        single_field(log_vkey, "log key")?;
+        if let Some(url) = log_url {
+            single_field(url, "log URL")?;
+        }
+        for (name, vkey, url) in witnesses {
+            single_field(name, "witness name")?;
+            single_field(vkey, "witness key")?;
+            if let Some(url) = url {
+                single_field(url, "witness URL")?;
+            }
+        }
         let mut text = format!("log {log_vkey}");
         if let Some(url) = log_url {
             text.push_str(&format!(" {url}"));
@@ -267,11 +284,26 @@ struct Builder {
     witnesses: Vec<PolicyWitness>,
     groups: Vec<PolicyGroup>,
     quorum: Option<String>,
-    /// Raw key material of every log and witness key, to refuse duplicates: the spec calls two
-    /// vkeys duplicate when they wrap the same key, whatever their names.
+    /// Public key of every log and witness key (the material after the signature type byte),
+    /// to refuse duplicates: the spec calls two vkeys duplicate when they wrap the same public
+    /// key, whatever their names, key IDs or signature types (Ed25519 note keys and
+    /// cosignature/v1 keys wrap the same 32-byte Ed25519 keys).
     log_keys: BTreeSet<Vec<u8>>,
     witness_keys: BTreeSet<Vec<u8>>,
     names: BTreeSet<String>,
+}
+
+/// A field of the policy as error messages show it: quoted, escaped, and cut to a few dozen
+/// characters, so a hostile file cannot make an error message as large as itself.
+fn quoted(field: &str) -> String {
+    const MAX_SHOWN: usize = 40;
+    let mut chars = field.chars();
+    let head: String = chars.by_ref().take(MAX_SHOWN).collect();
+    if chars.next().is_some() {
+        format!("{head:?}...")
+    } else {
+        format!("{head:?}")
+    }
 }
 
 fn syntax(line: usize, reason: impl Into<String>) -> PolicyError {
@@ -288,7 +320,7 @@ impl Builder {
             "witness" => self.witness(line, &fields[1..]),
             "group" => self.group(line, &fields[1..]),
             "quorum" => self.quorum(line, &fields[1..]),
-            other => Err(syntax(line, format!("unknown keyword {other:?}"))),
+            other => Err(syntax(line, format!("unknown keyword {}", quoted(other)))),
         }
     }
 
@@ -300,7 +332,7 @@ impl Builder {
         };
         let (name, _, material) =
             split_vkey(vkey).map_err(|source| PolicyError::BadKey { line, source })?;
-        if !self.log_keys.insert(material) {
+        if !self.log_keys.insert(public_key(material)) {
             return Err(syntax(line, "duplicate log key"));
         }
         if self.logs.len() == MAX_POLICY_ITEMS {
@@ -319,7 +351,10 @@ impl Builder {
             return Err(syntax(line, "the name \"none\" is predefined"));
         }
         if !self.names.insert(name.to_owned()) {
-            return Err(syntax(line, format!("name {name:?} is defined twice")));
+            return Err(syntax(
+                line,
+                format!("name {} is defined twice", quoted(name)),
+            ));
         }
         Ok(())
     }
@@ -332,7 +367,7 @@ impl Builder {
         };
         let (_, _, material) =
             split_vkey(vkey).map_err(|source| PolicyError::BadKey { line, source })?;
-        if !self.witness_keys.insert(material) {
+        if !self.witness_keys.insert(public_key(material)) {
             return Err(syntax(line, "duplicate witness key"));
         }
         self.define(line, name)?;
@@ -363,10 +398,16 @@ impl Builder {
                 return Err(syntax(line, "\"none\" cannot be a group member"));
             }
             if !self.names.contains(*m) {
-                return Err(syntax(line, format!("member {m:?} is not defined above")));
+                return Err(syntax(
+                    line,
+                    format!("member {} is not defined above", quoted(m)),
+                ));
             }
             if !seen.insert(*m) {
-                return Err(syntax(line, format!("member {m:?} is listed twice")));
+                return Err(syntax(
+                    line,
+                    format!("member {} is listed twice", quoted(m)),
+                ));
             }
         }
         let n = members.len();
@@ -375,7 +416,7 @@ impl Builder {
             "any" => (1, Threshold::Any),
             digits => {
                 let k = parse_decimal(digits)
-                    .ok_or_else(|| syntax(line, format!("bad threshold {digits:?}")))?;
+                    .ok_or_else(|| syntax(line, format!("bad threshold {}", quoted(digits))))?;
                 if k < 1 || k > n {
                     return Err(syntax(line, format!("threshold {k} is not in 1..={n}")));
                 }
@@ -405,7 +446,7 @@ impl Builder {
         if *name != NONE && !self.names.contains(*name) {
             return Err(syntax(
                 line,
-                format!("quorum {name:?} is not defined above"),
+                format!("quorum {} is not defined above", quoted(name)),
             ));
         }
         self.quorum = Some((*name).to_owned());
@@ -422,13 +463,29 @@ impl Builder {
     }
 }
 
-/// Canonical decimal: digits only, no leading zero, fits usize.
-fn parse_decimal(s: &str) -> Option<usize> {
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) || (s.len() > 1 && s.starts_with('0'))
+/// Refuses a value that would not be read back as exactly one field of one line.
+fn single_field(value: &str, what: &'static str) -> Result<(), PolicyError> {
+    if value.is_empty()
+        || value
+            .bytes()
+            .any(|b| b == b' ' || b == b'\t' || b < 0x20 || b == 0x7f)
     {
-        return None;
+        return Err(PolicyError::InvalidField(what));
     }
-    s.parse().ok()
+    Ok(())
+}
+
+/// The public key a vkey's material wraps: everything after the signature type byte.
+fn public_key(mut material: Vec<u8>) -> Vec<u8> {
+    if !material.is_empty() {
+        material.remove(0);
+    }
+    material
+}
+
+/// A canonical decimal that fits usize.
+fn parse_decimal(s: &str) -> Option<usize> {
+    parse_canonical_u64(s).and_then(|n| usize::try_from(n).ok())
 }
 
 #[cfg(test)]
@@ -513,6 +570,129 @@ mod tests {
         assert!(Policy::simple(&vkey("l", 1), None, &witnesses, 3).is_err());
     }
 
+    /// The vkey of `seed`'s Ed25519 key as a cosignature/v1 (type 0x04) witness key.
+    fn cosignature_vkey(name: &str, seed: u8) -> String {
+        use base64::Engine as _;
+        let public =
+            Ed25519Signer::from_seed(KeyName::new(name).expect("name"), [seed; 32]).public_key();
+        let name = KeyName::new(name).expect("name");
+        let mut material = vec![0x04];
+        material.extend_from_slice(&public);
+        format!(
+            "{name}+{:08x}+{}",
+            crate::note::key_id(&name, 0x04, &public),
+            base64::engine::general_purpose::STANDARD.encode(material)
+        )
+    }
+
+    #[test]
+    fn same_key_under_another_signature_type_is_a_duplicate() {
+        // One Ed25519 key pair listed twice, as a plain note key and as a cosignature/v1 key:
+        // its holder alone would meet a 2-of-2 quorum meant for two witnesses.
+        let text = format!(
+            "witness a {}\nwitness b {}\ngroup g all a b\nquorum g\n",
+            vkey("w.example", 2),
+            cosignature_vkey("w.example", 2),
+        );
+        assert_eq!(
+            Policy::parse(text.as_bytes()),
+            Err(PolicyError::Syntax {
+                line: 2,
+                reason: "duplicate witness key".into()
+            })
+        );
+        let logs = format!(
+            "log {}\nlog {}\nquorum none\n",
+            vkey("example.org/log", 1),
+            cosignature_vkey("example.org/other", 1),
+        );
+        assert_eq!(
+            Policy::parse(logs.as_bytes()),
+            Err(PolicyError::Syntax {
+                line: 2,
+                reason: "duplicate log key".into()
+            })
+        );
+        // Different keys under the two types are fine.
+        let distinct = format!(
+            "witness a {}\nwitness b {}\ngroup g all a b\nquorum g\n",
+            vkey("w.example", 2),
+            cosignature_vkey("w.example", 3),
+        );
+        assert!(Policy::parse(distinct.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn simple_refuses_names_that_inject_policy_lines() {
+        // Witness names that carry a space and a newline rewrite the generated text: each real
+        // key is pushed into a comment, and the quorum group ends up over two attacker keys.
+        let (att1, att2) = (vkey("evil1.example", 8), vkey("evil2.example", 9));
+        let witnesses = vec![
+            (format!("w1 {att1}\n#"), vkey("w1.example", 2), None),
+            (format!("{att1} {att2}\n#"), vkey("w2.example", 3), None),
+        ];
+        assert_eq!(
+            Policy::simple(&vkey("l", 1), None, &witnesses, 2),
+            Err(PolicyError::InvalidField("witness name"))
+        );
+        let fine = vec![("w1".to_owned(), vkey("w1.example", 2), None)];
+        for (log_url, witnesses, what) in [
+            (Some("http://a/ b"), fine.clone(), "log URL"),
+            (Some(""), fine.clone(), "log URL"),
+            (
+                None,
+                vec![(
+                    "w1".to_owned(),
+                    format!("{} x", vkey("w1.example", 2)),
+                    None,
+                )],
+                "witness key",
+            ),
+            (
+                None,
+                vec![(
+                    "w1".to_owned(),
+                    vkey("w1.example", 2),
+                    Some("http://w/\nquorum none".to_owned()),
+                )],
+                "witness URL",
+            ),
+            (
+                None,
+                vec![("w\t1".to_owned(), vkey("w1.example", 2), None)],
+                "witness name",
+            ),
+        ] {
+            assert_eq!(
+                Policy::simple(&vkey("l", 1), log_url, &witnesses, 1),
+                Err(PolicyError::InvalidField(what))
+            );
+        }
+        assert_eq!(
+            Policy::simple(&format!("{}\nquorum none\n#", vkey("l", 1)), None, &fine, 1),
+            Err(PolicyError::InvalidField("log key"))
+        );
+    }
+
+    #[test]
+    fn errors_do_not_echo_long_fields() {
+        let w1 = vkey("w1", 2);
+        let long = "z".repeat(50_000);
+        let cases = [
+            format!("{long}\n"),
+            format!("witness {long} {w1}\nwitness {long} {}\n", vkey("w2", 3)),
+            format!("witness a {w1}\ngroup g any {long}\n"),
+            format!("witness {long} {w1}\ngroup g any {long} {long}\n"),
+            format!("witness a {w1}\ngroup g {long} a\n"),
+            format!("quorum {long}\n"),
+        ];
+        for text in cases {
+            let error = Policy::parse(text.as_bytes()).expect_err("refused");
+            let shown = error.to_string();
+            assert!(shown.len() < 200, "{} bytes: {shown:.80}", shown.len());
+        }
+    }
+
     #[test]
     fn refusals() {
         let w1 = vkey("w1", 2);
@@ -559,6 +739,36 @@ mod tests {
             (format!("witnesses a {w1}\nquorum a\n"), "unknown keyword"),
             ("witness a not-a-key\nquorum a\n".to_owned(), "bad vkey"),
             (format!("log {w1} url extra\nquorum none\n"), "extra field"),
+            (
+                format!("witness a {w1}\ngroup g \u{ff11} a\nquorum g\n"),
+                "fullwidth digit threshold",
+            ),
+            (
+                format!("witness a {w1}\ngroup g +1 a\nquorum g\n"),
+                "signed threshold",
+            ),
+            (
+                format!("witness a {w1}\ngroup g 18446744073709551617 a\nquorum g\n"),
+                "threshold overflow",
+            ),
+            (
+                format!("witness a {w1}\ngroup g ANY a\nquorum g\n"),
+                "uppercase keyword",
+            ),
+            (
+                format!("witness\u{a0}a {w1}\nquorum none\n"),
+                "no-break space as separator",
+            ),
+            (format!("witness a {w1}\u{b}\nquorum a\n"), "vertical tab"),
+            (
+                format!("witness a {w1}\nquorum a # trailing comment\n"),
+                "comment after a field",
+            ),
+            (format!("witness a {w1}\nquorum a\u{7f}\n"), "DEL"),
+            (
+                format!("witness a {w1}\nquorum A\n"),
+                "names are case-sensitive",
+            ),
         ];
         for (text, what) in cases {
             assert!(

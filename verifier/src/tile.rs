@@ -15,6 +15,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
+use crate::decimal::parse_canonical_u64;
 use crate::hash::{HASH_SIZE, Hash, leaf_hash, node_hash};
 use crate::merkle::{
     self, HashReader, ProofError, ReadError, split_stored_hash_index, stored_hash_count,
@@ -621,20 +622,9 @@ fn strip_tile_prefix(path: &str) -> Result<&str, TileError> {
         .ok_or_else(|| malformed(path, "does not start with tile/"))
 }
 
-/// A canonical decimal (ASCII digits, no sign, no leading zero unless it is "0") not above `max`.
+/// A canonical decimal (see [`crate::decimal`]) not above `max`.
 fn parse_decimal(text: &str, max: u64) -> Option<u64> {
-    let bytes = text.as_bytes();
-    if bytes.is_empty() || bytes.len() > 20 || !bytes.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    if bytes.len() > 1 && bytes[0] == b'0' {
-        return None;
-    }
-    let mut value: u64 = 0;
-    for &b in bytes {
-        value = value.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
-    }
-    (value <= max).then_some(value)
+    parse_canonical_u64(text).filter(|&v| v <= max)
 }
 
 /// `<N>[.p/<W>]`: N in zero-padded three-digit groups, all but the last prefixed with `x`, no

@@ -17,6 +17,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
 use crate::checkpoint::{CheckpointError, VerifiedCheckpoint};
+use crate::decimal::parse_canonical_u64;
 use crate::hash::{Hash, leaf_hash};
 use crate::merkle::{ProofError, verify_inclusion};
 use crate::note::{MAX_NOTE_SIZE, NoteVerifier};
@@ -240,18 +241,6 @@ impl TlogProof {
     }
 }
 
-/// Parses a canonical unsigned decimal: ASCII digits only, no sign, no leading zero (except
-/// `0` itself), fits in a u64.
-pub fn parse_canonical_u64(s: &str) -> Option<u64> {
-    if s.is_empty() || s.len() > 20 || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    if s.len() > 1 && s.starts_with('0') {
-        return None;
-    }
-    s.parse().ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -342,22 +331,27 @@ mod tests {
     }
 
     #[test]
-    fn canonical_decimals() {
-        assert_eq!(parse_canonical_u64("0"), Some(0));
-        assert_eq!(parse_canonical_u64("18446744073709551615"), Some(u64::MAX));
-        for bad in [
-            "",
-            "00",
-            "01",
-            "+1",
-            "-1",
-            "1 ",
-            "18446744073709551616",
-            "1e3",
-            "１",
-        ] {
-            assert_eq!(parse_canonical_u64(bad), None, "{bad:?}");
-        }
+    fn extra_size_cap_is_exact() {
+        let with_extra = |len: usize| TlogProof {
+            extra: Some(vec![b'e'; len]),
+            ..sample()
+        };
+        let at_cap = with_extra(MAX_EXTRA_SIZE);
+        assert_eq!(TlogProof::parse(&at_cap.to_bytes()), Ok(at_cap));
+        assert_eq!(
+            TlogProof::parse(&with_extra(MAX_EXTRA_SIZE + 1).to_bytes()),
+            Err(TlogProofError::BadExtra("larger than one log entry"))
+        );
+        // The largest file the caps allow is under MAX_TLOG_PROOF_SIZE.
+        let largest = TlogProof {
+            extra: Some(vec![0; MAX_EXTRA_SIZE]),
+            index: u64::MAX,
+            proof: vec![leaf_hash(b"p"); MAX_PROOF_HASHES],
+            checkpoint: vec![b'c'; MAX_NOTE_SIZE],
+        };
+        let bytes = largest.to_bytes();
+        assert!(bytes.len() <= MAX_TLOG_PROOF_SIZE, "{}", bytes.len());
+        assert_eq!(TlogProof::parse(&bytes), Ok(largest));
     }
 
     #[test]
@@ -395,6 +389,47 @@ mod tests {
                 TlogProof::parse(text.as_bytes()).is_err(),
                 "{what}: accepted {text:?}"
             );
+        }
+        // Second spellings of the same proof are refused with the error that names them.
+        let hash = leaf_hash(b"a").to_base64();
+        // The same 32 bytes with the two unused low bits of the last symbol set to 01.
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let last = ALPHABET
+            .iter()
+            .position(|&c| c == hash.as_bytes()[42])
+            .expect("base64 symbol");
+        assert_eq!(last & 0b11, 0, "canonical {hash}");
+        let high_bits = format!("{}{}=", &hash[..42], char::from(ALPHABET[last + 1]));
+        let extra = STANDARD.encode(b"cairn/release/v1\nname a\n");
+        let spelled: [(String, TlogProofError); 7] = [
+            (good.replace("\n", "\r\n"), TlogProofError::BadHeader),
+            (
+                good.replace("index 73894", "index \u{ff17}3894"),
+                TlogProofError::BadIndex("index \u{ff17}3894".into()),
+            ),
+            (
+                good.replace("index 73894", "index  73894"),
+                TlogProofError::BadIndex("index  73894".into()),
+            ),
+            (
+                good.replace(&hash, &high_bits),
+                TlogProofError::BadProofHash { line: 1 },
+            ),
+            (
+                good.replace(&hash, hash.trim_end_matches('=')),
+                TlogProofError::BadProofHash { line: 1 },
+            ),
+            (
+                good.replace(&extra, &format!("{extra}=")),
+                TlogProofError::BadExtra("not canonical standard base64"),
+            ),
+            (
+                good.replacen("\n\n", "\n \n", 1),
+                TlogProofError::BadProofHash { line: 3 },
+            ),
+        ];
+        for (text, error) in spelled {
+            assert_eq!(TlogProof::parse(text.as_bytes()), Err(error), "{text:?}");
         }
         let mut long = String::from("c2sp.org/tlog-proof@v1\nindex 1\n");
         for _ in 0..=MAX_PROOF_HASHES {

@@ -92,6 +92,30 @@ impl GitOptions {
     }
 }
 
+/// Counters of what a [`GitStorage`] wrote since it was opened, for metrics and benchmarks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WriteStats {
+    /// Commits whose branch move succeeded.
+    pub commits: u64,
+    /// Packs written (one per attempted commit, including those that then lost a race).
+    pub packs: u64,
+    /// Objects in those packs.
+    pub objects: u64,
+    /// Size of the pack and index files written.
+    pub bytes: u64,
+    /// Disk space those files took when written (allocated blocks, as `du` counts them): what the
+    /// repository would grow by if packs were never merged.
+    pub disk_bytes: u64,
+}
+
+/// The state behind the writer mutex.
+#[derive(Debug)]
+struct Writer {
+    repacker: Repacker,
+    stats: WriteStats,
+}
+
 /// A [`Storage`] in a bare git repository: each commit is a commit on [`BRANCH`], whose tree a mirror
 /// can `git clone` and serve as a static web site.
 ///
@@ -101,8 +125,8 @@ impl GitOptions {
 pub struct GitStorage {
     repo: gix::ThreadSafeRepository,
     git_dir: PathBuf,
-    /// Serialises commits and owns the background packing state.
-    writer: Mutex<Repacker>,
+    /// Serialises commits; owns the background packing state and the write counters.
+    writer: Mutex<Writer>,
     /// Holds the exclusive `flock` for as long as the storage lives; the kernel releases it when the
     /// process dies, however it dies.
     _writer_lock: File,
@@ -191,7 +215,10 @@ impl GitStorage {
         Ok(GitStorage {
             repo,
             git_dir,
-            writer: Mutex::new(repacker),
+            writer: Mutex::new(Writer {
+                repacker,
+                stats: WriteStats::default(),
+            }),
             _writer_lock: writer_lock,
         })
     }
@@ -204,23 +231,37 @@ impl GitStorage {
     /// Merge packs now with `git repack` (after waiting for a background run to finish), blocking
     /// commits meanwhile. The background policy makes this unnecessary in normal operation.
     pub fn repack(&self) -> Result<(), StorageError> {
-        self.writer().repack_now()
+        self.writer().repacker.repack_now()
     }
 
     /// Number of packs in the repository (counted after each repack, plus one per commit since).
     pub fn pack_count(&self) -> usize {
-        self.writer().packs()
+        self.writer().repacker.packs()
     }
 
-    /// The error of the last background repack, if it failed (once; later calls return `None` until
-    /// another run fails). Commits do not fail because of it: a failed repack only means more packs.
+    /// The error of the last finished background repack, if it failed (once; later calls return
+    /// `None` until another run fails). Commits do not fail because of it: a failed repack only means
+    /// more packs until the next run.
     pub fn take_repack_failure(&self) -> Option<StorageError> {
-        self.writer().take_failure()
+        self.writer().repacker.take_failure()
     }
 
-    fn writer(&self) -> MutexGuard<'_, Repacker> {
-        // The guarded state is the pack count and the background thread handle; a panic elsewhere
-        // while holding the lock cannot make them inconsistent with the repository.
+    /// Wait for a running background repack to finish (for an orderly shutdown), then return what
+    /// [`GitStorage::take_repack_failure`] would. Commits wait meanwhile.
+    pub fn wait_for_repack(&self) -> Option<StorageError> {
+        let mut writer = self.writer();
+        writer.repacker.wait();
+        writer.repacker.take_failure()
+    }
+
+    /// What this storage has written since it was opened.
+    pub fn stats(&self) -> WriteStats {
+        self.writer().stats
+    }
+
+    fn writer(&self) -> MutexGuard<'_, Writer> {
+        // The guarded state is counters and the background thread handle; a panic elsewhere while
+        // holding the lock cannot make them inconsistent with the repository.
         self.writer.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -313,7 +354,7 @@ impl Drop for GitStorage {
     fn drop(&mut self) {
         // Let a running `git repack` finish so that no thread outlives the storage; the repository is
         // consistent either way.
-        self.writer().wait();
+        self.writer().repacker.wait();
     }
 }
 
@@ -458,9 +499,15 @@ impl Storage for GitStorage {
             data: Cow::Owned(data),
         });
 
-        write_pack(&self.git_dir.join("objects").join("pack"), objects)?;
-        writer.pack_written();
+        let object_count = objects.len() as u64;
+        let written = write_pack(&self.git_dir.join("objects").join("pack"), objects)?;
+        writer.repacker.pack_written();
+        writer.stats.packs += 1;
+        writer.stats.objects += object_count;
+        writer.stats.bytes += written.bytes;
+        writer.stats.disk_bytes += written.disk_bytes;
         self.move_branch(&repo, parent_commit.map(|c| c.id), commit_id)?;
+        writer.stats.commits += 1;
         Ok(to_commit_id(commit_id))
     }
 

@@ -21,7 +21,7 @@ mod repack;
 use std::fmt;
 use std::path::PathBuf;
 
-pub use git::{GitOptions, GitStorage, RepackPolicy};
+pub use git::{GitOptions, GitStorage, RepackPolicy, WriteStats};
 pub use memory::MemoryStorage;
 
 /// The branch that holds the log, as a full reference name.

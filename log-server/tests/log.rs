@@ -1,0 +1,339 @@
+//! The sequencer's state machine against in-memory and git storage: sequencing, refusals,
+//! idempotency, reopening, and that every proof it hands out verifies.
+
+use std::sync::Arc;
+
+use cairn_log_server::log::{Log, LogKind, Outcome, Submission};
+use cairn_log_server::metrics::Metrics;
+use cairn_log_server::storage::{
+    Change, CommitId, CommitInfo, GitStorage, MemoryStorage, Storage, StorageError,
+};
+use cairn_verifier::checkpoint::{VerifiedCheckpoint, verify_consistent};
+use cairn_verifier::entry::{
+    FileName, FileRef, KeyEvent, Reason, Release, ReleaseName, RootSet, Scope, Sha256Digest,
+    Version,
+};
+use cairn_verifier::hash::leaf_hash;
+use cairn_verifier::merkle::verify_inclusion;
+use cairn_verifier::note::{Ed25519Signer, KeyName, Note, NoteSigner};
+use cairn_verifier::tlog_proof::TlogProof;
+
+const PREFIX: &str = "example.org";
+
+fn signer(name: &str, seed: u8) -> Ed25519Signer {
+    Ed25519Signer::from_seed(KeyName::new(name).expect("name"), [seed; 32])
+}
+
+fn signed(text: &str, signers: &[&dyn NoteSigner]) -> Vec<u8> {
+    Note::sign(text, signers).expect("sign").to_bytes()
+}
+
+struct Fixture {
+    log_key: Ed25519Signer,
+    root: Ed25519Signer,
+    release_key: Ed25519Signer,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        Fixture {
+            log_key: signer(PREFIX, 1),
+            root: signer("example.org/root", 2),
+            release_key: signer("example.org/rel", 3),
+        }
+    }
+
+    fn genesis(&self) -> Vec<u8> {
+        let event = KeyEvent::Root {
+            roots: RootSet::new(vec![self.root.verifier()], 1).expect("roots"),
+            reason: None,
+        };
+        signed(&event.to_text(), &[&self.root])
+    }
+
+    fn add_key(&self, key: &Ed25519Signer, scope: &str, from: u64) -> Vec<u8> {
+        let event = KeyEvent::Add {
+            key: key.verifier(),
+            scope: Scope::new(scope).expect("scope"),
+            from,
+            reason: None,
+        };
+        signed(&event.to_text(), &[&self.root])
+    }
+
+    fn release(&self, key: &Ed25519Signer, name: &str, version: &str, content: &[u8]) -> Vec<u8> {
+        let file = FileRef {
+            digest: Sha256Digest::of(content),
+            size: content.len() as u64,
+            file_name: FileName::new("image.iso").expect("file name"),
+        };
+        let release = Release::new(
+            ReleaseName::new(name).expect("name"),
+            Version::new(version).expect("version"),
+            vec![file],
+            vec![],
+        )
+        .expect("release");
+        signed(&release.to_text(), &[key])
+    }
+
+    fn create(&self, storage: Arc<dyn Storage>) -> Log {
+        Log::create(
+            PREFIX,
+            &self.log_key,
+            storage,
+            &self.genesis(),
+            Arc::new(Metrics::default()),
+        )
+        .expect("create log")
+    }
+}
+
+fn sub(log: LogKind, entry: &[u8]) -> Submission {
+    Submission {
+        log,
+        entry: entry.to_vec(),
+    }
+}
+
+/// Checks a proof as a client would: checkpoint signature, inclusion, entry bytes.
+fn check_proof(fx: &Fixture, kind: LogKind, proof: &[u8], entry: &[u8]) -> VerifiedCheckpoint {
+    let proof = TlogProof::parse(proof).expect("proof parses");
+    assert_eq!(proof.extra.as_deref(), Some(entry), "extra is the entry");
+    let origin = format!("{PREFIX}/{}", kind.name());
+    let verifier = fx
+        .log_key
+        .with_name(KeyName::new(&origin).expect("origin"))
+        .verifier();
+    let cp = VerifiedCheckpoint::verify_without_extensions(&proof.checkpoint, &origin, &verifier)
+        .expect("checkpoint verifies");
+    verify_inclusion(
+        &leaf_hash(entry),
+        proof.index,
+        cp.size(),
+        &proof.proof,
+        cp.root(),
+    )
+    .expect("inclusion verifies");
+    cp
+}
+
+fn logged(outcome: &Outcome) -> (u64, &[u8]) {
+    match outcome {
+        Outcome::Logged { index, proof, .. } => (*index, proof),
+        Outcome::Refused { status, reason } => panic!("refused {status}: {reason}"),
+    }
+}
+
+fn refused(outcome: &Outcome) -> u16 {
+    match outcome {
+        Outcome::Refused { status, .. } => *status,
+        Outcome::Logged { index, .. } => panic!("logged at {index}, expected a refusal"),
+    }
+}
+
+#[test]
+fn sequence_refuse_reopen_in_memory() {
+    exercise(Arc::new(MemoryStorage::new()));
+}
+
+#[test]
+fn sequence_refuse_reopen_in_git() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let storage = GitStorage::init(dir.path().join("repo.git")).expect("git init");
+    exercise(Arc::new(storage));
+}
+
+fn exercise(storage: Arc<dyn Storage>) {
+    let fx = Fixture::new();
+    let log = fx.create(Arc::clone(&storage));
+    assert_eq!(log.read().keys.size(), 1);
+    assert_eq!(log.read().releases.size(), 0);
+
+    // Add a release key, then publish two releases in one batch.
+    let add = fx.add_key(&fx.release_key, "example/*", 0);
+    let out = log.sequence(vec![sub(LogKind::Keys, &add)]);
+    let (index, proof) = logged(&out[0]);
+    assert_eq!(index, 1);
+    let keys_cp = check_proof(&fx, LogKind::Keys, proof, &add);
+
+    let r1 = fx.release(&fx.release_key, "example/os", "1.0", b"one");
+    let r2 = fx.release(&fx.release_key, "example/os", "2.0", b"two");
+    let out = log.sequence(vec![
+        sub(LogKind::Releases, &r1),
+        sub(LogKind::Releases, &r2),
+    ]);
+    let (i1, p1) = logged(&out[0]);
+    let (i2, p2) = logged(&out[1]);
+    assert_eq!((i1, i2), (0, 1));
+    let cp1 = check_proof(&fx, LogKind::Releases, p1, &r1);
+    check_proof(&fx, LogKind::Releases, p2, &r2);
+
+    // Refusals, each with its status, in one batch with a duplicate and a good entry.
+    let stranger = signer("example.org/stranger", 9);
+    let r3 = fx.release(&fx.release_key, "example/os", "3.0", b"three");
+    let out = log.sequence(vec![
+        sub(LogKind::Releases, b"not a note"),
+        sub(
+            LogKind::Releases,
+            &fx.release(&stranger, "example/os", "4.0", b"x"),
+        ),
+        sub(
+            LogKind::Releases,
+            &fx.release(&fx.release_key, "other/os", "1.0", b"x"),
+        ),
+        sub(
+            LogKind::Releases,
+            &fx.release(&fx.release_key, "example/os", "1.0", b"changed"),
+        ),
+        sub(LogKind::Releases, &add),
+        sub(LogKind::Keys, &fx.add_key(&stranger, "example/*", 0)[..40]),
+        sub(
+            LogKind::Keys,
+            &signed(
+                &KeyEvent::Add {
+                    key: stranger.verifier(),
+                    scope: Scope::new("example/*").expect("scope"),
+                    from: 0,
+                    reason: Some(Reason::new("not signed by a root").expect("reason")),
+                }
+                .to_text(),
+                &[&stranger],
+            ),
+        ),
+        sub(LogKind::Releases, &r1),
+        sub(LogKind::Releases, &r3),
+    ]);
+    assert_eq!(refused(&out[0]), 400, "malformed note");
+    assert_eq!(refused(&out[1]), 403, "unknown key");
+    assert_eq!(refused(&out[2]), 403, "out of scope");
+    assert_eq!(refused(&out[3]), 409, "conflicting release");
+    assert_eq!(refused(&out[4]), 400, "key event in the release log");
+    assert_eq!(refused(&out[5]), 400, "truncated key event");
+    assert_eq!(refused(&out[6]), 403, "below threshold");
+    let (dup, _) = logged(&out[7]);
+    assert_eq!(dup, 0, "identical resubmission answers the existing index");
+    let (i3, p3) = logged(&out[8]);
+    assert_eq!(i3, 2);
+    let cp2 = check_proof(&fx, LogKind::Releases, p3, &r3);
+    let state = log.read();
+    let consistency = state.releases_consistency(cp1.size(), cp2.size());
+    drop(state);
+    verify_consistent(&cp1, &cp2, &consistency).expect("consistent");
+    assert_eq!(log.read().lookup_release("example/os", "2.0"), Some(1));
+    assert_eq!(
+        log.read()
+            .lookup_digest(Sha256Digest::of(b"three").as_bytes()),
+        vec![2]
+    );
+
+    // Reopen from storage: the same state, verified on load.
+    let reopened =
+        Log::open(PREFIX, &fx.log_key, storage, Arc::new(Metrics::default())).expect("reopen");
+    let (a, b) = (log.read(), reopened.read());
+    assert_eq!(a.releases.size(), b.releases.size());
+    assert_eq!(a.keys.size(), b.keys.size());
+    assert_eq!(a.releases.checkpoint(), b.releases.checkpoint());
+    assert_eq!(a.keys.checkpoint(), b.keys.checkpoint());
+    assert_eq!(b.lookup_release("example/os", "3.0"), Some(2));
+    assert_eq!(keys_cp.size(), 2);
+}
+
+#[test]
+fn open_refuses_a_foreign_log_key() {
+    let fx = Fixture::new();
+    let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
+    fx.create(Arc::clone(&storage));
+    let other = signer(PREFIX, 42);
+    let err =
+        Log::open(PREFIX, &other, storage, Arc::new(Metrics::default())).expect_err("foreign key");
+    assert!(err.to_string().contains("log key"), "{err}");
+}
+
+#[test]
+fn create_refuses_a_bad_genesis() {
+    let fx = Fixture::new();
+    let add = fx.add_key(&fx.release_key, "example/*", 0);
+    let result = Log::create(
+        PREFIX,
+        &fx.log_key,
+        Arc::new(MemoryStorage::new()),
+        &add,
+        Arc::new(Metrics::default()),
+    );
+    assert!(result.is_err());
+}
+
+/// Storage whose next commit fails once, as a full disk would make it.
+struct FlakyStorage {
+    inner: MemoryStorage,
+    fail_next: std::sync::atomic::AtomicBool,
+}
+
+impl Storage for FlakyStorage {
+    fn head(&self) -> Result<Option<CommitId>, StorageError> {
+        self.inner.head()
+    }
+
+    fn read(&self, at: &CommitId, path: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        self.inner.read(at, path)
+    }
+
+    fn commit(
+        &self,
+        parent: Option<&CommitId>,
+        changes: &[Change],
+        message: &str,
+    ) -> Result<CommitId, StorageError> {
+        if self
+            .fail_next
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            return Err(StorageError::InvalidMessage {
+                reason: "simulated I/O failure",
+            });
+        }
+        self.inner.commit(parent, changes, message)
+    }
+
+    fn commit_info(&self, at: &CommitId) -> Result<CommitInfo, StorageError> {
+        self.inner.commit_info(at)
+    }
+}
+
+#[test]
+fn a_failed_commit_acknowledges_nothing_and_the_log_recovers() {
+    let fx = Fixture::new();
+    let storage = Arc::new(FlakyStorage {
+        inner: MemoryStorage::new(),
+        fail_next: std::sync::atomic::AtomicBool::new(false),
+    });
+    let log = fx.create(storage.clone());
+    let add = fx.add_key(&fx.release_key, "example/*", 0);
+    logged(&log.sequence(vec![sub(LogKind::Keys, &add)])[0]);
+    let checkpoint_before = log.read().releases.checkpoint();
+
+    storage
+        .fail_next
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let lost = fx.release(&fx.release_key, "example/os", "1.0", b"one");
+    let out = log.sequence(vec![
+        sub(LogKind::Releases, &lost),
+        sub(LogKind::Releases, b"junk"),
+    ]);
+    assert_eq!(refused(&out[0]), 503, "not acknowledged");
+    assert_eq!(refused(&out[1]), 400, "refusals keep their own reason");
+    {
+        let state = log.read();
+        assert_eq!(state.releases.size(), 0, "nothing uncommitted is visible");
+        assert_eq!(state.releases.checkpoint(), checkpoint_before);
+        assert_eq!(state.lookup_release("example/os", "1.0"), None);
+    }
+    assert!(!log.is_broken());
+
+    // The same entry goes in at index 0 on retry: the failed batch left no trace.
+    let out = log.sequence(vec![sub(LogKind::Releases, &lost)]);
+    let (index, proof) = logged(&out[0]);
+    assert_eq!(index, 0);
+    check_proof(&fx, LogKind::Releases, proof, &lost);
+}
