@@ -11,177 +11,20 @@
 //! The `cairn` binary must be built first (`cargo build -p cairn-cli`; `cargo test --workspace`
 //! does it), or named by `CAIRN_BIN`.
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Arc, Mutex, mpsc};
-use std::time::Duration;
+use std::process::{Command, Output, Stdio};
 
-use cairn_verifier::checkpoint::VerifiedCheckpoint;
+use cairn_tests::assert_refused;
+use cairn_tests::http::Http;
+use cairn_tests::log::{Log, LogView};
+use cairn_tests::process::{Server, cairn_bin};
 use cairn_verifier::entry::{Entry, KeyEvent, Release, RootSet, Sha256Digest};
 use cairn_verifier::keylog::{InvalidRelease, KeyState, deprecation_is_valid, release_is_valid};
-use cairn_verifier::merkle::MemoryTree;
 use cairn_verifier::note::{Ed25519Signer, Ed25519Verifier, KeyName, Note, NoteVerifier as _};
-use cairn_verifier::tile::{EntryBundle, TILE_HEIGHT};
 use cairn_verifier::tlog_proof::TlogProof;
 
 const GUIDE: &str = "docs/maintainers.md";
 const PREFIX: &str = "example.org";
-
-// ---------------------------------------------------------------------------------------------
-// The binary and the server.
-
-fn cairn_bin() -> PathBuf {
-    if let Some(path) = std::env::var_os("CAIRN_BIN") {
-        return PathBuf::from(path);
-    }
-    let exe = std::env::current_exe().expect("test executable path");
-    let bin = exe
-        .parent()
-        .and_then(Path::parent)
-        .map(|dir| dir.join("cairn"))
-        .expect("the test executable lives in target/<profile>/deps/");
-    assert!(
-        bin.is_file(),
-        "{} is missing: run `cargo build -p cairn-cli` first, or set CAIRN_BIN",
-        bin.display()
-    );
-    bin
-}
-
-/// `cairn serve` on an ephemeral loopback port; killed on drop.
-struct Server {
-    child: Child,
-    addr: String,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl Server {
-    fn start(data: &Path) -> Server {
-        let mut child = Command::new(cairn_bin())
-            .arg("serve")
-            .arg("--data")
-            .arg(data)
-            .args(["--listen", "127.0.0.1:0", "--batch-interval", "5ms"])
-            .args(["--rate-limit-address", "0", "--rate-limit-key", "0"])
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start cairn serve");
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = mpsc::channel();
-        let pipe = child.stderr.take().expect("stderr pipe");
-        let log = Arc::clone(&stderr);
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                if let Some((_, rest)) = line.split_once("listening on http://") {
-                    let addr = rest
-                        .split_whitespace()
-                        .next()
-                        .unwrap_or_default()
-                        .to_owned();
-                    let _ = tx.send(addr);
-                }
-                let mut log = log.lock().expect("stderr lock");
-                log.push_str(&line);
-                log.push('\n');
-            }
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(60))
-            .unwrap_or_else(|_| {
-                panic!(
-                    "cairn serve did not start; stderr:\n{}",
-                    stderr.lock().expect("stderr lock")
-                )
-            });
-        Server {
-            child,
-            addr,
-            stderr,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    fn stderr(&self) -> String {
-        self.stderr.lock().expect("stderr lock").clone()
-    }
-
-    /// One HTTP/1.1 request with `Connection: close`; returns the status and body.
-    fn request(&self, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
-        let mut stream = TcpStream::connect(&self.addr).expect("connect to cairn serve");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(60)))
-            .expect("timeout");
-        let head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\
-             Content-Type: text/plain\r\nContent-Length: {}\r\n\r\n",
-            self.addr,
-            body.len()
-        );
-        stream.write_all(head.as_bytes()).expect("send head");
-        stream.write_all(body).expect("send body");
-        let mut raw = Vec::new();
-        stream.read_to_end(&mut raw).expect("read reply");
-        let split = raw
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .expect("reply has a header");
-        let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
-        let status = head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .expect("status code");
-        let mut body = raw[split + 4..].to_vec();
-        if head.contains("transfer-encoding: chunked") {
-            body = dechunk(&body);
-        }
-        (status, body)
-    }
-
-    fn get(&self, path: &str) -> Vec<u8> {
-        let (status, body) = self.request("GET", path, b"");
-        assert_eq!(
-            status,
-            200,
-            "GET {path}: {}",
-            String::from_utf8_lossy(&body)
-        );
-        body
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn dechunk(mut data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let line_end = data
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .expect("chunk size line");
-        let size_text = String::from_utf8_lossy(&data[..line_end]);
-        let size = usize::from_str_radix(size_text.trim(), 16).expect("chunk size");
-        data = &data[line_end + 2..];
-        if size == 0 {
-            return out;
-        }
-        out.extend_from_slice(&data[..size]);
-        data = &data[size + 2..];
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // The guide.
@@ -403,44 +246,22 @@ fn check_proofs(work: &Path, files: &[&str], name: &str, version: &str) -> u64 {
     index.expect("at least one file")
 }
 
-/// All entries of `log`, authenticated: the checkpoint verifies with the log's key and the
-/// entries hash to its root.
-fn fetch_log(server: &Server, work: &Path, log: &str) -> Vec<Vec<u8>> {
-    let bytes = server.get(&format!("/{log}/checkpoint"));
-    let checkpoint = VerifiedCheckpoint::verify_without_extensions(
-        &bytes,
-        &format!("{PREFIX}/{log}"),
-        &log_verifier(work, log),
-    )
-    .expect("checkpoint verifies");
-    let mut entries = Vec::new();
-    let mut tree = MemoryTree::new();
-    while (entries.len() as u64) < checkpoint.size() {
-        let bundle = EntryBundle::for_entry(TILE_HEIGHT, entries.len() as u64, checkpoint.size())
-            .expect("bundle");
-        let data = server.get(&format!("/{log}/{}", bundle.path()));
-        for entry in bundle.split(&data).expect("bundle splits") {
-            tree.append(entry);
-            entries.push(entry.to_vec());
-        }
-    }
-    assert_eq!(
-        &tree.root(),
-        checkpoint.root(),
-        "{log} entries match the root"
+/// All entries of `log`, authenticated: the checkpoint verifies with the log's key and every
+/// entry bundle matches the tiles authenticated against it.
+fn fetch_log(server: &Server, work: &Path, log: Log) -> Vec<Vec<u8>> {
+    let view = LogView::http(
+        log,
+        PREFIX,
+        log_verifier(work, log.name()),
+        &server.base_url(),
     );
-    entries
+    let checkpoint = view.checkpoint();
+    view.entries(&checkpoint)
 }
 
-fn submit_raw(server: &Server, log: &str, entry: &[u8]) -> (u16, String) {
-    let (status, body) = server.request("POST", &format!("/{log}/add"), entry);
-    (status, String::from_utf8_lossy(&body).into_owned())
-}
-
-fn assert_one_line_refusal(status: u16, body: &str, expected: u16, what: &str) {
-    assert_eq!(status, expected, "{what}: {body}");
-    let line = body.strip_suffix('\n').expect("refusal ends in a newline");
-    assert!(!line.is_empty() && !line.contains('\n'), "{what}: {body:?}");
+/// `POST /<log>/add` of `entry`, bypassing the CLI.
+fn submit_raw(server: &Server, log: Log, entry: &[u8]) -> cairn_tests::http::Reply {
+    Http::new().must_post(&server.url(&format!("/{}/add", log.name())), entry)
 }
 
 #[test]
@@ -465,8 +286,8 @@ fn release_managers_guide_runs_against_a_real_log() {
     guide.run("roots-keygen");
     guide.run("genesis");
     guide.run("operator-init");
-    let server = Server::start(&work.join("log-data"));
-    guide.set_env("LOG", &server.url());
+    let server = Server::start(&work.join("log-data"), &[]).unwrap_or_else(|e| panic!("{e}"));
+    guide.set_env("LOG", &server.base_url());
     guide.set_env("LOG_KEY", "log.vkey");
     let pinned = RootSet::new(
         vec![
@@ -488,8 +309,11 @@ fn release_managers_guide_runs_against_a_real_log() {
         "{err}"
     );
     let one_root = std::fs::read(work.join("add-2026.event")).expect("event");
-    let (status, body) = submit_raw(&server, "keys", &one_root);
-    assert_one_line_refusal(status, &body, 403, "add signed by one root");
+    assert_refused(
+        &submit_raw(&server, Log::Keys, &one_root),
+        403,
+        "add signed by one root",
+    );
     let added = guide.run("add-two-roots");
     assert_eq!(indexes(&added), [1], "the add is key-log entry 1");
 
@@ -592,18 +416,20 @@ fn release_managers_guide_runs_against_a_real_log() {
         Sha256Digest::of(b"bad")
     );
     let evil_entry = Note::sign(&evil, &[&leaked]).expect("sign").to_bytes();
-    let (status, body) = submit_raw(&server, "releases", &evil_entry);
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(TlogProof::parse(body.as_bytes()).expect("proof").index, 3);
+    let reply = submit_raw(&server, Log::Releases, &evil_entry).expect_ok("the attacker's release");
+    assert_eq!(TlogProof::parse(&reply.body).expect("proof").index, 3);
     let revoked = guide.run("revoke");
     assert_eq!(indexes(&revoked), [4, 5]);
     let evil2 = evil.replace("6.6.6", "6.6.7");
-    let (status, body) = submit_raw(
-        &server,
-        "releases",
-        &Note::sign(&evil2, &[&leaked]).expect("sign").to_bytes(),
+    assert_refused(
+        &submit_raw(
+            &server,
+            Log::Releases,
+            &Note::sign(&evil2, &[&leaked]).expect("sign").to_bytes(),
+        ),
+        403,
+        "release by a revoked key",
     );
-    assert_one_line_refusal(status, &body, 403, "release by a revoked key");
 
     // 6. Root change: the old threshold alone is refused by the CLI and by the log.
     guide.run("root-change-prepare");
@@ -616,10 +442,8 @@ fn release_managers_guide_runs_against_a_real_log() {
         "{err}"
     );
     let old_only = std::fs::read(work.join("roots-2.event")).expect("event");
-    let (status, body) = submit_raw(&server, "keys", &old_only);
-    assert_one_line_refusal(
-        status,
-        &body,
+    assert_refused(
+        &submit_raw(&server, Log::Keys, &old_only),
         403,
         "root change meeting the old threshold only",
     );
@@ -636,7 +460,7 @@ fn release_managers_guide_runs_against_a_real_log() {
 
     // A client's view of the result: replay the key log from the pinned genesis roots, then
     // judge every release-log entry.
-    let keys = fetch_log(&server, work, "keys");
+    let keys = fetch_log(&server, work, Log::Keys);
     assert_eq!(keys.len(), 7);
     let (mut state, _) = KeyState::genesis(&pinned, &keys[0]).expect("genesis");
     for entry in &keys[1..] {
@@ -644,7 +468,7 @@ fn release_managers_guide_runs_against_a_real_log() {
     }
     let dave = verifier_of(work, "root-dave.key.pub");
     assert!(state.roots().contains_public_key(dave.public_key()));
-    let releases = fetch_log(&server, work, "releases");
+    let releases = fetch_log(&server, work, Log::Releases);
     assert_eq!(releases.len(), 5);
     for (index, entry) in releases.iter().enumerate() {
         let index = index as u64;
