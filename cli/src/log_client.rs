@@ -155,11 +155,16 @@ impl LogClient {
                 .header(reqwest::header::CONTENT_TYPE, "text/plain")
                 .body(entry.to_vec())
                 .send()
-                .with_context(|| {
-                    format!(
-                        "submitting to {url} (the entry may or may not be logged; submitting \
-                         it again is safe)"
-                    )
+                .map_err(|e| {
+                    let what = if e.is_connect() {
+                        format!("cannot connect to {url}; nothing was sent")
+                    } else {
+                        format!(
+                            "submitting to {url} failed; the entry may or may not be logged \
+                             (submitting it again is safe)"
+                        )
+                    };
+                    anyhow::Error::new(e).context(what)
                 })?;
             let status = response.status().as_u16();
             let retry_after = response

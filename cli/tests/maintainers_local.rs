@@ -292,3 +292,21 @@ fn key_events_are_made_and_signed_offline() {
     assert_eq!(out.status.code(), Some(2), "{}", err(&out));
     assert!(err(&out).contains("unsigned"), "{}", err(&out));
 }
+
+#[test]
+fn an_unreachable_https_log_is_an_operational_error() {
+    // Builds the rustls client (ring provider) and fails to connect, without a panic.
+    let dir = setup();
+    let mut args = publish_args(&["a.img"]);
+    let at = args.iter().position(|a| *a == NO_LOG).expect("--log");
+    args[at] = "https://127.0.0.1:9";
+    let out = cairn(dir.path(), &args);
+    assert_eq!(out.status.code(), Some(1), "{}", err(&out));
+    assert!(
+        err(&out).contains("cannot connect to https://127.0.0.1:9/releases/add; nothing was sent"),
+        "{}",
+        err(&out)
+    );
+    assert!(!err(&out).contains("panicked"), "{}", err(&out));
+    assert!(!dir.path().join("a.img.tlog-proof").exists());
+}
