@@ -48,6 +48,10 @@ pub trait Storage: Send + Sync + 'static {
     ///
     /// Fails with [`StorageError::Conflict`] if the branch is no longer at `parent`; the branch is then
     /// left untouched. When this returns `Ok`, the commit and the branch move are durable.
+    ///
+    /// Any other error leaves the outcome open (for example, the branch moved but the final fsync
+    /// failed): re-read [`Storage::head`] before retrying, and treat the batch as committed if the head
+    /// is a commit on top of `parent` with this batch's content.
     fn commit(
         &self,
         parent: Option<&CommitId>,
