@@ -2,4 +2,6 @@
 //!
 //! Built so far: [`storage`], the commit-per-batch store behind the sequencer.
 
+#![warn(missing_docs)]
+
 pub mod storage;
