@@ -360,8 +360,8 @@ fn empty_change_list_makes_a_commit(storage: &dyn Storage) {
 }
 
 fn concurrent_writers_serialise_through_conflicts(storage: &dyn Storage) {
-    const THREADS: usize = 3;
-    const EACH: usize = 4;
+    const THREADS: usize = 4;
+    const EACH: usize = 8;
     std::thread::scope(|scope| {
         for t in 0..THREADS {
             scope.spawn(move || {
