@@ -2,15 +2,21 @@
 //! and witnesses. Data goes to stdout, progress and logs to stderr; exit codes are those of
 //! `../shared/CLI.md` (see [`exit`]).
 
+mod atomic_file;
 mod checkpoints;
+mod deprecate;
 mod duration;
 mod exit;
 mod fetch;
 mod hashing;
 mod install;
+mod key;
+mod key_files;
 mod keygen;
 mod keylog;
+mod log_client;
 mod operator;
+mod publish;
 mod report;
 mod state;
 mod trust;
@@ -36,6 +42,12 @@ enum Command {
     Init(operator::InitArgs),
     /// Serve a log (creates a development log in ./cairn-data when run without --data).
     Serve(operator::ServeArgs),
+    /// Key-log events: make (root, add, retire, revoke), sign, and submit them.
+    Key(key::Args),
+    /// Hash, sign and log a release; write FILE.tlog-proof beside each file.
+    Publish(publish::Args),
+    /// Log that a released version should no longer be installed.
+    Deprecate(deprecate::Args),
     /// Client trust policy: `cairn trust init`.
     Trust(trust::TrustArgs),
     /// Verify an artifact against the log before using it.
@@ -55,6 +67,9 @@ fn main() -> ExitCode {
             init_logging();
             operator::serve(&args)
         }
+        Command::Key(args) => key::run(&args),
+        Command::Publish(args) => publish::run(&args),
+        Command::Deprecate(args) => deprecate::run(&args),
         Command::Trust(args) => trust::run(&args),
         Command::Verify(args) => verify::run(&args),
         Command::Install(args) => install::run(&args),

@@ -30,25 +30,43 @@ use cairn_log_server::storage::{Change, CommitId, GitOptions, GitStorage, Repack
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` does not.
     let full = std::env::args().any(|arg| arg == "--bench");
-    let scenarios: &[(&str, u64, u64)] = if full {
+    let production = GitOptions::default().repack;
+    let runs: &[(&str, u64, u64, RepackPolicy)] = if full {
         &[
-            ("10,000 single-entry batches", 10_000, 1),
-            ("100,000 entries in batches of 1,000", 100_000, 1_000),
+            ("10,000 single-entry batches", 10_000, 1, production),
+            (
+                "100,000 entries in batches of 1,000",
+                100_000,
+                1_000,
+                production,
+            ),
+            // Cross-check: without packing, `du` must match what the storage says it wrote.
+            (
+                "100,000 entries in batches of 1,000",
+                100_000,
+                1_000,
+                RepackPolicy::Never,
+            ),
         ]
     } else {
-        &[("smoke: 300 entries in batches of 1", 300, 1)]
+        &[
+            ("smoke: 300 single-entry batches", 300, 1, production),
+            (
+                "smoke: 300 single-entry batches",
+                300,
+                1,
+                RepackPolicy::Never,
+            ),
+        ]
     };
     println!(
-        "| scenario | packing during the run | commits | commits/s | size after run | after `GitStorage::repack` (geometric) | after `git repack -a -d` | after `git repack -a -d -f --window=250 --depth=50` |"
+        "| scenario | packing during the run | commits | commits/s | written (= du if never packed) \
+         | du at 1/4, 1/2, 3/4 of the run | du after the run | after `GitStorage::repack` \
+         | after `git repack -a -d` | after `git repack -a -d -f --window=250 --depth=50` |"
     );
-    println!("|---|---|---:|---:|---:|---:|---:|---:|");
-    for &(name, entries, batch) in scenarios {
-        for policy in [
-            RepackPolicy::Never,
-            GitOptions::default().repack, // the production default
-        ] {
-            run(name, entries, batch, policy);
-        }
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for &(name, entries, batch, policy) in runs {
+        run(name, entries, batch, policy);
     }
 }
 
@@ -59,6 +77,8 @@ fn run(name: &str, entries: u64, batch: u64, policy: RepackPolicy) {
         GitStorage::init_with(&path, GitOptions::default().with_repack(policy)).expect("init");
     let mut log = SimulatedLog::default();
     let mut head: Option<CommitId> = None;
+    let mut quarters = Vec::new();
+    let mut measuring = std::time::Duration::ZERO;
     let start = Instant::now();
     let mut commits = 0u64;
     while log.size < entries {
@@ -69,8 +89,19 @@ fn run(name: &str, entries: u64, batch: u64, policy: RepackPolicy) {
                 .expect("commit"),
         );
         commits += 1;
+        if quarters.len() < 3 && log.size * 4 >= entries * (quarters.len() as u64 + 1) {
+            let pause = Instant::now();
+            quarters.push(mib(disk_usage(&path)));
+            measuring += pause.elapsed();
+        }
     }
-    let elapsed = start.elapsed().as_secs_f64();
+    let elapsed = (start.elapsed() - measuring).as_secs_f64();
+    // Let a background repack finish, so the size is that of a quiet repository.
+    let written = storage.stats();
+    assert_eq!(written.commits, commits);
+    if let Some(err) = storage.wait_for_repack() {
+        panic!("background repack failed: {err}");
+    }
     let policy_name = match policy {
         RepackPolicy::Never => "none (one pack per commit)".to_owned(),
         RepackPolicy::Background { max_packs } => {
@@ -78,7 +109,6 @@ fn run(name: &str, entries: u64, batch: u64, policy: RepackPolicy) {
         }
         _ => format!("{policy:?}"),
     };
-    // Let a background repack finish, so the size is that of a quiet repository.
     drop(storage);
     let after_run = disk_usage(&path);
 
@@ -94,7 +124,7 @@ fn run(name: &str, entries: u64, batch: u64, policy: RepackPolicy) {
     let full = git_repack(&path, &["-a", "-d"]);
     let aggressive = git_repack(&path, &["-a", "-d", "-f", "--window=250", "--depth=50"]);
 
-    // A clone must still show the final state.
+    // The final state is intact.
     let storage = GitStorage::open(&path).expect("reopen");
     let head = head.expect("at least one commit");
     assert_eq!(storage.head().expect("head"), Some(head.clone()));
@@ -106,8 +136,10 @@ fn run(name: &str, entries: u64, batch: u64, policy: RepackPolicy) {
     );
 
     println!(
-        "| {name} | {policy_name} | {commits} | {:.0} | {} | {} ({:.1} s) | {} ({:.1} s) | {} ({:.1} s) |",
+        "| {name} | {policy_name} | {commits} | {:.0} | {} | {} | {} | {} ({:.1} s) | {} ({:.1} s) | {} ({:.1} s) |",
         commits as f64 / elapsed,
+        mib(written.disk_bytes),
+        quarters.join(", "),
         mib(after_run),
         mib(geometric.0),
         geometric.1,

@@ -2,6 +2,8 @@
 //!
 //! The HTTP API is specified in `spec/http-api.md`, the repository layout in `spec/git-layout.md`.
 
+#![warn(missing_docs)]
+
 pub mod batcher;
 pub mod config;
 pub mod http;

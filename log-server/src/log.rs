@@ -25,6 +25,7 @@ use cairn_verifier::merkle::MemoryTree;
 use cairn_verifier::note::{Ed25519Signer, KeyName, Note};
 use cairn_verifier::tile::{
     EntryBundle, TILE_HEIGHT, TILE_WIDTH, Tile, encode_entry_bundle, new_tiles, read_tile_data,
+    tiles_for_size,
 };
 use cairn_verifier::tlog_proof::TlogProof;
 
@@ -1022,9 +1023,90 @@ fn load(prefix: &str, log_key: &Ed25519Signer, storage: &dyn Storage) -> Result<
         }
         log.committed = size;
         log.checkpoint = Arc::from(bytes);
+        check_stored_tiles(storage, &head, dir, &state.log(kind).tree, size)?;
+        check_nothing_beyond(storage, &head, dir, size)?;
+    }
+    // The head commit's subject names the sizes it published; an older checkpoint put back in
+    // place (which still verifies) would make the server fork its own log.
+    let subject = format!(
+        "cairn: releases {} keys {}",
+        state.releases.committed, state.keys.committed
+    );
+    let message = storage.commit_info(&head)?.message;
+    if message.lines().next() != Some(subject.as_str()) {
+        return Err(LogError::Corrupt(format!(
+            "the head commit says {:?} but the checkpoints say {subject:?}",
+            message.lines().next().unwrap_or("")
+        )));
     }
     state.head = Some(head);
     Ok(state)
+}
+
+/// Every hash tile of the tree must be stored exactly as the entries imply: a mirror clones
+/// these bytes, and a tile that differs from the one the server computes would fail there.
+fn check_stored_tiles(
+    storage: &dyn Storage,
+    head: &CommitId,
+    dir: &str,
+    tree: &MemoryTree,
+    size: u64,
+) -> Result<(), LogError> {
+    let tiles = tiles_for_size(TILE_HEIGHT, size)
+        .map_err(|e| LogError::Corrupt(format!("{dir}: planning tiles: {e}")))?;
+    for tile in tiles {
+        let path = format!("{dir}/{}", tile.path());
+        let stored = storage
+            .read(head, &path)?
+            .ok_or_else(|| LogError::Corrupt(format!("{path} is missing")))?;
+        let expected =
+            read_tile_data(&tile, tree).map_err(|e| LogError::Corrupt(format!("{path}: {e}")))?;
+        if stored != expected {
+            return Err(LogError::Corrupt(format!(
+                "{path} does not match the hashes of the stored entries"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// No entry bundle may hold entries past the checkpoint: that would mean the checkpoint was
+/// rolled back under entries the log already published.
+fn check_nothing_beyond(
+    storage: &dyn Storage,
+    head: &CommitId,
+    dir: &str,
+    size: u64,
+) -> Result<(), LogError> {
+    let width = u64::from(TILE_WIDTH);
+    let index = size / width;
+    let mut paths = vec![format!("{dir}/tile/entries/{}", bundle_index_path(index))];
+    let filled = size % width;
+    if filled + 1 < width {
+        paths.push(format!(
+            "{dir}/tile/entries/{}.p/{}",
+            bundle_index_path(index),
+            filled + 1
+        ));
+    }
+    for path in paths {
+        if storage.read(head, &path)?.is_some() {
+            return Err(LogError::Corrupt(format!(
+                "{path} holds entries beyond the checkpoint's size {size}: the checkpoint was \
+                 replaced by an older one"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The `<N>` part of a tile path (`x001/x234/067`).
+fn bundle_index_path(index: u64) -> String {
+    EntryBundle::new(TILE_HEIGHT, index, TILE_WIDTH)
+        .map(|b| b.path())
+        .unwrap_or_default()
+        .trim_start_matches("tile/entries/")
+        .to_owned()
 }
 
 /// Replays one stored entry into the key state and indexes. Stored entries passed validation

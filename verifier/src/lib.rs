@@ -20,7 +20,8 @@
 //!   `cairn/key/v1`) and validated newtypes for names, versions, digests and scopes.
 //! - [`keylog`]: key-log replay from pinned roots, and whether a release is valid at its index.
 //! - [`policy`]: C2SP tlog-policy trust policies and k-of-n witness quorums.
-//! - [`tlog_proof`]: the C2SP `.tlog-proof` offline proof file.
+//! - [`tlog_proof`]: the C2SP `.tlog-proof` offline proof file, and its verification against the
+//!   log's key ([`tlog_proof::TlogProof::verify`]).
 //! - [`compact`]: the one-line checkpoint form for DNS TXT records and `update-latest.txt`.
 //!
 //! The crate forbids `unsafe` and does not depend on tokio, gix, reqwest, axum or hyper; a test in

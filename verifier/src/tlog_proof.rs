@@ -16,9 +16,11 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
+use crate::checkpoint::{CheckpointError, VerifiedCheckpoint};
 use crate::decimal::parse_canonical_u64;
-use crate::hash::Hash;
-use crate::note::MAX_NOTE_SIZE;
+use crate::hash::{Hash, leaf_hash};
+use crate::merkle::{ProofError, verify_inclusion};
+use crate::note::{MAX_NOTE_SIZE, NoteVerifier};
 
 /// First line of every proof.
 pub const TLOG_PROOF_HEADER: &str = "c2sp.org/tlog-proof@v1";
@@ -160,6 +162,85 @@ impl TlogProof {
     }
 }
 
+/// Why a parsed `.tlog-proof` did not verify.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TlogProofVerifyError {
+    /// The proof has no `extra` line, so there is no entry to hash: Cairn's proofs always carry
+    /// the entry.
+    #[error("proof file carries no entry (no extra line)")]
+    MissingEntry,
+    /// The checkpoint is malformed, for another origin, or not signed by the log's key.
+    #[error("checkpoint: {0}")]
+    Checkpoint(#[source] CheckpointError),
+    /// The inclusion proof does not tie the entry to the checkpoint's root (a security failure
+    /// when [`ProofError::is_security_failure`] says so).
+    #[error("inclusion proof: {0}")]
+    Inclusion(#[source] ProofError),
+}
+
+/// A `.tlog-proof` whose checkpoint carries a valid signature by the log's key and whose entry
+/// is included in that checkpoint's tree. Only [`TlogProof::verify`] makes one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedTlogProof {
+    entry: Vec<u8>,
+    index: u64,
+    checkpoint: VerifiedCheckpoint,
+}
+
+impl VerifiedTlogProof {
+    /// The logged entry (the `extra` data), now authenticated by the inclusion proof.
+    pub fn entry(&self) -> &[u8] {
+        &self.entry
+    }
+
+    /// The entry's index in the log.
+    pub fn index(&self) -> u64 {
+        self.index
+    }
+
+    /// The checkpoint the entry is included in.
+    pub fn checkpoint(&self) -> &VerifiedCheckpoint {
+        &self.checkpoint
+    }
+}
+
+impl TlogProof {
+    /// Verifies the proof: the checkpoint must be signed by `log_verifier` for `origin`, without
+    /// extension lines (Cairn's logs write none), and the inclusion proof must lead from the
+    /// leaf hash of the `extra` data at `index` to the checkpoint's root (RFC 9162 section
+    /// 2.1.3.2).
+    ///
+    /// This proves that the log committed to the entry. It says nothing about whether the entry
+    /// is valid (key-log judgement), fresh, or witnessed: those are the caller's next checks.
+    pub fn verify(
+        &self,
+        origin: &str,
+        log_verifier: &dyn NoteVerifier,
+    ) -> Result<VerifiedTlogProof, TlogProofVerifyError> {
+        let entry = self
+            .extra
+            .as_ref()
+            .ok_or(TlogProofVerifyError::MissingEntry)?;
+        let checkpoint =
+            VerifiedCheckpoint::verify_without_extensions(&self.checkpoint, origin, log_verifier)
+                .map_err(TlogProofVerifyError::Checkpoint)?;
+        verify_inclusion(
+            &leaf_hash(entry),
+            self.index,
+            checkpoint.size(),
+            &self.proof,
+            checkpoint.root(),
+        )
+        .map_err(TlogProofVerifyError::Inclusion)?;
+        Ok(VerifiedTlogProof {
+            entry: entry.clone(),
+            index: self.index,
+            checkpoint,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,6 +266,68 @@ mod tests {
             ..p
         };
         assert_eq!(TlogProof::parse(&no_extra.to_bytes()), Ok(no_extra));
+    }
+
+    #[test]
+    fn verify_accepts_a_real_proof_and_refuses_tampering() {
+        use crate::checkpoint::Checkpoint;
+        use crate::merkle::MemoryTree;
+        use crate::note::{Ed25519Signer, KeyName, Note};
+
+        let signer =
+            Ed25519Signer::from_seed(KeyName::new("example.org/releases").expect("name"), [7; 32]);
+        let verifier = signer.verifier();
+        let mut tree = MemoryTree::new();
+        let entries: Vec<Vec<u8>> = (0..5)
+            .map(|i| format!("entry {i}\n").into_bytes())
+            .collect();
+        for e in &entries {
+            tree.append(e);
+        }
+        let text = Checkpoint::new("example.org/releases", 5, tree.root())
+            .to_text()
+            .expect("checkpoint");
+        let checkpoint = Note::sign(&text, &[&signer]).expect("sign").to_bytes();
+        let proof = TlogProof {
+            extra: Some(entries[3].clone()),
+            index: 3,
+            proof: tree.prove_inclusion(3, 5).expect("prove"),
+            checkpoint,
+        };
+        let verified = proof
+            .verify("example.org/releases", &verifier)
+            .expect("verifies");
+        assert_eq!(verified.entry(), entries[3].as_slice());
+        assert_eq!(verified.index(), 3);
+        assert_eq!(verified.checkpoint().size(), 5);
+
+        let other_entry = TlogProof {
+            extra: Some(entries[2].clone()),
+            ..proof.clone()
+        };
+        assert!(matches!(
+            other_entry.verify("example.org/releases", &verifier),
+            Err(TlogProofVerifyError::Inclusion(e)) if e.is_security_failure()
+        ));
+        let other_origin = proof.verify("example.org/keys", &verifier);
+        assert!(matches!(
+            other_origin,
+            Err(TlogProofVerifyError::Checkpoint(_))
+        ));
+        let stranger =
+            Ed25519Signer::from_seed(KeyName::new("example.org/releases").expect("name"), [8; 32]);
+        assert!(matches!(
+            proof.verify("example.org/releases", &stranger.verifier()),
+            Err(TlogProofVerifyError::Checkpoint(_))
+        ));
+        let no_entry = TlogProof {
+            extra: None,
+            ..proof
+        };
+        assert!(matches!(
+            no_entry.verify("example.org/releases", &verifier),
+            Err(TlogProofVerifyError::MissingEntry)
+        ));
     }
 
     #[test]

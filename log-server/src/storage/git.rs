@@ -35,6 +35,10 @@ use super::{
 const IDENTITY_NAME: &str = "cairn-log";
 const IDENTITY_EMAIL: &str = "cairn-log@localhost";
 
+/// How often a read of the object database is tried before a missing object is believed; see
+/// `GitStorage::retrying`.
+const LOOKUP_ATTEMPTS: usize = 4;
+
 /// The file, inside the repository directory, that a writer holds an exclusive `flock` on.
 const WRITER_LOCK: &str = "cairn-writer.lock";
 
@@ -92,6 +96,30 @@ impl GitOptions {
     }
 }
 
+/// Counters of what a [`GitStorage`] wrote since it was opened, for metrics and benchmarks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WriteStats {
+    /// Commits whose branch move succeeded.
+    pub commits: u64,
+    /// Packs written (one per attempted commit, including those that then lost a race).
+    pub packs: u64,
+    /// Objects in those packs.
+    pub objects: u64,
+    /// Size of the pack and index files written.
+    pub bytes: u64,
+    /// Disk space those files took when written (allocated blocks, as `du` counts them): what the
+    /// repository would grow by if packs were never merged.
+    pub disk_bytes: u64,
+}
+
+/// The state behind the writer mutex.
+#[derive(Debug)]
+struct Writer {
+    repacker: Repacker,
+    stats: WriteStats,
+}
+
 /// A [`Storage`] in a bare git repository: each commit is a commit on [`BRANCH`], whose tree a mirror
 /// can `git clone` and serve as a static web site.
 ///
@@ -101,8 +129,8 @@ impl GitOptions {
 pub struct GitStorage {
     repo: gix::ThreadSafeRepository,
     git_dir: PathBuf,
-    /// Serialises commits and owns the background packing state.
-    writer: Mutex<Repacker>,
+    /// Serialises commits; owns the background packing state and the write counters.
+    writer: Mutex<Writer>,
     /// Holds the exclusive `flock` for as long as the storage lives; the kernel releases it when the
     /// process dies, however it dies.
     _writer_lock: File,
@@ -191,7 +219,10 @@ impl GitStorage {
         Ok(GitStorage {
             repo,
             git_dir,
-            writer: Mutex::new(repacker),
+            writer: Mutex::new(Writer {
+                repacker,
+                stats: WriteStats::default(),
+            }),
             _writer_lock: writer_lock,
         })
     }
@@ -204,28 +235,67 @@ impl GitStorage {
     /// Merge packs now with `git repack` (after waiting for a background run to finish), blocking
     /// commits meanwhile. The background policy makes this unnecessary in normal operation.
     pub fn repack(&self) -> Result<(), StorageError> {
-        self.writer().repack_now()
+        self.writer().repacker.repack_now()
     }
 
     /// Number of packs in the repository (counted after each repack, plus one per commit since).
     pub fn pack_count(&self) -> usize {
-        self.writer().packs()
+        self.writer().repacker.packs()
     }
 
-    /// The error of the last background repack, if it failed (once; later calls return `None` until
-    /// another run fails). Commits do not fail because of it: a failed repack only means more packs.
+    /// The error of the last finished background repack, if it failed (once; later calls return
+    /// `None` until another run fails). Commits do not fail because of it: a failed repack only means
+    /// more packs until the next run.
     pub fn take_repack_failure(&self) -> Option<StorageError> {
-        self.writer().take_failure()
+        self.writer().repacker.take_failure()
     }
 
-    fn writer(&self) -> MutexGuard<'_, Repacker> {
-        // The guarded state is the pack count and the background thread handle; a panic elsewhere
-        // while holding the lock cannot make them inconsistent with the repository.
+    /// Wait for a running background repack to finish (for an orderly shutdown), then return what
+    /// [`GitStorage::take_repack_failure`] would. Commits wait meanwhile.
+    pub fn wait_for_repack(&self) -> Option<StorageError> {
+        let mut writer = self.writer();
+        writer.repacker.wait();
+        writer.repacker.take_failure()
+    }
+
+    /// What this storage has written since it was opened.
+    pub fn stats(&self) -> WriteStats {
+        self.writer().stats
+    }
+
+    fn writer(&self) -> MutexGuard<'_, Writer> {
+        // The guarded state is counters and the background thread handle; a panic elsewhere while
+        // holding the lock cannot make them inconsistent with the repository.
         self.writer.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn local(&self) -> gix::Repository {
         self.repo.to_thread_local()
+    }
+
+    /// Run a read-only operation on the object database, again if it failed to find an object.
+    ///
+    /// gix 0.87's object store (shared by all handles of one repository) only learns about a new pack
+    /// when a lookup misses and it rescans `objects/pack`. When several threads miss at once, one of
+    /// them can be handed the snapshot another thread built a moment earlier and report a miss for
+    /// an object whose pack is already published (seen in the concurrent-writers test: the second
+    /// lookup always succeeds). A miss is also what a repack's deleted packs look like. So a failed
+    /// lookup is retried; an id that is really unknown costs a few directory scans.
+    fn retrying<T>(
+        &self,
+        mut op: impl FnMut(&gix::Repository) -> Result<T, StorageError>,
+    ) -> Result<T, StorageError> {
+        let mut attempt = 1;
+        loop {
+            match op(&self.local()) {
+                Err(StorageError::UnknownCommit { .. } | StorageError::Git { .. })
+                    if attempt < LOOKUP_ATTEMPTS =>
+                {
+                    attempt += 1;
+                }
+                outcome => return outcome,
+            }
+        }
     }
 
     fn find_commit<'r>(
@@ -313,7 +383,7 @@ impl Drop for GitStorage {
     fn drop(&mut self) {
         // Let a running `git repack` finish so that no thread outlives the storage; the repository is
         // consistent either way.
-        self.writer().wait();
+        self.writer().repacker.wait();
     }
 }
 
@@ -336,24 +406,25 @@ impl Storage for GitStorage {
 
     fn read(&self, at: &CommitId, path: &str) -> Result<Option<Vec<u8>>, StorageError> {
         check_path("read", path)?;
-        let repo = self.local();
-        let commit = self.find_commit(&repo, "read", at)?;
-        let tree = commit.tree().map_err(|err| git_error("read", at, err))?;
-        let entry = tree
-            .lookup_entry(path.split('/'))
-            .map_err(|err| git_error("read", path, err))?;
-        match entry {
-            Some(entry)
-                if matches!(
-                    entry.mode().kind(),
-                    EntryKind::Blob | EntryKind::BlobExecutable
-                ) =>
-            {
-                let blob = entry.object().map_err(|err| git_error("read", path, err))?;
-                Ok(Some(blob.detach().data))
+        self.retrying(|repo| {
+            let commit = self.find_commit(repo, "read", at)?;
+            let tree = commit.tree().map_err(|err| git_error("read", at, err))?;
+            let entry = tree
+                .lookup_entry(path.split('/'))
+                .map_err(|err| git_error("read", path, err))?;
+            match entry {
+                Some(entry)
+                    if matches!(
+                        entry.mode().kind(),
+                        EntryKind::Blob | EntryKind::BlobExecutable
+                    ) =>
+                {
+                    let blob = entry.object().map_err(|err| git_error("read", path, err))?;
+                    Ok(Some(blob.detach().data))
+                }
+                _ => Ok(None),
             }
-            _ => Ok(None),
-        }
+        })
     }
 
     fn commit(
@@ -367,8 +438,6 @@ impl Storage for GitStorage {
             check_path("commit", change.path())?;
         }
         let mut writer = self.writer();
-        let repo = self.local();
-
         let head = self.head()?;
         if head.as_ref() != parent {
             return Err(StorageError::Conflict {
@@ -376,110 +445,131 @@ impl Storage for GitStorage {
                 actual: head,
             });
         }
-        let parent_commit = parent
-            .map(|id| self.find_commit(&repo, "commit", id))
-            .transpose()?;
-        let base_tree = match &parent_commit {
-            Some(commit) => {
-                let tree = commit
-                    .tree()
-                    .map_err(|err| git_error("commit", BRANCH, err))?;
-                let decoded = tree
-                    .decode()
-                    .map_err(|err| git_error("commit", BRANCH, err))?;
-                gix::objs::Tree::from(decoded)
-            }
-            None => gix::objs::Tree::empty(),
-        };
+        let (objects, parent_id, commit_id) =
+            self.retrying(|repo| build_commit(self, repo, parent, changes, message))?;
 
-        let mut objects: Vec<PackObject<'_>> = Vec::with_capacity(changes.len() * 4 + 2);
-        // The editor loads only the trees along the edited paths and writes only those it changed.
-        let mut editor =
-            gix::objs::tree::Editor::new(base_tree, &repo.objects, gix::hash::Kind::Sha1);
-        for change in changes {
-            let path = change.path().split('/');
-            match change {
-                Change::Put { data, .. } => {
-                    let id = hash("commit", Kind::Blob, data)?;
-                    objects.push(PackObject {
-                        id,
-                        kind: Kind::Blob,
-                        data: Cow::Borrowed(data),
-                    });
-                    editor.upsert(path, EntryKind::Blob, id)
-                }
-                Change::Delete { .. } => editor.remove(path),
-            }
-            .map_err(|err| git_error("commit: edit tree", change.path(), err))?;
-        }
-        let tree_id = editor.write(|tree| -> Result<ObjectId, StorageError> {
-            let mut data = Vec::new();
-            tree.write_to(&mut data)
-                .map_err(|err| git_error("commit: encode tree", BRANCH, err))?;
-            let id = hash("commit", Kind::Tree, &data)?;
-            objects.push(PackObject {
-                id,
-                kind: Kind::Tree,
-                data: Cow::Owned(data),
-            });
-            Ok(id)
-        })?;
-        if tree_id.is_empty_tree() {
-            // Everything was deleted: the editor may return the well-known id without writing it.
-            objects.push(PackObject {
-                id: tree_id,
-                kind: Kind::Tree,
-                data: Cow::Borrowed(&[]),
-            });
-        }
-
-        let identity = gix::actor::Signature {
-            name: IDENTITY_NAME.into(),
-            email: IDENTITY_EMAIL.into(),
-            time: gix::date::Time::now_utc(),
-        };
-        let commit = gix::objs::Commit {
-            tree: tree_id,
-            parents: parent_commit.iter().map(|c| c.id).collect(),
-            author: identity.clone(),
-            committer: identity,
-            encoding: None,
-            message: message.into(),
-            extra_headers: Vec::new(),
-        };
-        let mut data = Vec::new();
-        commit
-            .write_to(&mut data)
-            .map_err(|err| git_error("commit: encode commit", BRANCH, err))?;
-        let commit_id = hash("commit", Kind::Commit, &data)?;
-        objects.push(PackObject {
-            id: commit_id,
-            kind: Kind::Commit,
-            data: Cow::Owned(data),
-        });
-
-        write_pack(&self.git_dir.join("objects").join("pack"), objects)?;
-        writer.pack_written();
-        self.move_branch(&repo, parent_commit.map(|c| c.id), commit_id)?;
+        let object_count = objects.len() as u64;
+        let written = write_pack(&self.git_dir.join("objects").join("pack"), objects)?;
+        writer.repacker.pack_written();
+        writer.stats.packs += 1;
+        writer.stats.objects += object_count;
+        writer.stats.bytes += written.bytes;
+        writer.stats.disk_bytes += written.disk_bytes;
+        self.move_branch(&self.local(), parent_id, commit_id)?;
+        writer.stats.commits += 1;
         Ok(to_commit_id(commit_id))
     }
 
     fn commit_info(&self, at: &CommitId) -> Result<CommitInfo, StorageError> {
-        let repo = self.local();
-        let commit = self.find_commit(&repo, "commit_info", at)?;
-        let decoded = commit
-            .decode()
-            .map_err(|err| git_error("commit_info", at, err))?;
-        let parent = decoded.parents().next().map(to_commit_id);
-        let message = std::str::from_utf8(decoded.message)
-            .map_err(|_| StorageError::Corrupt {
-                op: "commit_info",
-                path: at.to_string(),
-                reason: "the commit message is not UTF-8".to_owned(),
-            })?
-            .to_owned();
-        Ok(CommitInfo { parent, message })
+        self.retrying(|repo| {
+            let commit = self.find_commit(repo, "commit_info", at)?;
+            let decoded = commit
+                .decode()
+                .map_err(|err| git_error("commit_info", at, err))?;
+            let parent = decoded.parents().next().map(to_commit_id);
+            let message = std::str::from_utf8(decoded.message)
+                .map_err(|_| StorageError::Corrupt {
+                    op: "commit_info",
+                    path: at.to_string(),
+                    reason: "the commit message is not UTF-8".to_owned(),
+                })?
+                .to_owned();
+            Ok(CommitInfo { parent, message })
+        })
     }
+}
+
+/// The new objects of a commit of `changes` on top of `parent` (the changed blobs, the trees along
+/// their paths and the commit), the parent's id and the new commit's id. Reads only.
+fn build_commit<'c>(
+    storage: &GitStorage,
+    repo: &gix::Repository,
+    parent: Option<&CommitId>,
+    changes: &'c [Change],
+    message: &str,
+) -> Result<(Vec<PackObject<'c>>, Option<ObjectId>, ObjectId), StorageError> {
+    let parent_commit = parent
+        .map(|id| storage.find_commit(repo, "commit", id))
+        .transpose()?;
+    let base_tree = match &parent_commit {
+        Some(commit) => {
+            let tree = commit
+                .tree()
+                .map_err(|err| git_error("commit", BRANCH, err))?;
+            let decoded = tree
+                .decode()
+                .map_err(|err| git_error("commit", BRANCH, err))?;
+            gix::objs::Tree::from(decoded)
+        }
+        None => gix::objs::Tree::empty(),
+    };
+
+    let mut objects: Vec<PackObject<'_>> = Vec::with_capacity(changes.len() * 4 + 2);
+    // The editor loads only the trees along the edited paths and writes only those it changed.
+    let mut editor = gix::objs::tree::Editor::new(base_tree, &repo.objects, gix::hash::Kind::Sha1);
+    for change in changes {
+        let path = change.path().split('/');
+        match change {
+            Change::Put { data, .. } => {
+                let id = hash("commit", Kind::Blob, data)?;
+                objects.push(PackObject {
+                    id,
+                    kind: Kind::Blob,
+                    data: Cow::Borrowed(data),
+                });
+                editor.upsert(path, EntryKind::Blob, id)
+            }
+            Change::Delete { .. } => editor.remove(path),
+        }
+        .map_err(|err| git_error("commit: edit tree", change.path(), err))?;
+    }
+    let tree_id = editor.write(|tree| -> Result<ObjectId, StorageError> {
+        let mut data = Vec::new();
+        tree.write_to(&mut data)
+            .map_err(|err| git_error("commit: encode tree", BRANCH, err))?;
+        let id = hash("commit", Kind::Tree, &data)?;
+        objects.push(PackObject {
+            id,
+            kind: Kind::Tree,
+            data: Cow::Owned(data),
+        });
+        Ok(id)
+    })?;
+    if tree_id.is_empty_tree() {
+        // Everything was deleted: the editor may return the well-known id without writing it.
+        objects.push(PackObject {
+            id: tree_id,
+            kind: Kind::Tree,
+            data: Cow::Borrowed(&[]),
+        });
+    }
+
+    let identity = gix::actor::Signature {
+        name: IDENTITY_NAME.into(),
+        email: IDENTITY_EMAIL.into(),
+        time: gix::date::Time::now_utc(),
+    };
+    let commit = gix::objs::Commit {
+        tree: tree_id,
+        parents: parent_commit.iter().map(|c| c.id).collect(),
+        author: identity.clone(),
+        committer: identity,
+        encoding: None,
+        message: message.into(),
+        extra_headers: Vec::new(),
+    };
+    let mut data = Vec::new();
+    commit
+        .write_to(&mut data)
+        .map_err(|err| git_error("commit: encode commit", BRANCH, err))?;
+    let commit_id = hash("commit", Kind::Commit, &data)?;
+    objects.push(PackObject {
+        id: commit_id,
+        kind: Kind::Commit,
+        data: Cow::Owned(data),
+    });
+
+    Ok((objects, parent_commit.map(|c| c.id), commit_id))
 }
 
 /// Open options: ignore the user's and the system's git configuration and environment so that the

@@ -21,7 +21,7 @@ mod repack;
 use std::fmt;
 use std::path::PathBuf;
 
-pub use git::{GitOptions, GitStorage, RepackPolicy};
+pub use git::{GitOptions, GitStorage, RepackPolicy, WriteStats};
 pub use memory::MemoryStorage;
 
 /// The branch that holds the log, as a full reference name.
@@ -48,6 +48,10 @@ pub trait Storage: Send + Sync + 'static {
     ///
     /// Fails with [`StorageError::Conflict`] if the branch is no longer at `parent`; the branch is then
     /// left untouched. When this returns `Ok`, the commit and the branch move are durable.
+    ///
+    /// Any other error leaves the outcome open (for example, the branch moved but the final fsync
+    /// failed): re-read [`Storage::head`] before retrying, and treat the batch as committed if the head
+    /// is a commit on top of `parent` with this batch's content.
     fn commit(
         &self,
         parent: Option<&CommitId>,
@@ -292,8 +296,12 @@ pub(crate) fn check_path(op: &'static str, path: &str) -> Result<(), StorageErro
         if component == "." || component == ".." {
             return refuse("'.' or '..' component");
         }
-        if component.eq_ignore_ascii_case(".git") {
-            return refuse("'.git' component");
+        // `.git` itself, and the files git interprets when a mirror clones: `.gitattributes` could make
+        // a checkout rewrite line endings (the clone would no longer serve the logged bytes),
+        // `.gitmodules` is parsed by `git fsck`. `git~1` is `.git` on NTFS.
+        let lower = component.to_ascii_lowercase();
+        if lower.starts_with(".git") || lower == "git~1" {
+            return refuse("component starting with '.git' (git gives such names meaning)");
         }
         if component.chars().any(|c| c.is_control() || c == '\\') {
             return refuse("control character or backslash");
@@ -341,6 +349,9 @@ mod tests {
             "a/../b",
             ".git/config",
             "a/.GIT/b",
+            ".gitattributes",
+            "releases/.gitmodules",
+            "GIT~1/x",
             "a\\b",
             "a\nb",
             "a\0b",

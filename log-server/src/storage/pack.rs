@@ -15,7 +15,7 @@
 
 use std::borrow::Cow;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use gix::ObjectId;
 use gix::objs::Kind;
@@ -23,10 +23,12 @@ use gix::objs::Kind;
 use super::StorageError;
 use super::durable::{rename_synced, write_synced};
 
-/// Prefix of the temporary files written before a pack is renamed into place. Git's `prune` treats
-/// `tmp_*` files in `objects/pack` as garbage, and `GitStorage::open` removes leftovers with this
-/// prefix after a crash.
-pub(crate) const TMP_PREFIX: &str = "tmp_pack_cairn_";
+/// Prefix of the temporary files written before a pack is renamed into place. The names must not end
+/// in `.pack` or `.idx`: git and gix treat any `*.idx` with a matching `*.pack` in `objects/pack` as
+/// a pack, and a `git repack` running in the background would then try to read a file that is about
+/// to be renamed away (and fail). Git's `prune` removes old `tmp_*` files, and `GitStorage::open`
+/// removes leftovers with this prefix after a crash.
+pub(crate) const TMP_PREFIX: &str = "tmp_cairn_";
 
 /// One object to store: its id (already computed by the caller), kind and uncompressed content.
 #[derive(Debug)]
@@ -34,6 +36,15 @@ pub(crate) struct PackObject<'a> {
     pub(crate) id: ObjectId,
     pub(crate) kind: Kind,
     pub(crate) data: Cow<'a, [u8]>,
+}
+
+/// Sizes of a pack and its index as written.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Written {
+    /// Bytes in the two files.
+    pub(crate) bytes: u64,
+    /// Disk space the two files occupy (allocated 512-byte blocks), as `du` counts it.
+    pub(crate) disk_bytes: u64,
 }
 
 /// Where one entry of the pack starts and the CRC-32 of its bytes, as the index needs them.
@@ -55,7 +66,7 @@ struct Located {
 pub(crate) fn write_pack(
     pack_dir: &Path,
     mut objects: Vec<PackObject<'_>>,
-) -> Result<PathBuf, StorageError> {
+) -> Result<Written, StorageError> {
     objects.sort_by_key(|object| object.id);
     objects.dedup_by(|a, b| a.id == b.id);
 
@@ -64,18 +75,40 @@ pub(crate) fn write_pack(
     let index = encode_index(&located, pack_checksum)?;
     let name = format!("pack-{}", hex(pack_checksum));
 
-    let tmp_pack = pack_dir.join(format!("{TMP_PREFIX}{name}.pack"));
-    let tmp_index = pack_dir.join(format!("{TMP_PREFIX}{name}.idx"));
+    let (tmp_pack, tmp_index) = temporary_names(pack_dir, &name);
     let final_pack = pack_dir.join(format!("{name}.pack"));
     let final_index = pack_dir.join(format!("{name}.idx"));
-    write_synced(&tmp_pack, &pack)?;
-    write_synced(&tmp_index, &index)?;
-    rename_synced(&tmp_pack, &final_pack, pack_dir)?;
-    rename_synced(&tmp_index, &final_index, pack_dir)?;
-    Ok(final_pack)
+    let published = write_synced(&tmp_pack, &pack)
+        .and_then(|()| write_synced(&tmp_index, &index))
+        .and_then(|()| rename_synced(&tmp_pack, &final_pack, pack_dir))
+        .and_then(|()| rename_synced(&tmp_index, &final_index, pack_dir));
+    if published.is_err() {
+        // Best effort: whatever is left is removed when the repository is next opened.
+        let _ = std::fs::remove_file(&tmp_pack);
+        let _ = std::fs::remove_file(&tmp_index);
+    }
+    published?;
+    Ok(Written {
+        bytes: (pack.len() + index.len()) as u64,
+        disk_bytes: allocated(&final_pack) + allocated(&final_index),
+    })
+}
+
+/// Disk space a file occupies; 0 if it cannot be determined (the figure is only reported).
+fn allocated(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).map_or(0, |meta| meta.blocks() * 512)
 }
 
 const HASH_LEN: usize = 20;
+
+/// Names for the pack and index of pack `name` while they are being written.
+fn temporary_names(pack_dir: &Path, name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    (
+        pack_dir.join(format!("{TMP_PREFIX}{name}_pack")),
+        pack_dir.join(format!("{TMP_PREFIX}{name}_idx")),
+    )
+}
 
 fn pack_error(reason: impl Into<String>) -> StorageError {
     StorageError::Corrupt {
@@ -201,6 +234,30 @@ fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn temporary_files_do_not_look_like_packs() {
+        let (pack, index) = temporary_names(Path::new("objects/pack"), "pack-0123");
+        for path in [pack, index] {
+            let name = path.file_name().and_then(|n| n.to_str()).expect("name");
+            assert!(
+                name.starts_with(TMP_PREFIX) && name.starts_with("tmp_"),
+                "{name}"
+            );
+            // Every suffix git gives meaning to in objects/pack.
+            for suffix in [
+                ".pack",
+                ".idx",
+                ".keep",
+                ".rev",
+                ".bitmap",
+                ".promisor",
+                ".mtimes",
+            ] {
+                assert!(!name.ends_with(suffix), "{name} ends with {suffix}");
+            }
+        }
+    }
 
     #[test]
     fn entry_header_encodes_type_and_size() {

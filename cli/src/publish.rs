@@ -1,0 +1,268 @@
+//! `cairn publish`: hash the files of a release, sign the `cairn/release/v1` statement, submit it,
+//! check the log's proof, and write `FILE.tlog-proof` beside every file.
+
+use std::fs::File;
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use cairn_verifier::entry::{FileName, FileRef, Release, ReleaseName, Sha256Digest, Version};
+use cairn_verifier::note::Note;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use sha2::{Digest as _, Sha256};
+
+use crate::atomic_file::{self, Existing};
+use crate::exit::Failure;
+use crate::key_files::{LogKey, load_signer};
+use crate::log_client::{self, LogClient, LogName, Logged};
+
+/// Files at least this large get a progress bar while they are hashed (on a terminal).
+const PROGRESS_THRESHOLD: u64 = 64 << 20;
+/// Read size while hashing: large enough that SHA-256 (with the CPU's SHA extensions, which
+/// `sha2` detects at run time) dominates, not system calls.
+const READ_BUFFER: usize = 1 << 20;
+
+/// Arguments of `cairn publish`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// The release's artifacts; `FILE.tlog-proof` is written beside each.
+    #[arg(value_name = "FILE", required = true)]
+    files: Vec<PathBuf>,
+    /// Release name (for example `example/installer-amd64`).
+    #[arg(long)]
+    name: String,
+    /// Release version.
+    #[arg(long)]
+    version: String,
+    /// The release signing key (mode 0600), valid for NAME in the key log.
+    #[arg(long = "key", value_name = "SECRET")]
+    key: PathBuf,
+    /// The log's base URL.
+    #[arg(long, value_name = "URL")]
+    log: String,
+    /// An image manifest or SBOM of the release (repeatable); gets a `.tlog-proof` too.
+    #[arg(long = "manifest", value_name = "FILE")]
+    manifests: Vec<PathBuf>,
+    /// The log's verifier key: the returned proof's checkpoint must be signed by it.
+    #[arg(long, value_name = "VKEY")]
+    log_key: Option<String>,
+    /// Replace existing `.tlog-proof` files instead of refusing.
+    #[arg(long)]
+    force: bool,
+    /// Print the summary as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+/// One file of the release, before and after hashing.
+struct Item {
+    path: PathBuf,
+    file_name: FileName,
+    proof_path: PathBuf,
+    manifest: bool,
+    digest: Option<(Sha256Digest, u64)>,
+}
+
+pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
+    // Everything that can be refused locally is, before any file is hashed or anything sent.
+    let name = ReleaseName::new(&args.name).map_err(|e| usage(format!("--name: {e}")))?;
+    let version = Version::new(&args.version).map_err(|e| usage(format!("--version: {e}")))?;
+    let mut items = Vec::new();
+    for (path, manifest) in args
+        .files
+        .iter()
+        .map(|p| (p, false))
+        .chain(args.manifests.iter().map(|p| (p, true)))
+    {
+        items.push(item(path, manifest, args.force)?);
+    }
+    let signer = load_signer(&args.key)?;
+    let client = LogClient::new(&args.log)?;
+    let log_key = args.log_key.as_deref().map(LogKey::parse).transpose()?;
+    for item in &mut items {
+        item.digest = Some(hash_file(&item.path)?);
+    }
+    let file_ref = |item: &Item| {
+        item.digest.map(|(digest, size)| FileRef {
+            digest,
+            size,
+            file_name: item.file_name.clone(),
+        })
+    };
+    let artifacts = items
+        .iter()
+        .filter(|i| !i.manifest)
+        .filter_map(file_ref)
+        .collect();
+    let manifests = items
+        .iter()
+        .filter(|i| i.manifest)
+        .filter_map(file_ref)
+        .collect();
+    let release = Release::new(name, version, artifacts, manifests).map_err(usage)?;
+    let note = Note::sign(&release.to_text(), &[&signer])
+        .map_err(|e| usage(format!("the release statement cannot be signed: {e}")))?;
+    let entry = note.to_bytes();
+    let logged =
+        log_client::submit_and_check(&client, LogName::Releases, &entry, log_key.as_ref())?;
+    log_client::warn_unverified(&logged.checkpoint);
+    let existing = if args.force {
+        Existing::Replace
+    } else {
+        Existing::Refuse
+    };
+    for item in &items {
+        atomic_file::write(&item.proof_path, &logged.proof, 0o644, existing).with_context(
+            || {
+                format!(
+                    "the release is logged at index {}, but its proof could not be written \
+                 (GET {}/releases/proof/{} serves one)",
+                    logged.index,
+                    args.log.trim_end_matches('/'),
+                    logged.index
+                )
+            },
+        )?;
+    }
+    summary(args.json, &release, &items, &logged);
+    Ok(())
+}
+
+fn usage(e: impl std::fmt::Display) -> anyhow::Error {
+    Failure::Usage(e.to_string()).into()
+}
+
+fn item(path: &Path, manifest: bool, force: bool) -> anyhow::Result<Item> {
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if !meta.is_file() {
+        return Err(usage(format!("{} is not a regular file", path.display())));
+    }
+    let base = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| usage(format!("{} has no UTF-8 file name", path.display())))?;
+    let file_name = FileName::new(base).map_err(|e| {
+        usage(format!(
+            "{}: the file name cannot go in a release statement: {e}",
+            path.display()
+        ))
+    })?;
+    let mut proof_path = path.as_os_str().to_owned();
+    proof_path.push(".tlog-proof");
+    let proof_path = PathBuf::from(proof_path);
+    if !force && proof_path.exists() {
+        return Err(usage(format!(
+            "{} already exists; refusing to overwrite it (pass --force to replace it)",
+            proof_path.display()
+        )));
+    }
+    Ok(Item {
+        path: path.to_owned(),
+        file_name,
+        proof_path,
+        manifest,
+        digest: None,
+    })
+}
+
+/// SHA-256 and size of a file, read once as a stream. The size is what was read, not what the
+/// file system reported beforehand, so the two always describe the same bytes.
+fn hash_file(path: &Path) -> anyhow::Result<(Sha256Digest, u64)> {
+    let mut file = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let expected = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let bar = if expected >= PROGRESS_THRESHOLD {
+        let bar = ProgressBar::with_draw_target(Some(expected), ProgressDrawTarget::stderr());
+        if let Ok(style) = ProgressStyle::with_template(
+            "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+        ) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_message(format!("hashing {}", path.display()));
+        bar.enable_steady_tick(Duration::from_millis(200));
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; READ_BUFFER];
+    let mut size = 0u64;
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        };
+        hasher.update(&buf[..n]);
+        size += n as u64;
+        bar.inc(n as u64);
+    }
+    bar.finish_and_clear();
+    Ok((Sha256Digest::from_bytes(hasher.finalize().into()), size))
+}
+
+fn summary(json: bool, release: &Release, items: &[Item], logged: &Logged) {
+    let path_of = |f: &FileRef| {
+        items
+            .iter()
+            .find(|i| i.file_name == f.file_name)
+            .map(|i| {
+                (
+                    i.path.display().to_string(),
+                    i.proof_path.display().to_string(),
+                )
+            })
+            .unwrap_or_default()
+    };
+    #[allow(clippy::print_stdout)] // The summary is this command's data.
+    if json {
+        let files = |list: &[FileRef]| -> Vec<serde_json::Value> {
+            list.iter()
+                .map(|f| {
+                    let (path, proof) = path_of(f);
+                    serde_json::json!({
+                        "file_name": f.file_name.as_str(),
+                        "path": path,
+                        "digest": f.digest.to_string(),
+                        "size": f.size,
+                        "proof": proof,
+                    })
+                })
+                .collect()
+        };
+        let value = serde_json::json!({
+            "index": logged.index,
+            "name": release.name().as_str(),
+            "version": release.version().as_str(),
+            "artifacts": files(release.artifacts()),
+            "manifests": files(release.manifests()),
+            "checkpoint": {
+                "origin": logged.checkpoint.origin,
+                "size": logged.checkpoint.size,
+                "signature_verified": logged.checkpoint.verified,
+            },
+        });
+        println!("{value}");
+    } else {
+        println!(
+            "{} {} logged at release-log index {}",
+            release.name(),
+            release.version(),
+            logged.index
+        );
+        for (kind, list) in [
+            ("artifact", release.artifacts()),
+            ("manifest", release.manifests()),
+        ] {
+            for f in list {
+                let (_, proof) = path_of(f);
+                println!(
+                    "  {kind} {} {} {} -> {proof}",
+                    f.digest, f.size, f.file_name
+                );
+            }
+        }
+    }
+}

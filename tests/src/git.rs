@@ -1,0 +1,133 @@
+//! The real `git` binary, for what a mirror or an attacker with write access to the repository
+//! would do: clone it, read the branch, commit altered files with plumbing commands.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+/// The branch Cairn publishes on.
+pub const BRANCH: &str = "refs/heads/main";
+
+/// A `git` command with a fixed identity and no user or system configuration.
+pub fn git_command() -> Command {
+    let mut cmd = Command::new("git");
+    cmd.env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_AUTHOR_NAME", "Mallory")
+        .env("GIT_AUTHOR_EMAIL", "mallory@example.org")
+        .env("GIT_COMMITTER_NAME", "Mallory")
+        .env("GIT_COMMITTER_EMAIL", "mallory@example.org")
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_INDEX_FILE");
+    cmd
+}
+
+/// Runs `git --git-dir <repo> <args>` with `stdin`, returning stdout; panics with stderr on
+/// failure.
+pub fn git_in(repo: &Path, args: &[&str], stdin: Option<&[u8]>, env: &[(&str, &Path)]) -> Vec<u8> {
+    let mut cmd = git_command();
+    cmd.arg("--git-dir").arg(repo).args(args);
+    for (name, value) in env {
+        cmd.env(name, value);
+    }
+    run(
+        cmd,
+        stdin,
+        &format!("git --git-dir {} {args:?}", repo.display()),
+    )
+}
+
+/// Runs `git <args>` in `dir`, returning stdout; panics with stderr on failure.
+pub fn git_at(dir: &Path, args: &[&str]) -> Vec<u8> {
+    let mut cmd = git_command();
+    cmd.current_dir(dir).args(args);
+    run(cmd, None, &format!("git {args:?} in {}", dir.display()))
+}
+
+fn run(mut cmd: Command, stdin: Option<&[u8]>, what: &str) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut child = cmd
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{what}: cannot run git (is it installed?): {e}"));
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .expect("piped stdin")
+            .write_all(input)
+            .expect("write to git");
+    }
+    let out = child.wait_with_output().expect("git output");
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// The bytes of `path` on the branch of the bare repository `repo`.
+pub fn read_on_branch(repo: &Path, path: &str) -> Vec<u8> {
+    git_in(
+        repo,
+        &["cat-file", "blob", &format!("{BRANCH}:{path}")],
+        None,
+        &[],
+    )
+}
+
+/// Commits `data` as `path` on the branch of the bare repository `repo`, on top of the current
+/// head, with git plumbing only (as someone with write access to the repository could), and
+/// moves the branch with a compare-and-swap. `scratch` holds a temporary index.
+pub fn commit_on_branch(repo: &Path, scratch: &Path, path: &str, data: &[u8]) {
+    let head = text(git_in(repo, &["rev-parse", BRANCH], None, &[]));
+    let blob = text(git_in(
+        repo,
+        &["hash-object", "-w", "--stdin"],
+        Some(data),
+        &[],
+    ));
+    let index = scratch.join("tamper.index");
+    let env = [("GIT_INDEX_FILE", index.as_path())];
+    git_in(repo, &["read-tree", &head], None, &env);
+    git_in(
+        repo,
+        &[
+            "update-index",
+            "--cacheinfo",
+            &format!("100644,{blob},{path}"),
+        ],
+        None,
+        &env,
+    );
+    let tree = text(git_in(repo, &["write-tree"], None, &env));
+    let commit = text(git_in(
+        repo,
+        &[
+            "commit-tree",
+            &tree,
+            "-p",
+            &head,
+            "-m",
+            "an innocent update",
+        ],
+        None,
+        &[],
+    ));
+    git_in(repo, &["update-ref", BRANCH, &commit, &head], None, &[]);
+    let _ = std::fs::remove_file(&index);
+}
+
+fn text(out: Vec<u8>) -> String {
+    String::from_utf8(out)
+        .expect("git prints UTF-8 here")
+        .trim_end()
+        .to_owned()
+}
