@@ -258,7 +258,7 @@ fn log_key_mismatch() {
 #[test]
 fn rollback_to_an_older_checkpoint() {
     let (mut log, client, artifact) = setup();
-    let old = log.dir.path().join("old-data");
+    let old = log.files.path().join("old-data");
     log.copy_data(&old);
     client.trust(&log.url(), &log, &[]);
     log.publish("example/os", "1.1", b"newer\n");
@@ -283,7 +283,7 @@ fn rollback_to_an_older_checkpoint() {
 #[test]
 fn split_view() {
     let (mut log, client, artifact) = setup();
-    let fork = log.dir.path().join("fork-data");
+    let fork = log.files.path().join("fork-data");
     log.copy_data(&fork);
     client.trust(&log.url(), &log, &[]);
     // Two servers with the same key and the same history so far; each now logs a different
@@ -357,7 +357,7 @@ fn key_revoked_at_that_index() {
         0,
         "valid before the revocation",
     );
-    let revoke = sign(&revoke_event(&log.release, 0), &[&log.root]);
+    let revoke = sign(&revoke_key_event(&log.release, 0), &[&log.root]);
     log.post("keys", &revoke).expect("revoke");
     let out = client.verify(&artifact, &["-v", "--json"]);
     assert_refused(&out, 3, "key-validity", "revoked key");
@@ -810,7 +810,7 @@ fn install_leaves_path_untouched_on_every_failure() {
     assert_untouched(&to, old);
 
     // Revoked key.
-    let revoke = sign(&revoke_event(&log.release, 0), &[&log.root]);
+    let revoke = sign(&revoke_key_event(&log.release, 0), &[&log.root]);
     log.post("keys", &revoke).expect("revoke");
     let out = install(&client, &s(&artifact), &to, &[]);
     assert_refused(&out, 3, "key-validity", "install revoked");

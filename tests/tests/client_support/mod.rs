@@ -1,7 +1,7 @@
-//! Helpers of the client end-to-end tests: a real `cairn serve` on loopback whose log key the test
-//! holds (so it can sign what a compromised log would), releases posted as signed notes, a tiny
-//! HTTP server for downloads and for a man-in-the-middle that rewrites answers, and a client state
-//! directory driven through the real `cairn` binary.
+//! Helpers of the client end-to-end tests, on top of the shared harness (`cairn_tests`): a log
+//! whose log key the test holds (so it can sign what a compromised log would), releases posted
+//! as signed notes, a tiny HTTP server for downloads and for a man-in-the-middle that rewrites
+//! answers, and a client state directory driven through the real `cairn` binary.
 
 #![allow(dead_code, unreachable_pub)]
 
@@ -10,32 +10,27 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use cairn_tests::fixtures::{add_key_event, genesis};
+use cairn_tests::process::{LogDir, Server};
 use cairn_verifier::cosignature::CosignatureSigner;
 use cairn_verifier::entry::{
-    Deprecation, FileName, FileRef, KeyEvent, Reason, Release, ReleaseName, RootSet, Scope,
-    Sha256Digest, Version,
+    Deprecation, FileName, FileRef, Reason, Release, ReleaseName, Sha256Digest, Version,
 };
 use cairn_verifier::hash::sha256;
-use cairn_verifier::note::{Ed25519Signer, KeyName, Note, NoteSigner};
+use cairn_verifier::note::{Ed25519Signer, KeyName, Note};
 use cairn_verifier::tlog_proof::TlogProof;
+
+pub use cairn_tests::fixtures::{key, revoke_key_event, sign};
+pub use cairn_tests::process::cairn_bin;
 
 /// Origin prefix of every test log.
 pub const PREFIX: &str = "log.example.org";
 /// How long a command may run.
 const TIMEOUT: Duration = Duration::from_secs(120);
-
-/// A key derived from `label` (same label, same key), named `example.org/<label>`.
-pub fn key(label: &str) -> Ed25519Signer {
-    let name = KeyName::new(&format!("example.org/{label}")).expect("key name");
-    Ed25519Signer::from_seed(
-        name,
-        sha256(format!("cairn-client-tests/{label}").as_bytes()),
-    )
-}
 
 /// A witness cosigning key.
 pub fn witness(label: &str) -> CosignatureSigner {
@@ -52,31 +47,6 @@ pub fn log_key() -> Ed25519Signer {
         KeyName::new(PREFIX).expect("name"),
         sha256(b"cairn-client-tests/log"),
     )
-}
-
-/// Signs `text` with `signers`.
-pub fn sign(text: &str, signers: &[&Ed25519Signer]) -> Vec<u8> {
-    let signers: Vec<&dyn NoteSigner> = signers.iter().map(|s| *s as &dyn NoteSigner).collect();
-    Note::sign(text, &signers).expect("sign").to_bytes()
-}
-
-/// The `cairn` binary: `$CAIRN_BIN` or `target/<profile>/cairn` beside the test executable.
-pub fn cairn_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("CAIRN_BIN") {
-        return PathBuf::from(p);
-    }
-    let exe = std::env::current_exe().expect("test executable");
-    let bin = exe
-        .parent()
-        .and_then(Path::parent)
-        .map(|d| d.join("cairn"))
-        .expect("target/<profile>/deps");
-    assert!(
-        bin.is_file(),
-        "{} is missing: run `cargo build -p cairn-cli` first",
-        bin.display()
-    );
-    bin
 }
 
 /// Runs `cairn args...` to completion with a timeout.
@@ -150,95 +120,14 @@ pub fn assert_exit(out: &Output, expected: i32, what: &str) {
     );
 }
 
-/// A running `cairn serve`, killed on drop.
-#[derive(Debug)]
-pub struct Server {
-    child: Child,
-    addr: SocketAddr,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl Server {
-    fn start(data: &Path) -> Server {
-        let mut child = Command::new(cairn_bin())
-            .args(["serve", "--data"])
-            .arg(data)
-            .args([
-                "--listen",
-                "127.0.0.1:0",
-                "--batch-interval",
-                "5ms",
-                "--rate-limit-address",
-                "0",
-                "--rate-limit-key",
-                "0",
-            ])
-            .env("NO_COLOR", "1")
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn cairn serve");
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let pipe = child.stderr.take().expect("stderr");
-        let sink = Arc::clone(&stderr);
-        std::thread::spawn(move || {
-            let mut reader = BufReader::new(pipe);
-            let mut line = String::new();
-            while reader.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
-                sink.lock().expect("stderr").push_str(&line);
-                line.clear();
-            }
-        });
-        let deadline = Instant::now() + TIMEOUT;
-        let marker = "listening on http://";
-        loop {
-            let found = {
-                let text = stderr.lock().expect("stderr");
-                text.find(marker).and_then(|at| {
-                    let rest = &text[at + marker.len()..];
-                    let end = rest.find(|c: char| c.is_whitespace())?;
-                    rest[..end].parse::<SocketAddr>().ok()
-                })
-            };
-            if let Some(addr) = found {
-                return Server {
-                    child,
-                    addr,
-                    stderr,
-                };
-            }
-            if let Ok(Some(status)) = child.try_wait() {
-                panic!(
-                    "cairn serve exited ({status}):\n{}",
-                    stderr.lock().expect("stderr")
-                );
-            }
-            assert!(Instant::now() < deadline, "cairn serve did not start");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    /// `http://ADDR`.
-    pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// A log whose keys the test holds: root `root1` (threshold 1), release key `rel1` for
 /// `example/*` from 0, log key [`log_key`].
 #[derive(Debug)]
 pub struct TestLog {
-    /// Temporary directory holding the data directory and scratch files.
-    pub dir: tempfile::TempDir,
+    /// The data directory made by `cairn init` (in a temporary directory).
+    pub dir: LogDir,
+    /// Holds the log key's file and the test's scratch files.
+    pub files: tempfile::TempDir,
     /// The running server.
     pub server: Option<Server>,
     /// The root key.
@@ -251,27 +140,13 @@ pub struct TestLog {
 impl TestLog {
     /// `cairn init` with the test's log key, `cairn serve`, and the release key added.
     pub fn start() -> TestLog {
-        let dir = tempfile::tempdir().expect("tempdir");
+        let files = tempfile::tempdir().expect("tempdir");
         let root = key("root1");
         let release = key("rel1");
-        let genesis = sign(&root_event(&[&root], 1), &[&root]);
-        std::fs::write(dir.path().join("genesis.note"), &genesis).expect("genesis");
-        let skey = dir.path().join("log.key");
+        let skey = files.path().join("log.key");
         std::fs::write(&skey, format!("{}\n", log_key().to_skey())).expect("log key");
         std::fs::set_permissions(&skey, std::fs::Permissions::from_mode(0o600)).expect("chmod");
-        let data = dir.path().join("data");
-        let out = run_cairn(&[
-            "init".as_ref(),
-            "--data".as_ref(),
-            data.as_os_str(),
-            "--origin".as_ref(),
-            PREFIX.as_ref(),
-            "--genesis".as_ref(),
-            dir.path().join("genesis.note").as_os_str(),
-            "--log-key".as_ref(),
-            skey.as_os_str(),
-        ]);
-        assert_exit(&out, 0, "cairn init");
+        let dir = LogDir::init_with(PREFIX, &genesis(&[&root], 1, &[&root]), Some(&skey));
         let http: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .proxy(None)
@@ -279,32 +154,33 @@ impl TestLog {
             .build()
             .into();
         let log = TestLog {
-            server: Some(Server::start(&data)),
+            server: Some(dir.serve(&[])),
             dir,
+            files,
             root,
             release,
             http,
         };
-        let add = sign(&add_event(&log.release, "example/*", 0), &[&log.root]);
+        let add = sign(&add_key_event(&log.release, "example/*", 0), &[&log.root]);
         log.post("keys", &add).expect("add the release key");
         log
     }
 
     /// The data directory.
     pub fn data(&self) -> PathBuf {
-        self.dir.path().join("data")
+        self.dir.data()
     }
 
     /// A scratch directory for the test's files.
     pub fn scratch(&self) -> PathBuf {
-        let p = self.dir.path().join("scratch");
+        let p = self.files.path().join("scratch");
         std::fs::create_dir_all(&p).expect("scratch");
         p
     }
 
     /// The server's base URL.
     pub fn url(&self) -> String {
-        self.server.as_ref().expect("server running").url()
+        self.server.as_ref().expect("server running").base_url()
     }
 
     /// Stops the server (SIGKILL; the log is crash-safe).
@@ -314,7 +190,7 @@ impl TestLog {
 
     /// Starts a server on `data` (this log's or a copy of it).
     pub fn serve(&mut self, data: &Path) {
-        self.server = Some(Server::start(data));
+        self.server = Some(Server::start(data, &[]).unwrap_or_else(|f| panic!("{f}")));
     }
 
     /// Copies the data directory (server stopped first, restarted after) to `to`.
@@ -382,37 +258,6 @@ pub fn proof_path(file: &Path) -> PathBuf {
     let mut s = file.as_os_str().to_owned();
     s.push(".tlog-proof");
     PathBuf::from(s)
-}
-
-/// A root event.
-pub fn root_event(roots: &[&Ed25519Signer], threshold: usize) -> String {
-    KeyEvent::Root {
-        roots: RootSet::new(roots.iter().map(|r| r.verifier()).collect(), threshold)
-            .expect("roots"),
-        reason: Some(Reason::new("Genesis").expect("reason")),
-    }
-    .to_text()
-}
-
-/// An `add` event.
-pub fn add_event(key: &Ed25519Signer, scope: &str, from: u64) -> String {
-    KeyEvent::Add {
-        key: key.verifier(),
-        scope: Scope::new(scope).expect("scope"),
-        from,
-        reason: None,
-    }
-    .to_text()
-}
-
-/// A `revoke` event.
-pub fn revoke_event(key: &Ed25519Signer, until: u64) -> String {
-    KeyEvent::Revoke {
-        key: key.verifier(),
-        until,
-        reason: Reason::new("Key compromised").expect("reason"),
-    }
-    .to_text()
 }
 
 /// A release text listing `files` (name, contents) as artifacts.
