@@ -21,7 +21,8 @@ use crate::report::Report;
 use crate::state::sync_dir;
 use crate::trust::ClientOptions;
 use crate::verify::{
-    CheckOptions, ProofFile, Run, Verified, print_outcome, proof_path_for, read_proof,
+    CheckOptions, ProofFile, Run, Verified, print_outcome, print_start_failure, proof_path_for,
+    read_proof,
 };
 
 /// Arguments of `cairn install`.
@@ -120,7 +121,8 @@ pub(crate) fn run(args: &InstallArgs) -> anyhow::Result<()> {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let mut run = Run::start(&args.client, &args.checks, Report::new(args.checks.verbose))?;
+    let mut run = Run::start(&args.client, &args.checks, Report::new(args.checks.verbose))
+        .inspect_err(|e| print_start_failure(e, &args.checks))?;
     install_signal_handler()?;
     let result = install(&mut run, args, &source, &dir, &file_name, &expected);
     print_outcome(

@@ -410,7 +410,9 @@ fn run_init(args: &InitArgs) -> anyhow::Result<()> {
         args.max_age.unwrap_or(DEFAULT_MAX_AGE),
     )
     .map_err(Failure::Usage)?;
-    let path = match &args.out {
+    // `--trust FILE` names the policy file for every client command, so here it is where to
+    // write it (like `--out`).
+    let path = match args.out.as_ref().or(args.client.trust.as_ref()) {
         Some(out) => out.clone(),
         None => {
             let state = args.client.state_dir()?;

@@ -101,6 +101,9 @@ pub(crate) struct ProofFile {
     pub(crate) bytes: Vec<u8>,
 }
 
+/// Most entries naming one digest that an online lookup examines.
+const MAX_CANDIDATES: usize = 32;
+
 /// One run of the client algorithm.
 #[derive(Debug)]
 pub(crate) struct Run {
@@ -460,11 +463,16 @@ impl Run {
             }
             None => {
                 let digest_hex = hex(hashed.digest.as_bytes());
-                let indexes: Vec<u64> = server
+                let mut indexes: Vec<u64> = server
                     .lookup_digest(&digest_hex)?
                     .into_iter()
                     .filter(|&i| i < latest.size())
                     .collect();
+                // The lookup is a hint from the server: bound the work it can make us do. The
+                // newest entries are the likeliest to be the release meant.
+                if indexes.len() > MAX_CANDIDATES {
+                    indexes.drain(..indexes.len() - MAX_CANDIDATES);
+                }
                 if indexes.is_empty() {
                     let detail = format!(
                         "no release in the log (size {}) names sha256:{digest_hex}",
@@ -829,6 +837,25 @@ pub(crate) fn print_outcome(
     }
 }
 
+/// With `--json`, a run that could not start (bad arguments, no trust policy) still prints its
+/// one JSON object.
+pub(crate) fn print_start_failure(error: &anyhow::Error, checks: &CheckOptions) {
+    if checks.json {
+        let result: anyhow::Result<Verified> = Err(anyhow::anyhow!("{error:#}"));
+        let (verdict, code) = match error.downcast_ref::<Failure>() {
+            Some(Failure::Usage(_)) => ("usage-error", 2),
+            _ => classify(&result),
+        };
+        #[allow(clippy::print_stdout)] // The JSON object is this command's data.
+        {
+            println!(
+                "{}",
+                Report::default().to_json(verdict, code, Some(format!("{error:#}")))
+            );
+        }
+    }
+}
+
 /// Reads a proof file if it exists.
 pub(crate) fn read_proof(path: &Path) -> anyhow::Result<Option<ProofFile>> {
     match std::fs::File::open(path) {
@@ -856,8 +883,11 @@ pub(crate) fn proof_path_for(file: &Path) -> PathBuf {
 
 /// Runs `cairn verify`.
 pub(crate) fn run(args: &VerifyArgs) -> anyhow::Result<()> {
-    let expected = args.checks.expected()?;
-    let mut run = Run::start(&args.client, &args.checks, Report::new(args.checks.verbose))?;
+    let started = args.checks.expected().and_then(|expected| {
+        let run = Run::start(&args.client, &args.checks, Report::new(args.checks.verbose))?;
+        Ok((expected, run))
+    });
+    let (expected, mut run) = started.inspect_err(|e| print_start_failure(e, &args.checks))?;
     let result = verify_file(&mut run, args, &expected);
     print_outcome(
         &run.report,

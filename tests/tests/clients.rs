@@ -677,6 +677,12 @@ fn trust_init_refuses_bad_input() {
         "1",
     ]);
     assert_exit(&out, 2, "no overwrite");
+    // No trust policy at all: a usage error, still one JSON object with --json.
+    let none = Client::new();
+    let out = none.verify(&log.scratch(), &["--json"]);
+    assert_exit(&out, 2, "no trust policy");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(json["verdict"], "usage-error");
 }
 
 // ---- install ----
