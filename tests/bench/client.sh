@@ -83,8 +83,10 @@ port=$(grep -o 'port [0-9]*' http.out | head -n 1 | cut -d' ' -f2)
 url="http://127.0.0.1:$port/image.img"
 mkdir dest
 two_steps() { curl -s -o dest/two.img "$url" && sha256sum dest/two.img; }
+two_steps_openssl() { curl -s -o dest/two.img "$url" && openssl dgst -sha256 dest/two.img; }
 t_curl=$(best curl -s -o dest/only.img "$url")
 t_two=$(best two_steps)
+t_two_openssl=$(best two_steps_openssl)
 t_install=$(best "$cairn" install "$url" --to dest/installed.img --state state)
 
 ratio() { printf '%.2f' "$(echo "$1 / $2" | bc -l)"; }
@@ -100,9 +102,10 @@ file: ${size_mib} MiB, page cache warm; best of 3 runs; CPU: $cpu (SHA-NI: $shan
 | cairn verify --offline (proof + key-log snapshot) | $t_verify | $(ratio "$t_verify" "$t_openssl") |
 | cairn verify (online: key-log sync, latest checkpoint, consistency) | $t_verify_online | $(ratio "$t_verify_online" "$t_openssl") |
 
-| install from a local HTTP server (python3 -m http.server) | seconds | vs two steps |
+| install from a local HTTP server (python3 -m http.server) | seconds | vs curl + openssl |
 |---|---|---|
-| curl -o (download only) | $t_curl | $(ratio "$t_curl" "$t_two") |
-| curl -o, then sha256sum (two steps) | $t_two | 1.00 |
-| cairn install (download, hash while downloading, verify, rename) | $t_install | $(ratio "$t_install" "$t_two") |
+| curl -o (download only) | $t_curl | $(ratio "$t_curl" "$t_two_openssl") |
+| curl -o, then sha256sum (two steps) | $t_two | $(ratio "$t_two" "$t_two_openssl") |
+| curl -o, then openssl dgst -sha256 (two steps) | $t_two_openssl | 1.00 |
+| cairn install (download, hash while downloading, verify, rename) | $t_install | $(ratio "$t_install" "$t_two_openssl") |
 EOF
