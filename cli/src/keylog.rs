@@ -335,7 +335,11 @@ pub(crate) fn sync(
                     size: cp.size(),
                     root: *cp.root(),
                 };
-                proof_from_tiles(server, LogName::Keys, tree, old.size())?
+                proof_from_tiles(server, LogName::Keys, tree, old.size()).inspect_err(|e| {
+                    if let Some(Failure::Verification(m)) = e.downcast_ref::<Failure>() {
+                        report.fail("consistency", m.clone());
+                    }
+                })?
             };
             check_consistent(state, old, &cp, &proof, what, report)?;
             (s.entries.clone(), old.size())
@@ -352,7 +356,11 @@ pub(crate) fn sync(
     while next < cp.size() {
         let bundle = EntryBundle::for_entry(TILE_HEIGHT, next, cp.size())
             .map_err(|e| anyhow::anyhow!("planning key-log bundles: {e}"))?;
-        let fetched = server.bundle(LogName::Keys, &bundle)?;
+        let fetched = server.bundle(LogName::Keys, &bundle).inspect_err(|e| {
+            if let Some(Failure::Verification(m)) = e.downcast_ref::<Failure>() {
+                report.fail("keylog-entries", m.clone());
+            }
+        })?;
         let skip = usize::try_from(next - bundle.first_entry()).unwrap_or(usize::MAX);
         for e in fetched.into_iter().skip(skip) {
             entries.push(e);

@@ -416,7 +416,8 @@ impl Run {
                 let proof = if s.size() == 0 || s.size() == latest.size() {
                     Vec::new()
                 } else {
-                    proof_from_tiles(server, LogName::Releases, head(&latest), s.size())?
+                    proof_from_tiles(server, LogName::Releases, head(&latest), s.size())
+                        .inspect_err(|e| record_failure(&mut self.report, "consistency", e))?
                 };
                 check_consistent(
                     &self.state,
@@ -449,7 +450,8 @@ impl Run {
                 let proof = if cp.size() == 0 || cp.size() == latest.size() {
                     Vec::new()
                 } else {
-                    reader_proof(&reader, cp.size(), latest.size())?
+                    reader_proof(&reader, cp.size(), latest.size())
+                        .inspect_err(|e| record_failure(&mut self.report, "consistency", e))?
                 };
                 check_consistent(
                     &self.state,
@@ -483,7 +485,9 @@ impl Run {
                 }
                 let mut found = Vec::new();
                 for index in indexes {
-                    let entry = server.entry(LogName::Releases, &reader, index)?;
+                    let entry = server
+                        .entry(LogName::Releases, &reader, index)
+                        .inspect_err(|e| record_failure(&mut self.report, "inclusion", e))?;
                     self.report.pass(
                         "inclusion",
                         format!(
@@ -588,7 +592,9 @@ impl Run {
         let size = reader.tree().size;
         let indexes = server.lookup_deprecations(name, version)?;
         for index in indexes.into_iter().filter(|&i| i < size) {
-            let entry = server.entry(LogName::Releases, reader, index)?;
+            let entry = server
+                .entry(LogName::Releases, reader, index)
+                .inspect_err(|e| record_failure(&mut self.report, "deprecation", e))?;
             let Ok(note) = Note::parse(&entry) else {
                 continue;
             };
@@ -630,6 +636,14 @@ impl Run {
             format!("{name} {version} is not deprecated (log size {size})"),
         );
         Ok(false)
+    }
+}
+
+/// Records a verification failure raised below the checks (tiles or bundles that do not match
+/// their checkpoint) as the failure of `check`.
+fn record_failure(report: &mut Report, check: &'static str, error: &anyhow::Error) {
+    if let Some(Failure::Verification(message)) = error.downcast_ref::<Failure>() {
+        report.fail(check, message.clone());
     }
 }
 

@@ -189,6 +189,28 @@ fn entry_that_names_the_digest_with_another_size() {
 }
 
 #[test]
+fn tampered_tiles_and_entry_bundles_from_a_mirror() {
+    let (log, client, artifact) = setup();
+    log.publish("example/os", "1.1", b"more\n");
+    log.publish("example/os", "1.2", b"more still\n");
+    std::fs::remove_file(proof_path(&artifact)).expect("no proof: look up and read tiles");
+    for (what, target) in [
+        ("entry bundle", "/releases/tile/entries/"),
+        ("hash tile", "/releases/tile/0/"),
+    ] {
+        let evil = TinyHttp::start(mitm_paths(log.url(), move |path, mut body| {
+            if path.starts_with(target) && body.len() > 40 {
+                body[40] ^= 1;
+            }
+            body
+        }));
+        client.trust(&evil.url(), &log, &[]);
+        let out = client.verify(&artifact, &["--json"]);
+        assert_refused(&out, 3, "inclusion", what);
+    }
+}
+
+#[test]
 fn tampered_proof() {
     let (log, client, artifact) = setup();
     log.publish("example/os", "1.1", b"more\n");

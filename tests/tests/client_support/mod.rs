@@ -531,6 +531,18 @@ pub fn mitm(
     upstream: String,
     rewrite: impl Fn(&str, Vec<u8>) -> Vec<u8> + Send + Sync + 'static,
 ) -> impl Fn(&str) -> Answer + Send + Sync + 'static {
+    mitm_paths(upstream, move |path, body| match path {
+        "/releases/checkpoint" => rewrite("releases", body),
+        "/keys/checkpoint" => rewrite("keys", body),
+        _ => body,
+    })
+}
+
+/// A man-in-the-middle that passes every successful answer through `rewrite(path, bytes)`.
+pub fn mitm_paths(
+    upstream: String,
+    rewrite: impl Fn(&str, Vec<u8>) -> Vec<u8> + Send + Sync + 'static,
+) -> impl Fn(&str) -> Answer + Send + Sync + 'static {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .proxy(None)
@@ -548,10 +560,10 @@ pub fn mitm(
             .limit(64 << 20)
             .read_to_vec()
             .unwrap_or_default();
-        let body = match path {
-            "/releases/checkpoint" if status == 200 => rewrite("releases", body),
-            "/keys/checkpoint" if status == 200 => rewrite("keys", body),
-            _ => body,
+        let body = if status == 200 {
+            rewrite(path, body)
+        } else {
+            body
         };
         Answer::Full(status, body)
     }
