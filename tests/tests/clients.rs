@@ -338,6 +338,67 @@ fn split_view() {
 }
 
 #[test]
+fn split_view_of_the_key_log() {
+    let (mut log, client, artifact) = setup();
+    let fork = log.files.path().join("fork-data");
+    log.copy_data(&fork);
+    client.trust(&log.url(), &log, &[]);
+    // Each copy logs a different key event: two key-log checkpoints of size 3.
+    let add_a = sign(&add_key_event(&key("rel-a"), "example/*", 1), &[&log.root]);
+    log.post("keys", &add_a).expect("add on one side");
+    assert_exit(
+        &client.cairn(&["keylog", "sync"], &[]),
+        0,
+        "first view of the key log",
+    );
+    log.stop();
+    log.serve(&fork);
+    let add_b = sign(&add_key_event(&key("rel-b"), "example/*", 1), &[&log.root]);
+    log.post("keys", &add_b).expect("add on the other side");
+    client.trust(&log.url(), &log, &[]);
+    let out = client.verify(&artifact, &["--json"]);
+    assert_refused(&out, 4, "consistency", "key-log split view");
+    let evidence = client.evidence();
+    assert_eq!(evidence.len(), 1, "{evidence:?}");
+    let body = std::fs::read_to_string(&evidence[0]).expect("evidence");
+    assert!(body.contains(&format!("origin {PREFIX}/keys")), "{body}");
+}
+
+#[test]
+fn key_log_from_other_genesis_roots() {
+    let (log, client, artifact) = setup();
+    // The client pinned other roots than the log's genesis: nothing verifies against it.
+    let other = Client::new();
+    let root = key("someone-else").verifier().to_vkey();
+    let vkey = log_key().verifier().to_vkey();
+    let state = s(&other.state());
+    let url = log.url();
+    let out = run_cairn(&[
+        "trust",
+        "init",
+        "--state",
+        &state,
+        "--log",
+        &url,
+        "--log-key",
+        &vkey,
+        "--root-key",
+        &root,
+        "--threshold",
+        "1",
+    ]);
+    assert_exit(&out, 0, "trust init with other roots");
+    let out = other.verify(&artifact, &["--json"]);
+    assert_refused(
+        &out,
+        3,
+        "keylog-replay",
+        "genesis differs from the pinned roots",
+    );
+    drop(client);
+}
+
+#[test]
 fn split_view_offline_from_a_crafted_checkpoint() {
     let (log, client, artifact) = setup();
     assert_exit(

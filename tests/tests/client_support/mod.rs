@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use cairn_tests::fixtures::{add_key_event, genesis};
+use cairn_tests::fixtures::genesis;
 use cairn_tests::process::{LogDir, Server};
 use cairn_verifier::cosignature::CosignatureSigner;
 use cairn_verifier::entry::{
@@ -24,7 +24,7 @@ use cairn_verifier::hash::sha256;
 use cairn_verifier::note::{Ed25519Signer, KeyName, Note};
 use cairn_verifier::tlog_proof::TlogProof;
 
-pub use cairn_tests::fixtures::{key, revoke_key_event, sign};
+pub use cairn_tests::fixtures::{add_key_event, key, revoke_key_event, sign};
 pub use cairn_tests::process::cairn_bin;
 
 /// Origin prefix of every test log.
