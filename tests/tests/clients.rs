@@ -491,9 +491,14 @@ fn key_out_of_scope() {
 
 #[test]
 fn deprecated_release() {
-    let (log, client, artifact) = setup();
+    let (mut log, client, artifact) = setup();
     let dep = sign(&deprecation_text("example/os", "1.0"), &[&log.release]);
     log.post("releases", &dep).expect("deprecate");
+    // The server rebuilds its deprecation index from the repository after a restart.
+    log.stop();
+    let data = log.data();
+    log.serve(&data);
+    client.trust(&log.url(), &log, &[]);
     let out = client.verify(&artifact, &["--json"]);
     assert_exit(&out, 0, "deprecated: warning only");
     assert!(
