@@ -207,6 +207,7 @@ fn tampered_tiles_and_entry_bundles_from_a_mirror() {
         client.trust(&evil.url(), &log, &[]);
         let out = client.verify(&artifact, &["--json"]);
         assert_refused(&out, 3, "inclusion", what);
+        assert_install_refused(&client, &artifact, &[], 3, "inclusion");
     }
 }
 
@@ -270,6 +271,7 @@ fn log_key_mismatch() {
     assert_exit(&out, 0, "trust init with another log key");
     let out = client.verify(&artifact, &["--json"]);
     assert_refused(&out, 3, "checkpoint-signature", "log key mismatch");
+    assert_install_refused(&client, &artifact, &[], 3, "checkpoint-signature");
     assert!(
         text(&out.stderr).contains("checkpoint signature"),
         "{}",
@@ -295,6 +297,7 @@ fn rollback_to_an_older_checkpoint() {
     client.trust(&log.url(), &log, &[]);
     let out = client.verify(&artifact, &["--json"]);
     assert_refused(&out, 3, "consistency", "rollback");
+    assert_install_refused(&client, &artifact, &[], 3, "consistency");
     assert!(
         text(&out.stderr).contains("rollback"),
         "{}",
@@ -335,6 +338,8 @@ fn split_view() {
         body.contains("older 2 ") && body.contains("newer 2 "),
         "{body}"
     );
+    // install refuses the same way (and writes its own evidence file).
+    assert_install_refused(&client, &artifact, &[], 4, "consistency");
 }
 
 #[test]
@@ -362,6 +367,8 @@ fn split_view_of_the_key_log() {
     assert_eq!(evidence.len(), 1, "{evidence:?}");
     let body = std::fs::read_to_string(&evidence[0]).expect("evidence");
     assert!(body.contains(&format!("origin {PREFIX}/keys")), "{body}");
+    // install refuses the same way (and writes its own evidence file).
+    assert_install_refused(&client, &artifact, &[], 4, "consistency");
 }
 
 #[test]
@@ -395,6 +402,7 @@ fn key_log_from_other_genesis_roots() {
         "keylog-replay",
         "genesis differs from the pinned roots",
     );
+    assert_install_refused(&other, &artifact, &[], 3, "keylog-replay");
     drop(client);
 }
 
@@ -430,6 +438,8 @@ fn split_view_offline_from_a_crafted_checkpoint() {
     let out = client.verify(&evil, &["--offline", "--json"]);
     assert_refused(&out, 4, "consistency", "offline split view");
     assert_eq!(client.evidence().len(), 1);
+    // install refuses the same way (and writes its own evidence file).
+    assert_install_refused(&client, &evil, &["--offline"], 4, "consistency");
 }
 
 #[test]
@@ -482,6 +492,7 @@ fn key_out_of_scope() {
     std::fs::write(proof_path(&path), proof.to_bytes()).expect("proof");
     let out = client.verify(&path, &["--offline", "-v", "--json"]);
     assert_refused(&out, 3, "key-validity", "out of scope");
+    assert_install_refused(&client, &path, &["--offline"], 3, "key-validity");
     assert!(
         text(&out.stderr).contains("may not sign"),
         "{}",
@@ -635,6 +646,7 @@ fn checkpoint_older_than_max_age() {
     let (client, _mitm) = witnessed(&log, "2", two_hours_ago, vec!["w1", "w2"]);
     let out = client.verify(&artifact, &["--json"]);
     assert_refused(&out, 3, "freshness", "stale checkpoints online");
+    assert_install_refused(&client, &artifact, &[], 3, "freshness");
     assert!(text(&out.stderr).contains("stale"), "{}", text(&out.stderr));
     // One fresh witness and one stale one do not make a fresh quorum of two.
     let upstream = log.url();
@@ -711,6 +723,7 @@ fn witness_quorum_not_met() {
     });
     let out = client.verify(&artifact, &["--json"]);
     assert_refused(&out, 3, "witness-quorum", "quorum not met");
+    assert_install_refused(&client, &artifact, &[], 3, "witness-quorum");
     // A bad cosignature by a policy witness refuses the checkpoint outright.
     rewrite_proof_checkpoint(&proof_path(&artifact), |cp| {
         let mut note = Note::parse(cp).expect("note");
@@ -798,6 +811,19 @@ fn assert_untouched(to: &Path, old: &[u8]) {
     let dir = to.parent().expect("dir");
     let left = files_containing(dir, ".cairn-");
     assert!(left.is_empty(), "temporary files left behind: {left:?}");
+}
+
+/// Runs `cairn install SOURCE` over an existing PATH, expects the refusal `code` at `check`, and
+/// checks that PATH is untouched and no temporary file is left.
+#[track_caller]
+fn assert_install_refused(client: &Client, source: &Path, args: &[&str], code: i32, check: &str) {
+    let dest = tempfile::tempdir().expect("dest");
+    let to = dest.path().join("installed.img");
+    let old = b"the version installed before\n";
+    std::fs::write(&to, old).expect("old");
+    let out = install(client, &s(source), &to, args);
+    assert_refused(&out, code, check, &format!("install {}", source.display()));
+    assert_untouched(&to, old);
 }
 
 #[test]
