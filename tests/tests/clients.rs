@@ -445,20 +445,29 @@ fn split_view_offline_from_a_crafted_checkpoint() {
 #[test]
 fn key_revoked_at_that_index() {
     let (log, client, artifact) = setup();
+    let (later, index) = log.publish("example/os", "1.1", b"signed after the leak\n");
+    assert_eq!(index, 1);
     assert_exit(
-        &client.verify(&artifact, &[]),
+        &client.verify(&later, &[]),
         0,
         "valid before the revocation",
     );
-    let revoke = sign(&revoke_key_event(&log.release, 0), &[&log.root]);
+    // The key leaked at release index 1: revoked from there on. Index 0 stays valid.
+    let revoke = sign(&revoke_key_event(&log.release, 1), &[&log.root]);
     log.post("keys", &revoke).expect("revoke");
-    let out = client.verify(&artifact, &["-v", "--json"]);
+    let out = client.verify(&later, &["-v", "--json"]);
     assert_refused(&out, 3, "key-validity", "revoked key");
     assert!(
         text(&out.stderr).contains("revoked"),
         "{}",
         text(&out.stderr)
     );
+    assert_exit(
+        &client.verify(&artifact, &[]),
+        0,
+        "a release before the revocation's index stays valid",
+    );
+    assert_install_refused(&client, &later, &[], 3, "key-validity");
 }
 
 #[test]
