@@ -16,7 +16,8 @@ use cairn_verifier::tile::{
 use crate::exit::Failure;
 use crate::trust::LogName;
 
-/// Time allowed for one request (downloads of artifacts use their own client without it).
+/// Longest wait for a reply's headers or any read of its body (reqwest's blocking timeout
+/// applies to each wait, not to the whole transfer).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// Longest lookup answer read: a few thousand indexes.
 const MAX_LOOKUP_SIZE: usize = 64 * 1024;

@@ -42,6 +42,9 @@ pub(crate) struct InstallArgs {
     client: ClientOptions,
 }
 
+/// Longest wait for the download's headers or for any read of its body.
+const STALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// The temporary file the signal handler must remove, if any.
 static TEMPORARY: Mutex<Option<PathBuf>> = Mutex::new(None);
 
@@ -162,7 +165,9 @@ fn install(
     };
     let (hashed, proof) = match source {
         Source::Url(url) => {
-            let http = http_client(None)?;
+            // reqwest's blocking timeout bounds each wait (the headers, every read), not the
+            // whole transfer: a multi-GiB download may take long, a stalled one fails.
+            let http = http_client(Some(STALL_TIMEOUT))?;
             let response = http
                 .get(url.clone())
                 .send()
