@@ -12,7 +12,8 @@
 //! relative path is also looked up from the workspace root),
 //! `--entries N` (entries per append phase, default 20,000), `--clients 1,64` (one append phase per
 //! number, in order), `--phase-seconds S` (an append phase also stops after S seconds, default 60),
-//! `--get-seconds S` (per wrk run, default 15), `--get-connections N` (default 64),
+//! `--get-seconds S` (per wrk run, default 10), `--get-rounds R` (alternating runs per server,
+//! default 3), `--get-connections N` (default 64),
 //! `--serve-arg ARG` (repeatable; appended to the `cairn serve` command line, e.g. a batch interval).
 //! Needs `git`, `nginx` and `wrk` on `PATH`. Under `cargo test --benches` (no `--bench` argument) it
 //! only prints that it was skipped: it needs a release build of the binary.
@@ -69,6 +70,7 @@ struct Options {
     phase_seconds: u64,
     get_seconds: u64,
     get_connections: usize,
+    get_rounds: usize,
     serve_args: Vec<String>,
 }
 
@@ -86,8 +88,9 @@ fn parse_options() -> Result<Option<Options>> {
         entries: 20_000,
         clients: vec![1, 64],
         phase_seconds: 60,
-        get_seconds: 15,
+        get_seconds: 10,
         get_connections: 64,
+        get_rounds: 3,
         serve_args: Vec::new(),
     };
     let mut it = args.into_iter();
@@ -107,6 +110,7 @@ fn parse_options() -> Result<Option<Options>> {
             "--phase-seconds" => options.phase_seconds = number(value()?)? as u64,
             "--get-seconds" => options.get_seconds = number(value()?)? as u64,
             "--get-connections" => options.get_connections = number(value()?)?,
+            "--get-rounds" => options.get_rounds = number(value()?)?.max(1),
             "--serve-arg" => options.serve_args.push(value()?),
             other => return Err(format!("unknown argument {other}")),
         }
@@ -369,8 +373,8 @@ fn run(options: &Options) -> Result<()> {
     let identical = compare_servers(&paths, &www, &server.url, &nginx.url)?;
     let _ = writeln!(
         report,
-        "\n## Tile GETs (wrk, {} connections, 2 threads, {} s per run)\n",
-        options.get_connections, options.get_seconds
+        "\n## Tile GETs (wrk, {} connections, 2 threads, {} alternating rounds of {} s per server)\n",
+        options.get_connections, options.get_rounds, options.get_seconds
     );
     let _ = writeln!(
         report,
@@ -378,7 +382,7 @@ fn run(options: &Options) -> Result<()> {
     );
     let _ = writeln!(
         report,
-        "| paths | server | requests/s | MB/s | p50 ms | p99 ms | non-200 | socket errors |"
+        "| paths | server | requests/s, median run (all runs) | MB/s | p50 ms | p99 ms | non-200 | socket errors |"
     );
     let _ = writeln!(report, "|---|---|---:|---:|---:|---:|---:|---:|");
     let bundles: Vec<String> = paths
@@ -400,26 +404,42 @@ fn run(options: &Options) -> Result<()> {
     ] {
         let list_path = tmp.path().join("paths.txt");
         std::fs::write(&list_path, list.join("\n") + "\n").map_err(|e| e.to_string())?;
-        for (name, url) in [("nginx", &nginx.url), ("cairn serve", &server.url)] {
-            // Warm-up, not reported.
-            wrk(url, &lua, &list_path, options.get_connections, 3)?;
-            let r = wrk(
-                url,
-                &lua,
-                &list_path,
-                options.get_connections,
-                options.get_seconds,
-            )?;
+        // The machine is shared: alternate the two servers, several rounds, and report the
+        // run with the median throughput of each, so that a burst of someone else's load
+        // does not land on one server only.
+        let servers = [("nginx", &nginx.url), ("cairn serve", &server.url)];
+        let mut runs: [Vec<WrkResult>; 2] = [Vec::new(), Vec::new()];
+        for round in 0..options.get_rounds {
+            for (s, (_, url)) in servers.iter().enumerate() {
+                if round == 0 {
+                    // Warm-up, not reported.
+                    wrk(url, &lua, &list_path, options.get_connections, 2)?;
+                }
+                runs[s].push(wrk(
+                    url,
+                    &lua,
+                    &list_path,
+                    options.get_connections,
+                    options.get_seconds,
+                )?);
+            }
+        }
+        for (s, (name, _)) in servers.iter().enumerate() {
+            let runs = &mut runs[s];
+            runs.sort_by(|a, b| a.rate().total_cmp(&b.rate()));
+            let all: Vec<String> = runs.iter().map(|r| format!("{:.0}", r.rate())).collect();
+            let r = &runs[runs.len() / 2];
             let _ = writeln!(
                 report,
-                "| {label} ({}) | {name} | {:.0} | {:.1} | {:.2} | {:.2} | {} | {} |",
+                "| {label} ({}) | {name} | {:.0} ({}) | {:.1} | {:.2} | {:.2} | {} | {} |",
                 list.len(),
-                r.requests / r.seconds,
+                r.rate(),
+                all.join(", "),
                 r.bytes / r.seconds / 1e6,
                 r.p50_us / 1000.0,
                 r.p99_us / 1000.0,
-                r.non_200,
-                r.socket_errors
+                runs.iter().map(|r| r.non_200).sum::<u64>(),
+                runs.iter().map(|r| r.socket_errors).sum::<u64>(),
             );
         }
     }
@@ -871,6 +891,7 @@ function done(summary, latency, requests)
 end
 "#;
 
+#[derive(Debug)]
 struct WrkResult {
     requests: f64,
     seconds: f64,
@@ -879,6 +900,12 @@ struct WrkResult {
     socket_errors: u64,
     p50_us: f64,
     p99_us: f64,
+}
+
+impl WrkResult {
+    fn rate(&self) -> f64 {
+        self.requests / self.seconds
+    }
 }
 
 fn wrk(url: &str, lua: &Path, list: &Path, connections: usize, seconds: u64) -> Result<WrkResult> {
