@@ -268,12 +268,14 @@ fn run(options: &Options) -> Result<()> {
     for (phase, &clients) in options.clients.iter().enumerate() {
         let before = server.metrics()?;
         let cpu_before = server.cpu_seconds()?;
+        let reader = Reader::start(&server.url);
         let result = append_phase(
             &server.url,
             &phases[phase],
             clients,
             Duration::from_secs(options.phase_seconds),
         );
+        let reads = reader.stop();
         let cpu = server.cpu_seconds()? - cpu_before;
         let after = server.metrics()?;
         let batches = after.get("cairn_batches_committed_total")
@@ -305,6 +307,15 @@ fn run(options: &Options) -> Result<()> {
             notes,
             "- {clients} client(s): load average after the phase {}",
             loadavg()
+        );
+        let _ = writeln!(
+            notes,
+            "  - meanwhile one reader fetched `/releases/checkpoint` every 5 ms, {} times: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} failed)",
+            reads.latencies.len(),
+            percentile_ms(&reads.latencies, 50.0),
+            percentile_ms(&reads.latencies, 99.0),
+            percentile_ms(&reads.latencies, 100.0),
+            reads.failures
         );
         for f in result.failures.iter().take(5) {
             let _ = writeln!(notes, "  - failure: {f}");
@@ -581,6 +592,49 @@ fn append_phase(url: &str, entries: &[Vec<u8>], clients: usize, limit: Duration)
         latencies,
         answers,
         failures,
+    }
+}
+
+/// One client reading the checkpoint every 5 ms while an append phase runs, to see whether reads
+/// wait for commits.
+struct Reader {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<Reads>,
+}
+
+#[derive(Default)]
+struct Reads {
+    latencies: Vec<Duration>,
+    failures: usize,
+}
+
+impl Reader {
+    fn start(url: &str) -> Reader {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let url = format!("{url}/releases/checkpoint");
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            let agent = agent();
+            let mut reads = Reads::default();
+            while !flag.load(Ordering::Relaxed) {
+                let t = Instant::now();
+                match get(&agent, &url) {
+                    Ok((200, _)) => reads.latencies.push(t.elapsed()),
+                    _ => reads.failures += 1,
+                }
+                // About 200 reads a second: enough to land inside every commit, too few to
+                // take CPU from the appends.
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            reads.latencies.sort_unstable();
+            reads
+        });
+        Reader { stop, thread }
+    }
+
+    fn stop(self) -> Reads {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().unwrap_or_default()
     }
 }
 
