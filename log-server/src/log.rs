@@ -7,11 +7,15 @@
 //!   branch moved.
 //! - An entry is acknowledged (its `add` answered with a proof) only after the commit holding it
 //!   returned, i.e. after the branch update is durable.
+//! - The state lock is held for writing only while a batch is validated and appended and while
+//!   a durable commit is published, never during the git commit itself (fsyncs take tens of
+//!   milliseconds): readers keep being served from the committed prefix meanwhile. One batch is
+//!   sequenced at a time (`Log::sequencer`).
 //! - If a commit fails, the in-memory state is rebuilt from the branch head, so the server never
 //!   signs a checkpoint over entries that were not committed.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 use std::time::Instant;
 
 use cairn_verifier::checkpoint::{Checkpoint, VerifiedCheckpoint};
@@ -274,7 +278,9 @@ impl State {
             .unwrap_or_default()
     }
 
-    /// The key state replayed from the key log (None only before genesis).
+    /// The key state replayed from the key log (None only before genesis). Unlike the other
+    /// accessors it may already include the key events of the batch being committed: use it
+    /// for nothing that is published (the HTTP layer only picks the rate-limit key with it).
     pub fn key_state(&self) -> Option<&KeyState> {
         self.key_state.as_ref()
     }
@@ -312,6 +318,9 @@ pub struct Log {
     keys_signer: Ed25519Signer,
     storage: Arc<dyn Storage>,
     state: RwLock<State>,
+    /// Held for the whole of [`Log::sequence`]: the state lock is released while the batch is
+    /// committed, so this is what keeps a second batch from appending in between.
+    sequencer: Mutex<()>,
     metrics: Arc<Metrics>,
     /// Set when storage failed and the state could not be rebuilt: refuse writes.
     broken: std::sync::atomic::AtomicBool,
@@ -381,6 +390,7 @@ impl Log {
             keys_signer: per_origin_signer(log_key, &format!("{prefix}/keys"))?,
             storage,
             state: RwLock::new(state),
+            sequencer: Mutex::new(()),
             metrics,
             broken: std::sync::atomic::AtomicBool::new(false),
         };
@@ -435,6 +445,8 @@ impl Log {
                 })
                 .collect();
         }
+        // Poisoning carries no meaning here: the state is rebuilt from storage on failure.
+        let _sequencer = self.sequencer.lock().unwrap_or_else(|p| p.into_inner());
         let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
         let old = (state.releases.tree.size(), state.keys.tree.size());
         let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(batch.len());
@@ -464,14 +476,20 @@ impl Log {
             }
         }
         let new = (state.releases.tree.size(), state.keys.tree.size());
+        drop(state);
+        // The commit runs under a read lock: readers only ever look at the committed prefix,
+        // which this batch does not change until it is published below.
         let result = if new == old {
             Ok(None)
         } else {
-            self.commit_batch(&mut state, old, new).map(Some)
+            let state = self.read();
+            self.write_batch(&state, old, new).map(Some)
         };
-        match result {
+        let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
+        let committed = match result {
             Ok(grown) => {
-                if grown.is_some() {
+                if let Some(written) = grown {
+                    publish(&mut state, written, new);
                     self.metrics.batches_committed.fetch_add(1, Relaxed);
                     self.metrics.commit_latency.observe(started.elapsed());
                     self.metrics
@@ -483,31 +501,13 @@ impl Log {
                         .entries_sequenced
                         .fetch_add(new.1 - old.1, Relaxed);
                 }
-                for (i, kind, index) in pending {
-                    let log = state.log(kind);
-                    let outcome = match log.proof(index) {
-                        Some(proof) => Outcome::Logged {
-                            index,
-                            proof,
-                            new: index
-                                >= if kind == LogKind::Releases {
-                                    old.0
-                                } else {
-                                    old.1
-                                },
-                        },
-                        None => {
-                            Outcome::refused(503, "internal error: no proof for a logged entry")
-                        }
-                    };
-                    outcomes[i] = Some(outcome);
-                }
+                true
             }
             Err(e) => {
                 self.metrics.batches_failed.fetch_add(1, Relaxed);
                 tracing::error!(error = %e, "batch commit failed; reloading state from storage");
                 let reason = format!("the batch could not be committed ({e}); retry");
-                for (i, _, _) in pending {
+                for &(i, _, _) in &pending {
                     outcomes[i] = Some(Outcome::refused(503, reason.clone()));
                 }
                 // Drop everything appended in memory: rebuild from what is durable.
@@ -518,9 +518,32 @@ impl Log {
                         self.broken.store(true, std::sync::atomic::Ordering::SeqCst);
                     }
                 }
+                false
+            }
+        };
+        drop(state);
+        if committed {
+            // Proofs against the checkpoint just published; no other batch can publish before
+            // this one returns (the sequencer lock).
+            let state = self.read();
+            for (i, kind, index) in pending {
+                let log = state.log(kind);
+                let outcome = match log.proof(index) {
+                    Some(proof) => Outcome::Logged {
+                        index,
+                        proof,
+                        new: index
+                            >= if kind == LogKind::Releases {
+                                old.0
+                            } else {
+                                old.1
+                            },
+                    },
+                    None => Outcome::refused(503, "internal error: no proof for a logged entry"),
+                };
+                outcomes[i] = Some(outcome);
             }
         }
-        drop(state);
         self.update_gauges();
         outcomes
             .into_iter()
@@ -528,14 +551,14 @@ impl Log {
             .collect()
     }
 
-    /// Writes the files of the grown logs as one commit and, on success, publishes the new
-    /// sizes and checkpoints to readers.
-    fn commit_batch(
+    /// Writes the files of the grown logs as one durable commit; [`publish`] then shows it to
+    /// readers.
+    fn write_batch(
         &self,
-        state: &mut State,
+        state: &State,
         old: (u64, u64),
         new: (u64, u64),
-    ) -> Result<CommitId, LogError> {
+    ) -> Result<Written, LogError> {
         let mut changes = Vec::new();
         let mut checkpoints: [Option<Vec<u8>>; 2] = [None, None];
         for (slot, kind, old_size, new_size, signer) in [
@@ -581,16 +604,7 @@ impl Log {
         let head = self
             .storage
             .commit(state.head.as_ref(), &changes, &message)?;
-        // The branch moved durably: publish.
-        state.head = Some(head.clone());
-        for (slot, kind, size) in [(0, LogKind::Releases, new.0), (1, LogKind::Keys, new.1)] {
-            if let Some(bytes) = checkpoints[slot].take() {
-                let log = state.log_mut(kind);
-                log.checkpoint = Arc::from(bytes);
-                log.committed = size;
-            }
-        }
-        Ok(head)
+        Ok(Written { head, checkpoints })
     }
 
     /// The log's verifier key (key name: the origin prefix).
@@ -599,6 +613,28 @@ impl Log {
         match name {
             Ok(signer) => signer.verifier().to_vkey(),
             Err(_) => String::new(),
+        }
+    }
+}
+
+/// A batch durably committed but not yet shown to readers.
+struct Written {
+    head: CommitId,
+    checkpoints: [Option<Vec<u8>>; 2],
+}
+
+/// The branch moved durably: show the new sizes and checkpoints to readers.
+fn publish(state: &mut State, written: Written, new: (u64, u64)) {
+    let Written {
+        head,
+        mut checkpoints,
+    } = written;
+    state.head = Some(head);
+    for (slot, kind, size) in [(0, LogKind::Releases, new.0), (1, LogKind::Keys, new.1)] {
+        if let Some(bytes) = checkpoints[slot].take() {
+            let log = state.log_mut(kind);
+            log.checkpoint = Arc::from(bytes);
+            log.committed = size;
         }
     }
 }
