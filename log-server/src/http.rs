@@ -22,6 +22,7 @@ use crate::batcher::Pending;
 use crate::log::{Log, LogKind, MAX_ENTRY_SIZE, Outcome, Submission};
 use crate::metrics::Metrics;
 use crate::ratelimit::SubmissionLimits;
+use crate::tile_cache::TileCache;
 
 /// What the handlers share.
 #[derive(Debug)]
@@ -34,6 +35,8 @@ pub struct AppState {
     pub limits: SubmissionLimits,
     /// Metrics.
     pub metrics: Arc<Metrics>,
+    /// Encoded tiles and entry bundles already served (they never change).
+    pub tiles: TileCache,
 }
 
 /// The router of the whole API.
@@ -110,16 +113,26 @@ async fn tile(
         return no_such_log();
     };
     let path = format!("tile/{rest}");
-    let parsed = match TilePath::parse(&path) {
-        Ok(p) => p,
-        Err(e) => return text(StatusCode::BAD_REQUEST, format!("bad tile path: {e}")),
-    };
-    let data = {
-        let state = app.log.read();
-        let log = state.log(kind);
-        match &parsed {
-            TilePath::Hashes(t) => log.tile_data(t),
-            TilePath::Entries(b) => log.bundle_data(b),
+    let data = match app.tiles.get(kind, &path) {
+        Some(data) => Some(data),
+        None => {
+            let parsed = match TilePath::parse(&path) {
+                Ok(p) => p,
+                Err(e) => return text(StatusCode::BAD_REQUEST, format!("bad tile path: {e}")),
+            };
+            let data = {
+                let state = app.log.read();
+                let log = state.log(kind);
+                match &parsed {
+                    TilePath::Hashes(t) => log.tile_data(t),
+                    TilePath::Entries(b) => log.bundle_data(b),
+                }
+            };
+            data.map(|data| {
+                let data = Bytes::from(data);
+                app.tiles.insert(kind, path, data.clone());
+                data
+            })
         }
     };
     match data {

@@ -12,3 +12,4 @@ pub mod metrics;
 pub mod ratelimit;
 pub mod server;
 pub mod storage;
+pub mod tile_cache;

@@ -7,6 +7,10 @@
 //!   branch moved.
 //! - An entry is acknowledged (its `add` answered with a proof) only after the commit holding it
 //!   returned, i.e. after the branch update is durable.
+//! - The state lock is held for writing only while a batch's entries are appended (hashing) and
+//!   while a durable commit is published, never while submissions are validated or during the
+//!   git commit itself (fsyncs take tens of milliseconds): readers keep being served from the
+//!   committed prefix meanwhile. One batch is sequenced at a time (`Log::sequencer`).
 //! - If a commit fails, the in-memory state is rebuilt from the branch head, so the server never
 //!   signs a checkpoint over entries that were not committed.
 
@@ -308,7 +312,9 @@ impl State {
             .unwrap_or_default()
     }
 
-    /// The key state replayed from the key log (None only before genesis).
+    /// The key state replayed from the key log (None only before genesis). Unlike the other
+    /// accessors it may already include the key events of the batch being committed: use it
+    /// for nothing that is published (the HTTP layer only picks the rate-limit key with it).
     pub fn key_state(&self) -> Option<&KeyState> {
         self.key_state.as_ref()
     }

@@ -15,6 +15,7 @@ use crate::http::{AppState, router};
 use crate::log::Log;
 use crate::metrics::Metrics;
 use crate::ratelimit::{Limiter, Rate, SubmissionLimits};
+use crate::tile_cache::{DEFAULT_TILE_CACHE_BYTES, TileCache};
 
 /// How the server runs.
 #[derive(Debug, Clone)]
@@ -59,6 +60,7 @@ pub async fn run(
         submit: tx,
         limits,
         metrics,
+        tiles: TileCache::new(DEFAULT_TILE_CACHE_BYTES),
     });
     let pruner_app = Arc::downgrade(&app);
     tokio::spawn(async move {
