@@ -23,7 +23,7 @@ use crate::key_files::LogKey;
 /// Longest refusal reason kept from a server's reply; the API promises one short line.
 const MAX_REASON_LEN: usize = 300;
 /// Overall time for one request. A submission waits for its batch to be committed, which
-/// takes one batch interval plus a git commit.
+/// takes at most one batch interval plus two git commits.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 /// How often a rate-limited or briefly unavailable submission is tried again.
 const SUBMIT_RETRIES: u32 = 4;

@@ -52,7 +52,8 @@ pub(crate) struct ServeArgs {
     /// Address to listen on (port 0 picks a free port; the address is printed on stderr).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
-    /// Longest wait of a submission for its batch (for example 100ms).
+    /// Shortest time between the starts of two batch commits (for example 10ms); an idle log
+    /// commits a submission at once.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     batch_interval: Option<Duration>,
     /// Most entries per batch.

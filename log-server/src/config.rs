@@ -64,7 +64,8 @@ pub enum ConfigError {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct SequencerConfig {
-    /// Longest time a submission waits for its batch to start, in milliseconds.
+    /// Shortest time between the starts of two batch commits, in milliseconds. An idle log
+    /// commits a submission at once; under load this bounds the commits per second.
     pub batch_interval_ms: u64,
     /// Most entries in one batch.
     pub batch_max_entries: usize,
@@ -73,7 +74,7 @@ pub struct SequencerConfig {
 impl Default for SequencerConfig {
     fn default() -> SequencerConfig {
         SequencerConfig {
-            batch_interval_ms: 100,
+            batch_interval_ms: 10,
             batch_max_entries: 4096,
         }
     }

@@ -221,21 +221,28 @@ async fn add(
     if let Err(reason) = check_syntax(&body) {
         return text(StatusCode::BAD_REQUEST, reason);
     }
-    let entry = body.to_vec();
-    let log_for_check = Arc::clone(&app.log);
-    let signer = tokio::task::spawn_blocking(move || {
-        let signer = verified_signer(&log_for_check, kind, &entry);
-        (signer, entry)
-    })
-    .await;
-    let (signer, entry) = match signer {
-        Ok(v) => v,
-        Err(_) => return text(StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
-    };
-    if let Some(key) = signer
-        && let Err(wait) = app.limits.per_key.check(&key)
-    {
-        return too_many(&app, wait);
+    let mut entry = body.to_vec();
+    // The per-key limit needs the verified signer: one signature verification here, before
+    // the sequencer's own. Without a per-key limit it is skipped (the sequencer verifies).
+    if app.limits.per_key.is_limited() {
+        let log_for_check = Arc::clone(&app.log);
+        let signer = tokio::task::spawn_blocking(move || {
+            let signer = verified_signer(&log_for_check, kind, &entry);
+            (signer, entry)
+        })
+        .await;
+        let signer = match signer {
+            Ok((signer, back)) => {
+                entry = back;
+                signer
+            }
+            Err(_) => return text(StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
+        };
+        if let Some(key) = signer
+            && let Err(wait) = app.limits.per_key.check(&key)
+        {
+            return too_many(&app, wait);
+        }
     }
     let (reply, answer) = oneshot::channel();
     let pending = Pending {

@@ -46,6 +46,11 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
         }
     }
 
+    /// Whether this limiter limits anything (a `None` rate limits nothing).
+    pub fn is_limited(&self) -> bool {
+        self.inner.is_some()
+    }
+
     /// Takes one token for `key`; on refusal, how long until one is available.
     pub fn check(&self, key: &K) -> Result<(), Duration> {
         let Some(limiter) = &self.inner else {

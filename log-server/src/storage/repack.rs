@@ -87,7 +87,10 @@ impl Repacker {
             let (git, git_dir) = (self.git.clone(), self.git_dir.clone());
             let spawned = std::thread::Builder::new()
                 .name("cairn-repack".to_owned())
-                .spawn(move || run_git_repack(&git, &git_dir));
+                .spawn(move || {
+                    lower_priority_of_this_thread();
+                    run_git_repack(&git, &git_dir)
+                });
             match spawned {
                 Ok(handle) => self.running = Some(handle),
                 Err(source) => {
@@ -148,6 +151,17 @@ impl Repacker {
     pub(crate) fn take_failure(&mut self) -> Option<StorageError> {
         self.reap();
         self.last_failure.take()
+    }
+}
+
+/// Background repacks yield the CPU to the sequencer and the HTTP workers: on Linux a nice
+/// value belongs to the calling thread and is inherited by the processes it starts, so this
+/// lowers `git repack` and its `pack-objects` child without touching the server's other
+/// threads. Best effort: a failure only means the repack runs at normal priority.
+fn lower_priority_of_this_thread() {
+    const BACKGROUND_NICE: i32 = 10;
+    if let Err(e) = rustix::process::setpriority_process(None, BACKGROUND_NICE) {
+        tracing::debug!(error = %e, "could not lower the repack thread's priority");
     }
 }
 
