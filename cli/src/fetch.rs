@@ -60,7 +60,8 @@ pub(crate) fn read_limited(
     Ok(body)
 }
 
-fn reason_line(body: &[u8]) -> String {
+/// The first line of a refusal body, without control characters, shortened.
+pub(crate) fn reason_line(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);
     let line: String = text
         .lines()

@@ -6,7 +6,6 @@
 //! the log's key when the caller has it (`--log-key`), and a submission's proof must contain
 //! exactly the entry sent and tie it to the checkpoint's root.
 
-use std::io::Read as _;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -18,10 +17,9 @@ use cairn_verifier::tile::{EntryBundle, MAX_BUNDLE_SIZE, TILE_HEIGHT};
 use cairn_verifier::tlog_proof::{MAX_TLOG_PROOF_SIZE, TlogProof};
 
 use crate::exit::Failure;
+use crate::fetch::{http_client, read_limited, reason_line};
 use crate::key_files::LogKey;
 
-/// Longest refusal reason kept from a server's reply; the API promises one short line.
-const MAX_REASON_LEN: usize = 300;
 /// Overall time for one request. A submission waits for its batch to be committed, which
 /// takes at most one batch interval plus two git commits.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
@@ -30,23 +28,7 @@ const SUBMIT_RETRIES: u32 = 4;
 /// Longest wait honoured from a `Retry-After` header.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 
-/// One of the two logs a Cairn server serves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum LogName {
-    /// The release log, under `/releases/`.
-    Releases,
-    /// The key log, under `/keys/`.
-    Keys,
-}
-
-impl LogName {
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            LogName::Releases => "releases",
-            LogName::Keys => "keys",
-        }
-    }
-}
+pub(crate) use crate::trust::LogName;
 
 /// A client of one log server, given by its base URL (`--log URL`).
 #[derive(Debug)]
@@ -80,15 +62,7 @@ impl LogClient {
             ))
             .into());
         }
-        // reqwest is built without a default crypto provider (to keep aws-lc-sys out); ring is
-        // installed once per process. An error means one is installed already.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::blocking::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
-            .connect_timeout(Duration::from_secs(10))
-            .user_agent(concat!("cairn/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .context("setting up the HTTP client")?;
+        let http = http_client(Some(REQUEST_TIMEOUT))?;
         Ok(LogClient {
             base: parsed.as_str().trim_end_matches('/').to_owned(),
             http,
@@ -202,34 +176,6 @@ impl LogClient {
                 anyhow::Error::new(refusal).context("the log refused the entry")
             });
         }
-    }
-}
-
-fn read_limited(response: reqwest::blocking::Response, limit: usize) -> anyhow::Result<Vec<u8>> {
-    let mut body = Vec::new();
-    let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
-    response.take(cap).read_to_end(&mut body)?;
-    if body.len() > limit {
-        anyhow::bail!("the reply is larger than {limit} bytes");
-    }
-    Ok(body)
-}
-
-/// The first line of a refusal body, without control characters, shortened.
-fn reason_line(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let line: String = text
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(MAX_REASON_LEN)
-        .collect();
-    if line.is_empty() {
-        "(no reason given)".to_owned()
-    } else {
-        line
     }
 }
 
