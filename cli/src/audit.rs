@@ -148,10 +148,24 @@ pub(crate) struct Round {
     pub(crate) releases: VerifiedCheckpoint,
     /// Release-log size before the round.
     pub(crate) releases_before: u64,
+    /// What [`Auditor::commit`] saves.
+    pending: Pending,
 }
 
-/// Receives each release-log bundle a round fetched, with all of its entries.
-pub(crate) type BundleSink<'a> = dyn FnMut(&EntryBundle, &[Vec<u8>]) -> anyhow::Result<()> + 'a;
+/// The state a verified round leaves to save.
+#[derive(Debug)]
+struct Pending {
+    new_records: Vec<([u8; 16], u64)>,
+    index_records: u64,
+    edge: RightEdge,
+    last_change: u64,
+}
+
+/// Receives each release-log bundle a round fetched, with all of its entries, and the index of
+/// the first entry the round verifies (entries before it in the bundle were verified by an
+/// earlier round and are not checked again by this one).
+pub(crate) type BundleSink<'a> =
+    dyn FnMut(&EntryBundle, &[Vec<u8>], u64) -> anyhow::Result<()> + 'a;
 
 /// The follow-and-verify core.
 #[derive(Debug)]
@@ -326,8 +340,8 @@ impl Auditor {
 
     /// Runs one round against `up` (see the module documentation). Alerts go to `alerts` as
     /// they are found, so a round that stops still reports what it saw. `sink` receives each
-    /// release-log bundle fetched (all of its entries) before the round is verified; the state
-    /// is saved only when the round succeeds.
+    /// release-log bundle fetched (all of its entries) before the round is verified. Nothing is
+    /// saved: [`Auditor::commit`] does that with the verified round.
     pub(crate) fn round<U: Upstream + ?Sized>(
         &self,
         up: &U,
@@ -436,7 +450,7 @@ impl Auditor {
             }
             let judged = self.fetch_and_judge(up, &origin, &bundles, next, &keylog.state)?;
             for (bundle, (entries, results)) in bundles.iter().zip(judged) {
-                sink(bundle, &entries)?;
+                sink(bundle, &entries, releases_before)?;
                 for j in results {
                     let i = next;
                     edge.append(j.leaf);
@@ -487,23 +501,39 @@ impl Auditor {
             ),
         );
 
-        // 4. Save: the index, then the state that counts its records, then the key log.
-        self.append_index(index_records, &new_records)?;
-        self.save(&SavedState {
-            checkpoint: cp.note_bytes().to_vec(),
-            edge,
-            index_records: index_records + new_records.len() as u64,
-            last_change,
-        })?;
-        if keys_before.is_none_or(|k| k != keylog.checkpoint.size()) {
-            crate::keylog::store(&self.dir, trust, &keylog)?;
-        }
         Ok(Round {
             keylog,
             keys_before,
             releases: cp,
             releases_before,
+            pending: Pending {
+                new_records,
+                index_records,
+                edge,
+                last_change,
+            },
         })
+    }
+
+    /// Saves what `round` verified, so the next round starts from it: the index, then the
+    /// state that counts its records, then the key log. A mirror calls this only after its
+    /// copy moved forward, so its state never runs ahead of its files.
+    pub(crate) fn commit(&self, round: &Round) -> anyhow::Result<()> {
+        let p = &round.pending;
+        self.append_index(p.index_records, &p.new_records)?;
+        self.save(&SavedState {
+            checkpoint: round.releases.note_bytes().to_vec(),
+            edge: p.edge.clone(),
+            index_records: p.index_records + p.new_records.len() as u64,
+            last_change: p.last_change,
+        })?;
+        if round
+            .keys_before
+            .is_none_or(|k| k != round.keylog.checkpoint.size())
+        {
+            crate::keylog::store(&self.dir, &self.trust, &round.keylog)?;
+        }
+        Ok(())
     }
 
     /// Fetches `bundles` and judges their entries from `first` on, on up to `threads` threads.

@@ -16,6 +16,7 @@ mod key_files;
 mod keygen;
 mod keylog;
 mod log_client;
+mod mirror;
 mod monitor;
 mod operator;
 mod publish;
@@ -60,6 +61,8 @@ enum Command {
     Keylog(keylog::KeylogArgs),
     /// Follow the log, verify every entry and checkpoint, and alert (JSON lines on stdout).
     Monitor(monitor::Args),
+    /// Copy a log into a directory, verifying everything first; serve it with `serve --mirror`.
+    Mirror(mirror::Args),
 }
 
 fn main() -> ExitCode {
@@ -79,6 +82,7 @@ fn main() -> ExitCode {
         Command::Install(args) => install::run(&args),
         Command::Keylog(args) => keylog::run(&args),
         Command::Monitor(args) => monitor::run(&args),
+        Command::Mirror(args) => mirror::run(&args),
     };
     exit::report(result)
 }

@@ -113,8 +113,11 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         let mut report = Report::new(args.verbose);
         let time = now();
         let result = auditor
-            .round(&server, time, &mut report, &mut alerts, &mut |_, _| Ok(()))
-            .map(|round| {
+            .round(&server, time, &mut report, &mut alerts, &mut |_, _, _| {
+                Ok(())
+            })
+            .and_then(|round| {
+                auditor.commit(&round)?;
                 eprintln!(
                     "cairn: monitor: {} releases {} -> {}, keys {} -> {}",
                     auditor.trust().prefix(),
@@ -128,6 +131,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
                         eprintln!("cairn: monitor: mirror {}: {e:#}", m.describe());
                     }
                 }
+                Ok(())
             });
         for alert in &alerts {
             emit(alert, time, webhook.as_ref());
