@@ -310,3 +310,104 @@ fn a_log_showing_the_monitor_and_a_mirror_different_histories_is_inconsistent() 
     let out = monitor(&client, &["--mirror", &log.url()]);
     assert_exit(&out, 0, "consistent mirror, nothing new");
 }
+
+/// A loopback HTTP server that records the body of every POST (the webhook's receiver).
+fn webhook_receiver() -> (String, std::sync::mpsc::Receiver<String>) {
+    use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+            let mut length = 0usize;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    break;
+                }
+                if line == "\r\n" {
+                    break;
+                }
+                let lower = line.to_ascii_lowercase();
+                if let Some(v) = lower.strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            if reader.read_exact(&mut body).is_ok() {
+                let _ = tx.send(String::from_utf8_lossy(&body).into_owned());
+            }
+            let _ = stream.write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
+        }
+    });
+    (url, rx)
+}
+
+#[test]
+fn stale_log_lost_quorum_and_the_webhook() {
+    let log = TestLog::start();
+    // No witnesses: stale means no new checkpoint of either log within --max-age.
+    let client = Client::new();
+    client.trust(&log.url(), &log, &[]);
+    let (hook, received) = webhook_receiver();
+    let out = monitor(&client, &["--max-age", "1s", "--webhook", &hook]);
+    assert_exit(&out, 3, "key events");
+    assert!(of_kind(&alerts(&out), "stale").is_empty());
+    let posted: Vec<Value> = (0..2)
+        .map(|_| {
+            let body = received
+                .recv_timeout(std::time::Duration::from_secs(10))
+                .expect("the webhook received the alert");
+            serde_json::from_str(&body).expect("JSON body")
+        })
+        .collect();
+    assert_eq!(
+        posted,
+        alerts(&out),
+        "the webhook gets the same JSON objects"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let out = monitor(&client, &["--max-age", "1s"]);
+    assert_exit(&out, 3, "stale");
+    let a = alerts(&out);
+    assert_eq!(of_kind(&a, "stale").len(), 1, "{a:?}");
+    assert_eq!(a.len(), 1, "{a:?}");
+    log.publish("example/os", "1.0", b"one\n");
+    assert_exit(
+        &monitor(&client, &["--max-age", "1s"]),
+        0,
+        "a new checkpoint",
+    );
+
+    // A policy with a witness: the log's checkpoints carry no cosignature.
+    let w1 = witness("w1").verifier().to_vkey();
+    let witnessed = Client::new();
+    let wargs = ["--witness", "w1", &w1, "--quorum", "1", "--max-age", "1h"];
+    witnessed.trust(&log.url(), &log, &wargs);
+    let out = monitor(&witnessed, &[]);
+    assert_exit(&out, 3, "quorum lost");
+    let a = alerts(&out);
+    assert_eq!(of_kind(&a, "quorum-lost").len(), 2, "both logs: {a:?}");
+    assert_eq!(
+        of_kind(&a, "stale").len(),
+        1,
+        "no cosignature at all: {a:?}"
+    );
+
+    // Behind a man in the middle that cosigns: fresh cosignatures clear both alerts, old ones
+    // (two hours, max age one hour) are stale.
+    for (age, stale) in [(0, 0), (7200, 1)] {
+        let at = now() - age;
+        let cosigning = TinyHttp::start(mitm(log.url(), move |_, cp| {
+            cosign(&cp, &[(&witness("w1"), at)])
+        }));
+        let url = cosigning.url();
+        let out = monitor(&witnessed, &["--log", &url]);
+        let a = alerts(&out);
+        assert!(of_kind(&a, "quorum-lost").is_empty(), "{a:?}");
+        assert_eq!(of_kind(&a, "stale").len(), stale, "{a:?}");
+        assert_exit(&out, if stale == 0 { 0 } else { 3 }, "cosigned");
+    }
+}
