@@ -358,6 +358,18 @@ impl Auditor {
                 Ok(v) => v,
                 Err(e) => {
                     self.alert_on_inconsistency(&e, LogName::Keys, up, alerts);
+                    if let Some(detail) = report.failed("keylog-replay") {
+                        // An event the log should have refused: the key log stops there.
+                        alerts.push(
+                            Alert::new(
+                                AlertKind::InvalidEntry,
+                                format!("{}: {detail}", trust.origin(LogName::Keys)),
+                            )
+                            .with("origin", trust.origin(LogName::Keys))
+                            .with("reason", detail.to_owned())
+                            .with("cause", REFUSABLE),
+                        );
+                    }
                     return Err(e);
                 }
             };
