@@ -1,5 +1,6 @@
 //! End-to-end tests of `cairn mirror` and `cairn serve --mirror`: mirrors made over HTTP, from
-//! `git daemon` (git://) and from a file:// repository all serve the log, and `cairn verify`
+//! `git daemon` (git://), from `git http-backend` (smart HTTP, behind a small CGI bridge) and from
+//! a file:// repository all serve the log, and `cairn verify`
 //! succeeds against each and against nginx serving a mirror's directory; an upstream that serves
 //! a tampered entry bundle or hash tile, or a history inconsistent with the mirror's, is refused
 //! and the mirror keeps serving its last verified state.
@@ -75,6 +76,134 @@ fn git_daemon(base: &Path) -> (Daemon, u16) {
     (Daemon(child), port)
 }
 
+/// `git http-backend` (smart HTTP) behind a minimal CGI bridge on a loopback port, serving the
+/// repositories under `root`. One request per connection.
+fn git_http(root: &Path) -> u16 {
+    use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let root = root.to_path_buf();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let root = root.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+                let mut request = String::new();
+                if reader.read_line(&mut request).is_err() {
+                    return;
+                }
+                let mut parts = request.split_whitespace();
+                let method = parts.next().unwrap_or("GET").to_owned();
+                let target = parts.next().unwrap_or("/").to_owned();
+                let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+                let mut headers = Vec::new();
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
+                        break;
+                    }
+                    if let Some((k, v)) = line.split_once(':') {
+                        headers.push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));
+                    }
+                }
+                let header = |name: &str| {
+                    headers
+                        .iter()
+                        .find(|(k, _)| k == name)
+                        .map(|(_, v)| v.clone())
+                };
+                let mut body = Vec::new();
+                if let Some(n) = header("content-length").and_then(|v| v.parse::<usize>().ok()) {
+                    body.resize(n, 0);
+                    if reader.read_exact(&mut body).is_err() {
+                        return;
+                    }
+                } else if header("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
+                    loop {
+                        let mut size = String::new();
+                        if reader.read_line(&mut size).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+                        let mut chunk = vec![0; n + 2];
+                        if reader.read_exact(&mut chunk).is_err() {
+                            return;
+                        }
+                        if n == 0 {
+                            break;
+                        }
+                        body.extend_from_slice(&chunk[..n]);
+                    }
+                }
+                let mut cgi = Command::new("git");
+                cgi.arg("http-backend")
+                    .env("GIT_PROJECT_ROOT", &root)
+                    .env("GIT_HTTP_EXPORT_ALL", "1")
+                    .env("GATEWAY_INTERFACE", "CGI/1.1")
+                    .env("SERVER_PROTOCOL", "HTTP/1.1")
+                    .env("REQUEST_METHOD", &method)
+                    .env("PATH_INFO", path)
+                    .env("QUERY_STRING", query)
+                    .env("REMOTE_ADDR", "127.0.0.1")
+                    .env("CONTENT_LENGTH", body.len().to_string())
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::null());
+                for (name, env) in [
+                    ("content-type", "CONTENT_TYPE"),
+                    ("content-encoding", "HTTP_CONTENT_ENCODING"),
+                    ("git-protocol", "GIT_PROTOCOL"),
+                ] {
+                    if let Some(v) = header(name) {
+                        cgi.env(env, v);
+                    }
+                }
+                let mut child = cgi.spawn().expect("git http-backend");
+                let mut stdin = child.stdin.take().expect("stdin");
+                std::thread::spawn(move || {
+                    let _ = stdin.write_all(&body);
+                });
+                let out = child.wait_with_output().expect("http-backend output");
+                let split = out
+                    .stdout
+                    .windows(4)
+                    .position(|w| w == b"\r\n\r\n")
+                    .map(|i| (i, 4))
+                    .or_else(|| {
+                        out.stdout
+                            .windows(2)
+                            .position(|w| w == b"\n\n")
+                            .map(|i| (i, 2))
+                    });
+                let Some((end, skip)) = split else { return };
+                let head = String::from_utf8_lossy(&out.stdout[..end]).into_owned();
+                let mut status = "200 OK".to_owned();
+                let mut response = Vec::new();
+                for line in head.lines() {
+                    match line.split_once(':') {
+                        Some((k, v)) if k.eq_ignore_ascii_case("status") => {
+                            status = v.trim().to_owned();
+                        }
+                        _ => response.extend_from_slice(format!("{line}\r\n").as_bytes()),
+                    }
+                }
+                let payload = &out.stdout[end + skip..];
+                let mut all = format!(
+                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n",
+                    payload.len()
+                )
+                .into_bytes();
+                all.extend_from_slice(&response);
+                all.extend_from_slice(b"\r\n");
+                all.extend_from_slice(payload);
+                let _ = stream.write_all(&all);
+            });
+        }
+    });
+    port
+}
+
 fn nginx_bin() -> PathBuf {
     for candidate in ["/usr/sbin/nginx", "/usr/bin/nginx"] {
         if Path::new(candidate).exists() {
@@ -139,7 +268,7 @@ fn verify_against(url: &str, log: &TestLog, artifact: &Path) -> Output {
 }
 
 #[test]
-fn mirrors_over_http_git_daemon_and_file_serve_the_log_and_nginx_serves_a_copy() {
+fn mirrors_over_http_git_daemon_git_http_and_file_serve_the_log_and_nginx_serves_a_copy() {
     let log = TestLog::start();
     let (first, _) = log.publish("example/os", "1.0", b"one\n");
     let client = Client::new();
@@ -153,8 +282,13 @@ fn mirrors_over_http_git_daemon_and_file_serve_the_log_and_nginx_serves_a_copy()
         .expect("name")
         .to_string_lossy()
         .into_owned();
+    let http_port = git_http(repo.parent().expect("data dir"));
     let sources = [
         ("http", log.url()),
+        (
+            "git-http",
+            format!("git+http://127.0.0.1:{http_port}/{repo_name}"),
+        ),
         (
             "git-daemon",
             format!("git+git://127.0.0.1:{port}/{repo_name}"),
@@ -211,8 +345,8 @@ fn mirrors_over_http_git_daemon_and_file_serve_the_log_and_nginx_serves_a_copy()
         assert_eq!(reply.status().as_u16(), 405, "{name}");
     }
 
-    // nginx serving the git mirror's directory as plain files.
-    let (_nginx, port) = nginx(&dirs[1], &work.join("nginx"));
+    // nginx serving the git daemon mirror's directory as plain files.
+    let (_nginx, port) = nginx(&dirs[2], &work.join("nginx"));
     let url = format!("http://127.0.0.1:{port}");
     assert_exit(
         &verify_against(&url, &log, &last),
