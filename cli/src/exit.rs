@@ -27,6 +27,14 @@ pub(crate) enum Failure {
         /// Path of the evidence file.
         evidence: String,
     },
+    /// `cairn monitor --once` raised alerts (exit 3, or 4 for an inconsistent checkpoint).
+    #[error("{count} alert(s) raised")]
+    Alerts {
+        /// How many.
+        count: usize,
+        /// The exit code.
+        code: u8,
+    },
 }
 
 /// Prints an error once, with its causes, and returns the exit code for it.
@@ -39,6 +47,7 @@ pub(crate) fn report(result: anyhow::Result<()>) -> ExitCode {
         Some(Failure::Usage(_)) => ExitCode::from(2),
         Some(Failure::Verification(_)) => ExitCode::from(3),
         Some(Failure::Inconsistency { .. }) => ExitCode::from(4),
+        Some(Failure::Alerts { code, .. }) => ExitCode::from(*code),
         None => ExitCode::from(1),
     }
 }

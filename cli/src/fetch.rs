@@ -78,11 +78,81 @@ pub(crate) fn reason_line(body: &[u8]) -> String {
     }
 }
 
+/// Where a log's tlog-tiles files come from: a log server, a mirror, a static web server, or a
+/// git tree. Untrusted: everything read through it is verified by the caller.
+pub(crate) trait Upstream: std::fmt::Debug + Sync {
+    /// Where the files come from, for messages.
+    fn describe(&self) -> String;
+
+    /// The file at `path` (relative, such as `releases/checkpoint`): `Ok(None)` when it does
+    /// not exist, an error on any other failure or a file over `limit` bytes.
+    fn get(&self, path: &str, limit: usize) -> Result<Option<Vec<u8>>, FetchError>;
+}
+
+impl<T: Upstream + ?Sized> Upstream for &T {
+    fn describe(&self) -> String {
+        (**self).describe()
+    }
+
+    fn get(&self, path: &str, limit: usize) -> Result<Option<Vec<u8>>, FetchError> {
+        (**self).get(path, limit)
+    }
+}
+
+fn must_get<U: Upstream + ?Sized>(up: &U, path: &str, limit: usize) -> anyhow::Result<Vec<u8>> {
+    up.get(path, limit)?
+        .ok_or_else(|| anyhow::anyhow!("{}: {path} does not exist", up.describe()))
+}
+
+/// The latest checkpoint of `log` at `up`, unverified.
+pub(crate) fn checkpoint_of<U: Upstream + ?Sized>(up: &U, log: LogName) -> anyhow::Result<Vec<u8>> {
+    must_get(up, &format!("{}/checkpoint", log.as_str()), MAX_NOTE_SIZE)
+}
+
+/// The entries of `bundle` of `log` at `up`, unverified (falling back to the full bundle, cut
+/// to width, when the partial one is gone because the log grew).
+pub(crate) fn bundle_of<U: Upstream + ?Sized>(
+    up: &U,
+    log: LogName,
+    bundle: &EntryBundle,
+) -> anyhow::Result<Vec<Vec<u8>>> {
+    let split = |b: &EntryBundle, data: &[u8]| -> anyhow::Result<Vec<Vec<u8>>> {
+        let entries = b.split(data).map_err(|e| {
+            Failure::Verification(format!("{} is not a valid entry bundle: {e}", b.path()))
+        })?;
+        Ok(entries.into_iter().map(<[u8]>::to_vec).collect())
+    };
+    let path = format!("{}/{}", log.as_str(), bundle.path());
+    if let Some(data) = up.get(&path, MAX_BUNDLE_SIZE)? {
+        return split(bundle, &data);
+    }
+    let full = EntryBundle::new(TILE_HEIGHT, bundle.index(), TILE_WIDTH)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if full == *bundle {
+        anyhow::bail!("{}: {path} does not exist", up.describe());
+    }
+    let full_path = format!("{}/{}", log.as_str(), full.path());
+    let data = must_get(up, &full_path, MAX_BUNDLE_SIZE)?;
+    let mut entries = split(&full, &data)?;
+    entries.truncate(usize::from(bundle.width()));
+    Ok(entries)
+}
+
 /// A client of one log server.
 #[derive(Debug, Clone)]
 pub(crate) struct LogServer {
     base: String,
     http: reqwest::blocking::Client,
+}
+
+impl Upstream for LogServer {
+    fn describe(&self) -> String {
+        self.base.clone()
+    }
+
+    fn get(&self, path: &str, limit: usize) -> Result<Option<Vec<u8>>, FetchError> {
+        LogServer::get(self, path, limit)
+    }
 }
 
 impl LogServer {
@@ -116,54 +186,23 @@ impl LogServer {
         }
     }
 
-    fn must_get(&self, path: &str, limit: usize) -> anyhow::Result<Vec<u8>> {
-        self.get(path, limit)?
-            .ok_or_else(|| anyhow::anyhow!("GET {}/{path}: the log answered HTTP 404", self.base))
-    }
-
     /// The latest checkpoint of `log`, unverified.
     pub(crate) fn checkpoint(&self, log: LogName) -> anyhow::Result<Vec<u8>> {
-        self.must_get(&format!("{}/checkpoint", log.as_str()), MAX_NOTE_SIZE)
+        checkpoint_of(self, log)
     }
 
     /// Tiles of `log`, for a [`TileHashReader`] trusting `tree`.
     pub(crate) fn hash_reader(&self, log: LogName, tree: TreeHead) -> TileHashReader<HttpTiles> {
-        TileHashReader::new(
-            tree,
-            HttpTiles {
-                server: self.clone(),
-                log,
-            },
-        )
+        TileHashReader::new(tree, UpstreamTiles::new(self.clone(), log))
     }
 
-    /// The entries of `bundle` of `log`, unverified (falling back to the full bundle, cut to
-    /// width, when the partial one is gone because the log grew).
+    /// The entries of `bundle` of `log`, unverified.
     pub(crate) fn bundle(
         &self,
         log: LogName,
         bundle: &EntryBundle,
     ) -> anyhow::Result<Vec<Vec<u8>>> {
-        let split = |b: &EntryBundle, data: &[u8]| -> anyhow::Result<Vec<Vec<u8>>> {
-            let entries = b.split(data).map_err(|e| {
-                Failure::Verification(format!("{} is not a valid entry bundle: {e}", b.path()))
-            })?;
-            Ok(entries.into_iter().map(<[u8]>::to_vec).collect())
-        };
-        let path = format!("{}/{}", log.as_str(), bundle.path());
-        if let Some(data) = self.get(&path, MAX_BUNDLE_SIZE)? {
-            return split(bundle, &data);
-        }
-        let full = EntryBundle::new(TILE_HEIGHT, bundle.index(), TILE_WIDTH)
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let full_path = format!("{}/{}", log.as_str(), full.path());
-        if full == *bundle {
-            anyhow::bail!("GET {}/{path}: the log answered HTTP 404", self.base);
-        }
-        let data = self.must_get(&full_path, MAX_BUNDLE_SIZE)?;
-        let mut entries = split(&full, &data)?;
-        entries.truncate(usize::from(bundle.width()));
-        Ok(entries)
+        bundle_of(self, log, bundle)
     }
 
     /// The entry at `index` of `log`, authenticated: its bundle must hash to the leaf hashes
@@ -178,22 +217,7 @@ impl LogServer {
         let bundle = EntryBundle::for_entry(TILE_HEIGHT, index, size)
             .map_err(|e| anyhow::anyhow!("entry {index} of a tree of {size}: {e}"))?;
         let mut entries = self.bundle(log, &bundle)?;
-        let slices: Vec<&[u8]> = entries.iter().map(Vec::as_slice).collect();
-        bundle.verify_entries(&slices, reader).map_err(|e| {
-            if e.is_security_failure() {
-                anyhow::Error::new(Failure::Verification(format!(
-                    "entry bundle {} of the {} log does not match its checkpoint: {e}",
-                    bundle.path(),
-                    log.as_str()
-                )))
-            } else {
-                anyhow::anyhow!(
-                    "reading entry bundle {} of the {} log: {e}",
-                    bundle.path(),
-                    log.as_str()
-                )
-            }
-        })?;
+        verify_bundle(log, &bundle, &entries, reader)?;
         let at = usize::try_from(index - bundle.first_entry())
             .map_err(|_| anyhow::anyhow!("entry offset out of range"))?;
         if at >= entries.len() {
@@ -231,39 +255,101 @@ impl LogServer {
     }
 }
 
-/// Tiles of one log over HTTP. Untrusted: [`TileHashReader`] authenticates what it returns.
-#[derive(Debug)]
-pub(crate) struct HttpTiles {
-    server: LogServer,
+/// Checks that the entries of `bundle` hash to the leaf hashes `reader` authenticates.
+pub(crate) fn verify_bundle<R: cairn_verifier::merkle::HashReader>(
     log: LogName,
+    bundle: &EntryBundle,
+    entries: &[Vec<u8>],
+    reader: &R,
+) -> anyhow::Result<()>
+where
+    R::Error: std::error::Error + Send + Sync + 'static,
+{
+    let slices: Vec<&[u8]> = entries.iter().map(Vec::as_slice).collect();
+    bundle.verify_entries(&slices, reader).map_err(|e| {
+        if e.is_security_failure() {
+            anyhow::Error::new(Failure::Verification(format!(
+                "entry bundle {} of the {} log does not match its checkpoint: {e}",
+                bundle.path(),
+                log.as_str()
+            )))
+        } else {
+            anyhow::anyhow!(
+                "reading entry bundle {} of the {} log: {e}",
+                bundle.path(),
+                log.as_str()
+            )
+        }
+    })
 }
 
-impl TileReader for HttpTiles {
+/// Tiles of one log over HTTP.
+pub(crate) type HttpTiles = UpstreamTiles<LogServer>;
+
+/// Tiles of one log from an [`Upstream`]. Untrusted: [`TileHashReader`] authenticates what it
+/// returns; tiles it authenticated are kept, so parents are fetched once per tree.
+#[derive(Debug)]
+pub(crate) struct UpstreamTiles<U> {
+    upstream: U,
+    log: LogName,
+    authenticated: std::sync::Mutex<std::collections::HashMap<Tile, Vec<u8>>>,
+}
+
+impl<U: Upstream> UpstreamTiles<U> {
+    /// Tiles of `log` at `upstream`.
+    pub(crate) fn new(upstream: U, log: LogName) -> UpstreamTiles<U> {
+        UpstreamTiles {
+            upstream,
+            log,
+            authenticated: std::sync::Mutex::default(),
+        }
+    }
+
+    fn read_one(&self, tile: &Tile) -> Result<Vec<u8>, FetchError> {
+        if let Some(data) = self
+            .authenticated
+            .lock()
+            .ok()
+            .and_then(|m| m.get(tile).cloned())
+        {
+            return Ok(data);
+        }
+        let limit = usize::from(TILE_WIDTH) * 32;
+        let path = format!("{}/{}", self.log.as_str(), tile.path());
+        if let Some(data) = self.upstream.get(&path, limit)? {
+            return Ok(data);
+        }
+        if tile.is_full() {
+            return Err(FetchError(format!(
+                "{}: {path} does not exist",
+                self.upstream.describe()
+            )));
+        }
+        // A partial tile may be gone once the log grew; its prefix is in the full tile.
+        let full = Tile::new(tile.height(), tile.level(), tile.index(), TILE_WIDTH)
+            .map_err(|e| FetchError(e.to_string()))?;
+        let full_path = format!("{}/{}", self.log.as_str(), full.path());
+        let mut data = self
+            .upstream
+            .get(&full_path, limit)?
+            .ok_or_else(|| FetchError(format!("neither {path} nor {full_path} exists")))?;
+        data.truncate(tile.data_len());
+        Ok(data)
+    }
+}
+
+impl<U: Upstream> TileReader for UpstreamTiles<U> {
     type Error = FetchError;
 
     fn read_tiles(&self, tiles: &[Tile]) -> Result<Vec<Vec<u8>>, FetchError> {
-        tiles
-            .iter()
-            .map(|tile| {
-                let limit = usize::from(TILE_WIDTH) * 32;
-                let path = format!("{}/{}", self.log.as_str(), tile.path());
-                if let Some(data) = self.server.get(&path, limit)? {
-                    return Ok(data);
-                }
-                if tile.is_full() {
-                    return Err(FetchError(format!("{path}: the log answered HTTP 404")));
-                }
-                // A partial tile may be gone once the log grew; its prefix is in the full tile.
-                let full = Tile::new(tile.height(), tile.level(), tile.index(), TILE_WIDTH)
-                    .map_err(|e| FetchError(e.to_string()))?;
-                let full_path = format!("{}/{}", self.log.as_str(), full.path());
-                let mut data = self
-                    .server
-                    .get(&full_path, limit)?
-                    .ok_or_else(|| FetchError(format!("neither {path} nor {full_path} exists")))?;
-                data.truncate(tile.data_len());
-                Ok(data)
-            })
-            .collect()
+        tiles.iter().map(|tile| self.read_one(tile)).collect()
+    }
+
+    fn save_tiles(&self, tiles: &[Tile], data: &[Vec<u8>]) {
+        if let Ok(mut m) = self.authenticated.lock() {
+            for (t, d) in tiles.iter().zip(data) {
+                m.insert(*t, d.clone());
+            }
+        }
     }
 }

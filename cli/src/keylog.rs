@@ -13,11 +13,11 @@ use cairn_verifier::checkpoint::VerifiedCheckpoint;
 use cairn_verifier::keylog::{KeyState, replay};
 use cairn_verifier::merkle::MemoryTree;
 use cairn_verifier::note::MAX_NOTE_SIZE;
-use cairn_verifier::tile::{EntryBundle, MAX_ENTRY_SIZE, TILE_HEIGHT, TreeHead};
+use cairn_verifier::tile::{EntryBundle, MAX_ENTRY_SIZE, TILE_HEIGHT, TileHashReader, TreeHead};
 
 use crate::checkpoints::{Freshness, check_consistent, check_witnesses, now, verify_signature};
 use crate::exit::Failure;
-use crate::fetch::LogServer;
+use crate::fetch::{LogServer, Upstream, UpstreamTiles, bundle_of, checkpoint_of};
 use crate::report::Report;
 use crate::state::StateDir;
 use crate::trust::{ClientOptions, LogName, Trust};
@@ -301,20 +301,26 @@ pub(crate) fn newer_of(
 }
 
 /// Fetches the log's key-log checkpoint and entries and verifies them against the stored copy
-/// (`spec/client.md` step 1). Returns the verified copy and whether it is newer than the stored
-/// one. Nothing is stored here.
-pub(crate) fn sync(
-    server: &LogServer,
+/// (`spec/client.md` step 1). Returns the verified copy and the size of the stored copy it
+/// extends (`None` on the first sync). Nothing is stored here.
+///
+/// `witnesses` says how the checkpoint's cosignatures are checked; a monitor passes `None`
+/// and judges quorum and age itself, to report them rather than stop.
+pub(crate) fn sync<U: Upstream + ?Sized>(
+    server: &U,
     state: &StateDir,
     trust: &Trust,
     now: u64,
+    witnesses: Option<Freshness>,
     report: &mut Report,
-) -> anyhow::Result<(KeyLog, bool)> {
+) -> anyhow::Result<(KeyLog, Option<u64>)> {
     let stored = load_stored(state, trust, now, None, report)?;
     let what = "key log";
-    let bytes = server.checkpoint(LogName::Keys)?;
+    let bytes = checkpoint_of(server, LogName::Keys)?;
     let cp = verify_signature(trust, LogName::Keys, &bytes, what, report)?;
-    check_witnesses(trust, &cp, what, now, Freshness::Required, report)?;
+    if let Some(freshness) = witnesses {
+        check_witnesses(trust, &cp, what, now, freshness, report)?;
+    }
     let (mut entries, stored_size) = match &stored {
         Some(s) => {
             let old = &s.checkpoint;
@@ -356,7 +362,7 @@ pub(crate) fn sync(
     while next < cp.size() {
         let bundle = EntryBundle::for_entry(TILE_HEIGHT, next, cp.size())
             .map_err(|e| anyhow::anyhow!("planning key-log bundles: {e}"))?;
-        let fetched = server.bundle(LogName::Keys, &bundle).inspect_err(|e| {
+        let fetched = bundle_of(server, LogName::Keys, &bundle).inspect_err(|e| {
             if let Some(Failure::Verification(m)) = e.downcast_ref::<Failure>() {
                 report.fail("keylog-entries", m.clone());
             }
@@ -367,21 +373,20 @@ pub(crate) fn sync(
             next += 1;
         }
     }
-    let newer = stored_size < cp.size() || stored.is_none();
+    let old = stored.as_ref().map(|s| s.checkpoint.size());
     let keylog = check_entries_and_replay(trust, cp, entries, what, report)?;
-    Ok((keylog, newer))
+    Ok((keylog, old))
 }
 
 /// A consistency proof from `old_size` to `tree` of `log`, from tiles authenticated against
 /// `tree`.
-pub(crate) fn proof_from_tiles(
-    server: &LogServer,
+pub(crate) fn proof_from_tiles<U: Upstream + ?Sized>(
+    server: &U,
     log: LogName,
     tree: TreeHead,
     old_size: u64,
 ) -> anyhow::Result<Vec<cairn_verifier::hash::Hash>> {
-    server
-        .hash_reader(log, tree)
+    TileHashReader::new(tree, UpstreamTiles::new(server, log))
         .prove_consistency(old_size, tree.size)
         .map_err(|e| {
             if e.is_security_failure() {
@@ -485,7 +490,15 @@ pub(crate) fn run(args: &KeylogArgs) -> anyhow::Result<()> {
 
 fn sync_and_store(state: &StateDir, trust: &Trust, report: &mut Report) -> anyhow::Result<KeyLog> {
     let server = LogServer::new(&trust.url)?;
-    let (keylog, newer) = sync(&server, state, trust, now(), report)?;
+    let (keylog, old) = sync(
+        &server,
+        state,
+        trust,
+        now(),
+        Some(Freshness::Required),
+        report,
+    )?;
+    let newer = old.is_none_or(|old| old < keylog.checkpoint.size());
     if newer {
         store(state, trust, &keylog)?;
     }

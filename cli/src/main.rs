@@ -3,6 +3,7 @@
 //! `../shared/CLI.md` (see [`exit`]).
 
 mod atomic_file;
+mod audit;
 mod checkpoints;
 mod deprecate;
 mod duration;
@@ -15,6 +16,8 @@ mod key_files;
 mod keygen;
 mod keylog;
 mod log_client;
+mod mirror;
+mod monitor;
 mod operator;
 mod publish;
 mod report;
@@ -56,6 +59,10 @@ enum Command {
     Install(install::InstallArgs),
     /// The client's copy of the key log: `sync`, `export`.
     Keylog(keylog::KeylogArgs),
+    /// Follow the log, verify every entry and checkpoint, and alert (JSON lines on stdout).
+    Monitor(monitor::Args),
+    /// Copy a log into a directory, verifying everything first; serve it with `serve --mirror`.
+    Mirror(mirror::Args),
 }
 
 fn main() -> ExitCode {
@@ -74,6 +81,8 @@ fn main() -> ExitCode {
         Command::Verify(args) => verify::run(&args),
         Command::Install(args) => install::run(&args),
         Command::Keylog(args) => keylog::run(&args),
+        Command::Monitor(args) => monitor::run(&args),
+        Command::Mirror(args) => mirror::run(&args),
     };
     exit::report(result)
 }

@@ -47,8 +47,11 @@ pub(crate) struct InitArgs {
 pub(crate) struct ServeArgs {
     /// Data directory. Without it, ./cairn-data is used, and created as a development log if
     /// it does not exist.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", conflicts_with = "mirror")]
     data: Option<PathBuf>,
+    /// Serve a mirror's copy (made by `cairn mirror --to DIR`) read-only instead of a log.
+    #[arg(long, value_name = "DIR")]
+    mirror: Option<PathBuf>,
     /// Address to listen on (port 0 picks a free port; the address is printed on stderr).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
@@ -199,6 +202,9 @@ fn create_dev_log(dir: &Path) -> anyhow::Result<()> {
 }
 
 pub(crate) fn serve(args: &ServeArgs) -> anyhow::Result<()> {
+    if let Some(dir) = &args.mirror {
+        return serve_mirror(dir, args.listen);
+    }
     let dir = match &args.data {
         Some(dir) => dir.clone(),
         None => {
@@ -265,6 +271,35 @@ pub(crate) fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         }
         eprintln!("cairn: listening on http://{addr}");
         run(Arc::new(log), metrics, options, listener, shutdown_signal()).await?;
+        eprintln!("cairn: stopped");
+        anyhow::Ok(())
+    })
+}
+
+/// `cairn serve --mirror DIR`.
+fn serve_mirror(dir: &Path, listen: SocketAddr) -> anyhow::Result<()> {
+    if !dir.join("releases/checkpoint").is_file() || !dir.join("keys/checkpoint").is_file() {
+        return Err(Failure::Usage(format!(
+            "{} holds no mirrored log (no releases/checkpoint and keys/checkpoint); run \
+             `cairn mirror --to {}` first",
+            dir.display(),
+            dir.display()
+        ))
+        .into());
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let dir = dir.to_path_buf();
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("listening on {listen}"))?;
+        let addr = listener.local_addr()?;
+        eprintln!("cairn: serving the mirror in {} read-only", dir.display());
+        eprintln!("cairn: listening on http://{addr}");
+        cairn_log_server::mirror::run(dir, listener, shutdown_signal()).await?;
         eprintln!("cairn: stopped");
         anyhow::Ok(())
     })

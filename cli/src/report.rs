@@ -95,6 +95,14 @@ impl Report {
         self.push(name, Status::Fail, detail.into());
     }
 
+    /// The detail of the failed check `name`, if it failed.
+    pub(crate) fn failed(&self, name: &str) -> Option<&str> {
+        self.checks
+            .iter()
+            .find(|c| c.name == name && c.status == Status::Fail)
+            .map(|c| c.detail.as_str())
+    }
+
     /// The `--json` object: verdict, exit code, error (if any), artifact, entry and checks.
     pub(crate) fn to_json(&self, verdict: &str, exit: u8, error: Option<String>) -> Value {
         let checks: Vec<Value> = self

@@ -57,6 +57,13 @@ impl StateDir {
         Ok(StateDir { root })
     }
 
+    /// A state directory nested in this one (a monitor's or mirror's own).
+    pub(crate) fn child(&self, name: &str) -> StateDir {
+        StateDir {
+            root: self.root.join(name),
+        }
+    }
+
     /// Creates the directory (mode 0700) if needed.
     pub(crate) fn create(&self) -> anyhow::Result<()> {
         create_private_dir(&self.root)
@@ -147,7 +154,8 @@ impl StateDir {
     }
 }
 
-fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+/// Creates `dir` and its parents, mode 0700, if needed.
+pub(crate) fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
     if dir.is_dir() {
         return Ok(());
     }

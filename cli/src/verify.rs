@@ -226,8 +226,15 @@ impl Run {
         let (state, trust, now) = (&self.state, &self.trust, self.now);
         let report = &mut self.report;
         if let (Some(server), None) = (&self.server, snapshot) {
-            let (keylog, newer) = crate::keylog::sync(server, state, trust, now, report)?;
-            pending.keylog = newer;
+            let (keylog, old) = crate::keylog::sync(
+                server,
+                state,
+                trust,
+                now,
+                Some(crate::checkpoints::Freshness::Required),
+                report,
+            )?;
+            pending.keylog = old.is_none_or(|old| old < keylog.checkpoint.size());
             return Ok(keylog);
         }
         let stored = load_stored(state, trust, now, None, report)?;
@@ -818,6 +825,7 @@ pub(crate) fn classify(result: &anyhow::Result<Verified>) -> (&'static str, u8) 
             Some(Failure::Usage(_)) => ("usage-error", 2),
             Some(Failure::Verification(_)) => ("verification-failed", 3),
             Some(Failure::Inconsistency { .. }) => ("log-inconsistency", 4),
+            Some(Failure::Alerts { code, .. }) => ("alerts", *code),
             None => ("error", 1),
         },
     }

@@ -9,6 +9,7 @@ pub mod config;
 pub mod http;
 pub mod log;
 pub mod metrics;
+pub mod mirror;
 pub mod ratelimit;
 pub mod server;
 pub mod storage;

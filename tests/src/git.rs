@@ -83,41 +83,43 @@ pub fn read_on_branch(repo: &Path, path: &str) -> Vec<u8> {
     )
 }
 
-/// Commits `data` as `path` on the branch of the bare repository `repo`, on top of the current
-/// head, with git plumbing only (as someone with write access to the repository could), and
-/// moves the branch with a compare-and-swap. `scratch` holds a temporary index.
+/// Commits `data` as `path` (new or replaced) on the branch of the bare repository `repo`, on
+/// top of the current head, with git plumbing only (as someone with write access to the
+/// repository could), and moves the branch with a compare-and-swap. `scratch` holds a
+/// temporary index.
 pub fn commit_on_branch(repo: &Path, scratch: &Path, path: &str, data: &[u8]) {
+    commit_files_on_branch(repo, scratch, &[(path, data)], "an innocent update");
+}
+
+/// Like [`commit_on_branch`] for several files in one commit with `message`.
+pub fn commit_files_on_branch(repo: &Path, scratch: &Path, files: &[(&str, &[u8])], message: &str) {
     let head = text(git_in(repo, &["rev-parse", BRANCH], None, &[]));
-    let blob = text(git_in(
-        repo,
-        &["hash-object", "-w", "--stdin"],
-        Some(data),
-        &[],
-    ));
     let index = scratch.join("tamper.index");
     let env = [("GIT_INDEX_FILE", index.as_path())];
     git_in(repo, &["read-tree", &head], None, &env);
-    git_in(
-        repo,
-        &[
-            "update-index",
-            "--cacheinfo",
-            &format!("100644,{blob},{path}"),
-        ],
-        None,
-        &env,
-    );
+    for (path, data) in files {
+        let blob = text(git_in(
+            repo,
+            &["hash-object", "-w", "--stdin"],
+            Some(data),
+            &[],
+        ));
+        git_in(
+            repo,
+            &[
+                "update-index",
+                "--add",
+                "--cacheinfo",
+                &format!("100644,{blob},{path}"),
+            ],
+            None,
+            &env,
+        );
+    }
     let tree = text(git_in(repo, &["write-tree"], None, &env));
     let commit = text(git_in(
         repo,
-        &[
-            "commit-tree",
-            &tree,
-            "-p",
-            &head,
-            "-m",
-            "an innocent update",
-        ],
+        &["commit-tree", &tree, "-p", &head, "-m", message],
         None,
         &[],
     ));

@@ -300,8 +300,25 @@ impl Server {
             }
         }
         args.extend(extra.iter().map(|s| (*s).to_owned()));
+        Server::start_with(&args)
+    }
+
+    /// Starts `cairn serve --mirror DIR --listen 127.0.0.1:0` (a mirror's copy, read-only).
+    pub fn start_mirror(dir: &Path) -> Result<Server, StartFailure> {
+        let args: Vec<String> = vec![
+            "serve".into(),
+            "--mirror".into(),
+            dir.display().to_string(),
+            "--listen".into(),
+            "127.0.0.1:0".into(),
+        ];
+        Server::start_with(&args)
+    }
+
+    /// Starts `cairn ARGS` and waits for the address it prints.
+    fn start_with(args: &[String]) -> Result<Server, StartFailure> {
         let mut child = cairn()
-            .args(&args)
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

@@ -95,6 +95,16 @@ pub enum ProofError {
         /// Number of hashes returned.
         returned: usize,
     },
+    /// A [`RightEdge`] was given a number of hashes other than the bits set in its size.
+    #[error("a right edge of a tree of {size} leaves needs {expected} hashes, got {got}")]
+    BadRightEdge {
+        /// The tree size.
+        size: u64,
+        /// One per bit set in `size`.
+        expected: usize,
+        /// The number given.
+        got: usize,
+    },
     /// A [`HashReader`] failed. The source is the reader's own error (for a tile-backed reader
     /// it may be a security failure: downcast to see which).
     #[error("reading stored hashes failed")]
@@ -734,8 +744,91 @@ impl HashReader for MemoryTree {
     }
 }
 
+/// The right edge of a Merkle tree (a "compact range" from leaf 0): the roots of the perfect
+/// subtrees that make up a tree of `size` leaves, largest (leftmost) first, one for each bit set
+/// in `size`. It is all an auditor needs to keep between runs to extend a tree it verified and
+/// recompute the root of every larger tree from the new leaves alone (RFC 6962 section 2.1:
+/// the tree of `n` leaves splits at the largest power of two below `n`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RightEdge {
+    size: u64,
+    hashes: Vec<Hash>,
+}
+
+impl RightEdge {
+    /// The edge of the empty tree.
+    pub fn new() -> RightEdge {
+        RightEdge::default()
+    }
+
+    /// Rebuilds an edge from its parts, refusing a hash count that does not match `size`
+    /// (one hash per bit set in `size`) or a size over [`MAX_TREE_SIZE`].
+    pub fn from_parts(size: u64, hashes: Vec<Hash>) -> Result<RightEdge, ProofError> {
+        if size > MAX_TREE_SIZE || hashes.len() != size.count_ones() as usize {
+            return Err(ProofError::BadRightEdge {
+                size,
+                expected: size.count_ones() as usize,
+                got: hashes.len(),
+            });
+        }
+        Ok(RightEdge { size, hashes })
+    }
+
+    /// Number of leaves.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The subtree roots, largest first.
+    pub fn hashes(&self) -> &[Hash] {
+        &self.hashes
+    }
+
+    /// Appends a leaf by its leaf hash: like incrementing a binary counter, each trailing one
+    /// bit of the old size merges two equal subtrees into one.
+    pub fn append(&mut self, leaf: Hash) {
+        let mut h = leaf;
+        for _ in 0..self.size.trailing_ones() {
+            let left = self
+                .hashes
+                .pop()
+                .expect("one hash per set bit: a trailing one bit has its subtree");
+            h = node_hash(&left, &h);
+        }
+        self.hashes.push(h);
+        self.size += 1;
+    }
+
+    /// The root hash of the tree (the empty tree's hash for size 0).
+    pub fn root(&self) -> Hash {
+        let mut hashes = self.hashes.iter().rev();
+        let Some(last) = hashes.next() else {
+            return Hash::empty_tree();
+        };
+        hashes.fold(*last, |acc, left| node_hash(left, &acc))
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn right_edge_matches_the_memory_tree_for_every_size_up_to_300() {
+        let mut tree = MemoryTree::new();
+        let mut edge = RightEdge::new();
+        assert_eq!(edge.root(), Hash::empty_tree());
+        for i in 0u32..300 {
+            let data = i.to_be_bytes();
+            tree.append(&data);
+            edge.append(leaf_hash(&data));
+            assert_eq!(edge.size(), tree.size());
+            assert_eq!(edge.root(), tree.root(), "size {}", edge.size());
+            let again = RightEdge::from_parts(edge.size(), edge.hashes().to_vec()).expect("parts");
+            assert_eq!(again, edge);
+        }
+        assert!(RightEdge::from_parts(3, vec![Hash::empty_tree()]).is_err());
+        assert!(RightEdge::from_parts(MAX_TREE_SIZE + 1, Vec::new()).is_err());
+    }
+
     use super::*;
 
     /// RFC 9162 section 2.1.1 MTH, written as the recursion reads, as an independent reference.

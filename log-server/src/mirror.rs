@@ -1,0 +1,112 @@
+//! `cairn serve --mirror DIR`: the read API of spec/http-api.md ("Read API") from a mirror's
+//! copy, read-only. `DIR` is what `cairn mirror` maintains: both logs' `checkpoint`, hash
+//! tiles and entry bundles, each verified before it was moved into place. Submissions are
+//! refused with 405; lookups and proofs (dynamic extras of the log server) are 404, as on a
+//! static web server serving the same directory.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use cairn_verifier::tile::TilePath;
+use tokio::net::TcpListener;
+
+#[derive(Debug)]
+struct Mirror {
+    dir: PathBuf,
+}
+
+fn text(status: StatusCode, body: &str) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        format!("{body}\n"),
+    )
+        .into_response()
+}
+
+fn known_log(log: &str) -> bool {
+    matches!(log, "releases" | "keys")
+}
+
+/// The read-only router over `dir`.
+pub fn router(dir: PathBuf) -> Router {
+    let state = Arc::new(Mirror { dir });
+    Router::new()
+        .route("/{log}/checkpoint", get(checkpoint))
+        .route("/{log}/tile/{*rest}", get(tile))
+        .route("/{log}/add", axum::routing::any(read_only))
+        .route("/healthz", get(|| async { text(StatusCode::OK, "ok") }))
+        .fallback(|| async { text(StatusCode::NOT_FOUND, "not served by a read-only mirror") })
+        .with_state(state)
+}
+
+async fn read_only() -> Response {
+    let mut r = text(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "this is a read-only mirror; submit to the log itself",
+    );
+    r.headers_mut()
+        .insert(header::ALLOW, header::HeaderValue::from_static("GET"));
+    r
+}
+
+async fn checkpoint(State(m): State<Arc<Mirror>>, Path(log): Path<String>) -> Response {
+    if !known_log(&log) {
+        return text(
+            StatusCode::NOT_FOUND,
+            "no such log; use /releases/ or /keys/",
+        );
+    }
+    match tokio::fs::read(m.dir.join(&log).join("checkpoint")).await {
+        Ok(data) => (
+            [
+                (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            data,
+        )
+            .into_response(),
+        Err(_) => text(StatusCode::NOT_FOUND, "the mirror holds no checkpoint yet"),
+    }
+}
+
+async fn tile(State(m): State<Arc<Mirror>>, Path((log, rest)): Path<(String, String)>) -> Response {
+    if !known_log(&log) {
+        return text(
+            StatusCode::NOT_FOUND,
+            "no such log; use /releases/ or /keys/",
+        );
+    }
+    let path = format!("tile/{rest}");
+    // Only paths of the tlog-tiles grammar reach the file system.
+    if let Err(e) = TilePath::parse(&path) {
+        return text(StatusCode::BAD_REQUEST, &format!("bad tile path: {e}"));
+    }
+    match tokio::fs::read(m.dir.join(&log).join(&path)).await {
+        Ok(data) => (
+            [
+                (header::CONTENT_TYPE, "application/octet-stream"),
+                (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
+            ],
+            data,
+        )
+            .into_response(),
+        Err(_) => text(StatusCode::NOT_FOUND, "no such tile in the mirror"),
+    }
+}
+
+/// Serves `dir` on `listener` until `shutdown` resolves.
+pub async fn run(
+    dir: PathBuf,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(dir))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,413 @@
+//! End-to-end tests of `cairn monitor` against real `cairn serve` processes on loopback: key
+//! events, watched keys and deprecations are alerted once each and the monitor resumes from its
+//! state; an equivocation planted in the log's git storage is found; a log that shows one
+//! history to the monitor and another to a mirror yields `inconsistent-checkpoint` with
+//! evidence that the verifier confirms.
+//!
+//! Build the binary first: `cargo build -p cairn-cli`.
+
+mod client_support;
+
+use std::process::Output;
+
+use cairn_tests::git::{commit_files_on_branch, read_on_branch};
+use cairn_tests::process::Server;
+use cairn_verifier::checkpoint::{
+    Checkpoint, CheckpointError, VerifiedCheckpoint, verify_consistent,
+};
+use cairn_verifier::hash::Hash;
+use cairn_verifier::merkle::MemoryTree;
+use cairn_verifier::note::{KeyName, Note};
+use cairn_verifier::tile::{EntryBundle, TILE_HEIGHT, Tile, encode_entry_bundle};
+use client_support::*;
+use serde_json::Value;
+
+/// `cairn monitor --once --state STATE args...`.
+fn monitor(client: &Client, args: &[&str]) -> Output {
+    let mut all = vec!["--once"];
+    all.extend_from_slice(args);
+    client.cairn(&["monitor"], &all)
+}
+
+/// The alerts printed on stdout.
+fn alerts(out: &Output) -> Vec<Value> {
+    text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
+fn of_kind<'a>(alerts: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    alerts.iter().filter(|a| a["alert"] == kind).collect()
+}
+
+#[test]
+fn key_events_watched_key_and_deprecation_are_alerted_once_and_the_monitor_resumes() {
+    let log = TestLog::start();
+    let client = Client::new();
+    client.trust(&log.url(), &log, &[]);
+    let watched = log.release.verifier().to_vkey();
+
+    // First round: the genesis root event and the release key's addition.
+    let out = monitor(&client, &["--watch-key", &watched]);
+    assert_exit(&out, 3, "first round alerts on the key events");
+    let a = alerts(&out);
+    let events = of_kind(&a, "key-event");
+    assert_eq!(events.len(), 2, "{a:?}");
+    assert_eq!(events[0]["event"], "root");
+    assert_eq!(events[1]["event"], "add");
+    assert_eq!(events[1]["key"], watched.as_str());
+    assert_eq!(a.len(), 2, "nothing else: {a:?}");
+    assert!(
+        text(&out.stderr).contains("ALERT key-event"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // Nothing new: no alert, exit 0.
+    let out = monitor(&client, &["--watch-key", &watched]);
+    assert_exit(&out, 0, "quiet round");
+    assert!(alerts(&out).is_empty());
+
+    // A release and a deprecation signed by the watched key; another key's release.
+    log.publish("example/os", "1.0", b"one\n");
+    let other = key("rel2");
+    let add = sign(&add_key_event(&other, "example/*", 0), &[&log.root]);
+    log.post("keys", &add).expect("add rel2");
+    let release2 = sign(
+        &release_text("example/os", "2.0", &[("image.img", b"two\n")]),
+        &[&other],
+    );
+    log.post("releases", &release2).expect("release by rel2");
+    let dep = sign(&deprecation_text("example/os", "1.0"), &[&log.release]);
+    log.post("releases", &dep).expect("deprecation");
+
+    let out = monitor(&client, &["--watch-key", &watched]);
+    assert_exit(&out, 3, "second round");
+    let a = alerts(&out);
+    let used = of_kind(&a, "watched-key-used");
+    let indexes: Vec<u64> = used
+        .iter()
+        .map(|u| u["index"].as_u64().expect("index"))
+        .collect();
+    assert_eq!(
+        indexes,
+        vec![0, 2],
+        "the release and the deprecation: {a:?}"
+    );
+    assert_eq!(used[0]["key"], watched.as_str());
+    let events = of_kind(&a, "key-event");
+    assert_eq!(events.len(), 1, "only the new add: {a:?}");
+    assert_eq!(events[0]["index"], 2);
+    let deps = of_kind(&a, "deprecation");
+    assert_eq!(deps.len(), 1, "{a:?}");
+    assert_eq!(deps[0]["version"], "1.0");
+    assert!(of_kind(&a, "invalid-entry").is_empty(), "{a:?}");
+
+    // A revocation is a key event, and it invalidates the release it covers.
+    let revoke = sign(&revoke_key_event(&other, 0), &[&log.root]);
+    log.post("keys", &revoke).expect("revoke");
+    let out = monitor(&client, &[]);
+    assert_exit(&out, 3, "revocation");
+    let a = alerts(&out);
+    assert_eq!(of_kind(&a, "key-event").len(), 1, "{a:?}");
+    assert_eq!(of_kind(&a, "key-event")[0]["event"], "revoke");
+
+    // The state resumes: a fresh monitor (no state) sees every entry again.
+    let fresh = Client::new();
+    fresh.trust(&log.url(), &log, &[]);
+    let out = monitor(&fresh, &[]);
+    assert_exit(&out, 3, "fresh monitor");
+    let a = alerts(&out);
+    assert_eq!(of_kind(&a, "key-event").len(), 4, "{a:?}");
+    let invalid = of_kind(&a, "invalid-entry");
+    assert_eq!(invalid.len(), 1, "{a:?}");
+    assert_eq!(invalid[0]["index"], 1);
+    assert_eq!(invalid[0]["cause"], "invalidated-by-key-event");
+}
+
+/// Appends `extra` to the release log directly in the log's git storage (a log operator, or
+/// anyone with write access to the repository and the log key): new bundle, tile and
+/// checkpoint signed with the log key. The log has fewer than 256 entries.
+fn plant(log: &TestLog, extra: &[u8]) {
+    let repo = log.dir.repo();
+    let scratch = log.scratch();
+    let cp_bytes = read_on_branch(&repo, "releases/checkpoint");
+    let note = Note::parse(&cp_bytes).expect("checkpoint note");
+    let old = Checkpoint::parse(note.text()).expect("checkpoint");
+    let size = old.size;
+    let bundle = EntryBundle::for_entry(TILE_HEIGHT, 0, size).expect("bundle");
+    let data = read_on_branch(&repo, &format!("releases/{}", bundle.path()));
+    let mut entries: Vec<Vec<u8>> = bundle
+        .split(&data)
+        .expect("bundle")
+        .into_iter()
+        .map(<[u8]>::to_vec)
+        .collect();
+    entries.push(extra.to_vec());
+    let mut tree = MemoryTree::new();
+    for e in &entries {
+        tree.append(e);
+    }
+    let new_size = size + 1;
+    let width = u16::try_from(new_size).expect("small log");
+    let new_bundle = EntryBundle::new(TILE_HEIGHT, 0, width).expect("bundle");
+    let tile = Tile::new(TILE_HEIGHT, 0, 0, width).expect("tile");
+    let tile_data: Vec<u8> = (0..new_size)
+        .flat_map(|i| cairn_verifier::hash::leaf_hash(&entries[i as usize]).0)
+        .collect();
+    let signer = log_key().with_name(KeyName::new(&format!("{PREFIX}/releases")).expect("n"));
+    let text_cp = Checkpoint::new(format!("{PREFIX}/releases"), new_size, tree.root())
+        .to_text()
+        .expect("checkpoint");
+    let cp = Note::sign(&text_cp, &[&signer]).expect("sign").to_bytes();
+    let keys_cp = read_on_branch(&repo, "keys/checkpoint");
+    let keys_size = Checkpoint::parse(Note::parse(&keys_cp).expect("note").text())
+        .expect("keys checkpoint")
+        .size;
+    // The server checks that the head commit's subject names the sizes it finds.
+    let message = format!(
+        "cairn: releases {new_size} keys {keys_size}\n\n{}\n{}",
+        String::from_utf8_lossy(&cp),
+        String::from_utf8_lossy(&keys_cp)
+    );
+    let bundle_path = format!("releases/{}", new_bundle.path());
+    let tile_path = format!("releases/{}", tile.path());
+    let bundle_data = encode_entry_bundle(&entries).expect("encode");
+    commit_files_on_branch(
+        &repo,
+        &scratch,
+        &[
+            (&bundle_path, &bundle_data),
+            (&tile_path, &tile_data),
+            ("releases/checkpoint", &cp),
+        ],
+        &message,
+    );
+}
+
+#[test]
+fn equivocation_planted_in_the_log_storage_is_alerted() {
+    let mut log = TestLog::start();
+    let client = Client::new();
+    client.trust(&log.url(), &log, &[]);
+    log.publish("example/os", "1.0", b"the real 1.0\n");
+    log.publish("example/os", "1.1", b"1.1\n");
+    assert_exit(&monitor(&client, &[]), 3, "key events of the first round");
+    // The server refuses a second 1.0 (409); a compromised operator writes it into storage.
+    let evil = sign(
+        &release_text("example/os", "1.0", &[("image.img", b"a backdoored 1.0\n")]),
+        &[&log.release],
+    );
+    let (status, _) = log
+        .post("releases", &evil)
+        .expect_err("the server refuses it");
+    assert_eq!(status, 409);
+    log.stop();
+    plant(&log, &evil);
+    let data = log.data();
+    log.serve(&data);
+    let url = log.url();
+    let out = monitor(&client, &["--log", &url]);
+    assert_exit(&out, 3, "equivocation");
+    let a = alerts(&out);
+    let eq = of_kind(&a, "equivocation");
+    assert_eq!(eq.len(), 1, "{a:?}");
+    assert_eq!(eq[0]["index"], 2);
+    assert_eq!(eq[0]["first_index"], 0);
+    assert_eq!(eq[0]["release"], "example/os 1.0");
+    assert!(of_kind(&a, "inconsistent-checkpoint").is_empty(), "{a:?}");
+}
+
+/// Parses an evidence file and checks what it claims with the verifier alone: both notes are
+/// signed by the log key, and `verify_consistent` refuses them with the recorded proof.
+fn confirm_evidence(path: &std::path::Path) {
+    let body = std::fs::read(path).expect("evidence");
+    let mut rest: &[u8] = &body;
+    fn line(rest: &mut &[u8]) -> String {
+        let end = rest.iter().position(|&b| b == b'\n').expect("line");
+        let l = String::from_utf8(rest[..end].to_vec()).expect("utf8");
+        *rest = &rest[end + 1..];
+        l
+    }
+    let line = |r: &mut &[u8]| line(r);
+    assert_eq!(line(&mut rest), "cairn/inconsistency-evidence/v1");
+    let origin = line(&mut rest)
+        .strip_prefix("origin ")
+        .expect("origin")
+        .to_owned();
+    let _reason = line(&mut rest);
+    let key = log_key()
+        .with_name(KeyName::new(&origin).expect("n"))
+        .verifier();
+    let mut cps = Vec::new();
+    for label in ["older", "newer"] {
+        let l = line(&mut rest);
+        let mut parts = l.split(' ');
+        assert_eq!(parts.next(), Some(label));
+        let _size = parts.next();
+        let len: usize = parts.next().expect("len").parse().expect("len");
+        let (note, tail) = rest.split_at(len);
+        rest = tail;
+        cps.push(
+            VerifiedCheckpoint::verify_without_extensions(note, &origin, &key)
+                .expect("the evidence's checkpoint is signed by the log"),
+        );
+    }
+    let n: usize = line(&mut rest)
+        .strip_prefix("proof ")
+        .expect("proof")
+        .parse()
+        .expect("n");
+    let proof: Vec<Hash> = (0..n)
+        .map(|_| Hash::from_base64(&line(&mut rest)).expect("hash"))
+        .collect();
+    match verify_consistent(&cps[0], &cps[1], &proof) {
+        Err(CheckpointError::Inconsistent(_)) => {}
+        other => panic!("the verifier does not confirm the evidence: {other:?}"),
+    }
+}
+
+#[test]
+fn a_log_showing_the_monitor_and_a_mirror_different_histories_is_inconsistent() {
+    let mut log = TestLog::start();
+    log.publish("example/os", "1.0", b"one\n");
+    let fork = log.files.path().join("fork-data");
+    log.copy_data(&fork);
+    // Same key, same history so far; now each side logs a different release.
+    log.publish("example/os", "1.1", b"for the monitor\n");
+    let fork_server = Server::start(&fork, &[]).unwrap_or_else(|f| panic!("{f}"));
+    let forked = sign(
+        &release_text(
+            "example/os",
+            "1.1",
+            &[("image.img", b"for the mirror's users\n")],
+        ),
+        &[&log.release],
+    );
+    let reply = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent()
+        .post(&format!("{}/releases/add", fork_server.base_url()))
+        .header("Content-Type", "text/plain")
+        .send(&forked[..])
+        .expect("post to the fork");
+    assert_eq!(reply.status().as_u16(), 200);
+
+    let client = Client::new();
+    client.trust(&log.url(), &log, &[]);
+    let out = monitor(&client, &["--mirror", &fork_server.base_url()]);
+    assert_exit(&out, 4, "inconsistent checkpoint");
+    let a = alerts(&out);
+    let inc = of_kind(&a, "inconsistent-checkpoint");
+    assert_eq!(inc.len(), 1, "{a:?}");
+    assert_eq!(inc[0]["origin"], format!("{PREFIX}/releases"));
+    let evidence = inc[0]["evidence"].as_str().expect("evidence path");
+    confirm_evidence(std::path::Path::new(evidence));
+
+    // A mirror that agrees raises nothing of the kind.
+    let out = monitor(&client, &["--mirror", &log.url()]);
+    assert_exit(&out, 0, "consistent mirror, nothing new");
+}
+
+/// A loopback HTTP server that records the body of every POST (the webhook's receiver).
+fn webhook_receiver() -> (String, std::sync::mpsc::Receiver<String>) {
+    use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+            let mut length = 0usize;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    break;
+                }
+                if line == "\r\n" {
+                    break;
+                }
+                let lower = line.to_ascii_lowercase();
+                if let Some(v) = lower.strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            if reader.read_exact(&mut body).is_ok() {
+                let _ = tx.send(String::from_utf8_lossy(&body).into_owned());
+            }
+            let _ = stream.write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
+        }
+    });
+    (url, rx)
+}
+
+#[test]
+fn stale_log_lost_quorum_and_the_webhook() {
+    let log = TestLog::start();
+    // No witnesses: stale means no new checkpoint of either log within --max-age.
+    let client = Client::new();
+    client.trust(&log.url(), &log, &[]);
+    let (hook, received) = webhook_receiver();
+    let out = monitor(&client, &["--max-age", "1s", "--webhook", &hook]);
+    assert_exit(&out, 3, "key events");
+    assert!(of_kind(&alerts(&out), "stale").is_empty());
+    let posted: Vec<Value> = (0..2)
+        .map(|_| {
+            let body = received
+                .recv_timeout(std::time::Duration::from_secs(10))
+                .expect("the webhook received the alert");
+            serde_json::from_str(&body).expect("JSON body")
+        })
+        .collect();
+    assert_eq!(
+        posted,
+        alerts(&out),
+        "the webhook gets the same JSON objects"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let out = monitor(&client, &["--max-age", "1s"]);
+    assert_exit(&out, 3, "stale");
+    let a = alerts(&out);
+    assert_eq!(of_kind(&a, "stale").len(), 1, "{a:?}");
+    assert_eq!(a.len(), 1, "{a:?}");
+    log.publish("example/os", "1.0", b"one\n");
+    assert_exit(
+        &monitor(&client, &["--max-age", "1s"]),
+        0,
+        "a new checkpoint",
+    );
+
+    // A policy with a witness: the log's checkpoints carry no cosignature.
+    let w1 = witness("w1").verifier().to_vkey();
+    let witnessed = Client::new();
+    let wargs = ["--witness", "w1", &w1, "--quorum", "1", "--max-age", "1h"];
+    witnessed.trust(&log.url(), &log, &wargs);
+    let out = monitor(&witnessed, &[]);
+    assert_exit(&out, 3, "quorum lost");
+    let a = alerts(&out);
+    assert_eq!(of_kind(&a, "quorum-lost").len(), 2, "both logs: {a:?}");
+    assert_eq!(
+        of_kind(&a, "stale").len(),
+        1,
+        "no cosignature at all: {a:?}"
+    );
+
+    // Behind a man in the middle that cosigns: fresh cosignatures clear both alerts, old ones
+    // (two hours, max age one hour) are stale.
+    for (age, stale) in [(0, 0), (7200, 1)] {
+        let at = now() - age;
+        let cosigning = TinyHttp::start(mitm(log.url(), move |_, cp| {
+            cosign(&cp, &[(&witness("w1"), at)])
+        }));
+        let url = cosigning.url();
+        let out = monitor(&witnessed, &["--log", &url]);
+        let a = alerts(&out);
+        assert!(of_kind(&a, "quorum-lost").is_empty(), "{a:?}");
+        assert_eq!(of_kind(&a, "stale").len(), stale, "{a:?}");
+        assert_exit(&out, if stale == 0 { 0 } else { 3 }, "cosigned");
+    }
+}
