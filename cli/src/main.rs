@@ -21,6 +21,7 @@ mod report;
 mod state;
 mod trust;
 mod verify;
+mod witness;
 
 use std::process::ExitCode;
 
@@ -56,6 +57,9 @@ enum Command {
     Install(install::InstallArgs),
     /// The client's copy of the key log: `sync`, `export`.
     Keylog(keylog::KeylogArgs),
+    /// Run a witness: cosign checkpoints of the configured logs after checking consistency
+    /// (C2SP tlog-witness).
+    Witness(witness::WitnessArgs),
 }
 
 fn main() -> ExitCode {
@@ -74,6 +78,10 @@ fn main() -> ExitCode {
         Command::Verify(args) => verify::run(&args),
         Command::Install(args) => install::run(&args),
         Command::Keylog(args) => keylog::run(&args),
+        Command::Witness(args) => {
+            init_logging();
+            witness::run(&args)
+        }
     };
     exit::report(result)
 }

@@ -281,7 +281,7 @@ pub(crate) fn zone_line(owner: &str, value: &str) -> String {
     format!("{owner} 300 IN TXT {}", strings.join(" "))
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

@@ -13,3 +13,4 @@ pub mod ratelimit;
 pub mod server;
 pub mod storage;
 pub mod tile_cache;
+pub mod witness;
