@@ -14,3 +14,4 @@ pub mod server;
 pub mod storage;
 pub mod tile_cache;
 pub mod witness;
+pub mod witnessing;

@@ -300,8 +300,32 @@ impl Server {
             }
         }
         args.extend(extra.iter().map(|s| (*s).to_owned()));
+        Server::spawn(&args)
+    }
+
+    /// Starts `cairn witness --key KEY --data DATA --listen 127.0.0.1:0` with a `--log ORIGIN
+    /// VKEY` per entry of `logs`; panics with its stderr if it does not start.
+    pub fn witness(key: &Path, data: &Path, logs: &[(&str, &str)]) -> Server {
+        let mut args: Vec<String> = vec![
+            "witness".into(),
+            "--key".into(),
+            key.display().to_string(),
+            "--data".into(),
+            data.display().to_string(),
+            "--listen".into(),
+            "127.0.0.1:0".into(),
+        ];
+        for (origin, vkey) in logs {
+            args.extend(["--log".to_owned(), (*origin).to_owned(), (*vkey).to_owned()]);
+        }
+        Server::spawn(&args).unwrap_or_else(|f| panic!("{f}"))
+    }
+
+    /// Spawns `cairn ARGS` (a command that prints [`LISTENING_MARKER`] once it accepts
+    /// connections) and waits for it to listen.
+    pub fn spawn(args: &[String]) -> Result<Server, StartFailure> {
         let mut child = cairn()
-            .args(&args)
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
