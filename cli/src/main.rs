@@ -24,6 +24,7 @@ mod report;
 mod state;
 mod trust;
 mod verify;
+mod witness;
 
 use std::process::ExitCode;
 
@@ -63,6 +64,9 @@ enum Command {
     Monitor(monitor::Args),
     /// Copy a log into a directory, verifying everything first; serve it with `serve --mirror`.
     Mirror(mirror::Args),
+    /// Run a witness: cosign checkpoints of the configured logs after checking consistency
+    /// (C2SP tlog-witness).
+    Witness(witness::WitnessArgs),
 }
 
 fn main() -> ExitCode {
@@ -83,6 +87,10 @@ fn main() -> ExitCode {
         Command::Keylog(args) => keylog::run(&args),
         Command::Monitor(args) => monitor::run(&args),
         Command::Mirror(args) => mirror::run(&args),
+        Command::Witness(args) => {
+            init_logging();
+            witness::run(&args)
+        }
     };
     exit::report(result)
 }

@@ -15,7 +15,9 @@ use cairn_log_server::log::Log;
 use cairn_log_server::metrics::Metrics;
 use cairn_log_server::server::{ServeOptions, run};
 use cairn_log_server::storage::GitStorage;
+use cairn_log_server::witnessing::{Hook, PublisherOptions, WitnessClient};
 use cairn_verifier::compact::to_compact;
+use cairn_verifier::cosignature::CosignatureVerifier;
 use cairn_verifier::entry::{KeyEvent, Reason, RootSet};
 use cairn_verifier::keylog::KeyState;
 use cairn_verifier::note::{Ed25519Signer, KeyName, Note, NoteVerifier as _};
@@ -24,6 +26,7 @@ use rand_core::{OsRng, RngCore as _};
 use crate::duration::parse_duration;
 use crate::exit::Failure;
 use crate::keygen::write_new;
+use crate::trust::vkey_arg;
 
 /// Arguments of `cairn init`.
 #[derive(Debug, clap::Args)]
@@ -68,6 +71,74 @@ pub(crate) struct ServeArgs {
     /// Submissions per second per verified signing key (0: unlimited).
     #[arg(long, value_name = "N")]
     rate_limit_key: Option<u32>,
+    /// A witness to ask for cosignatures of every new checkpoint: a name for logs and metrics,
+    /// its cosignature/v1 verifier key (or a file holding it), and its submission URL prefix
+    /// (requests go to URL/add-checkpoint). Repeatable; added to config.toml's [[witness]].
+    #[arg(long = "witness", value_names = ["NAME", "VKEY", "URL"], num_args = 3, action = clap::ArgAction::Append)]
+    witnesses: Vec<String>,
+    /// Longest wait for one witness's answer (for example 5s).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    witness_timeout: Option<Duration>,
+    /// Ask the witnesses again for an unchanged checkpoint after this long (for example 1h),
+    /// so cosignatures stay fresh for clients' max-age.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    witness_refresh: Option<Duration>,
+    /// Command run (with /bin/sh -c) after each new release-log checkpoint is published, with
+    /// CAIRN_CHECKPOINT_FILE, CAIRN_UPDATE_LATEST_FILE, CAIRN_DNS_TXT, CAIRN_ORIGIN and
+    /// CAIRN_TREE_SIZE set (docs/channels.md). Overrides config.toml's [hook].
+    #[arg(long, value_name = "COMMAND")]
+    hook: Option<String>,
+    /// Kill a hook run after this long (default 60s).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    hook_timeout: Option<Duration>,
+}
+
+/// The witnesses of config.toml and of `--witness`, keys parsed.
+fn witness_clients(config: &Config, args: &ServeArgs) -> anyhow::Result<Vec<WitnessClient>> {
+    let mut out: Vec<WitnessClient> = Vec::new();
+    let from_config = config.witnesses.iter().map(|w| {
+        (
+            w.name.clone(),
+            w.vkey.clone(),
+            w.url.clone(),
+            "config.toml [[witness]]",
+        )
+    });
+    let from_args = args.witnesses.chunks(3).map(|c| {
+        (
+            c[0].clone(),
+            c[1].clone(),
+            c.get(2).cloned().unwrap_or_default(),
+            "--witness",
+        )
+    });
+    for (name, vkey, url, source) in from_config.chain(from_args) {
+        let vkey = vkey_arg(&vkey)?;
+        let verifier = CosignatureVerifier::from_vkey(&vkey).map_err(|e| {
+            Failure::Usage(format!(
+                "{source} {name}: not a cosignature/v1 verifier key (`cairn witness --print-vkey` \
+                 prints it): {e}"
+            ))
+        })?;
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(Failure::Usage(format!(
+                "{source} {name}: URL {url:?} must start with http:// or https://"
+            ))
+            .into());
+        }
+        if out.iter().any(|w| w.name == name || w.verifier == verifier) {
+            return Err(Failure::Usage(format!(
+                "{source} {name}: this witness (name or key) is configured twice"
+            ))
+            .into());
+        }
+        out.push(WitnessClient {
+            name,
+            verifier,
+            url,
+        });
+    }
+    Ok(out)
 }
 
 fn read_signer(path: &Path) -> anyhow::Result<Ed25519Signer> {
@@ -122,6 +193,8 @@ fn create_log(
         sequencer: SequencerConfig::default(),
         limits: LimitsConfig::default(),
         witnesses: Vec::new(),
+        witnessing: Default::default(),
+        hook: None,
     };
     let data = DataDir::create(dir, config, log_key)?;
     let created = (|| -> anyhow::Result<Log> {
@@ -240,7 +313,28 @@ pub(crate) fn serve(args: &ServeArgs) -> anyhow::Result<()> {
                 .unwrap_or(data.config.sequencer.batch_max_entries),
         },
         limits,
+        publisher: PublisherOptions {
+            witnesses: witness_clients(&data.config, args)?,
+            timeout: args
+                .witness_timeout
+                .unwrap_or(Duration::from_millis(data.config.witnessing.timeout_ms)),
+            refresh: args
+                .witness_refresh
+                .unwrap_or(Duration::from_secs(data.config.witnessing.refresh_secs))
+                .max(Duration::from_secs(1)),
+            hook: hook(&data, args),
+        },
     };
+    for w in &options.publisher.witnesses {
+        eprintln!(
+            "cairn: witness {} at {} ({})",
+            w.name,
+            w.url,
+            w.verifier.to_vkey()
+        );
+    }
+    // Witness URLs may be https: reqwest is built without a default TLS provider.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -305,6 +399,23 @@ fn serve_mirror(dir: &Path, listen: SocketAddr) -> anyhow::Result<()> {
     })
 }
 
+/// The publication hook of `--hook` or config.toml; files for it go to DIR/hook.
+fn hook(data: &DataDir, args: &ServeArgs) -> Option<Hook> {
+    let config = data.config.hook.as_ref();
+    let command = args
+        .hook
+        .clone()
+        .or_else(|| config.map(|h| h.command.clone()))?;
+    let timeout = args
+        .hook_timeout
+        .unwrap_or(Duration::from_secs(config.map_or(60, |h| h.timeout_secs)));
+    Some(Hook {
+        command,
+        timeout,
+        dir: data.path.join("hook"),
+    })
+}
+
 /// A zone-file line for a TXT record holding `value`, split into strings of at most 255 bytes
 /// as RFC 1035 requires (the compact line is ASCII without quotes or backslashes).
 pub(crate) fn zone_line(owner: &str, value: &str) -> String {
@@ -316,7 +427,7 @@ pub(crate) fn zone_line(owner: &str, value: &str) -> String {
     format!("{owner} 300 IN TXT {}", strings.join(" "))
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

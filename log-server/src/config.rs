@@ -111,6 +111,41 @@ pub struct WitnessConfig {
     pub url: String,
 }
 
+/// How the log asks its witnesses.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct WitnessingConfig {
+    /// Longest wait for one witness's answer (both attempts), in milliseconds.
+    pub timeout_ms: u64,
+    /// When no new checkpoint was made for this long, ask again for the current one, so that
+    /// cosignature timestamps stay fresh for clients' max-age checks; in seconds.
+    pub refresh_secs: u64,
+}
+
+impl Default for WitnessingConfig {
+    fn default() -> WitnessingConfig {
+        WitnessingConfig {
+            timeout_ms: 5_000,
+            refresh_secs: 3_600,
+        }
+    }
+}
+
+/// An operator command run after each new release-log checkpoint is published.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct HookConfig {
+    /// The command, run with `/bin/sh -c` (docs/channels.md lists its environment).
+    pub command: String,
+    /// Longest a run may take before it is killed, in seconds.
+    #[serde(default = "default_hook_timeout")]
+    pub timeout_secs: u64,
+}
+
+fn default_hook_timeout() -> u64 {
+    60
+}
+
 /// The contents of `config.toml`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -126,6 +161,12 @@ pub struct Config {
     /// Witnesses.
     #[serde(default, rename = "witness")]
     pub witnesses: Vec<WitnessConfig>,
+    /// Witness request timeout and refresh.
+    #[serde(default)]
+    pub witnessing: WitnessingConfig,
+    /// The publication hook.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hook: Option<HookConfig>,
 }
 
 impl Config {
@@ -304,6 +345,8 @@ mod tests {
             sequencer: SequencerConfig::default(),
             limits: LimitsConfig::default(),
             witnesses: vec![],
+            witnessing: WitnessingConfig::default(),
+            hook: None,
         }
     }
 

@@ -37,6 +37,9 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Encoded tiles and entry bundles already served (they never change).
     pub tiles: TileCache,
+    /// With witnesses: the sizes whose cosigning round finished, and how long an `add` waits
+    /// for its entry's round before answering with the log-signed checkpoint.
+    pub witnessed: Option<(tokio::sync::watch::Receiver<(u64, u64)>, Duration)>,
 }
 
 /// The router of the whole API.
@@ -255,7 +258,23 @@ async fn add(
             "the sequencer is shutting down; retry",
         );
     }
-    let outcome = answer.await;
+    let mut outcome = answer.await;
+    if let (Ok(Outcome::Logged { index, proof, .. }), Some((witnessed, wait))) =
+        (&mut outcome, &app.witnessed)
+    {
+        // Give the witnesses one round, so the proof's checkpoint carries their cosignatures
+        // (a client whose policy needs a quorum can use it offline). Bounded: a witness that is
+        // down makes the answer later, never lost.
+        let mut witnessed = witnessed.clone();
+        let reached = |sizes: &(u64, u64)| match kind {
+            LogKind::Releases => sizes.0 > *index,
+            LogKind::Keys => sizes.1 > *index,
+        };
+        let _ = tokio::time::timeout(*wait, witnessed.wait_for(reached)).await;
+        if let Some(cosigned) = app.log.read().log(kind).proof(*index) {
+            *proof = cosigned;
+        }
+    }
     app.metrics.add_latency.observe(started.elapsed());
     match outcome {
         Ok(Outcome::Logged { proof, .. }) => (

@@ -14,3 +14,5 @@ pub mod ratelimit;
 pub mod server;
 pub mod storage;
 pub mod tile_cache;
+pub mod witness;
+pub mod witnessing;

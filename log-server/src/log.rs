@@ -26,7 +26,7 @@ use cairn_verifier::keylog::{
     InvalidRelease, KeyLogError, KeyState, deprecation_is_valid, release_is_valid,
 };
 use cairn_verifier::merkle::MemoryTree;
-use cairn_verifier::note::{Ed25519Signer, KeyName, Note};
+use cairn_verifier::note::{Ed25519Signer, KeyName, Note, NoteSignature};
 use cairn_verifier::tile::{
     EntryBundle, TILE_HEIGHT, TILE_WIDTH, Tile, encode_entry_bundle, new_tiles, read_tile_data,
     tiles_for_size,
@@ -198,6 +198,18 @@ impl LogState {
         )
     }
 
+    /// RFC 6962 consistency proof between two committed sizes (`None` if either is not
+    /// committed or `size1 > size2`).
+    pub fn consistency(&self, size1: u64, size2: u64) -> Option<Vec<Hash>> {
+        if size1 > size2 || size2 > self.committed {
+            return None;
+        }
+        if size1 == 0 || size1 == size2 {
+            return Some(Vec::new());
+        }
+        self.tree.prove_consistency(size1, size2).ok()
+    }
+
     /// Index of a committed entry with exactly these bytes.
     pub fn index_of(&self, entry: &[u8]) -> Option<u64> {
         self.by_leaf
@@ -358,6 +370,8 @@ pub struct Log {
     metrics: Arc<Metrics>,
     /// Set when storage failed and the state could not be rebuilt: refuse writes.
     broken: std::sync::atomic::AtomicBool,
+    /// Bumped after every durable commit of a batch, for the publisher (witnesses, hook).
+    commits: tokio::sync::watch::Sender<u64>,
 }
 
 impl std::fmt::Debug for Log {
@@ -430,6 +444,7 @@ impl Log {
             state: RwLock::new(state),
             metrics,
             broken: std::sync::atomic::AtomicBool::new(false),
+            commits: tokio::sync::watch::Sender::new(0),
         };
         log.update_gauges();
         Ok(log)
@@ -571,6 +586,8 @@ impl Log {
                 self.metrics.releases.tree_size.store(new.0, Relaxed);
                 self.metrics.keys.tree_size.store(new.1, Relaxed);
                 drop(state);
+                // Wakes the publisher (witness cosignatures, hook); never waits for it.
+                self.commits.send_modify(|n| *n += 1);
                 let state = self.read();
                 plan.decisions
                     .into_iter()
@@ -665,6 +682,103 @@ impl Log {
             message,
             checkpoints,
         })
+    }
+
+    /// A receiver that sees a new value after every durable batch commit.
+    pub fn subscribe_commits(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.commits.subscribe()
+    }
+
+    /// The committed checkpoint of `kind` as the log signed it (its text and the log's own
+    /// signature, no cosignature): what is sent to witnesses.
+    pub fn plain_checkpoint(&self, kind: LogKind) -> Result<Note, LogError> {
+        let bytes = self.read().log(kind).checkpoint();
+        let note = Note::parse(&bytes)
+            .map_err(|e| LogError::Corrupt(format!("{} checkpoint: {e}", kind.name())))?;
+        let signer = self.signer(kind);
+        Note::sign(note.text(), &[signer])
+            .map_err(|e| LogError::Corrupt(format!("signing the checkpoint: {e}")))
+    }
+
+    fn signer(&self, kind: LogKind) -> &Ed25519Signer {
+        match kind {
+            LogKind::Releases => &self.releases_signer,
+            LogKind::Keys => &self.keys_signer,
+        }
+    }
+
+    /// Publishes the committed checkpoint of `kind` whose text is `text` again, now carrying
+    /// `cosignatures` (already verified by the caller): one commit that changes only
+    /// `<log>/checkpoint`, then the HTTP checkpoint. Returns false, publishing nothing, when a
+    /// newer checkpoint was committed meanwhile or the note would not change.
+    ///
+    /// Takes the sequencer's lock: the branch moves by compare-and-swap, and this is a writer.
+    pub fn publish_cosigned(
+        &self,
+        kind: LogKind,
+        text: &str,
+        cosignatures: Vec<NoteSignature>,
+    ) -> Result<bool, LogError> {
+        let _only_writer = self.sequencer.lock().unwrap_or_else(|p| p.into_inner());
+        if self.is_broken() {
+            return Ok(false);
+        }
+        let (current, head) = {
+            let state = self.read();
+            (state.log(kind).checkpoint(), state.head.clone())
+        };
+        let parsed = Note::parse(&current)
+            .map_err(|e| LogError::Corrupt(format!("{} checkpoint: {e}", kind.name())))?;
+        if parsed.text() != text {
+            return Ok(false);
+        }
+        let mut note = Note::sign(text, &[self.signer(kind)])
+            .map_err(|e| LogError::Corrupt(format!("signing the checkpoint: {e}")))?;
+        for sig in cosignatures {
+            note.push_signature(sig)
+                .map_err(|e| LogError::Corrupt(format!("attaching a cosignature: {e}")))?;
+        }
+        let bytes = note.to_bytes();
+        if bytes == *current {
+            return Ok(false);
+        }
+        let message = {
+            let state = self.read();
+            let mut message = format!(
+                "cairn: releases {} keys {}\n",
+                state.releases.committed, state.keys.committed
+            );
+            for k in [LogKind::Releases, LogKind::Keys] {
+                message.push('\n');
+                if k == kind {
+                    message.push_str(&String::from_utf8_lossy(&bytes));
+                } else {
+                    message.push_str(&String::from_utf8_lossy(&state.log(k).checkpoint));
+                }
+            }
+            message
+        };
+        let change = Change::put(format!("{}/checkpoint", kind.name()), bytes.clone());
+        match self.storage.commit(head.as_ref(), &[change], &message) {
+            Ok(id) => {
+                let mut state = self.write();
+                state.head = Some(id);
+                state.log_mut(kind).checkpoint = Arc::from(bytes);
+                Ok(true)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cosigned checkpoint commit failed; reloading state from storage");
+                let mut state = self.write();
+                match load(&self.prefix, &self.log_key, self.storage.as_ref()) {
+                    Ok(fresh) => *state = fresh,
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot reload state; refusing writes");
+                        self.broken.store(true, std::sync::atomic::Ordering::SeqCst);
+                    }
+                }
+                Err(e.into())
+            }
+        }
     }
 
     /// The log's verifier key (key name: the origin prefix).

@@ -84,9 +84,31 @@ pub struct Metrics {
     pub add_latency: Histogram,
     /// Requests refused by the rate limiter.
     pub rate_limited: AtomicU64,
+    /// Checkpoints published again with new witness cosignatures.
+    pub cosigned_checkpoints_published: AtomicU64,
+    /// Per witness (by its configured name): cosignatures obtained, requests that failed.
+    pub witness_requests: std::sync::Mutex<std::collections::BTreeMap<String, (u64, u64)>>,
+    /// Runs of the publication hook.
+    pub hook_runs: AtomicU64,
+    /// Runs of the publication hook that failed (non-zero exit, killed, not started).
+    pub hook_failures: AtomicU64,
 }
 
 impl Metrics {
+    /// Counts one witness request's outcome.
+    pub fn witness_result(&self, witness: &str, cosigned: bool) {
+        let mut map = self
+            .witness_requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let entry = map.entry(witness.to_owned()).or_default();
+        if cosigned {
+            entry.0 += 1;
+        } else {
+            entry.1 += 1;
+        }
+    }
+
     /// The Prometheus text exposition (format 0.0.4).
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -143,9 +165,45 @@ impl Metrics {
                 "cairn_rate_limited_total",
                 &self.rate_limited,
             ),
+            (
+                "Checkpoints published again with new witness cosignatures.",
+                "cairn_cosigned_checkpoints_published_total",
+                &self.cosigned_checkpoints_published,
+            ),
+            (
+                "Runs of the publication hook.",
+                "cairn_hook_runs_total",
+                &self.hook_runs,
+            ),
+            (
+                "Runs of the publication hook that failed or timed out.",
+                "cairn_hook_failures_total",
+                &self.hook_failures,
+            ),
         ] {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
             let _ = writeln!(out, "{name} {}", value.load(Ordering::Relaxed));
+        }
+        let witnesses = self
+            .witness_requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let _ = writeln!(
+            out,
+            "# HELP cairn_witness_requests_total Cosignature requests per witness, by result.\n\
+             # TYPE cairn_witness_requests_total counter"
+        );
+        for (name, (ok, failed)) in &witnesses {
+            let name = name.replace('\\', "\\\\").replace('"', "\\\"");
+            let _ = writeln!(
+                out,
+                "cairn_witness_requests_total{{witness=\"{name}\",result=\"cosigned\"}} {ok}"
+            );
+            let _ = writeln!(
+                out,
+                "cairn_witness_requests_total{{witness=\"{name}\",result=\"failed\"}} {failed}"
+            );
         }
         self.commit_latency.render(
             &mut out,

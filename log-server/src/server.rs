@@ -16,6 +16,7 @@ use crate::log::Log;
 use crate::metrics::Metrics;
 use crate::ratelimit::{Limiter, Rate, SubmissionLimits};
 use crate::tile_cache::{DEFAULT_TILE_CACHE_BYTES, TileCache};
+use crate::witnessing::{self, PublisherOptions};
 
 /// How the server runs.
 #[derive(Debug, Clone)]
@@ -24,6 +25,8 @@ pub struct ServeOptions {
     pub batch: BatchLimits,
     /// Submission rate limits.
     pub limits: LimitsConfig,
+    /// Witness cosigning and the publication hook.
+    pub publisher: PublisherOptions,
 }
 
 fn rate(per_second: u32) -> Option<Rate> {
@@ -51,6 +54,27 @@ pub async fn run(
             let _ = reply.send(outcome);
         }
     }));
+    let witnessed = if options.publisher.is_active() {
+        let (sizes, receiver) = tokio::sync::watch::channel((0, 0));
+        let wait = if options.publisher.witnesses.is_empty() {
+            None
+        } else {
+            // One round for an earlier checkpoint may be in flight, then one for this one.
+            Some((
+                receiver,
+                options.publisher.timeout * 2 + Duration::from_secs(1),
+            ))
+        };
+        tokio::spawn(witnessing::run(
+            Arc::clone(&log),
+            Arc::clone(&metrics),
+            options.publisher.clone(),
+            sizes,
+        ));
+        wait
+    } else {
+        None
+    };
     let limits = SubmissionLimits {
         per_address: Limiter::new(rate(options.limits.per_address_per_second)),
         per_key: Limiter::new(rate(options.limits.per_key_per_second)),
@@ -61,6 +85,7 @@ pub async fn run(
         limits,
         metrics,
         tiles: TileCache::new(DEFAULT_TILE_CACHE_BYTES),
+        witnessed,
     });
     let pruner_app = Arc::downgrade(&app);
     tokio::spawn(async move {

@@ -300,7 +300,7 @@ impl Server {
             }
         }
         args.extend(extra.iter().map(|s| (*s).to_owned()));
-        Server::start_with(&args)
+        Server::spawn(&args)
     }
 
     /// Starts `cairn serve --mirror DIR --listen 127.0.0.1:0` (a mirror's copy, read-only).
@@ -312,11 +312,30 @@ impl Server {
             "--listen".into(),
             "127.0.0.1:0".into(),
         ];
-        Server::start_with(&args)
+        Server::spawn(&args)
     }
 
-    /// Starts `cairn ARGS` and waits for the address it prints.
-    fn start_with(args: &[String]) -> Result<Server, StartFailure> {
+    /// Starts `cairn witness --key KEY --data DATA --listen 127.0.0.1:0` with a `--log ORIGIN
+    /// VKEY` per entry of `logs`; panics with its stderr if it does not start.
+    pub fn witness(key: &Path, data: &Path, logs: &[(&str, &str)]) -> Server {
+        let mut args: Vec<String> = vec![
+            "witness".into(),
+            "--key".into(),
+            key.display().to_string(),
+            "--data".into(),
+            data.display().to_string(),
+            "--listen".into(),
+            "127.0.0.1:0".into(),
+        ];
+        for (origin, vkey) in logs {
+            args.extend(["--log".to_owned(), (*origin).to_owned(), (*vkey).to_owned()]);
+        }
+        Server::spawn(&args).unwrap_or_else(|f| panic!("{f}"))
+    }
+
+    /// Spawns `cairn ARGS` (a command that prints [`LISTENING_MARKER`] once it accepts
+    /// connections) and waits for it to listen.
+    pub fn spawn(args: &[String]) -> Result<Server, StartFailure> {
         let mut child = cairn()
             .args(args)
             .stdin(Stdio::null())

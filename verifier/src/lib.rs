@@ -23,6 +23,8 @@
 //! - [`tlog_proof`]: the C2SP `.tlog-proof` offline proof file, and its verification against the
 //!   log's key ([`tlog_proof::TlogProof::verify`]).
 //! - [`compact`]: the one-line checkpoint form for DNS TXT records and `update-latest.txt`.
+//! - [`witness`]: C2SP tlog-witness `add-checkpoint` request bodies and the witness's decision
+//!   (which status to answer), without I/O.
 //!
 //! The crate forbids `unsafe` and does not depend on tokio, gix, reqwest, axum or hyper; a test in
 //! `tests/boundary.rs` enforces that.
@@ -44,6 +46,7 @@ pub mod note_rfc6962;
 pub mod policy;
 pub mod tile;
 pub mod tlog_proof;
+pub mod witness;
 
 pub use checkpoint::{Checkpoint, VerifiedCheckpoint};
 pub use hash::{Hash, leaf_hash, node_hash};

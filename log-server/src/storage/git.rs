@@ -655,7 +655,7 @@ fn canonical_git_dir(
 }
 
 /// Take the exclusive writer lock, without waiting.
-fn lock_writer(op: &'static str, git_dir: &Path) -> Result<File, StorageError> {
+pub(crate) fn lock_writer(op: &'static str, git_dir: &Path) -> Result<File, StorageError> {
     let path = git_dir.join(WRITER_LOCK);
     let file = File::options()
         .create(true)

@@ -12,8 +12,8 @@
 //!
 //! The trait is synchronous because gix is; async callers use `spawn_blocking`.
 
-mod durable;
-mod git;
+pub(crate) mod durable;
+pub(crate) mod git;
 mod memory;
 mod pack;
 mod repack;

@@ -24,6 +24,7 @@ use cairn_verifier::hash::sha256;
 use cairn_verifier::note::{Ed25519Signer, KeyName, Note};
 use cairn_verifier::tlog_proof::TlogProof;
 
+#[allow(unused_imports)] // Each test crate uses a different subset.
 pub use cairn_tests::fixtures::{add_key_event, key, revoke_key_event, sign};
 pub use cairn_tests::process::cairn_bin;
 
@@ -140,6 +141,11 @@ pub struct TestLog {
 impl TestLog {
     /// `cairn init` with the test's log key, `cairn serve`, and the release key added.
     pub fn start() -> TestLog {
+        TestLog::start_with(&[])
+    }
+
+    /// Like [`TestLog::start`], with `extra` arguments for `cairn serve`.
+    pub fn start_with(extra: &[&str]) -> TestLog {
         let files = tempfile::tempdir().expect("tempdir");
         let root = key("root1");
         let release = key("rel1");
@@ -154,7 +160,7 @@ impl TestLog {
             .build()
             .into();
         let log = TestLog {
-            server: Some(dir.serve(&[])),
+            server: Some(dir.serve(extra)),
             dir,
             files,
             root,
@@ -191,6 +197,11 @@ impl TestLog {
     /// Starts a server on `data` (this log's or a copy of it).
     pub fn serve(&mut self, data: &Path) {
         self.server = Some(Server::start(data, &[]).unwrap_or_else(|f| panic!("{f}")));
+    }
+
+    /// Starts a server on this log's data directory with `extra` arguments.
+    pub fn serve_with(&mut self, extra: &[&str]) {
+        self.server = Some(self.dir.serve(extra));
     }
 
     /// Copies the data directory (server stopped first, restarted after) to `to`.

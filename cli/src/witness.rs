@@ -1,0 +1,115 @@
+//! `cairn witness`: a C2SP tlog-witness server (the logic is in `cairn_log_server::witness`, the
+//! decision in `cairn_verifier::witness`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use cairn_log_server::witness::{Witness, WitnessedLog, serve};
+use cairn_verifier::cosignature::CosignatureSigner;
+use cairn_verifier::keys::AnyVerifier;
+use cairn_verifier::note::{KeyName, NoteVerifier as _};
+
+use crate::exit::Failure;
+use crate::key_files::{load_signer, read_verifier};
+
+/// Arguments of `cairn witness`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct WitnessArgs {
+    /// The witness's signing key (made by `cairn keygen`; its name is the witness's name).
+    #[arg(long, value_name = "SECRET")]
+    key: PathBuf,
+    /// Print the witness's cosignature/v1 verifier key (what logs and clients configure) on
+    /// stdout and exit.
+    #[arg(long)]
+    print_vkey: bool,
+    /// State directory: the latest cosigned checkpoint of each log (created if missing).
+    #[arg(long, value_name = "DIR", required_unless_present = "print_vkey")]
+    data: Option<PathBuf>,
+    /// Address to listen on (port 0 picks a free port; the address is printed on stderr).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8090")]
+    listen: SocketAddr,
+    /// A log to witness: its checkpoint origin and its verifier key (or a file holding it).
+    /// The key may be named ORIGIN, or be a Cairn log's key named PREFIX when ORIGIN is
+    /// PREFIX/releases or PREFIX/keys. Repeatable.
+    #[arg(long = "log", value_names = ["ORIGIN", "VKEY"], num_args = 2, action = clap::ArgAction::Append)]
+    logs: Vec<String>,
+}
+
+/// The log key for `origin` from `--log ORIGIN VKEY`.
+fn log_verifier(origin: &str, vkey: &str) -> anyhow::Result<AnyVerifier> {
+    let key = read_verifier(vkey, &format!("--log {origin}"))?;
+    let name = key.name().as_str();
+    if name == origin {
+        return Ok(AnyVerifier::Ed25519(key));
+    }
+    let derived = origin
+        .strip_prefix(name)
+        .and_then(|rest| rest.strip_prefix('/'))
+        .is_some_and(|log| log == "releases" || log == "keys");
+    if !derived {
+        return Err(Failure::Usage(format!(
+            "--log {origin}: the key is named {name:?}; give the key named after the origin, or \
+             a Cairn log's key whose name is the origin's prefix (for PREFIX/releases or \
+             PREFIX/keys)"
+        ))
+        .into());
+    }
+    let name = KeyName::new(origin).map_err(|e| Failure::Usage(format!("--log {origin}: {e}")))?;
+    Ok(AnyVerifier::Ed25519(key.with_name(name)))
+}
+
+pub(crate) fn run(args: &WitnessArgs) -> anyhow::Result<()> {
+    let signer = CosignatureSigner::from_signer(load_signer(&args.key)?);
+    if args.print_vkey {
+        #[allow(clippy::print_stdout)] // The verifier key is this command's data.
+        {
+            println!("{}", signer.verifier().to_vkey());
+        }
+        return Ok(());
+    }
+    let Some(data) = &args.data else {
+        return Err(Failure::Usage("--data DIR is required".to_owned()).into());
+    };
+    let mut logs = Vec::new();
+    for pair in args.logs.chunks(2) {
+        let [origin, vkey] = pair else {
+            return Err(Failure::Usage("--log takes ORIGIN and VKEY".to_owned()).into());
+        };
+        logs.push(WitnessedLog {
+            origin: origin.clone(),
+            verifier: log_verifier(origin, vkey)?,
+        });
+    }
+    if logs.is_empty() {
+        return Err(Failure::Usage("give at least one --log ORIGIN VKEY".to_owned()).into());
+    }
+    let witness = Witness::open(data, signer, logs)
+        .with_context(|| format!("opening the witness state in {}", data.display()))?;
+    eprintln!("cairn: witness key (cosignature/v1): {}", witness.vkey());
+    for (origin, size) in witness.sizes() {
+        match size {
+            Some(size) => eprintln!("cairn: witnessing {origin} (latest cosigned size {size})"),
+            None => eprintln!("cairn: witnessing {origin} (nothing cosigned yet)"),
+        }
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("listening on {}", args.listen))?;
+        eprintln!("cairn: listening on http://{}", listener.local_addr()?);
+        serve(
+            Arc::new(witness),
+            listener,
+            crate::operator::shutdown_signal(),
+        )
+        .await?;
+        eprintln!("cairn: stopped");
+        anyhow::Ok(())
+    })
+}

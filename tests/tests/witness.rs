@@ -1,0 +1,553 @@
+//! End-to-end tests of witnessing (issue 7): real `cairn witness` processes, a real `cairn serve`
+//! that asks them for cosignatures, and clients whose trust policy needs a quorum of them.
+//!
+//! - `two_witnesses_quorum_2_of_2_then_one_down`: a log with two witnesses publishes cosigned
+//!   checkpoints (the `add` reply's proof carries both cosignatures, which verify under the
+//!   verifier's cosignature/v1 code); a 2-of-2 client verifies; with one witness killed the log
+//!   keeps acknowledging, the 2-of-2 client refuses (exit 3) and a 1-of-2 client accepts.
+//! - `witness_answers_the_spec_status_codes`: a witness driven directly over HTTP answers 200,
+//!   400, 403, 404, 409 (with `text/x.tlog.size` and its size), 422, and serves its latest
+//!   cosigned checkpoint.
+//! - `witness_killed_and_restarted_never_cosigns_inconsistent_checkpoints`: a witness SIGKILLed
+//!   while checkpoints are being cosigned, restarted, still holds at least every checkpoint it
+//!   answered 200 for, refuses forks of them, and carries on with the honest log.
+//! - `log_relearns_the_witness_size_after_its_own_restart`: the log forgets what the witnesses
+//!   cosigned when it restarts; the 409 reply teaches it again and cosigning continues.
+//! - `hook_runs_after_each_publication_and_failures_do_not_stop_the_log`.
+//!
+//! Build the binary first: `cargo build -p cairn-cli`.
+
+mod client_support;
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use cairn_tests::http::Http;
+use cairn_tests::process::Server;
+use cairn_tests::{assert_refused as assert_http_refused, poll_until};
+use cairn_verifier::checkpoint::{Checkpoint, VerifiedCheckpoint};
+use cairn_verifier::cosignature::{CosignatureSigner, CosignatureVerifier};
+use cairn_verifier::merkle::MemoryTree;
+use cairn_verifier::note::{Ed25519Signer, KeyName, Note, NoteVerifier as _};
+use cairn_verifier::tlog_proof::TlogProof;
+use cairn_verifier::witness::{AddCheckpoint, parse_cosignature_lines};
+use client_support::*;
+
+/// A witness process with its key and state directory.
+struct TestWitness {
+    name: String,
+    seed: [u8; 32],
+    files: tempfile::TempDir,
+    server: Option<Server>,
+    logs: Vec<(String, String)>,
+}
+
+impl TestWitness {
+    /// Starts `cairn witness` for the test log's two origins (key: the log's key named PREFIX).
+    fn start(label: &str) -> TestWitness {
+        let prefix_vkey = log_key().verifier().to_vkey();
+        TestWitness::start_for(
+            label,
+            vec![
+                (format!("{PREFIX}/releases"), prefix_vkey.clone()),
+                (format!("{PREFIX}/keys"), prefix_vkey),
+            ],
+        )
+    }
+
+    fn start_for(label: &str, logs: Vec<(String, String)>) -> TestWitness {
+        let files = tempfile::tempdir().expect("tempdir");
+        let name = format!("witness.example/{label}");
+        let seed = cairn_verifier::hash::sha256(format!("cairn-witness-test/{label}").as_bytes());
+        let signer = Ed25519Signer::from_seed(KeyName::new(&name).expect("name"), seed);
+        let key = files.path().join("witness.key");
+        std::fs::write(&key, format!("{}\n", signer.to_skey())).expect("key");
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        let mut w = TestWitness {
+            name: label.to_owned(),
+            seed,
+            files,
+            server: None,
+            logs,
+        };
+        w.restart();
+        w
+    }
+
+    fn key_path(&self) -> PathBuf {
+        self.files.path().join("witness.key")
+    }
+
+    fn data(&self) -> PathBuf {
+        self.files.path().join("data")
+    }
+
+    /// (Re)starts the process on the same key and state.
+    fn restart(&mut self) {
+        let logs: Vec<(&str, &str)> = self
+            .logs
+            .iter()
+            .map(|(o, k)| (o.as_str(), k.as_str()))
+            .collect();
+        self.server = Some(Server::witness(&self.key_path(), &self.data(), &logs));
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut s) = self.server.take() {
+            s.sigkill();
+        }
+    }
+
+    fn url(&self) -> String {
+        self.server.as_ref().expect("running").base_url()
+    }
+
+    fn cosigner(&self) -> CosignatureSigner {
+        let name = KeyName::new(&format!("witness.example/{}", self.name)).expect("name");
+        CosignatureSigner::from_seed(name, self.seed)
+    }
+
+    fn vkey(&self) -> String {
+        self.cosigner().verifier().to_vkey()
+    }
+
+    /// `cairn serve --witness NAME VKEY URL` arguments.
+    fn serve_args(&self) -> Vec<String> {
+        vec![
+            "--witness".into(),
+            self.name.clone(),
+            self.vkey(),
+            self.url(),
+        ]
+    }
+
+    /// `cairn trust init --witness NAME VKEY` arguments.
+    fn trust_args(&self) -> Vec<String> {
+        vec!["--witness".into(), self.name.clone(), self.vkey()]
+    }
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+/// The witnesses (by key) whose cosignature on `note` verifies.
+fn cosigned_by(note_bytes: &[u8], witnesses: &[&TestWitness]) -> Vec<String> {
+    let note = Note::parse(note_bytes).expect("note");
+    witnesses
+        .iter()
+        .filter(|w| w.cosigner().verifier().cosignature_time(&note).is_ok())
+        .map(|w| w.name.clone())
+        .collect()
+}
+
+#[test]
+fn two_witnesses_quorum_2_of_2_then_one_down() {
+    let w1 = TestWitness::start("w1");
+    let mut w2 = TestWitness::start("w2");
+    let mut serve: Vec<String> = w1.serve_args();
+    serve.extend(w2.serve_args());
+    serve.extend(["--witness-timeout".into(), "2s".into()]);
+    let log = TestLog::start_with(&strs(&serve));
+
+    // The proof in the add reply carries both cosignatures, and they verify with the verifier's
+    // cosignature/v1 code under the witnesses' type 0x04 keys.
+    let (artifact, _) = log.publish("example/os", "1.0", b"the 1.0 image\n");
+    let proof = TlogProof::parse(&std::fs::read(proof_path(&artifact)).expect("proof"))
+        .expect("parse proof");
+    assert_eq!(
+        cosigned_by(&proof.checkpoint, &[&w1, &w2]),
+        vec!["w1", "w2"],
+        "the add reply's checkpoint:\n{}\nserver stderr:\n{}",
+        text(&proof.checkpoint),
+        log.server.as_ref().expect("server").stderr()
+    );
+    let now = now();
+    let note = Note::parse(&proof.checkpoint).expect("note");
+    for w in [&w1, &w2] {
+        let v = CosignatureVerifier::from_vkey(&w.vkey()).expect("0x04 vkey");
+        let t = v.cosignature_time(&note).expect("cosignature verifies");
+        assert!(
+            t <= now && now - t < 120,
+            "timestamp {t} is not recent (now {now})"
+        );
+    }
+    // The HTTP checkpoint, the git branch and the witnesses' own view agree.
+    let http_cp = log.get("/releases/checkpoint");
+    assert_eq!(cosigned_by(&http_cp, &[&w1, &w2]), vec!["w1", "w2"]);
+    let git_cp = cairn_tests::git::read_on_branch(&log.dir.repo(), "releases/checkpoint");
+    assert_eq!(
+        git_cp, http_cp,
+        "the git channel carries the cosigned checkpoint"
+    );
+    let keys_cp = log.get("/keys/checkpoint");
+    assert_eq!(cosigned_by(&keys_cp, &[&w1, &w2]), vec!["w1", "w2"]);
+    let http = Http::new();
+    let latest = http
+        .must_get(&format!("{}/latest/{PREFIX}/releases", w1.url()))
+        .expect_ok("witness latest");
+    let releases_vkey = log_key()
+        .with_name(KeyName::new(&format!("{PREFIX}/releases")).expect("name"))
+        .verifier();
+    let latest =
+        VerifiedCheckpoint::verify(&latest.body, &format!("{PREFIX}/releases"), &releases_vkey)
+            .expect("the witness serves a checkpoint the log signed");
+    assert_eq!(latest.size(), 1);
+
+    // A 2-of-2 client verifies online and offline.
+    let mut trust: Vec<String> = w1.trust_args();
+    trust.extend(w2.trust_args());
+    let strict = Client::new();
+    strict.trust(&log.url(), &log, &strs(&trust));
+    assert_exit(&strict.verify(&artifact, &["-v"]), 0, "2-of-2 online");
+    assert_exit(
+        &strict.verify(&artifact, &["--offline"]),
+        0,
+        "2-of-2 offline",
+    );
+
+    // One witness down: the log keeps acknowledging; its new checkpoints carry w1 only.
+    w2.kill();
+    let (artifact2, _) = log.publish("example/os", "2.0", b"the 2.0 image\n");
+    let proof2 = TlogProof::parse(&std::fs::read(proof_path(&artifact2)).expect("proof"))
+        .expect("parse proof");
+    assert_eq!(cosigned_by(&proof2.checkpoint, &[&w1, &w2]), vec!["w1"]);
+    let out = strict.verify(&artifact2, &["--json"]);
+    assert_refused(&out, 3, "witness-quorum", "2-of-2 with one witness down");
+    let mut lenient_trust = trust.clone();
+    lenient_trust.extend(["--quorum".into(), "1".into()]);
+    let lenient = Client::new();
+    lenient.trust(&log.url(), &log, &strs(&lenient_trust));
+    assert_exit(
+        &lenient.verify(&artifact2, &["-v"]),
+        0,
+        "1-of-2 with one witness down",
+    );
+    let metrics = text(&log.get("/metrics"));
+    assert!(
+        metrics.contains("cairn_witness_requests_total{witness=\"w2\",result=\"failed\"}"),
+        "{metrics}"
+    );
+}
+
+/// The spec's examples of refusals, against a real witness process.
+#[test]
+fn witness_answers_the_spec_status_codes() {
+    let origin = format!("{PREFIX}/releases");
+    let log_signer = log_key().with_name(KeyName::new(&origin).expect("name"));
+    let w = TestWitness::start("direct");
+    let http = Http::new();
+    let url = format!("{}/add-checkpoint", w.url());
+    let mut tree = MemoryTree::new();
+    for i in 0..8u32 {
+        tree.append(format!("entry {i}").as_bytes());
+    }
+    let checkpoint = |tree: &MemoryTree, size: u64, signer: &Ed25519Signer, origin: &str| {
+        let text = Checkpoint::new(origin, size, tree.root_at(size).expect("root"))
+            .to_text()
+            .expect("text");
+        Note::sign(&text, &[signer]).expect("sign").to_bytes()
+    };
+    let body = |old: u64, proof: Vec<cairn_verifier::hash::Hash>, cp: Vec<u8>| {
+        AddCheckpoint {
+            old_size: old,
+            proof,
+            checkpoint: cp,
+        }
+        .to_bytes()
+    };
+
+    // 200 for the first checkpoint, with a cosignature that verifies over its text.
+    let cp3 = checkpoint(&tree, 3, &log_signer, &origin);
+    let reply = http.must_post(&url, &body(0, vec![], cp3.clone()));
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let text3 = Note::parse(&cp3).expect("note").text().to_owned();
+    let sigs = parse_cosignature_lines(&text3, &reply.body).expect("signature lines");
+    let v = w.cosigner().verifier();
+    let sig = sigs
+        .iter()
+        .find(|s| s.name == *v.name() && s.key_id == v.key_id())
+        .expect("the witness's cosignature");
+    v.verify_cosignature(text3.as_bytes(), &sig.signature)
+        .expect("cosignature/v1 verifies");
+
+    // 409 with the witness's size when the old size is wrong.
+    let cp8 = checkpoint(&tree, 8, &log_signer, &origin);
+    let reply = http.must_post(&url, &body(0, vec![], cp8.clone()));
+    assert_eq!(reply.status, 409);
+    assert_eq!(reply.header("content-type"), Some("text/x.tlog.size"));
+    assert_eq!(reply.text(), "3\n");
+
+    // 422: a proof from 3 to 8 that does not verify (the log rewrote entry 1).
+    let mut forked = MemoryTree::new();
+    for i in 0..8u32 {
+        let data = if i == 1 {
+            "rewritten".to_owned()
+        } else {
+            format!("entry {i}")
+        };
+        forked.append(data.as_bytes());
+    }
+    let fork8 = checkpoint(&forked, 8, &log_signer, &origin);
+    let reply = http.must_post(
+        &url,
+        &body(3, forked.prove_consistency(3, 8).expect("proof"), fork8),
+    );
+    assert_http_refused(&reply, 422, "inconsistent checkpoint");
+    // 409: another root for the size it cosigned.
+    let fork3 = checkpoint(&forked, 3, &log_signer, &origin);
+    let reply = http.must_post(&url, &body(3, vec![], fork3));
+    assert_eq!(reply.status, 409);
+    assert_eq!(reply.text(), "3\n");
+    // 403: signed by a key the witness does not trust for this origin.
+    let impostor = Ed25519Signer::from_seed(KeyName::new(&origin).expect("name"), [42; 32]);
+    let reply = http.must_post(
+        &url,
+        &body(
+            3,
+            tree.prove_consistency(3, 8).expect("proof"),
+            checkpoint(&tree, 8, &impostor, &origin),
+        ),
+    );
+    assert_http_refused(&reply, 403, "unknown key");
+    // 404: a log the witness does not witness.
+    let other = Ed25519Signer::from_seed(KeyName::new("other.example/log").expect("name"), [5; 32]);
+    let reply = http.must_post(
+        &url,
+        &body(0, vec![], checkpoint(&tree, 3, &other, "other.example/log")),
+    );
+    assert_http_refused(&reply, 404, "unknown log");
+    // 400: malformed, and an old size above the checkpoint's.
+    assert_http_refused(&http.must_post(&url, b"old 01\n\nx\n"), 400, "malformed");
+    let reply = http.must_post(&url, &body(9, vec![], cp8.clone()));
+    assert_http_refused(&reply, 400, "old size above the checkpoint size");
+
+    // After all those refusals the witness still holds size 3, and the honest growth works.
+    let reply = http.must_post(
+        &url,
+        &body(3, tree.prove_consistency(3, 8).expect("proof"), cp8),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let latest = http
+        .must_get(&format!("{}/latest/{origin}", w.url()))
+        .expect_ok("latest");
+    let latest = VerifiedCheckpoint::verify(&latest.body, &origin, &log_signer.verifier())
+        .expect("latest verifies");
+    assert_eq!(latest.size(), 8);
+    assert!(v.cosignature_time(latest.note()).is_ok());
+    let reply = http.must_get(&format!("{}/latest/other.example/log", w.url()));
+    assert_eq!(reply.status, 404);
+    // The refused proofs were kept for the operator.
+    let evidence = std::fs::read_dir(w.data().join("evidence"))
+        .expect("evidence dir")
+        .count();
+    assert!(evidence >= 1);
+}
+
+#[test]
+fn witness_killed_and_restarted_never_cosigns_inconsistent_checkpoints() {
+    let origin = format!("{PREFIX}/releases");
+    let log_signer = log_key().with_name(KeyName::new(&origin).expect("name"));
+    let mut w = TestWitness::start("crashy");
+    let http = Http::new();
+    let mut honest = MemoryTree::new();
+    let mut rng = cairn_tests::Rng::from_env_or_clock("witness-crash");
+    let sign = |tree: &MemoryTree, size: u64| {
+        let text = Checkpoint::new(origin.as_str(), size, tree.root_at(size).expect("root"))
+            .to_text()
+            .expect("text");
+        Note::sign(&text, &[&log_signer]).expect("sign").to_bytes()
+    };
+    let mut cosigned_max = 0u64;
+    for round in 0..4 {
+        // Grow the honest log and submit checkpoints as fast as possible from a thread, while
+        // the test kills the witness at a random moment.
+        let start = honest.size();
+        for i in 0..40 {
+            honest.append(format!("round {round} entry {i}").as_bytes());
+        }
+        let url = format!("{}/add-checkpoint", w.url());
+        let submitted: Vec<(u64, Vec<u8>)> = ((start + 1)..=honest.size())
+            .map(|size| (size, sign(&honest, size)))
+            .collect();
+        let tree = honest.clone();
+        let sender = std::thread::spawn(move || {
+            let http = Http::new();
+            let mut old = start;
+            let mut ok = Vec::new();
+            for (size, cp) in submitted {
+                let proof = if old == 0 {
+                    Vec::new()
+                } else {
+                    tree.prove_consistency(old, size).expect("proof")
+                };
+                let body = AddCheckpoint {
+                    old_size: old,
+                    proof,
+                    checkpoint: cp,
+                }
+                .to_bytes();
+                match http.post(&url, &body) {
+                    Ok(reply) if reply.status == 200 => {
+                        ok.push(size);
+                        old = size;
+                    }
+                    Ok(reply) if reply.status == 409 => {
+                        old = reply.text().trim().parse().expect("size");
+                    }
+                    _ => break, // killed
+                }
+            }
+            ok
+        });
+        std::thread::sleep(Duration::from_millis(rng.range(5, 120)));
+        w.kill();
+        let ok = sender.join().expect("sender");
+        eprintln!(
+            "round {round}: {} of 40 checkpoints cosigned before SIGKILL",
+            ok.len()
+        );
+        if let Some(&max) = ok.iter().max() {
+            cosigned_max = cosigned_max.max(max);
+        }
+        w.restart();
+        // Every checkpoint answered 200 was durable before the answer: the witness holds at
+        // least the largest.
+        let latest = http
+            .must_get(&format!("{}/latest/{origin}", w.url()))
+            .expect_ok("latest after restart");
+        let latest = VerifiedCheckpoint::verify(&latest.body, &origin, &log_signer.verifier())
+            .expect("stored checkpoint verifies");
+        assert!(
+            latest.size() >= cosigned_max,
+            "round {round}: the witness answered 200 for size {cosigned_max} but holds {} after SIGKILL",
+            latest.size()
+        );
+        assert_eq!(*latest.root(), honest.root_at(latest.size()).expect("root"));
+        let held = latest.size();
+        // A fork of anything it cosigned is refused, whatever old size is claimed.
+        let mut forked = MemoryTree::new();
+        for i in 0..held.max(1) {
+            if i == 0 {
+                forked.append(b"a different first entry");
+            } else {
+                forked.append(&[0u8; 1]);
+            }
+        }
+        forked.append(b"one more");
+        let fork_size = forked.size();
+        for old in [0, held] {
+            let proof = if old == 0 {
+                Vec::new()
+            } else {
+                forked.prove_consistency(old, fork_size).expect("proof")
+            };
+            let body = AddCheckpoint {
+                old_size: old,
+                proof,
+                checkpoint: sign(&forked, fork_size),
+            }
+            .to_bytes();
+            let reply = http.must_post(&format!("{}/add-checkpoint", w.url()), &body);
+            assert_ne!(
+                reply.status, 200,
+                "round {round}: cosigned a fork (old {old})"
+            );
+        }
+        // The honest log continues from what the witness holds.
+        let body = AddCheckpoint {
+            old_size: held,
+            proof: if held == 0 {
+                Vec::new()
+            } else {
+                honest
+                    .prove_consistency(held, honest.size())
+                    .expect("proof")
+            },
+            checkpoint: sign(&honest, honest.size()),
+        }
+        .to_bytes();
+        let reply = http.must_post(&format!("{}/add-checkpoint", w.url()), &body);
+        assert_eq!(reply.status, 200, "round {round}: {}", reply.text());
+        cosigned_max = honest.size();
+    }
+}
+
+#[test]
+fn log_relearns_the_witness_size_after_its_own_restart() {
+    let w = TestWitness::start("steady");
+    let mut serve = w.serve_args();
+    serve.extend(["--witness-timeout".into(), "2s".into()]);
+    let mut log = TestLog::start_with(&strs(&serve));
+    log.publish("example/os", "1.0", b"one\n");
+    // A restarted log starts from old size 0; the witness answers 409 with its size and the
+    // log retries from there.
+    log.stop();
+    log.serve_with(&strs(&serve));
+    let (artifact, _) = log.publish("example/os", "2.0", b"two\n");
+    let proof =
+        TlogProof::parse(&std::fs::read(proof_path(&artifact)).expect("proof")).expect("parse");
+    assert_eq!(cosigned_by(&proof.checkpoint, &[&w]), vec!["steady"]);
+}
+
+#[test]
+fn hook_runs_after_each_publication_and_failures_do_not_stop_the_log() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let dir = out.path().display().to_string();
+    let w = TestWitness::start("hooked");
+    let hook = format!(
+        "set -e; d={dir}; cp \"$CAIRN_CHECKPOINT_FILE\" $d/cp-$CAIRN_TREE_SIZE; \
+         cp \"$CAIRN_UPDATE_LATEST_FILE\" $d/update-$CAIRN_TREE_SIZE; \
+         printf %s \"$CAIRN_DNS_TXT\" > $d/dns-$CAIRN_TREE_SIZE; \
+         printf %s \"$CAIRN_ORIGIN\" > $d/origin-$CAIRN_TREE_SIZE"
+    );
+    let mut serve = w.serve_args();
+    serve.extend(["--hook".into(), hook]);
+    let mut log = TestLog::start_with(&strs(&serve));
+    log.publish("example/os", "1.0", b"one\n");
+    let file = |name: &str| -> Option<Vec<u8>> { std::fs::read(out.path().join(name)).ok() };
+    let cp = poll_until(Duration::from_secs(30), "hook output for size 1", || {
+        file("cp-1")
+    });
+    // The hook saw the published, cosigned checkpoint and the channel values the server serves.
+    assert_eq!(cp, log.get("/releases/checkpoint"));
+    assert_eq!(cosigned_by(&cp, &[&w]), vec!["hooked"]);
+    assert_eq!(
+        file("update-1").expect("update"),
+        log.get("/releases/update-latest.txt")
+    );
+    assert_eq!(
+        text(&file("dns-1").expect("dns")),
+        text(&log.get("/releases/dns-txt")).trim_end()
+    );
+    assert_eq!(
+        text(&file("origin-1").expect("origin")),
+        format!("{PREFIX}/releases")
+    );
+    log.publish("example/os", "2.0", b"two\n");
+    poll_until(Duration::from_secs(30), "hook output for size 2", || {
+        file("cp-2")
+    });
+
+    // A failing hook is logged and counted; the log keeps acknowledging.
+    log.stop();
+    log.serve_with(&["--hook", "echo failing on purpose >&2; exit 3"]);
+    log.publish("example/os", "3.0", b"three\n");
+    log.publish("example/os", "4.0", b"four\n");
+    let failures = poll_until(Duration::from_secs(30), "hook failure counted", || {
+        let metrics = text(&log.get("/metrics"));
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("cairn_hook_failures_total "))
+            .and_then(|n| n.parse::<u64>().ok())
+            .filter(|&n| n >= 1)
+    });
+    assert!(failures >= 1);
+    assert!(
+        log.server
+            .as_mut()
+            .map(|s| !s.has_exited())
+            .unwrap_or(false)
+    );
+}
