@@ -3,6 +3,7 @@
 //! `../shared/CLI.md` (see [`exit`]).
 
 mod atomic_file;
+mod channels;
 mod checkpoints;
 mod deprecate;
 mod duration;
