@@ -3,7 +3,7 @@
 //! as signed notes, a tiny HTTP server for downloads and for a man-in-the-middle that rewrites
 //! answers, and a client state directory driven through the real `cairn` binary.
 
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, unused_imports)]
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream};
