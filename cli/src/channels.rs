@@ -172,13 +172,16 @@ pub(crate) fn check_all(
     cx: &Context<'_>,
     report: &mut Report,
 ) -> anyhow::Result<()> {
+    // Channel checkpoints larger than the log's: each extends the log's, but two of them may
+    // still diverge from each other after it, so they are also checked against each other.
+    let mut ahead: Vec<VerifiedCheckpoint> = Vec::new();
     for channel in &options.channels {
         let fetched = fetch(channel, options.dns_server).map_err(|e| {
             report.fail("channel", format!("{channel}: {e:#}"));
             e.context(format!("channel {channel}"))
         })?;
         for bytes in fetched {
-            check_one(channel, &bytes, cx, report)?;
+            check_one(channel, &bytes, cx, &mut ahead, report)?;
         }
     }
     Ok(())
@@ -206,6 +209,7 @@ fn check_one(
     channel: &Channel,
     bytes: &[u8],
     cx: &Context<'_>,
+    ahead: &mut Vec<VerifiedCheckpoint>,
     report: &mut Report,
 ) -> anyhow::Result<()> {
     let what = format!("channel {channel}");
@@ -224,10 +228,20 @@ fn check_one(
             "error": error,
         }));
     };
-    let outcome = compare(channel, &cp, cx, &what, report);
+    let outcome = compare(channel, &cp, cx, &what, report).and_then(|relation| {
+        if let Relation::Newer = relation {
+            for other in ahead.iter() {
+                check_pair(channel, &cp, other, cx, &what, report)?;
+            }
+        }
+        Ok(relation)
+    });
     match outcome {
         Ok(relation) => {
             record(report, Some(relation), None);
+            if let Relation::Newer = relation {
+                ahead.push(cp.clone());
+            }
             let detail = match relation {
                 Relation::Same => format!(
                     "{channel}: size {} with the same root as the log's checkpoint",
@@ -308,6 +322,46 @@ fn compare(
             Ok(Relation::Newer)
         }
     }
+}
+
+/// Checks two channel checkpoints that are both ahead of the log's against each other, with a
+/// proof from the log's tiles authenticated against the larger one.
+fn check_pair(
+    channel: &Channel,
+    cp: &VerifiedCheckpoint,
+    other: &VerifiedCheckpoint,
+    cx: &Context<'_>,
+    what: &str,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let (smaller, larger) = if cp.size() <= other.size() {
+        (cp, other)
+    } else {
+        (other, cp)
+    };
+    let against = format!(
+        "{what} against another channel's checkpoint of size {}",
+        other.size()
+    );
+    let proof = if smaller.size() == larger.size() {
+        Vec::new()
+    } else {
+        proof_from_tiles(cx.server, LogName::Releases, head(larger), smaller.size()).map_err(
+            |e| {
+                let detail = format!(
+                    "{channel}: the log does not prove its checkpoint of size {} consistent                      with another channel's of size {} ({e:#}); both are ahead of the log's                      latest ({})",
+                    cp.size(),
+                    other.size(),
+                    cx.latest.size()
+                );
+                report.fail("channel", &detail);
+                Failure::Verification(detail)
+            },
+        )?
+    };
+    check_consistent_as(
+        "channel", cx.state, smaller, larger, &proof, &against, report,
+    )
 }
 
 fn head(cp: &VerifiedCheckpoint) -> TreeHead {

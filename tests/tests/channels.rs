@@ -18,6 +18,7 @@ use cairn_verifier::checkpoint::{
 };
 use cairn_verifier::compact::{from_compact, to_compact};
 use cairn_verifier::hash::{Hash, leaf_hash};
+use cairn_verifier::merkle::MemoryTree;
 use cairn_verifier::note::{Ed25519Signer, Ed25519Verifier, KeyName, Note, NoteSigner as _};
 use client_support::*;
 
@@ -366,6 +367,69 @@ fn a_channel_ahead_of_the_log() {
     let stderr = text(&out.stderr);
     assert!(stderr.contains("withholds a tree it signed"), "{stderr}");
     assert!(fresh.evidence().is_empty(), "no evidence: nothing proved");
+}
+
+#[test]
+fn two_channels_ahead_of_the_log_are_checked_against_each_other() {
+    let (log, client, artifact) = setup(1);
+    // A malicious log behind a front end: it serves its size-1 checkpoint, and for the two
+    // larger trees it signed (size 3 on one channel, size 2 on another) partial tiles that
+    // authenticate each: both extend the size-1 tree, but they diverge after it.
+    let stale = log.get("/releases/checkpoint");
+    let first = Hash::from_slice(&log.get("/releases/tile/0/000.p/1")).expect("leaf 0");
+    // Level-0 tiles hold the leaf hashes, concatenated.
+    let tree = |others: &[&[u8]]| -> (MemoryTree, Vec<u8>) {
+        let leaves: Vec<Hash> = std::iter::once(first)
+            .chain(others.iter().map(|o| leaf_hash(o)))
+            .collect();
+        let mut t = MemoryTree::new();
+        for leaf in &leaves {
+            t.append_leaf_hash(*leaf);
+        }
+        let tile = leaves.iter().flat_map(|l| l.as_bytes().to_vec()).collect();
+        (t, tile)
+    };
+    let (x, x_tile) = tree(&[b"x1", b"x2"]);
+    let (y, y_tile) = tree(&[b"y1"]);
+    let forward = mitm(log.url(), move |name, body| {
+        if name == "releases" {
+            stale.clone()
+        } else {
+            body
+        }
+    });
+    let front = TinyHttp::start(move |path: &str| match path {
+        "/releases/tile/0/000.p/3" => Answer::Full(200, x_tile.clone()),
+        "/releases/tile/0/000.p/2" => Answer::Full(200, y_tile.clone()),
+        _ => forward(path),
+    });
+    client.trust(&front.url(), &log, &[]);
+    let dir = log.scratch().join("static");
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(dir.join("x"), signed_checkpoint(3, x.root())).expect("write");
+    std::fs::write(dir.join("y"), signed_checkpoint(2, y.root())).expect("write");
+    let web = TinyHttp::start(files(dir));
+    let (cx, cy) = (
+        format!("url:{}/x", web.url()),
+        format!("url:{}/y", web.url()),
+    );
+    // Each alone extends the log's checkpoint.
+    for channel in [&cx, &cy] {
+        let out = client.verify(&artifact, &["--channel", channel, "--json"]);
+        assert_exit(&out, 0, "one channel ahead");
+        assert_eq!(channels(&out)[0]["relation"], "newer");
+    }
+    // Together they conflict: the size-3 tree's own tiles do not contain the size-2 tree.
+    let out = client.verify(&artifact, &["--channel", &cx, "--channel", &cy, "--json"]);
+    assert_refused(
+        &out,
+        4,
+        "channel",
+        "two diverging channels ahead of the log",
+    );
+    let (older, newer, proof) = confirm_evidence(&client);
+    assert_eq!((older, newer), (2, 3));
+    assert!(proof > 0);
 }
 
 #[test]
