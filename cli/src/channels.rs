@@ -178,6 +178,7 @@ pub(crate) fn check_all(
     for channel in &options.channels {
         let fetched = fetch(channel, options.dns_server).map_err(|e| {
             report.fail("channel", format!("{channel}: {e:#}"));
+            record_unverified(report, channel, &e);
             e.context(format!("channel {channel}"))
         })?;
         for bytes in fetched {
@@ -185,6 +186,20 @@ pub(crate) fn check_all(
         }
     }
     Ok(())
+}
+
+/// The `--json` record of a channel that served nothing verifiable.
+fn record_unverified(report: &mut Report, channel: &Channel, error: &anyhow::Error) {
+    report.channels.push(json!({
+        "channel": channel.to_string(),
+        "size": null,
+        "root": null,
+        "cosigned_by": [],
+        "relation": null,
+        "log_size": null,
+        "result": "failed",
+        "error": format!("{error:#}"),
+    }));
 }
 
 /// How a channel's checkpoint relates to the log's.
@@ -213,8 +228,12 @@ fn check_one(
     report: &mut Report,
 ) -> anyhow::Result<()> {
     let what = format!("channel {channel}");
-    let cp = verify_signature(cx.trust, LogName::Releases, bytes, &what, report)?;
-    let cosigned = verify_cosignatures(cx.trust, &cp, &what, cx.now, report)?;
+    let verified =
+        verify_signature(cx.trust, LogName::Releases, bytes, &what, report).and_then(|cp| {
+            let cosigned = verify_cosignatures(cx.trust, &cp, &what, cx.now, report)?;
+            Ok((cp, cosigned))
+        });
+    let (cp, cosigned) = verified.inspect_err(|e| record_unverified(report, channel, e))?;
     let latest = cx.latest;
     let record = |report: &mut Report, relation: Option<Relation>, error: Option<String>| {
         report.channels.push(json!({

@@ -12,7 +12,7 @@ mod client_support;
 use std::path::Path;
 
 use cairn_tests::dns::Dnsmasq;
-use cairn_tests::git::{commit_on_branch, git_at, read_on_branch};
+use cairn_tests::git::{GitDaemon, commit_on_branch, git_at, read_on_branch};
 use cairn_verifier::checkpoint::{
     Checkpoint, CheckpointError, EVIDENCE_HEADER, VerifiedCheckpoint, verify_consistent,
 };
@@ -524,12 +524,34 @@ fn git_channel_reads_the_branch_and_refuses_a_forked_one() {
         "git branch signed by another key",
     );
     assert!(fresh.evidence().is_empty());
+    let list = channels(&out);
+    assert_eq!(list[0]["result"], "failed", "{list:?}");
+    assert!(list[0]["size"].is_null(), "nothing verified: {list:?}");
     assert!(impostor.key_id() != releases_signer().key_id());
 
     // No repository there: operational error.
     let nowhere = format!("git+file://{}", log.scratch().join("nowhere.git").display());
     let out = fresh.verify(&artifact, &["--channel", &nowhere, "--json"]);
     assert_refused(&out, 1, "channel", "no repository");
+}
+
+#[test]
+fn git_channel_over_git_daemon() {
+    let (log, client, artifact) = setup(3);
+    // The log's repository (DATA/repo.git) served read-only over git:// on loopback.
+    let daemon = GitDaemon::start(&log.data());
+    let channel = format!("git+{}", daemon.url("repo.git"));
+    let out = client.verify(&artifact, &["--channel", &channel, "--json"]);
+    assert_exit(&out, 0, "the branch over git://");
+    let list = channels(&out);
+    assert_eq!(list[0]["channel"], channel);
+    assert_eq!(list[0]["relation"], "same");
+    assert_eq!(list[0]["size"], 3);
+    let out = client.verify(
+        &artifact,
+        &["--channel", &format!("git+{}", daemon.url("none.git"))],
+    );
+    assert_exit(&out, 1, "no such repository on the daemon");
 }
 
 #[test]
