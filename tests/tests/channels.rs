@@ -13,9 +13,7 @@ use std::path::Path;
 
 use cairn_tests::dns::Dnsmasq;
 use cairn_tests::git::{GitDaemon, commit_on_branch, git_at, read_on_branch};
-use cairn_verifier::checkpoint::{
-    Checkpoint, CheckpointError, EVIDENCE_HEADER, VerifiedCheckpoint, verify_consistent,
-};
+use cairn_verifier::checkpoint::{Checkpoint, Inconsistency};
 use cairn_verifier::compact::{from_compact, to_compact};
 use cairn_verifier::hash::{Hash, leaf_hash};
 use cairn_verifier::merkle::MemoryTree;
@@ -107,55 +105,21 @@ fn verify(client: &Client, artifact: &Path, args: &[String]) -> std::process::Ou
     client.verify(artifact, &args)
 }
 
-/// The next line of `rest` (without its newline); `rest` moves past it.
-fn take_line(rest: &mut &[u8]) -> String {
-    let at = rest.iter().position(|&b| b == b'\n').expect("a line");
-    let line = String::from_utf8(rest[..at].to_vec()).expect("UTF-8");
-    *rest = &rest[at + 1..];
-    line
-}
-
-/// Reads the single evidence file and confirms it as a third party would: both notes verify
-/// with the log key, and they are inconsistent under the proof it carries. Returns the two
-/// sizes and the proof's length.
+/// Reads the single evidence file and confirms it as a third party would, with the verifier's
+/// `Inconsistency::from_evidence`: both notes verify with the log key and conflict under the
+/// proof it carries. Returns the two sizes and the proof's length.
 fn confirm_evidence(client: &Client) -> (u64, u64, usize) {
     let files = client.evidence();
     assert_eq!(files.len(), 1, "one evidence file: {files:?}");
     let body = std::fs::read(&files[0]).expect("evidence");
-    let mut rest = body.as_slice();
-    assert_eq!(take_line(&mut rest), EVIDENCE_HEADER);
-    assert_eq!(
-        take_line(&mut rest),
-        format!("origin {}", releases_origin())
-    );
-    assert!(take_line(&mut rest).starts_with("reason "));
-    let mut notes = Vec::new();
-    for label in ["older", "newer"] {
-        let header = take_line(&mut rest);
-        let fields: Vec<&str> = header.split(' ').collect();
-        assert_eq!(fields[0], label, "{header}");
-        let len: usize = fields[2].parse().expect("length");
-        let (note, tail) = rest.split_at(len);
-        rest = tail;
-        let cp = VerifiedCheckpoint::verify(note, &releases_origin(), &releases_verifier())
-            .expect("the evidence's checkpoint verifies with the log key");
-        assert_eq!(cp.size().to_string(), fields[1]);
-        notes.push(cp);
-    }
-    let count: usize = take_line(&mut rest)
-        .strip_prefix("proof ")
-        .expect("proof line")
-        .parse()
-        .expect("count");
-    let proof: Vec<Hash> = (0..count)
-        .map(|_| Hash::from_base64(&take_line(&mut rest)).expect("hash"))
-        .collect();
-    assert!(rest.is_empty(), "nothing after the proof");
-    match verify_consistent(&notes[0], &notes[1], &proof) {
-        Err(CheckpointError::Inconsistent(_)) => {}
-        other => panic!("the evidence does not show an inconsistency: {other:?}"),
-    }
-    (notes[0].size(), notes[1].size(), proof.len())
+    let evidence = Inconsistency::from_evidence(&body, &releases_verifier())
+        .unwrap_or_else(|e| panic!("the evidence is not confirmed: {e}"));
+    assert_eq!(evidence.older().origin(), releases_origin());
+    (
+        evidence.older().size(),
+        evidence.newer().size(),
+        evidence.proof().len(),
+    )
 }
 
 #[test]
