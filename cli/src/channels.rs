@@ -31,7 +31,12 @@ use crate::trust::{LogName, Trust};
 
 /// Longest wait for a channel's HTTP reply or for any read of its body.
 const HTTP_TIMEOUT: Duration = Duration::from_secs(30);
-/// Longest a DNS lookup may take, retries included.
+/// How long one DNS query waits for an answer (a server on loopback that is not running
+/// drops UDP queries silently, so this is how long an unreachable server costs per attempt).
+const DNS_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How many times a DNS query is sent.
+const DNS_ATTEMPTS: usize = 2;
+/// Longest a DNS lookup may take, retries and the TCP fallback included.
 const DNS_TIMEOUT: Duration = Duration::from_secs(20);
 /// Longest a `git` command may run (a shallow, blob-less clone and one blob).
 const GIT_TIMEOUT: Duration = Duration::from_secs(120);
@@ -469,8 +474,8 @@ fn dns_txt(name: &str, server: Option<SocketAddr>) -> anyhow::Result<Vec<String>
         })?,
     };
     let options = builder.options_mut();
-    options.timeout = Duration::from_secs(5);
-    options.attempts = 2;
+    options.timeout = DNS_ATTEMPT_TIMEOUT;
+    options.attempts = DNS_ATTEMPTS;
     options.use_hosts_file = ResolveHosts::Never;
     let resolver = builder.build();
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -566,6 +566,45 @@ fn several_channels_are_each_checked() {
 }
 
 #[test]
+fn dns_channel_without_an_answer_is_an_operational_error() {
+    let (_log, client, artifact) = setup(1);
+    // A name the server has no TXT record for.
+    let dns = Dnsmasq::start(&[("_other.log.example.org", &["hello"])]);
+    let mut args = dns_args(&dns);
+    args.push("--json".into());
+    let out = verify(&client, &artifact, &args);
+    assert_refused(&out, 1, "channel", "no TXT record");
+    assert!(text(&out.stderr).contains("TXT"), "{}", text(&out.stderr));
+    // Only other TXT records at the name: nothing to check either.
+    drop(dns);
+    let dns = Dnsmasq::start(&[(TXT_NAME, &["v=spf1 -all"])]);
+    let mut args = dns_args(&dns);
+    args.push("--json".into());
+    let out = verify(&client, &artifact, &args);
+    assert_refused(&out, 1, "channel", "no compact record");
+    assert!(
+        text(&out.stderr).contains("1 other TXT records"),
+        "{}",
+        text(&out.stderr)
+    );
+    // No DNS server at all on that port.
+    let addr = dns.addr();
+    drop(dns);
+    let out = client.verify(
+        &artifact,
+        &[
+            "--channel",
+            &format!("dns:{TXT_NAME}"),
+            "--dns-server",
+            &addr,
+            "--json",
+        ],
+    );
+    assert_refused(&out, 1, "channel", "no DNS server");
+    assert!(client.evidence().is_empty());
+}
+
+#[test]
 fn channel_usage_errors() {
     let (_log, client, artifact) = setup(1);
     for (args, what) in [
