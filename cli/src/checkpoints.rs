@@ -79,34 +79,12 @@ pub(crate) fn check_witnesses(
         }
         return Ok(());
     }
-    let mut cosigned = BTreeSet::new();
-    let mut fresh = BTreeSet::new();
-    let mut newest: Option<u64> = None;
+    let Cosigners {
+        cosigned,
+        fresh,
+        newest,
+    } = cosigners(trust, cp, what, now, report)?;
     let max_age = trust.max_age.as_secs();
-    for w in &trust.witnesses {
-        match w.key.cosignature_time(cp.note()) {
-            Ok(time) => {
-                cosigned.insert(w.name.clone());
-                newest = Some(newest.map_or(time, |n| n.max(time)));
-                if time.saturating_add(max_age) >= now {
-                    fresh.insert(w.name.clone());
-                }
-            }
-            Err(CosignatureError::NotCosigned { .. }) => {}
-            Err(e) => {
-                let detail = format!("{what}: witness {}: {e}", w.name);
-                report.fail("witness-quorum", &detail);
-                return Err(Failure::Verification(format!("witness cosignature: {detail}")).into());
-            }
-        }
-    }
-    let names = |set: &BTreeSet<String>| -> String {
-        if set.is_empty() {
-            "no witness".to_owned()
-        } else {
-            set.iter().cloned().collect::<Vec<_>>().join(", ")
-        }
-    };
     if !trust.policy.quorum_met(&cosigned) {
         let detail = format!(
             "{what}: cosigned by {} of {} policy witnesses ({}); quorum {:?} not met",
@@ -142,6 +120,71 @@ pub(crate) fn check_witnesses(
     Ok(())
 }
 
+/// The policy witnesses whose cosignatures on a checkpoint verified.
+struct Cosigners {
+    cosigned: BTreeSet<String>,
+    /// Those whose cosignature is at most `max-age` old at `now` (or dated in the future).
+    fresh: BTreeSet<String>,
+    /// The newest cosignature's time.
+    newest: Option<u64>,
+}
+
+/// Verifies every cosignature on `cp` by a policy witness: one that does not verify fails the
+/// check `witness-quorum` (exit 3); checkpoints without cosignatures pass with none.
+fn cosigners(
+    trust: &Trust,
+    cp: &VerifiedCheckpoint,
+    what: &str,
+    now: u64,
+    report: &mut Report,
+) -> anyhow::Result<Cosigners> {
+    let mut found = Cosigners {
+        cosigned: BTreeSet::new(),
+        fresh: BTreeSet::new(),
+        newest: None,
+    };
+    let max_age = trust.max_age.as_secs();
+    for w in &trust.witnesses {
+        match w.key.cosignature_time(cp.note()) {
+            Ok(time) => {
+                found.cosigned.insert(w.name.clone());
+                found.newest = Some(found.newest.map_or(time, |n| n.max(time)));
+                if time.saturating_add(max_age) >= now {
+                    found.fresh.insert(w.name.clone());
+                }
+            }
+            Err(CosignatureError::NotCosigned { .. }) => {}
+            Err(e) => {
+                let detail = format!("{what}: witness {}: {e}", w.name);
+                report.fail("witness-quorum", &detail);
+                return Err(Failure::Verification(format!("witness cosignature: {detail}")).into());
+            }
+        }
+    }
+    Ok(found)
+}
+
+fn names(set: &BTreeSet<String>) -> String {
+    if set.is_empty() {
+        "no witness".to_owned()
+    } else {
+        set.iter().cloned().collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// Verifies the cosignatures a checkpoint carries without asking for a quorum or an age (a
+/// checkpoint from a channel: the log's signature alone makes a conflict evidence). Returns
+/// the policy witnesses that cosigned it.
+pub(crate) fn verify_cosignatures(
+    trust: &Trust,
+    cp: &VerifiedCheckpoint,
+    what: &str,
+    now: u64,
+    report: &mut Report,
+) -> anyhow::Result<BTreeSet<String>> {
+    Ok(cosigners(trust, cp, what, now, report)?.cosigned)
+}
+
 /// Checks that `older` and `newer` (same log, `older.size() <= newer.size()`) are consistent
 /// with `proof`. A conflict writes the evidence into the state directory and fails with exit 4;
 /// a proof that cannot be checked fails with exit 3.
@@ -153,10 +196,23 @@ pub(crate) fn check_consistent(
     what: &str,
     report: &mut Report,
 ) -> anyhow::Result<()> {
+    check_consistent_as("consistency", state, older, newer, proof, what, report)
+}
+
+/// [`check_consistent`], reported as the check named `check`.
+pub(crate) fn check_consistent_as(
+    check: &'static str,
+    state: &StateDir,
+    older: &VerifiedCheckpoint,
+    newer: &VerifiedCheckpoint,
+    proof: &[Hash],
+    what: &str,
+    report: &mut Report,
+) -> anyhow::Result<()> {
     match verify_consistent(older, newer, proof) {
         Ok(()) => {
             report.pass(
-                "consistency",
+                check,
                 format!(
                     "{what}: size {} is consistent with size {}",
                     newer.size(),
@@ -168,10 +224,7 @@ pub(crate) fn check_consistent(
         Err(CheckpointError::Inconsistent(inconsistency)) => {
             let path = state.write_evidence(&inconsistency)?;
             let message = format!("{what}: {inconsistency}");
-            report.fail(
-                "consistency",
-                format!("{message}; evidence in {}", path.display()),
-            );
+            report.fail(check, format!("{message}; evidence in {}", path.display()));
             Err(Failure::Inconsistency {
                 message,
                 evidence: path.display().to_string(),
@@ -180,8 +233,8 @@ pub(crate) fn check_consistent(
         }
         Err(e) => {
             let detail = format!("{what}: {e}");
-            report.fail("consistency", &detail);
-            Err(Failure::Verification(format!("consistency: {detail}")).into())
+            report.fail(check, &detail);
+            Err(Failure::Verification(format!("{check}: {detail}")).into())
         }
     }
 }

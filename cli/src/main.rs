@@ -4,6 +4,7 @@
 
 mod atomic_file;
 mod audit;
+mod channels;
 mod checkpoints;
 mod deprecate;
 mod duration;

@@ -47,6 +47,8 @@ pub(crate) struct Report {
     pub(crate) entry: Option<Value>,
     /// Facts about the artifact (digest, size, path), for `--json`.
     pub(crate) artifact: Option<Value>,
+    /// One object per checkpoint obtained from a `--channel`, for `--json` and the verdict.
+    pub(crate) channels: Vec<Value>,
 }
 
 impl Report {
@@ -103,7 +105,8 @@ impl Report {
             .map(|c| c.detail.as_str())
     }
 
-    /// The `--json` object: verdict, exit code, error (if any), artifact, entry and checks.
+    /// The `--json` object: verdict, exit code, error (if any), artifact, entry, channels and
+    /// checks.
     pub(crate) fn to_json(&self, verdict: &str, exit: u8, error: Option<String>) -> Value {
         let checks: Vec<Value> = self
             .checks
@@ -116,6 +119,7 @@ impl Report {
             "error": error,
             "artifact": self.artifact,
             "entry": self.entry,
+            "channels": self.channels,
             "checks": checks,
         })
     }

@@ -17,6 +17,7 @@ use cairn_verifier::tile::{TileHashReader, TreeHead};
 use cairn_verifier::tlog_proof::{MAX_TLOG_PROOF_SIZE, TlogProof};
 use serde_json::json;
 
+use crate::channels::ChannelOptions;
 use crate::checkpoints::{Freshness, check_consistent, check_witnesses, now, verify_signature};
 use crate::exit::Failure;
 use crate::fetch::{HttpTiles, LogServer};
@@ -64,6 +65,8 @@ pub(crate) struct CheckOptions {
     /// Print each check on stderr.
     #[arg(short, long)]
     pub(crate) verbose: bool,
+    #[command(flatten)]
+    pub(crate) channels: ChannelOptions,
 }
 
 /// What the artifact must be, beyond being logged and validly signed.
@@ -74,8 +77,10 @@ pub(crate) struct Expected {
 }
 
 impl CheckOptions {
-    /// Parses `--name` and `--version` (exit 2 when they cannot be valid).
+    /// Parses `--name` and `--version` and checks the option combination (exit 2 when they
+    /// cannot be valid).
     pub(crate) fn expected(&self) -> anyhow::Result<Expected> {
+        self.channels.check_usage(self.offline)?;
         let name = self
             .name
             .as_deref()
@@ -440,6 +445,14 @@ impl Run {
                 "release log: no stored checkpoint yet (first use); this one is stored",
             ),
         }
+        let cx = crate::channels::Context {
+            server,
+            state: &self.state,
+            trust: &self.trust,
+            now: self.now,
+            latest: &latest,
+        };
+        crate::channels::check_all(&checks.channels, &cx, &mut self.report)?;
         let reader = server.hash_reader(LogName::Releases, head(&latest));
         let candidates: Vec<(u64, Vec<u8>)> = match proof {
             Some(proof) => {
@@ -856,6 +869,19 @@ pub(crate) fn print_outcome(
             line.push_str(" DEPRECATED");
         }
         println!("{line}");
+        for c in &report.channels {
+            println!(
+                "channel {}: size {} {} (log size {})",
+                c["channel"].as_str().unwrap_or_default(),
+                c["size"],
+                match c["relation"].as_str() {
+                    Some("same") => "agrees with the log",
+                    Some("older") => "is consistent with the log",
+                    _ => "is ahead of the log and consistent with it",
+                },
+                c["log_size"]
+            );
+        }
     }
 }
 

@@ -5,12 +5,14 @@
 //! - [`http`]: a blocking HTTP client that returns refusals as data.
 //! - [`fixtures`]: deterministic keys; genesis, key events and releases built with the
 //!   verifier's entry builders.
+//! - [`dns`]: a real DNS server (`dnsmasq`) on loopback serving the TXT records a test chooses.
 //! - [`git`]: the real `git` binary, to clone the repository or tamper with it.
 //! - [`log`]: the client's side: verified checkpoints, tiles authenticated against them, entry
 //!   bundles, `.tlog-proof` files and consistency proofs.
 //!
 //! The binary must be built first: `cargo build -p cairn-cli` (or set `CAIRN_BIN`).
 
+pub mod dns;
 pub mod fixtures;
 pub mod git;
 pub mod http;

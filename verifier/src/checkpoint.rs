@@ -13,7 +13,8 @@
 //! signed" (section "Signatures"). [`verify_consistent`] checks two verified checkpoints of one log
 //! against each other with an RFC 9162 consistency proof, and when they conflict returns an
 //! [`Inconsistency`] that keeps both signed notes and the proof, so the client can save them as
-//! evidence ([`Inconsistency::to_evidence`]).
+//! evidence ([`Inconsistency::to_evidence`]), which anyone holding the log's key can confirm
+//! ([`Inconsistency::from_evidence`]).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -455,6 +456,138 @@ impl Inconsistency {
     }
 }
 
+/// Largest evidence file [`Inconsistency::from_evidence`] reads: two notes, a proof, headers.
+pub const MAX_EVIDENCE_SIZE: usize = 2 * MAX_NOTE_SIZE + 16 * 1024;
+
+/// Most hashes an evidence file's proof may hold (a consistency proof between two trees of at
+/// most 2^64 leaves has fewer than 128).
+const MAX_EVIDENCE_PROOF: usize = 128;
+
+/// Why an evidence file does not prove that a log misbehaved.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EvidenceError {
+    /// The file is larger than [`MAX_EVIDENCE_SIZE`].
+    #[error("evidence is larger than {MAX_EVIDENCE_SIZE} bytes")]
+    TooLarge,
+    /// The file does not follow the format of [`Inconsistency::to_evidence`].
+    #[error("malformed evidence: {0}")]
+    Malformed(&'static str),
+    /// One of the two checkpoints does not verify with the log's key.
+    #[error("the evidence's {which} checkpoint: {error}")]
+    Checkpoint {
+        /// `older` or `newer`.
+        which: &'static str,
+        /// Why it was refused.
+        error: CheckpointError,
+    },
+    /// Both checkpoints verify, but with the proof they do not conflict.
+    #[error("the evidence shows no inconsistency: {0}")]
+    NotInconsistent(String),
+}
+
+impl Inconsistency {
+    /// Confirms an evidence file written by [`Inconsistency::to_evidence`], as a third party
+    /// would: both notes must verify as checkpoints of the file's origin under `log_verifier`,
+    /// and [`verify_consistent`] must find them in conflict with the file's proof. The
+    /// `reason` line is informational; the returned value carries the reason found now.
+    pub fn from_evidence(
+        evidence: &[u8],
+        log_verifier: &dyn NoteVerifier,
+    ) -> Result<Inconsistency, EvidenceError> {
+        if evidence.len() > MAX_EVIDENCE_SIZE {
+            return Err(EvidenceError::TooLarge);
+        }
+        let mut rest = evidence;
+        let line = |rest: &mut &[u8]| -> Result<String, EvidenceError> {
+            let at = rest
+                .iter()
+                .position(|&b| b == b'\n')
+                .ok_or(EvidenceError::Malformed("a line does not end in a newline"))?;
+            let text = std::str::from_utf8(&rest[..at])
+                .map_err(|_| EvidenceError::Malformed("a line is not UTF-8"))?
+                .to_owned();
+            *rest = &rest[at + 1..];
+            Ok(text)
+        };
+        if line(&mut rest)? != EVIDENCE_HEADER {
+            return Err(EvidenceError::Malformed(
+                "the first line is not the evidence header",
+            ));
+        }
+        let origin = line(&mut rest)?
+            .strip_prefix("origin ")
+            .ok_or(EvidenceError::Malformed("expected the origin line"))?
+            .to_owned();
+        if !line(&mut rest)?.starts_with("reason ") {
+            return Err(EvidenceError::Malformed("expected the reason line"));
+        }
+        let mut checkpoints = Vec::with_capacity(2);
+        for which in ["older", "newer"] {
+            let header = line(&mut rest)?;
+            let fields: Vec<&str> = header.split(' ').collect();
+            let [label, size, len] = fields[..] else {
+                return Err(EvidenceError::Malformed(
+                    "expected `<label> <size> <length>`",
+                ));
+            };
+            if label != which {
+                return Err(EvidenceError::Malformed("checkpoints out of order"));
+            }
+            let size = parse_canonical(size)?;
+            let len = usize::try_from(parse_canonical(len)?)
+                .map_err(|_| EvidenceError::Malformed("note length out of range"))?;
+            if len > rest.len() {
+                return Err(EvidenceError::Malformed("a note is cut short"));
+            }
+            let (note, tail) = rest.split_at(len);
+            rest = tail;
+            let cp = VerifiedCheckpoint::verify(note, &origin, log_verifier)
+                .map_err(|error| EvidenceError::Checkpoint { which, error })?;
+            if cp.size() != size {
+                return Err(EvidenceError::Malformed(
+                    "a checkpoint's size differs from its header",
+                ));
+            }
+            checkpoints.push(cp);
+        }
+        let count = line(&mut rest)?
+            .strip_prefix("proof ")
+            .ok_or(EvidenceError::Malformed("expected the proof line"))
+            .and_then(parse_canonical)?;
+        let count = usize::try_from(count)
+            .ok()
+            .filter(|&n| n <= MAX_EVIDENCE_PROOF)
+            .ok_or(EvidenceError::Malformed("too many proof hashes"))?;
+        let mut proof = Vec::with_capacity(count);
+        for _ in 0..count {
+            proof.push(
+                Hash::from_base64(&line(&mut rest)?).map_err(|_| {
+                    EvidenceError::Malformed("a proof hash is not base64 of 32 bytes")
+                })?,
+            );
+        }
+        if !rest.is_empty() {
+            return Err(EvidenceError::Malformed("bytes after the proof"));
+        }
+        let [older, newer] = <[VerifiedCheckpoint; 2]>::try_from(checkpoints)
+            .map_err(|_| EvidenceError::Malformed("expected two checkpoints"))?;
+        match verify_consistent(&older, &newer, &proof) {
+            Err(CheckpointError::Inconsistent(found)) => Ok(*found),
+            Ok(()) => Err(EvidenceError::NotInconsistent(
+                "the proof shows the two checkpoints consistent".to_owned(),
+            )),
+            Err(e) => Err(EvidenceError::NotInconsistent(e.to_string())),
+        }
+    }
+}
+
+fn parse_canonical(field: &str) -> Result<u64, EvidenceError> {
+    crate::decimal::parse_canonical_u64(field).ok_or(EvidenceError::Malformed(
+        "a number is not a canonical decimal",
+    ))
+}
+
 impl std::fmt::Display for Inconsistency {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
@@ -686,6 +819,74 @@ mod tests {
                     .unwrap_or_else(|e| panic!("{size1} -> {size2}: {e}"));
             }
         }
+    }
+
+    #[test]
+    fn evidence_round_trips_and_is_confirmed_only_when_it_shows_a_conflict() {
+        let honest = Log::new("example.org/releases", 0..10);
+        let mut forked = Log::new("example.org/releases", 0..4);
+        for i in 0..6 {
+            forked.tree.append(format!("evil {i}").as_bytes());
+        }
+        let verifier = honest.signer.verifier();
+        // A failed proof between different sizes, and two roots for one size.
+        let cases = [
+            (
+                honest.checkpoint(6),
+                forked.checkpoint(10),
+                forked.tree.prove_consistency(6, 10).expect("proof"),
+            ),
+            (honest.checkpoint(7), forked.checkpoint(7), Vec::new()),
+        ];
+        for (older, newer, proof) in cases {
+            let evidence = inconsistency(verify_consistent(&older, &newer, &proof));
+            let text = evidence.to_evidence();
+            let confirmed =
+                Inconsistency::from_evidence(text.as_bytes(), &verifier).expect("confirmed");
+            assert_eq!(confirmed, evidence);
+
+            // Another key, a cut file, trailing bytes, a changed size header: refused.
+            let other = log_signer("example.org/releases2").verifier();
+            assert!(matches!(
+                Inconsistency::from_evidence(text.as_bytes(), &other),
+                Err(EvidenceError::Checkpoint { .. })
+            ));
+            assert!(
+                Inconsistency::from_evidence(&text.as_bytes()[..text.len() - 2], &verifier)
+                    .is_err()
+            );
+            assert!(
+                Inconsistency::from_evidence(format!("{text}x\n").as_bytes(), &verifier).is_err()
+            );
+            let header = format!("older {} ", older.size());
+            let bumped = text.replacen(&header, &format!("older {} ", older.size() + 1), 1);
+            assert_eq!(
+                Inconsistency::from_evidence(bumped.as_bytes(), &verifier),
+                Err(EvidenceError::Malformed(
+                    "a checkpoint's size differs from its header"
+                ))
+            );
+        }
+        // Two honest checkpoints with a valid proof, written in the evidence format: no conflict.
+        let older = honest.checkpoint(4);
+        let newer = honest.checkpoint(9);
+        let good = honest.tree.prove_consistency(4, 9).expect("proof");
+        let mut bad = good.clone();
+        bad[0] = leaf_hash(b"flipped");
+        let evidence = inconsistency(verify_consistent(&older, &newer, &bad));
+        let mut text = evidence.to_evidence();
+        let tail = text
+            .rfind(&format!("proof {}\n", bad.len()))
+            .expect("proof line");
+        text.truncate(tail);
+        text.push_str(&format!("proof {}\n", good.len()));
+        for h in &good {
+            text.push_str(&format!("{}\n", h.to_base64()));
+        }
+        assert!(matches!(
+            Inconsistency::from_evidence(text.as_bytes(), &honest.signer.verifier()),
+            Err(EvidenceError::NotInconsistent(_))
+        ));
     }
 
     #[test]
