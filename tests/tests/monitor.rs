@@ -64,10 +64,23 @@ fn key_events_watched_key_and_deprecation_are_alerted_once_and_the_monitor_resum
         text(&out.stderr)
     );
 
-    // Nothing new: no alert, exit 0.
-    let out = monitor(&client, &["--watch-key", &watched]);
+    // Nothing new: no alert, exit 0, and nothing verified before is fetched again (the state
+    // holds the key log and the release log's right edge).
+    let fetched = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let seen = std::sync::Arc::clone(&fetched);
+    let counting = TinyHttp::start(mitm_paths(log.url(), move |path, body| {
+        seen.lock().expect("lock").push(path.to_owned());
+        body
+    }));
+    let url = counting.url();
+    let out = monitor(&client, &["--watch-key", &watched, "--log", &url]);
     assert_exit(&out, 0, "quiet round");
     assert!(alerts(&out).is_empty());
+    let paths = fetched.lock().expect("lock").clone();
+    assert!(
+        paths.iter().all(|p| p.ends_with("/checkpoint")),
+        "a round with nothing new fetches only the checkpoints: {paths:?}"
+    );
 
     // A release and a deprecation signed by the watched key; another key's release.
     log.publish("example/os", "1.0", b"one\n");
