@@ -424,3 +424,84 @@ fn stale_log_lost_quorum_and_the_webhook() {
         assert_exit(&out, if stale == 0 { 0 } else { 3 }, "cosigned");
     }
 }
+
+/// The tlog-tiles files of a tree of `entries` (fewer than 256): checkpoint signed by the log
+/// key for `origin`, the partial level-0 tile and the partial entry bundle, by path.
+fn small_log_files(origin: &str, entries: &[Vec<u8>]) -> Vec<(String, Vec<u8>)> {
+    let mut tree = MemoryTree::new();
+    for e in entries {
+        tree.append(e);
+    }
+    let width = u16::try_from(entries.len()).expect("small");
+    let tile = Tile::new(TILE_HEIGHT, 0, 0, width).expect("tile");
+    let bundle = EntryBundle::new(TILE_HEIGHT, 0, width).expect("bundle");
+    let tile_data: Vec<u8> = entries
+        .iter()
+        .flat_map(|e| cairn_verifier::hash::leaf_hash(e).0)
+        .collect();
+    let signer = log_key().with_name(KeyName::new(origin).expect("n"));
+    let text = Checkpoint::new(origin, entries.len() as u64, tree.root())
+        .to_text()
+        .expect("checkpoint");
+    vec![
+        (
+            "checkpoint".to_owned(),
+            Note::sign(&text, &[&signer]).expect("sign").to_bytes(),
+        ),
+        (tile.path(), tile_data),
+        (bundle.path(), encode_entry_bundle(entries).expect("bundle")),
+    ]
+}
+
+#[test]
+fn a_key_event_the_log_should_have_refused_is_an_invalid_entry() {
+    let log = TestLog::start();
+    // A compromised log serves a key log whose third event is signed by a release key, not by
+    // the root threshold: it signs the checkpoint and serves matching tiles.
+    let genesis = cairn_tests::fixtures::genesis(&[&log.root], 1, &[&log.root]);
+    let add = sign(&add_key_event(&log.release, "example/*", 0), &[&log.root]);
+    let rogue = sign(&add_key_event(&key("rogue"), "*", 0), &[&log.release]);
+    let files = small_log_files(&format!("{PREFIX}/keys"), &[genesis, add, rogue]);
+    let upstream = log.url();
+    let served = TinyHttp::start(move |path: &str| {
+        for (p, data) in &files {
+            if path == format!("/keys/{p}") {
+                return Answer::Full(200, data.clone());
+            }
+        }
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        match agent.get(&format!("{upstream}{path}")).call() {
+            Ok(mut r) => Answer::Full(
+                r.status().as_u16(),
+                r.body_mut().read_to_vec().unwrap_or_default(),
+            ),
+            Err(_) => Answer::Full(502, Vec::new()),
+        }
+    });
+    let client = Client::new();
+    client.trust(&served.url(), &log, &[]);
+    let out = monitor(&client, &[]);
+    assert_exit(&out, 3, "invalid key event");
+    let a = alerts(&out);
+    let invalid = of_kind(&a, "invalid-entry");
+    assert_eq!(invalid.len(), 1, "{a:?}");
+    assert_eq!(invalid[0]["origin"], format!("{PREFIX}/keys"));
+    assert_eq!(invalid[0]["cause"], "log-should-have-refused");
+    assert!(
+        invalid[0]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("entry 2") || r.contains("index 2")),
+        "the reason names the entry: {a:?}"
+    );
+    // The key log is not trusted past the bad event: no state was saved.
+    assert!(
+        !client.state().join("monitor/logs").exists()
+            || std::fs::read_dir(client.state().join("monitor/logs"))
+                .expect("dir")
+                .all(|d| !d.expect("entry").path().join("audit.json").exists()),
+        "nothing saved"
+    );
+}
