@@ -82,7 +82,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     fs::create_dir_all(&args.to).with_context(|| format!("creating {}", args.to.display()))?;
     let dir = args.to.clone();
     let state = StateDir::resolve(Some(&dir.join(STATE)))?;
-    state.create()?;
+    let _lock = state.lock("cairn mirror")?;
     let source = match args.from.strip_prefix("git+") {
         Some(url) => Source::Git(GitRemote::new(url, &dir.join(STATE).join("upstream.git"))?),
         None => {

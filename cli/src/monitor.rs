@@ -106,7 +106,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         None => None,
     };
     let dir = monitor_state(&state);
-    dir.create()?;
+    let _lock = dir.lock("cairn monitor")?;
     let auditor = Auditor::new(trust, dir, watch, max_age, threads(args.threads));
     loop {
         let mut alerts = Vec::new();

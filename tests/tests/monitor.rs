@@ -505,3 +505,41 @@ fn a_key_event_the_log_should_have_refused_is_an_invalid_entry() {
         "nothing saved"
     );
 }
+
+#[test]
+fn a_second_monitor_on_the_same_state_is_refused() {
+    let log = TestLog::start();
+    let client = Client::new();
+    client.trust(&log.url(), &log, &[]);
+    let state = client.state().display().to_string();
+    let mut running = std::process::Command::new(cairn_bin())
+        .args(["monitor", "--state", &state, "--interval", "1h"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn cairn monitor");
+    let lock = client.state().join("monitor/lock");
+    let refused = cairn_tests::poll_until(
+        std::time::Duration::from_secs(30),
+        "the second monitor is refused",
+        || {
+            let out = monitor(&client, &[]);
+            (lock.exists() && code(&out) == 2).then_some(out)
+        },
+    );
+    assert!(
+        text(&refused.stderr).contains("another cairn monitor is running"),
+        "{}",
+        text(&refused.stderr)
+    );
+    let _ = running.kill();
+    let _ = running.wait();
+    // Whether the first one finished its round (alerts consumed: 0) or not (3), the lock is free.
+    let out = monitor(&client, &[]);
+    assert!(
+        matches!(code(&out), 0 | 3),
+        "runs once the first one is gone: {}",
+        text(&out.stderr)
+    );
+}
