@@ -543,3 +543,36 @@ fn a_second_monitor_on_the_same_state_is_refused() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn tampered_entries_stop_the_round_without_alerts_and_without_saving() {
+    let log = TestLog::start();
+    let client = Client::new();
+    client.trust(&log.url(), &log, &[]);
+    assert_exit(&monitor(&client, &[]), 3, "key events");
+    log.publish("example/os", "1.0", b"one\n");
+    let watched = log.release.verifier().to_vkey();
+    // A byte of the new release flipped in transit: its signature no longer verifies, and the
+    // entries no longer hash to the checkpoint's root.
+    let evil = TinyHttp::start(mitm_paths(log.url(), |path, mut body| {
+        if path.starts_with("/releases/tile/entries/") && body.len() > 40 {
+            body[40] ^= 1;
+        }
+        body
+    }));
+    let url = evil.url();
+    let out = monitor(&client, &["--log", &url, "--watch-key", &watched]);
+    assert_exit(&out, 3, "tampered entry bundle");
+    assert!(
+        alerts(&out).is_empty(),
+        "no alert about entries that are not the log's: {}",
+        text(&out.stdout)
+    );
+    assert!(text(&out.stderr).contains("root"), "{}", text(&out.stderr));
+    // The state did not move: the honest log's entry is audited next.
+    let out = monitor(&client, &["--watch-key", &watched]);
+    assert_exit(&out, 3, "honest round");
+    let a = alerts(&out);
+    assert_eq!(of_kind(&a, "watched-key-used").len(), 1, "{a:?}");
+    assert!(of_kind(&a, "invalid-entry").is_empty(), "{a:?}");
+}
