@@ -78,6 +78,9 @@ enum Source {
 
 /// `cairn mirror`.
 pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
+    if args.interval.is_zero() {
+        return Err(Failure::Usage("--interval must be longer than zero".to_owned()).into());
+    }
     let (_, trust) = args.client.load()?;
     fs::create_dir_all(&args.to).with_context(|| format!("creating {}", args.to.display()))?;
     let dir = args.to.clone();
