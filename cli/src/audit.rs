@@ -450,6 +450,8 @@ impl Auditor {
         let mut edge = edge;
         let mut index = self.load_index(index_records)?;
         let mut new_records: Vec<([u8; 16], u64)> = Vec::new();
+        // Alerts about entries are held back until the entries are known to be the log's.
+        let mut entry_alerts = Vec::new();
         let mut next = releases_before;
         while next < cp.size() {
             let mut bundles = Vec::new();
@@ -466,10 +468,10 @@ impl Auditor {
                 for j in results {
                     let i = next;
                     edge.append(j.leaf);
-                    alerts.extend(j.alerts);
+                    entry_alerts.extend(j.alerts);
                     if let Some((key, what)) = j.release_key {
                         if let Some(&first) = index.get(&key) {
-                            alerts.push(
+                            entry_alerts.push(
                                 Alert::new(
                                     AlertKind::Equivocation,
                                     format!(
@@ -504,6 +506,7 @@ impl Auditor {
             report.fail("entries", &detail);
             return Err(Failure::Verification(detail).into());
         }
+        alerts.extend(entry_alerts);
         report.pass(
             "entries",
             format!(

@@ -78,11 +78,14 @@ enum Source {
 
 /// `cairn mirror`.
 pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
+    if args.interval.is_zero() {
+        return Err(Failure::Usage("--interval must be longer than zero".to_owned()).into());
+    }
     let (_, trust) = args.client.load()?;
     fs::create_dir_all(&args.to).with_context(|| format!("creating {}", args.to.display()))?;
     let dir = args.to.clone();
     let state = StateDir::resolve(Some(&dir.join(STATE)))?;
-    state.create()?;
+    let _lock = state.lock("cairn mirror")?;
     let source = match args.from.strip_prefix("git+") {
         Some(url) => Source::Git(GitRemote::new(url, &dir.join(STATE).join("upstream.git"))?),
         None => {
@@ -423,19 +426,60 @@ impl GitRemote {
             .peel_to_tree()
             .context("reading the fetched commit's tree")?
             .id;
+        // Index the two logs' files once: each later read is one object lookup.
+        let mut files = std::collections::HashMap::new();
+        index_tree(&repo, tree, "", &mut files)?;
         Ok(GitTree {
             repo: repo.into_sync(),
-            tree,
+            files,
+            pool: std::sync::Mutex::default(),
             what: format!("git {} ({BRANCH} at {id})", self.url),
         })
     }
+}
+
+/// Records the blobs under `releases/` and `keys/` of `tree` by path.
+fn index_tree(
+    repo: &gix::Repository,
+    tree: gix::ObjectId,
+    prefix: &str,
+    files: &mut std::collections::HashMap<String, gix::ObjectId>,
+) -> anyhow::Result<()> {
+    let object = repo
+        .find_object(tree)
+        .with_context(|| format!("reading tree {prefix:?} of the fetched commit"))?;
+    let decoded = object
+        .try_into_tree()
+        .context("a tree entry is not a tree")?;
+    let entries: Vec<(gix::objs::tree::EntryMode, String, gix::ObjectId)> = decoded
+        .decode()
+        .context("decoding a tree of the fetched commit")?
+        .entries
+        .iter()
+        .map(|e| (e.mode, e.filename.to_string(), e.oid.to_owned()))
+        .collect();
+    for (mode, name, oid) in entries {
+        let path = format!("{prefix}{name}");
+        if prefix.is_empty() && name != "releases" && name != "keys" {
+            continue;
+        }
+        if mode.is_tree() {
+            index_tree(repo, oid, &format!("{path}/"), files)?;
+        } else if mode.is_blob() {
+            files.insert(path, oid);
+        }
+    }
+    Ok(())
 }
 
 /// The files of one fetched commit, as an [`Upstream`].
 #[derive(Debug)]
 struct GitTree {
     repo: gix::ThreadSafeRepository,
-    tree: gix::ObjectId,
+    /// Blob ids of the logs' files, by path.
+    files: std::collections::HashMap<String, gix::ObjectId>,
+    /// Thread-local handles, reused across reads.
+    pool: std::sync::Mutex<Vec<gix::Repository>>,
     what: String,
 }
 
@@ -446,23 +490,26 @@ impl Upstream for GitTree {
 
     fn get(&self, path: &str, limit: usize) -> Result<Option<Vec<u8>>, FetchError> {
         let fail = |e: &dyn std::fmt::Display| FetchError(format!("{}: {path}: {e}", self.what));
-        let repo = self.repo.to_thread_local();
-        let tree = repo
-            .find_object(self.tree)
-            .map_err(|e| fail(&e))?
-            .try_into_tree()
-            .map_err(|e| fail(&e))?;
-        let Some(entry) = tree.lookup_entry_by_path(path).map_err(|e| fail(&e))? else {
+        let Some(&oid) = self.files.get(path) else {
             return Ok(None);
         };
-        if !entry.mode().is_blob() {
-            return Ok(None);
+        let repo = self
+            .pool
+            .lock()
+            .ok()
+            .and_then(|mut p| p.pop())
+            .unwrap_or_else(|| self.repo.to_thread_local());
+        let read = (|| {
+            let header = repo.find_header(oid).map_err(|e| fail(&e))?;
+            if usize::try_from(header.size()).unwrap_or(usize::MAX) > limit {
+                return Err(fail(&format!("larger than {limit} bytes")));
+            }
+            let object = repo.find_object(oid).map_err(|e| fail(&e))?;
+            Ok(Some(object.detach().data))
+        })();
+        if let Ok(mut p) = self.pool.lock() {
+            p.push(repo);
         }
-        let header = repo.find_header(entry.oid()).map_err(|e| fail(&e))?;
-        if usize::try_from(header.size()).unwrap_or(usize::MAX) > limit {
-            return Err(fail(&format!("larger than {limit} bytes")));
-        }
-        let object = entry.object().map_err(|e| fail(&e))?;
-        Ok(Some(object.detach().data))
+        read
     }
 }

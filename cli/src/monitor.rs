@@ -75,6 +75,9 @@ pub(crate) fn threads(requested: Option<usize>) -> usize {
 
 /// `cairn monitor`.
 pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
+    if args.interval.is_zero() {
+        return Err(Failure::Usage("--interval must be longer than zero".to_owned()).into());
+    }
     let (state, mut trust) = args.client.load()?;
     if let Some(url) = &args.log {
         trust.url = url.trim_end_matches('/').to_owned();
@@ -106,7 +109,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         None => None,
     };
     let dir = monitor_state(&state);
-    dir.create()?;
+    let _lock = dir.lock("cairn monitor")?;
     let auditor = Auditor::new(trust, dir, watch, max_age, threads(args.threads));
     loop {
         let mut alerts = Vec::new();

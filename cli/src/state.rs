@@ -64,6 +64,31 @@ impl StateDir {
         }
     }
 
+    /// Takes an exclusive lock on `<dir>/lock` (created if needed), held until the file is
+    /// dropped, so that two processes never run the same `what` on this directory at once.
+    pub(crate) fn lock(&self, what: &str) -> anyhow::Result<fs::File> {
+        self.create()?;
+        let path = self.root.join("lock");
+        let file = fs::File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => Ok(file),
+            Err(rustix::io::Errno::WOULDBLOCK) => Err(Failure::Usage(format!(
+                "another {what} is running on {} (it holds {})",
+                self.root.display(),
+                path.display()
+            ))
+            .into()),
+            Err(e) => {
+                Err(std::io::Error::from(e)).with_context(|| format!("locking {}", path.display()))
+            }
+        }
+    }
+
     /// Creates the directory (mode 0700) if needed.
     pub(crate) fn create(&self) -> anyhow::Result<()> {
         create_private_dir(&self.root)

@@ -343,6 +343,25 @@ fn mirrors_over_http_git_daemon_git_http_and_file_serve_the_log_and_nginx_serves
             .send(&b"x"[..])
             .expect("post");
         assert_eq!(reply.status().as_u16(), 405, "{name}");
+        let get = |path: &str| {
+            ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .build()
+                .new_agent()
+                .get(&format!("{}{path}", server.base_url()))
+                .call()
+                .expect("get")
+                .status()
+                .as_u16()
+        };
+        assert_eq!(get("/releases/tile/0/x001"), 400, "{name}: not a tile path");
+        assert_eq!(get("/releases/tile/0/999"), 404, "{name}: no such tile");
+        assert_eq!(
+            get("/releases/lookup/name/example/os/1.0"),
+            404,
+            "{name}: no lookups"
+        );
+        assert_eq!(get("/releases/tile/0/000"), 200, "{name}: full tile");
     }
 
     // nginx serving the git daemon mirror's directory as plain files.

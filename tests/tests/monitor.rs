@@ -64,10 +64,23 @@ fn key_events_watched_key_and_deprecation_are_alerted_once_and_the_monitor_resum
         text(&out.stderr)
     );
 
-    // Nothing new: no alert, exit 0.
-    let out = monitor(&client, &["--watch-key", &watched]);
+    // Nothing new: no alert, exit 0, and nothing verified before is fetched again (the state
+    // holds the key log and the release log's right edge).
+    let fetched = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let seen = std::sync::Arc::clone(&fetched);
+    let counting = TinyHttp::start(mitm_paths(log.url(), move |path, body| {
+        seen.lock().expect("lock").push(path.to_owned());
+        body
+    }));
+    let url = counting.url();
+    let out = monitor(&client, &["--watch-key", &watched, "--log", &url]);
     assert_exit(&out, 0, "quiet round");
     assert!(alerts(&out).is_empty());
+    let paths = fetched.lock().expect("lock").clone();
+    assert!(
+        paths.iter().all(|p| p.ends_with("/checkpoint")),
+        "a round with nothing new fetches only the checkpoints: {paths:?}"
+    );
 
     // A release and a deprecation signed by the watched key; another key's release.
     log.publish("example/os", "1.0", b"one\n");
@@ -410,4 +423,156 @@ fn stale_log_lost_quorum_and_the_webhook() {
         assert_eq!(of_kind(&a, "stale").len(), stale, "{a:?}");
         assert_exit(&out, if stale == 0 { 0 } else { 3 }, "cosigned");
     }
+}
+
+/// The tlog-tiles files of a tree of `entries` (fewer than 256): checkpoint signed by the log
+/// key for `origin`, the partial level-0 tile and the partial entry bundle, by path.
+fn small_log_files(origin: &str, entries: &[Vec<u8>]) -> Vec<(String, Vec<u8>)> {
+    let mut tree = MemoryTree::new();
+    for e in entries {
+        tree.append(e);
+    }
+    let width = u16::try_from(entries.len()).expect("small");
+    let tile = Tile::new(TILE_HEIGHT, 0, 0, width).expect("tile");
+    let bundle = EntryBundle::new(TILE_HEIGHT, 0, width).expect("bundle");
+    let tile_data: Vec<u8> = entries
+        .iter()
+        .flat_map(|e| cairn_verifier::hash::leaf_hash(e).0)
+        .collect();
+    let signer = log_key().with_name(KeyName::new(origin).expect("n"));
+    let text = Checkpoint::new(origin, entries.len() as u64, tree.root())
+        .to_text()
+        .expect("checkpoint");
+    vec![
+        (
+            "checkpoint".to_owned(),
+            Note::sign(&text, &[&signer]).expect("sign").to_bytes(),
+        ),
+        (tile.path(), tile_data),
+        (bundle.path(), encode_entry_bundle(entries).expect("bundle")),
+    ]
+}
+
+#[test]
+fn a_key_event_the_log_should_have_refused_is_an_invalid_entry() {
+    let log = TestLog::start();
+    // A compromised log serves a key log whose third event is signed by a release key, not by
+    // the root threshold: it signs the checkpoint and serves matching tiles.
+    let genesis = cairn_tests::fixtures::genesis(&[&log.root], 1, &[&log.root]);
+    let add = sign(&add_key_event(&log.release, "example/*", 0), &[&log.root]);
+    let rogue = sign(&add_key_event(&key("rogue"), "*", 0), &[&log.release]);
+    let files = small_log_files(&format!("{PREFIX}/keys"), &[genesis, add, rogue]);
+    let upstream = log.url();
+    let served = TinyHttp::start(move |path: &str| {
+        for (p, data) in &files {
+            if path == format!("/keys/{p}") {
+                return Answer::Full(200, data.clone());
+            }
+        }
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        match agent.get(&format!("{upstream}{path}")).call() {
+            Ok(mut r) => Answer::Full(
+                r.status().as_u16(),
+                r.body_mut().read_to_vec().unwrap_or_default(),
+            ),
+            Err(_) => Answer::Full(502, Vec::new()),
+        }
+    });
+    let client = Client::new();
+    client.trust(&served.url(), &log, &[]);
+    let out = monitor(&client, &[]);
+    assert_exit(&out, 3, "invalid key event");
+    let a = alerts(&out);
+    let invalid = of_kind(&a, "invalid-entry");
+    assert_eq!(invalid.len(), 1, "{a:?}");
+    assert_eq!(invalid[0]["origin"], format!("{PREFIX}/keys"));
+    assert_eq!(invalid[0]["cause"], "log-should-have-refused");
+    assert!(
+        invalid[0]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("entry 2") || r.contains("index 2")),
+        "the reason names the entry: {a:?}"
+    );
+    // The key log is not trusted past the bad event: no state was saved.
+    assert!(
+        !client.state().join("monitor/logs").exists()
+            || std::fs::read_dir(client.state().join("monitor/logs"))
+                .expect("dir")
+                .all(|d| !d.expect("entry").path().join("audit.json").exists()),
+        "nothing saved"
+    );
+}
+
+#[test]
+fn a_second_monitor_on_the_same_state_is_refused() {
+    let log = TestLog::start();
+    let client = Client::new();
+    client.trust(&log.url(), &log, &[]);
+    let state = client.state().display().to_string();
+    let mut running = std::process::Command::new(cairn_bin())
+        .args(["monitor", "--state", &state, "--interval", "1h"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn cairn monitor");
+    let lock = client.state().join("monitor/lock");
+    let refused = cairn_tests::poll_until(
+        std::time::Duration::from_secs(30),
+        "the second monitor is refused",
+        || {
+            let out = monitor(&client, &[]);
+            (lock.exists() && code(&out) == 2).then_some(out)
+        },
+    );
+    assert!(
+        text(&refused.stderr).contains("another cairn monitor is running"),
+        "{}",
+        text(&refused.stderr)
+    );
+    let _ = running.kill();
+    let _ = running.wait();
+    // Whether the first one finished its round (alerts consumed: 0) or not (3), the lock is free.
+    let out = monitor(&client, &[]);
+    assert!(
+        matches!(code(&out), 0 | 3),
+        "runs once the first one is gone: {}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn tampered_entries_stop_the_round_without_alerts_and_without_saving() {
+    let log = TestLog::start();
+    let client = Client::new();
+    client.trust(&log.url(), &log, &[]);
+    assert_exit(&monitor(&client, &[]), 3, "key events");
+    log.publish("example/os", "1.0", b"one\n");
+    let watched = log.release.verifier().to_vkey();
+    // A byte of the new release flipped in transit: its signature no longer verifies, and the
+    // entries no longer hash to the checkpoint's root.
+    let evil = TinyHttp::start(mitm_paths(log.url(), |path, mut body| {
+        if path.starts_with("/releases/tile/entries/") && body.len() > 40 {
+            body[40] ^= 1;
+        }
+        body
+    }));
+    let url = evil.url();
+    let out = monitor(&client, &["--log", &url, "--watch-key", &watched]);
+    assert_exit(&out, 3, "tampered entry bundle");
+    assert!(
+        alerts(&out).is_empty(),
+        "no alert about entries that are not the log's: {}",
+        text(&out.stdout)
+    );
+    assert!(text(&out.stderr).contains("root"), "{}", text(&out.stderr));
+    // The state did not move: the honest log's entry is audited next.
+    let out = monitor(&client, &["--watch-key", &watched]);
+    assert_exit(&out, 3, "honest round");
+    let a = alerts(&out);
+    assert_eq!(of_kind(&a, "watched-key-used").len(), 1, "{a:?}");
+    assert!(of_kind(&a, "invalid-entry").is_empty(), "{a:?}");
 }
