@@ -13,7 +13,13 @@
 //!   answered 200 for, refuses forks of them, and carries on with the honest log.
 //! - `log_relearns_the_witness_size_after_its_own_restart`: the log forgets what the witnesses
 //!   cosigned when it restarts; the 409 reply teaches it again and cosigning continues.
-//! - `hook_runs_after_each_publication_and_failures_do_not_stop_the_log`.
+//! - `witness_refuses_a_forked_log_and_quorum_clients_refuse_its_releases`: a copy of the log's
+//!   data directory served with the same key logs another release at the same index; the
+//!   witness refuses it, and a client needing the witness refuses the forked release.
+//! - `idle_log_refreshes_cosignatures`: `--witness-refresh` moves cosignature timestamps forward.
+//! - `hook_runs_after_each_publication_and_failures_do_not_stop_the_log`: the hook gets the
+//!   published (cosigned) checkpoint, update-latest.txt and the DNS TXT value; a failing hook is
+//!   counted in /metrics and the log keeps acknowledging.
 //!
 //! Build the binary first: `cargo build -p cairn-cli`.
 
@@ -500,16 +506,17 @@ fn hook_runs_after_each_publication_and_failures_do_not_stop_the_log() {
         "set -e; d={dir}; cp \"$CAIRN_CHECKPOINT_FILE\" $d/cp-$CAIRN_TREE_SIZE; \
          cp \"$CAIRN_UPDATE_LATEST_FILE\" $d/update-$CAIRN_TREE_SIZE; \
          printf %s \"$CAIRN_DNS_TXT\" > $d/dns-$CAIRN_TREE_SIZE; \
-         printf %s \"$CAIRN_ORIGIN\" > $d/origin-$CAIRN_TREE_SIZE"
+         printf %s \"$CAIRN_ORIGIN\" > $d/origin-$CAIRN_TREE_SIZE; touch $d/done-$CAIRN_TREE_SIZE"
     );
     let mut serve = w.serve_args();
     serve.extend(["--hook".into(), hook]);
     let mut log = TestLog::start_with(&strs(&serve));
     log.publish("example/os", "1.0", b"one\n");
     let file = |name: &str| -> Option<Vec<u8>> { std::fs::read(out.path().join(name)).ok() };
-    let cp = poll_until(Duration::from_secs(30), "hook output for size 1", || {
-        file("cp-1")
+    poll_until(Duration::from_secs(30), "hook run for size 1", || {
+        file("done-1")
     });
+    let cp = file("cp-1").expect("checkpoint copied by the hook");
     // The hook saw the published, cosigned checkpoint and the channel values the server serves.
     assert_eq!(cp, log.get("/releases/checkpoint"));
     assert_eq!(cosigned_by(&cp, &[&w]), vec!["hooked"]);
@@ -526,8 +533,8 @@ fn hook_runs_after_each_publication_and_failures_do_not_stop_the_log() {
         format!("{PREFIX}/releases")
     );
     log.publish("example/os", "2.0", b"two\n");
-    poll_until(Duration::from_secs(30), "hook output for size 2", || {
-        file("cp-2")
+    poll_until(Duration::from_secs(30), "hook run for size 2", || {
+        file("done-2")
     });
 
     // A failing hook is logged and counted; the log keeps acknowledging.
@@ -550,4 +557,100 @@ fn hook_runs_after_each_publication_and_failures_do_not_stop_the_log() {
             .map(|s| !s.has_exited())
             .unwrap_or(false)
     );
+}
+
+/// The attack witnesses exist for: the log (its key, its data) shows a second history to some
+/// clients. A copy of the data directory, served with the same key and the same witness, logs a
+/// different release at the index the honest log used. The witness refuses to cosign the fork
+/// (it keeps the request as evidence), so a client whose policy needs that witness refuses the
+/// forked release, while the honest one verifies.
+#[test]
+fn witness_refuses_a_forked_log_and_quorum_clients_refuse_its_releases() {
+    let w = TestWitness::start("judge");
+    let mut serve = w.serve_args();
+    serve.extend(["--witness-timeout".into(), "2s".into()]);
+    let mut log = TestLog::start_with(&strs(&serve));
+    log.stop();
+    let fork_data = log.scratch().join("fork-data");
+    let status = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(log.data())
+        .arg(&fork_data)
+        .status()
+        .expect("cp");
+    assert!(status.success());
+    log.serve_with(&strs(&serve));
+    let (honest, index) = log.publish("example/os", "1.0", b"the honest image\n");
+
+    let fork = Server::start(&fork_data, &strs(&serve)).unwrap_or_else(|f| panic!("{f}"));
+    let evil_note = sign(
+        &release_text(
+            "example/os",
+            "1.0-evil",
+            &[("image.img", b"the backdoored image\n")],
+        ),
+        &[&log.release],
+    );
+    let http = Http::new();
+    let reply = http.must_post(&fork.url("/releases/add"), &evil_note);
+    assert_eq!(
+        reply.status,
+        200,
+        "the fork still logs (it cannot know it is a fork): {}",
+        reply.text()
+    );
+    let evil_proof = TlogProof::parse(&reply.body).expect("proof");
+    assert_eq!(
+        evil_proof.index, index,
+        "same index, different entry: a split view"
+    );
+    assert!(
+        cosigned_by(&evil_proof.checkpoint, &[&w]).is_empty(),
+        "the witness cosigned a fork of a checkpoint it had cosigned:\n{}",
+        text(&evil_proof.checkpoint)
+    );
+    let fork_stderr = poll_until(Duration::from_secs(30), "the fork logs the refusal", || {
+        let s = fork.stderr();
+        s.contains("409").then_some(s)
+    });
+    assert!(fork_stderr.contains("judge"), "{fork_stderr}");
+    let evidence = poll_until(Duration::from_secs(10), "the witness kept evidence", || {
+        std::fs::read_dir(w.data().join("evidence"))
+            .ok()
+            .map(|d| d.count())
+            .filter(|&n| n > 0)
+    });
+    assert!(evidence > 0);
+
+    let evil = log.scratch().join("evil.img");
+    std::fs::write(&evil, b"the backdoored image\n").expect("artifact");
+    std::fs::write(proof_path(&evil), &reply.body).expect("proof");
+    let client = Client::new();
+    client.trust(&log.url(), &log, &strs(&w.trust_args()));
+    assert_exit(&client.verify(&honest, &[]), 0, "honest release");
+    let out = client.verify(&evil, &["--offline", "--json"]);
+    assert_refused(&out, 3, "witness-quorum", "forked release, offline");
+}
+
+/// Idle, the log re-asks its witnesses (`--witness-refresh`), so the cosignature timestamps on
+/// the published checkpoint move forward; each refresh is a commit the restarted log accepts.
+#[test]
+fn idle_log_refreshes_cosignatures() {
+    let w = TestWitness::start("fresh");
+    let mut serve = w.serve_args();
+    serve.extend(["--witness-refresh".into(), "1s".into()]);
+    let mut log = TestLog::start_with(&strs(&serve));
+    let v = w.cosigner().verifier();
+    let time = |log: &TestLog| {
+        let cp = log.get("/keys/checkpoint");
+        v.cosignature_time(&Note::parse(&cp).expect("note")).ok()
+    };
+    let first = poll_until(Duration::from_secs(30), "first cosignature", || time(&log));
+    let later = poll_until(Duration::from_secs(30), "a refreshed cosignature", || {
+        time(&log).filter(|&t| t > first)
+    });
+    assert!(later > first);
+    log.stop();
+    log.serve_with(&strs(&serve));
+    assert!(time(&log).is_some_and(|t| t >= later));
 }
