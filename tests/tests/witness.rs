@@ -328,6 +328,8 @@ fn witness_answers_the_spec_status_codes() {
     assert_http_refused(&http.must_post(&url, b"old 01\n\nx\n"), 400, "malformed");
     let reply = http.must_post(&url, &body(9, vec![], cp8.clone()));
     assert_http_refused(&reply, 400, "old size above the checkpoint size");
+    let huge = vec![b'x'; cairn_verifier::witness::MAX_ADD_CHECKPOINT_BODY + 1];
+    assert_http_refused(&http.must_post(&url, &huge), 413, "oversized body");
 
     // After all those refusals the witness still holds size 3, and the honest growth works.
     let reply = http.must_post(
