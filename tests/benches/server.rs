@@ -357,6 +357,27 @@ fn run(options: &Options) -> Result<()> {
             "- {clients} client(s): load average after the phase {}",
             loadavg()
         );
+        if options.witnesses > 0 {
+            // How many answers carried a proof whose checkpoint every witness had cosigned.
+            let fully_cosigned = result
+                .answers
+                .iter()
+                .filter(|(_, _, proof)| {
+                    TlogProof::parse(proof)
+                        .ok()
+                        .and_then(|p| Note::parse(&p.checkpoint).ok())
+                        .is_some_and(|n| n.signatures().len() > options.witnesses)
+                })
+                .count();
+            let republished = after.get("cairn_cosigned_checkpoints_published_total")
+                - before.get("cairn_cosigned_checkpoints_published_total");
+            let _ = writeln!(
+                notes,
+                "- {clients} client(s): {fully_cosigned} of {ok} proofs carry all {} cosignatures; \
+                 {republished:.0} cosigned checkpoints published for {batches:.0} batches",
+                options.witnesses
+            );
+        }
         let _ = writeln!(
             notes,
             "  - meanwhile one reader fetched `/releases/checkpoint` every 5 ms, {} times: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} failed)",
