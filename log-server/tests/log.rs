@@ -337,3 +337,68 @@ fn a_failed_commit_acknowledges_nothing_and_the_log_recovers() {
     assert_eq!(index, 0);
     check_proof(&fx, LogKind::Releases, proof, &lost);
 }
+
+/// Attaching cosignatures publishes the same checkpoint again (one more commit that the log
+/// reopens from), and a stale checkpoint text publishes nothing.
+#[test]
+fn cosignatures_are_published_on_the_latest_checkpoint_only() {
+    use cairn_verifier::cosignature::CosignatureSigner;
+    let fx = Fixture::new();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let storage: Arc<dyn Storage> =
+        Arc::new(GitStorage::init(dir.path().join("repo.git")).expect("init"));
+    let log = fx.create(Arc::clone(&storage));
+    logged(
+        &log.sequence(vec![sub(
+            LogKind::Keys,
+            &fx.add_key(&fx.release_key, "example/*", 0),
+        )])[0],
+    );
+    let witness = CosignatureSigner::from_seed(KeyName::new("w.example").expect("name"), [9; 32]);
+    let plain = log.plain_checkpoint(LogKind::Keys).expect("checkpoint");
+    let cosig = witness
+        .cosign_text(plain.text(), 1_700_000_000)
+        .expect("cosign");
+    assert!(
+        log.publish_cosigned(LogKind::Keys, plain.text(), vec![cosig.clone()])
+            .expect("publish")
+    );
+    let published = log.read().keys.checkpoint();
+    let note = Note::parse(&published).expect("note");
+    assert_eq!(
+        witness.verifier().cosignature_time(&note),
+        Ok(1_700_000_000)
+    );
+    // The same again changes nothing.
+    assert!(
+        !log.publish_cosigned(LogKind::Keys, plain.text(), vec![cosig.clone()])
+            .expect("publish")
+    );
+    // A newer batch makes the old text stale: its cosignatures are not attached to the new one.
+    logged(
+        &log.sequence(vec![sub(
+            LogKind::Releases,
+            &fx.release(&fx.release_key, "example/os", "1", b"one"),
+        )])[0],
+    );
+    let stale = log.plain_checkpoint(LogKind::Releases).expect("checkpoint");
+    logged(
+        &log.sequence(vec![sub(
+            LogKind::Releases,
+            &fx.release(&fx.release_key, "example/os", "2", b"two"),
+        )])[0],
+    );
+    let cosig = witness
+        .cosign_text(stale.text(), 1_700_000_001)
+        .expect("cosign");
+    assert!(
+        !log.publish_cosigned(LogKind::Releases, stale.text(), vec![cosig])
+            .expect("publish")
+    );
+    // The log reopens from the branch, cosigned key checkpoint included.
+    drop(log);
+    let reopened =
+        Log::open(PREFIX, &fx.log_key, storage, Arc::new(Metrics::default())).expect("reopen");
+    assert_eq!(reopened.read().keys.checkpoint(), published);
+    assert_eq!(reopened.read().releases.size(), 2);
+}
