@@ -143,11 +143,12 @@ pub async fn run(
             let cosignatures =
                 cosign_round(&log, &client, &options, &metrics, &mut known, kind, &note).await;
             let size = cairn_verifier::Checkpoint::parse(note.text()).map_or(0, |c| c.size);
-            if !cosignatures.is_empty() {
+            {
+                // Published even with no cosignature: the log keeps working with what it has.
                 let publish_log = Arc::clone(&log);
                 let text = note.text().to_owned();
                 let published = tokio::task::spawn_blocking(move || {
-                    publish_log.publish_cosigned(kind, &text, cosignatures)
+                    publish_log.publish_witnessed(kind, &text, cosignatures)
                 })
                 .await;
                 match published {
@@ -171,8 +172,8 @@ pub async fn run(
         let (releases, keys, checkpoint) = {
             let state = log.read();
             (
-                state.releases.size(),
-                state.keys.size(),
+                state.releases.published_size(),
+                state.keys.published_size(),
                 state.releases.checkpoint(),
             )
         };
@@ -205,7 +206,8 @@ pub async fn run(
 
 /// Asks every witness for a cosignature of `note` at once, and returns the cosignature set to
 /// publish: the new ones, plus still-valid ones already on the published checkpoint from
-/// witnesses that did not answer this time (same text, so they still vouch for it).
+/// witnesses that did not answer this time (same text, so they still vouch for it). Empty when
+/// no witness cosigned.
 async fn cosign_round(
     log: &Arc<Log>,
     client: &reqwest::Client,
@@ -260,7 +262,6 @@ async fn cosign_round(
             }
         }
     }
-    let got_new = !fresh.is_empty();
     let published = Note::parse(&log.read().log(kind).checkpoint()).ok();
     let mut out = Vec::new();
     for (i, witness) in options.witnesses.iter().enumerate() {
@@ -284,10 +285,6 @@ async fn cosign_round(
         {
             out.push(old);
         }
-    }
-    if !got_new {
-        // Nothing new: publishing would change nothing.
-        return Vec::new();
     }
     out
 }
