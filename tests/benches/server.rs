@@ -374,7 +374,7 @@ fn run(options: &Options) -> Result<()> {
             let _ = writeln!(
                 notes,
                 "- {clients} client(s): {fully_cosigned} of {ok} proofs carry all {} cosignatures; \
-                 {republished:.0} cosigned checkpoints published for {batches:.0} batches",
+                 {republished:.0} cosigned checkpoints committed to the branch for {batches:.0} batches",
                 options.witnesses
             );
         }
