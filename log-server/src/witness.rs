@@ -40,7 +40,7 @@ use cairn_verifier::witness::{
 use sha2::{Digest as _, Sha256};
 
 use crate::storage::StorageError;
-use crate::storage::durable::{rename_synced, sync_dir, write_synced};
+use crate::storage::durable::{rename_synced, write_synced};
 use crate::storage::git::lock_writer;
 
 /// Why the witness could not start or store a checkpoint.
@@ -382,8 +382,8 @@ fn store(path: &Path, data: &[u8]) -> Result<(), StorageError> {
     let tmp = path.with_extension("tmp");
     let dir = path.parent().unwrap_or(Path::new("."));
     write_synced(&tmp, data)?;
-    rename_synced(&tmp, path, dir)?;
-    sync_dir(dir)
+    // Renames, then fsyncs the directory so the new name is durable.
+    rename_synced(&tmp, path, dir)
 }
 
 fn text(status: StatusCode, body: impl Into<String>) -> Response {
