@@ -16,6 +16,9 @@
 //! - `witness_refuses_a_forked_log_and_quorum_clients_refuse_its_releases`: a copy of the log's
 //!   data directory served with the same key logs another release at the same index; the
 //!   witness refuses it, and a client needing the witness refuses the forked release.
+//! - `a_hanging_witness_never_blocks_acknowledgements`: a witness that accepts connections and
+//!   never answers delays each `add` by at most the bound, never fails it; the other witness
+//!   still cosigns.
 //! - `idle_log_refreshes_cosignatures`: `--witness-refresh` moves cosignature timestamps forward.
 //! - `hook_runs_after_each_publication_and_failures_do_not_stop_the_log`: the hook gets the
 //!   published (cosigned) checkpoint, update-latest.txt and the DNS TXT value; a failing hook is
@@ -655,4 +658,63 @@ fn idle_log_refreshes_cosignatures() {
     log.stop();
     log.serve_with(&strs(&serve));
     assert!(time(&log).is_some_and(|t| t >= later));
+}
+
+/// A witness that accepts connections and never answers (the worst kind of down): every
+/// submission is still acknowledged, within the bound of twice the witness timeout plus a
+/// second, with a proof the log signed; the failures are counted; a working second witness
+/// still cosigns.
+#[test]
+fn a_hanging_witness_never_blocks_acknowledgements() {
+    let hole = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let hole_url = format!("http://{}", hole.local_addr().expect("addr"));
+    let held = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    {
+        let held = std::sync::Arc::clone(&held);
+        std::thread::spawn(move || {
+            for conn in hole.incoming().flatten() {
+                held.lock().expect("held").push(conn);
+            }
+        });
+    }
+    let good = TestWitness::start("good");
+    let hanging = TestWitness::start("hanging");
+    let mut serve = good.serve_args();
+    serve.extend([
+        "--witness".into(),
+        "hanging".into(),
+        hanging.vkey(),
+        hole_url,
+        "--witness-timeout".into(),
+        "300ms".into(),
+    ]);
+    let log = TestLog::start_with(&strs(&serve));
+    for i in 0..3 {
+        let started = std::time::Instant::now();
+        let (artifact, _) = log.publish(
+            "example/os",
+            &format!("{i}.0"),
+            format!("image {i}\n").as_bytes(),
+        );
+        let took = started.elapsed();
+        assert!(
+            took < Duration::from_secs(5),
+            "add took {took:?} with a hanging witness (bound: 2 x 300 ms + 1 s, plus the commit)"
+        );
+        let proof =
+            TlogProof::parse(&std::fs::read(proof_path(&artifact)).expect("proof")).expect("parse");
+        assert_eq!(
+            cosigned_by(&proof.checkpoint, &[&good, &hanging]),
+            vec!["good"]
+        );
+    }
+    let metrics = text(&log.get("/metrics"));
+    assert!(
+        metrics.contains("cairn_witness_requests_total{witness=\"hanging\",result=\"failed\"}"),
+        "{metrics}"
+    );
+    assert!(
+        !held.lock().expect("held").is_empty(),
+        "the log did try the hanging witness"
+    );
 }
