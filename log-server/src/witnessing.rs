@@ -107,6 +107,7 @@ pub async fn run(
         .map(|h| HookRunner::start(h, Arc::clone(&metrics)));
     // What each witness last cosigned per log (learned from 200 and 409 replies).
     let mut known: BTreeMap<(usize, &'static str), u64> = BTreeMap::new();
+    let mut backoff = Backoff::default();
     let mut last_round: BTreeMap<&'static str, (String, Instant)> = BTreeMap::new();
     let mut last_hook: Option<Vec<u8>> = None;
     let mut first = true;
@@ -140,8 +141,16 @@ pub async fn run(
                 continue;
             }
             last_round.insert(kind.name(), (note.text().to_owned(), Instant::now()));
-            let cosignatures =
-                cosign_round(&log, &client, &options, &metrics, &mut known, kind, &note).await;
+            let cosignatures = cosign_round(
+                &log,
+                &client,
+                &options,
+                &metrics,
+                (&mut known, &mut backoff),
+                kind,
+                &note,
+            )
+            .await;
             let size = cairn_verifier::Checkpoint::parse(note.text()).map_or(0, |c| c.size);
             {
                 // Published even with no cosignature: the log keeps working with what it has.
@@ -213,12 +222,15 @@ async fn cosign_round(
     client: &reqwest::Client,
     options: &PublisherOptions,
     metrics: &Metrics,
-    known: &mut BTreeMap<(usize, &'static str), u64>,
+    (known, backoff): (&mut BTreeMap<(usize, &'static str), u64>, &mut Backoff),
     kind: LogKind,
     note: &Note,
 ) -> Vec<NoteSignature> {
     let mut tasks = JoinSet::new();
     for (i, witness) in options.witnesses.iter().enumerate() {
+        if backoff.waiting(i) {
+            continue;
+        }
         let old = known.get(&(i, kind.name())).copied().unwrap_or(0);
         let (log, client, witness, note) = (
             Arc::clone(log),
@@ -254,11 +266,19 @@ async fn cosign_round(
         match answer {
             Answer::Cosigned(sig) => {
                 metrics.witness_result(&witness.name, true);
+                backoff.succeeded(i);
                 fresh.insert(i, sig);
             }
             Answer::Failed(reason) => {
                 metrics.witness_result(&witness.name, false);
-                tracing::warn!(witness = witness.name, log = kind.name(), %reason, "no cosignature");
+                let pause = backoff.failed(i, options.refresh);
+                tracing::warn!(
+                    witness = witness.name,
+                    log = kind.name(),
+                    %reason,
+                    retry_in = ?pause,
+                    "no cosignature"
+                );
             }
         }
     }
@@ -287,6 +307,33 @@ async fn cosign_round(
         }
     }
     out
+}
+
+/// Witnesses that failed are left out of rounds for a while (1 s, doubling per consecutive
+/// failure, at most the refresh interval or 5 minutes), so that a hanging witness costs one
+/// timeout per pause instead of one per round: rounds, and the `add` replies that wait for
+/// them, stay fast with a witness down. Its cosignatures already attached stay attached.
+#[derive(Debug, Default)]
+struct Backoff(BTreeMap<usize, (u32, Instant)>);
+
+impl Backoff {
+    fn waiting(&self, witness: usize) -> bool {
+        self.0
+            .get(&witness)
+            .is_some_and(|(_, until)| Instant::now() < *until)
+    }
+
+    fn succeeded(&mut self, witness: usize) {
+        self.0.remove(&witness);
+    }
+
+    fn failed(&mut self, witness: usize, refresh: Duration) -> Duration {
+        let failures = self.0.get(&witness).map_or(0, |(n, _)| *n) + 1;
+        let cap = refresh.min(Duration::from_secs(300));
+        let pause = Duration::from_secs(1u64 << (failures - 1).min(20)).min(cap);
+        self.0.insert(witness, (failures, Instant::now() + pause));
+        pause
+    }
 }
 
 /// One witness, one checkpoint: a request with the size the witness is believed to have; on a
@@ -516,5 +563,38 @@ fn run_hook(hook: &Hook, job: &HookJob) -> Result<(), String> {
             Ok(None) => std::thread::sleep(Duration::from_millis(20)),
             Err(e) => return Err(format!("waiting for it: {e}")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_is_capped_and_resets() {
+        let mut b = Backoff::default();
+        assert!(!b.waiting(0));
+        let refresh = Duration::from_secs(10);
+        assert_eq!(b.failed(0, refresh), Duration::from_secs(1));
+        assert!(b.waiting(0));
+        assert!(!b.waiting(1), "per witness");
+        assert_eq!(b.failed(0, refresh), Duration::from_secs(2));
+        assert_eq!(b.failed(0, refresh), Duration::from_secs(4));
+        assert_eq!(b.failed(0, refresh), Duration::from_secs(8));
+        assert_eq!(
+            b.failed(0, refresh),
+            refresh,
+            "capped at the refresh interval"
+        );
+        for _ in 0..100 {
+            b.failed(0, Duration::from_secs(3600));
+        }
+        assert_eq!(
+            b.failed(0, Duration::from_secs(3600)),
+            Duration::from_secs(300),
+            "and at 5 minutes"
+        );
+        b.succeeded(0);
+        assert!(!b.waiting(0));
     }
 }
