@@ -380,9 +380,9 @@ async fn ask_witness(
             Err(e) => return (Answer::Failed(format!("POST {url}: {e}")), learned),
         };
         let status = reply.status().as_u16();
-        let bytes = match reply.bytes().await {
+        let bytes = match read_limited(reply).await {
             Ok(b) => b,
-            Err(e) => return (Answer::Failed(format!("reading the reply: {e}")), learned),
+            Err(e) => return (Answer::Failed(e), learned),
         };
         match status {
             200 => {
@@ -422,6 +422,30 @@ async fn ask_witness(
         Answer::Failed("409 twice: the witness's size keeps changing".to_owned()),
         learned,
     )
+}
+
+/// Most bytes read from a witness's reply: a cosignature line is about 150 bytes, and the spec
+/// allows several; anything near this is not a witness speaking tlog-witness.
+const MAX_WITNESS_REPLY: usize = 16 * 1024;
+
+/// Reads a reply body, refusing one larger than [`MAX_WITNESS_REPLY`] before it is all in memory
+/// (a broken or hostile witness must not exhaust the log server's memory).
+async fn read_limited(mut reply: reqwest::Response) -> Result<Vec<u8>, String> {
+    let mut body = Vec::new();
+    loop {
+        match reply.chunk().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > MAX_WITNESS_REPLY {
+                    return Err(format!(
+                        "reply larger than {MAX_WITNESS_REPLY} bytes; not read"
+                    ));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(body),
+            Err(e) => return Err(format!("reading the reply: {e}")),
+        }
+    }
 }
 
 /// The witness's cosignature in a 200 reply, verified; other lines are ignored (the spec).

@@ -19,6 +19,8 @@
 //! - `a_hanging_witness_never_blocks_acknowledgements`: a witness that accepts connections and
 //!   never answers delays each `add` by at most the bound, never fails it; the other witness
 //!   still cosigns.
+//! - `forged_and_oversized_witness_replies_are_not_attached`: a cosignature by the right key over
+//!   another checkpoint, and a megabyte reply, are refused with the reason logged.
 //! - `idle_log_refreshes_cosignatures`: `--witness-refresh` moves cosignature timestamps forward.
 //! - `hook_runs_after_each_publication_and_failures_do_not_stop_the_log`: the hook gets the
 //!   published (cosigned) checkpoint, update-latest.txt and the DNS TXT value; a failing hook is
@@ -717,4 +719,113 @@ fn a_hanging_witness_never_blocks_acknowledgements() {
         !held.lock().expect("held").is_empty(),
         "the log did try the hanging witness"
     );
+}
+
+/// A fake witness on loopback that reads each request whole and answers `reply` (status, body).
+fn fake_witness(reply: impl Fn() -> (u16, Vec<u8>) + Send + Sync + 'static) -> String {
+    use std::io::{BufRead as _, Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let reply = std::sync::Arc::new(reply);
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let reply = std::sync::Arc::clone(&reply);
+            std::thread::spawn(move || {
+                let mut reader = std::io::BufReader::new(stream.try_clone().expect("clone"));
+                loop {
+                    let mut length = 0usize;
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    loop {
+                        line.clear();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                            length = v.trim().parse().unwrap_or(0);
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    if reader.read_exact(&mut body).is_err() {
+                        return;
+                    }
+                    let (status, body) = reply();
+                    let mut out = &stream;
+                    let head = format!(
+                        "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nContent-Type: text/plain\r\n\r\n",
+                        body.len()
+                    );
+                    if out
+                        .write_all(head.as_bytes())
+                        .and_then(|()| out.write_all(&body))
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    url
+}
+
+/// Adversarial witnesses (named after what they do): one answers a cosignature by its own key
+/// over another checkpoint, one answers a megabyte. The log attaches neither, says why, and
+/// keeps acknowledging with the honest witness's cosignature.
+#[test]
+fn forged_and_oversized_witness_replies_are_not_attached() {
+    let honest = TestWitness::start("honest");
+    let forger = TestWitness::start("forger");
+    let flooder = TestWitness::start("flooder");
+    let forger_key = forger.cosigner();
+    let other = Checkpoint::new(
+        format!("{PREFIX}/releases"),
+        1,
+        cairn_verifier::hash::leaf_hash(b"another tree"),
+    )
+    .to_text()
+    .expect("text");
+    let forged_line = forger_key
+        .cosign_text(&other, now())
+        .expect("cosign")
+        .to_line()
+        .into_bytes();
+    let forged_url = fake_witness(move || (200, forged_line.clone()));
+    let flood_url = fake_witness(|| (200, vec![b'A'; 1 << 20]));
+    let mut serve = honest.serve_args();
+    serve.extend([
+        "--witness".into(),
+        "forger".into(),
+        forger.vkey(),
+        forged_url,
+        "--witness".into(),
+        "flooder".into(),
+        flooder.vkey(),
+        flood_url,
+        "--witness-timeout".into(),
+        "2s".into(),
+    ]);
+    let log = TestLog::start_with(&strs(&serve));
+    let (artifact, _) = log.publish("example/os", "1.0", b"one\n");
+    let proof =
+        TlogProof::parse(&std::fs::read(proof_path(&artifact)).expect("proof")).expect("parse");
+    assert_eq!(
+        cosigned_by(&proof.checkpoint, &[&honest, &forger, &flooder]),
+        vec!["honest"]
+    );
+    let note = Note::parse(&proof.checkpoint).expect("note");
+    assert_eq!(
+        note.signatures().len(),
+        2,
+        "only the log's signature and the honest cosignature are attached:\n{}",
+        text(&proof.checkpoint)
+    );
+    let stderr = log.server.as_ref().expect("server").stderr();
+    assert!(stderr.contains("does not verify"), "{stderr}");
+    assert!(stderr.contains("reply larger than"), "{stderr}");
 }
