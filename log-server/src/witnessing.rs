@@ -16,6 +16,7 @@
 //! between two commits.
 
 use std::collections::BTreeMap;
+use std::os::unix::process::CommandExt as _;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::Ordering;
@@ -572,6 +573,8 @@ fn run_hook(hook: &Hook, job: &HookJob) -> Result<(), String> {
         .env("CAIRN_UPDATE_LATEST_FILE", &update_file)
         .env("CAIRN_DNS_TXT", &compact)
         .stdin(Stdio::null())
+        // Its own process group, so a timeout kills whatever the shell started too.
+        .process_group(0)
         .spawn()
         .map_err(|e| format!("starting /bin/sh: {e}"))?;
     let deadline = Instant::now() + hook.timeout;
@@ -580,6 +583,8 @@ fn run_hook(hook: &Hook, job: &HookJob) -> Result<(), String> {
             Ok(Some(status)) if status.success() => return Ok(()),
             Ok(Some(status)) => return Err(format!("exited with {status}")),
             Ok(None) if Instant::now() >= deadline => {
+                let group = rustix::process::Pid::from_child(&child);
+                let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
                 let _ = child.kill();
                 let _ = child.wait();
                 return Err(format!("killed after {:?}", hook.timeout));

@@ -564,6 +564,32 @@ fn hook_runs_after_each_publication_and_failures_do_not_stop_the_log() {
             .map(|s| !s.has_exited())
             .unwrap_or(false)
     );
+
+    // A hook that hangs is killed after --hook-timeout, with everything it started, and counted
+    // as a failure.
+    log.stop();
+    let hang = format!("(sleep 1; touch {dir}/survived) & wait");
+    log.serve_with(&["--hook", &hang, "--hook-timeout", "200ms"]);
+    log.publish("example/os", "5.0", b"five\n");
+    poll_until(
+        Duration::from_secs(30),
+        "hanging hook killed and counted",
+        || {
+            let metrics = text(&log.get("/metrics"));
+            metrics
+                .lines()
+                .find_map(|l| l.strip_prefix("cairn_hook_failures_total "))
+                .and_then(|n| n.parse::<u64>().ok())
+                .filter(|&n| n >= 1)
+        },
+    );
+    let stderr = log.server.as_ref().expect("server").stderr();
+    assert!(stderr.contains("killed after"), "{stderr}");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        file("survived").is_none(),
+        "a process the hook started outlived its timeout"
+    );
 }
 
 /// The attack witnesses exist for: the log (its key, its data) shows a second history to some
