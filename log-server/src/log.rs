@@ -115,6 +115,11 @@ pub struct LogState {
     by_leaf: HashMap<Hash, u64>,
     committed: u64,
     checkpoint: Arc<[u8]>,
+    /// The checkpoint readers get (HTTP `checkpoint`, proofs): the head checkpoint, or with
+    /// witnesses the latest one whose witnessing round finished, with the cosignatures it got.
+    /// Never larger than `committed`, and it only grows.
+    published: Arc<[u8]>,
+    published_size: u64,
 }
 
 impl LogState {
@@ -126,6 +131,8 @@ impl LogState {
             by_leaf: HashMap::new(),
             committed: 0,
             checkpoint: Arc::from(&b""[..]),
+            published: Arc::from(&b""[..]),
+            published_size: 0,
         }
     }
 
@@ -142,14 +149,30 @@ impl LogState {
         &self.origin
     }
 
-    /// Size of the latest committed checkpoint.
+    /// Size of the latest committed checkpoint (the branch head's).
     pub fn size(&self) -> u64 {
         self.committed
     }
 
-    /// The latest committed checkpoint note, with cosignatures.
+    /// The published checkpoint note, with cosignatures: the branch head's, or with witnesses
+    /// the latest whose witnessing round finished (spec/witness.md).
     pub fn checkpoint(&self) -> Arc<[u8]> {
+        Arc::clone(&self.published)
+    }
+
+    /// Size of [`LogState::checkpoint`].
+    pub fn published_size(&self) -> u64 {
+        self.published_size
+    }
+
+    /// The branch head's checkpoint note.
+    pub fn head_checkpoint(&self) -> Arc<[u8]> {
         Arc::clone(&self.checkpoint)
+    }
+
+    fn publish(&mut self, checkpoint: Arc<[u8]>, size: u64) {
+        self.published = checkpoint;
+        self.published_size = size;
     }
 
     /// The committed entry at `index`.
@@ -183,16 +206,28 @@ impl LogState {
         encode_entry_bundle(&self.entries[first..end]).ok()
     }
 
-    /// A `.tlog-proof` for the committed entry at `index` against the committed checkpoint.
+    /// A `.tlog-proof` for the entry at `index` against the published checkpoint.
     pub fn proof(&self, index: u64) -> Option<Vec<u8>> {
+        self.proof_against(index, self.published_size, &self.published)
+    }
+
+    /// A `.tlog-proof` for the entry at `index` against the branch head's checkpoint.
+    pub fn head_proof(&self, index: u64) -> Option<Vec<u8>> {
+        self.proof_against(index, self.committed, &self.checkpoint)
+    }
+
+    fn proof_against(&self, index: u64, size: u64, checkpoint: &[u8]) -> Option<Vec<u8>> {
+        if index >= size {
+            return None;
+        }
         let entry = self.entry(index)?;
-        let proof = self.tree.prove_inclusion(index, self.committed).ok()?;
+        let proof = self.tree.prove_inclusion(index, size).ok()?;
         Some(
             TlogProof {
                 extra: Some(entry.to_vec()),
                 index,
                 proof,
-                checkpoint: self.checkpoint.to_vec(),
+                checkpoint: checkpoint.to_vec(),
             }
             .to_bytes(),
         )
@@ -372,6 +407,9 @@ pub struct Log {
     broken: std::sync::atomic::AtomicBool,
     /// Bumped after every durable commit of a batch, for the publisher (witnesses, hook).
     commits: tokio::sync::watch::Sender<u64>,
+    /// With witnesses, a new checkpoint is published to readers by the publisher, once its
+    /// witnessing round finished; without, at once.
+    witnessed: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Log {
@@ -445,6 +483,7 @@ impl Log {
             metrics,
             broken: std::sync::atomic::AtomicBool::new(false),
             commits: tokio::sync::watch::Sender::new(0),
+            witnessed: std::sync::atomic::AtomicBool::new(false),
         };
         log.update_gauges();
         Ok(log)
@@ -568,10 +607,14 @@ impl Log {
         match committed {
             Ok((prepared, new, id)) => {
                 state.head = Some(id);
+                let witnessed = self.witnessed.load(std::sync::atomic::Ordering::SeqCst);
                 for (kind, size, checkpoint) in prepared.checkpoints {
                     let log = state.log_mut(kind);
                     log.checkpoint = Arc::from(checkpoint);
                     log.committed = size;
+                    if !witnessed {
+                        log.publish(Arc::clone(&log.checkpoint), size);
+                    }
                 }
                 self.metrics.batches_committed.fetch_add(1, Relaxed);
                 self.metrics.commit_latency.observe(started.elapsed());
@@ -692,7 +735,7 @@ impl Log {
     /// The committed checkpoint of `kind` as the log signed it (its text and the log's own
     /// signature, no cosignature): what is sent to witnesses.
     pub fn plain_checkpoint(&self, kind: LogKind) -> Result<Note, LogError> {
-        let bytes = self.read().log(kind).checkpoint();
+        let bytes = self.read().log(kind).head_checkpoint();
         let note = Note::parse(&bytes)
             .map_err(|e| LogError::Corrupt(format!("{} checkpoint: {e}", kind.name())))?;
         let signer = self.signer(kind);
@@ -707,13 +750,23 @@ impl Log {
         }
     }
 
-    /// Publishes the committed checkpoint of `kind` whose text is `text` again, now carrying
-    /// `cosignatures` (already verified by the caller): one commit that changes only
-    /// `<log>/checkpoint`, then the HTTP checkpoint. Returns false, publishing nothing, when a
-    /// newer checkpoint was committed meanwhile or the note would not change.
+    /// Whether new checkpoints wait for the publisher ([`Log::publish_witnessed`]) before
+    /// readers see them. Set before serving, when witnesses are configured.
+    pub fn set_witnessed(&self, on: bool) {
+        self.witnessed
+            .store(on, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Publishes a committed checkpoint of `kind` (its text `text`) after its witnessing round,
+    /// with `cosignatures` (already verified by the caller; possibly none). If it is still the
+    /// branch head's checkpoint and the note changes, one commit that changes only
+    /// `<log>/checkpoint` records it on the branch first. If a newer batch was committed
+    /// meanwhile, it is published to readers only (it is older than the head, so the branch
+    /// keeps the head's). Readers' checkpoint never moves backwards. Returns whether a commit
+    /// was made.
     ///
     /// Takes the sequencer's lock: the branch moves by compare-and-swap, and this is a writer.
-    pub fn publish_cosigned(
+    pub fn publish_witnessed(
         &self,
         kind: LogKind,
         text: &str,
@@ -723,23 +776,33 @@ impl Log {
         if self.is_broken() {
             return Ok(false);
         }
-        let (current, head) = {
-            let state = self.read();
-            (state.log(kind).checkpoint(), state.head.clone())
-        };
-        let parsed = Note::parse(&current)
-            .map_err(|e| LogError::Corrupt(format!("{} checkpoint: {e}", kind.name())))?;
-        if parsed.text() != text {
-            return Ok(false);
-        }
+        let size = Checkpoint::parse(text)
+            .map_err(|e| LogError::Corrupt(format!("checkpoint to publish: {e}")))?
+            .size;
         let mut note = Note::sign(text, &[self.signer(kind)])
             .map_err(|e| LogError::Corrupt(format!("signing the checkpoint: {e}")))?;
         for sig in cosignatures {
             note.push_signature(sig)
                 .map_err(|e| LogError::Corrupt(format!("attaching a cosignature: {e}")))?;
         }
-        let bytes = note.to_bytes();
-        if bytes == *current {
+        let bytes: Arc<[u8]> = Arc::from(note.to_bytes());
+        let (head_bytes, head) = {
+            let state = self.read();
+            (state.log(kind).head_checkpoint(), state.head.clone())
+        };
+        let head_note = Note::parse(&head_bytes)
+            .map_err(|e| LogError::Corrupt(format!("{} checkpoint: {e}", kind.name())))?;
+        if head_note.text() != text {
+            // Superseded by a newer batch: readers get it if it is newer than what they have.
+            let mut state = self.write();
+            let log = state.log_mut(kind);
+            if size <= log.committed && size > log.published_size {
+                log.publish(bytes, size);
+            }
+            return Ok(false);
+        }
+        if bytes == head_bytes {
+            self.write().log_mut(kind).publish(bytes, size);
             return Ok(false);
         }
         let message = {
@@ -758,12 +821,14 @@ impl Log {
             }
             message
         };
-        let change = Change::put(format!("{}/checkpoint", kind.name()), bytes.clone());
+        let change = Change::put(format!("{}/checkpoint", kind.name()), bytes.to_vec());
         match self.storage.commit(head.as_ref(), &[change], &message) {
             Ok(id) => {
                 let mut state = self.write();
                 state.head = Some(id);
-                state.log_mut(kind).checkpoint = Arc::from(bytes);
+                let log = state.log_mut(kind);
+                log.checkpoint = Arc::clone(&bytes);
+                log.publish(bytes, size);
                 Ok(true)
             }
             Err(e) => {
@@ -864,7 +929,7 @@ impl Decision {
             Decision::New(kind, n) => (kind, base(kind, old) + n, true),
             Decision::Repeat(kind, n) => (kind, base(kind, old) + n, false),
         };
-        match state.log(kind).proof(index) {
+        match state.log(kind).head_proof(index) {
             Some(proof) => Outcome::Logged { index, proof, new },
             None => Outcome::refused(503, "internal error: no proof for a logged entry"),
         }
@@ -1143,6 +1208,8 @@ fn load(prefix: &str, log_key: &Ed25519Signer, storage: &dyn Storage) -> Result<
         }
         log.committed = size;
         log.checkpoint = Arc::from(bytes);
+        log.published = Arc::clone(&log.checkpoint);
+        log.published_size = size;
         check_stored_tiles(storage, &head, dir, &state.log(kind).tree, size)?;
         check_nothing_beyond(storage, &head, dir, size)?;
     }

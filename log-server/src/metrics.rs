@@ -84,7 +84,7 @@ pub struct Metrics {
     pub add_latency: Histogram,
     /// Requests refused by the rate limiter.
     pub rate_limited: AtomicU64,
-    /// Checkpoints published again with new witness cosignatures.
+    /// Checkpoints recorded again on the branch with new witness cosignatures.
     pub cosigned_checkpoints_published: AtomicU64,
     /// Per witness (by its configured name): cosignatures obtained, requests that failed.
     pub witness_requests: std::sync::Mutex<std::collections::BTreeMap<String, (u64, u64)>>,
@@ -166,7 +166,7 @@ impl Metrics {
                 &self.rate_limited,
             ),
             (
-                "Checkpoints published again with new witness cosignatures.",
+                "Checkpoints committed again on the branch with new witness cosignatures.",
                 "cairn_cosigned_checkpoints_published_total",
                 &self.cosigned_checkpoints_published,
             ),

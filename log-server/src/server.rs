@@ -54,6 +54,7 @@ pub async fn run(
             let _ = reply.send(outcome);
         }
     }));
+    log.set_witnessed(!options.publisher.witnesses.is_empty());
     let witnessed = if options.publisher.is_active() {
         let (sizes, receiver) = tokio::sync::watch::channel((0, 0));
         let wait = if options.publisher.witnesses.is_empty() {

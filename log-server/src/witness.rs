@@ -25,6 +25,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path as UrlPath, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -39,7 +40,7 @@ use cairn_verifier::witness::{
 use sha2::{Digest as _, Sha256};
 
 use crate::storage::StorageError;
-use crate::storage::durable::{rename_synced, sync_dir, write_synced};
+use crate::storage::durable::{rename_synced, write_synced};
 use crate::storage::git::lock_writer;
 
 /// Why the witness could not start or store a checkpoint.
@@ -381,8 +382,8 @@ fn store(path: &Path, data: &[u8]) -> Result<(), StorageError> {
     let tmp = path.with_extension("tmp");
     let dir = path.parent().unwrap_or(Path::new("."));
     write_synced(&tmp, data)?;
-    rename_synced(&tmp, path, dir)?;
-    sync_dir(dir)
+    // Renames, then fsyncs the directory so the new name is durable.
+    rename_synced(&tmp, path, dir)
 }
 
 fn text(status: StatusCode, body: impl Into<String>) -> Response {
@@ -423,7 +424,25 @@ pub async fn serve(
         .await
 }
 
-async fn add_checkpoint(State(witness): State<Arc<Witness>>, body: Bytes) -> Response {
+async fn add_checkpoint(
+    State(witness): State<Arc<Witness>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(b) => b,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return text(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("request body is larger than {MAX_ADD_CHECKPOINT_BODY} bytes"),
+            );
+        }
+        Err(rejection) => {
+            return text(
+                rejection.status(),
+                format!("could not read the request body: {rejection}"),
+            );
+        }
+    };
     let outcome = {
         let witness = Arc::clone(&witness);
         tokio::task::spawn_blocking(move || witness.add_checkpoint(&body, now())).await

@@ -16,6 +16,7 @@
 //! between two commits.
 
 use std::collections::BTreeMap;
+use std::os::unix::process::CommandExt as _;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::Ordering;
@@ -107,6 +108,7 @@ pub async fn run(
         .map(|h| HookRunner::start(h, Arc::clone(&metrics)));
     // What each witness last cosigned per log (learned from 200 and 409 replies).
     let mut known: BTreeMap<(usize, &'static str), u64> = BTreeMap::new();
+    let mut backoff = Backoff::default();
     let mut last_round: BTreeMap<&'static str, (String, Instant)> = BTreeMap::new();
     let mut last_hook: Option<Vec<u8>> = None;
     let mut first = true;
@@ -140,14 +142,23 @@ pub async fn run(
                 continue;
             }
             last_round.insert(kind.name(), (note.text().to_owned(), Instant::now()));
-            let cosignatures =
-                cosign_round(&log, &client, &options, &metrics, &mut known, kind, &note).await;
+            let cosignatures = cosign_round(
+                &log,
+                &client,
+                &options,
+                &metrics,
+                (&mut known, &mut backoff),
+                kind,
+                &note,
+            )
+            .await;
             let size = cairn_verifier::Checkpoint::parse(note.text()).map_or(0, |c| c.size);
-            if !cosignatures.is_empty() {
+            {
+                // Published even with no cosignature: the log keeps working with what it has.
                 let publish_log = Arc::clone(&log);
                 let text = note.text().to_owned();
                 let published = tokio::task::spawn_blocking(move || {
-                    publish_log.publish_cosigned(kind, &text, cosignatures)
+                    publish_log.publish_witnessed(kind, &text, cosignatures)
                 })
                 .await;
                 match published {
@@ -171,8 +182,8 @@ pub async fn run(
         let (releases, keys, checkpoint) = {
             let state = log.read();
             (
-                state.releases.size(),
-                state.keys.size(),
+                state.releases.published_size(),
+                state.keys.published_size(),
                 state.releases.checkpoint(),
             )
         };
@@ -205,18 +216,22 @@ pub async fn run(
 
 /// Asks every witness for a cosignature of `note` at once, and returns the cosignature set to
 /// publish: the new ones, plus still-valid ones already on the published checkpoint from
-/// witnesses that did not answer this time (same text, so they still vouch for it).
+/// witnesses that did not answer this time (same text, so they still vouch for it). Empty when
+/// no witness cosigned.
 async fn cosign_round(
     log: &Arc<Log>,
     client: &reqwest::Client,
     options: &PublisherOptions,
     metrics: &Metrics,
-    known: &mut BTreeMap<(usize, &'static str), u64>,
+    (known, backoff): (&mut BTreeMap<(usize, &'static str), u64>, &mut Backoff),
     kind: LogKind,
     note: &Note,
 ) -> Vec<NoteSignature> {
     let mut tasks = JoinSet::new();
     for (i, witness) in options.witnesses.iter().enumerate() {
+        if backoff.waiting(i) {
+            continue;
+        }
         let old = known.get(&(i, kind.name())).copied().unwrap_or(0);
         let (log, client, witness, note) = (
             Arc::clone(log),
@@ -252,15 +267,22 @@ async fn cosign_round(
         match answer {
             Answer::Cosigned(sig) => {
                 metrics.witness_result(&witness.name, true);
+                backoff.succeeded(i);
                 fresh.insert(i, sig);
             }
             Answer::Failed(reason) => {
                 metrics.witness_result(&witness.name, false);
-                tracing::warn!(witness = witness.name, log = kind.name(), %reason, "no cosignature");
+                let pause = backoff.failed(i, options.refresh);
+                tracing::warn!(
+                    witness = witness.name,
+                    log = kind.name(),
+                    %reason,
+                    retry_in = ?pause,
+                    "no cosignature"
+                );
             }
         }
     }
-    let got_new = !fresh.is_empty();
     let published = Note::parse(&log.read().log(kind).checkpoint()).ok();
     let mut out = Vec::new();
     for (i, witness) in options.witnesses.iter().enumerate() {
@@ -285,11 +307,34 @@ async fn cosign_round(
             out.push(old);
         }
     }
-    if !got_new {
-        // Nothing new: publishing would change nothing.
-        return Vec::new();
-    }
     out
+}
+
+/// Witnesses that failed are left out of rounds for a while (1 s, doubling per consecutive
+/// failure, at most the refresh interval or 5 minutes), so that a hanging witness costs one
+/// timeout per pause instead of one per round: rounds, and the `add` replies that wait for
+/// them, stay fast with a witness down. Its cosignatures already attached stay attached.
+#[derive(Debug, Default)]
+struct Backoff(BTreeMap<usize, (u32, Instant)>);
+
+impl Backoff {
+    fn waiting(&self, witness: usize) -> bool {
+        self.0
+            .get(&witness)
+            .is_some_and(|(_, until)| Instant::now() < *until)
+    }
+
+    fn succeeded(&mut self, witness: usize) {
+        self.0.remove(&witness);
+    }
+
+    fn failed(&mut self, witness: usize, refresh: Duration) -> Duration {
+        let failures = self.0.get(&witness).map_or(0, |(n, _)| *n) + 1;
+        let cap = refresh.min(Duration::from_secs(300));
+        let pause = Duration::from_secs(1u64 << (failures - 1).min(20)).min(cap);
+        self.0.insert(witness, (failures, Instant::now() + pause));
+        pause
+    }
 }
 
 /// One witness, one checkpoint: a request with the size the witness is believed to have; on a
@@ -336,9 +381,9 @@ async fn ask_witness(
             Err(e) => return (Answer::Failed(format!("POST {url}: {e}")), learned),
         };
         let status = reply.status().as_u16();
-        let bytes = match reply.bytes().await {
+        let bytes = match read_limited(reply).await {
             Ok(b) => b,
-            Err(e) => return (Answer::Failed(format!("reading the reply: {e}")), learned),
+            Err(e) => return (Answer::Failed(e), learned),
         };
         match status {
             200 => {
@@ -378,6 +423,30 @@ async fn ask_witness(
         Answer::Failed("409 twice: the witness's size keeps changing".to_owned()),
         learned,
     )
+}
+
+/// Most bytes read from a witness's reply: a cosignature line is about 150 bytes, and the spec
+/// allows several; anything near this is not a witness speaking tlog-witness.
+const MAX_WITNESS_REPLY: usize = 16 * 1024;
+
+/// Reads a reply body, refusing one larger than [`MAX_WITNESS_REPLY`] before it is all in memory
+/// (a broken or hostile witness must not exhaust the log server's memory).
+async fn read_limited(mut reply: reqwest::Response) -> Result<Vec<u8>, String> {
+    let mut body = Vec::new();
+    loop {
+        match reply.chunk().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > MAX_WITNESS_REPLY {
+                    return Err(format!(
+                        "reply larger than {MAX_WITNESS_REPLY} bytes; not read"
+                    ));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(body),
+            Err(e) => return Err(format!("reading the reply: {e}")),
+        }
+    }
 }
 
 /// The witness's cosignature in a 200 reply, verified; other lines are ignored (the spec).
@@ -504,6 +573,8 @@ fn run_hook(hook: &Hook, job: &HookJob) -> Result<(), String> {
         .env("CAIRN_UPDATE_LATEST_FILE", &update_file)
         .env("CAIRN_DNS_TXT", &compact)
         .stdin(Stdio::null())
+        // Its own process group, so a timeout kills whatever the shell started too.
+        .process_group(0)
         .spawn()
         .map_err(|e| format!("starting /bin/sh: {e}"))?;
     let deadline = Instant::now() + hook.timeout;
@@ -512,6 +583,8 @@ fn run_hook(hook: &Hook, job: &HookJob) -> Result<(), String> {
             Ok(Some(status)) if status.success() => return Ok(()),
             Ok(Some(status)) => return Err(format!("exited with {status}")),
             Ok(None) if Instant::now() >= deadline => {
+                let group = rustix::process::Pid::from_child(&child);
+                let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
                 let _ = child.kill();
                 let _ = child.wait();
                 return Err(format!("killed after {:?}", hook.timeout));
@@ -519,5 +592,38 @@ fn run_hook(hook: &Hook, job: &HookJob) -> Result<(), String> {
             Ok(None) => std::thread::sleep(Duration::from_millis(20)),
             Err(e) => return Err(format!("waiting for it: {e}")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_is_capped_and_resets() {
+        let mut b = Backoff::default();
+        assert!(!b.waiting(0));
+        let refresh = Duration::from_secs(10);
+        assert_eq!(b.failed(0, refresh), Duration::from_secs(1));
+        assert!(b.waiting(0));
+        assert!(!b.waiting(1), "per witness");
+        assert_eq!(b.failed(0, refresh), Duration::from_secs(2));
+        assert_eq!(b.failed(0, refresh), Duration::from_secs(4));
+        assert_eq!(b.failed(0, refresh), Duration::from_secs(8));
+        assert_eq!(
+            b.failed(0, refresh),
+            refresh,
+            "capped at the refresh interval"
+        );
+        for _ in 0..100 {
+            b.failed(0, Duration::from_secs(3600));
+        }
+        assert_eq!(
+            b.failed(0, Duration::from_secs(3600)),
+            Duration::from_secs(300),
+            "and at 5 minutes"
+        );
+        b.succeeded(0);
+        assert!(!b.waiting(0));
     }
 }

@@ -337,3 +337,105 @@ fn a_failed_commit_acknowledges_nothing_and_the_log_recovers() {
     assert_eq!(index, 0);
     check_proof(&fx, LogKind::Releases, proof, &lost);
 }
+
+/// With witnesses, readers see a checkpoint once its witnessing round published it: cosigned
+/// on the branch head it is committed again (a commit the log reopens from); superseded by a
+/// newer batch it is published to readers only, and readers' checkpoint never moves back.
+#[test]
+fn witnessed_checkpoints_are_published_after_their_round() {
+    use cairn_verifier::cosignature::CosignatureSigner;
+    let fx = Fixture::new();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let storage: Arc<dyn Storage> =
+        Arc::new(GitStorage::init(dir.path().join("repo.git")).expect("init"));
+    let log = fx.create(Arc::clone(&storage));
+    log.set_witnessed(true);
+    let before = log.read().keys.checkpoint();
+    logged(
+        &log.sequence(vec![sub(
+            LogKind::Keys,
+            &fx.add_key(&fx.release_key, "example/*", 0),
+        )])[0],
+    );
+    // Committed, acknowledged with a proof against the head, not yet published to readers.
+    assert_eq!(log.read().keys.size(), 2);
+    assert_eq!(log.read().keys.checkpoint(), before);
+    assert!(log.read().keys.proof(1).is_none());
+    assert!(log.read().keys.head_proof(1).is_some());
+    let witness = CosignatureSigner::from_seed(KeyName::new("w.example").expect("name"), [9; 32]);
+    let plain = log.plain_checkpoint(LogKind::Keys).expect("checkpoint");
+    let cosig = witness
+        .cosign_text(plain.text(), 1_700_000_000)
+        .expect("cosign");
+    assert!(
+        log.publish_witnessed(LogKind::Keys, plain.text(), vec![cosig.clone()])
+            .expect("publish"),
+        "a new cosignature on the head checkpoint is committed"
+    );
+    let published = log.read().keys.checkpoint();
+    assert_eq!(published, log.read().keys.head_checkpoint());
+    let note = Note::parse(&published).expect("note");
+    assert_eq!(
+        witness.verifier().cosignature_time(&note),
+        Ok(1_700_000_000)
+    );
+    check_proof(
+        &fx,
+        LogKind::Keys,
+        &log.read().keys.proof(1).expect("proof"),
+        &fx.add_key(&fx.release_key, "example/*", 0),
+    );
+    // The same again changes nothing.
+    assert!(
+        !log.publish_witnessed(LogKind::Keys, plain.text(), vec![cosig])
+            .expect("publish")
+    );
+    // A round that finishes after a newer batch: published to readers, not committed.
+    let one = fx.release(&fx.release_key, "example/os", "1", b"one");
+    logged(&log.sequence(vec![sub(LogKind::Releases, &one)])[0]);
+    let stale = log.plain_checkpoint(LogKind::Releases).expect("checkpoint");
+    logged(
+        &log.sequence(vec![sub(
+            LogKind::Releases,
+            &fx.release(&fx.release_key, "example/os", "2", b"two"),
+        )])[0],
+    );
+    let cosig = witness
+        .cosign_text(stale.text(), 1_700_000_001)
+        .expect("cosign");
+    assert!(
+        !log.publish_witnessed(LogKind::Releases, stale.text(), vec![cosig])
+            .expect("publish")
+    );
+    assert_eq!(log.read().releases.published_size(), 1);
+    assert_eq!(log.read().releases.size(), 2);
+    let cp = check_proof(
+        &fx,
+        LogKind::Releases,
+        &log.read().releases.proof(0).expect("proof"),
+        &one,
+    );
+    assert_eq!(
+        witness.verifier().cosignature_time(cp.note()),
+        Ok(1_700_000_001)
+    );
+    // The head's round without any cosignature still publishes it (with what the log has).
+    let head = log.plain_checkpoint(LogKind::Releases).expect("checkpoint");
+    assert!(
+        !log.publish_witnessed(LogKind::Releases, head.text(), vec![])
+            .expect("publish")
+    );
+    assert_eq!(log.read().releases.published_size(), 2);
+    // An older round finishing late does not move readers back.
+    assert!(
+        !log.publish_witnessed(LogKind::Releases, stale.text(), vec![])
+            .expect("publish")
+    );
+    assert_eq!(log.read().releases.published_size(), 2);
+    // The log reopens from the branch, cosigned key checkpoint included.
+    drop(log);
+    let reopened =
+        Log::open(PREFIX, &fx.log_key, storage, Arc::new(Metrics::default())).expect("reopen");
+    assert_eq!(reopened.read().keys.checkpoint(), published);
+    assert_eq!(reopened.read().releases.size(), 2);
+}

@@ -14,7 +14,9 @@
 //! number, in order), `--phase-seconds S` (an append phase also stops after S seconds, default 60),
 //! `--get-seconds S` (per wrk run, default 10), `--get-rounds R` (alternating runs per server,
 //! default 3), `--get-connections N` (default 64),
-//! `--serve-arg ARG` (repeatable; appended to the `cairn serve` command line, e.g. a batch interval).
+//! `--serve-arg ARG` (repeatable; appended to the `cairn serve` command line, e.g. a batch interval),
+//! `--witnesses N` (start N `cairn witness` processes on loopback for the log and pass them to
+//! `cairn serve --witness`: every checkpoint is then cosigned, and every `add` waits for it).
 //! Needs `git`, `nginx` and `wrk` on `PATH`. Under `cargo test --benches` (no `--bench` argument) it
 //! only prints that it was skipped: it needs a release build of the binary.
 //!
@@ -72,6 +74,7 @@ struct Options {
     get_connections: usize,
     get_rounds: usize,
     serve_args: Vec<String>,
+    witnesses: usize,
 }
 
 fn parse_options() -> Result<Option<Options>> {
@@ -92,6 +95,7 @@ fn parse_options() -> Result<Option<Options>> {
         get_connections: 64,
         get_rounds: 3,
         serve_args: Vec::new(),
+        witnesses: 0,
     };
     let mut it = args.into_iter();
     while let Some(arg) = it.next() {
@@ -112,6 +116,7 @@ fn parse_options() -> Result<Option<Options>> {
             "--get-connections" => options.get_connections = number(value()?)?,
             "--get-rounds" => options.get_rounds = number(value()?)?.max(1),
             "--serve-arg" => options.serve_args.push(value()?),
+            "--witnesses" => options.witnesses = number(value()?)?,
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -209,7 +214,51 @@ fn run(options: &Options) -> Result<()> {
         .map_err(|e| format!("log vkey {log_vkey:?}: {e}"))?
         .with_name(KeyName::new(&format!("{ORIGIN}/releases")).map_err(|e| e.to_string())?);
 
-    let mut server = Server::start(options, &data, tmp.path(), "serve-1")?;
+    // Witnesses, if asked for: real `cairn witness` processes for both origins.
+    let mut witnesses = Vec::new();
+    let mut serve_args = options.serve_args.clone();
+    for i in 0..options.witnesses {
+        let w = signer(&format!("bench.example/witness{i}"), 10 + i as u8);
+        let key = tmp.path().join(format!("witness{i}.key"));
+        {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&key)
+                .map_err(|e| format!("{}: {e}", key.display()))?;
+            writeln!(f, "{}", w.to_skey()).map_err(|e| e.to_string())?;
+        }
+        let vkey = cairn_verifier::cosignature::CosignatureSigner::from_signer(w)
+            .verifier()
+            .to_vkey();
+        let args: Vec<String> = vec![
+            "witness".into(),
+            "--key".into(),
+            key.display().to_string(),
+            "--data".into(),
+            tmp.path().join(format!("witness{i}")).display().to_string(),
+            "--listen".into(),
+            "127.0.0.1:0".into(),
+            "--log".into(),
+            format!("{ORIGIN}/releases"),
+            log_vkey.clone(),
+            "--log".into(),
+            format!("{ORIGIN}/keys"),
+            log_vkey.clone(),
+        ];
+        let witness = Server::spawn(options, &args, tmp.path(), &format!("witness{i}"))?;
+        serve_args.extend([
+            "--witness".to_owned(),
+            format!("w{i}"),
+            vkey,
+            witness.url.clone(),
+        ]);
+        witnesses.push(witness);
+    }
+    let _ = writeln!(report, "- witnesses: {}", options.witnesses);
+    let mut server = Server::start(options, &serve_args, &data, tmp.path(), "serve-1")?;
     let add_key = Note::sign(
         &KeyEvent::Add {
             key: release_key.verifier(),
@@ -308,6 +357,27 @@ fn run(options: &Options) -> Result<()> {
             "- {clients} client(s): load average after the phase {}",
             loadavg()
         );
+        if options.witnesses > 0 {
+            // How many answers carried a proof whose checkpoint every witness had cosigned.
+            let fully_cosigned = result
+                .answers
+                .iter()
+                .filter(|(_, _, proof)| {
+                    TlogProof::parse(proof)
+                        .ok()
+                        .and_then(|p| Note::parse(&p.checkpoint).ok())
+                        .is_some_and(|n| n.signatures().len() > options.witnesses)
+                })
+                .count();
+            let republished = after.get("cairn_cosigned_checkpoints_published_total")
+                - before.get("cairn_cosigned_checkpoints_published_total");
+            let _ = writeln!(
+                notes,
+                "- {clients} client(s): {fully_cosigned} of {ok} proofs carry all {} cosignatures; \
+                 {republished:.0} cosigned checkpoints committed to the branch for {batches:.0} batches",
+                options.witnesses
+            );
+        }
         let _ = writeln!(
             notes,
             "  - meanwhile one reader fetched `/releases/checkpoint` every 5 ms, {} times: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} failed)",
@@ -340,7 +410,7 @@ fn run(options: &Options) -> Result<()> {
     let commits = git_output(&repo, &["rev-list", "--count", "main"])?;
     let packs_before_kill = count_packs(&repo);
     server.kill();
-    let server = Server::start(options, &data, tmp.path(), "serve-2")?;
+    let server = Server::start(options, &serve_args, &data, tmp.path(), "serve-2")?;
     let checked = check_after_restart(&server.url, &acknowledged)?;
     let _ = writeln!(report, "\n## Durability\n");
     let _ = writeln!(
@@ -707,24 +777,38 @@ struct Server {
 }
 
 impl Server {
-    fn start(options: &Options, data: &Path, logs: &Path, name: &str) -> Result<Server> {
-        let mut child = Command::new(&options.cairn)
-            .arg("serve")
-            .arg("--data")
-            .arg(data)
-            .args([
+    fn start(
+        options: &Options,
+        serve_args: &[String],
+        data: &Path,
+        logs: &Path,
+        name: &str,
+    ) -> Result<Server> {
+        let mut args: Vec<String> = vec!["serve".into(), "--data".into()];
+        args.push(data.display().to_string());
+        args.extend(
+            [
                 "--listen",
                 "127.0.0.1:0",
                 "--rate-limit-address",
                 "0",
                 "--rate-limit-key",
                 "0",
-            ])
-            .args(&options.serve_args)
+            ]
+            .map(str::to_owned),
+        );
+        args.extend(serve_args.iter().cloned());
+        Server::spawn(options, &args, logs, name)
+    }
+
+    /// Starts `cairn ARGS`, a command that prints `listening on http://ADDR` on stderr.
+    fn spawn(options: &Options, args: &[String], logs: &Path, name: &str) -> Result<Server> {
+        let mut child = Command::new(&options.cairn)
+            .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(|e| format!("starting cairn serve: {e}"))?;
+            .map_err(|e| format!("starting cairn {}: {e}", args[0]))?;
         let stderr = child.stderr.take().ok_or("no stderr")?;
         let log_path = logs.join(format!("{name}.log"));
         let (tx, rx) = mpsc::channel();
@@ -748,7 +832,7 @@ impl Server {
         });
         let addr = rx
             .recv_timeout(Duration::from_secs(120))
-            .map_err(|_| "cairn serve did not print its address".to_owned())?;
+            .map_err(|_| format!("cairn {} did not print its address", args[0]))?;
         Ok(Server {
             child,
             url: format!("http://{addr}"),

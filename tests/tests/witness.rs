@@ -13,7 +13,18 @@
 //!   answered 200 for, refuses forks of them, and carries on with the honest log.
 //! - `log_relearns_the_witness_size_after_its_own_restart`: the log forgets what the witnesses
 //!   cosigned when it restarts; the 409 reply teaches it again and cosigning continues.
-//! - `hook_runs_after_each_publication_and_failures_do_not_stop_the_log`.
+//! - `witness_refuses_a_forked_log_and_quorum_clients_refuse_its_releases`: a copy of the log's
+//!   data directory served with the same key logs another release at the same index; the
+//!   witness refuses it, and a client needing the witness refuses the forked release.
+//! - `a_hanging_witness_never_blocks_acknowledgements`: a witness that accepts connections and
+//!   never answers delays each `add` by at most the bound, never fails it; the other witness
+//!   still cosigns.
+//! - `forged_and_oversized_witness_replies_are_not_attached`: a cosignature by the right key over
+//!   another checkpoint, and a megabyte reply, are refused with the reason logged.
+//! - `idle_log_refreshes_cosignatures`: `--witness-refresh` moves cosignature timestamps forward.
+//! - `hook_runs_after_each_publication_and_failures_do_not_stop_the_log`: the hook gets the
+//!   published (cosigned) checkpoint, update-latest.txt and the DNS TXT value; a failing hook is
+//!   counted in /metrics and the log keeps acknowledging.
 //!
 //! Build the binary first: `cargo build -p cairn-cli`.
 
@@ -322,6 +333,8 @@ fn witness_answers_the_spec_status_codes() {
     assert_http_refused(&http.must_post(&url, b"old 01\n\nx\n"), 400, "malformed");
     let reply = http.must_post(&url, &body(9, vec![], cp8.clone()));
     assert_http_refused(&reply, 400, "old size above the checkpoint size");
+    let huge = vec![b'x'; cairn_verifier::witness::MAX_ADD_CHECKPOINT_BODY + 1];
+    assert_http_refused(&http.must_post(&url, &huge), 413, "oversized body");
 
     // After all those refusals the witness still holds size 3, and the honest growth works.
     let reply = http.must_post(
@@ -500,16 +513,17 @@ fn hook_runs_after_each_publication_and_failures_do_not_stop_the_log() {
         "set -e; d={dir}; cp \"$CAIRN_CHECKPOINT_FILE\" $d/cp-$CAIRN_TREE_SIZE; \
          cp \"$CAIRN_UPDATE_LATEST_FILE\" $d/update-$CAIRN_TREE_SIZE; \
          printf %s \"$CAIRN_DNS_TXT\" > $d/dns-$CAIRN_TREE_SIZE; \
-         printf %s \"$CAIRN_ORIGIN\" > $d/origin-$CAIRN_TREE_SIZE"
+         printf %s \"$CAIRN_ORIGIN\" > $d/origin-$CAIRN_TREE_SIZE; touch $d/done-$CAIRN_TREE_SIZE"
     );
     let mut serve = w.serve_args();
     serve.extend(["--hook".into(), hook]);
     let mut log = TestLog::start_with(&strs(&serve));
     log.publish("example/os", "1.0", b"one\n");
     let file = |name: &str| -> Option<Vec<u8>> { std::fs::read(out.path().join(name)).ok() };
-    let cp = poll_until(Duration::from_secs(30), "hook output for size 1", || {
-        file("cp-1")
+    poll_until(Duration::from_secs(30), "hook run for size 1", || {
+        file("done-1")
     });
+    let cp = file("cp-1").expect("checkpoint copied by the hook");
     // The hook saw the published, cosigned checkpoint and the channel values the server serves.
     assert_eq!(cp, log.get("/releases/checkpoint"));
     assert_eq!(cosigned_by(&cp, &[&w]), vec!["hooked"]);
@@ -526,8 +540,8 @@ fn hook_runs_after_each_publication_and_failures_do_not_stop_the_log() {
         format!("{PREFIX}/releases")
     );
     log.publish("example/os", "2.0", b"two\n");
-    poll_until(Duration::from_secs(30), "hook output for size 2", || {
-        file("cp-2")
+    poll_until(Duration::from_secs(30), "hook run for size 2", || {
+        file("done-2")
     });
 
     // A failing hook is logged and counted; the log keeps acknowledging.
@@ -550,4 +564,294 @@ fn hook_runs_after_each_publication_and_failures_do_not_stop_the_log() {
             .map(|s| !s.has_exited())
             .unwrap_or(false)
     );
+
+    // A hook that hangs is killed after --hook-timeout, with everything it started, and counted
+    // as a failure.
+    log.stop();
+    let hang = format!("(sleep 1; touch {dir}/survived) & wait");
+    log.serve_with(&["--hook", &hang, "--hook-timeout", "200ms"]);
+    log.publish("example/os", "5.0", b"five\n");
+    poll_until(
+        Duration::from_secs(30),
+        "hanging hook killed and counted",
+        || {
+            let metrics = text(&log.get("/metrics"));
+            metrics
+                .lines()
+                .find_map(|l| l.strip_prefix("cairn_hook_failures_total "))
+                .and_then(|n| n.parse::<u64>().ok())
+                .filter(|&n| n >= 1)
+        },
+    );
+    let stderr = log.server.as_ref().expect("server").stderr();
+    assert!(stderr.contains("killed after"), "{stderr}");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        file("survived").is_none(),
+        "a process the hook started outlived its timeout"
+    );
+}
+
+/// The attack witnesses exist for: the log (its key, its data) shows a second history to some
+/// clients. A copy of the data directory, served with the same key and the same witness, logs a
+/// different release at the index the honest log used. The witness refuses to cosign the fork
+/// (it keeps the request as evidence), so a client whose policy needs that witness refuses the
+/// forked release, while the honest one verifies.
+#[test]
+fn witness_refuses_a_forked_log_and_quorum_clients_refuse_its_releases() {
+    let w = TestWitness::start("judge");
+    let mut serve = w.serve_args();
+    serve.extend(["--witness-timeout".into(), "2s".into()]);
+    let mut log = TestLog::start_with(&strs(&serve));
+    log.stop();
+    let fork_data = log.scratch().join("fork-data");
+    let status = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(log.data())
+        .arg(&fork_data)
+        .status()
+        .expect("cp");
+    assert!(status.success());
+    log.serve_with(&strs(&serve));
+    let (honest, index) = log.publish("example/os", "1.0", b"the honest image\n");
+
+    let fork = Server::start(&fork_data, &strs(&serve)).unwrap_or_else(|f| panic!("{f}"));
+    let evil_note = sign(
+        &release_text(
+            "example/os",
+            "1.0-evil",
+            &[("image.img", b"the backdoored image\n")],
+        ),
+        &[&log.release],
+    );
+    let http = Http::new();
+    let reply = http.must_post(&fork.url("/releases/add"), &evil_note);
+    assert_eq!(
+        reply.status,
+        200,
+        "the fork still logs (it cannot know it is a fork): {}",
+        reply.text()
+    );
+    let evil_proof = TlogProof::parse(&reply.body).expect("proof");
+    assert_eq!(
+        evil_proof.index, index,
+        "same index, different entry: a split view"
+    );
+    assert!(
+        cosigned_by(&evil_proof.checkpoint, &[&w]).is_empty(),
+        "the witness cosigned a fork of a checkpoint it had cosigned:\n{}",
+        text(&evil_proof.checkpoint)
+    );
+    let fork_stderr = poll_until(Duration::from_secs(30), "the fork logs the refusal", || {
+        let s = fork.stderr();
+        s.contains("409").then_some(s)
+    });
+    assert!(fork_stderr.contains("judge"), "{fork_stderr}");
+    let evidence = poll_until(Duration::from_secs(10), "the witness kept evidence", || {
+        std::fs::read_dir(w.data().join("evidence"))
+            .ok()
+            .map(|d| d.count())
+            .filter(|&n| n > 0)
+    });
+    assert!(evidence > 0);
+
+    let evil = log.scratch().join("evil.img");
+    std::fs::write(&evil, b"the backdoored image\n").expect("artifact");
+    std::fs::write(proof_path(&evil), &reply.body).expect("proof");
+    let client = Client::new();
+    client.trust(&log.url(), &log, &strs(&w.trust_args()));
+    assert_exit(&client.verify(&honest, &[]), 0, "honest release");
+    let out = client.verify(&evil, &["--offline", "--json"]);
+    assert_refused(&out, 3, "witness-quorum", "forked release, offline");
+}
+
+/// Idle, the log re-asks its witnesses (`--witness-refresh`), so the cosignature timestamps on
+/// the published checkpoint move forward; each refresh is a commit the restarted log accepts.
+#[test]
+fn idle_log_refreshes_cosignatures() {
+    let w = TestWitness::start("fresh");
+    let mut serve = w.serve_args();
+    serve.extend(["--witness-refresh".into(), "1s".into()]);
+    let mut log = TestLog::start_with(&strs(&serve));
+    let v = w.cosigner().verifier();
+    let time = |log: &TestLog| {
+        let cp = log.get("/keys/checkpoint");
+        v.cosignature_time(&Note::parse(&cp).expect("note")).ok()
+    };
+    let first = poll_until(Duration::from_secs(30), "first cosignature", || time(&log));
+    let later = poll_until(Duration::from_secs(30), "a refreshed cosignature", || {
+        time(&log).filter(|&t| t > first)
+    });
+    assert!(later > first);
+    log.stop();
+    log.serve_with(&strs(&serve));
+    assert!(time(&log).is_some_and(|t| t >= later));
+}
+
+/// A witness that accepts connections and never answers (the worst kind of down): every
+/// submission is still acknowledged, within the bound of twice the witness timeout plus a
+/// second, with a proof the log signed; the failures are counted; a working second witness
+/// still cosigns.
+#[test]
+fn a_hanging_witness_never_blocks_acknowledgements() {
+    let hole = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let hole_url = format!("http://{}", hole.local_addr().expect("addr"));
+    let held = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    {
+        let held = std::sync::Arc::clone(&held);
+        std::thread::spawn(move || {
+            for conn in hole.incoming().flatten() {
+                held.lock().expect("held").push(conn);
+            }
+        });
+    }
+    let good = TestWitness::start("good");
+    let hanging = TestWitness::start("hanging");
+    let mut serve = good.serve_args();
+    serve.extend([
+        "--witness".into(),
+        "hanging".into(),
+        hanging.vkey(),
+        hole_url,
+        "--witness-timeout".into(),
+        "300ms".into(),
+    ]);
+    let log = TestLog::start_with(&strs(&serve));
+    for i in 0..3 {
+        let started = std::time::Instant::now();
+        let (artifact, _) = log.publish(
+            "example/os",
+            &format!("{i}.0"),
+            format!("image {i}\n").as_bytes(),
+        );
+        let took = started.elapsed();
+        assert!(
+            took < Duration::from_secs(5),
+            "add took {took:?} with a hanging witness (bound: 2 x 300 ms + 1 s, plus the commit)"
+        );
+        let proof =
+            TlogProof::parse(&std::fs::read(proof_path(&artifact)).expect("proof")).expect("parse");
+        assert_eq!(
+            cosigned_by(&proof.checkpoint, &[&good, &hanging]),
+            vec!["good"]
+        );
+    }
+    let metrics = text(&log.get("/metrics"));
+    assert!(
+        metrics.contains("cairn_witness_requests_total{witness=\"hanging\",result=\"failed\"}"),
+        "{metrics}"
+    );
+    assert!(
+        !held.lock().expect("held").is_empty(),
+        "the log did try the hanging witness"
+    );
+}
+
+/// A fake witness on loopback that reads each request whole and answers `reply` (status, body).
+fn fake_witness(reply: impl Fn() -> (u16, Vec<u8>) + Send + Sync + 'static) -> String {
+    use std::io::{BufRead as _, Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let reply = std::sync::Arc::new(reply);
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let reply = std::sync::Arc::clone(&reply);
+            std::thread::spawn(move || {
+                let mut reader = std::io::BufReader::new(stream.try_clone().expect("clone"));
+                loop {
+                    let mut length = 0usize;
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    loop {
+                        line.clear();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                            length = v.trim().parse().unwrap_or(0);
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    if reader.read_exact(&mut body).is_err() {
+                        return;
+                    }
+                    let (status, body) = reply();
+                    let mut out = &stream;
+                    let head = format!(
+                        "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nContent-Type: text/plain\r\n\r\n",
+                        body.len()
+                    );
+                    if out
+                        .write_all(head.as_bytes())
+                        .and_then(|()| out.write_all(&body))
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    url
+}
+
+/// Adversarial witnesses (named after what they do): one answers a cosignature by its own key
+/// over another checkpoint, one answers a megabyte. The log attaches neither, says why, and
+/// keeps acknowledging with the honest witness's cosignature.
+#[test]
+fn forged_and_oversized_witness_replies_are_not_attached() {
+    let honest = TestWitness::start("honest");
+    let forger = TestWitness::start("forger");
+    let flooder = TestWitness::start("flooder");
+    let forger_key = forger.cosigner();
+    let other = Checkpoint::new(
+        format!("{PREFIX}/releases"),
+        1,
+        cairn_verifier::hash::leaf_hash(b"another tree"),
+    )
+    .to_text()
+    .expect("text");
+    let forged_line = forger_key
+        .cosign_text(&other, now())
+        .expect("cosign")
+        .to_line()
+        .into_bytes();
+    let forged_url = fake_witness(move || (200, forged_line.clone()));
+    let flood_url = fake_witness(|| (200, vec![b'A'; 1 << 20]));
+    let mut serve = honest.serve_args();
+    serve.extend([
+        "--witness".into(),
+        "forger".into(),
+        forger.vkey(),
+        forged_url,
+        "--witness".into(),
+        "flooder".into(),
+        flooder.vkey(),
+        flood_url,
+        "--witness-timeout".into(),
+        "2s".into(),
+    ]);
+    let log = TestLog::start_with(&strs(&serve));
+    let (artifact, _) = log.publish("example/os", "1.0", b"one\n");
+    let proof =
+        TlogProof::parse(&std::fs::read(proof_path(&artifact)).expect("proof")).expect("parse");
+    assert_eq!(
+        cosigned_by(&proof.checkpoint, &[&honest, &forger, &flooder]),
+        vec!["honest"]
+    );
+    let note = Note::parse(&proof.checkpoint).expect("note");
+    assert_eq!(
+        note.signatures().len(),
+        2,
+        "only the log's signature and the honest cosignature are attached:\n{}",
+        text(&proof.checkpoint)
+    );
+    let stderr = log.server.as_ref().expect("server").stderr();
+    assert!(stderr.contains("does not verify"), "{stderr}");
+    assert!(stderr.contains("reply larger than"), "{stderr}");
 }

@@ -344,3 +344,54 @@ proptest! {
         }
     }
 }
+
+/// `add-checkpoint` bodies: arbitrary bytes, and bodies shaped like the real thing (an `old`
+/// line, proof lines, a signed checkpoint) with mutations.
+mod add_checkpoint {
+    use cairn_verifier::checkpoint::Checkpoint;
+    use cairn_verifier::hash::{Hash, leaf_hash};
+    use cairn_verifier::note::Note;
+    use cairn_verifier::witness::{AddCheckpoint, decide};
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn parse_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..1024)) {
+            if let Ok(req) = AddCheckpoint::parse(&bytes) {
+                // What parses encodes back to the same bytes: one spelling per request.
+                prop_assert_eq!(req.to_bytes(), bytes);
+            }
+        }
+
+        #[test]
+        fn shaped_bodies_round_trip_and_decide_without_panicking(
+            old in 0u64..20,
+            size in 0u64..20,
+            proof_len in 0usize..8,
+            flip in proptest::option::of((0usize..400, any::<u8>())),
+        ) {
+            let signer = super::signer(1);
+            let origin = signer.verifier().to_vkey();
+            let origin = origin.split('+').next().expect("name").to_owned();
+            let root = if size == 0 { Hash::empty_tree() } else { leaf_hash(&size.to_be_bytes()) };
+            let text = Checkpoint::new(origin.as_str(), size, root).to_text().expect("text");
+            let req = AddCheckpoint {
+                old_size: old,
+                proof: (0..proof_len).map(|i| leaf_hash(&[i as u8])).collect(),
+                checkpoint: Note::sign(&text, &[&signer]).expect("sign").to_bytes(),
+            };
+            let mut body = req.to_bytes();
+            let parsed = AddCheckpoint::parse(&body);
+            prop_assert_eq!(parsed, Ok(req));
+            if let Some((at, byte)) = flip {
+                let at = at % body.len();
+                body[at] = byte;
+            }
+            if let Ok(parsed) = AddCheckpoint::parse(&body) {
+                let _ = decide(&parsed, &origin, &signer.verifier(), None);
+            }
+        }
+    }
+}
