@@ -34,7 +34,7 @@ use serde_json::{Map, Value, json};
 use crate::checkpoints::{check_consistent, verify_signature};
 use crate::exit::Failure;
 use crate::fetch::{Upstream, bundle_of, checkpoint_of};
-use crate::keylog::{KeyLog, proof_from_tiles};
+use crate::keylog::{KeyLog, check_extends, proof_from_tiles};
 use crate::report::Report;
 use crate::state::StateDir;
 use crate::trust::{LogName, Trust};
@@ -415,27 +415,16 @@ impl Auditor {
             None => (None, RightEdge::new(), 0, now),
         };
         if let Some(old) = &old_cp {
-            if cp.size() < old.size() {
-                let detail = format!(
-                    "{} serves a release-log checkpoint of size {}, older than size {} verified \
-                     before: rollback (or a stale copy)",
-                    up.describe(),
-                    cp.size(),
-                    old.size()
-                );
-                report.fail("consistency", &detail);
-                return Err(Failure::Verification(detail).into());
-            }
-            let proof = if old.size() == 0 || old.size() == cp.size() {
-                Vec::new()
-            } else {
-                let tree = TreeHead {
-                    size: cp.size(),
-                    root: *cp.root(),
-                };
-                proof_from_tiles(up, LogName::Releases, tree, old.size())?
-            };
-            if let Err(e) = check_consistent(&self.dir, old, &cp, &proof, "release log", report) {
+            let checked = check_extends(
+                up,
+                LogName::Releases,
+                &self.dir,
+                old,
+                &cp,
+                "release log",
+                report,
+            );
+            if let Err(e) = checked {
                 self.alert_on_inconsistency(&e, LogName::Releases, up, alerts);
                 return Err(e);
             }

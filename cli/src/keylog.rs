@@ -324,30 +324,7 @@ pub(crate) fn sync<U: Upstream + ?Sized>(
     let (mut entries, stored_size) = match &stored {
         Some(s) => {
             let old = &s.checkpoint;
-            if cp.size() < old.size() {
-                let detail = format!(
-                    "the log serves a key-log checkpoint of size {}, older than size {} this \
-                     client verified before: rollback (or a stale mirror)",
-                    cp.size(),
-                    old.size()
-                );
-                report.fail("consistency", &detail);
-                return Err(Failure::Verification(detail).into());
-            }
-            let proof = if old.size() == 0 || old.size() == cp.size() {
-                Vec::new()
-            } else {
-                let tree = TreeHead {
-                    size: cp.size(),
-                    root: *cp.root(),
-                };
-                proof_from_tiles(server, LogName::Keys, tree, old.size()).inspect_err(|e| {
-                    if let Some(Failure::Verification(m)) = e.downcast_ref::<Failure>() {
-                        report.fail("consistency", m.clone());
-                    }
-                })?
-            };
-            check_consistent(state, old, &cp, &proof, what, report)?;
+            check_extends(server, LogName::Keys, state, old, &cp, what, report)?;
             (s.entries.clone(), old.size())
         }
         None => {
@@ -376,6 +353,46 @@ pub(crate) fn sync<U: Upstream + ?Sized>(
     let old = stored.as_ref().map(|s| s.checkpoint.size());
     let keylog = check_entries_and_replay(trust, cp, entries, what, report)?;
     Ok((keylog, old))
+}
+
+/// Checks that `cp`, just verified from `up`, extends `old`, verified before from the same
+/// log: a smaller checkpoint is a rollback (or a stale copy) and is refused; otherwise the
+/// consistency proof is built from `up`'s tiles and checked, writing evidence on a conflict
+/// (the error is then [`Failure::Inconsistency`]). `what` names the log in messages.
+pub(crate) fn check_extends<U: Upstream + ?Sized>(
+    up: &U,
+    log: LogName,
+    state: &StateDir,
+    old: &VerifiedCheckpoint,
+    cp: &VerifiedCheckpoint,
+    what: &str,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    if cp.size() < old.size() {
+        let detail = format!(
+            "{} serves a {what} checkpoint of size {}, older than size {} verified before: \
+             rollback (or a stale mirror)",
+            up.describe(),
+            cp.size(),
+            old.size()
+        );
+        report.fail("consistency", &detail);
+        return Err(Failure::Verification(detail).into());
+    }
+    let proof = if old.size() == 0 || old.size() == cp.size() {
+        Vec::new()
+    } else {
+        let tree = TreeHead {
+            size: cp.size(),
+            root: *cp.root(),
+        };
+        proof_from_tiles(up, log, tree, old.size()).inspect_err(|e| {
+            if let Some(Failure::Verification(m)) = e.downcast_ref::<Failure>() {
+                report.fail("consistency", m.clone());
+            }
+        })?
+    };
+    check_consistent(state, old, cp, &proof, what, report)
 }
 
 /// A consistency proof from `old_size` to `tree` of `log`, from tiles authenticated against

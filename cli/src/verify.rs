@@ -22,7 +22,7 @@ use crate::checkpoints::{Freshness, check_consistent, check_witnesses, now, veri
 use crate::exit::Failure;
 use crate::fetch::{HttpTiles, LogServer};
 use crate::hashing::{Hashed, hash_stream};
-use crate::keylog::{KeyLog, MAX_SNAPSHOT_SIZE, Snapshot, load_stored, newer_of, proof_from_tiles};
+use crate::keylog::{KeyLog, MAX_SNAPSHOT_SIZE, Snapshot, check_extends, load_stored, newer_of};
 use crate::report::Report;
 use crate::state::StateDir;
 use crate::trust::{ClientOptions, LogName, Trust};
@@ -414,32 +414,15 @@ impl Run {
             &mut self.report,
         )?;
         match &stored {
-            Some(s) if latest.size() < s.size() => {
-                let detail = format!(
-                    "the log serves a release checkpoint of size {}, older than size {} this \
-                     client verified before: rollback (or a stale mirror)",
-                    latest.size(),
-                    s.size()
-                );
-                self.report.fail("consistency", &detail);
-                return Err(Failure::Verification(detail).into());
-            }
-            Some(s) => {
-                let proof = if s.size() == 0 || s.size() == latest.size() {
-                    Vec::new()
-                } else {
-                    proof_from_tiles(server, LogName::Releases, head(&latest), s.size())
-                        .inspect_err(|e| record_failure(&mut self.report, "consistency", e))?
-                };
-                check_consistent(
-                    &self.state,
-                    s,
-                    &latest,
-                    &proof,
-                    "release log",
-                    &mut self.report,
-                )?;
-            }
+            Some(s) => check_extends(
+                server,
+                LogName::Releases,
+                &self.state,
+                s,
+                &latest,
+                "release log",
+                &mut self.report,
+            )?,
             None => self.report.skip(
                 "consistency",
                 "release log: no stored checkpoint yet (first use); this one is stored",
