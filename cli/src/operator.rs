@@ -335,36 +335,49 @@ pub(crate) fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     }
     // Witness URLs may be https: reqwest is built without a default TLS provider.
     let _ = rustls::crypto::ring::default_provider().install_default();
+    {
+        let state = log.read();
+        eprintln!(
+            "cairn: serving {} (releases: {} entries, keys: {} entries)",
+            log.prefix(),
+            state.releases.size(),
+            state.keys.size()
+        );
+        if let Some(line) = Note::parse(&state.releases.checkpoint())
+            .ok()
+            .and_then(|n| to_compact(&n).ok())
+        {
+            eprintln!(
+                "cairn: DNS TXT record of the current release checkpoint (zone line; \
+                 GET /releases/dns-txt has the latest value):\n{}",
+                zone_line("_cairn", &line)
+            );
+        }
+    }
+    serve_on(args.listen, move |listener| async move {
+        run(Arc::new(log), metrics, options, listener, shutdown_signal()).await?;
+        Ok(())
+    })
+}
+
+/// Runs `serve` on a multi-threaded tokio runtime with a listener bound to `listen`: prints
+/// the `listening on` line operators and the tests wait for, and `stopped` when `serve`
+/// returns (after the shutdown signal).
+pub(crate) fn serve_on<F, Fut>(listen: SocketAddr, serve: F) -> anyhow::Result<()>
+where
+    F: FnOnce(tokio::net::TcpListener) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(args.listen)
+        let listener = tokio::net::TcpListener::bind(listen)
             .await
-            .with_context(|| format!("listening on {}", args.listen))?;
-        let addr = listener.local_addr()?;
-        {
-            let state = log.read();
-            eprintln!(
-                "cairn: serving {} (releases: {} entries, keys: {} entries)",
-                log.prefix(),
-                state.releases.size(),
-                state.keys.size()
-            );
-            if let Some(line) = Note::parse(&state.releases.checkpoint())
-                .ok()
-                .and_then(|n| to_compact(&n).ok())
-            {
-                eprintln!(
-                    "cairn: DNS TXT record of the current release checkpoint (zone line; \
-                     GET /releases/dns-txt has the latest value):\n{}",
-                    zone_line("_cairn", &line)
-                );
-            }
-        }
-        eprintln!("cairn: listening on http://{addr}");
-        run(Arc::new(log), metrics, options, listener, shutdown_signal()).await?;
+            .with_context(|| format!("listening on {listen}"))?;
+        eprintln!("cairn: listening on http://{}", listener.local_addr()?);
+        serve(listener).await?;
         eprintln!("cairn: stopped");
         anyhow::Ok(())
     })
@@ -381,21 +394,11 @@ fn serve_mirror(dir: &Path, listen: SocketAddr) -> anyhow::Result<()> {
         ))
         .into());
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
+    eprintln!("cairn: serving the mirror in {} read-only", dir.display());
     let dir = dir.to_path_buf();
-    runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
-            .with_context(|| format!("listening on {listen}"))?;
-        let addr = listener.local_addr()?;
-        eprintln!("cairn: serving the mirror in {} read-only", dir.display());
-        eprintln!("cairn: listening on http://{addr}");
+    serve_on(listen, move |listener| async move {
         cairn_log_server::mirror::run(dir, listener, shutdown_signal()).await?;
-        eprintln!("cairn: stopped");
-        anyhow::Ok(())
+        Ok(())
     })
 }
 

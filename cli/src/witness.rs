@@ -94,22 +94,13 @@ pub(crate) fn run(args: &WitnessArgs) -> anyhow::Result<()> {
             None => eprintln!("cairn: witnessing {origin} (nothing cosigned yet)"),
         }
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(args.listen)
-            .await
-            .with_context(|| format!("listening on {}", args.listen))?;
-        eprintln!("cairn: listening on http://{}", listener.local_addr()?);
+    crate::operator::serve_on(args.listen, move |listener| async move {
         serve(
             Arc::new(witness),
             listener,
             crate::operator::shutdown_signal(),
         )
         .await?;
-        eprintln!("cairn: stopped");
-        anyhow::Ok(())
+        Ok(())
     })
 }

@@ -39,6 +39,7 @@ use cairn_verifier::witness::{
 };
 use sha2::{Digest as _, Sha256};
 
+use crate::http::text;
 use crate::storage::StorageError;
 use crate::storage::durable::{rename_synced, write_synced};
 use crate::storage::git::lock_writer;
@@ -384,19 +385,6 @@ fn store(path: &Path, data: &[u8]) -> Result<(), StorageError> {
     write_synced(&tmp, data)?;
     // Renames, then fsyncs the directory so the new name is durable.
     rename_synced(&tmp, path, dir)
-}
-
-fn text(status: StatusCode, body: impl Into<String>) -> Response {
-    let mut body = body.into();
-    if !body.ends_with('\n') {
-        body.push('\n');
-    }
-    (
-        status,
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        body,
-    )
-        .into_response()
 }
 
 /// The witness's HTTP API (spec/witness.md): `POST /add-checkpoint`, `GET /latest/<origin>`,
