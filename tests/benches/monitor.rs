@@ -104,23 +104,7 @@ fn parse_options() -> Result<Option<Options>> {
 }
 
 fn main() {
-    let options = match parse_options() {
-        Ok(Some(o)) => o,
-        Ok(None) => {
-            println!(
-                "monitor benchmark skipped: run it with `cargo bench -p cairn-tests --bench monitor`"
-            );
-            return;
-        }
-        Err(e) => {
-            eprintln!("usage error: {e}");
-            std::process::exit(2);
-        }
-    };
-    if let Err(e) = run(&options) {
-        eprintln!("benchmark failed: {e}");
-        std::process::exit(1);
-    }
+    cairn_tests::bench_main("monitor", parse_options, run);
 }
 
 fn signer(name: &str, byte: u8) -> Ed25519Signer {

@@ -167,3 +167,31 @@ impl Rng {
         lo + self.next_u64() % (hi - lo)
     }
 }
+
+/// The `main` of a `harness = false` benchmark binary (`tests/benches/NAME.rs`): parses the
+/// options (`Ok(None)` means "not asked to run", as under `cargo test --benches`, and prints
+/// that it was skipped), runs it, and exits 2 on a usage error or 1 when the run failed.
+#[allow(clippy::print_stdout, reason = "a benchmark reports on stdout")]
+pub fn bench_main<O>(
+    name: &str,
+    parse_options: fn() -> Result<Option<O>, String>,
+    run: fn(&O) -> Result<(), String>,
+) {
+    let options = match parse_options() {
+        Ok(Some(o)) => o,
+        Ok(None) => {
+            println!(
+                "{name} benchmark skipped: run it with `cargo bench -p cairn-tests --bench {name}`"
+            );
+            return;
+        }
+        Err(e) => {
+            eprintln!("usage error: {e}");
+            std::process::exit(2);
+        }
+    };
+    if let Err(e) = run(&options) {
+        eprintln!("benchmark failed: {e}");
+        std::process::exit(1);
+    }
+}
