@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use cairn_tests::http::Http;
 use cairn_tests::process::Server;
 use client_support::*;
 
@@ -335,24 +336,12 @@ fn mirrors_over_http_git_daemon_git_http_and_file_serve_the_log_and_nginx_serves
             );
         }
         // Read-only: a submission is refused.
-        let reply = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build()
-            .new_agent()
-            .post(&format!("{}/releases/add", server.base_url()))
-            .send(&b"x"[..])
-            .expect("post");
-        assert_eq!(reply.status().as_u16(), 405, "{name}");
+        let http = Http::new();
+        let reply = http.must_post(&format!("{}/releases/add", server.base_url()), b"x");
+        assert_eq!(reply.status, 405, "{name}");
         let get = |path: &str| {
-            ureq::Agent::config_builder()
-                .http_status_as_error(false)
-                .build()
-                .new_agent()
-                .get(&format!("{}{path}", server.base_url()))
-                .call()
-                .expect("get")
-                .status()
-                .as_u16()
+            http.must_get(&format!("{}{path}", server.base_url()))
+                .status
         };
         assert_eq!(get("/releases/tile/0/x001"), 400, "{name}: not a tile path");
         assert_eq!(get("/releases/tile/0/999"), 404, "{name}: no such tile");
@@ -432,15 +421,9 @@ fn a_tampered_or_inconsistent_upstream_is_refused_and_the_mirror_keeps_its_state
         &release_text("example/os", "1.1", &[("image.img", b"forked\n")]),
         &[&log.release],
     );
-    let reply = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .new_agent()
-        .post(&format!("{}/releases/add", fork_server.base_url()))
-        .header("Content-Type", "text/plain")
-        .send(&forked[..])
-        .expect("post to the fork");
-    assert_eq!(reply.status().as_u16(), 200);
+    Http::new()
+        .must_post(&format!("{}/releases/add", fork_server.base_url()), &forked)
+        .expect_ok("logging the fork's release");
     assert_exit(&mirror(&client, &log.url(), &dir), 0, "honest update");
     let out = mirror(&client, &fork_server.base_url(), &dir);
     assert_exit(&out, 4, "inconsistent upstream");

@@ -11,6 +11,7 @@ mod client_support;
 use std::process::Output;
 
 use cairn_tests::git::{commit_files_on_branch, read_on_branch};
+use cairn_tests::http::Http;
 use cairn_tests::process::Server;
 use cairn_verifier::checkpoint::{
     Checkpoint, CheckpointError, VerifiedCheckpoint, verify_consistent,
@@ -298,15 +299,9 @@ fn a_log_showing_the_monitor_and_a_mirror_different_histories_is_inconsistent() 
         ),
         &[&log.release],
     );
-    let reply = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .new_agent()
-        .post(&format!("{}/releases/add", fork_server.base_url()))
-        .header("Content-Type", "text/plain")
-        .send(&forked[..])
-        .expect("post to the fork");
-    assert_eq!(reply.status().as_u16(), 200);
+    Http::new()
+        .must_post(&format!("{}/releases/add", fork_server.base_url()), &forked)
+        .expect_ok("logging the fork's release");
 
     let client = Client::new();
     client.trust(&log.url(), &log, &[]);
