@@ -121,6 +121,9 @@ pub enum AddOutcome {
     Failed(String),
 }
 
+/// Most evidence files a witness keeps in `DIR/evidence` before it only logs refusals.
+const MAX_EVIDENCE_FILES: usize = 1000;
+
 fn state_name(origin: &str) -> String {
     let digest = Sha256::digest(origin.as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()
@@ -274,10 +277,7 @@ impl Witness {
         ) {
             Ok(cp) => cp,
             Err(refusal) => {
-                if matches!(
-                    refusal,
-                    Refusal::BadProof { .. } | Refusal::RootMismatch { .. }
-                ) {
+                if refusal.is_fork_evidence() {
                     self.keep_evidence(&origin, body, &refusal);
                 }
                 return AddOutcome::Refused(refusal);
@@ -312,14 +312,32 @@ impl Witness {
         }
     }
 
-    /// Keeps a request that proves nothing good about the log (a proof that does not verify, a
-    /// second root for one size), for the operator. Best effort: the refusal stands either way.
+    /// Keeps a request that is evidence of a fork (two conflicting checkpoints signed by the
+    /// log, [`Refusal::is_fork_evidence`]), for the operator: once per distinct request (the
+    /// file is named by its hash) and at most [`MAX_EVIDENCE_FILES`] files. Only a holder of
+    /// the log key can make such a request. Best effort: the refusal stands either way.
     fn keep_evidence(&self, origin: &str, body: &[u8], refusal: &Refusal) {
         let dir = self.dir.join("evidence");
-        let path = dir.join(format!("{}-{}.txt", now(), state_name(origin)));
+        let digest: String = Sha256::digest(body)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let path = dir.join(format!("{}-{digest}.txt", state_name(origin)));
         let mut text = format!("refused: {refusal}\norigin: {origin}\n\n").into_bytes();
         text.extend_from_slice(body);
-        let written = std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, &text));
+        let written = std::fs::create_dir_all(&dir).and_then(|()| {
+            let kept = std::fs::read_dir(&dir)?.count();
+            if path.exists() {
+                return Ok(());
+            }
+            if kept >= MAX_EVIDENCE_FILES {
+                return Err(std::io::Error::other(format!(
+                    "{} already holds {kept} evidence files",
+                    dir.display()
+                )));
+            }
+            std::fs::write(&path, &text)
+        });
         match written {
             Ok(()) => {
                 tracing::warn!(origin, evidence = %path.display(), %refusal, "refused a checkpoint")

@@ -351,11 +351,31 @@ fn witness_answers_the_spec_status_codes() {
     assert!(v.cosignature_time(latest.note()).is_ok());
     let reply = http.must_get(&format!("{}/latest/other.example/log", w.url()));
     assert_eq!(reply.status, 404);
-    // The refused proofs were kept for the operator.
+    // A genuine checkpoint replayed with a malformed proof (a hash where the proof between
+    // equal sizes must be empty) is refused, but it proves nothing about the log.
+    let replayed = http
+        .must_get(&format!("{}/latest/{origin}", w.url()))
+        .expect_ok("latest")
+        .body;
+    let junk = tree.root_at(3).expect("root");
+    let reply = http.must_post(&url, &body(8, vec![junk], replayed));
+    assert_http_refused(
+        &reply,
+        422,
+        "malformed proof for the witness's own checkpoint",
+    );
+    // A second root for size 8, sent twice.
+    let fork8_again = checkpoint(&forked, 8, &log_signer, &origin);
+    for _ in 0..2 {
+        let reply = http.must_post(&url, &body(8, vec![], fork8_again.clone()));
+        assert_eq!(reply.status, 409);
+    }
+    // Kept for the operator: exactly the three fork proofs (the inconsistent 3 -> 8, the
+    // second root for 3, the second root for 8 once), not the replay.
     let evidence = std::fs::read_dir(w.data().join("evidence"))
         .expect("evidence dir")
         .count();
-    assert!(evidence >= 1);
+    assert_eq!(evidence, 3, "evidence files kept");
 }
 
 #[test]

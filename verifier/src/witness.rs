@@ -180,6 +180,9 @@ pub enum Refusal {
         size: u64,
         /// Why.
         reason: String,
+        /// Whether the proof had the right shape and the two trees conflict under it: only
+        /// then is the request evidence about the log (a malformed proof is not).
+        conflict: bool,
     },
 }
 
@@ -193,6 +196,16 @@ impl Refusal {
             Refusal::SizeMismatch { .. } | Refusal::RootMismatch { .. } => 409,
             Refusal::BadProof { .. } => 422,
         }
+    }
+
+    /// Whether the refused request is evidence about the log worth keeping: two checkpoints
+    /// signed by the log that conflict (a second root for one size, or a well-formed proof that
+    /// fails). Anything else (a malformed proof, a replayed checkpoint) proves nothing.
+    pub fn is_fork_evidence(&self) -> bool {
+        matches!(
+            self,
+            Refusal::RootMismatch { .. } | Refusal::BadProof { conflict: true, .. }
+        )
     }
 
     /// For a 409, the witness's size: the reply body (`<size>\n`, [`SIZE_CONTENT_TYPE`]).
@@ -254,6 +267,7 @@ pub fn decide(
                     "{} hashes where the proof from size 0 must be empty",
                     request.proof.len()
                 ),
+                conflict: false,
             });
         }
         return Ok(checkpoint);
@@ -261,12 +275,18 @@ pub fn decide(
     if latest.size() == size && latest.root() != checkpoint.root() {
         return Err(Refusal::RootMismatch { size, witness_size });
     }
-    verify_consistent(latest, &checkpoint, &request.proof).map_err(|e| Refusal::BadProof {
-        old: witness_size,
-        size,
-        reason: match e {
-            CheckpointError::Inconsistent(evidence) => evidence.reason().to_owned(),
-            other => other.to_string(),
+    verify_consistent(latest, &checkpoint, &request.proof).map_err(|e| match e {
+        CheckpointError::Inconsistent(evidence) => Refusal::BadProof {
+            old: witness_size,
+            size,
+            reason: evidence.reason().to_owned(),
+            conflict: true,
+        },
+        other => Refusal::BadProof {
+            old: witness_size,
+            size,
+            reason: other.to_string(),
+            conflict: false,
         },
     })?;
     Ok(checkpoint)
