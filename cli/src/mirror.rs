@@ -315,7 +315,15 @@ impl Staging {
                         sync_dir(d);
                     }
                 }
-                dirs.insert(parent.to_path_buf());
+                // The new directories' own entries must be durable too: sync every
+                // directory from the file's up to DIR (create_dir_all may have made several).
+                let mut d = parent;
+                while d.starts_with(dir) && dirs.insert(d.to_path_buf()) && d != dir {
+                    match d.parent() {
+                        Some(up) => d = up,
+                        None => break,
+                    }
+                }
             }
             fs::rename(self.root.join(path), &to)
                 .with_context(|| format!("moving {path} into {}", dir.display()))?;
@@ -428,7 +436,8 @@ impl GitRemote {
             .id;
         // Index the two logs' files once: each later read is one object lookup.
         let mut files = std::collections::HashMap::new();
-        index_tree(&repo, tree, "", &mut files)?;
+        let mut budget = MAX_TREE_ENTRIES;
+        index_tree(&repo, tree, "", 0, &mut budget, &mut files)?;
         Ok(GitTree {
             repo: repo.into_sync(),
             files,
@@ -438,13 +447,31 @@ impl GitRemote {
     }
 }
 
-/// Records the blobs under `releases/` and `keys/` of `tree` by path.
+/// Deepest directory a log's layout has below the repository root is 6
+/// (`releases/tile/entries/x001/x234/067.p`); a deeper tree is refused.
+const MAX_TREE_DEPTH: usize = 8;
+/// Most tree entries read from a fetched commit: enough for the tiles and bundles of a log of
+/// about four billion entries, and a bound on what an upstream that shares one subtree many
+/// times over (a "git bomb") can make the mirror walk.
+const MAX_TREE_ENTRIES: usize = 1 << 24;
+
+/// Records the blobs under `releases/` and `keys/` of `tree` by path, refusing a tree deeper
+/// than [`MAX_TREE_DEPTH`] or with more than `budget` entries in all (the upstream is
+/// untrusted).
 fn index_tree(
     repo: &gix::Repository,
     tree: gix::ObjectId,
     prefix: &str,
+    depth: usize,
+    budget: &mut usize,
     files: &mut std::collections::HashMap<String, gix::ObjectId>,
 ) -> anyhow::Result<()> {
+    if depth > MAX_TREE_DEPTH {
+        return Err(Failure::Verification(format!(
+            "the fetched tree nests deeper than a log's layout ({prefix:?}); refusing it"
+        ))
+        .into());
+    }
     let object = repo
         .find_object(tree)
         .with_context(|| format!("reading tree {prefix:?} of the fetched commit"))?;
@@ -458,13 +485,18 @@ fn index_tree(
         .iter()
         .map(|e| (e.mode, e.filename.to_string(), e.oid.to_owned()))
         .collect();
+    *budget = budget.checked_sub(entries.len()).ok_or_else(|| {
+        Failure::Verification(format!(
+            "the fetched tree has more than {MAX_TREE_ENTRIES} entries; refusing it"
+        ))
+    })?;
     for (mode, name, oid) in entries {
         let path = format!("{prefix}{name}");
         if prefix.is_empty() && name != "releases" && name != "keys" {
             continue;
         }
         if mode.is_tree() {
-            index_tree(repo, oid, &format!("{path}/"), files)?;
+            index_tree(repo, oid, &format!("{path}/"), depth + 1, budget, files)?;
         } else if mode.is_blob() {
             files.insert(path, oid);
         }

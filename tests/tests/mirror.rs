@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use cairn_tests::git::{commit_files_on_branch, git_at};
 use cairn_tests::http::Http;
 use cairn_tests::process::Server;
 use client_support::*;
@@ -436,4 +437,35 @@ fn a_tampered_or_inconsistent_upstream_is_refused_and_the_mirror_keeps_its_state
         .expect("evidence dir")
         .collect();
     assert_eq!(evidence.len(), 1);
+}
+
+/// A git upstream whose tree nests deeper than a log's layout (what an attacker would use to
+/// exhaust the mirror's stack, or to multiply paths with one shared subtree) is refused before
+/// anything is read from it, and nothing is written to the mirror's directory.
+#[test]
+fn a_git_upstream_nested_deeper_than_a_log_is_refused() {
+    let log = TestLog::start();
+    log.publish("example/os", "1.0", b"one\n");
+    let client = Client::new();
+    client.trust(&log.url(), &log, &[]);
+    let work = log.scratch();
+    let evil = work.join("evil.git");
+    let from = log.dir.repo().display().to_string();
+    let to = evil.display().to_string();
+    git_at(&work, &["clone", "--quiet", "--bare", &from, &to]);
+    commit_files_on_branch(
+        &evil,
+        &work,
+        &[("releases/a/b/c/d/e/f/g/h/i/j/deep", b"x\n")],
+        "a tree deeper than any log's",
+    );
+    let dir = work.join("mirror");
+    let out = mirror(&client, &format!("git+file://{}", evil.display()), &dir);
+    assert_exit(&out, 3, "a tree deeper than a log's layout");
+    assert!(
+        text(&out.stderr).contains("nests deeper than a log's layout"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!dir.join("releases/checkpoint").exists());
 }
