@@ -585,13 +585,19 @@ fn run_git(args: &[&str], dir: Option<&Path>, limit: usize) -> anyhow::Result<Ve
     let stderr = child.stderr.take().context("git's stderr")?;
     let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
     let out = std::thread::spawn(move || {
+        let mut stdout = stdout;
         let mut v = Vec::new();
-        let _ = stdout.take(cap).read_to_end(&mut v);
+        let _ = (&mut stdout).take(cap).read_to_end(&mut v);
+        // Keep draining (and dropping) the rest, so that git never blocks on a full pipe
+        // and an oversized answer fails at once as too large, not as a timeout.
+        let _ = std::io::copy(&mut stdout, &mut std::io::sink());
         v
     });
     let err = std::thread::spawn(move || {
+        let mut stderr = stderr;
         let mut v = Vec::new();
-        let _ = stderr.take(64 * 1024).read_to_end(&mut v);
+        let _ = (&mut stderr).take(64 * 1024).read_to_end(&mut v);
+        let _ = std::io::copy(&mut stderr, &mut std::io::sink());
         v
     });
     let deadline = Instant::now() + GIT_TIMEOUT;
