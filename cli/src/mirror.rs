@@ -60,6 +60,10 @@ pub(crate) struct Args {
     /// Time between rounds.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "60s")]
     interval: Duration,
+    /// With git+URL: the longest a fetch may take; a fetch still running then ends the
+    /// process with exit 1, the copy unchanged (the fetch writes only to its cache).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "30m")]
+    fetch_timeout: Duration,
     /// Threads that verify entries (default: the number of CPUs).
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
@@ -87,7 +91,11 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     let state = StateDir::resolve(Some(&dir.join(STATE)))?;
     let _lock = state.lock("cairn mirror")?;
     let source = match args.from.strip_prefix("git+") {
-        Some(url) => Source::Git(GitRemote::new(url, &dir.join(STATE).join("upstream.git"))?),
+        Some(url) => Source::Git(GitRemote::new(
+            url,
+            &dir.join(STATE).join("upstream.git"),
+            args.fetch_timeout,
+        )?),
         None => {
             let parsed = reqwest::Url::parse(&args.from)
                 .map_err(|e| Failure::Usage(format!("--from {:?}: {e}", args.from)))?;
@@ -378,10 +386,11 @@ impl Upstream for DirFiles {
 struct GitRemote {
     url: String,
     cache: PathBuf,
+    timeout: Duration,
 }
 
 impl GitRemote {
-    fn new(url: &str, cache: &Path) -> anyhow::Result<GitRemote> {
+    fn new(url: &str, cache: &Path, timeout: Duration) -> anyhow::Result<GitRemote> {
         let scheme = url.split("://").next().unwrap_or_default();
         if !matches!(scheme, "file" | "git" | "http" | "https" | "ssh") || !url.contains("://") {
             return Err(Failure::Usage(format!(
@@ -392,6 +401,7 @@ impl GitRemote {
         Ok(GitRemote {
             url: url.to_owned(),
             cache: cache.to_path_buf(),
+            timeout,
         })
     }
 
@@ -414,13 +424,25 @@ impl GitRemote {
             .with_refspecs(Some(spec.as_str()), gix::remote::Direction::Fetch)
             .context("setting the refspec")?;
         let interrupt = std::sync::atomic::AtomicBool::new(false);
-        remote
-            .connect(gix::remote::Direction::Fetch)
-            .with_context(|| format!("connecting to {}", self.url))?
-            .prepare_fetch(gix::progress::Discard, Default::default())
-            .with_context(|| format!("fetching from {}", self.url))?
-            .receive(gix::progress::Discard, &interrupt)
-            .with_context(|| format!("fetching from {}", self.url))?;
+        let fetched = std::thread::scope(|scope| {
+            let (done, finished) = std::sync::mpsc::channel::<()>();
+            let interrupt = &interrupt;
+            scope.spawn(move || fetch_watchdog(&self.url, self.timeout, interrupt, &finished));
+            let fetched = remote
+                .connect(gix::remote::Direction::Fetch)
+                .with_context(|| format!("connecting to {}", self.url))
+                .and_then(|c| {
+                    c.prepare_fetch(gix::progress::Discard, Default::default())
+                        .with_context(|| format!("fetching from {}", self.url))
+                })
+                .and_then(|p| {
+                    p.receive(gix::progress::Discard, interrupt)
+                        .with_context(|| format!("fetching from {}", self.url))
+                });
+            drop(done);
+            fetched
+        });
+        fetched?;
         let mut reference = repo
             .find_reference(TRACKING)
             .with_context(|| format!("{} has no {BRANCH}", self.url))?;
@@ -446,6 +468,40 @@ impl GitRemote {
         })
     }
 }
+
+/// Waits for `finished` (its sender dropped when the fetch returns). At `timeout` it asks gix
+/// to stop; a fetch blocked on a silent peer cannot see that, so after a short grace the
+/// process ends with exit 1. Nothing is lost: the fetch writes only to the cache repository,
+/// and the copy in DIR changes only after a verified round.
+fn fetch_watchdog(
+    url: &str,
+    timeout: Duration,
+    interrupt: &std::sync::atomic::AtomicBool,
+    finished: &std::sync::mpsc::Receiver<()>,
+) {
+    use std::sync::mpsc::RecvTimeoutError;
+    if !matches!(
+        finished.recv_timeout(timeout),
+        Err(RecvTimeoutError::Timeout)
+    ) {
+        return;
+    }
+    interrupt.store(true, std::sync::atomic::Ordering::SeqCst);
+    if !matches!(
+        finished.recv_timeout(FETCH_GRACE),
+        Err(RecvTimeoutError::Timeout)
+    ) {
+        return;
+    }
+    eprintln!(
+        "cairn: the fetch from {url} did not finish within {timeout:?} (--fetch-timeout); \
+         stopping. The mirror's copy is unchanged."
+    );
+    std::process::exit(1);
+}
+
+/// How long a fetch may go on after it was asked to stop.
+const FETCH_GRACE: Duration = Duration::from_secs(2);
 
 /// Deepest directory a log's layout has below the repository root is 6
 /// (`releases/tile/entries/x001/x234/067.p`); a deeper tree is refused.

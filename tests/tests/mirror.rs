@@ -469,3 +469,49 @@ fn a_git_upstream_nested_deeper_than_a_log_is_refused() {
     );
     assert!(!dir.join("releases/checkpoint").exists());
 }
+
+/// A git upstream that accepts the connection and then says nothing cannot hold the mirror
+/// forever: after `--fetch-timeout` it ends with exit 1 and a message, its copy unchanged.
+#[test]
+fn a_silent_git_upstream_is_given_up_after_the_fetch_timeout() {
+    let log = TestLog::start();
+    log.publish("example/os", "1.0", b"one\n");
+    let client = Client::new();
+    client.trust(&log.url(), &log, &[]);
+    let dir = log.scratch().join("mirror");
+    assert_exit(&mirror(&client, &log.url(), &dir), 0, "first mirror round");
+    let held = std::fs::read(dir.join("releases/checkpoint")).expect("checkpoint");
+
+    let silent = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = silent.local_addr().expect("addr").port();
+    let accepted = std::thread::spawn(move || silent.accept().map(|(conn, _)| conn));
+    let to = dir.display().to_string();
+    let from = format!("git+git://127.0.0.1:{port}/log.git");
+    let started = Instant::now();
+    let out = client.cairn(
+        &["mirror"],
+        &[
+            "--from",
+            &from,
+            "--to",
+            &to,
+            "--once",
+            "--fetch-timeout",
+            "1s",
+        ],
+    );
+    let took = started.elapsed();
+    assert_exit(&out, 1, "silent upstream");
+    assert!(
+        text(&out.stderr).contains("did not finish within"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(took < Duration::from_secs(30), "gave up after {took:?}");
+    assert_eq!(
+        std::fs::read(dir.join("releases/checkpoint")).expect("checkpoint"),
+        held,
+        "the copy is unchanged"
+    );
+    drop(accepted.join().expect("accept thread"));
+}
