@@ -507,18 +507,30 @@ fn a_second_monitor_on_the_same_state_is_refused() {
     let client = Client::new();
     client.trust(&log.url(), &log, &[]);
     let state = client.state().display().to_string();
-    let mut running = std::process::Command::new(cairn_bin())
-        .args(["monitor", "--state", &state, "--interval", "1h"])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn cairn monitor");
+    let spawn_first = || {
+        std::process::Command::new(cairn_bin())
+            .args(["monitor", "--state", &state, "--interval", "1h"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn cairn monitor")
+    };
+    let mut running = spawn_first();
     let lock = client.state().join("monitor/lock");
     let refused = cairn_tests::poll_until(
         std::time::Duration::from_secs(30),
         "the second monitor is refused",
         || {
+            // A probe that ran while the long-running one was starting may have held the
+            // lock at that moment and made *it* the refused one: start it again.
+            if running
+                .try_wait()
+                .expect("poll the first monitor")
+                .is_some()
+            {
+                running = spawn_first();
+            }
             let out = monitor(&client, &[]);
             (lock.exists() && code(&out) == 2).then_some(out)
         },
