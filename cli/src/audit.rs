@@ -68,6 +68,9 @@ pub(crate) enum AlertKind {
     QuorumLost,
     /// A deprecation was logged.
     Deprecation,
+    /// A `--mirror` could not be read or its checkpoint did not verify, so a split view
+    /// through it would go unseen.
+    MirrorCheckFailed,
 }
 
 impl AlertKind {
@@ -82,6 +85,7 @@ impl AlertKind {
             AlertKind::Stale => "stale",
             AlertKind::QuorumLost => "quorum-lost",
             AlertKind::Deprecation => "deprecation",
+            AlertKind::MirrorCheckFailed => "mirror-check-failed",
         }
     }
 }
@@ -98,6 +102,15 @@ pub(crate) struct Alert {
 }
 
 impl Alert {
+    /// A `--mirror` that could not be checked this round.
+    pub(crate) fn mirror_check_failed(mirror: &str, error: &anyhow::Error) -> Alert {
+        Alert::new(
+            AlertKind::MirrorCheckFailed,
+            format!("mirror {mirror} could not be checked: {error:#}"),
+        )
+        .with("mirror", mirror)
+    }
+
     fn new(kind: AlertKind, message: impl Into<String>) -> Alert {
         Alert {
             kind,
@@ -135,6 +148,9 @@ struct SavedState {
     index_records: u64,
     /// When a checkpoint of either log last changed (POSIX seconds).
     last_change: u64,
+    /// The watched keys (vkeys) the audited entries were already checked against; `None` in
+    /// a state saved before this was recorded (taken as "none").
+    watched: Vec<String>,
 }
 
 /// The outcome of one verified round.
@@ -260,6 +276,14 @@ impl Auditor {
             last_change: v["last_change"]
                 .as_u64()
                 .ok_or_else(|| damaged("no last change"))?,
+            watched: v["watched"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|k| k.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default(),
         }))
     }
 
@@ -333,6 +357,7 @@ impl Auditor {
             "right_edge": s.edge.hashes().iter().map(Hash::to_base64).collect::<Vec<_>>(),
             "index_records": s.index_records,
             "last_change": s.last_change,
+            "watched": s.watched,
         });
         let bytes = serde_json::to_vec_pretty(&v).context("encoding the audit state")?;
         self.dir.write(&self.state_path(), &bytes)
@@ -427,6 +452,22 @@ impl Auditor {
             if let Err(e) = checked {
                 self.alert_on_inconsistency(&e, LogName::Releases, up, alerts);
                 return Err(e);
+            }
+        }
+        // A watched key added since the last round is looked for in everything audited before
+        // (`--watch-key` added later looks back over the history).
+        if let (Some(s), Some(old)) = (&saved, &old_cp) {
+            let added: Vec<&Ed25519Verifier> = self
+                .watch
+                .iter()
+                .filter(|k| !s.watched.contains(&k.to_vkey()))
+                .collect();
+            if !added.is_empty() {
+                let keys_seen = usize::try_from(first_new_key).unwrap_or(usize::MAX);
+                for (i, entry) in keylog.entries.iter().enumerate().take(keys_seen) {
+                    alerts.extend(watched_by(&added, &keys_origin, i as u64, entry));
+                }
+                self.rescan(up, old, &added, alerts)?;
             }
         }
         let changed = old_cp.as_ref().is_none_or(|o| o.size() != cp.size())
@@ -530,6 +571,7 @@ impl Auditor {
             edge: p.edge.clone(),
             index_records: p.index_records + p.new_records.len() as u64,
             last_change: p.last_change,
+            watched: self.watch.iter().map(Ed25519Verifier::to_vkey).collect(),
         })?;
         if round
             .keys_before
@@ -678,16 +720,59 @@ impl Auditor {
         }
     }
 
+    /// Looks for `added` watched keys in the release-log entries `0..old.size()` audited by
+    /// earlier rounds, each bundle authenticated against `old` before its entries are read.
+    fn rescan<U: Upstream + ?Sized>(
+        &self,
+        up: &U,
+        old: &VerifiedCheckpoint,
+        added: &[&Ed25519Verifier],
+        alerts: &mut Vec<Alert>,
+    ) -> anyhow::Result<()> {
+        let origin = self.trust.origin(LogName::Releases);
+        let tree = TreeHead {
+            size: old.size(),
+            root: *old.root(),
+        };
+        let reader = cairn_verifier::tile::TileHashReader::new(
+            tree,
+            crate::fetch::UpstreamTiles::new(up, LogName::Releases),
+        );
+        let mut found = Vec::new();
+        let mut next = 0;
+        while next < old.size() {
+            let bundle = EntryBundle::for_entry(TILE_HEIGHT, next, old.size())
+                .map_err(|e| anyhow::anyhow!("planning release-log bundles: {e}"))?;
+            let entries = bundle_of(up, LogName::Releases, &bundle)?;
+            crate::fetch::verify_bundle(LogName::Releases, &bundle, &entries, &reader)?;
+            for (k, entry) in entries.iter().enumerate() {
+                found.extend(watched_by(added, &origin, bundle.first_entry() + k as u64, entry));
+            }
+            next = bundle.first_entry() + u64::from(bundle.width());
+        }
+        // Only after every bundle was authenticated: alerts about the log's real entries.
+        alerts.extend(found);
+        Ok(())
+    }
+
     /// A `watched-key-used` alert for each watched key whose signature on `entry` verifies.
     fn watched(&self, origin: &str, index: u64, entry: &[u8]) -> Vec<Alert> {
-        if self.watch.is_empty() {
+        let keys: Vec<&Ed25519Verifier> = self.watch.iter().collect();
+        watched_by(&keys, origin, index, entry)
+    }
+}
+
+/// A `watched-key-used` alert for each of `keys` whose signature on `entry` verifies.
+fn watched_by(keys: &[&Ed25519Verifier], origin: &str, index: u64, entry: &[u8]) -> Vec<Alert> {
+        if keys.is_empty() {
             return Vec::new();
         }
         let Ok(note) = Note::parse(entry) else {
             return Vec::new();
         };
         let mut out = Vec::new();
-        for key in &self.watch {
+        for key in keys {
+            let key: &Ed25519Verifier = key;
             let known: [&dyn NoteVerifier; 1] = [key];
             let signed = note
                 .verify(&known)
@@ -717,8 +802,9 @@ impl Auditor {
             }
         }
         out
-    }
+}
 
+impl Auditor {
     /// A `quorum-lost` alert when `cp` lacks the policy's witness quorum.
     fn quorum(&self, cp: &VerifiedCheckpoint, alerts: &mut Vec<Alert>) {
         if !self.trust.has_quorum() {

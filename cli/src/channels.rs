@@ -488,9 +488,12 @@ fn dns_txt(name: &str, server: Option<SocketAddr>) -> anyhow::Result<Vec<String>
             tokio::time::timeout(DNS_TIMEOUT, resolver.txt_lookup(fqdn.as_str())).await
         })
         .map_err(|_| {
-            anyhow::anyhow!("TXT lookup of {fqdn} via {via}: no answer within {DNS_TIMEOUT:?}")
+            anyhow::anyhow!(
+                "TXT lookup of {fqdn} via {via}: no answer within {}",
+                crate::fetch::human_duration(DNS_TIMEOUT)
+            )
         })?
-        .map_err(|e| anyhow::anyhow!("TXT lookup of {fqdn} via {via}: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("TXT lookup of {fqdn} via {via}: {}", dns_error_text(&e)))?;
     let tag = format!("{COMPACT_TAG} ");
     let mut lines = Vec::new();
     let mut others = 0usize;
@@ -608,7 +611,11 @@ fn run_git(args: &[&str], dir: Option<&Path>, limit: usize) -> anyhow::Result<Ve
         if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            anyhow::bail!("git {} did not finish within {GIT_TIMEOUT:?}", args[0]);
+            anyhow::bail!(
+                "git {} did not finish within {}",
+                args[0],
+                crate::fetch::human_duration(GIT_TIMEOUT)
+            );
         }
         std::thread::sleep(Duration::from_millis(10));
     };
@@ -629,6 +636,25 @@ fn run_git(args: &[&str], dir: Option<&Path>, limit: usize) -> anyhow::Result<Ve
         .into());
     }
     Ok(out)
+}
+
+/// A resolver error in words: hickory's own text for "no records" is a Rust debug dump of the
+/// query (`Query { name: Name(..), .. }`).
+fn dns_error_text(e: &hickory_resolver::ResolveError) -> String {
+    if e.is_nx_domain() {
+        return "the name does not exist (NXDOMAIN)".to_owned();
+    }
+    if e.is_no_records_found() {
+        return "the name has no TXT records".to_owned();
+    }
+    let text = e.to_string();
+    // Anything else that still carries a debug dump is cut before it.
+    match text.find(['{', '(']) {
+        Some(cut) if text[cut..].contains("Query") || text[cut..].contains("Name(") => {
+            text[..cut].trim_end().to_owned()
+        }
+        _ => text,
+    }
 }
 
 #[cfg(test)]

@@ -16,9 +16,28 @@ use cairn_verifier::tile::{
 use crate::exit::Failure;
 use crate::trust::LogName;
 
-/// Longest wait for a reply's headers or any read of its body (reqwest's blocking timeout
-/// applies to each wait, not to the whole transfer).
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// Longest time one fetch (checkpoint, tile, entry bundle, lookup) may take from the request
+/// to the last byte, unless `--timeout` says otherwise. reqwest's blocking timeout bounds each
+/// wait (the headers, every read), not the whole transfer, so a server trickling one byte at a
+/// time would never be given up without a total deadline: [`DeadlineReader`] checks it between
+/// reads, and each wait is bounded by the same duration, so a fetch ends within twice it.
+pub(crate) const DEFAULT_REQUEST_DEADLINE: Duration = Duration::from_secs(300);
+
+/// The deadline in force for this process (`--timeout`), set once at start.
+static REQUEST_DEADLINE: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
+
+/// Sets the total deadline of every bounded fetch (`--timeout`). The first call wins.
+pub(crate) fn set_request_deadline(deadline: Duration) {
+    let _ = REQUEST_DEADLINE.set(deadline);
+}
+
+/// The total deadline of one bounded fetch.
+pub(crate) fn request_deadline() -> Duration {
+    REQUEST_DEADLINE
+        .get()
+        .copied()
+        .unwrap_or(DEFAULT_REQUEST_DEADLINE)
+}
 /// Longest lookup answer read: a few thousand indexes.
 const MAX_LOOKUP_SIZE: usize = 64 * 1024;
 /// Longest refusal reason kept from a reply.
@@ -41,14 +60,69 @@ pub(crate) fn http_client(timeout: Option<Duration>) -> anyhow::Result<reqwest::
     builder.build().context("setting up the HTTP client")
 }
 
-/// Reads at most `limit` bytes of a reply, failing if there are more.
+/// A reader that fails once a deadline has passed, checked before every read: the total
+/// deadline of a fetch whose single reads each have their own timeout.
+#[derive(Debug)]
+pub(crate) struct DeadlineReader<R> {
+    inner: R,
+    deadline: std::time::Instant,
+    budget: Duration,
+}
+
+impl<R> DeadlineReader<R> {
+    /// `inner`, failing after `budget` from now.
+    pub(crate) fn new(inner: R, budget: Duration) -> DeadlineReader<R> {
+        DeadlineReader {
+            inner,
+            deadline: std::time::Instant::now() + budget,
+            budget,
+        }
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for DeadlineReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if std::time::Instant::now() >= self.deadline {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!(
+                    "the transfer took longer than {} (the server is too slow or trickling; \
+                     see --timeout)",
+                    human_duration(self.budget)
+                ),
+            ));
+        }
+        self.inner.read(buf)
+    }
+}
+
+/// `90 s` or `250 ms`.
+pub(crate) fn human_duration(d: Duration) -> String {
+    if d.subsec_nanos() == 0 {
+        format!("{} s", d.as_secs())
+    } else {
+        format!("{} ms", d.as_millis())
+    }
+}
+
+/// Reads at most `limit` bytes of a reply, failing if there are more or if the whole reply
+/// takes longer than [`request_deadline`].
 pub(crate) fn read_limited(
     response: reqwest::blocking::Response,
     limit: usize,
 ) -> Result<Vec<u8>, FetchError> {
+    read_limited_within(response, limit, request_deadline())
+}
+
+/// [`read_limited`] with the total deadline `budget` counted from now.
+pub(crate) fn read_limited_within(
+    response: reqwest::blocking::Response,
+    limit: usize,
+    budget: Duration,
+) -> Result<Vec<u8>, FetchError> {
     let mut body = Vec::new();
     let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
-    response
+    DeadlineReader::new(response, budget)
         .take(cap)
         .read_to_end(&mut body)
         .map_err(|e| FetchError(format!("reading the reply: {e}")))?;
@@ -58,6 +132,22 @@ pub(crate) fn read_limited(
         )));
     }
     Ok(body)
+}
+
+/// An error and its causes on one line ("a: b: c"), as reqwest's own message leaves the cause
+/// (refused connection, timeout) out.
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = cause.source();
+    }
+    out
 }
 
 /// The first line of a refusal body, without control characters, shortened.
@@ -160,7 +250,7 @@ impl LogServer {
     pub(crate) fn new(url: &str) -> anyhow::Result<LogServer> {
         Ok(LogServer {
             base: url.trim_end_matches('/').to_owned(),
-            http: http_client(Some(REQUEST_TIMEOUT))?,
+            http: http_client(Some(request_deadline()))?,
         })
     }
 
@@ -168,14 +258,16 @@ impl LogServer {
     /// non-200 answer or a body over `limit` bytes.
     pub(crate) fn get(&self, path: &str, limit: usize) -> Result<Option<Vec<u8>>, FetchError> {
         let url = format!("{}/{path}", self.base);
+        let budget = request_deadline();
+        let started = std::time::Instant::now();
         let response = self
             .http
             .get(&url)
             .send()
-            .map_err(|e| FetchError(format!("GET {url}: {e}")))?;
+            .map_err(|e| FetchError(format!("GET {url}: {}", error_chain(&e))))?;
         let status = response.status().as_u16();
-        let body =
-            read_limited(response, limit).map_err(|e| FetchError(format!("GET {url}: {e}")))?;
+        let body = read_limited_within(response, limit, budget.saturating_sub(started.elapsed()))
+            .map_err(|e| FetchError(format!("GET {url}: {e}")))?;
         match status {
             200 => Ok(Some(body)),
             404 => Ok(None),
@@ -314,7 +406,9 @@ impl<U: Upstream> UpstreamTiles<U> {
         {
             return Ok(data);
         }
-        let limit = usize::from(TILE_WIDTH) * 32;
+        // Read a little more than a full tile: a tile of the wrong length is then refused as
+        // one that does not match its checkpoint (exit 3) rather than as a failed read.
+        let limit = usize::from(TILE_WIDTH) * 32 * 8;
         let path = format!("{}/{}", self.log.as_str(), tile.path());
         if let Some(data) = self.upstream.get(&path, limit)? {
             return Ok(data);
@@ -333,7 +427,10 @@ impl<U: Upstream> UpstreamTiles<U> {
             .upstream
             .get(&full_path, limit)?
             .ok_or_else(|| FetchError(format!("neither {path} nor {full_path} exists")))?;
-        data.truncate(tile.data_len());
+        // The full tile must be full; only then is its prefix the partial tile.
+        if data.len() == full.data_len() {
+            data.truncate(tile.data_len());
+        }
         Ok(data)
     }
 }

@@ -7,6 +7,7 @@
 //! removes it before the process exits (drops do not run when a signal kills the process).
 
 use std::fs;
+use std::io::Read as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -15,7 +16,7 @@ use anyhow::Context as _;
 use serde_json::json;
 
 use crate::exit::Failure;
-use crate::fetch::{http_client, read_limited};
+use crate::fetch::{error_chain, http_client, read_limited, request_deadline};
 use crate::hashing::hash_stream;
 use crate::report::Report;
 use crate::state::sync_dir;
@@ -156,14 +157,21 @@ fn install(
         .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
     set_temporary(Some(temporary.path().to_path_buf()));
 
-    let given_proof = match &args.proof {
+    // The proof comes first: the entry it carries names every file of the release with its
+    // size, so the download is stopped as soon as it is larger than any of them (a hostile
+    // or broken server cannot fill the disk before verification refuses the file).
+    let proof = match &args.proof {
         Some(p) => Some(
             read_proof(p)?
                 .ok_or_else(|| Failure::Usage(format!("--proof {}: no such file", p.display())))?,
         ),
-        None => None,
+        None => match source {
+            Source::Url(url) => fetch_proof(&http_client(Some(request_deadline()))?, url)?,
+            Source::Local(path) => read_proof(&proof_path_for(path))?,
+        },
     };
-    let (hashed, proof) = match source {
+    let limit = proof.as_ref().and_then(largest_logged_size);
+    let hashed = match source {
         Source::Url(url) => {
             // reqwest's blocking timeout bounds each wait (the headers, every read), not the
             // whole transfer: a multi-GiB download may take long, a stalled one fails.
@@ -171,14 +179,19 @@ fn install(
             let response = http
                 .get(url.clone())
                 .send()
-                .with_context(|| format!("downloading {url}"))?;
+                .map_err(|e| anyhow::anyhow!("downloading {url}: {}", error_chain(&e)))?;
             let status = response.status();
             if !status.is_success() {
-                anyhow::bail!("downloading {url}: HTTP {status}");
+                anyhow::bail!("downloading {url}: HTTP {}", status.as_u16());
             }
             let total = response.content_length();
+            if let (Some(total), Some(limit)) = (total, limit)
+                && total > limit
+            {
+                return Err(too_large(&args.source, limit, total).into());
+            }
             let hashed = hash_stream(
-                response,
+                capped(response, limit),
                 total,
                 file_name,
                 Some(temporary.as_file_mut() as &mut dyn std::io::Write),
@@ -192,30 +205,26 @@ fn install(
                     hashed.size
                 );
             }
-            let proof = match given_proof {
-                Some(p) => Some(p),
-                None => fetch_proof(&http, url)?,
-            };
-            (hashed, proof)
+            hashed
         }
         Source::Local(path) => {
             let file =
                 fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
             let total = file.metadata().ok().map(|m| m.len());
-            let hashed = hash_stream(
-                file,
+            hash_stream(
+                capped(file, limit),
                 total,
                 file_name,
                 Some(temporary.as_file_mut() as &mut dyn std::io::Write),
             )
-            .with_context(|| format!("copying {}", path.display()))?;
-            let proof = match given_proof {
-                Some(p) => Some(p),
-                None => read_proof(&proof_path_for(path))?,
-            };
-            (hashed, proof)
+            .with_context(|| format!("copying {}", path.display()))?
         }
     };
+    if let Some(limit) = limit
+        && hashed.size > limit
+    {
+        return Err(too_large(&args.source, limit, hashed.size).into());
+    }
     temporary
         .as_file()
         .sync_all()
@@ -250,10 +259,14 @@ fn install(
     }
     let verified = run.verify(&hashed, proof.as_ref(), expected, &args.checks)?;
 
-    // Every check passed: give the file the destination's mode (or 0644) and rename it.
-    let mode = fs::metadata(&args.to)
-        .map(|m| m.permissions().mode() & 0o7777)
-        .unwrap_or(0o644);
+    // Every check passed: give the file the destination's permission bits (or 0644) and
+    // rename it. Never setuid, setgid or sticky: a verified file gains no privilege from
+    // what it replaces. The destination itself is looked at, not what a symlink there
+    // points to (the rename replaces the link, so its target's mode is not the file's).
+    let mode = fs::symlink_metadata(&args.to)
+        .ok()
+        .filter(fs::Metadata::is_file)
+        .map_or(0o644, |m| m.permissions().mode() & 0o777);
     temporary
         .as_file()
         .set_permissions(fs::Permissions::from_mode(mode))
@@ -268,6 +281,31 @@ fn install(
     Ok(verified)
 }
 
+/// The largest file size the proof's release entry names, if the proof holds a release.
+fn largest_logged_size(proof: &ProofFile) -> Option<u64> {
+    let parsed = cairn_verifier::tlog_proof::TlogProof::parse(&proof.bytes).ok()?;
+    let note = cairn_verifier::note::Note::parse(parsed.extra.as_deref()?).ok()?;
+    let release = cairn_verifier::entry::Release::parse(note.text()).ok()?;
+    release
+        .artifacts()
+        .iter()
+        .chain(release.manifests())
+        .map(|f| f.size)
+        .max()
+}
+
+/// `reader`, stopped one byte past `limit` so an oversized file is noticed without reading it all.
+fn capped<R: std::io::Read>(reader: R, limit: Option<u64>) -> std::io::Take<R> {
+    reader.take(limit.map_or(u64::MAX, |l| l.saturating_add(1)))
+}
+
+fn too_large(source: &str, limit: u64, got: u64) -> Failure {
+    Failure::Verification(format!(
+        "{source} is larger ({got}+ bytes) than any file its log entry names (at most {limit} \
+         bytes); the download was stopped"
+    ))
+}
+
 /// `URL.tlog-proof`, if the server has it (404: no proof; any other failure is an error).
 fn fetch_proof(
     http: &reqwest::blocking::Client,
@@ -278,7 +316,7 @@ fn fetch_proof(
     let response = http
         .get(proof_url.clone())
         .send()
-        .with_context(|| format!("fetching {proof_url}"))?;
+        .map_err(|e| anyhow::anyhow!("fetching {proof_url}: {}", error_chain(&e)))?;
     let status = response.status().as_u16();
     if status == 404 {
         return Ok(None);

@@ -10,6 +10,16 @@ use cairn_verifier::note::{Ed25519Signer, Ed25519Verifier, KeyName, NoteVerifier
 
 use crate::exit::Failure;
 
+/// What to say when a secret key is given where a verifier key is expected.
+pub(crate) const SECRET_KEY_GIVEN: &str =
+    "this is a secret (signing) key; pass the verifier key (the .pub file) instead, and keep \
+     the secret key private";
+
+/// Whether `text` looks like a C2SP signed-note secret key (`PRIVATE+KEY+...`).
+pub(crate) fn is_secret_key(text: &str) -> bool {
+    text.trim_start().starts_with("PRIVATE+KEY+")
+}
+
 /// Longest key file read: a signing key is one short line; anything larger is not one.
 const MAX_KEY_FILE_SIZE: u64 = 4096;
 
@@ -21,6 +31,18 @@ pub(crate) fn load_signer(path: &Path) -> anyhow::Result<Ed25519Signer> {
     if !meta.is_file() {
         return Err(Failure::Usage(format!(
             "signing key {} is not a regular file",
+            path.display()
+        ))
+        .into());
+    }
+    // Name the kind of key before judging its permissions: a verifier key is public, so
+    // its mode says nothing, and the user needs to hear that it is the wrong file.
+    if let Ok(text) = read_small(path, "signing key")
+        && Ed25519Verifier::from_vkey(text.lines().next().unwrap_or_default().trim()).is_ok()
+    {
+        return Err(Failure::Usage(format!(
+            "{} is a verifier key (public); pass the signing key (the file `cairn keygen` \
+             wrote without .pub)",
             path.display()
         ))
         .into());
@@ -52,6 +74,9 @@ pub(crate) fn read_verifier(arg: &str, what: &str) -> anyhow::Result<Ed25519Veri
     if let Ok(key) = Ed25519Verifier::from_vkey(arg) {
         return Ok(key);
     }
+    if is_secret_key(arg) {
+        return Err(Failure::Usage(format!("{what}: {SECRET_KEY_GIVEN}")).into());
+    }
     let path = Path::new(arg);
     if !path.exists() {
         return Err(Failure::Usage(format!(
@@ -61,6 +86,13 @@ pub(crate) fn read_verifier(arg: &str, what: &str) -> anyhow::Result<Ed25519Veri
     }
     let text = read_small(path, what)?;
     let line = text.lines().next().unwrap_or_default().trim();
+    if is_secret_key(line) {
+        return Err(Failure::Usage(format!(
+            "{what} file {}: {SECRET_KEY_GIVEN}",
+            path.display()
+        ))
+        .into());
+    }
     Ed25519Verifier::from_vkey(line).map_err(|e| {
         Failure::Usage(format!(
             "{what} file {} does not hold an Ed25519 verifier key: {e}",
@@ -102,8 +134,31 @@ impl LogKey {
 }
 
 fn read_small(path: &Path, what: &str) -> anyhow::Result<String> {
-    let file =
-        std::fs::File::open(path).with_context(|| format!("opening {what} {}", path.display()))?;
+    let bytes = read_small_file(path, what)?;
+    String::from_utf8(bytes).map_err(|_| {
+        Failure::Usage(format!("{what} file {} is not UTF-8 text", path.display())).into()
+    })
+}
+
+/// Reads a key file: a regular file (a FIFO or device is refused without blocking on it) of
+/// at most [`MAX_KEY_FILE_SIZE`] bytes.
+pub(crate) fn read_small_file(path: &Path, what: &str) -> anyhow::Result<Vec<u8>> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let file = std::fs::File::options()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)
+        .with_context(|| format!("opening {what} {}", path.display()))?;
+    let meta = file
+        .metadata()
+        .with_context(|| format!("reading {what} {}", path.display()))?;
+    if !meta.is_file() {
+        return Err(Failure::Usage(format!(
+            "{what} {} is not a regular file",
+            path.display()
+        ))
+        .into());
+    }
     let mut bytes = Vec::new();
     file.take(MAX_KEY_FILE_SIZE + 1)
         .read_to_end(&mut bytes)
@@ -115,7 +170,5 @@ fn read_small(path: &Path, what: &str) -> anyhow::Result<String> {
         ))
         .into());
     }
-    String::from_utf8(bytes).map_err(|_| {
-        Failure::Usage(format!("{what} file {} is not UTF-8 text", path.display())).into()
-    })
+    Ok(bytes)
 }

@@ -26,6 +26,11 @@ use crate::trust::{ClientOptions, LogName, Trust};
 pub(crate) const SNAPSHOT_HEADER: &str = "cairn-keylog-snapshot/v1";
 /// Largest snapshot accepted, compressed or decompressed.
 pub(crate) const MAX_SNAPSHOT_SIZE: usize = 64 << 20;
+/// Most key-log entries a client keeps. The key log is small by design (a few events a year);
+/// the smallest valid key event is over 200 bytes, so a log within [`MAX_SNAPSHOT_SIZE`] has
+/// fewer. A log-signed checkpoint claiming more is refused before anything is fetched, so a
+/// hostile log cannot make a client collect entries until it runs out of memory.
+pub(crate) const MAX_KEYLOG_ENTRIES: u64 = 1 << 18;
 /// zstd level for snapshots: key entries are small text, any level is fast.
 const ZSTD_LEVEL: i32 = 19;
 
@@ -116,6 +121,11 @@ impl Snapshot {
         // before allocating for it.
         if size > rest.len() / 2 {
             return Err(format!("size {size} is more than the data can hold"));
+        }
+        if u64::try_from(size).unwrap_or(u64::MAX) > MAX_KEYLOG_ENTRIES {
+            return Err(format!(
+                "size {size} is more than the {MAX_KEYLOG_ENTRIES} entries a client keeps"
+            ));
         }
         if rest.len() < cp_len {
             return Err("truncated checkpoint".to_owned());
@@ -335,6 +345,18 @@ pub(crate) fn sync<U: Upstream + ?Sized>(
             (Vec::new(), 0)
         }
     };
+    if cp.size() > MAX_KEYLOG_ENTRIES {
+        let detail = format!(
+            "{} serves a key-log checkpoint of {} entries, more than the {MAX_KEYLOG_ENTRIES} a \
+             client keeps (a key log is small by design; this log is hostile or broken)",
+            server.describe(),
+            cp.size()
+        );
+        report.fail("keylog-entries", &detail);
+        return Err(Failure::Verification(detail).into());
+    }
+    // The entries are held in memory; their total stays within what a snapshot may hold.
+    let mut held: usize = entries.iter().map(Vec::len).sum();
     let mut next = stored_size;
     while next < cp.size() {
         let bundle = EntryBundle::for_entry(TILE_HEIGHT, next, cp.size())
@@ -346,6 +368,17 @@ pub(crate) fn sync<U: Upstream + ?Sized>(
         })?;
         let skip = usize::try_from(next - bundle.first_entry()).unwrap_or(usize::MAX);
         for e in fetched.into_iter().skip(skip) {
+            held = held.saturating_add(e.len() + 2);
+            if held > MAX_SNAPSHOT_SIZE {
+                let detail = format!(
+                    "{}: the key log's first {next} entries already exceed the {} MiB a \
+                     client keeps (a key log is small by design; this log is hostile or broken)",
+                    server.describe(),
+                    MAX_SNAPSHOT_SIZE >> 20
+                );
+                report.fail("keylog-entries", &detail);
+                return Err(Failure::Verification(detail).into());
+            }
             entries.push(e);
             next += 1;
         }

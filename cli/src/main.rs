@@ -96,12 +96,38 @@ fn main() -> ExitCode {
     exit::report(result)
 }
 
-/// Structured logs on stderr; `RUST_LOG` selects what (default: info).
+/// Structured logs on stderr; `RUST_LOG` selects what (default: info). Colour only when
+/// stderr is a terminal and `NO_COLOR` is unset, so logs written to a file or journal carry
+/// no escape codes.
 fn init_logging() {
+    use std::io::IsTerminal as _;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(use_colour(
+            std::io::stderr().is_terminal(),
+            std::env::var_os("NO_COLOR"),
+        ))
         .with_writer(std::io::stderr)
         .try_init();
+}
+
+/// Whether log lines get ANSI colour: on a terminal, unless `NO_COLOR` is set to anything
+/// non-empty (no-color.org).
+fn use_colour(terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
+    terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::use_colour;
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        assert!(use_colour(true, None));
+        assert!(use_colour(true, Some("".into())));
+        assert!(!use_colour(true, Some("1".into())));
+        assert!(!use_colour(false, None));
+    }
 }

@@ -130,8 +130,10 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
                     round.keylog.checkpoint.size()
                 );
                 for m in &mirrors {
+                    // A mirror that cannot be read hides any split view it might show, so
+                    // it is an alert, not a note on stderr.
                     if let Err(e) = auditor.check_mirror(&server, m, &round, &mut alerts) {
-                        eprintln!("cairn: monitor: mirror {}: {e:#}", m.describe());
+                        alerts.push(Alert::mirror_check_failed(&m.describe(), &e));
                     }
                 }
                 Ok(())

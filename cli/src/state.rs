@@ -116,21 +116,22 @@ impl StateDir {
         self.log_dir(trust).join("keylog.snapshot")
     }
 
-    /// Reads a state file; `None` if it does not exist.
+    /// Reads a state file (size-capped, regular files only); `None` if it does not exist.
     pub(crate) fn read(&self, path: &Path, limit: usize) -> anyhow::Result<Option<Vec<u8>>> {
-        match fs::File::open(path) {
-            Ok(file) => {
-                let mut data = Vec::new();
-                let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
-                std::io::Read::read_to_end(&mut std::io::Read::take(file, cap), &mut data)
-                    .with_context(|| format!("reading {}", path.display()))?;
-                if data.len() > limit {
-                    anyhow::bail!("{} is larger than {limit} bytes", path.display());
-                }
-                Ok(Some(data))
+        read_private(path, limit, "state file")
+    }
+
+    /// Refuses a state directory another user could change: one that is not a directory,
+    /// is writable by group or others, or belongs to another user (root excepted), as ssh
+    /// does for its own directory. What it holds decides which checkpoints and keys a client
+    /// trusts. A directory that does not exist yet is fine (it is created with mode 0700).
+    pub(crate) fn check(&self) -> anyhow::Result<()> {
+        match fs::metadata(&self.root) {
+            Ok(meta) => check_not_shared(&self.root, &meta, "state directory", true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => {
+                Err(e).with_context(|| format!("reading state directory {}", self.root.display()))
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
         }
     }
 
@@ -177,6 +178,100 @@ impl StateDir {
         write_atomic(&path, inconsistency.to_evidence().as_bytes(), 0o644)?;
         Ok(path)
     }
+}
+
+/// Refuses `path` (described by `meta`) if it is not a regular file (or, with `dir`, a
+/// directory), if group or others may write it, or if it belongs to another user than this
+/// process's (root-owned files are accepted, as system-wide configuration).
+pub(crate) fn check_not_shared(
+    path: &Path,
+    meta: &fs::Metadata,
+    what: &str,
+    dir: bool,
+) -> anyhow::Result<()> {
+    use std::os::unix::fs::MetadataExt as _;
+    let kind = meta.file_type();
+    let right_kind = if dir { kind.is_dir() } else { kind.is_file() };
+    if !right_kind {
+        return Err(Failure::Usage(format!(
+            "{what} {} is not a {} ({}); refusing to use it",
+            path.display(),
+            if dir { "directory" } else { "regular file" },
+            file_kind(meta)
+        ))
+        .into());
+    }
+    let mode = meta.permissions().mode() & 0o7777;
+    if mode & 0o022 != 0 {
+        return Err(Failure::Usage(format!(
+            "{what} {} has mode {mode:04o}, writable by other users; refusing to use it (run \
+             `chmod go-w {}` if nobody changed it, else start over with `cairn trust init`)",
+            path.display(),
+            path.display()
+        ))
+        .into());
+    }
+    let me = rustix::process::geteuid().as_raw();
+    if meta.uid() != me && meta.uid() != 0 {
+        return Err(Failure::Usage(format!(
+            "{what} {} belongs to user {}, not to this user ({me}) or root; refusing to use it",
+            path.display(),
+            meta.uid()
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+fn file_kind(meta: &fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt as _;
+    let t = meta.file_type();
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_char_device() || t.is_block_device() {
+        "a device"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_symlink() {
+        "a symbolic link"
+    } else {
+        "a regular file"
+    }
+}
+
+/// Reads at most `limit` bytes of the regular file `path` that other users cannot change
+/// ([`check_not_shared`]); `None` if it does not exist. The file is opened without blocking
+/// and checked again once open, so a FIFO or device swapped in is refused, never waited on
+/// or read without end.
+pub(crate) fn read_private(path: &Path, limit: usize, what: &str) -> anyhow::Result<Option<Vec<u8>>> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let file = match fs::File::options()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("opening {what} {}", path.display())),
+    };
+    let meta = file
+        .metadata()
+        .with_context(|| format!("reading {what} {}", path.display()))?;
+    check_not_shared(path, &meta, what, false)?;
+    let mut data = Vec::new();
+    let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
+    std::io::Read::read_to_end(&mut std::io::Read::take(file, cap), &mut data)
+        .with_context(|| format!("reading {what} {}", path.display()))?;
+    if data.len() > limit {
+        return Err(Failure::Usage(format!(
+            "{what} {} is larger than {limit} bytes; refusing to use it",
+            path.display()
+        ))
+        .into());
+    }
+    Ok(Some(data))
 }
 
 /// Creates `dir` and its parents, mode 0700, if needed.

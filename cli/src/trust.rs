@@ -12,12 +12,16 @@ use std::time::Duration;
 use anyhow::Context as _;
 use cairn_verifier::cosignature::CosignatureVerifier;
 use cairn_verifier::decimal::parse_canonical_u64;
-use cairn_verifier::entry::{MAX_ROOTS, RootSet};
-use cairn_verifier::note::{Ed25519Verifier, KeyName, NoteVerifier as _};
+use cairn_verifier::entry::{KeyEvent, MAX_ROOTS, RootSet, RootSetDifference};
+use cairn_verifier::note::{Ed25519Verifier, KeyName, Note, NoteVerifier as _};
+use cairn_verifier::tile::TreeHead;
 use cairn_verifier::policy::{MAX_POLICY_SIZE, Policy};
 
 use crate::duration::parse_duration;
+use crate::checkpoints::verify_signature;
 use crate::exit::Failure;
+use crate::fetch::LogServer;
+use crate::report::Report;
 use crate::state::{StateDir, write_atomic};
 
 /// First line of every trust file.
@@ -254,16 +258,12 @@ impl Trust {
 
     /// Reads and parses a trust file.
     pub(crate) fn load(path: &Path) -> anyhow::Result<Trust> {
-        let bytes = match std::fs::read(path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Failure::Usage(format!(
-                    "no trust policy at {}: run `cairn trust init` first (or pass --trust FILE)",
-                    path.display()
-                ))
-                .into());
-            }
-            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        let Some(bytes) = crate::state::read_private(path, MAX_TRUST_SIZE, "trust policy")? else {
+            return Err(Failure::Usage(format!(
+                "no trust policy at {}: run `cairn trust init` first (or pass --trust FILE)",
+                path.display()
+            ))
+            .into());
         };
         Trust::parse(&bytes).map_err(|e| {
             Failure::Usage(format!("trust policy {} is invalid: {e}", path.display())).into()
@@ -292,12 +292,24 @@ pub(crate) struct ClientOptions {
     /// Trust policy file to use instead of the one in the state directory.
     #[arg(long, value_name = "FILE")]
     pub(crate) trust: Option<PathBuf>,
+    /// Longest one fetch from the log (checkpoint, tile, entry bundle, lookup) may take in
+    /// total, for example 30s or 5m; a slower or trickling server is given up (default 5m).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub(crate) timeout: Option<Duration>,
 }
 
 impl ClientOptions {
-    /// The state directory.
+    /// The state directory (and, as every client command starts here, the fetch deadline).
     pub(crate) fn state_dir(&self) -> anyhow::Result<StateDir> {
-        StateDir::resolve(self.state.as_deref())
+        if let Some(timeout) = self.timeout {
+            if timeout.is_zero() {
+                return Err(Failure::Usage("--timeout must be longer than 0 s".to_owned()).into());
+            }
+            crate::fetch::set_request_deadline(timeout);
+        }
+        let state = StateDir::resolve(self.state.as_deref())?;
+        state.check()?;
+        Ok(state)
     }
 
     /// The state directory and the trust policy in force.
@@ -352,21 +364,34 @@ struct InitArgs {
     /// Replace an existing trust policy.
     #[arg(long)]
     force: bool,
+    /// Do not contact the log to check the roots and threshold against its genesis (key-log
+    /// entry 0); `cairn keylog sync` checks them later.
+    #[arg(long)]
+    offline: bool,
     #[command(flatten)]
     client: ClientOptions,
 }
 
 /// A vkey given on the command line, or the path of a file whose one line is the vkey.
 pub(crate) fn vkey_arg(value: &str) -> anyhow::Result<String> {
+    use crate::key_files::{SECRET_KEY_GIVEN, is_secret_key};
+    if is_secret_key(value) {
+        return Err(Failure::Usage(SECRET_KEY_GIVEN.to_owned()).into());
+    }
     if value.contains('+') && !Path::new(value).exists() {
         return Ok(value.to_owned());
     }
-    let text = std::fs::read_to_string(value).map_err(|e| {
+    let bytes = crate::key_files::read_small_file(Path::new(value), "verifier key").map_err(|e| {
         Failure::Usage(format!(
-            "{value:?} is neither a verifier key nor a readable file: {e}"
+            "{value:?} is neither a verifier key nor a readable file: {e:#}"
         ))
     })?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| Failure::Usage(format!("{value}: not a verifier key (not UTF-8 text)")))?;
     let line = text.strip_suffix('\n').unwrap_or(&text);
+    if is_secret_key(line) {
+        return Err(Failure::Usage(format!("{value}: {SECRET_KEY_GIVEN}")).into());
+    }
     if line.contains('\n') {
         return Err(
             Failure::Usage(format!("{value}: expected one line holding a verifier key")).into(),
@@ -427,6 +452,14 @@ fn run_init(args: &InitArgs) -> anyhow::Result<()> {
         ))
         .into());
     }
+    if args.offline {
+        eprintln!(
+            "cairn: --offline: the root keys and threshold were not checked against the log's \
+             genesis; `cairn keylog sync` will check them"
+        );
+    } else {
+        check_genesis(&trust)?;
+    }
     write_atomic(&path, trust.text.as_bytes(), 0o644)?;
     eprintln!(
         "cairn: wrote the trust policy for log {} ({}) to {}",
@@ -442,6 +475,85 @@ fn run_init(args: &InitArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Checks the roots and threshold of `trust` against the log's genesis (key-log entry 0), when
+/// the log can be reached: the entry must be authenticated by the log-signed key-log checkpoint
+/// (its bundle hashes to tiles that hash to the root), then its root set must be the one given.
+/// A difference is refused in plain words; an unreachable log only gets a warning, as the first
+/// `cairn keylog sync` checks the same thing.
+fn check_genesis(trust: &Trust) -> anyhow::Result<()> {
+    let logged = match fetch_genesis_roots(trust) {
+        Ok(roots) => roots,
+        Err(e) => {
+            if let Some(Failure::Verification(_)) = e.downcast_ref::<Failure>() {
+                return Err(e.context(format!(
+                    "checking the root keys against the genesis of the log at {}",
+                    trust.url
+                )));
+            }
+            eprintln!(
+                "cairn: warning: could not check the root keys against the log's genesis \
+                 ({e:#}); `cairn keylog sync` will check them"
+            );
+            return Ok(());
+        }
+    };
+    let differences = trust.roots.differences(&logged);
+    if differences.is_empty() {
+        eprintln!(
+            "cairn: the {} root keys and threshold {} match the log's genesis",
+            logged.keys().len(),
+            logged.threshold()
+        );
+        return Ok(());
+    }
+    let mut lines = Vec::new();
+    for d in &differences {
+        lines.push(match d {
+            RootSetDifference::Missing(k) => {
+                format!("--root-key {k} is not a root key of the log's genesis")
+            }
+            RootSetDifference::Extra(k) => {
+                format!("the log's genesis also has root key {k}, which was not given")
+            }
+            RootSetDifference::Threshold { expected, found } => {
+                format!("the log's genesis has threshold {found}, not {expected}")
+            }
+            other => other.to_string(),
+        });
+    }
+    Err(Failure::Usage(format!(
+        "the root keys and threshold given do not match the genesis of the log at {} \
+         (key-log entry 0): {}; pass exactly its root keys and threshold (or --offline to skip \
+         this check)",
+        trust.url,
+        lines.join("; ")
+    ))
+    .into())
+}
+
+/// The root set of the log's authenticated genesis event.
+fn fetch_genesis_roots(trust: &Trust) -> anyhow::Result<RootSet> {
+    let server = LogServer::new(&trust.url)?;
+    let bytes = server.checkpoint(LogName::Keys)?;
+    let mut report = Report::new(false);
+    let cp = verify_signature(trust, LogName::Keys, &bytes, "key log", &mut report)?;
+    if cp.size() == 0 {
+        anyhow::bail!("the key log is empty");
+    }
+    let tree = TreeHead {
+        size: cp.size(),
+        root: *cp.root(),
+    };
+    let reader = server.hash_reader(LogName::Keys, tree);
+    let entry = server.entry(LogName::Keys, &reader, 0)?;
+    let bad = |what: String| Failure::Verification(format!("the log's key-log entry 0 {what}"));
+    let note = Note::parse(&entry).map_err(|e| bad(format!("is not a signed note: {e}")))?;
+    match KeyEvent::parse(note.text()).map_err(|e| bad(format!("does not parse: {e}")))? {
+        KeyEvent::Root { roots, .. } => Ok(roots),
+        other => Err(bad(format!("is a {} event, not a root event", other.kind())).into()),
+    }
 }
 
 /// Splits the values of repeated `--witness NAME VKEY [URL]` options. clap gives them flat, so

@@ -267,8 +267,16 @@ fn forged_checkpoint_signature() {
 fn log_key_mismatch() {
     let (log, client, artifact) = setup();
     let other = Ed25519Signer::from_seed(KeyName::new(PREFIX).expect("name"), [7; 32]);
+    // trust init reaches the log: its key-log checkpoint does not verify with that key.
     let out = client.trust_raw(&log.url(), &other.verifier().to_vkey(), &log, &[]);
-    assert_exit(&out, 0, "trust init with another log key");
+    assert_exit(&out, 3, "trust init with another log key");
+    assert!(
+        text(&out.stderr).contains("checkpoint signature"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = client.trust_raw(&log.url(), &other.verifier().to_vkey(), &log, &["--offline"]);
+    assert_exit(&out, 0, "trust init --offline with another log key");
     let out = client.verify(&artifact, &["--json"]);
     assert_refused(&out, 3, "checkpoint-signature", "log key mismatch");
     assert_install_refused(&client, &artifact, &[], 3, "checkpoint-signature");
@@ -394,13 +402,46 @@ fn key_log_from_other_genesis_roots() {
         "--threshold",
         "1",
     ]);
-    assert_exit(&out, 0, "trust init with other roots");
+    // trust init reaches the log and says in plain words what differs.
+    assert_exit(&out, 2, "trust init with other roots");
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&format!("--root-key {root} is not a root key of the log's genesis"))
+            && stderr.contains(&format!(
+                "the log's genesis also has root key {}",
+                log.root.verifier().to_vkey()
+            )),
+        "{stderr}"
+    );
+    assert!(!std::path::Path::new(&state).join("trust").exists());
+    let out = run_cairn(&[
+        "trust",
+        "init",
+        "--offline",
+        "--state",
+        &state,
+        "--log",
+        &url,
+        "--log-key",
+        &vkey,
+        "--root-key",
+        &root,
+        "--threshold",
+        "1",
+    ]);
+    assert_exit(&out, 0, "trust init --offline with other roots");
     let out = other.verify(&artifact, &["--json"]);
     assert_refused(
         &out,
         3,
         "keylog-replay",
         "genesis differs from the pinned roots",
+    );
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&format!("pinned root key {root} is not in the genesis"))
+            && !stderr.contains("RootSet {"),
+        "the refusal names the difference in words, not as Rust debug text:\n{stderr}"
     );
     assert_install_refused(&other, &artifact, &[], 3, "keylog-replay");
     drop(client);
@@ -999,4 +1040,197 @@ fn install_interrupted_by_ctrl_c_leaves_no_temporary_file() {
         "the temporary file was removed"
     );
     drop(log);
+}
+
+#[test]
+fn install_never_copies_setuid_nor_takes_a_mode_through_a_symlink() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let (_log, client, artifact) = setup();
+    let dest = tempfile::tempdir().expect("dest");
+    // A setuid, setgid program is replaced: the verified file keeps the permission bits only.
+    let to = dest.path().join("tool");
+    std::fs::write(&to, b"old\n").expect("old");
+    std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o6755)).expect("chmod");
+    let out = install(&client, &s(&artifact), &to, &[]);
+    assert_exit(&out, 0, "install over a setuid file");
+    let mode = std::fs::metadata(&to).expect("meta").permissions().mode() & 0o7777;
+    assert_eq!(mode, 0o755, "setuid/setgid bits copied: {mode:o}");
+    // A symlink at PATH: the link is replaced by the file, whose mode is not the target's.
+    let target = dest.path().join("target");
+    std::fs::write(&target, b"target\n").expect("target");
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o4777)).expect("chmod");
+    let link = dest.path().join("link");
+    std::os::unix::fs::symlink(&target, &link).expect("symlink");
+    let out = install(&client, &s(&artifact), &link, &[]);
+    assert_exit(&out, 0, "install over a symlink");
+    let meta = std::fs::symlink_metadata(&link).expect("meta");
+    assert!(meta.is_file(), "the link was replaced by the file");
+    assert_eq!(meta.permissions().mode() & 0o7777, 0o644);
+    assert_eq!(std::fs::read(&target).expect("target"), b"target\n");
+}
+
+#[test]
+fn install_stops_a_download_at_the_logged_size() {
+    let (log, client, artifact) = setup();
+    let proof = std::fs::read(proof_path(&artifact)).expect("proof");
+    let logged = std::fs::read(&artifact).expect("artifact");
+    // The server announces a 1 GiB body and then stalls; and, second, sends more than logged.
+    for (announced, first) in [(1u64 << 30, logged.clone()), (1 << 20, vec![b'x'; 1 << 20])] {
+        let proof = proof.clone();
+        let first_body = first.clone();
+        let http = TinyHttp::start(move |path| match path {
+            "/os.img.tlog-proof" => Answer::Full(200, proof.clone()),
+            "/os.img" if announced == 1 << 30 => Answer::Stall {
+                total: announced,
+                first: first_body.clone(),
+            },
+            "/os.img" => Answer::Full(200, first_body.clone()),
+            _ => Answer::Full(404, b"no\n".to_vec()),
+        });
+        let dest = tempfile::tempdir().expect("dest");
+        let to = dest.path().join("os.img");
+        let started = std::time::Instant::now();
+        let out = install(&client, &format!("{}/os.img", http.url()), &to, &[]);
+        assert_exit(&out, 3, "oversized download");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "took {:?}",
+            started.elapsed()
+        );
+        assert!(
+            text(&out.stderr).contains("the download was stopped"),
+            "{}",
+            text(&out.stderr)
+        );
+        assert!(!to.exists());
+        assert!(files_containing(dest.path(), ".cairn-").is_empty());
+    }
+    drop(log);
+}
+
+#[test]
+fn trust_file_and_state_directory_other_users_can_change_are_refused() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let (_log, client, artifact) = setup();
+    let trust = client.state().join("trust");
+    std::fs::set_permissions(&trust, std::fs::Permissions::from_mode(0o666)).expect("chmod");
+    let out = client.verify(&artifact, &[]);
+    assert_exit(&out, 2, "world-writable trust file");
+    assert!(text(&out.stderr).contains("writable by other users"), "{}", text(&out.stderr));
+    std::fs::set_permissions(&trust, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    assert_exit(&client.verify(&artifact, &[]), 0, "trust file fixed");
+
+    std::fs::set_permissions(client.state(), std::fs::Permissions::from_mode(0o777))
+        .expect("chmod");
+    let out = client.verify(&artifact, &[]);
+    assert_exit(&out, 2, "world-writable state directory");
+    assert!(text(&out.stderr).contains("state directory"), "{}", text(&out.stderr));
+    std::fs::set_permissions(client.state(), std::fs::Permissions::from_mode(0o700))
+        .expect("chmod");
+
+    // A FIFO as the trust file is refused at once, never waited on.
+    let fifo = client.dir.path().join("trust.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
+    let started = std::time::Instant::now();
+    let out = client.verify(&artifact, &["--trust", &s(&fifo)]);
+    assert_exit(&out, 2, "FIFO trust file");
+    assert!(text(&out.stderr).contains("a FIFO"), "{}", text(&out.stderr));
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    // A state file that is a FIFO too.
+    let logs = client.state().join("logs");
+    let id = std::fs::read_dir(&logs).expect("logs").next().expect("one").expect("e").path();
+    std::fs::remove_file(id.join("releases.checkpoint")).expect("rm");
+    let made = std::process::Command::new("mkfifo")
+        .arg(id.join("releases.checkpoint"))
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
+    let out = client.verify(&artifact, &[]);
+    assert_exit(&out, 2, "FIFO state file");
+    assert!(text(&out.stderr).contains("a FIFO"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn short_or_oversized_tile_is_a_verification_failure() {
+    let (log, client, artifact) = setup();
+    assert_exit(&client.verify(&artifact, &[]), 0, "first verify stores size 1");
+    log.publish("example/os", "1.1", b"more\n");
+    log.publish("example/os", "1.2", b"more still\n");
+    for (what, change) in [("short", -32i64), ("oversized", 32)] {
+        let evil = TinyHttp::start(mitm_paths(log.url(), move |path, mut body| {
+            if path.starts_with("/releases/tile/0/") {
+                if change < 0 {
+                    body.truncate(body.len() - 32);
+                } else {
+                    body.extend_from_slice(&[0; 32]);
+                }
+            }
+            body
+        }));
+        let other = Client::new();
+        // The client saw size 1 before: the consistency proof to size 3 reads tiles.
+        std::fs::create_dir_all(other.state()).expect("state");
+        copy_dir(&client.state(), &other.state());
+        other.trust(&evil.url(), &log, &[]);
+        let out = other.verify(&artifact, &["--json"]);
+        assert_refused(&out, 3, "consistency", &format!("{what} tile"));
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    for e in std::fs::read_dir(from).expect("read dir") {
+        let e = e.expect("entry");
+        let dest = to.join(e.file_name());
+        if e.file_type().expect("type").is_dir() {
+            std::fs::create_dir_all(&dest).expect("mkdir");
+            copy_dir(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), &dest).expect("copy");
+        }
+    }
+}
+
+#[test]
+fn secret_key_where_a_verifier_key_belongs_and_public_key_where_a_secret_key_belongs() {
+    let log = TestLog::start();
+    let dir = tempfile::tempdir().expect("dir");
+    let secret = dir.path().join("k");
+    assert_exit(&run_cairn(&["keygen", &s(&secret)]), 0, "keygen");
+    let public = dir.path().join("k.pub");
+    // A secret key given as the log key or a root key, inline or as a file.
+    let inline = std::fs::read_to_string(&secret).expect("secret");
+    for value in [s(&secret), inline.trim().to_owned()] {
+        let client = Client::new();
+        let out = client.trust_raw(&log.url(), &value, &log, &[]);
+        assert_exit(&out, 2, "secret key as --log-key");
+        let stderr = text(&out.stderr);
+        assert!(
+            stderr.contains("this is a secret (signing) key; pass the verifier key"),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("key ID must be"), "{stderr}");
+    }
+    // The public key given to publish: named as such, not judged by its mode.
+    let file = dir.path().join("a.img");
+    std::fs::write(&file, b"a\n").expect("file");
+    let out = run_cairn(&[
+        "publish",
+        &s(&file),
+        "--name",
+        "example/os",
+        "--version",
+        "9",
+        "--key",
+        &s(&public),
+        "--log",
+        &log.url(),
+    ]);
+    assert_exit(&out, 2, "publish --key FILE.pub");
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("is a verifier key (public)"), "{stderr}");
+    assert!(!stderr.contains("compromised"), "{stderr}");
 }

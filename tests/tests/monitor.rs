@@ -583,3 +583,48 @@ fn tampered_entries_stop_the_round_without_alerts_and_without_saving() {
     assert_eq!(of_kind(&a, "watched-key-used").len(), 1, "{a:?}");
     assert!(of_kind(&a, "invalid-entry").is_empty(), "{a:?}");
 }
+
+#[test]
+fn a_watch_key_added_later_looks_back_over_the_history() {
+    let log = TestLog::start();
+    log.publish("example/os", "1.0", b"one\n");
+    let client = Client::new();
+    client.trust(&log.url(), &log, &[]);
+    let out = monitor(&client, &[]);
+    assert_exit(&out, 3, "first round: key events only");
+    assert!(of_kind(&alerts(&out), "watched-key-used").is_empty());
+
+    // The maintainer starts watching the release key: its earlier release is reported.
+    let watched = log.release.verifier().to_vkey();
+    let out = monitor(&client, &["--watch-key", &watched]);
+    assert_exit(&out, 3, "the new watched key is looked for in the history");
+    let a = alerts(&out);
+    let used = of_kind(&a, "watched-key-used");
+    assert_eq!(used.len(), 1, "{a:?}");
+    assert_eq!(used[0]["index"], 0);
+    assert_eq!(used[0]["key"], watched.as_str());
+    assert_eq!(a.len(), 1, "nothing else: {a:?}");
+
+    // Once looked back over, the history is not reported again.
+    let out = monitor(&client, &["--watch-key", &watched]);
+    assert_exit(&out, 0, "nothing new");
+    assert!(alerts(&out).is_empty());
+}
+
+#[test]
+fn a_dead_mirror_is_an_alert() {
+    let log = TestLog::start();
+    let client = Client::new();
+    client.trust(&log.url(), &log, &[]);
+    assert_exit(&monitor(&client, &[]), 3, "first round: key events");
+    // Nothing listens on the mirror's port.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", dead.local_addr().expect("addr"));
+    drop(dead);
+    let out = monitor(&client, &["--mirror", &url]);
+    assert_exit(&out, 3, "a mirror that cannot be read");
+    let a = alerts(&out);
+    let failed = of_kind(&a, "mirror-check-failed");
+    assert_eq!(failed.len(), 1, "{a:?}");
+    assert_eq!(failed[0]["mirror"], url.as_str());
+}

@@ -1110,6 +1110,61 @@ impl RootSet {
     pub fn contains_public_key(&self, public_key: &[u8; 32]) -> bool {
         self.keys.iter().any(|k| k.public_key() == public_key)
     }
+
+    /// What differs between this root set (the expected one, such as a client's pinned roots)
+    /// and `found` (such as a log's genesis), key by key (names included) and the threshold;
+    /// empty iff the two are equal.
+    pub fn differences(&self, found: &RootSet) -> Vec<RootSetDifference> {
+        let vkeys = |set: &RootSet| -> Vec<String> { set.keys.iter().map(|k| k.to_vkey()).collect() };
+        let (expected, actual) = (vkeys(self), vkeys(found));
+        let mut out: Vec<RootSetDifference> = expected
+            .iter()
+            .filter(|k| !actual.contains(k))
+            .map(|k| RootSetDifference::Missing(k.clone()))
+            .collect();
+        out.extend(
+            actual
+                .iter()
+                .filter(|k| !expected.contains(k))
+                .map(|k| RootSetDifference::Extra(k.clone())),
+        );
+        if self.threshold != found.threshold {
+            out.push(RootSetDifference::Threshold {
+                expected: self.threshold,
+                found: found.threshold,
+            });
+        }
+        out
+    }
+}
+
+/// One difference between an expected root set and one found (see [`RootSet::differences`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RootSetDifference {
+    /// An expected root key (vkey) that the found set lacks.
+    Missing(String),
+    /// A root key (vkey) of the found set that was not expected.
+    Extra(String),
+    /// The thresholds differ.
+    Threshold {
+        /// The expected threshold.
+        expected: usize,
+        /// The threshold found.
+        found: usize,
+    },
+}
+
+impl std::fmt::Display for RootSetDifference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RootSetDifference::Missing(k) => write!(f, "root key {k} is missing"),
+            RootSetDifference::Extra(k) => write!(f, "root key {k} is extra"),
+            RootSetDifference::Threshold { expected, found } => {
+                write!(f, "threshold {found} instead of {expected}")
+            }
+        }
+    }
 }
 
 /// A key-log event (`cairn/key/v1`). Every field is a validated type, so any value of this

@@ -27,7 +27,9 @@
 //! rule and leaves the state untouched. [`replay`] is the client's: it applies the whole log
 //! and fails closed, naming the index, at the first entry the log should have refused.
 
-use crate::entry::{Deprecation, EntryError, KeyEvent, Release, ReleaseName, RootSet, Scope};
+use crate::entry::{
+    Deprecation, EntryError, KeyEvent, Release, ReleaseName, RootSet, RootSetDifference, Scope,
+};
 use crate::note::{Ed25519Verifier, Note, NoteError, NoteVerifier};
 
 /// Why a key event was refused, or why a key log does not replay.
@@ -47,7 +49,7 @@ pub enum KeyLogError {
         event: &'static str,
     },
     /// The genesis root set or threshold differs from the pinned ones.
-    #[error("genesis root set {logged:?} differs from the pinned root set {pinned:?}")]
+    #[error("the log's genesis root set differs from the pinned one: {}", genesis_differences(pinned, logged))]
     GenesisMismatch {
         /// What the client pinned.
         pinned: RootSet,
@@ -156,6 +158,22 @@ pub enum KeyLogError {
         #[source]
         reason: Box<KeyLogError>,
     },
+}
+
+/// The differences between pinned and logged genesis roots, in words.
+fn genesis_differences(pinned: &RootSet, logged: &RootSet) -> String {
+    let parts: Vec<String> = pinned
+        .differences(logged)
+        .iter()
+        .map(|d| match d {
+            RootSetDifference::Missing(k) => format!("pinned root key {k} is not in the genesis"),
+            RootSetDifference::Extra(k) => format!("the genesis has root key {k}, not pinned"),
+            RootSetDifference::Threshold { expected, found } => {
+                format!("the genesis threshold is {found}, pinned {expected}")
+            }
+        })
+        .collect();
+    parts.join("; ")
 }
 
 /// How a release key's validity ended.

@@ -208,9 +208,12 @@ impl TileError {
     /// to malformed input or a failed read.
     pub fn is_security_failure(&self) -> bool {
         match self {
+            // A tile of the wrong length for its path was served as that tile: whoever
+            // served it misbehaved, just as with a tile whose hashes do not match.
             TileError::TreeRootMismatch { .. }
             | TileError::TileMismatch { .. }
-            | TileError::EntryHashMismatch { .. } => true,
+            | TileError::EntryHashMismatch { .. }
+            | TileError::WrongDataLength { .. } => true,
             TileError::Hashes(e) => e.is_security_failure(),
             _ => false,
         }
