@@ -746,7 +746,12 @@ impl Auditor {
             let entries = bundle_of(up, LogName::Releases, &bundle)?;
             crate::fetch::verify_bundle(LogName::Releases, &bundle, &entries, &reader)?;
             for (k, entry) in entries.iter().enumerate() {
-                found.extend(watched_by(added, &origin, bundle.first_entry() + k as u64, entry));
+                found.extend(watched_by(
+                    added,
+                    &origin,
+                    bundle.first_entry() + k as u64,
+                    entry,
+                ));
             }
             next = bundle.first_entry() + u64::from(bundle.width());
         }
@@ -764,44 +769,44 @@ impl Auditor {
 
 /// A `watched-key-used` alert for each of `keys` whose signature on `entry` verifies.
 fn watched_by(keys: &[&Ed25519Verifier], origin: &str, index: u64, entry: &[u8]) -> Vec<Alert> {
-        if keys.is_empty() {
-            return Vec::new();
+    if keys.is_empty() {
+        return Vec::new();
+    }
+    let Ok(note) = Note::parse(entry) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for key in keys {
+        let key: &Ed25519Verifier = key;
+        let known: [&dyn NoteVerifier; 1] = [key];
+        let signed = note
+            .verify(&known)
+            .map(|v| !v.verified_signatures().is_empty())
+            .unwrap_or(false);
+        if signed {
+            let kind = note
+                .text()
+                .split('\n')
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            out.push(
+                Alert::new(
+                    AlertKind::WatchedKeyUsed,
+                    format!(
+                        "{origin} index {index}: signed by watched key {} ({kind})",
+                        key.name()
+                    ),
+                )
+                .with("origin", origin.to_owned())
+                .with("index", index)
+                .with("key", key.to_vkey())
+                .with("entry_type", kind)
+                .with("entry", String::from_utf8_lossy(entry).into_owned()),
+            );
         }
-        let Ok(note) = Note::parse(entry) else {
-            return Vec::new();
-        };
-        let mut out = Vec::new();
-        for key in keys {
-            let key: &Ed25519Verifier = key;
-            let known: [&dyn NoteVerifier; 1] = [key];
-            let signed = note
-                .verify(&known)
-                .map(|v| !v.verified_signatures().is_empty())
-                .unwrap_or(false);
-            if signed {
-                let kind = note
-                    .text()
-                    .split('\n')
-                    .next()
-                    .unwrap_or_default()
-                    .to_owned();
-                out.push(
-                    Alert::new(
-                        AlertKind::WatchedKeyUsed,
-                        format!(
-                            "{origin} index {index}: signed by watched key {} ({kind})",
-                            key.name()
-                        ),
-                    )
-                    .with("origin", origin.to_owned())
-                    .with("index", index)
-                    .with("key", key.to_vkey())
-                    .with("entry_type", kind)
-                    .with("entry", String::from_utf8_lossy(entry).into_owned()),
-                );
-            }
-        }
-        out
+    }
+    out
 }
 
 impl Auditor {

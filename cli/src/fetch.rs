@@ -263,6 +263,7 @@ impl LogServer {
         let response = self
             .http
             .get(&url)
+            .timeout(budget)
             .send()
             .map_err(|e| FetchError(format!("GET {url}: {}", error_chain(&e))))?;
         let status = response.status().as_u16();

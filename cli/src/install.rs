@@ -7,7 +7,6 @@
 //! removes it before the process exits (drops do not run when a signal kills the process).
 
 use std::fs;
-use std::io::Read as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;

@@ -11,8 +11,7 @@ use cairn_verifier::note::{Ed25519Signer, Ed25519Verifier, KeyName, NoteVerifier
 use crate::exit::Failure;
 
 /// What to say when a secret key is given where a verifier key is expected.
-pub(crate) const SECRET_KEY_GIVEN: &str =
-    "this is a secret (signing) key; pass the verifier key (the .pub file) instead, and keep \
+pub(crate) const SECRET_KEY_GIVEN: &str = "this is a secret (signing) key; pass the verifier key (the .pub file) instead, and keep \
      the secret key private";
 
 /// Whether `text` looks like a C2SP signed-note secret key (`PRIVATE+KEY+...`).
@@ -153,11 +152,9 @@ pub(crate) fn read_small_file(path: &Path, what: &str) -> anyhow::Result<Vec<u8>
         .metadata()
         .with_context(|| format!("reading {what} {}", path.display()))?;
     if !meta.is_file() {
-        return Err(Failure::Usage(format!(
-            "{what} {} is not a regular file",
-            path.display()
-        ))
-        .into());
+        return Err(
+            Failure::Usage(format!("{what} {} is not a regular file", path.display())).into(),
+        );
     }
     let mut bytes = Vec::new();
     file.take(MAX_KEY_FILE_SIZE + 1)

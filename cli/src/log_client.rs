@@ -278,6 +278,15 @@ pub(crate) fn fetch_all_entries(
     log_key: Option<&LogKey>,
 ) -> anyhow::Result<(FetchedCheckpoint, Vec<Vec<u8>>)> {
     let checkpoint = fetch_checkpoint(client, log, log_key)?;
+    if checkpoint.size > crate::keylog::MAX_KEYLOG_ENTRIES {
+        return Err(Failure::Verification(format!(
+            "the {} checkpoint claims {} entries, more than the {} a client keeps",
+            log.as_str(),
+            checkpoint.size,
+            crate::keylog::MAX_KEYLOG_ENTRIES
+        ))
+        .into());
+    }
     let mut entries: Vec<Vec<u8>> = Vec::new();
     let mut tree = cairn_verifier::merkle::MemoryTree::new();
     while (entries.len() as u64) < checkpoint.size {

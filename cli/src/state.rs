@@ -245,7 +245,11 @@ fn file_kind(meta: &fs::Metadata) -> &'static str {
 /// ([`check_not_shared`]); `None` if it does not exist. The file is opened without blocking
 /// and checked again once open, so a FIFO or device swapped in is refused, never waited on
 /// or read without end.
-pub(crate) fn read_private(path: &Path, limit: usize, what: &str) -> anyhow::Result<Option<Vec<u8>>> {
+pub(crate) fn read_private(
+    path: &Path,
+    limit: usize,
+    what: &str,
+) -> anyhow::Result<Option<Vec<u8>>> {
     use std::os::unix::fs::OpenOptionsExt as _;
     let file = match fs::File::options()
         .read(true)

@@ -9,16 +9,15 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::Context as _;
 use cairn_verifier::cosignature::CosignatureVerifier;
 use cairn_verifier::decimal::parse_canonical_u64;
 use cairn_verifier::entry::{KeyEvent, MAX_ROOTS, RootSet, RootSetDifference};
 use cairn_verifier::note::{Ed25519Verifier, KeyName, Note, NoteVerifier as _};
-use cairn_verifier::tile::TreeHead;
 use cairn_verifier::policy::{MAX_POLICY_SIZE, Policy};
+use cairn_verifier::tile::TreeHead;
 
-use crate::duration::parse_duration;
 use crate::checkpoints::verify_signature;
+use crate::duration::parse_duration;
 use crate::exit::Failure;
 use crate::fetch::LogServer;
 use crate::report::Report;
@@ -381,11 +380,12 @@ pub(crate) fn vkey_arg(value: &str) -> anyhow::Result<String> {
     if value.contains('+') && !Path::new(value).exists() {
         return Ok(value.to_owned());
     }
-    let bytes = crate::key_files::read_small_file(Path::new(value), "verifier key").map_err(|e| {
-        Failure::Usage(format!(
-            "{value:?} is neither a verifier key nor a readable file: {e:#}"
-        ))
-    })?;
+    let bytes =
+        crate::key_files::read_small_file(Path::new(value), "verifier key").map_err(|e| {
+            Failure::Usage(format!(
+                "{value:?} is neither a verifier key nor a readable file: {e:#}"
+            ))
+        })?;
     let text = String::from_utf8(bytes)
         .map_err(|_| Failure::Usage(format!("{value}: not a verifier key (not UTF-8 text)")))?;
     let line = text.strip_suffix('\n').unwrap_or(&text);

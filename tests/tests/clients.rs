@@ -275,7 +275,12 @@ fn log_key_mismatch() {
         "{}",
         text(&out.stderr)
     );
-    let out = client.trust_raw(&log.url(), &other.verifier().to_vkey(), &log, &["--offline"]);
+    let out = client.trust_raw(
+        &log.url(),
+        &other.verifier().to_vkey(),
+        &log,
+        &["--offline"],
+    );
     assert_exit(&out, 0, "trust init --offline with another log key");
     let out = client.verify(&artifact, &["--json"]);
     assert_refused(&out, 3, "checkpoint-signature", "log key mismatch");
@@ -406,11 +411,12 @@ fn key_log_from_other_genesis_roots() {
     assert_exit(&out, 2, "trust init with other roots");
     let stderr = text(&out.stderr);
     assert!(
-        stderr.contains(&format!("--root-key {root} is not a root key of the log's genesis"))
-            && stderr.contains(&format!(
-                "the log's genesis also has root key {}",
-                log.root.verifier().to_vkey()
-            )),
+        stderr.contains(&format!(
+            "--root-key {root} is not a root key of the log's genesis"
+        )) && stderr.contains(&format!(
+            "the log's genesis also has root key {}",
+            log.root.verifier().to_vkey()
+        )),
         "{stderr}"
     );
     assert!(!std::path::Path::new(&state).join("trust").exists());
@@ -1116,7 +1122,11 @@ fn trust_file_and_state_directory_other_users_can_change_are_refused() {
     std::fs::set_permissions(&trust, std::fs::Permissions::from_mode(0o666)).expect("chmod");
     let out = client.verify(&artifact, &[]);
     assert_exit(&out, 2, "world-writable trust file");
-    assert!(text(&out.stderr).contains("writable by other users"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("writable by other users"),
+        "{}",
+        text(&out.stderr)
+    );
     std::fs::set_permissions(&trust, std::fs::Permissions::from_mode(0o644)).expect("chmod");
     assert_exit(&client.verify(&artifact, &[]), 0, "trust file fixed");
 
@@ -1124,7 +1134,11 @@ fn trust_file_and_state_directory_other_users_can_change_are_refused() {
         .expect("chmod");
     let out = client.verify(&artifact, &[]);
     assert_exit(&out, 2, "world-writable state directory");
-    assert!(text(&out.stderr).contains("state directory"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("state directory"),
+        "{}",
+        text(&out.stderr)
+    );
     std::fs::set_permissions(client.state(), std::fs::Permissions::from_mode(0o700))
         .expect("chmod");
 
@@ -1138,11 +1152,20 @@ fn trust_file_and_state_directory_other_users_can_change_are_refused() {
     let started = std::time::Instant::now();
     let out = client.verify(&artifact, &["--trust", &s(&fifo)]);
     assert_exit(&out, 2, "FIFO trust file");
-    assert!(text(&out.stderr).contains("a FIFO"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("a FIFO"),
+        "{}",
+        text(&out.stderr)
+    );
     assert!(started.elapsed() < std::time::Duration::from_secs(20));
     // A state file that is a FIFO too.
     let logs = client.state().join("logs");
-    let id = std::fs::read_dir(&logs).expect("logs").next().expect("one").expect("e").path();
+    let id = std::fs::read_dir(&logs)
+        .expect("logs")
+        .next()
+        .expect("one")
+        .expect("e")
+        .path();
     std::fs::remove_file(id.join("releases.checkpoint")).expect("rm");
     let made = std::process::Command::new("mkfifo")
         .arg(id.join("releases.checkpoint"))
@@ -1151,13 +1174,21 @@ fn trust_file_and_state_directory_other_users_can_change_are_refused() {
     assert!(made.success());
     let out = client.verify(&artifact, &[]);
     assert_exit(&out, 2, "FIFO state file");
-    assert!(text(&out.stderr).contains("a FIFO"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("a FIFO"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
 fn short_or_oversized_tile_is_a_verification_failure() {
     let (log, client, artifact) = setup();
-    assert_exit(&client.verify(&artifact, &[]), 0, "first verify stores size 1");
+    assert_exit(
+        &client.verify(&artifact, &[]),
+        0,
+        "first verify stores size 1",
+    );
     log.publish("example/os", "1.1", b"more\n");
     log.publish("example/os", "1.2", b"more still\n");
     for (what, change) in [("short", -32i64), ("oversized", 32)] {

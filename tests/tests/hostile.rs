@@ -175,7 +175,12 @@ fn client_for(url: &str) -> tempfile::TempDir {
         Duration::from_secs(60),
     )
     .0;
-    assert_eq!(out.status.code(), Some(0), "trust init: {}", text(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "trust init: {}",
+        text(&out.stderr)
+    );
     dir
 }
 
@@ -252,7 +257,10 @@ fn assert_refused_bounded(
         *peak < MEMORY_LIMIT_KIB,
         "{what}: peak resident size {peak} KiB, over {MEMORY_LIMIT_KIB} KiB\n{stderr}"
     );
-    assert!(*took < time, "{what}: took {took:?}, over {time:?}\n{stderr}");
+    assert!(
+        *took < time,
+        "{what}: took {took:?}, over {time:?}\n{stderr}"
+    );
     assert_eq!(out.status.code(), Some(code), "{what}: exit code\n{stderr}");
     assert!(
         stderr.contains(needle),
@@ -265,7 +273,12 @@ fn assert_refused_bounded(
 }
 
 /// Runs each client command that syncs the key log against `url` with `state`.
-fn every_client(url: &str, state: &Path, scratch: &Path, extra: &[&str]) -> Vec<(String, (Output, u64, Duration))> {
+fn every_client(
+    url: &str,
+    state: &Path,
+    scratch: &Path,
+    extra: &[&str],
+) -> Vec<(String, (Output, u64, Duration))> {
     let artifact = scratch.join("image.img");
     std::fs::write(&artifact, b"an image\n").expect("write artifact");
     let state = state.display().to_string();
@@ -276,9 +289,17 @@ fn every_client(url: &str, state: &Path, scratch: &Path, extra: &[&str]) -> Vec<
     let mut runs = Vec::new();
     let commands: Vec<(&str, Vec<&str>)> = vec![
         ("verify", vec!["verify", &artifact, "--state", &state]),
-        ("install", vec!["install", &artifact, "--to", &installed, "--state", &state]),
+        (
+            "install",
+            vec!["install", &artifact, "--to", &installed, "--state", &state],
+        ),
         ("monitor", vec!["monitor", "--once", "--state", &state]),
-        ("mirror", vec!["mirror", "--once", "--from", url, "--to", &mirror, "--state", &state]),
+        (
+            "mirror",
+            vec![
+                "mirror", "--once", "--from", url, "--to", &mirror, "--state", &state,
+            ],
+        ),
     ];
     for (name, mut args) in commands {
         args.extend_from_slice(extra);

@@ -1115,7 +1115,8 @@ impl RootSet {
     /// and `found` (such as a log's genesis), key by key (names included) and the threshold;
     /// empty iff the two are equal.
     pub fn differences(&self, found: &RootSet) -> Vec<RootSetDifference> {
-        let vkeys = |set: &RootSet| -> Vec<String> { set.keys.iter().map(|k| k.to_vkey()).collect() };
+        let vkeys =
+            |set: &RootSet| -> Vec<String> { set.keys.iter().map(|k| k.to_vkey()).collect() };
         let (expected, actual) = (vkeys(self), vkeys(found));
         let mut out: Vec<RootSetDifference> = expected
             .iter()
@@ -1885,5 +1886,31 @@ mod tests {
         ));
         let set = RootSet::new(vec![b.clone(), a.clone()], 2).expect("valid");
         assert_eq!(set, RootSet::new(vec![a, b], 2).expect("valid"));
+    }
+
+    #[test]
+    fn root_set_differences_name_each_key_and_the_threshold() {
+        use crate::note::{Ed25519Signer, KeyName};
+        let key = |name: &str, seed: u8| {
+            Ed25519Signer::from_seed(KeyName::new(name).expect("name"), [seed; 32]).verifier()
+        };
+        let (a, b, c) = (key("a", 1), key("b", 2), key("c", 3));
+        let given = RootSet::new(vec![a.clone(), b.clone()], 1).expect("valid");
+        let genesis = RootSet::new(vec![b.clone(), c.clone()], 2).expect("valid");
+        assert_eq!(
+            given.differences(&genesis),
+            vec![
+                RootSetDifference::Missing(a.to_vkey()),
+                RootSetDifference::Extra(c.to_vkey()),
+                RootSetDifference::Threshold {
+                    expected: 1,
+                    found: 2
+                },
+            ]
+        );
+        assert!(given.differences(&given).is_empty());
+        // The same public key under another name is a different root key.
+        let renamed = RootSet::new(vec![key("a2", 1), b], 1).expect("valid");
+        assert_eq!(given.differences(&renamed).len(), 2);
     }
 }

@@ -49,7 +49,10 @@ pub enum KeyLogError {
         event: &'static str,
     },
     /// The genesis root set or threshold differs from the pinned ones.
-    #[error("the log's genesis root set differs from the pinned one: {}", genesis_differences(pinned, logged))]
+    #[error(
+        "the log's genesis root set differs from the pinned one: {}",
+        genesis_differences(pinned, logged)
+    )]
     GenesisMismatch {
         /// What the client pinned.
         pinned: RootSet,
