@@ -98,8 +98,9 @@ impl<R: std::io::Read> std::io::Read for DeadlineReader<R> {
 
 /// `90 s` or `250 ms`.
 pub(crate) fn human_duration(d: Duration) -> String {
-    if d.subsec_nanos() == 0 {
-        format!("{} s", d.as_secs())
+    // Whole seconds, rounded up, from one second on (a remaining budget is a hair short).
+    if d >= Duration::from_secs(1) {
+        format!("{} s", d.as_secs_f64().ceil())
     } else {
         format!("{} ms", d.as_millis())
     }
@@ -122,10 +123,22 @@ pub(crate) fn read_limited_within(
 ) -> Result<Vec<u8>, FetchError> {
     let mut body = Vec::new();
     let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
+    let started = std::time::Instant::now();
     DeadlineReader::new(response, budget)
         .take(cap)
         .read_to_end(&mut body)
-        .map_err(|e| FetchError(format!("reading the reply: {e}")))?;
+        .map_err(|e| {
+            // reqwest's own per-request timeout may end the transfer first; say which limit.
+            if started.elapsed() >= budget {
+                FetchError(format!(
+                    "reading the reply: the transfer took longer than {} (the server is too \
+                     slow or trickling; see --timeout)",
+                    human_duration(budget)
+                ))
+            } else {
+                FetchError(format!("reading the reply: {}", error_chain(&e)))
+            }
+        })?;
     if body.len() > limit {
         return Err(FetchError(format!(
             "the reply is larger than {limit} bytes"

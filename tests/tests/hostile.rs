@@ -131,10 +131,18 @@ fn signed_checkpoint(log: &str, size: u64, root: [u8; 32]) -> Vec<u8> {
     let text = Checkpoint::new(format!("{PREFIX}/{log}"), size, Hash(root))
         .to_text()
         .expect("checkpoint text");
-    let key = log_key();
+    // The log key under the log's origin, as each log's checkpoints are signed.
+    let key = cairn_verifier::note::Ed25519Signer::from_seed(
+        cairn_verifier::note::KeyName::new(&format!("{PREFIX}/{log}")).expect("name"),
+        cairn_verifier::hash::sha256(b"cairn-client-tests/log"),
+    );
+    assert_eq!(
+        key.verifier().public_key(),
+        log_key().verifier().public_key()
+    );
     Note::sign(&text, &[&key as &dyn cairn_verifier::note::NoteSigner])
         .expect("sign")
-        .to_vec()
+        .to_bytes()
 }
 
 /// A log that signs a key log of `size` entries and serves, for every entry bundle, 256
