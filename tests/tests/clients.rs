@@ -1230,7 +1230,11 @@ fn secret_key_where_a_verifier_key_belongs_and_public_key_where_a_secret_key_bel
     let log = TestLog::start();
     let dir = tempfile::tempdir().expect("dir");
     let secret = dir.path().join("k");
-    assert_exit(&run_cairn(&["keygen", &s(&secret)]), 0, "keygen");
+    assert_exit(
+        &run_cairn(&["keygen", "--name", "example.org/k", "--out", &s(&secret)]),
+        0,
+        "keygen",
+    );
     let public = dir.path().join("k.pub");
     // A secret key given as the log key or a root key, inline or as a file.
     let inline = std::fs::read_to_string(&secret).expect("secret");
