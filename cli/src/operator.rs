@@ -13,8 +13,8 @@ use cairn_log_server::config::{
 };
 use cairn_log_server::listener::{ConnectionLimits, effective_max_connections, raise_fd_limit};
 use cairn_log_server::log::{Log, MAX_ENTRY_SIZE};
-use cairn_log_server::ratelimit::TrustedProxies;
 use cairn_log_server::metrics::Metrics;
+use cairn_log_server::ratelimit::TrustedProxies;
 use cairn_log_server::server::{ServeOptions, run};
 use cairn_log_server::storage::GitStorage;
 use cairn_log_server::witnessing::{Hook, PublisherOptions, WitnessClient};

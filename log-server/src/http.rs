@@ -206,7 +206,10 @@ async fn add(
         return no_such_log();
     };
     // Behind a trusted reverse proxy, the client is the address the proxy forwarded.
-    let ip: IpAddr = app.limits.trusted_proxies.client_address(peer.ip(), &headers);
+    let ip: IpAddr = app
+        .limits
+        .trusted_proxies
+        .client_address(peer.ip(), &headers);
     if let Err(wait) = app.limits.per_address.check(&ip) {
         return too_many(&app, wait);
     }

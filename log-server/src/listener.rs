@@ -239,11 +239,7 @@ async fn handle(
         || parts.headers.contains_key(header::TRANSFER_ENCODING)
         || !matches!(parts.method, Method::GET | Method::HEAD);
     let body = if has_body {
-        match tokio::time::timeout(
-            limits.body_timeout,
-            read_body(incoming, limits.max_body),
-        )
-        .await
+        match tokio::time::timeout(limits.body_timeout, read_body(incoming, limits.max_body)).await
         {
             Ok(Ok(bytes)) => Body::from(bytes),
             Ok(Err(refused)) => return Ok(refused),

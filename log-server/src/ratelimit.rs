@@ -93,9 +93,9 @@ impl TrustedProxies {
                 Some((addr, bits)) => (addr, Some(bits)),
                 None => (block.as_str(), None),
             };
-            let addr: IpAddr = addr.parse().map_err(|_| {
-                format!("trusted proxy {block:?}: not an IP address or CIDR block")
-            })?;
+            let addr: IpAddr = addr
+                .parse()
+                .map_err(|_| format!("trusted proxy {block:?}: not an IP address or CIDR block"))?;
             let max: u8 = if addr.is_ipv4() { 32 } else { 128 };
             let bits = match bits {
                 None => max,
@@ -116,17 +116,19 @@ impl TrustedProxies {
     /// Whether `addr` lies in one of the blocks.
     pub fn contains(&self, addr: IpAddr) -> bool {
         let addr = canonical(addr);
-        self.0.iter().any(|&(block, bits)| match (canonical(block), addr) {
-            (IpAddr::V4(b), IpAddr::V4(a)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(bits)).unwrap_or(0);
-                u32::from(b) & mask == u32::from(a) & mask
-            }
-            (IpAddr::V6(b), IpAddr::V6(a)) => {
-                let mask = u128::MAX.checked_shl(128 - u32::from(bits)).unwrap_or(0);
-                u128::from(b) & mask == u128::from(a) & mask
-            }
-            _ => false,
-        })
+        self.0
+            .iter()
+            .any(|&(block, bits)| match (canonical(block), addr) {
+                (IpAddr::V4(b), IpAddr::V4(a)) => {
+                    let mask = u32::MAX.checked_shl(32 - u32::from(bits)).unwrap_or(0);
+                    u32::from(b) & mask == u32::from(a) & mask
+                }
+                (IpAddr::V6(b), IpAddr::V6(a)) => {
+                    let mask = u128::MAX.checked_shl(128 - u32::from(bits)).unwrap_or(0);
+                    u128::from(b) & mask == u128::from(a) & mask
+                }
+                _ => false,
+            })
     }
 
     /// The client address for the per-address limit: the peer itself unless it is a trusted
@@ -175,7 +177,8 @@ fn forwarded_for(headers: &axum::http::HeaderMap) -> Option<Vec<Option<IpAddr>>>
         for element in value.split(',') {
             let hop = element.split(';').find_map(|pair| {
                 let (k, v) = pair.trim().split_once('=')?;
-                k.eq_ignore_ascii_case("for").then(|| v.trim().trim_matches('"'))
+                k.eq_ignore_ascii_case("for")
+                    .then(|| v.trim().trim_matches('"'))
             });
             if let Some(v) = hop {
                 hops.push(parse_node(v));
@@ -219,12 +222,14 @@ mod tests {
 
     #[test]
     fn client_address_believes_only_trusted_proxies() {
-        let proxies =
-            TrustedProxies::parse(&["127.0.0.1/32".to_owned(), "10.0.0.0/8".to_owned()])
-                .expect("parse");
+        let proxies = TrustedProxies::parse(&["127.0.0.1/32".to_owned(), "10.0.0.0/8".to_owned()])
+            .expect("parse");
         let ip = |s: &str| -> IpAddr { s.parse().expect("ip") };
         let xff = headers(&[("x-forwarded-for", "203.0.113.7, 10.1.2.3")]);
-        assert_eq!(proxies.client_address(ip("127.0.0.1"), &xff), ip("203.0.113.7"));
+        assert_eq!(
+            proxies.client_address(ip("127.0.0.1"), &xff),
+            ip("203.0.113.7")
+        );
         assert_eq!(
             proxies.client_address(ip("::ffff:127.0.0.1"), &xff),
             ip("203.0.113.7"),
@@ -237,16 +242,29 @@ mod tests {
         );
         // A client-supplied first entry cannot hide the address the proxy appended.
         let spoof = headers(&[("x-forwarded-for", "1.2.3.4, 198.51.100.2")]);
-        assert_eq!(proxies.client_address(ip("127.0.0.1"), &spoof), ip("198.51.100.2"));
-        let fwd = headers(&[("forwarded", "for=\"[2001:db8::1]:443\";proto=https, for=10.0.0.1")]);
-        assert_eq!(proxies.client_address(ip("127.0.0.1"), &fwd), ip("2001:db8::1"));
+        assert_eq!(
+            proxies.client_address(ip("127.0.0.1"), &spoof),
+            ip("198.51.100.2")
+        );
+        let fwd = headers(&[(
+            "forwarded",
+            "for=\"[2001:db8::1]:443\";proto=https, for=10.0.0.1",
+        )]);
+        assert_eq!(
+            proxies.client_address(ip("127.0.0.1"), &fwd),
+            ip("2001:db8::1")
+        );
         assert_eq!(
             proxies.client_address(ip("127.0.0.1"), &headers(&[])),
             ip("127.0.0.1")
         );
         assert!(TrustedProxies::parse(&["10.0.0.0/33".to_owned()]).is_err());
         assert!(TrustedProxies::parse(&["proxy.example".to_owned()]).is_err());
-        assert!(TrustedProxies::parse(&["::/0".to_owned()]).expect("all").contains(ip("::1")));
+        assert!(
+            TrustedProxies::parse(&["::/0".to_owned()])
+                .expect("all")
+                .contains(ip("::1"))
+        );
     }
 
     #[test]

@@ -425,9 +425,8 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let limits = crate::listener::ConnectionLimits::defaults_for_this_process(
-        MAX_ADD_CHECKPOINT_BODY,
-    );
+    let limits =
+        crate::listener::ConnectionLimits::defaults_for_this_process(MAX_ADD_CHECKPOINT_BODY);
     crate::listener::serve(listener, router(witness), limits, shutdown).await
 }
 

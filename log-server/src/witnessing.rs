@@ -174,8 +174,7 @@ pub async fn run(
                 &options,
                 &metrics,
                 (&mut known, &mut backoff),
-                kind,
-                &note,
+                (kind, &note),
                 (!due).then_some(&retry),
             )
             .await;
@@ -184,9 +183,9 @@ pub async fn run(
                 .iter()
                 .enumerate()
                 .filter(|(_, w)| {
-                    !cosignatures.iter().any(|s| {
-                        s.name == *w.verifier.name() && s.key_id == w.verifier.key_id()
-                    })
+                    !cosignatures
+                        .iter()
+                        .any(|s| s.name == *w.verifier.name() && s.key_id == w.verifier.key_id())
                 })
                 .map(|(i, _)| i)
                 .collect();
@@ -256,15 +255,14 @@ pub async fn run(
 /// Asks every witness for a cosignature of `note` at once, and returns the cosignature set to
 /// publish: the new ones, plus still-valid ones already on the published checkpoint from
 /// witnesses that did not answer this time (same text, so they still vouch for it). Empty when
-/// no witness cosigned.
+/// no witness cosigned. With `only`, just those witnesses are asked (a retry after backoff).
 async fn cosign_round(
     log: &Arc<Log>,
     client: &reqwest::Client,
     options: &PublisherOptions,
     metrics: &Metrics,
     (known, backoff): (&mut BTreeMap<(usize, &'static str), u64>, &mut Backoff),
-    kind: LogKind,
-    note: &Note,
+    (kind, note): (LogKind, &Note),
     only: Option<&BTreeSet<usize>>,
 ) -> Vec<NoteSignature> {
     let mut tasks = JoinSet::new();

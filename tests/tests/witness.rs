@@ -350,10 +350,14 @@ fn the_documented_witness_table_can_be_appended_to_the_initial_config() {
         "{}",
         server.stderr()
     );
-    poll_until(Duration::from_secs(30), "the appended witness's cosignature", || {
-        let cp = Http::new().must_get(&server.url("/keys/checkpoint")).body;
-        (cosigned_by(&cp, &[&w]) == vec!["appended"]).then_some(())
-    });
+    poll_until(
+        Duration::from_secs(30),
+        "the appended witness's cosignature",
+        || {
+            let cp = Http::new().must_get(&server.url("/keys/checkpoint")).body;
+            (cosigned_by(&cp, &[&w]) == vec!["appended"]).then_some(())
+        },
+    );
 }
 
 /// The spec's examples of refusals, against a real witness process.
