@@ -11,8 +11,10 @@ use cairn_log_server::batcher::BatchLimits;
 use cairn_log_server::config::{
     Config, DataDir, LimitsConfig, SequencerConfig, check_origin_prefix,
 };
-use cairn_log_server::log::Log;
+use cairn_log_server::listener::{ConnectionLimits, effective_max_connections, raise_fd_limit};
+use cairn_log_server::log::{Log, MAX_ENTRY_SIZE};
 use cairn_log_server::metrics::Metrics;
+use cairn_log_server::ratelimit::TrustedProxies;
 use cairn_log_server::server::{ServeOptions, run};
 use cairn_log_server::storage::GitStorage;
 use cairn_log_server::witnessing::{Hook, PublisherOptions, WitnessClient};
@@ -91,6 +93,36 @@ pub(crate) struct ServeArgs {
     /// Kill a hook run after this long (default 60s).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     hook_timeout: Option<Duration>,
+    /// Close a connection that does not send a complete request head within this (also the
+    /// idle keep-alive timeout; default 10s).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    header_timeout: Option<Duration>,
+    /// Refuse (408) a request whose body does not arrive whole within this (default 30s).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    body_timeout: Option<Duration>,
+    /// Most connections served at once (default 1024; lowered to what the open-file limit
+    /// allows).
+    #[arg(long, value_name = "N")]
+    max_connections: Option<usize>,
+    /// A reverse proxy (address or CIDR block) whose Forwarded or X-Forwarded-For header names
+    /// the client for the per-address rate limit. Repeatable; replaces config.toml's
+    /// limits.trusted_proxies.
+    #[arg(long = "trusted-proxy", value_name = "CIDR", action = clap::ArgAction::Append)]
+    trusted_proxies: Vec<String>,
+    /// Whether an `add` key event whose `from` lies before the release log's size is refused
+    /// (the default, spec/keylog.md 4.4) or accepted; overrides config.toml's
+    /// accept.allow_backdated_from.
+    #[arg(long, value_name = "refuse|allow")]
+    backdated_from: Option<BackdatedFrom>,
+}
+
+/// `--backdated-from`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum BackdatedFrom {
+    /// Refuse it with 422.
+    Refuse,
+    /// Accept it.
+    Allow,
 }
 
 /// The witnesses of config.toml and of `--witness`, keys parsed.
@@ -192,6 +224,8 @@ fn create_log(
         origin: origin.to_owned(),
         sequencer: SequencerConfig::default(),
         limits: LimitsConfig::default(),
+        connections: Default::default(),
+        accept: Default::default(),
         witnesses: Vec::new(),
         witnessing: Default::default(),
         hook: None,
@@ -305,6 +339,39 @@ pub(crate) fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     if let Some(n) = args.rate_limit_key {
         limits.per_key_per_second = n;
     }
+    if !args.trusted_proxies.is_empty() {
+        limits.trusted_proxies = args.trusted_proxies.clone();
+    }
+    TrustedProxies::parse(&limits.trusted_proxies).map_err(Failure::Usage)?;
+    log.set_allow_backdated_from(match args.backdated_from {
+        Some(choice) => choice == BackdatedFrom::Allow,
+        None => data.config.accept.allow_backdated_from,
+    });
+    let configured = &data.config.connections;
+    let fd_limit = raise_fd_limit();
+    let connections = ConnectionLimits {
+        header_timeout: args
+            .header_timeout
+            .unwrap_or(Duration::from_secs(configured.header_timeout_secs)),
+        body_timeout: args
+            .body_timeout
+            .unwrap_or(Duration::from_secs(configured.body_timeout_secs)),
+        max_connections: effective_max_connections(
+            args.max_connections.unwrap_or(configured.max_connections),
+            fd_limit,
+        ),
+        max_body: MAX_ENTRY_SIZE,
+    };
+    if connections.header_timeout.is_zero() || connections.body_timeout.is_zero() {
+        return Err(Failure::Usage("connection timeouts must be longer than 0".to_owned()).into());
+    }
+    eprintln!(
+        "cairn: at most {} connections (open-file limit {}), header timeout {:?}, body timeout {:?}",
+        connections.max_connections,
+        fd_limit.map_or_else(|| "unknown".to_owned(), |n| n.to_string()),
+        connections.header_timeout,
+        connections.body_timeout
+    );
     let options = ServeOptions {
         batch: BatchLimits {
             interval: args.batch_interval.unwrap_or(data.config.batch_interval()),
@@ -324,6 +391,7 @@ pub(crate) fn serve(args: &ServeArgs) -> anyhow::Result<()> {
                 .max(Duration::from_secs(1)),
             hook: hook(&data, args),
         },
+        connections,
     };
     for w in &options.publisher.witnesses {
         eprintln!(
@@ -372,6 +440,8 @@ where
         .enable_all()
         .build()
         .context("starting the async runtime")?;
+    // Every server here holds one descriptor per connection: start from the hard limit.
+    raise_fd_limit();
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen)
             .await

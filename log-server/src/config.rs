@@ -88,6 +88,11 @@ pub struct LimitsConfig {
     pub per_address_per_second: u32,
     /// Submissions per second per verified signing key (0: unlimited).
     pub per_key_per_second: u32,
+    /// Reverse proxies (addresses or CIDR blocks, e.g. `127.0.0.1/32`) whose `Forwarded` or
+    /// `X-Forwarded-For` header names the client for the per-address limit. The header of any
+    /// other peer is ignored.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for LimitsConfig {
@@ -95,8 +100,41 @@ impl Default for LimitsConfig {
         LimitsConfig {
             per_address_per_second: 50,
             per_key_per_second: 20,
+            trusted_proxies: Vec::new(),
         }
     }
+}
+
+/// Connection limits of the HTTP server (docs/operators.md).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionsConfig {
+    /// A request head must arrive within this, and an idle keep-alive connection is closed
+    /// after it; in seconds.
+    pub header_timeout_secs: u64,
+    /// A request body must arrive whole within this; in seconds.
+    pub body_timeout_secs: u64,
+    /// Most connections served at once (lowered at start to what the open-file limit allows).
+    pub max_connections: usize,
+}
+
+impl Default for ConnectionsConfig {
+    fn default() -> ConnectionsConfig {
+        ConnectionsConfig {
+            header_timeout_secs: crate::listener::DEFAULT_HEADER_TIMEOUT.as_secs(),
+            body_timeout_secs: crate::listener::DEFAULT_BODY_TIMEOUT.as_secs(),
+            max_connections: crate::listener::DEFAULT_MAX_CONNECTIONS,
+        }
+    }
+}
+
+/// What the log accepts beyond the entry grammar and the key log's rules.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptConfig {
+    /// Accept an `add` key event whose `from` lies before the release log's current size
+    /// (spec/keylog.md 4.4: it would make releases already logged valid after the fact).
+    pub allow_backdated_from: bool,
 }
 
 /// A witness the log asks for cosignatures (c2sp.org/tlog-witness).
@@ -158,8 +196,15 @@ pub struct Config {
     /// Submission limits.
     #[serde(default)]
     pub limits: LimitsConfig,
-    /// Witnesses.
-    #[serde(default, rename = "witness")]
+    /// Connection timeouts and cap.
+    #[serde(default)]
+    pub connections: ConnectionsConfig,
+    /// What the log accepts.
+    #[serde(default)]
+    pub accept: AcceptConfig,
+    /// Witnesses. Not written when empty, so that the `[[witness]]` tables of
+    /// docs/operators.md can be appended to the file `cairn init` wrote.
+    #[serde(default, rename = "witness", skip_serializing_if = "Vec::is_empty")]
     pub witnesses: Vec<WitnessConfig>,
     /// Witness request timeout and refresh.
     #[serde(default)]
@@ -344,6 +389,8 @@ mod tests {
             origin: origin.to_owned(),
             sequencer: SequencerConfig::default(),
             limits: LimitsConfig::default(),
+            connections: ConnectionsConfig::default(),
+            accept: AcceptConfig::default(),
             witnesses: vec![],
             witnessing: WitnessingConfig::default(),
             hook: None,

@@ -9,7 +9,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use cairn_verifier::compact::to_compact;
@@ -198,13 +198,18 @@ async fn add(
     State(app): State<Arc<AppState>>,
     Path(log): Path<String>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let started = Instant::now();
     let Some(kind) = log_kind(&log) else {
         return no_such_log();
     };
-    let ip: IpAddr = peer.ip();
+    // Behind a trusted reverse proxy, the client is the address the proxy forwarded.
+    let ip: IpAddr = app
+        .limits
+        .trusted_proxies
+        .client_address(peer.ip(), &headers);
     if let Err(wait) = app.limits.per_address.check(&ip) {
         return too_many(&app, wait);
     }
@@ -227,7 +232,11 @@ async fn add(
     let mut entry = body.to_vec();
     // The per-key limit needs the verified signer: one signature verification here, before
     // the sequencer's own. Without a per-key limit it is skipped (the sequencer verifies).
-    if app.limits.per_key.is_limited() {
+    // An entry already logged costs no budget: anyone may replay a logged entry (it is
+    // public), and its answer is the existing proof, so replays must not spend the budget
+    // of the key that signed it.
+    let already_logged = app.log.read().log(kind).index_of(&entry).is_some();
+    if app.limits.per_key.is_limited() && !already_logged {
         let log_for_check = Arc::clone(&app.log);
         let signer = tokio::task::spawn_blocking(move || {
             let signer = verified_signer(&log_for_check, kind, &entry);

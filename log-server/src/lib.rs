@@ -7,6 +7,7 @@
 pub mod batcher;
 pub mod config;
 pub mod http;
+pub mod listener;
 pub mod log;
 pub mod metrics;
 pub mod mirror;

@@ -16,7 +16,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock, RwLockReadGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use cairn_verifier::checkpoint::{Checkpoint, VerifiedCheckpoint};
 use cairn_verifier::compact::to_compact;
@@ -410,6 +410,8 @@ pub struct Log {
     /// With witnesses, a new checkpoint is published to readers by the publisher, once its
     /// witnessing round finished; without, at once.
     witnessed: std::sync::atomic::AtomicBool,
+    /// Accept `add` key events whose `from` lies before the release log's size.
+    allow_backdated_from: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Log {
@@ -484,6 +486,7 @@ impl Log {
             broken: std::sync::atomic::AtomicBool::new(false),
             commits: tokio::sync::watch::Sender::new(0),
             witnessed: std::sync::atomic::AtomicBool::new(false),
+            allow_backdated_from: std::sync::atomic::AtomicBool::new(false),
         };
         log.update_gauges();
         Ok(log)
@@ -493,6 +496,37 @@ impl Log {
     /// [`LogState`] and [`State`] enforce that).
     pub fn read(&self) -> RwLockReadGuard<'_, State> {
         self.state.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Rebuilds `state` from storage after a failed commit, retrying a few times with backoff
+    /// (about 1.5 s in all: transient errors such as EMFILE often pass that fast). On success
+    /// the log is no longer broken; on failure it is, until a later call succeeds (every
+    /// batch tries again).
+    fn reload_into(&self, state: &mut State) -> Result<(), LogError> {
+        let mut pause = Duration::from_millis(50);
+        let mut attempt = 0;
+        loop {
+            match load(&self.prefix, &self.log_key, self.storage.as_ref()) {
+                Ok(fresh) => {
+                    *state = fresh;
+                    if self.broken.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                        tracing::info!("storage works again; accepting writes");
+                    }
+                    return Ok(());
+                }
+                Err(e) if attempt < 4 => {
+                    tracing::warn!(error = %e, retry_in = ?pause, "cannot reload state from storage");
+                    std::thread::sleep(pause);
+                    pause *= 2;
+                    attempt += 1;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot reload state; refusing writes until it works again");
+                    self.broken.store(true, std::sync::atomic::Ordering::SeqCst);
+                    return Err(e);
+                }
+            }
+        }
     }
 
     /// Whether the log refuses writes after a storage failure it could not recover from.
@@ -532,21 +566,30 @@ impl Log {
         let _only_writer = self.sequencer.lock().unwrap_or_else(|p| p.into_inner());
         let started = Instant::now();
         if self.is_broken() {
-            return batch
-                .iter()
-                .map(|_| {
-                    Outcome::refused(
-                        503,
-                        "the log's storage failed; the operator must restart it",
-                    )
-                })
-                .collect();
+            // The failure may have been transient (out of file descriptors, a full disk
+            // that was cleaned up): try again before refusing, so the log never stays broken
+            // until an operator restarts it.
+            let mut state = self.write();
+            if let Err(e) = self.reload_into(&mut state) {
+                return batch
+                    .iter()
+                    .map(|_| {
+                        Outcome::refused(
+                            503,
+                            format!("the log's storage is failing ({e}); retry later"),
+                        )
+                    })
+                    .collect();
+            }
         }
         // Phase 1: decide, under the read lock.
         let (plan, old) = {
             let state = self.read();
             let old = (state.releases.tree.size(), state.keys.tree.size());
-            (plan_batch(&state, batch), old)
+            let allow = self
+                .allow_backdated_from
+                .load(std::sync::atomic::Ordering::SeqCst);
+            (plan_batch(&state, batch, allow), old)
         };
         for decision in &plan.decisions {
             match decision {
@@ -640,13 +683,7 @@ impl Log {
             Err(e) => {
                 self.metrics.batches_failed.fetch_add(1, Relaxed);
                 tracing::error!(error = %e, "batch commit failed; reloading state from storage");
-                match load(&self.prefix, &self.log_key, self.storage.as_ref()) {
-                    Ok(fresh) => *state = fresh,
-                    Err(e) => {
-                        tracing::error!(error = %e, "cannot reload state; refusing writes");
-                        self.broken.store(true, std::sync::atomic::Ordering::SeqCst);
-                    }
-                }
+                let _ = self.reload_into(&mut state);
                 let reason = format!("the batch could not be committed ({e}); retry");
                 plan.decisions
                     .into_iter()
@@ -752,6 +789,14 @@ impl Log {
 
     /// Whether new checkpoints wait for the publisher ([`Log::publish_witnessed`]) before
     /// readers see them. Set before serving, when witnesses are configured.
+    /// Whether an `add` key event may name a `from` below the release log's current size
+    /// (spec/keylog.md 4.4 recommends refusing it; off by default).
+    pub fn set_allow_backdated_from(&self, on: bool) {
+        self.allow_backdated_from
+            .store(on, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Sets whether new checkpoints wait for a witnessing round before readers see them.
     pub fn set_witnessed(&self, on: bool) {
         self.witnessed
             .store(on, std::sync::atomic::Ordering::SeqCst);
@@ -834,13 +879,7 @@ impl Log {
             Err(e) => {
                 tracing::error!(error = %e, "cosigned checkpoint commit failed; reloading state from storage");
                 let mut state = self.write();
-                match load(&self.prefix, &self.log_key, self.storage.as_ref()) {
-                    Ok(fresh) => *state = fresh,
-                    Err(e) => {
-                        tracing::error!(error = %e, "cannot reload state; refusing writes");
-                        self.broken.store(true, std::sync::atomic::Ordering::SeqCst);
-                    }
-                }
+                let _ = self.reload_into(&mut state);
                 Err(e.into())
             }
         }
@@ -970,7 +1009,7 @@ struct PreparedCommit {
 
 /// Decides every submission of a batch in order, against the committed state plus the earlier
 /// submissions of the same batch. Does not modify the state.
-fn plan_batch(state: &State, batch: Vec<Submission>) -> Plan {
+fn plan_batch(state: &State, batch: Vec<Submission>, allow_backdated_from: bool) -> Plan {
     let mut plan = Plan {
         key_state: state.key_state.clone(),
         ..Plan::default()
@@ -995,6 +1034,9 @@ fn plan_batch(state: &State, batch: Vec<Submission>) -> Plan {
         let ctx = Context {
             state,
             names: &names,
+            release_size: state.log(LogKind::Releases).tree.size()
+                + counts.get(&LogKind::Releases).copied().unwrap_or(0),
+            allow_backdated_from,
         };
         match decide(&ctx, &mut plan.key_state, kind, index, &sub.entry) {
             Ok(accepted) => {
@@ -1036,6 +1078,10 @@ struct Context<'a> {
     state: &'a State,
     /// Releases accepted earlier in this batch, by (name, version).
     names: &'a HashMap<(String, String), u64>,
+    /// The release log's size with the releases accepted earlier in this batch.
+    release_size: u64,
+    /// Accept an `add` whose `from` is below `release_size`.
+    allow_backdated_from: bool,
 }
 
 impl Context<'_> {
@@ -1090,6 +1136,21 @@ fn decide(
                     *key_state = Some(fresh);
                 }
                 Some(ks) => {
+                    if let KeyEvent::Add { from, .. } = &event
+                        && *from < ctx.release_size
+                        && !ctx.allow_backdated_from
+                    {
+                        return Err((
+                            422,
+                            format!(
+                                "add: from {from} lies before the release log's size {}; a \
+                                 backdated key would make releases already logged valid \
+                                 (spec/keylog.md 4.4); use from {} or later, or ask the \
+                                 operator to allow backdated keys",
+                                ctx.release_size, ctx.release_size
+                            ),
+                        ));
+                    }
                     ks.apply(entry)
                         .map_err(|e| (keylog_status(&e), e.to_string()))?;
                 }

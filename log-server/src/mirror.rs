@@ -106,7 +106,7 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(dir))
-        .with_graceful_shutdown(shutdown)
-        .await
+    // Read-only: no request has a body worth reading.
+    let limits = crate::listener::ConnectionLimits::defaults_for_this_process(0);
+    crate::listener::serve(listener, router(dir), limits, shutdown).await
 }

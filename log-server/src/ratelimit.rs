@@ -76,11 +76,196 @@ pub struct SubmissionLimits {
     pub per_address: Limiter<IpAddr>,
     /// Per verified signing key (key name and key ID), after verification.
     pub per_key: Limiter<(String, u32)>,
+    /// Whose forwarding headers name the client for `per_address`.
+    pub trusted_proxies: TrustedProxies,
+}
+
+/// The reverse proxies whose forwarding headers name the client (`trusted_proxies`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustedProxies(Vec<(IpAddr, u8)>);
+
+impl TrustedProxies {
+    /// Parses addresses (`127.0.0.1`, `::1`) and CIDR blocks (`10.0.0.0/8`, `fd00::/8`).
+    pub fn parse(blocks: &[String]) -> Result<TrustedProxies, String> {
+        let mut out = Vec::new();
+        for block in blocks {
+            let (addr, bits) = match block.split_once('/') {
+                Some((addr, bits)) => (addr, Some(bits)),
+                None => (block.as_str(), None),
+            };
+            let addr: IpAddr = addr
+                .parse()
+                .map_err(|_| format!("trusted proxy {block:?}: not an IP address or CIDR block"))?;
+            let max: u8 = if addr.is_ipv4() { 32 } else { 128 };
+            let bits = match bits {
+                None => max,
+                Some(b) => match cairn_verifier::decimal::parse_canonical_u64(b) {
+                    Some(n) if n <= u64::from(max) => u8::try_from(n).unwrap_or(max),
+                    _ => {
+                        return Err(format!(
+                            "trusted proxy {block:?}: the prefix length must be 0 to {max}"
+                        ));
+                    }
+                },
+            };
+            out.push((addr, bits));
+        }
+        Ok(TrustedProxies(out))
+    }
+
+    /// Whether `addr` lies in one of the blocks.
+    pub fn contains(&self, addr: IpAddr) -> bool {
+        let addr = canonical(addr);
+        self.0
+            .iter()
+            .any(|&(block, bits)| match (canonical(block), addr) {
+                (IpAddr::V4(b), IpAddr::V4(a)) => {
+                    let mask = u32::MAX.checked_shl(32 - u32::from(bits)).unwrap_or(0);
+                    u32::from(b) & mask == u32::from(a) & mask
+                }
+                (IpAddr::V6(b), IpAddr::V6(a)) => {
+                    let mask = u128::MAX.checked_shl(128 - u32::from(bits)).unwrap_or(0);
+                    u128::from(b) & mask == u128::from(a) & mask
+                }
+                _ => false,
+            })
+    }
+
+    /// The client address for the per-address limit: the peer itself unless it is a trusted
+    /// proxy; then the nearest address in the forwarding chain (`Forwarded: for=`, else
+    /// `X-Forwarded-For`) that is not a trusted proxy, read from the right, because only the
+    /// entries the trusted proxies appended can be believed. A trusted peer that sends no
+    /// usable header is its own client.
+    pub fn client_address(&self, peer: IpAddr, headers: &axum::http::HeaderMap) -> IpAddr {
+        if !self.contains(peer) {
+            return peer;
+        }
+        let chain = forwarded_for(headers).or_else(|| x_forwarded_for(headers));
+        let Some(chain) = chain else {
+            return peer;
+        };
+        let mut client = peer;
+        for hop in chain.iter().rev() {
+            match hop {
+                Some(addr) => {
+                    client = *addr;
+                    if !self.contains(*addr) {
+                        break;
+                    }
+                }
+                // An unparsable hop ("unknown", an obfuscated name): stop at the last address.
+                None => break,
+            }
+        }
+        client
+    }
+}
+
+/// An IPv4-mapped IPv6 address as the IPv4 address.
+fn canonical(addr: IpAddr) -> IpAddr {
+    match addr {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(addr, IpAddr::V4),
+        IpAddr::V4(_) => addr,
+    }
+}
+
+/// The `for=` values of every `Forwarded` header (RFC 7239), in order.
+fn forwarded_for(headers: &axum::http::HeaderMap) -> Option<Vec<Option<IpAddr>>> {
+    let mut hops = Vec::new();
+    for value in headers.get_all("forwarded") {
+        let value = value.to_str().ok()?;
+        for element in value.split(',') {
+            let hop = element.split(';').find_map(|pair| {
+                let (k, v) = pair.trim().split_once('=')?;
+                k.eq_ignore_ascii_case("for")
+                    .then(|| v.trim().trim_matches('"'))
+            });
+            if let Some(v) = hop {
+                hops.push(parse_node(v));
+            }
+        }
+    }
+    (!hops.is_empty()).then_some(hops)
+}
+
+/// A `Forwarded` node: `192.0.2.1`, `192.0.2.1:8080`, `[2001:db8::1]`, `[2001:db8::1]:8080`.
+fn parse_node(v: &str) -> Option<IpAddr> {
+    if let Some(rest) = v.strip_prefix('[') {
+        return rest.split_once(']')?.0.parse().ok();
+    }
+    v.parse()
+        .ok()
+        .or_else(|| v.rsplit_once(':').and_then(|(a, _)| a.parse().ok()))
+}
+
+/// The addresses of every `X-Forwarded-For` header, in order.
+fn x_forwarded_for(headers: &axum::http::HeaderMap) -> Option<Vec<Option<IpAddr>>> {
+    let mut hops = Vec::new();
+    for value in headers.get_all("x-forwarded-for") {
+        let value = value.to_str().ok()?;
+        hops.extend(value.split(',').map(|h| parse_node(h.trim())));
+    }
+    (!hops.is_empty()).then_some(hops)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> axum::http::HeaderMap {
+        let mut h = axum::http::HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, v.parse().expect("header value"));
+        }
+        h
+    }
+
+    #[test]
+    fn client_address_believes_only_trusted_proxies() {
+        let proxies = TrustedProxies::parse(&["127.0.0.1/32".to_owned(), "10.0.0.0/8".to_owned()])
+            .expect("parse");
+        let ip = |s: &str| -> IpAddr { s.parse().expect("ip") };
+        let xff = headers(&[("x-forwarded-for", "203.0.113.7, 10.1.2.3")]);
+        assert_eq!(
+            proxies.client_address(ip("127.0.0.1"), &xff),
+            ip("203.0.113.7")
+        );
+        assert_eq!(
+            proxies.client_address(ip("::ffff:127.0.0.1"), &xff),
+            ip("203.0.113.7"),
+            "IPv4-mapped peers match IPv4 blocks"
+        );
+        assert_eq!(
+            proxies.client_address(ip("192.0.2.9"), &xff),
+            ip("192.0.2.9"),
+            "an untrusted peer's header is ignored"
+        );
+        // A client-supplied first entry cannot hide the address the proxy appended.
+        let spoof = headers(&[("x-forwarded-for", "1.2.3.4, 198.51.100.2")]);
+        assert_eq!(
+            proxies.client_address(ip("127.0.0.1"), &spoof),
+            ip("198.51.100.2")
+        );
+        let fwd = headers(&[(
+            "forwarded",
+            "for=\"[2001:db8::1]:443\";proto=https, for=10.0.0.1",
+        )]);
+        assert_eq!(
+            proxies.client_address(ip("127.0.0.1"), &fwd),
+            ip("2001:db8::1")
+        );
+        assert_eq!(
+            proxies.client_address(ip("127.0.0.1"), &headers(&[])),
+            ip("127.0.0.1")
+        );
+        assert!(TrustedProxies::parse(&["10.0.0.0/33".to_owned()]).is_err());
+        assert!(TrustedProxies::parse(&["proxy.example".to_owned()]).is_err());
+        assert!(
+            TrustedProxies::parse(&["::/0".to_owned()])
+                .expect("all")
+                .contains(ip("::1"))
+        );
+    }
 
     #[test]
     fn burst_then_refusal_with_retry_after() {

@@ -1,7 +1,6 @@
 //! Wires the sequencer, the rate limiters and the router together and serves until shutdown.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,9 +11,10 @@ use tokio::sync::mpsc;
 use crate::batcher::{self, BatchLimits};
 use crate::config::LimitsConfig;
 use crate::http::{AppState, router};
+use crate::listener::ConnectionLimits;
 use crate::log::Log;
 use crate::metrics::Metrics;
-use crate::ratelimit::{Limiter, Rate, SubmissionLimits};
+use crate::ratelimit::{Limiter, Rate, SubmissionLimits, TrustedProxies};
 use crate::tile_cache::{DEFAULT_TILE_CACHE_BYTES, TileCache};
 use crate::witnessing::{self, PublisherOptions};
 
@@ -27,6 +27,8 @@ pub struct ServeOptions {
     pub limits: LimitsConfig,
     /// Witness cosigning and the publication hook.
     pub publisher: PublisherOptions,
+    /// Connection timeouts, cap and body limit.
+    pub connections: ConnectionLimits,
 }
 
 fn rate(per_second: u32) -> Option<Rate> {
@@ -76,9 +78,12 @@ pub async fn run(
     } else {
         None
     };
+    let trusted_proxies = TrustedProxies::parse(&options.limits.trusted_proxies)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     let limits = SubmissionLimits {
         per_address: Limiter::new(rate(options.limits.per_address_per_second)),
         per_key: Limiter::new(rate(options.limits.per_key_per_second)),
+        trusted_proxies,
     };
     let app = Arc::new(AppState {
         log,
@@ -100,10 +105,7 @@ pub async fn run(
             app.limits.per_key.prune();
         }
     });
-    let service = router(app).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, service)
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    crate::listener::serve(listener, router(app), options.connections, shutdown).await?;
     // The router and its queue sender are gone: the sequencer drains what was queued and stops.
     if let Err(e) = sequencer.await {
         tracing::error!(error = %e, "sequencer task failed");

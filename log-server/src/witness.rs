@@ -425,9 +425,9 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(witness))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let limits =
+        crate::listener::ConnectionLimits::defaults_for_this_process(MAX_ADD_CHECKPOINT_BODY);
+    crate::listener::serve(listener, router(witness), limits, shutdown).await
 }
 
 async fn add_checkpoint(

@@ -15,7 +15,7 @@
 //! latest checkpoint, so the published checkpoint is cosigned as soon as one round completes
 //! between two commits.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::process::CommandExt as _;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -110,16 +110,30 @@ pub async fn run(
     let mut known: BTreeMap<(usize, &'static str), u64> = BTreeMap::new();
     let mut backoff = Backoff::default();
     let mut last_round: BTreeMap<&'static str, (String, Instant)> = BTreeMap::new();
+    // Per log, the witnesses whose cosignature the published checkpoint lacks: they are asked
+    // again as soon as their backoff ends, not only at the next commit or refresh (a 2-of-2
+    // client must not wait an hour for a witness that came back).
+    let mut missing: BTreeMap<&'static str, BTreeSet<usize>> = BTreeMap::new();
     let mut last_hook: Option<Vec<u8>> = None;
     let mut first = true;
     // The sizes of the checkpoints whose last round finished: (releases, keys).
     let mut rounds_done = (0u64, 0u64);
     loop {
         if !first {
-            let next_refresh = tokio::time::sleep(options.refresh);
+            let mut wake = tokio::time::Instant::now() + options.refresh;
+            if let Some(retry) = missing
+                .values()
+                .flatten()
+                .filter_map(|i| backoff.until(*i))
+                .min()
+            {
+                // Never a busy loop, even if a retry ended without a verdict.
+                let soonest = tokio::time::Instant::now() + Duration::from_millis(50);
+                wake = wake.min(tokio::time::Instant::from_std(retry).max(soonest));
+            }
             tokio::select! {
                 changed = commits.changed() => if changed.is_err() { break },
-                () = next_refresh => {},
+                () = tokio::time::sleep_until(wake) => {},
             }
         }
         first = false;
@@ -138,20 +152,44 @@ pub async fn run(
                 Some((text, at)) => text != note.text() || at.elapsed() >= options.refresh,
                 None => true,
             };
-            if !due {
+            // Not due: only the witnesses that failed on this very checkpoint and whose
+            // backoff is over are asked; the others' cosignatures stay attached.
+            let retry: BTreeSet<usize> = if due {
+                BTreeSet::new()
+            } else {
+                missing
+                    .get(kind.name())
+                    .map(|m| m.iter().copied().filter(|i| !backoff.waiting(*i)).collect())
+                    .unwrap_or_default()
+            };
+            if !due && retry.is_empty() {
                 continue;
             }
-            last_round.insert(kind.name(), (note.text().to_owned(), Instant::now()));
+            if due {
+                last_round.insert(kind.name(), (note.text().to_owned(), Instant::now()));
+            }
             let cosignatures = cosign_round(
                 &log,
                 &client,
                 &options,
                 &metrics,
                 (&mut known, &mut backoff),
-                kind,
-                &note,
+                (kind, &note),
+                (!due).then_some(&retry),
             )
             .await;
+            let lacking: BTreeSet<usize> = options
+                .witnesses
+                .iter()
+                .enumerate()
+                .filter(|(_, w)| {
+                    !cosignatures
+                        .iter()
+                        .any(|s| s.name == *w.verifier.name() && s.key_id == w.verifier.key_id())
+                })
+                .map(|(i, _)| i)
+                .collect();
+            missing.insert(kind.name(), lacking);
             let size = cairn_verifier::Checkpoint::parse(note.text()).map_or(0, |c| c.size);
             {
                 // Published even with no cosignature: the log keeps working with what it has.
@@ -217,19 +255,19 @@ pub async fn run(
 /// Asks every witness for a cosignature of `note` at once, and returns the cosignature set to
 /// publish: the new ones, plus still-valid ones already on the published checkpoint from
 /// witnesses that did not answer this time (same text, so they still vouch for it). Empty when
-/// no witness cosigned.
+/// no witness cosigned. With `only`, just those witnesses are asked (a retry after backoff).
 async fn cosign_round(
     log: &Arc<Log>,
     client: &reqwest::Client,
     options: &PublisherOptions,
     metrics: &Metrics,
     (known, backoff): (&mut BTreeMap<(usize, &'static str), u64>, &mut Backoff),
-    kind: LogKind,
-    note: &Note,
+    (kind, note): (LogKind, &Note),
+    only: Option<&BTreeSet<usize>>,
 ) -> Vec<NoteSignature> {
     let mut tasks = JoinSet::new();
     for (i, witness) in options.witnesses.iter().enumerate() {
-        if backoff.waiting(i) {
+        if backoff.waiting(i) || only.is_some_and(|only| !only.contains(&i)) {
             continue;
         }
         let old = known.get(&(i, kind.name())).copied().unwrap_or(0);
@@ -322,6 +360,11 @@ impl Backoff {
         self.0
             .get(&witness)
             .is_some_and(|(_, until)| Instant::now() < *until)
+    }
+
+    /// When `witness`'s pause ends, if it is paused.
+    fn until(&self, witness: usize) -> Option<Instant> {
+        self.0.get(&witness).map(|(_, until)| *until)
     }
 
     fn succeeded(&mut self, witness: usize) {

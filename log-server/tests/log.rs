@@ -439,3 +439,88 @@ fn witnessed_checkpoints_are_published_after_their_round() {
     assert_eq!(reopened.read().keys.checkpoint(), published);
     assert_eq!(reopened.read().releases.size(), 2);
 }
+
+/// Storage that runs out of file descriptors for a while: commits and reads fail with EMFILE
+/// until `available` is set again.
+struct DescriptorStarvedStorage {
+    inner: MemoryStorage,
+    starved: std::sync::atomic::AtomicBool,
+}
+
+impl DescriptorStarvedStorage {
+    fn check(&self) -> Result<(), StorageError> {
+        if self.starved.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(StorageError::InvalidMessage {
+                reason: "Too many open files (os error 24)",
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Storage for DescriptorStarvedStorage {
+    fn head(&self) -> Result<Option<CommitId>, StorageError> {
+        self.check()?;
+        self.inner.head()
+    }
+
+    fn read(&self, at: &CommitId, path: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        self.check()?;
+        self.inner.read(at, path)
+    }
+
+    fn commit(
+        &self,
+        parent: Option<&CommitId>,
+        changes: &[Change],
+        message: &str,
+    ) -> Result<CommitId, StorageError> {
+        self.check()?;
+        self.inner.commit(parent, changes, message)
+    }
+
+    fn commit_info(&self, at: &CommitId) -> Result<CommitInfo, StorageError> {
+        self.check()?;
+        self.inner.commit_info(at)
+    }
+}
+
+/// Issue 12: a commit and the state reload after it both fail (the process is out of
+/// descriptors). The log refuses writes with 503 meanwhile, and accepts them again as soon as
+/// the storage works, without a restart.
+#[test]
+fn a_log_starved_of_descriptors_recovers_without_a_restart() {
+    let fx = Fixture::new();
+    let storage = Arc::new(DescriptorStarvedStorage {
+        inner: MemoryStorage::new(),
+        starved: std::sync::atomic::AtomicBool::new(false),
+    });
+    let log = fx.create(storage.clone());
+    let add = fx.add_key(&fx.release_key, "example/*", 0);
+    logged(&log.sequence(vec![sub(LogKind::Keys, &add)])[0]);
+
+    storage
+        .starved
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let release = fx.release(&fx.release_key, "example/os", "1.0", b"one");
+    assert_eq!(
+        refused(&log.sequence(vec![sub(LogKind::Releases, &release)])[0]),
+        503
+    );
+    assert!(log.is_broken(), "the reload failed too");
+    let out = log.sequence(vec![sub(LogKind::Releases, &release)]);
+    let Outcome::Refused { status, reason } = &out[0] else {
+        panic!("logged while the storage fails");
+    };
+    assert_eq!(*status, 503);
+    assert!(reason.contains("Too many open files"), "{reason}");
+
+    storage
+        .starved
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let out = log.sequence(vec![sub(LogKind::Releases, &release)]);
+    let (index, proof) = logged(&out[0]);
+    assert_eq!(index, 0);
+    check_proof(&fx, LogKind::Releases, proof, &release);
+    assert!(!log.is_broken());
+}

@@ -293,6 +293,9 @@ impl Server {
             ("--batch-interval", "5ms"),
             ("--rate-limit-address", "0"),
             ("--rate-limit-key", "0"),
+            // Most tests add release keys from index 0 after releases exist; the refusal
+            // itself is tested with `--backdated-from refuse` (tests/tests/hardening.rs).
+            ("--backdated-from", "allow"),
         ] {
             if !has(flag) {
                 args.push(flag.into());
@@ -336,8 +339,15 @@ impl Server {
     /// Spawns `cairn ARGS` (a command that prints [`LISTENING_MARKER`] once it accepts
     /// connections) and waits for it to listen.
     pub fn spawn(args: &[String]) -> Result<Server, StartFailure> {
-        let mut child = cairn()
-            .args(args)
+        let mut command = cairn();
+        command.args(args);
+        Server::spawn_command(command)
+    }
+
+    /// Like [`Server::spawn`], with a command the test built (for example `bash -c 'ulimit -n
+    /// 256; exec cairn serve ...'`).
+    pub fn spawn_command(mut command: Command) -> Result<Server, StartFailure> {
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

@@ -104,6 +104,28 @@ impl TestWitness {
         self.server = Some(Server::witness(&self.key_path(), &self.data(), &logs));
     }
 
+    /// Restarts the process on the same key, state and address (the log is configured with
+    /// its URL, so a witness that comes back answers where it was).
+    fn restart_in_place(&mut self, addr: std::net::SocketAddr) {
+        let mut args: Vec<String> = vec![
+            "witness".into(),
+            "--key".into(),
+            self.key_path().display().to_string(),
+            "--data".into(),
+            self.data().display().to_string(),
+            "--listen".into(),
+            addr.to_string(),
+        ];
+        for (origin, vkey) in &self.logs {
+            args.extend(["--log".to_owned(), origin.clone(), vkey.clone()]);
+        }
+        self.server = Some(Server::spawn(&args).unwrap_or_else(|f| panic!("{f}")));
+    }
+
+    fn addr(&self) -> std::net::SocketAddr {
+        self.server.as_ref().expect("running").addr()
+    }
+
     fn kill(&mut self) {
         if let Some(mut s) = self.server.take() {
             s.sigkill();
@@ -239,6 +261,102 @@ fn two_witnesses_quorum_2_of_2_then_one_down() {
     assert!(
         metrics.contains("cairn_witness_requests_total{witness=\"w2\",result=\"failed\"}"),
         "{metrics}"
+    );
+}
+
+/// A witness that comes back after a failure is asked again within its backoff (seconds), not
+/// at the next commit or the hourly refresh: a 2-of-2 client verifies the release published
+/// while it was down as soon as it is back, with no new commit in between.
+#[test]
+fn a_witness_that_comes_back_is_asked_again_without_a_new_commit() {
+    let w1 = TestWitness::start("back1");
+    let mut w2 = TestWitness::start("back2");
+    let mut serve: Vec<String> = w1.serve_args();
+    serve.extend(w2.serve_args());
+    serve.extend(["--witness-timeout".into(), "2s".into()]);
+    let log = TestLog::start_with(&strs(&serve));
+    let mut trust: Vec<String> = w1.trust_args();
+    trust.extend(w2.trust_args());
+    let strict = Client::new();
+    strict.trust(&log.url(), &log, &strs(&trust));
+
+    let addr = w2.addr();
+    w2.kill();
+    let (artifact, _) = log.publish("example/os", "1.0", b"published with w2 down\n");
+    let cp = log.get("/releases/checkpoint");
+    assert_eq!(cosigned_by(&cp, &[&w1, &w2]), vec!["back1"]);
+    let out = strict.verify(&artifact, &["--json"]);
+    assert_refused(&out, 3, "witness-quorum", "2-of-2 while w2 is down");
+    // Down a few seconds (so the backoff grew), then back on the same address.
+    std::thread::sleep(Duration::from_secs(3));
+    w2.restart_in_place(addr);
+    let back = std::time::Instant::now();
+    poll_until(
+        Duration::from_secs(20),
+        "the returning witness's cosignature on the unchanged checkpoint",
+        || {
+            let cp = log.get("/releases/checkpoint");
+            (cosigned_by(&cp, &[&w1, &w2]) == vec!["back1", "back2"]).then_some(())
+        },
+    );
+    assert!(
+        back.elapsed() < Duration::from_secs(20),
+        "asked again within its backoff, not at the hourly refresh"
+    );
+    assert_exit(
+        &strict.verify(&artifact, &["-v"]),
+        0,
+        "2-of-2 once w2 is back, without a new release",
+    );
+    let releases = text(&log.get("/releases/checkpoint"));
+    assert!(
+        releases.lines().nth(1) == Some("1"),
+        "no new entry was logged:\n{releases}"
+    );
+}
+
+/// `cairn init`, then the `[[witness]]` table of docs/operators.md appended to config.toml as
+/// the guide says: `serve` starts and asks that witness (it used to fail with a TOML
+/// duplicate-key error because `init` wrote `witness = []`).
+#[test]
+fn the_documented_witness_table_can_be_appended_to_the_initial_config() {
+    let w = TestWitness::start("appended");
+    let files = tempfile::tempdir().expect("tempdir");
+    let skey = files.path().join("log.key");
+    std::fs::write(&skey, format!("{}\n", log_key().to_skey())).expect("log key");
+    std::fs::set_permissions(&skey, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let dir = cairn_tests::process::LogDir::init_with(
+        PREFIX,
+        &cairn_tests::fixtures::genesis(&[&key("root1")], 1, &[&key("root1")]),
+        Some(&skey),
+    );
+    let config = dir.data().join("config.toml");
+    let written = std::fs::read_to_string(&config).expect("config");
+    assert!(
+        !written.contains("witness"),
+        "init writes no witness key:\n{written}"
+    );
+    let table = format!(
+        "\n[[witness]]\nname = \"appended\"\nvkey = \"{}\"\nurl = \"{}\"\n",
+        w.vkey(),
+        w.url()
+    );
+    std::fs::write(&config, format!("{written}{table}")).expect("append");
+    let server = dir.serve(&[]);
+    assert!(
+        server
+            .stderr()
+            .contains(&format!("cairn: witness appended at {}", w.url())),
+        "{}",
+        server.stderr()
+    );
+    poll_until(
+        Duration::from_secs(30),
+        "the appended witness's cosignature",
+        || {
+            let cp = Http::new().must_get(&server.url("/keys/checkpoint")).body;
+            (cosigned_by(&cp, &[&w]) == vec!["appended"]).then_some(())
+        },
     );
 }
 
