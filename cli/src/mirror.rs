@@ -35,14 +35,14 @@ use crate::checkpoints::now;
 use crate::duration::parse_duration;
 use crate::exit::Failure;
 use crate::fetch::{FetchError, LogServer, Upstream, UpstreamTiles};
-use cairn_verifier::entry::{Entry, ReleaseName, Sha256Digest, Version};
-use cairn_verifier::lookup;
-use cairn_verifier::note::Note;
-use std::collections::BTreeMap;
 use crate::monitor::threads;
 use crate::report::Report;
 use crate::state::{StateDir, create_private_dir, sync_dir};
 use crate::trust::{ClientOptions, LogName};
+use cairn_verifier::entry::{Entry, ReleaseName, Sha256Digest, Version};
+use cairn_verifier::lookup;
+use cairn_verifier::note::Note;
+use std::collections::BTreeMap;
 
 /// Where new files wait until the round verified.
 const STAGING: &str = ".cairn-staging";
@@ -366,12 +366,18 @@ impl Lookups {
                         .push(index);
                 }
                 self.releases
-                    .entry((r.name().as_str().to_owned(), r.version().as_str().to_owned()))
+                    .entry((
+                        r.name().as_str().to_owned(),
+                        r.version().as_str().to_owned(),
+                    ))
                     .or_insert(index);
             }
             Ok(Entry::Deprecation(d)) => self
                 .deprecations
-                .entry((d.name().as_str().to_owned(), d.version().as_str().to_owned()))
+                .entry((
+                    d.name().as_str().to_owned(),
+                    d.version().as_str().to_owned(),
+                ))
                 .or_default()
                 .push(index),
             _ => {}
@@ -472,12 +478,7 @@ fn damaged(own: &DirFiles, path: &str) -> anyhow::Error {
 }
 
 /// Stages `path` as the union of the indexes `DIR` holds there and `new`, ascending.
-fn merge_indexes(
-    own: &DirFiles,
-    staging: &Staging,
-    path: &str,
-    new: &[u64],
-) -> anyhow::Result<()> {
+fn merge_indexes(own: &DirFiles, staging: &Staging, path: &str, new: &[u64]) -> anyhow::Result<()> {
     let mut all = crate::log_client::lookup_indexes(own, path)
         .map_err(|_| damaged(own, path))?
         .unwrap_or_default();

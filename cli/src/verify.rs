@@ -573,8 +573,11 @@ impl Run {
         }
         let mut verified = self.judge(hashed, &[(index, entry)], expected, keys)?;
         verified.deprecated = false;
-        verified.deprecation_unchecked =
-            Some(self.unchecked_deprecation(&verified, "offline: no lookups".to_owned(), checks)?);
+        verified.deprecation_unchecked = Some(self.unchecked_deprecation(
+            &verified,
+            "offline: no lookups".to_owned(),
+            checks,
+        )?);
         Ok(verified)
     }
 

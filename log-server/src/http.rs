@@ -346,9 +346,9 @@ fn lookup_name_static(app: &AppState, lookup: NameLookup) -> Response {
             .lookup_release(name.as_str(), version.as_str())
             .map(|i| lookup::indexes_body(&[i]))
             .unwrap_or_default(),
-        NameLookup::Deprecations(name, version) => lookup::indexes_body(
-            &state.lookup_deprecations(name.as_str(), version.as_str()),
-        ),
+        NameLookup::Deprecations(name, version) => {
+            lookup::indexes_body(&state.lookup_deprecations(name.as_str(), version.as_str()))
+        }
     };
     drop(state);
     if body.is_empty() {

@@ -538,8 +538,9 @@ fn without_proof(artifact: &Path, work: &Path) -> PathBuf {
 fn a_mirror_answers_lookups_deprecations_and_update_latest_like_the_log() {
     let log = TestLog::start();
     let (old, _) = log.publish("example/os", "1.0", b"one\n");
-    // A name that extends another name by a segment: both have lookup files side by side.
-    let (nested, _) = log.publish("example/os/arm64", "1.0-arm", b"arm one\n");
+    // A second name (the release key's scope is `example/*`; names nested under another name
+    // are covered by the unit tests of `cairn_verifier::lookup`).
+    let (nested, _) = log.publish("example/tools", "1.0-t", b"tools one\n");
     let dep = sign(&deprecation_text("example/os", "1.0"), &[&log.release]);
     log.post("releases", &dep).expect("deprecate 1.0");
     let (current, _) = log.publish("example/os", "2.0", b"two\n");
@@ -566,7 +567,7 @@ fn a_mirror_answers_lookups_deprecations_and_update_latest_like_the_log() {
         "/releases/lookup/name/example/os/_release/2.0",
         "/releases/lookup/name/example/os/_deprecations/1.0",
         "/releases/lookup/name/example/os/_versions",
-        "/releases/lookup/name/example/os/arm64/_versions",
+        "/releases/lookup/name/example/tools/_versions",
         "/releases/update-latest.txt",
     ] {
         assert_eq!(
@@ -604,7 +605,11 @@ fn a_mirror_answers_lookups_deprecations_and_update_latest_like_the_log() {
         let lone = without_proof(&old, &work.join(format!("{}-old", kind.replace(' ', "-"))));
         let out = user.verify(&lone, &[]);
         assert_exit(&out, 0, &format!("{kind}: deprecated, warning only"));
-        assert!(text(&out.stdout).contains("DEPRECATED"), "{}", text(&out.stdout));
+        assert!(
+            text(&out.stdout).contains("DEPRECATED"),
+            "{}",
+            text(&out.stdout)
+        );
         assert_refused(
             &user.verify(&lone, &["--refuse-deprecated", "--json"]),
             3,
@@ -667,7 +672,10 @@ fn a_copy_without_lookups_asks_for_the_proof_file_and_never_passes_a_deprecation
         text(&out.stdout)
     );
     assert_refused(
-        &client.verify(&artifact, &["--proof", &proof, "--refuse-deprecated", "--json"]),
+        &client.verify(
+            &artifact,
+            &["--proof", &proof, "--refuse-deprecated", "--json"],
+        ),
         3,
         "deprecation",
         "--refuse-deprecated without lookups",

@@ -140,7 +140,10 @@ mod tests {
 
     #[test]
     fn static_name_paths_parse_back() {
-        for (n, v) in [("a", "1.0"), ("hardenedbsd/installer-amd64", "14.2-RELEASE-p1")] {
+        for (n, v) in [
+            ("a", "1.0"),
+            ("hardenedbsd/installer-amd64", "14.2-RELEASE-p1"),
+        ] {
             let (n, v) = (name(n), version(v));
             let rest = |p: String| p["releases/lookup/name/".len()..].to_owned();
             assert_eq!(
