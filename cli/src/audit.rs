@@ -226,6 +226,11 @@ impl Auditor {
         &self.trust
     }
 
+    /// The state directory (evidence is written there).
+    pub(crate) fn state(&self) -> &StateDir {
+        &self.dir
+    }
+
     fn state_path(&self) -> PathBuf {
         self.dir.log_dir(&self.trust).join("audit.json")
     }

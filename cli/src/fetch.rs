@@ -337,16 +337,6 @@ impl LogServer {
         self.lookup(&format!("releases/lookup/sha256/{hex}"))
     }
 
-    /// `GET /releases/lookup/deprecations/<name>/<version>`: indexes of deprecations of that
-    /// release.
-    pub(crate) fn lookup_deprecations(
-        &self,
-        name: &str,
-        version: &str,
-    ) -> anyhow::Result<Vec<u64>> {
-        self.lookup(&format!("releases/lookup/deprecations/{name}/{version}"))
-    }
-
     fn lookup(&self, path: &str) -> anyhow::Result<Vec<u64>> {
         let Some(body) = self.get(path, MAX_LOOKUP_SIZE)? else {
             return Ok(Vec::new());

@@ -9,11 +9,16 @@
 //! because of where it came from, git object ids included.
 //!
 //! `DIR` is a plain tlog-tiles layout of both logs (`releases/checkpoint`, `releases/tile/...`,
-//! `keys/...`) that `cairn serve --mirror DIR` or any static web server can serve. A round
-//! writes the new files into `DIR/.cairn-staging/`, then moves them into place, checkpoints
-//! last, so a reader never sees a checkpoint whose tiles are missing; a round that fails
-//! leaves `DIR` as it was. The mirror's own state (key-log copy, audit state, evidence) is in
-//! `DIR/.cairn-mirror/`.
+//! `keys/...`) that `cairn serve --mirror DIR` or any static web server can serve, plus the
+//! release log's static lookups (`releases/lookup/...`, spec/http-api.md "Static lookups",
+//! paths from [`cairn_verifier::lookup`]) and `releases/update-latest.txt`, so a client that
+//! has only the artifact can verify through the copy. A round writes the new files into
+//! `DIR/.cairn-staging/`, then moves them into place: tiles, bundles and lookup files, then
+//! `releases/lookup/size`, then the checkpoints, so a reader never sees a checkpoint whose
+//! tiles or lookups are missing; a round that fails leaves `DIR` as it was. Lookup files are
+//! rewritten as the union of what `DIR` holds and what the round verified, so a round that
+//! stopped after moving some of them and is run again writes the same bytes. The mirror's own
+//! state (key-log copy, audit state, evidence, `metrics.prom`) is in `DIR/.cairn-mirror/`.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -34,6 +39,10 @@ use crate::monitor::threads;
 use crate::report::Report;
 use crate::state::{StateDir, create_private_dir, sync_dir};
 use crate::trust::{ClientOptions, LogName};
+use cairn_verifier::entry::{Entry, ReleaseName, Sha256Digest, Version};
+use cairn_verifier::lookup;
+use cairn_verifier::note::Note;
+use std::collections::BTreeMap;
 
 /// Where new files wait until the round verified.
 const STAGING: &str = ".cairn-staging";
@@ -70,6 +79,9 @@ pub(crate) struct Args {
     /// Print each check on stderr.
     #[arg(short, long)]
     verbose: bool,
+    /// Print one JSON object per round on stdout.
+    #[arg(long)]
+    json: bool,
     #[command(flatten)]
     client: ClientOptions,
 }
@@ -116,19 +128,30 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         trust.max_age.as_secs(),
         threads(args.threads),
     );
+    let mut metrics = RoundMetrics::load(&dir.join(STATE).join(METRICS_FILE));
     loop {
+        let started = std::time::Instant::now();
         let result = match &source {
             Source::Http(server) => round(&auditor, server, &dir, args.verbose),
             Source::Git(remote) => remote
                 .fetch()
                 .and_then(|tree| round(&auditor, &tree, &dir, args.verbose)),
         };
+        let outcome = RoundOutcome::of(&result, started.elapsed(), now());
+        if args.json {
+            outcome.print_json(&dir);
+        }
+        metrics.record(&outcome);
+        if let Err(e) = metrics.save(&dir.join(STATE).join(METRICS_FILE)) {
+            eprintln!("cairn: mirror: could not write the round's metrics: {e:#}");
+        }
         match &result {
             Ok(round) => eprintln!(
-                "cairn: mirror: {} now at releases {}, keys {} (verified)",
+                "cairn: mirror: {} now at releases {}, keys {} (verified; {} lookup files written)",
                 dir.display(),
-                round.releases.size(),
-                round.keylog.checkpoint.size()
+                round.round.releases.size(),
+                round.round.keylog.checkpoint.size(),
+                round.lookup_files
             ),
             Err(e) if !args.once => eprintln!(
                 "cairn: mirror: update refused, {} keeps its last verified state: {e:#}",
@@ -148,26 +171,47 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     }
 }
 
+/// A verified round and what it wrote.
+struct Mirrored {
+    round: Round,
+    lookup_files: usize,
+}
+
 /// One round: verify, stage, move into place, then save the verified state.
 fn round<U: Upstream + ?Sized>(
     auditor: &Auditor,
     up: &U,
     dir: &Path,
     verbose: bool,
-) -> anyhow::Result<Round> {
+) -> anyhow::Result<Mirrored> {
     let staging = Staging::new(dir)?;
     let own = DirFiles {
         root: dir.to_path_buf(),
     };
     let mut report = Report::new(verbose);
     let mut alerts = Vec::new();
+    let mut lookups = Lookups::default();
     let mut sink = |bundle: &EntryBundle, entries: &[Vec<u8>], first: u64| {
         check_known_prefix(&own, bundle, entries, first)?;
+        for (at, entry) in (bundle.first_entry()..).zip(entries) {
+            if at >= first {
+                lookups.add(at, entry);
+            }
+        }
         let data = encode_entry_bundle(entries)
             .map_err(|e| anyhow::anyhow!("re-encoding bundle {}: {e}", bundle.path()))?;
         staging.put(&format!("releases/{}", bundle.path()), &data)
     };
     let round = auditor.round(up, now(), &mut report, &mut alerts, &mut sink)?;
+    // A copy made before lookups existed (or whose lookups stopped short) catches up from the
+    // entries it holds, which an earlier round verified.
+    let covered = match crate::log_client::lookup_size(&own) {
+        Ok(Some(n)) => n.min(round.releases_before),
+        _ => 0,
+    };
+    lookups.backfill(&own, covered, round.releases_before)?;
+    let lookup_files = lookups.stage(&own, &staging, round.releases.size())?;
+    stage_update_latest(up, auditor, &staging, &round, &mut report)?;
     for alert in &alerts {
         eprintln!(
             "cairn: mirror: note {}: {}",
@@ -224,7 +268,407 @@ fn round<U: Upstream + ?Sized>(
     }
     staging.publish(dir)?;
     auditor.commit(&round)?;
-    Ok(round)
+    Ok(Mirrored {
+        round,
+        lookup_files,
+    })
+}
+
+/// `releases/update-latest.txt`: the compact line of the checkpoint the copy serves (the
+/// bytes the log serves for that checkpoint, channels.md). The upstream's own file, when it
+/// has one, is checked first: it must verify under the log key, and a line for the size the
+/// mirror verified must carry the same root (a different one is a fork, exit 4 with evidence);
+/// an older line is consistent with the copy or the round is refused.
+fn stage_update_latest<U: Upstream + ?Sized>(
+    up: &U,
+    auditor: &Auditor,
+    staging: &Staging,
+    round: &Round,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let cp = &round.releases;
+    if let Some(bytes) = up.get(UPDATE_LATEST, cairn_verifier::note::MAX_NOTE_SIZE)? {
+        let note = std::str::from_utf8(&bytes)
+            .ok()
+            .and_then(|line| cairn_verifier::compact::from_compact(line).ok())
+            .ok_or_else(|| {
+                Failure::Verification(format!(
+                    "{}: {UPDATE_LATEST} is not a compact checkpoint line",
+                    up.describe()
+                ))
+            })?;
+        let theirs = crate::checkpoints::verify_signature(
+            auditor.trust(),
+            LogName::Releases,
+            &note.to_bytes(),
+            &format!("{}'s {UPDATE_LATEST}", up.describe()),
+            report,
+        )?;
+        if theirs.size() <= cp.size() {
+            let proof = if theirs.size() == 0 || theirs.size() == cp.size() {
+                Vec::new()
+            } else {
+                let reader = TileHashReader::new(
+                    TreeHead {
+                        size: cp.size(),
+                        root: *cp.root(),
+                    },
+                    UpstreamTiles::new(up, LogName::Releases),
+                );
+                reader
+                    .prove_consistency(theirs.size(), cp.size())
+                    .map_err(|e| anyhow::anyhow!("{UPDATE_LATEST}: consistency proof: {e}"))?
+            };
+            crate::checkpoints::check_consistent(
+                auditor.state(),
+                &theirs,
+                cp,
+                &proof,
+                &format!("{}'s {UPDATE_LATEST} against its checkpoint", up.describe()),
+                report,
+            )?;
+        }
+        // A newer line names a tree the copy does not serve yet; the copy's own line follows.
+    }
+    let note = cairn_verifier::note::Note::parse(cp.note_bytes())
+        .map_err(|e| anyhow::anyhow!("the verified checkpoint does not parse as a note: {e}"))?;
+    let line = cairn_verifier::compact::to_compact(&note)
+        .map_err(|e| anyhow::anyhow!("compacting the verified checkpoint: {e}"))?;
+    staging.put(UPDATE_LATEST, format!("{line}\n").as_bytes())
+}
+
+/// Where the update file lives, in the log's layout and the copy's.
+const UPDATE_LATEST: &str = "releases/update-latest.txt";
+
+/// What a round learned for the static lookups (spec/http-api.md), by the index of each
+/// release-log entry it verified.
+#[derive(Debug, Default)]
+struct Lookups {
+    digests: BTreeMap<[u8; 32], Vec<u64>>,
+    /// (name, version) -> index of the first release of that name and version.
+    releases: BTreeMap<(String, String), u64>,
+    deprecations: BTreeMap<(String, String), Vec<u64>>,
+}
+
+impl Lookups {
+    /// Indexes the entry at `index` if it is a release or a deprecation. Entries that do not
+    /// parse are left out, as the log server would have refused them.
+    fn add(&mut self, index: u64, entry: &[u8]) {
+        let Ok(note) = Note::parse(entry) else {
+            return;
+        };
+        match Entry::parse(note.text()) {
+            Ok(Entry::Release(r)) => {
+                for file in r.artifacts().iter().chain(r.manifests()) {
+                    self.digests
+                        .entry(*file.digest.as_bytes())
+                        .or_default()
+                        .push(index);
+                }
+                self.releases
+                    .entry((
+                        r.name().as_str().to_owned(),
+                        r.version().as_str().to_owned(),
+                    ))
+                    .or_insert(index);
+            }
+            Ok(Entry::Deprecation(d)) => self
+                .deprecations
+                .entry((
+                    d.name().as_str().to_owned(),
+                    d.version().as_str().to_owned(),
+                ))
+                .or_default()
+                .push(index),
+            _ => {}
+        }
+    }
+
+    /// Indexes the entries `from..to` of the copy's own bundles.
+    fn backfill(&mut self, own: &DirFiles, from: u64, to: u64) -> anyhow::Result<()> {
+        let mut at = from;
+        while at < to {
+            let b = EntryBundle::for_entry(TILE_HEIGHT, at, to)
+                .map_err(|e| anyhow::anyhow!("planning bundles for the lookups: {e}"))?;
+            let entries = crate::fetch::bundle_of(own, LogName::Releases, &b)
+                .context("reading the copy's own bundles to build its lookups")?;
+            for (i, entry) in (b.first_entry()..).zip(&entries) {
+                if i >= at {
+                    self.add(i, entry);
+                }
+            }
+            at = b.first_entry() + u64::from(b.width());
+        }
+        Ok(())
+    }
+
+    /// Stages every lookup file the round changes, merged with what `DIR` holds, and
+    /// `releases/lookup/size`. Returns how many files were staged.
+    fn stage(&self, own: &DirFiles, staging: &Staging, size: u64) -> anyhow::Result<usize> {
+        let mut files = 0;
+        for (digest, indexes) in &self.digests {
+            let path = lookup::digest_path(&Sha256Digest::from_bytes(*digest));
+            merge_indexes(own, staging, &path, indexes)?;
+            files += 1;
+        }
+        let mut versions: BTreeMap<&str, Vec<(String, u64)>> = BTreeMap::new();
+        for ((name, version), &index) in &self.releases {
+            let (n, v) = name_version(name, version)?;
+            let path = lookup::release_path(&n, &v);
+            if own.get(&path, MAX_LOOKUP_FILE)?.is_none() {
+                // The first release of a name and version wins, as on the log server, which
+                // refuses a second one (a monitor alerts on it).
+                staging.put(&path, lookup::indexes_body(&[index]).as_bytes())?;
+                files += 1;
+            }
+            versions
+                .entry(name.as_str())
+                .or_default()
+                .push((version.clone(), index));
+        }
+        for (name, new) in versions {
+            let n = ReleaseName::new(name)
+                .map_err(|e| anyhow::anyhow!("a verified entry's name: {e}"))?;
+            let path = lookup::versions_path(&n);
+            let mut all: Vec<(String, u64)> = match own.get(&path, MAX_LOOKUP_FILE)? {
+                Some(body) => std::str::from_utf8(&body)
+                    .ok()
+                    .and_then(lookup::parse_versions_body)
+                    .ok_or_else(|| damaged(own, &path))?
+                    .into_iter()
+                    .map(|(v, i)| (v.as_str().to_owned(), i))
+                    .collect(),
+                None => Vec::new(),
+            };
+            for (version, index) in new {
+                if !all.iter().any(|(v, _)| *v == version) {
+                    all.push((version, index));
+                }
+            }
+            all.sort_by_key(|(_, i)| *i);
+            staging.put(&path, lookup::versions_body(&all).as_bytes())?;
+            files += 1;
+        }
+        for ((name, version), indexes) in &self.deprecations {
+            let (n, v) = name_version(name, version)?;
+            merge_indexes(own, staging, &lookup::deprecations_path(&n, &v), indexes)?;
+            files += 1;
+        }
+        staging.put(lookup::SIZE_PATH, format!("{size}\n").as_bytes())?;
+        Ok(files)
+    }
+}
+
+/// Largest lookup file the mirror reads back from its own copy.
+const MAX_LOOKUP_FILE: usize = 16 << 20;
+
+fn name_version(name: &str, version: &str) -> anyhow::Result<(ReleaseName, Version)> {
+    Ok((
+        ReleaseName::new(name).map_err(|e| anyhow::anyhow!("a verified entry's name: {e}"))?,
+        Version::new(version).map_err(|e| anyhow::anyhow!("a verified entry's version: {e}"))?,
+    ))
+}
+
+fn damaged(own: &DirFiles, path: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "the copy's own {path} is damaged; remove {} and {} to rebuild the lookups",
+        own.root.join(path).display(),
+        own.root.join(lookup::SIZE_PATH).display()
+    )
+}
+
+/// Stages `path` as the union of the indexes `DIR` holds there and `new`, ascending.
+fn merge_indexes(own: &DirFiles, staging: &Staging, path: &str, new: &[u64]) -> anyhow::Result<()> {
+    let mut all = crate::log_client::lookup_indexes(own, path)
+        .map_err(|_| damaged(own, path))?
+        .unwrap_or_default();
+    all.extend_from_slice(new);
+    all.sort_unstable();
+    all.dedup();
+    staging.put(path, lookup::indexes_body(&all).as_bytes())
+}
+
+/// The file the mirror keeps its round metrics in (inside `DIR/.cairn-mirror/`), which
+/// `cairn serve --mirror` answers at `/metrics`.
+const METRICS_FILE: &str = "metrics.prom";
+
+/// How one round ended.
+struct RoundOutcome {
+    outcome: &'static str,
+    exit_code: u8,
+    error: Option<String>,
+    releases_size: Option<u64>,
+    keys_size: Option<u64>,
+    new_entries: u64,
+    lookup_files: usize,
+    seconds: f64,
+    finished: u64,
+}
+
+impl RoundOutcome {
+    fn of(result: &anyhow::Result<Mirrored>, took: Duration, finished: u64) -> RoundOutcome {
+        let mut o = RoundOutcome {
+            outcome: "ok",
+            exit_code: 0,
+            error: None,
+            releases_size: None,
+            keys_size: None,
+            new_entries: 0,
+            lookup_files: 0,
+            seconds: took.as_secs_f64(),
+            finished,
+        };
+        match result {
+            Ok(m) => {
+                o.releases_size = Some(m.round.releases.size());
+                o.keys_size = Some(m.round.keylog.checkpoint.size());
+                o.new_entries = m.round.releases.size() - m.round.releases_before;
+                o.lookup_files = m.lookup_files;
+            }
+            Err(e) => {
+                (o.outcome, o.exit_code) = match e.downcast_ref::<Failure>() {
+                    Some(Failure::Verification(_)) => ("refused", 3),
+                    Some(Failure::Inconsistency { .. }) => ("inconsistent", 4),
+                    _ => ("error", 1),
+                };
+                o.error = Some(format!("{e:#}"));
+            }
+        }
+        o
+    }
+
+    #[allow(clippy::print_stdout)] // --json: the round's record is this command's data.
+    fn print_json(&self, dir: &Path) {
+        let v = serde_json::json!({
+            "dir": dir.display().to_string(),
+            "outcome": self.outcome,
+            "exit_code": self.exit_code,
+            "error": self.error,
+            "releases_size": self.releases_size,
+            "keys_size": self.keys_size,
+            "new_entries": self.new_entries,
+            "lookup_files": self.lookup_files,
+            "seconds": self.seconds,
+            "finished": self.finished,
+        });
+        println!("{v}");
+    }
+}
+
+/// The mirror's round metrics, kept across runs in `DIR/.cairn-mirror/metrics.prom` (so that
+/// `--once` from a timer counts too), in the Prometheus text format.
+#[derive(Debug, Default)]
+struct RoundMetrics {
+    rounds: BTreeMap<&'static str, u64>,
+    entries: u64,
+    last_round: u64,
+    last_success: u64,
+    last_seconds: f64,
+    releases_size: u64,
+    keys_size: u64,
+}
+
+const OUTCOMES: [&str; 4] = ["ok", "refused", "inconsistent", "error"];
+
+impl RoundMetrics {
+    /// What an earlier run left (missing or unreadable: start from zero).
+    fn load(path: &Path) -> RoundMetrics {
+        let mut m = RoundMetrics::default();
+        let Ok(text) = fs::read_to_string(path) else {
+            return m;
+        };
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let Some((key, value)) = line.rsplit_once(' ') else {
+                continue;
+            };
+            let Ok(n) = value.parse::<u64>() else {
+                continue;
+            };
+            match key {
+                "cairn_mirror_entries_verified_total" => m.entries = n,
+                "cairn_mirror_last_success_timestamp_seconds" => m.last_success = n,
+                _ => {
+                    for outcome in OUTCOMES {
+                        if key == format!("cairn_mirror_rounds_total{{outcome=\"{outcome}\"}}") {
+                            m.rounds.insert(outcome, n);
+                        }
+                    }
+                }
+            }
+        }
+        m
+    }
+
+    fn record(&mut self, o: &RoundOutcome) {
+        *self.rounds.entry(o.outcome).or_default() += 1;
+        self.entries += o.new_entries;
+        self.last_round = o.finished;
+        self.last_seconds = o.seconds;
+        if o.outcome == "ok" {
+            self.last_success = o.finished;
+            self.releases_size = o.releases_size.unwrap_or_default();
+            self.keys_size = o.keys_size.unwrap_or_default();
+        }
+    }
+
+    fn render(&self) -> String {
+        let mut out = String::new();
+        out.push_str("# HELP cairn_mirror_rounds_total Mirror rounds, by outcome.\n");
+        out.push_str("# TYPE cairn_mirror_rounds_total counter\n");
+        for outcome in OUTCOMES {
+            let n = self.rounds.get(outcome).copied().unwrap_or_default();
+            out.push_str(&format!(
+                "cairn_mirror_rounds_total{{outcome=\"{outcome}\"}} {n}\n"
+            ));
+        }
+        for (name, kind, help, value) in [
+            (
+                "cairn_mirror_entries_verified_total",
+                "counter",
+                "Release-log entries verified and copied.",
+                self.entries.to_string(),
+            ),
+            (
+                "cairn_mirror_last_round_timestamp_seconds",
+                "gauge",
+                "When the last round ended (Unix time).",
+                self.last_round.to_string(),
+            ),
+            (
+                "cairn_mirror_last_success_timestamp_seconds",
+                "gauge",
+                "When the last verified round ended (Unix time).",
+                self.last_success.to_string(),
+            ),
+            (
+                "cairn_mirror_last_round_duration_seconds",
+                "gauge",
+                "How long the last round took.",
+                format!("{:.3}", self.last_seconds),
+            ),
+            (
+                "cairn_mirror_releases_size",
+                "gauge",
+                "Release-log size of the copy after the last verified round of this process.",
+                self.releases_size.to_string(),
+            ),
+            (
+                "cairn_mirror_keys_size",
+                "gauge",
+                "Key-log size of the copy after the last verified round of this process.",
+                self.keys_size.to_string(),
+            ),
+        ] {
+            out.push_str(&format!(
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
+            ));
+        }
+        out
+    }
+
+    fn save(&self, path: &Path) -> anyhow::Result<()> {
+        crate::state::write_atomic(path, self.render().as_bytes(), 0o644)
+    }
 }
 
 /// The entries of `bundle` before `first` were verified by an earlier round, and the mirror
@@ -307,8 +751,9 @@ impl Staging {
     fn publish(&self, dir: &Path) -> anyhow::Result<()> {
         let mut files = self.files.take();
         files.sort_by_key(|p| match p.as_str() {
-            "keys/checkpoint" => 1,
-            "releases/checkpoint" => 2,
+            lookup::SIZE_PATH => 1,
+            "keys/checkpoint" | UPDATE_LATEST => 2,
+            "releases/checkpoint" => 3,
             _ => 0,
         });
         let mut dirs: std::collections::BTreeSet<PathBuf> = std::collections::BTreeSet::new();
@@ -317,7 +762,7 @@ impl Staging {
             if let Some(parent) = to.parent() {
                 fs::create_dir_all(parent)
                     .with_context(|| format!("creating {}", parent.display()))?;
-                if path.ends_with("/checkpoint") {
+                if path.ends_with("/checkpoint") || path == lookup::SIZE_PATH {
                     // Tiles are durable before a checkpoint names them.
                     for d in &dirs {
                         sync_dir(d);

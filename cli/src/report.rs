@@ -77,6 +77,11 @@ impl Report {
         });
     }
 
+    /// Whether each check is printed on stderr as it happens.
+    pub(crate) fn is_verbose(&self) -> bool {
+        self.verbose
+    }
+
     /// Records a passed check.
     pub(crate) fn pass(&mut self, name: &'static str, detail: impl Into<String>) {
         self.push(name, Status::Pass, detail.into());

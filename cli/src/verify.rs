@@ -11,6 +11,7 @@ use cairn_verifier::checkpoint::VerifiedCheckpoint;
 use cairn_verifier::entry::{Deprecation, Entry, Release, ReleaseName, Version};
 use cairn_verifier::hash::leaf_hash;
 use cairn_verifier::keylog::{KeyState, deprecation_is_valid, release_is_valid};
+use cairn_verifier::lookup;
 use cairn_verifier::merkle::verify_inclusion;
 use cairn_verifier::note::{MAX_NOTE_SIZE, Note, NoteVerifier as _};
 use cairn_verifier::tile::{TileHashReader, TreeHead};
@@ -135,6 +136,19 @@ pub(crate) struct Verified {
     pub(crate) file_name: String,
     /// Whether a valid deprecation exists (online only).
     pub(crate) deprecated: bool,
+    /// Why deprecations could not be checked (offline, or a server that answers no lookups).
+    pub(crate) deprecation_unchecked: Option<String>,
+}
+
+/// What the deprecation check found.
+#[derive(Debug)]
+enum DeprecationCheck {
+    /// No valid deprecation in the log's lookups.
+    None,
+    /// A valid deprecation (a warning; `--refuse-deprecated` fails before this).
+    Deprecated,
+    /// No answer: the reason, reported as a skipped check.
+    Unchecked(String),
 }
 
 /// What to store once every check passed.
@@ -204,7 +218,7 @@ impl Run {
                 )?
             }
             (None, Some(proof)) => {
-                self.offline(hashed, proof, expected, &keylog.state, &mut pending)?
+                self.offline(hashed, proof, expected, &keylog.state, checks, &mut pending)?
             }
             (None, None) => {
                 let detail = "offline verification needs the artifact's .tlog-proof (FILE.tlog-proof or --proof)";
@@ -479,6 +493,16 @@ impl Run {
                     indexes.drain(..indexes.len() - MAX_CANDIDATES);
                 }
                 if indexes.is_empty() {
+                    // A 404 means "none" only from a server that answers lookups at all.
+                    if let Err(why) = crate::log_client::lookups_cover(server, latest.size()) {
+                        let detail = format!(
+                            "{why}; it cannot find the entry for sha256:{digest_hex}: verify \
+                             with the release's proof file (put FILE.tlog-proof beside the file, \
+                             or pass --proof FILE.tlog-proof)"
+                        );
+                        self.report.fail("inclusion", &detail);
+                        return Err(Failure::Verification(detail).into());
+                    }
                     let detail = format!(
                         "no release in the log (size {}) names sha256:{digest_hex}",
                         latest.size()
@@ -504,7 +528,11 @@ impl Run {
             }
         };
         let mut verified = self.judge(hashed, &candidates, expected, keys)?;
-        verified.deprecated = self.deprecation(server, &reader, &verified, keys, checks)?;
+        match self.deprecation(server, &reader, &verified, keys, checks)? {
+            DeprecationCheck::None => {}
+            DeprecationCheck::Deprecated => verified.deprecated = true,
+            DeprecationCheck::Unchecked(why) => verified.deprecation_unchecked = Some(why),
+        }
         if stored.as_ref().is_none_or(|s| latest.size() > s.size()) {
             pending.releases_checkpoint = Some(latest.note_bytes().to_vec());
         }
@@ -517,6 +545,7 @@ impl Run {
         proof: &ProofFile,
         expected: &Expected,
         keys: &KeyState,
+        checks: &CheckOptions,
         pending: &mut Pending,
     ) -> anyhow::Result<Verified> {
         let stored = self.stored_checkpoint()?;
@@ -544,8 +573,11 @@ impl Run {
         }
         let mut verified = self.judge(hashed, &[(index, entry)], expected, keys)?;
         verified.deprecated = false;
-        self.report
-            .skip("deprecation", "offline: deprecations are not looked up");
+        verified.deprecation_unchecked = Some(self.unchecked_deprecation(
+            &verified,
+            "offline: no lookups".to_owned(),
+            checks,
+        )?);
         Ok(verified)
     }
 
@@ -580,8 +612,42 @@ impl Run {
         Err(Failure::Verification(detail).into())
     }
 
+    /// A deprecation check that got no answer: a skipped check (reported on stderr and in
+    /// `--json`), or a failure under `--refuse-deprecated`, never a pass. Returns the reason.
+    fn unchecked_deprecation(
+        &mut self,
+        verified: &Verified,
+        why: String,
+        checks: &CheckOptions,
+    ) -> anyhow::Result<String> {
+        let detail = format!(
+            "deprecations of {} {} were not checked: {why}",
+            verified.release.name(),
+            verified.release.version()
+        );
+        if checks.refuse_deprecated {
+            self.report.fail("deprecation", &detail);
+            return Err(Failure::Verification(format!(
+                "{detail}; --refuse-deprecated needs an answer: verify online against the log, \
+                 or a mirror that answers lookups"
+            ))
+            .into());
+        }
+        self.report.skip("deprecation", &detail);
+        if !self.report_is_verbose() {
+            eprintln!("cairn: skip deprecation: {detail}");
+        }
+        Ok(why)
+    }
+
+    fn report_is_verbose(&self) -> bool {
+        self.report.is_verbose()
+    }
+
     /// Looks up deprecations of the verified release (online): a valid one is a warning, or a
-    /// failure with `--refuse-deprecated`.
+    /// failure with `--refuse-deprecated`. The lookup is a hint: each entry it names is read
+    /// from tiles authenticated against the checkpoint and checked. A lookup that cannot be
+    /// answered is [`DeprecationCheck::Unchecked`].
     fn deprecation(
         &mut self,
         server: &LogServer,
@@ -589,11 +655,22 @@ impl Run {
         verified: &Verified,
         keys: &KeyState,
         checks: &CheckOptions,
-    ) -> anyhow::Result<bool> {
+    ) -> anyhow::Result<DeprecationCheck> {
         let name = verified.release.name().as_str();
         let version = verified.release.version().as_str();
         let size = reader.tree().size;
-        let indexes = server.lookup_deprecations(name, version)?;
+        let path = lookup::deprecations_path(verified.release.name(), verified.release.version());
+        let answer = crate::log_client::lookups_cover(server, size).and_then(|()| {
+            crate::log_client::lookup_indexes(server, &path)
+                .map_err(|e| format!("the deprecation lookup failed: {e:#}"))
+        });
+        let indexes = match answer {
+            Ok(found) => found.unwrap_or_default(),
+            Err(why) => {
+                let why = self.unchecked_deprecation(verified, why, checks)?;
+                return Ok(DeprecationCheck::Unchecked(why));
+            }
+        };
         for index in indexes.into_iter().filter(|&i| i < size) {
             let entry = server
                 .entry(LogName::Releases, reader, index)
@@ -626,7 +703,7 @@ impl Run {
                         .into());
                     }
                     self.report.warn("deprecation", detail);
-                    return Ok(true);
+                    return Ok(DeprecationCheck::Deprecated);
                 }
                 Err(e) => self.report.warn(
                     "deprecation",
@@ -638,7 +715,7 @@ impl Run {
             "deprecation",
             format!("{name} {version} is not deprecated (log size {size})"),
         );
-        Ok(false)
+        Ok(DeprecationCheck::None)
     }
 }
 
@@ -789,6 +866,7 @@ fn judge_one(
             release,
             index,
             deprecated: false,
+            deprecation_unchecked: None,
         },
         passes,
     ))
@@ -850,6 +928,9 @@ pub(crate) fn print_outcome(
         );
         if v.deprecated {
             line.push_str(" DEPRECATED");
+        }
+        if v.deprecation_unchecked.is_some() {
+            line.push_str(" (deprecation not checked)");
         }
         println!("{line}");
         for c in &report.channels {

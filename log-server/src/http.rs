@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use cairn_verifier::compact::to_compact;
 use cairn_verifier::entry::{Entry, Sha256Digest};
+use cairn_verifier::lookup::{self, NameLookup};
 use cairn_verifier::note::{Note, NoteVerifier as _};
 use cairn_verifier::tile::TilePath;
 use tokio::sync::{mpsc, oneshot};
@@ -52,6 +53,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             post(add).layer(DefaultBodyLimit::max(MAX_ENTRY_SIZE)),
         )
         .route("/{log}/proof/{index}", get(proof))
+        .route("/releases/lookup/size", get(lookup_size))
         .route("/releases/lookup/sha256/{digest}", get(lookup_digest))
         .route("/releases/lookup/name/{*rest}", get(lookup_name))
         .route(
@@ -340,7 +342,34 @@ async fn lookup_digest(State(app): State<Arc<AppState>>, Path(digest): Path<Stri
     text(StatusCode::OK, body)
 }
 
+async fn lookup_size(State(app): State<Arc<AppState>>) -> Response {
+    text(StatusCode::OK, format!("{}", app.log.read().lookup_size()))
+}
+
+/// The static forms of spec/http-api.md ("Static lookups"), which a mirror's files answer too.
+fn lookup_name_static(app: &AppState, lookup: NameLookup) -> Response {
+    let state = app.log.read();
+    let body = match &lookup {
+        NameLookup::Versions(name) => lookup::versions_body(&state.lookup_versions(name.as_str())),
+        NameLookup::Release(name, version) => state
+            .lookup_release(name.as_str(), version.as_str())
+            .map(|i| lookup::indexes_body(&[i]))
+            .unwrap_or_default(),
+        NameLookup::Deprecations(name, version) => {
+            lookup::indexes_body(&state.lookup_deprecations(name.as_str(), version.as_str()))
+        }
+    };
+    drop(state);
+    if body.is_empty() {
+        return text(StatusCode::NOT_FOUND, "no such entry");
+    }
+    text(StatusCode::OK, body)
+}
+
 async fn lookup_name(State(app): State<Arc<AppState>>, Path(rest): Path<String>) -> Response {
+    if let Some(lookup) = lookup::parse_name_lookup(&rest) {
+        return lookup_name_static(&app, lookup);
+    }
     let Some((name, version)) = rest.rsplit_once('/') else {
         return text(
             StatusCode::BAD_REQUEST,

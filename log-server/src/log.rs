@@ -265,6 +265,8 @@ pub struct State {
     by_digest: HashMap<[u8; 32], Vec<u64>>,
     by_name_version: HashMap<(String, String), u64>,
     by_deprecation: HashMap<(String, String), Vec<u64>>,
+    /// Every release of a name, (version, index) in index order (the `_versions` lookup).
+    by_name: HashMap<String, Vec<(String, u64)>>,
     head: Option<CommitId>,
 }
 
@@ -277,6 +279,7 @@ impl State {
             by_digest: HashMap::new(),
             by_name_version: HashMap::new(),
             by_deprecation: HashMap::new(),
+            by_name: HashMap::new(),
             head: None,
         }
     }
@@ -315,6 +318,24 @@ impl State {
             .get(&(name.to_owned(), version.to_owned()))
             .copied()
             .filter(|&i| i < self.releases.committed)
+    }
+
+    /// The release-log size up to which the lookups are complete (the committed size).
+    pub fn lookup_size(&self) -> u64 {
+        self.releases.committed
+    }
+
+    /// Every committed release of this name, (version, index) ascending by index.
+    pub fn lookup_versions(&self, name: &str) -> Vec<(String, u64)> {
+        self.by_name
+            .get(name)
+            .map(|v| {
+                v.iter()
+                    .filter(|(_, i)| *i < self.releases.committed)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// Committed release-log indexes of deprecations of this name and version, ascending.
@@ -373,13 +394,19 @@ impl State {
                 list.push(index);
             }
         }
-        self.by_name_version.insert(
+        let previous = self.by_name_version.insert(
             (
                 release.name().as_str().to_owned(),
                 release.version().as_str().to_owned(),
             ),
             index,
         );
+        if previous.is_none() {
+            self.by_name
+                .entry(release.name().as_str().to_owned())
+                .or_default()
+                .push((release.version().as_str().to_owned(), index));
+        }
     }
 }
 

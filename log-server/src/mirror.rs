@@ -1,8 +1,10 @@
 //! `cairn serve --mirror DIR`: the read API of spec/http-api.md ("Read API") from a mirror's
 //! copy, read-only. `DIR` is what `cairn mirror` maintains: both logs' `checkpoint`, hash
-//! tiles and entry bundles, each verified before it was moved into place. Submissions are
-//! refused with 405; lookups and proofs (dynamic extras of the log server) are 404, as on a
-//! static web server serving the same directory.
+//! tiles and entry bundles, each verified before it was moved into place, the static lookups
+//! ("Static lookups") and `releases/update-latest.txt`. Exactly what a static web server serving
+//! the same directory answers: submissions are refused with 405; the log server's dynamic-only
+//! extras (proofs, the older `<name>/<version>` lookup forms) are 404. `/metrics` shows the
+//! mirror's last round (`DIR/.cairn-mirror/metrics.prom`, written by `cairn mirror`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -12,6 +14,7 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use cairn_verifier::lookup;
 use cairn_verifier::tile::TilePath;
 use tokio::net::TcpListener;
 
@@ -40,6 +43,9 @@ pub fn router(dir: PathBuf) -> Router {
         .route("/{log}/checkpoint", get(checkpoint))
         .route("/{log}/tile/{*rest}", get(tile))
         .route("/{log}/add", axum::routing::any(read_only))
+        .route("/releases/lookup/{*rest}", get(lookup))
+        .route("/releases/update-latest.txt", get(update_latest))
+        .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { text(StatusCode::OK, "ok") }))
         .fallback(|| async { text(StatusCode::NOT_FOUND, "not served by a read-only mirror") })
         .with_state(state)
@@ -98,6 +104,79 @@ async fn tile(State(m): State<Arc<Mirror>>, Path((log, rest)): Path<(String, Str
             .into_response(),
         Err(_) => text(StatusCode::NOT_FOUND, "no such tile in the mirror"),
     }
+}
+
+/// Whether `rest` (after `releases/lookup/`) is a static lookup path: only those reach the
+/// file system, so no request can name anything else in `DIR`.
+fn static_lookup(rest: &str) -> bool {
+    if rest == "size" {
+        return true;
+    }
+    if let Some(hex) = rest.strip_prefix("sha256/") {
+        return hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    }
+    rest.strip_prefix("name/")
+        .and_then(lookup::parse_name_lookup)
+        .is_some()
+}
+
+async fn lookup(State(m): State<Arc<Mirror>>, Path(rest): Path<String>) -> Response {
+    if !static_lookup(&rest) {
+        return text(
+            StatusCode::NOT_FOUND,
+            "a mirror answers the static lookups of spec/http-api.md only",
+        );
+    }
+    match tokio::fs::read(m.dir.join(lookup::LOOKUP_DIR).join(&rest)).await {
+        Ok(data) => (
+            [
+                (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            data,
+        )
+            .into_response(),
+        Err(_) if rest == "size" => text(
+            StatusCode::NOT_FOUND,
+            "this mirror's copy holds no lookups (made by an older cairn mirror?)",
+        ),
+        Err(_) => text(StatusCode::NOT_FOUND, "no such entry"),
+    }
+}
+
+async fn plain_file(path: PathBuf, content_type: &'static str, missing: &str) -> Response {
+    match tokio::fs::read(path).await {
+        Ok(data) => (
+            [
+                (header::CONTENT_TYPE, content_type),
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            data,
+        )
+            .into_response(),
+        Err(_) => text(StatusCode::NOT_FOUND, missing),
+    }
+}
+
+async fn update_latest(State(m): State<Arc<Mirror>>) -> Response {
+    plain_file(
+        m.dir.join("releases/update-latest.txt"),
+        "text/plain; charset=utf-8",
+        "the mirror holds no update-latest.txt yet",
+    )
+    .await
+}
+
+async fn metrics(State(m): State<Arc<Mirror>>) -> Response {
+    plain_file(
+        m.dir.join(".cairn-mirror/metrics.prom"),
+        "text/plain; version=0.0.4",
+        "the mirror has not finished a round yet",
+    )
+    .await
 }
 
 /// Serves `dir` on `listener` until `shutdown` resolves.

@@ -515,3 +515,169 @@ fn a_silent_git_upstream_is_given_up_after_the_fetch_timeout() {
     );
     drop(accepted.join().expect("accept thread"));
 }
+
+/// Copies `artifact` into a directory of its own, without its `.tlog-proof`: what a user who
+/// downloaded only the image from a mirror site has.
+fn without_proof(artifact: &Path, work: &Path) -> PathBuf {
+    let dir = work.join(format!(
+        "download-{}",
+        artifact.file_name().expect("name").to_string_lossy()
+    ));
+    std::fs::create_dir_all(&dir).expect("download dir");
+    let to = dir.join(artifact.file_name().expect("name"));
+    std::fs::copy(artifact, &to).expect("copy artifact");
+    to
+}
+
+/// Through `cairn serve --mirror` and through nginx serving a `cairn mirror` directory, a user
+/// with only the image verifies it (the digest lookup is a file the mirror wrote), a deprecated
+/// release is refused under `--refuse-deprecated` (the deprecation lookup is a file too), and
+/// the mirror's `update-latest.txt` is a channel that agrees with it. The mirror's `--json`
+/// prints one object per round, and `serve --mirror` answers its round metrics.
+#[test]
+fn a_mirror_answers_lookups_deprecations_and_update_latest_like_the_log() {
+    let log = TestLog::start();
+    let (old, _) = log.publish("example/os", "1.0", b"one\n");
+    // A second name (the release key's scope is `example/*`; names nested under another name
+    // are covered by the unit tests of `cairn_verifier::lookup`).
+    let (nested, _) = log.publish("example/tools", "1.0-t", b"tools one\n");
+    let dep = sign(&deprecation_text("example/os", "1.0"), &[&log.release]);
+    log.post("releases", &dep).expect("deprecate 1.0");
+    let (current, _) = log.publish("example/os", "2.0", b"two\n");
+    let client = Client::new();
+    client.trust(&log.url(), &log, &[]);
+    let work = log.scratch();
+    let dir = work.join("mirror");
+    let to = dir.display().to_string();
+    let out = client.cairn(
+        &["mirror"],
+        &["--from", &log.url(), "--to", &to, "--once", "--json"],
+    );
+    assert_exit(&out, 0, "mirror --json");
+    let rounds: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    assert_eq!(rounds.len(), 1, "{}", text(&out.stdout));
+    assert_eq!(rounds[0]["outcome"], "ok");
+    assert_eq!(rounds[0]["releases_size"], 4);
+    assert_eq!(rounds[0]["new_entries"], 4);
+    // The static lookups answer what the log server answers for the same paths.
+    for path in [
+        "/releases/lookup/name/example/os/_release/2.0",
+        "/releases/lookup/name/example/os/_deprecations/1.0",
+        "/releases/lookup/name/example/os/_versions",
+        "/releases/lookup/name/example/tools/_versions",
+        "/releases/update-latest.txt",
+    ] {
+        assert_eq!(
+            std::fs::read(dir.join(&path[1..])).expect(path),
+            log.get(path),
+            "{path}"
+        );
+    }
+    assert_eq!(
+        log.get("/releases/lookup/name/example/os/_versions"),
+        b"1.0 0\n2.0 3\n"
+    );
+
+    let served = Server::start_mirror(&dir).unwrap_or_else(|f| panic!("{f}"));
+    let (_nginx, port) = nginx(&dir, &work.join("nginx"));
+    let metrics = Http::new().must_get(&format!("{}/metrics", served.base_url()));
+    assert_eq!(metrics.status, 200);
+    assert!(
+        String::from_utf8_lossy(&metrics.body)
+            .contains("cairn_mirror_rounds_total{outcome=\"ok\"} 1"),
+        "{}",
+        String::from_utf8_lossy(&metrics.body)
+    );
+    for (kind, url) in [
+        ("serve --mirror", served.base_url()),
+        ("nginx", format!("http://127.0.0.1:{port}")),
+    ] {
+        let user = Client::new();
+        user.trust(&url, &log, &[]);
+        for artifact in [&current, &nested] {
+            let lone = without_proof(artifact, &work.join(kind.replace(' ', "-")));
+            let out = user.verify(&lone, &["--refuse-deprecated"]);
+            assert_exit(&out, 0, &format!("{kind}: verify without a proof file"));
+        }
+        let lone = without_proof(&old, &work.join(format!("{}-old", kind.replace(' ', "-"))));
+        let out = user.verify(&lone, &[]);
+        assert_exit(&out, 0, &format!("{kind}: deprecated, warning only"));
+        assert!(
+            text(&out.stdout).contains("DEPRECATED"),
+            "{}",
+            text(&out.stdout)
+        );
+        assert_refused(
+            &user.verify(&lone, &["--refuse-deprecated", "--json"]),
+            3,
+            "deprecation",
+            &format!("{kind}: --refuse-deprecated through the mirror"),
+        );
+        let channel = format!("url:{url}/releases/update-latest.txt");
+        let out = user.verify(&current, &["--channel", &channel]);
+        assert_exit(&out, 0, &format!("{kind}: update-latest.txt channel"));
+        assert!(
+            text(&out.stdout).contains("agrees with the log"),
+            "{}",
+            text(&out.stdout)
+        );
+    }
+}
+
+/// A copy that answers no lookups (static files over a plain checkout of the log's branch):
+/// without a proof file the client says the server answers no lookups and asks for the proof
+/// file, never "not logged"; with the proof file the deprecation check is reported skipped, and
+/// `--refuse-deprecated` fails instead of passing.
+#[test]
+fn a_copy_without_lookups_asks_for_the_proof_file_and_never_passes_a_deprecation_check() {
+    let log = TestLog::start();
+    let (artifact, _) = log.publish("example/os", "1.0", b"one\n");
+    let work = log.scratch();
+    let checkout = work.join("checkout");
+    let from = log.dir.repo().display().to_string();
+    let to = checkout.display().to_string();
+    git_at(&work, &["clone", "--quiet", &from, &to]);
+    assert!(checkout.join("releases/checkpoint").exists());
+    let plain = TinyHttp::start(files(checkout));
+    let client = Client::new();
+    client.trust(&plain.url(), &log, &[]);
+
+    let lone = without_proof(&artifact, &work);
+    let out = client.verify(&lone, &[]);
+    assert_exit(&out, 3, "no proof file, no lookups");
+    let err = text(&out.stderr);
+    assert!(err.contains("answers no lookups"), "{err}");
+    assert!(err.contains(".tlog-proof"), "{err}");
+    assert!(!err.contains("not logged"), "{err}");
+
+    let proof = proof_path(&artifact).display().to_string();
+    let out = client.verify(&artifact, &["--proof", &proof, "--json"]);
+    assert_exit(&out, 0, "with the proof file");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let dep = json["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .find(|c| c["check"] == "deprecation")
+        .expect("a deprecation check")
+        .clone();
+    assert_eq!(dep["status"], "skip", "{dep}");
+    let out = client.verify(&artifact, &["--proof", &proof]);
+    assert!(
+        text(&out.stdout).contains("deprecation not checked"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_refused(
+        &client.verify(
+            &artifact,
+            &["--proof", &proof, "--refuse-deprecated", "--json"],
+        ),
+        3,
+        "deprecation",
+        "--refuse-deprecated without lookups",
+    );
+}

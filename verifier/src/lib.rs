@@ -22,6 +22,8 @@
 //! - [`policy`]: C2SP tlog-policy trust policies and k-of-n witness quorums.
 //! - [`tlog_proof`]: the C2SP `.tlog-proof` offline proof file, and its verification against the
 //!   log's key ([`tlog_proof::TlogProof::verify`]).
+//! - [`lookup`]: paths and bodies of the release log's static lookups (a mirror writes them as
+//!   files).
 //! - [`compact`]: the one-line checkpoint form for DNS TXT records and `update-latest.txt`.
 //! - [`witness`]: C2SP tlog-witness `add-checkpoint` request bodies and the witness's decision
 //!   (which status to answer), without I/O.
@@ -39,6 +41,7 @@ pub mod entry;
 pub mod hash;
 pub mod keylog;
 pub mod keys;
+pub mod lookup;
 pub mod merkle;
 pub mod note;
 pub mod note_ecdsa;
