@@ -1163,6 +1163,12 @@ fn decide(
                     *key_state = Some(fresh);
                 }
                 Some(ks) => {
+                    // Authenticate first (threshold, keys: 403), then judge the event's
+                    // content against the log (backdated `from`: 422), on a copy so that a
+                    // refused event leaves the key state untouched.
+                    let mut next = ks.clone();
+                    next.apply(entry)
+                        .map_err(|e| (keylog_status(&e), e.to_string()))?;
                     if let KeyEvent::Add { from, .. } = &event
                         && *from < ctx.release_size
                         && !ctx.allow_backdated_from
@@ -1178,8 +1184,7 @@ fn decide(
                             ),
                         ));
                     }
-                    ks.apply(entry)
-                        .map_err(|e| (keylog_status(&e), e.to_string()))?;
+                    *ks = next;
                 }
             }
             Ok(None)

@@ -996,9 +996,15 @@ fn install_leaves_path_untouched_on_every_failure() {
 #[test]
 fn install_interrupted_by_ctrl_c_leaves_no_temporary_file() {
     let (log, client, _) = setup();
-    let stall = TinyHttp::start(|_path: &str| Answer::Stall {
-        total: 10 << 20,
-        first: vec![0u8; 1 << 20],
+    // No proof file beside the image (install asks for it first), then a download that stalls.
+    let stall = TinyHttp::start(|path: &str| {
+        if path.ends_with(".tlog-proof") {
+            return Answer::Full(404, b"not found\n".to_vec());
+        }
+        Answer::Stall {
+            total: 10 << 20,
+            first: vec![0u8; 1 << 20],
+        }
     });
     let dest_dir = tempfile::tempdir().expect("dest");
     let to = dest_dir.path().join("os.img");
