@@ -253,3 +253,26 @@ mod tests {
         assert!(PublicKey::from_spki_der(b"").is_err());
     }
 }
+
+#[cfg(test)]
+mod pem_tests {
+    use super::pem_decode;
+
+    #[test]
+    fn pem_with_long_or_wrapped_lines() {
+        let one_line = b"-----BEGIN PUBLIC KEY-----\nAAECAw==\n-----END PUBLIC KEY-----\n";
+        assert_eq!(
+            pem_decode(one_line).expect("pem"),
+            ("PUBLIC KEY".to_owned(), vec![0, 1, 2, 3])
+        );
+        let wrapped = b"-----BEGIN CERTIFICATE-----\r\nAAEC\r\nAw==\r\n-----END CERTIFICATE-----";
+        assert_eq!(pem_decode(wrapped).expect("pem").1, vec![0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn mismatched_or_broken_pem_is_refused() {
+        assert!(pem_decode(b"-----BEGIN A-----\nAAEC\n-----END B-----\n").is_err());
+        assert!(pem_decode(b"-----BEGIN A-----\nA!EC\n-----END A-----\n").is_err());
+        assert!(pem_decode(b"AAEC").is_err());
+    }
+}

@@ -239,7 +239,7 @@ pub fn verify_bundle(
             let leaf = cert::Leaf::parse(der.clone())?;
             let Some(san) = leaf.sans.iter().find(|s| identity.matches(s)) else {
                 return Err(Error::Signer(format!(
-                    "the certificate is for {} , not {identity}",
+                    "the certificate is for {}, not {identity}",
                     leaf.sans.join(", ")
                 )));
             };
