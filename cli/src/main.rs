@@ -22,6 +22,7 @@ mod monitor;
 mod operator;
 mod publish;
 mod report;
+mod sigstore;
 mod state;
 mod trust;
 mod verify;
@@ -68,6 +69,8 @@ enum Command {
     /// Run a witness: cosign checkpoints of the configured logs after checking consistency
     /// (C2SP tlog-witness).
     Witness(witness::WitnessArgs),
+    /// Sigstore bundles: `cairn sigstore verify` checks one offline.
+    Sigstore(sigstore::Args),
 }
 
 fn main() -> ExitCode {
@@ -92,6 +95,7 @@ fn main() -> ExitCode {
             init_logging();
             witness::run(&args)
         }
+        Command::Sigstore(args) => sigstore::run(&args),
     };
     exit::report(result)
 }
