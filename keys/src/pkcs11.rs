@@ -298,10 +298,12 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The loaded and initialised modules of this process.
+static CONTEXTS: OnceLock<Mutex<HashMap<PathBuf, Pkcs11>>> = OnceLock::new();
+
 /// One loaded and initialised context per module per process: PKCS#11 allows one
 /// `C_Initialize` per process, and modules keep login state per process.
 fn context(uri: &Pkcs11Uri) -> Result<Pkcs11, KeyError> {
-    static CONTEXTS: OnceLock<Mutex<HashMap<PathBuf, Pkcs11>>> = OnceLock::new();
     let module = uri.module();
     let mut contexts = CONTEXTS
         .get_or_init(Default::default)
@@ -335,6 +337,22 @@ fn context(uri: &Pkcs11Uri) -> Result<Pkcs11, KeyError> {
     }
     contexts.insert(module.to_owned(), ctx.clone());
     Ok(ctx)
+}
+
+/// Finalises the module's context so the next use initialises it again. Some modules (SoftHSM
+/// among them) learn which tokens exist only in `C_Initialize`, so a token that was removed and
+/// comes back is found only by a fresh context. Sessions of other keys on the module become
+/// invalid; they reconnect the same way on their next signature.
+fn reset_context(uri: &Pkcs11Uri) {
+    let removed = CONTEXTS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(uri.module());
+    if let Some(ctx) = removed {
+        // Nothing to do about a module that fails to finalise: the next one is a fresh start.
+        let _ = ctx.finalize();
+    }
 }
 
 /// A one-line description of a PKCS#11 error (the crate's own texts are paragraphs).
@@ -665,8 +683,16 @@ impl Pkcs11Key {
         })
     }
 
-    /// A new session with the key found again, which must be the same public key.
+    /// A new session with the key found again, which must be the same public key; if that
+    /// fails with the module's current context, once more with a freshly initialised one.
     fn reconnect(&self) -> Result<Live, KeyError> {
+        self.reconnect_once().or_else(|_| {
+            reset_context(&self.uri);
+            self.reconnect_once()
+        })
+    }
+
+    fn reconnect_once(&self) -> Result<Live, KeyError> {
         let ctx = context(&self.uri)?;
         let (session, token) = open_session(&ctx, &self.uri, false)?;
         let (key, public) = find_key(&session, &self.uri, &token)?;
@@ -686,36 +712,38 @@ impl Ed25519Key for Pkcs11Key {
         self.public
     }
 
+    /// Signs with the open session; if there is none, or signing fails (a session made
+    /// invalid by a removed and reinserted token), once more with a new session. On failure the
+    /// session is dropped, so the next call starts over: the key recovers by itself when the
+    /// token is back.
     fn try_sign_raw(&self, message: &[u8]) -> Result<[u8; 64], SignError> {
         let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
-        if live.is_none() {
-            *live = Some(
-                self.reconnect()
-                    .map_err(|e| SignError(format!("PKCS#11 key {}: {e}", self.uri)))?,
-            );
-        }
-        let Some(current) = live.as_ref() else {
-            return Err(SignError("no session".to_owned()));
-        };
         let mechanism = Mechanism::Eddsa(EddsaParams::new(EddsaSignatureScheme::Pure));
-        match current.session.sign(&mechanism, current.key, message) {
-            Ok(signature) => signature.as_slice().try_into().map_err(|_| {
-                SignError(format!(
-                    "PKCS#11 key {}: the token returned a {}-byte signature, not 64",
-                    self.uri,
-                    signature.len()
-                ))
-            }),
-            Err(e) => {
-                // Start over with a new session next time: the token may come back.
-                *live = None;
-                Err(SignError(format!(
-                    "PKCS#11 key {}: signing failed: {}",
-                    self.uri,
-                    short(&e)
-                )))
+        let fail = |message: String| SignError(format!("PKCS#11 key {}: {message}", self.uri));
+        let mut last = None;
+        for _attempt in 0..2 {
+            let current = match live.take() {
+                Some(current) => current,
+                None => match self.reconnect() {
+                    Ok(current) => current,
+                    Err(e) => return Err(fail(e.to_string())),
+                },
+            };
+            match current.session.sign(&mechanism, current.key, message) {
+                Ok(signature) => {
+                    let signature: [u8; 64] = signature.as_slice().try_into().map_err(|_| {
+                        fail(format!(
+                            "the token returned a {}-byte signature, not 64",
+                            signature.len()
+                        ))
+                    })?;
+                    *live = Some(current);
+                    return Ok(signature);
+                }
+                Err(e) => last = Some(fail(format!("signing failed: {}", short(&e)))),
             }
         }
+        Err(last.unwrap_or_else(|| fail("signing failed".to_owned())))
     }
 }
 

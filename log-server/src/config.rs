@@ -360,44 +360,42 @@ pub fn open_log_key(path: &Path, config: &Config) -> Result<KeySigner, ConfigErr
 }
 
 fn read_log_key_file(path: &Path, config: &Config) -> Result<Ed25519Signer, ConfigError> {
-    {
-        let key_path = path.join(LOG_KEY_FILE);
-        let meta = fs::metadata(&key_path).map_err(|source| ConfigError::Io {
-            what: "reading",
-            path: key_path.clone(),
-            source,
-        })?;
-        if meta.permissions().mode() & 0o077 != 0 {
-            return Err(ConfigError::BadKey {
-                path: key_path,
-                message: format!(
-                    "mode {:04o} lets other users read the log key; run chmod 600",
-                    meta.permissions().mode() & 0o7777
-                ),
-            });
-        }
-        let skey = fs::read_to_string(&key_path).map_err(|source| ConfigError::Io {
-            what: "reading",
-            path: key_path.clone(),
-            source,
-        })?;
-        let log_key =
-            Ed25519Signer::from_skey(skey.trim_end()).map_err(|e| ConfigError::BadKey {
-                path: key_path.clone(),
-                message: e.to_string(),
-            })?;
-        if log_key.name().as_str() != config.origin {
-            return Err(ConfigError::BadKey {
-                path: key_path,
-                message: format!(
-                    "log key is named {:?} but config.toml says origin {:?}",
-                    log_key.name().as_str(),
-                    config.origin
-                ),
-            });
-        }
-        Ok(log_key)
+    let key_path = path.join(LOG_KEY_FILE);
+    let meta = fs::metadata(&key_path).map_err(|source| ConfigError::Io {
+        what: "reading",
+        path: key_path.clone(),
+        source,
+    })?;
+    if meta.permissions().mode() & 0o077 != 0 {
+        return Err(ConfigError::BadKey {
+            path: key_path,
+            message: format!(
+                "mode {:04o} lets other users read the log key; run chmod 600",
+                meta.permissions().mode() & 0o7777
+            ),
+        });
     }
+    let skey = fs::read_to_string(&key_path).map_err(|source| ConfigError::Io {
+        what: "reading",
+        path: key_path.clone(),
+        source,
+    })?;
+    let log_key =
+        Ed25519Signer::from_skey(skey.trim_end()).map_err(|e| ConfigError::BadKey {
+            path: key_path.clone(),
+            message: e.to_string(),
+        })?;
+    if log_key.name().as_str() != config.origin {
+        return Err(ConfigError::BadKey {
+            path: key_path,
+            message: format!(
+                "log key is named {:?} but config.toml says origin {:?}",
+                log_key.name().as_str(),
+                config.origin
+            ),
+        });
+    }
+    Ok(log_key)
 }
 
 /// An origin prefix is a key name (no spaces, no `+`) without a trailing slash; the two

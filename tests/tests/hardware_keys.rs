@@ -367,12 +367,9 @@ fn refusals_name_the_problem() {
             "--key-type", "EC:prime256v1", "--label", "p256", "--id", "99",
         ],
     );
-    let name = ["--name", "example.org/k"];
-    let vkey = |uri: &str| {
-        let mut args = vec!["vkey", uri];
-        args.extend(name);
-        args
-    };
+    fn vkey(uri: &str) -> Vec<&str> {
+        vec!["vkey", uri, "--name", "example.org/k"]
+    }
     let wrong_pin = format!("pkcs11:token=cairn;object=k?module-path={MODULE}&pin-value=9999");
     let stderr = lab.refused(&vkey(&wrong_pin), 1, "wrong PIN for token \"cairn\"");
     assert!(!stderr.contains("9999"), "the PIN was printed: {stderr}");
