@@ -1,13 +1,12 @@
 //! `cairn deprecate`: log that a published version should no longer be installed
 //! (`cairn/deprecate/v1`), signed by a release key valid for the name.
 
-use std::path::PathBuf;
 
 use cairn_verifier::entry::{Advisory, Deprecation, Reason, ReleaseName, Version};
 use cairn_verifier::note::Note;
 
 use crate::exit::Failure;
-use crate::key_files::{LogKey, load_signer};
+use crate::key_files::{LogKey, load_key};
 use crate::log_client::{self, LogClient, LogName};
 
 /// Arguments of `cairn deprecate`.
@@ -28,9 +27,14 @@ pub(crate) struct Args {
     /// The version clients should install instead.
     #[arg(long, value_name = "VERSION")]
     replacement: Option<String>,
-    /// A release signing key (mode 0600) valid for NAME in the key log.
-    #[arg(long = "key", value_name = "SECRET")]
-    key: PathBuf,
+    /// A release signing key valid for NAME in the key log: a key file (mode 0600), a pkcs11:
+    /// URI or an ssh-agent: key.
+    #[arg(long = "key", value_name = "KEYREF")]
+    key: String,
+    /// The key's name (as in its verifier key); required when --key is a pkcs11: or ssh-agent:
+    /// reference, which stores none.
+    #[arg(long, value_name = "NAME")]
+    key_name: Option<String>,
     /// The log's base URL.
     #[arg(long, value_name = "URL")]
     log: String,
@@ -62,7 +66,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         .transpose()?;
     let deprecation =
         Deprecation::new(name, version, reason, advisory, replacement).map_err(usage)?;
-    let signer = load_signer(&args.key)?;
+    let signer = load_key(&args.key, args.key_name.as_deref())?;
     let client = LogClient::new(&args.log)?;
     let log_key = args.log_key.as_deref().map(LogKey::parse).transpose()?;
     let note = Note::sign(&deprecation.to_text(), &[&signer])

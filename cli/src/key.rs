@@ -22,7 +22,7 @@ use cairn_verifier::note::{
 
 use crate::atomic_file::{self, Existing};
 use crate::exit::Failure;
-use crate::key_files::{LogKey, load_signer, read_verifier};
+use crate::key_files::{LogKey, load_key, read_verifier};
 use crate::log_client::{self, LogClient, LogName};
 
 /// Arguments of `cairn key`.
@@ -108,9 +108,13 @@ struct SignArgs {
     /// The event file, unsigned or carrying other roots' signatures; rewritten in place.
     #[arg(value_name = "EVENT")]
     event: PathBuf,
-    /// A root signing key (mode 0600).
-    #[arg(long = "key", value_name = "SECRET")]
-    key: PathBuf,
+    /// A root signing key: a key file (mode 0600), a pkcs11: URI or an ssh-agent: key.
+    #[arg(long = "key", value_name = "KEYREF")]
+    key: String,
+    /// The key's name (as in its verifier key); required when --key is a pkcs11: or ssh-agent:
+    /// reference, which stores none.
+    #[arg(long, value_name = "NAME")]
+    key_name: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -324,7 +328,7 @@ fn report_threshold(note: &Note, roots: &RootSet, which: &str) -> anyhow::Result
 
 fn sign(args: &SignArgs) -> anyhow::Result<()> {
     let EventFile { mut note, event } = read_event(&args.event)?;
-    let signer = load_signer(&args.key)?;
+    let signer = load_key(&args.key, args.key_name.as_deref())?;
     eprintln!(
         "cairn: signing this {} event as {}:\n{}",
         event.kind(),
@@ -339,6 +343,9 @@ fn sign(args: &SignArgs) -> anyhow::Result<()> {
                  an event once",
                 args.event.display()
             )));
+        }
+        Err(e @ NoteError::SigningFailed(_)) => {
+            return Err(anyhow::anyhow!("cannot sign {}: {e}", args.event.display()));
         }
         Err(e) => return Err(usage(format!("cannot sign {}: {e}", args.event.display()))),
     }

@@ -4,9 +4,15 @@
 use std::io::Read as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::Context as _;
-use cairn_verifier::note::{Ed25519Signer, Ed25519Verifier, KeyName, NoteVerifier as _};
+use cairn_keys::{KeyError, KeyRef};
+use cairn_verifier::cosignature::CosignatureSigner;
+use cairn_verifier::note::{
+    Ed25519Signer, Ed25519Verifier, KeyName, NoteSigner, NoteVerifier as _,
+};
+use cairn_verifier::signer::KeySigner;
 
 use crate::exit::Failure;
 
@@ -168,4 +174,77 @@ pub(crate) fn read_small_file(path: &Path, what: &str) -> anyhow::Result<Vec<u8>
         .into());
     }
     Ok(bytes)
+}
+
+/// Opens the signing key KEYREF (`--key`): a key file (as [`load_signer`]), a `pkcs11:` URI or
+/// an `ssh-agent:` key. A token or agent key carries no name, so `name` (`--key-name`) must be
+/// given for it; for a key file, a given name must be the file's.
+pub(crate) fn load_key(keyref: &str, name: Option<&str>) -> anyhow::Result<KeySigner> {
+    match parse_keyref(keyref)? {
+        KeyRef::File(path) => {
+            let signer = load_signer(&path)?;
+            if let Some(name) = name {
+                let own = NoteSigner::name(&signer).as_str();
+                if own != name {
+                    return Err(Failure::Usage(format!(
+                        "--key-name {name:?} does not match the name {own:?} in key file {}",
+                        path.display()
+                    ))
+                    .into());
+                }
+            }
+            Ok(KeySigner::from(signer))
+        }
+        external => {
+            let name = required_key_name(name)?;
+            external.open_named(name).map_err(key_error)
+        }
+    }
+}
+
+/// Opens a witness's key as a cosignature/v1 signer (`cairn witness --key`).
+pub(crate) fn load_cosigner(
+    keyref: &str,
+    name: Option<&str>,
+) -> anyhow::Result<CosignatureSigner> {
+    match parse_keyref(keyref)? {
+        KeyRef::File(_) => {
+            let signer = load_key(keyref, name)?;
+            CosignatureSigner::from_key(signer.name().clone(), Arc::clone(signer.key()))
+                .map_err(|e| Failure::Usage(format!("--key {keyref}: {e}")).into())
+        }
+        external => {
+            let name = cairn_keys::key_name(required_key_name(name)?).map_err(key_error)?;
+            let key = external.open_external().map_err(key_error)?;
+            CosignatureSigner::from_key(name, key)
+                .map_err(|e| anyhow::anyhow!("--key {keyref}: {e}"))
+        }
+    }
+}
+
+/// Parses KEYREF, a malformed one being a usage error.
+pub(crate) fn parse_keyref(keyref: &str) -> anyhow::Result<KeyRef> {
+    KeyRef::parse(keyref).map_err(key_error)
+}
+
+fn required_key_name(name: Option<&str>) -> anyhow::Result<&str> {
+    name.ok_or_else(|| {
+        Failure::Usage(
+            "a key name is required with a pkcs11: or ssh-agent: key (--key-name NAME; --name \
+             NAME for `cairn vkey`): the name its verifier key carries, which a token or an \
+             agent does not store"
+                .to_owned(),
+        )
+        .into()
+    })
+}
+
+/// A reference or name error is a usage error (exit 2); a device that fails is operational.
+pub(crate) fn key_error(e: KeyError) -> anyhow::Error {
+    match e {
+        KeyError::BadReference { .. } | KeyError::BadName { .. } => {
+            Failure::Usage(e.to_string()).into()
+        }
+        other => anyhow::Error::new(other),
+    }
 }

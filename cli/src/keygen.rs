@@ -5,11 +5,17 @@ use std::io::Write as _;
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+
 use anyhow::Context as _;
+use cairn_keys::KeyRef;
+use cairn_keys::pkcs11::Pkcs11Key;
+use cairn_verifier::signer::KeySigner;
 use cairn_verifier::note::{Ed25519Signer, KeyName};
 use rand_core::{OsRng, RngCore as _};
 
 use crate::exit::Failure;
+use crate::key_files::{key_error, parse_keyref};
 
 /// Arguments of `cairn keygen`.
 #[derive(Debug, clap::Args)]
@@ -18,20 +24,32 @@ pub(crate) struct Args {
     #[arg(long)]
     name: String,
     /// Where to write the signing key; the verifier key goes to FILE.pub. Never overwritten.
-    #[arg(long, value_name = "FILE")]
-    out: PathBuf,
+    #[arg(long, value_name = "FILE", required_unless_present = "pkcs11")]
+    out: Option<PathBuf>,
+    /// Generate the key pair inside this PKCS#11 token instead (an RFC 7512 URI with
+    /// object=LABEL, module-path and the PIN): the private key is sensitive and not
+    /// extractable, so it never leaves the token. Prints the verifier key.
+    #[arg(long, value_name = "URI", conflicts_with = "out")]
+    pkcs11: Option<String>,
 }
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     let name = KeyName::new(&args.name).map_err(|e| Failure::Usage(format!("--name: {e}")))?;
+    let out = match (&args.out, &args.pkcs11) {
+        (_, Some(uri)) => return generate_in_token(uri, name),
+        (Some(out), None) => out,
+        (None, None) => {
+            return Err(Failure::Usage("give --out FILE or --pkcs11 URI".to_owned()).into());
+        }
+    };
     let mut seed = [0u8; 32];
     OsRng
         .try_fill_bytes(&mut seed)
         .context("reading randomness from the operating system")?;
     let signer = Ed25519Signer::from_seed(name, seed);
-    let public = pub_path(&args.out);
+    let public = pub_path(out);
     // Check both before writing either, so a refusal leaves nothing behind.
-    for path in [&args.out, &public] {
+    for path in [out, &public] {
         if path.exists() {
             return Err(Failure::Usage(format!(
                 "{} already exists; refusing to overwrite a key",
@@ -41,7 +59,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         }
     }
     write_new(
-        &args.out,
+        out,
         format!("{}\n", signer.to_skey()).as_bytes(),
         0o600,
     )?;
@@ -49,9 +67,27 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     write_new(&public, format!("{vkey}\n").as_bytes(), 0o644)?;
     eprintln!(
         "cairn: wrote signing key {} (mode 0600) and verifier key {}",
-        args.out.display(),
+        out.display(),
         public.display()
     );
+    #[allow(clippy::print_stdout)] // The verifier key is this command's data.
+    {
+        println!("{vkey}");
+    }
+    Ok(())
+}
+
+/// `cairn keygen --pkcs11 URI --name NAME`: the pair is made by the token; only its public key
+/// is read back.
+fn generate_in_token(uri: &str, name: KeyName) -> anyhow::Result<()> {
+    let KeyRef::Pkcs11(uri) = parse_keyref(uri)? else {
+        return Err(Failure::Usage(format!("--pkcs11 {uri:?} is not a pkcs11: URI")).into());
+    };
+    let key = Pkcs11Key::generate(&uri).map_err(key_error)?;
+    let signer = KeySigner::new(name, Arc::new(key))
+        .map_err(|e| anyhow::anyhow!("the token's new key is not a valid Ed25519 key: {e}"))?;
+    let vkey = signer.verifier().to_vkey();
+    eprintln!("cairn: generated an Ed25519 key pair in the token ({uri}); it cannot be exported");
     #[allow(clippy::print_stdout)] // The verifier key is this command's data.
     {
         println!("{vkey}");

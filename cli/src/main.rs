@@ -26,6 +26,7 @@ mod sigstore;
 mod state;
 mod trust;
 mod verify;
+mod vkey;
 mod witness;
 
 use std::process::ExitCode;
@@ -44,6 +45,8 @@ struct Cli {
 enum Command {
     /// Create an Ed25519 signing key (FILE, mode 0600) and its verifier key (FILE.pub).
     Keygen(keygen::Args),
+    /// Print the verifier key of a signing key: a key file, a pkcs11: URI or an ssh-agent: key.
+    Vkey(vkey::Args),
     /// Create a log: data directory, git repository, log key, and the genesis key event.
     Init(operator::InitArgs),
     /// Serve a log (creates a development log in ./cairn-data when run without --data).
@@ -77,6 +80,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Keygen(args) => keygen::run(&args),
+        Command::Vkey(args) => vkey::run(&args),
         Command::Init(args) => operator::init(&args),
         Command::Serve(args) => {
             init_logging();

@@ -23,10 +23,13 @@ use cairn_verifier::cosignature::CosignatureVerifier;
 use cairn_verifier::entry::{KeyEvent, Reason, RootSet};
 use cairn_verifier::keylog::KeyState;
 use cairn_verifier::note::{Ed25519Signer, KeyName, Note, NoteVerifier as _};
+use cairn_keys::KeyRef;
+use cairn_verifier::signer::KeySigner;
 use rand_core::{OsRng, RngCore as _};
 
 use crate::duration::parse_duration;
 use crate::exit::Failure;
+use crate::key_files::{key_error, parse_keyref};
 use crate::keygen::write_new;
 use crate::trust::vkey_arg;
 
@@ -42,9 +45,11 @@ pub(crate) struct InitArgs {
     /// The genesis key event: a `cairn/key/v1` root event signed by its threshold of roots.
     #[arg(long, value_name = "GENESIS.note")]
     genesis: PathBuf,
-    /// Use this signing key (named PREFIX) as the log key instead of generating one.
-    #[arg(long, value_name = "SECRET")]
-    log_key: Option<PathBuf>,
+    /// Use this signing key as the log key instead of generating one: a key file named PREFIX
+    /// (copied into DIR/log.key), or a pkcs11: URI or ssh-agent: key (recorded as `log_key` in
+    /// DIR/config.toml; the key never touches the disk).
+    #[arg(long, value_name = "KEYREF")]
+    log_key: Option<String>,
 }
 
 /// Arguments of `cairn serve`.
@@ -214,13 +219,16 @@ fn check_genesis(bytes: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn create_log(
-    dir: &Path,
-    origin: &str,
-    log_key: Ed25519Signer,
-    genesis: &[u8],
-) -> anyhow::Result<Log> {
-    let config = Config {
+/// The log key of a new log.
+enum NewKey {
+    /// Written to DIR/log.key.
+    File(Ed25519Signer),
+    /// A token or agent key, and its reference for config.toml.
+    Reference(KeySigner, String),
+}
+
+fn create_log(dir: &Path, origin: &str, log_key: NewKey, genesis: &[u8]) -> anyhow::Result<Log> {
+    let mut config = Config {
         origin: origin.to_owned(),
         sequencer: SequencerConfig::default(),
         limits: LimitsConfig::default(),
@@ -229,8 +237,15 @@ fn create_log(
         witnesses: Vec::new(),
         witnessing: Default::default(),
         hook: None,
+        log_key: None,
     };
-    let data = DataDir::create(dir, config, log_key)?;
+    let data = match log_key {
+        NewKey::File(signer) => DataDir::create(dir, config, signer)?,
+        NewKey::Reference(signer, reference) => {
+            config.log_key = Some(reference);
+            DataDir::create_with_reference(dir, config, signer)?
+        }
+    };
     let created = (|| -> anyhow::Result<Log> {
         let storage = GitStorage::init(data.repo_path())?;
         Ok(Log::create(
@@ -253,14 +268,21 @@ pub(crate) fn init(args: &InitArgs) -> anyhow::Result<()> {
     let genesis =
         fs::read(&args.genesis).with_context(|| format!("reading {}", args.genesis.display()))?;
     check_genesis(&genesis)?;
-    let log_key = match &args.log_key {
-        Some(path) => read_signer(path)?,
-        None => random_signer(&args.origin)?,
+    let log_key = match args.log_key.as_deref().map(parse_keyref).transpose()? {
+        Some(KeyRef::File(path)) => NewKey::File(read_signer(&path)?),
+        Some(external) => NewKey::Reference(
+            external.open_named(&args.origin).map_err(key_error)?,
+            args.log_key.clone().unwrap_or_default(),
+        ),
+        None => NewKey::File(random_signer(&args.origin)?),
     };
-    if log_key.verifier().name().as_str() != args.origin {
+    let name = match &log_key {
+        NewKey::File(signer) => signer.verifier().name().as_str().to_owned(),
+        NewKey::Reference(signer, _) => signer.verifier().name().as_str().to_owned(),
+    };
+    if name != args.origin {
         bail!(Failure::Usage(format!(
-            "the log key is named {:?}; it must be named after the origin prefix {:?}",
-            log_key.verifier().name().as_str(),
+            "the log key is named {name:?}; it must be named after the origin prefix {:?}",
             args.origin
         )));
     }
@@ -287,7 +309,7 @@ fn create_dev_log(dir: &Path) -> anyhow::Result<()> {
         reason: Some(Reason::new("development log created by cairn serve")?),
     };
     let genesis = Note::sign(&event.to_text(), &[&root])?.to_bytes();
-    let log = create_log(dir, origin, random_signer(origin)?, &genesis)?;
+    let log = create_log(dir, origin, NewKey::File(random_signer(origin)?), &genesis)?;
     let root_path = dir.join("root.key");
     write_new(
         &root_path,

@@ -14,7 +14,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::atomic_file::{self, Existing};
 use crate::exit::Failure;
-use crate::key_files::{LogKey, load_signer};
+use crate::key_files::{LogKey, load_key};
 use crate::log_client::{self, LogClient, LogName, Logged};
 
 /// Files at least this large get a progress bar while they are hashed (on a terminal).
@@ -35,9 +35,14 @@ pub(crate) struct Args {
     /// Release version.
     #[arg(long)]
     version: String,
-    /// The release signing key (mode 0600), valid for NAME in the key log.
-    #[arg(long = "key", value_name = "SECRET")]
-    key: PathBuf,
+    /// The release signing key, valid for NAME in the key log: a key file (mode 0600), a
+    /// pkcs11: URI or an ssh-agent: key (docs/maintainers.md, "Keys on hardware").
+    #[arg(long = "key", value_name = "KEYREF")]
+    key: String,
+    /// The key's name (as in its verifier key); required when --key is a pkcs11: or ssh-agent:
+    /// reference, which stores none.
+    #[arg(long, value_name = "NAME")]
+    key_name: Option<String>,
     /// The log's base URL.
     #[arg(long, value_name = "URL")]
     log: String,
@@ -77,7 +82,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     {
         items.push(item(path, manifest, args.force)?);
     }
-    let signer = load_signer(&args.key)?;
+    let signer = load_key(&args.key, args.key_name.as_deref())?;
     let client = LogClient::new(&args.log)?;
     let log_key = args.log_key.as_deref().map(LogKey::parse).transpose()?;
     for item in &mut items {

@@ -7,19 +7,22 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use cairn_log_server::witness::{Witness, WitnessedLog, serve};
-use cairn_verifier::cosignature::CosignatureSigner;
 use cairn_verifier::keys::AnyVerifier;
 use cairn_verifier::note::{KeyName, NoteVerifier as _};
 
 use crate::exit::Failure;
-use crate::key_files::{load_signer, read_verifier};
+use crate::key_files::{load_cosigner, read_verifier};
 
 /// Arguments of `cairn witness`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct WitnessArgs {
-    /// The witness's signing key (made by `cairn keygen`; its name is the witness's name).
-    #[arg(long, value_name = "SECRET")]
-    key: PathBuf,
+    /// The witness's signing key: a key file made by `cairn keygen` (its name is the
+    /// witness's name), a pkcs11: URI or an ssh-agent: key (then give --key-name).
+    #[arg(long, value_name = "KEYREF")]
+    key: String,
+    /// The witness's name; required when --key is a pkcs11: or ssh-agent: reference.
+    #[arg(long, value_name = "NAME")]
+    key_name: Option<String>,
     /// Print the witness's cosignature/v1 verifier key (what logs and clients configure) on
     /// stdout and exit.
     #[arg(long)]
@@ -61,7 +64,7 @@ fn log_verifier(origin: &str, vkey: &str) -> anyhow::Result<AnyVerifier> {
 }
 
 pub(crate) fn run(args: &WitnessArgs) -> anyhow::Result<()> {
-    let signer = CosignatureSigner::from_signer(load_signer(&args.key)?);
+    let signer = load_cosigner(&args.key, args.key_name.as_deref())?;
     if args.print_vkey {
         #[allow(clippy::print_stdout)] // The verifier key is this command's data.
         {

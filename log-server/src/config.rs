@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! DIR/config.toml   origin prefix, sequencer and limit settings, witnesses
-//! DIR/log.key       the log's Ed25519 signing key (PRIVATE+KEY+PREFIX+...), mode 0600
+//! DIR/log.key       the log's Ed25519 signing key (PRIVATE+KEY+PREFIX+...), mode 0600; absent
+//!                   when config.toml's `log_key` names a key in a PKCS#11 token or ssh-agent
 //! DIR/repo.git      the bare git repository (spec/git-layout.md)
 //! ```
 
@@ -12,7 +13,9 @@ use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use cairn_keys::KeyRef;
 use cairn_verifier::note::{Ed25519Signer, KeyName, NoteSigner as _};
+use cairn_verifier::signer::KeySigner;
 use serde::{Deserialize, Serialize};
 
 /// Name of the configuration file inside the data directory.
@@ -50,6 +53,14 @@ pub enum ConfigError {
         /// The file.
         path: PathBuf,
         /// What is wrong.
+        message: String,
+    },
+    /// The log key named by config.toml's `log_key` (a token or agent) cannot be used.
+    #[error("log key {reference}: {message}")]
+    KeyUnavailable {
+        /// The reference (any PIN value hidden).
+        reference: String,
+        /// What failed, one line.
         message: String,
     },
     /// The directory already holds a log.
@@ -190,6 +201,9 @@ fn default_hook_timeout() -> u64 {
 pub struct Config {
     /// The log's identity: origins are `PREFIX/releases` and `PREFIX/keys`.
     pub origin: String,
+    /// The log key when it is not `log.key`: a `pkcs11:` URI or an `ssh-agent:` key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_key: Option<String>,
     /// Sequencer settings.
     #[serde(default)]
     pub sequencer: SequencerConfig,
@@ -229,7 +243,7 @@ pub struct DataDir {
     /// Its configuration.
     pub config: Config,
     /// The log's signing key, named after the origin prefix.
-    pub log_key: Ed25519Signer,
+    pub log_key: KeySigner,
 }
 
 impl DataDir {
@@ -240,16 +254,44 @@ impl DataDir {
         config: Config,
         log_key: Ed25519Signer,
     ) -> Result<DataDir, ConfigError> {
+        DataDir::create_inner(path, config, NewLogKey::File(log_key))
+    }
+
+    /// Creates `path` like [`DataDir::create`], with the log key in a token or an agent:
+    /// `config.log_key` holds its reference and no key file is written. `log_key` is that key,
+    /// already opened.
+    pub fn create_with_reference(
+        path: &Path,
+        config: Config,
+        log_key: KeySigner,
+    ) -> Result<DataDir, ConfigError> {
+        if config.log_key.is_none() {
+            return Err(ConfigError::BadConfig {
+                path: path.join(CONFIG_FILE),
+                message: "log_key must name the key's reference".to_owned(),
+            });
+        }
+        DataDir::create_inner(path, config, NewLogKey::Reference(log_key))
+    }
+
+    fn create_inner(
+        path: &Path,
+        config: Config,
+        log_key: NewLogKey,
+    ) -> Result<DataDir, ConfigError> {
         check_origin_prefix(&config.origin).map_err(|message| ConfigError::BadConfig {
             path: path.join(CONFIG_FILE),
             message,
         })?;
-        if log_key.name().as_str() != config.origin {
+        let name = match &log_key {
+            NewLogKey::File(signer) => signer.name().as_str(),
+            NewLogKey::Reference(signer) => signer.name().as_str(),
+        };
+        if name != config.origin {
             return Err(ConfigError::BadKey {
                 path: path.join(LOG_KEY_FILE),
                 message: format!(
-                    "log key is named {:?} but the origin prefix is {:?}",
-                    log_key.name().as_str(),
+                    "log key is named {name:?} but the origin prefix is {:?}",
                     config.origin
                 ),
             });
@@ -266,11 +308,17 @@ impl DataDir {
             path: path.join(CONFIG_FILE),
             message: e.to_string(),
         })?;
-        write_new(
-            &path.join(LOG_KEY_FILE),
-            &format!("{}\n", log_key.to_skey()),
-            0o600,
-        )?;
+        let log_key = match log_key {
+            NewLogKey::File(signer) => {
+                write_new(
+                    &path.join(LOG_KEY_FILE),
+                    &format!("{}\n", signer.to_skey()),
+                    0o600,
+                )?;
+                KeySigner::from(signer)
+            }
+            NewLogKey::Reference(signer) => signer,
+        };
         write_new(&path.join(CONFIG_FILE), &text, 0o644)?;
         Ok(DataDir {
             path: path.to_owned(),
@@ -299,41 +347,7 @@ impl DataDir {
             path: config_path,
             message,
         })?;
-        let key_path = path.join(LOG_KEY_FILE);
-        let meta = fs::metadata(&key_path).map_err(|source| ConfigError::Io {
-            what: "reading",
-            path: key_path.clone(),
-            source,
-        })?;
-        if meta.permissions().mode() & 0o077 != 0 {
-            return Err(ConfigError::BadKey {
-                path: key_path,
-                message: format!(
-                    "mode {:04o} lets other users read the log key; run chmod 600",
-                    meta.permissions().mode() & 0o7777
-                ),
-            });
-        }
-        let skey = fs::read_to_string(&key_path).map_err(|source| ConfigError::Io {
-            what: "reading",
-            path: key_path.clone(),
-            source,
-        })?;
-        let log_key =
-            Ed25519Signer::from_skey(skey.trim_end()).map_err(|e| ConfigError::BadKey {
-                path: key_path.clone(),
-                message: e.to_string(),
-            })?;
-        if log_key.name().as_str() != config.origin {
-            return Err(ConfigError::BadKey {
-                path: key_path,
-                message: format!(
-                    "log key is named {:?} but config.toml says origin {:?}",
-                    log_key.name().as_str(),
-                    config.origin
-                ),
-            });
-        }
+        let log_key = open_log_key(path, &config)?;
         Ok(DataDir {
             path: path.to_owned(),
             config,
@@ -345,6 +359,88 @@ impl DataDir {
     pub fn repo_path(&self) -> PathBuf {
         self.path.join(REPO_DIR)
     }
+}
+
+/// The log key given to [`DataDir::create_inner`].
+enum NewLogKey {
+    /// Written to `log.key`.
+    File(Ed25519Signer),
+    /// Named by `config.log_key`.
+    Reference(KeySigner),
+}
+
+/// Opens the log key of data directory `path`: the token or agent key that config.toml's
+/// `log_key` names, or else `log.key`. The only place a serving log's key is loaded.
+pub fn open_log_key(path: &Path, config: &Config) -> Result<KeySigner, ConfigError> {
+    let Some(reference) = &config.log_key else {
+        return read_log_key_file(path, config).map(KeySigner::from);
+    };
+    if path.join(LOG_KEY_FILE).exists() {
+        return Err(ConfigError::BadConfig {
+            path: path.join(CONFIG_FILE),
+            message: format!(
+                "log_key names a key but {} exists too; keep one of them",
+                path.join(LOG_KEY_FILE).display()
+            ),
+        });
+    }
+    let unavailable = |message: String| ConfigError::KeyUnavailable {
+        reference: match KeyRef::parse(reference) {
+            Ok(KeyRef::Pkcs11(uri)) => uri.to_string(),
+            _ => reference.clone(),
+        },
+        message,
+    };
+    let key = KeyRef::parse(reference).map_err(|e| unavailable(e.to_string()))?;
+    if !key.is_external() {
+        return Err(ConfigError::BadConfig {
+            path: path.join(CONFIG_FILE),
+            message: format!(
+                "log_key must be a pkcs11: URI or an ssh-agent: key (a key file is {LOG_KEY_FILE})"
+            ),
+        });
+    }
+    key.open_named(&config.origin)
+        .map_err(|e| unavailable(e.to_string()))
+}
+
+fn read_log_key_file(path: &Path, config: &Config) -> Result<Ed25519Signer, ConfigError> {
+    let key_path = path.join(LOG_KEY_FILE);
+    let meta = fs::metadata(&key_path).map_err(|source| ConfigError::Io {
+        what: "reading",
+        path: key_path.clone(),
+        source,
+    })?;
+    if meta.permissions().mode() & 0o077 != 0 {
+        return Err(ConfigError::BadKey {
+            path: key_path,
+            message: format!(
+                "mode {:04o} lets other users read the log key; run chmod 600",
+                meta.permissions().mode() & 0o7777
+            ),
+        });
+    }
+    let skey = fs::read_to_string(&key_path).map_err(|source| ConfigError::Io {
+        what: "reading",
+        path: key_path.clone(),
+        source,
+    })?;
+    let log_key =
+        Ed25519Signer::from_skey(skey.trim_end()).map_err(|e| ConfigError::BadKey {
+            path: key_path.clone(),
+            message: e.to_string(),
+        })?;
+    if log_key.name().as_str() != config.origin {
+        return Err(ConfigError::BadKey {
+            path: key_path,
+            message: format!(
+                "log key is named {:?} but config.toml says origin {:?}",
+                log_key.name().as_str(),
+                config.origin
+            ),
+        });
+    }
+    Ok(log_key)
 }
 
 /// An origin prefix is a key name (no spaces, no `+`) without a trailing slash; the two
@@ -394,6 +490,7 @@ mod tests {
             witnesses: vec![],
             witnessing: WitnessingConfig::default(),
             hook: None,
+            log_key: None,
         }
     }
 

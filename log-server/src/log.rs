@@ -26,7 +26,8 @@ use cairn_verifier::keylog::{
     InvalidRelease, KeyLogError, KeyState, deprecation_is_valid, release_is_valid,
 };
 use cairn_verifier::merkle::MemoryTree;
-use cairn_verifier::note::{Ed25519Signer, KeyName, Note, NoteSignature};
+use cairn_verifier::note::{Ed25519Signer, KeyName, Note, NoteError, NoteSignature};
+use cairn_verifier::signer::KeySigner;
 use cairn_verifier::tile::{
     EntryBundle, TILE_HEIGHT, TILE_WIDTH, Tile, encode_entry_bundle, new_tiles, read_tile_data,
     tiles_for_size,
@@ -74,6 +75,38 @@ pub enum LogError {
     /// The genesis event is not acceptable.
     #[error("genesis event refused: {0}")]
     Genesis(String),
+    /// The log key (in a token or an agent) failed to sign a checkpoint. Nothing was committed;
+    /// the next batch tries again.
+    #[error("the log key could not sign the checkpoint: {0}")]
+    Signing(String),
+}
+
+/// The log's signing key as [`Log::create`] and [`Log::open`] take it: a key file's
+/// [`Ed25519Signer`] or any [`KeySigner`] (a PKCS#11 token, ssh-agent).
+pub trait LogSigningKey {
+    /// The key as a note signer named after the origin prefix.
+    fn log_signer(&self) -> KeySigner;
+}
+
+impl LogSigningKey for Ed25519Signer {
+    fn log_signer(&self) -> KeySigner {
+        KeySigner::from(self.with_name(cairn_verifier::note::NoteSigner::name(self).clone()))
+    }
+}
+
+impl LogSigningKey for KeySigner {
+    fn log_signer(&self) -> KeySigner {
+        self.clone()
+    }
+}
+
+/// A checkpoint signing error: the key failing is [`LogError::Signing`], anything else is a
+/// bug in the text.
+fn signing_error(e: NoteError) -> LogError {
+    match e {
+        NoteError::SigningFailed(message) => LogError::Signing(message),
+        other => LogError::Corrupt(format!("signing the checkpoint: {other}")),
+    }
 }
 
 /// The answer to one submission.
@@ -422,11 +455,11 @@ pub struct Submission {
 /// The log: its key, its storage and its state.
 pub struct Log {
     prefix: String,
-    log_key: Ed25519Signer,
+    log_key: KeySigner,
     /// Held for the whole of [`Log::sequence`]: the sequencer is the only writer.
     sequencer: std::sync::Mutex<()>,
-    releases_signer: Ed25519Signer,
-    keys_signer: Ed25519Signer,
+    releases_signer: KeySigner,
+    keys_signer: KeySigner,
     storage: Arc<dyn Storage>,
     state: RwLock<State>,
     metrics: Arc<Metrics>,
@@ -447,7 +480,7 @@ impl std::fmt::Debug for Log {
     }
 }
 
-fn per_origin_signer(log_key: &Ed25519Signer, origin: &str) -> Result<Ed25519Signer, LogError> {
+fn per_origin_signer(log_key: &KeySigner, origin: &str) -> Result<KeySigner, LogError> {
     let name = KeyName::new(origin).map_err(|e| LogError::Corrupt(format!("origin: {e}")))?;
     Ok(log_key.with_name(name))
 }
@@ -457,7 +490,7 @@ impl Log {
     /// and the first commit holds both checkpoints (release log empty, key log of size 1).
     pub fn create(
         prefix: &str,
-        log_key: &Ed25519Signer,
+        log_key: &impl LogSigningKey,
         storage: Arc<dyn Storage>,
         genesis: &[u8],
         metrics: Arc<Metrics>,
@@ -467,7 +500,8 @@ impl Log {
                 "the repository already has commits".to_owned(),
             ));
         }
-        let log = Log::with_state(prefix, log_key, storage, State::empty(prefix), metrics)?;
+        let log_key = log_key.log_signer();
+        let log = Log::with_state(prefix, &log_key, storage, State::empty(prefix), metrics)?;
         let outcomes = log.sequence(vec![Submission {
             log: LogKind::Keys,
             entry: genesis.to_vec(),
@@ -484,17 +518,18 @@ impl Log {
     /// the checkpoints' roots, and the key log must replay from its own genesis.
     pub fn open(
         prefix: &str,
-        log_key: &Ed25519Signer,
+        log_key: &impl LogSigningKey,
         storage: Arc<dyn Storage>,
         metrics: Arc<Metrics>,
     ) -> Result<Log, LogError> {
-        let state = load(prefix, log_key, storage.as_ref())?;
-        Log::with_state(prefix, log_key, storage, state, metrics)
+        let log_key = log_key.log_signer();
+        let state = load(prefix, &log_key, storage.as_ref())?;
+        Log::with_state(prefix, &log_key, storage, state, metrics)
     }
 
     fn with_state(
         prefix: &str,
-        log_key: &Ed25519Signer,
+        log_key: &KeySigner,
         storage: Arc<dyn Storage>,
         state: State,
         metrics: Arc<Metrics>,
@@ -754,8 +789,7 @@ impl Log {
             let text = Checkpoint::new(log.origin.clone(), new_size, root)
                 .to_text()
                 .map_err(|e| LogError::Corrupt(format!("checkpoint: {e}")))?;
-            let note = Note::sign(&text, &[signer])
-                .map_err(|e| LogError::Corrupt(format!("signing the checkpoint: {e}")))?;
+            let note = Note::sign(&text, &[signer]).map_err(signing_error)?;
             let bytes = note.to_bytes();
             changes.push(Change::put(format!("{dir}/checkpoint"), bytes.clone()));
             if kind == LogKind::Releases {
@@ -803,11 +837,10 @@ impl Log {
         let note = Note::parse(&bytes)
             .map_err(|e| LogError::Corrupt(format!("{} checkpoint: {e}", kind.name())))?;
         let signer = self.signer(kind);
-        Note::sign(note.text(), &[signer])
-            .map_err(|e| LogError::Corrupt(format!("signing the checkpoint: {e}")))
+        Note::sign(note.text(), &[signer]).map_err(signing_error)
     }
 
-    fn signer(&self, kind: LogKind) -> &Ed25519Signer {
+    fn signer(&self, kind: LogKind) -> &KeySigner {
         match kind {
             LogKind::Releases => &self.releases_signer,
             LogKind::Keys => &self.keys_signer,
@@ -851,8 +884,7 @@ impl Log {
         let size = Checkpoint::parse(text)
             .map_err(|e| LogError::Corrupt(format!("checkpoint to publish: {e}")))?
             .size;
-        let mut note = Note::sign(text, &[self.signer(kind)])
-            .map_err(|e| LogError::Corrupt(format!("signing the checkpoint: {e}")))?;
+        let mut note = Note::sign(text, &[self.signer(kind)]).map_err(signing_error)?;
         for sig in cosignatures {
             note.push_signature(sig)
                 .map_err(|e| LogError::Corrupt(format!("attaching a cosignature: {e}")))?;
@@ -1247,7 +1279,7 @@ fn release_status(e: &InvalidRelease) -> u16 {
 }
 
 /// Rebuilds the state from the branch head, verifying it (see [`Log::open`]).
-fn load(prefix: &str, log_key: &Ed25519Signer, storage: &dyn Storage) -> Result<State, LogError> {
+fn load(prefix: &str, log_key: &KeySigner, storage: &dyn Storage) -> Result<State, LogError> {
     let head = storage.head()?.ok_or(LogError::Empty)?;
     let mut state = State::empty(prefix);
     for kind in [LogKind::Keys, LogKind::Releases] {

@@ -15,6 +15,8 @@
 //! `--get-seconds S` (per wrk run, default 10), `--get-rounds R` (alternating runs per server,
 //! default 3), `--get-connections N` (default 64),
 //! `--serve-arg ARG` (repeatable; appended to the `cairn serve` command line, e.g. a batch interval),
+//! `--init-arg ARG` (repeatable; appended to `cairn init`, e.g. `--init-arg --log-key --init-arg
+//! pkcs11:...` for a log key in an HSM; the environment, such as `SOFTHSM2_CONF`, is inherited),
 //! `--witnesses N` (start N `cairn witness` processes on loopback for the log and pass them to
 //! `cairn serve --witness`: every checkpoint is then cosigned, and every `add` waits for it).
 //! Needs `git`, `nginx` and `wrk` on `PATH`. Under `cargo test --benches` (no `--bench` argument) it
@@ -74,6 +76,7 @@ struct Options {
     get_connections: usize,
     get_rounds: usize,
     serve_args: Vec<String>,
+    init_args: Vec<String>,
     witnesses: usize,
 }
 
@@ -95,6 +98,7 @@ fn parse_options() -> Result<Option<Options>> {
         get_connections: 64,
         get_rounds: 3,
         serve_args: Vec::new(),
+        init_args: Vec::new(),
         witnesses: 0,
     };
     let mut it = args.into_iter();
@@ -116,6 +120,7 @@ fn parse_options() -> Result<Option<Options>> {
             "--get-connections" => options.get_connections = number(value()?)?,
             "--get-rounds" => options.get_rounds = number(value()?)?.max(1),
             "--serve-arg" => options.serve_args.push(value()?),
+            "--init-arg" => options.init_args.push(value()?),
             "--witnesses" => options.witnesses = number(value()?)?,
             other => return Err(format!("unknown argument {other}")),
         }
@@ -185,6 +190,7 @@ fn run(options: &Options) -> Result<()> {
         .arg(&data)
         .args(["--origin", ORIGIN, "--genesis"])
         .arg(&genesis_path)
+        .args(&options.init_args)
         .output()
         .map_err(|e| format!("running {}: {e}", options.cairn.display()))?;
     if !init.status.success() {

@@ -339,8 +339,14 @@ impl Server {
     /// Spawns `cairn ARGS` (a command that prints [`LISTENING_MARKER`] once it accepts
     /// connections) and waits for it to listen.
     pub fn spawn(args: &[String]) -> Result<Server, StartFailure> {
+        Server::spawn_with_env(args, &[])
+    }
+
+    /// [`Server::spawn`] with extra environment variables (a PKCS#11 module's configuration,
+    /// an ssh-agent socket).
+    pub fn spawn_with_env(args: &[String], env: &[(&str, &str)]) -> Result<Server, StartFailure> {
         let mut command = cairn();
-        command.args(args);
+        command.args(args).envs(env.iter().copied());
         Server::spawn_command(command)
     }
 

@@ -22,6 +22,8 @@
 //!
 //! ML-DSA-44 cosignatures (type 0x06) are not implemented.
 
+use std::sync::Arc;
+
 use ed25519_dalek::VerifyingKey;
 
 use crate::checkpoint::{Checkpoint, CheckpointError, VerifiedCheckpoint};
@@ -30,6 +32,7 @@ use crate::note::{
     SIG_TYPE_ED25519, check_key_id, ed25519_public_key, format_vkey, key_id, split_skey,
     split_typed_vkey,
 };
+use crate::signer::Ed25519Key;
 
 /// Signature type byte of Ed25519 `cosignature/v1` signatures.
 pub const SIG_TYPE_COSIGNATURE_V1: u8 = 0x04;
@@ -68,6 +71,9 @@ pub enum CosignatureError {
         /// The cosigner's key ID.
         key_id: u32,
     },
+    /// The witness's key (in a token or an agent) failed to sign.
+    #[error("cosigning failed: {0}")]
+    SigningFailed(String),
     /// The cosigner's signature line is present but the signature does not verify.
     #[error("cosignature from {name} ({key_id:08x}) does not verify")]
     BadCosignature {
@@ -204,7 +210,9 @@ fn signed_message(time: u64, text: &str) -> Vec<u8> {
 /// It does not implement [`crate::note::NoteSigner`]: a cosignature needs a timestamp, and this
 /// crate reads no clock, so the caller passes the time explicitly.
 pub struct CosignatureSigner {
-    signer: Ed25519Signer,
+    name: KeyName,
+    key: Arc<dyn Ed25519Key>,
+    public: VerifyingKey,
     key_id: u32,
 }
 
@@ -219,12 +227,29 @@ impl CosignatureSigner {
     /// Uses an Ed25519 note key (its name and key material) as a cosigner. The key ID becomes
     /// the type 0x04 ID.
     pub fn from_signer(signer: Ed25519Signer) -> CosignatureSigner {
-        let key_id = key_id(
-            NoteSigner::name(&signer),
-            SIG_TYPE_COSIGNATURE_V1,
-            &signer.public_key(),
-        );
-        CosignatureSigner { signer, key_id }
+        let name = NoteSigner::name(&signer).clone();
+        let public = *signer.verifier().verifying_key();
+        CosignatureSigner {
+            key_id: key_id(&name, SIG_TYPE_COSIGNATURE_V1, public.as_bytes()),
+            name,
+            public,
+            key: Arc::new(signer),
+        }
+    }
+
+    /// Uses an Ed25519 key held anywhere (a token, an agent) as the cosigner `name`. Refuses a
+    /// public key that is not a valid Ed25519 point.
+    pub fn from_key(
+        name: KeyName,
+        key: Arc<dyn Ed25519Key>,
+    ) -> Result<CosignatureSigner, NoteError> {
+        let public = ed25519_public_key(&key.public_key())?;
+        Ok(CosignatureSigner {
+            key_id: key_id(&name, SIG_TYPE_COSIGNATURE_V1, public.as_bytes()),
+            name,
+            public,
+            key,
+        })
     }
 
     /// Builds a cosigner from a name and a 32-byte RFC 8032 seed.
@@ -240,14 +265,14 @@ impl CosignatureSigner {
             return Err(NoteError::UnsupportedKeyType(sig_type));
         }
         let cosigner = CosignatureSigner::from_seed(name, seed);
-        let computed = key_id(cosigner.name(), sig_type, &cosigner.signer.public_key());
+        let computed = key_id(cosigner.name(), sig_type, cosigner.public.as_bytes());
         check_key_id(cosigner.name(), stated, computed)?;
         Ok(cosigner)
     }
 
     /// The cosigner's key name.
     pub fn name(&self) -> &KeyName {
-        NoteSigner::name(&self.signer)
+        &self.name
     }
 
     /// The type 0x04 key ID written on cosignature lines.
@@ -260,7 +285,7 @@ impl CosignatureSigner {
         CosignatureVerifier {
             name: self.name().clone(),
             key_id: self.key_id,
-            key: *self.signer.verifier().verifying_key(),
+            key: self.public,
         }
     }
 
@@ -287,11 +312,21 @@ impl CosignatureSigner {
         }
         let mut signature = Vec::with_capacity(COSIGNATURE_V1_SIZE);
         signature.extend_from_slice(&timestamp.to_be_bytes());
-        signature.extend_from_slice(
-            &self
-                .signer
-                .sign_raw(&signed_message(timestamp, checkpoint_text)),
-        );
+        let message = signed_message(timestamp, checkpoint_text);
+        let raw = self
+            .key
+            .try_sign_raw(&message)
+            .map_err(|e| CosignatureError::SigningFailed(e.0))?;
+        // A device that signs with another key must not hand out a cosignature that fails only
+        // at the client.
+        let check = ed25519_dalek::Signature::from_bytes(&raw);
+        if self.public.verify_strict(&message, &check).is_err() {
+            return Err(CosignatureError::SigningFailed(format!(
+                "key {} made a signature that does not verify under its public key",
+                self.name
+            )));
+        }
+        signature.extend_from_slice(&raw);
         Ok(NoteSignature {
             name: self.name().clone(),
             key_id: self.key_id,
@@ -410,7 +445,7 @@ mod tests {
         // A cosignature made over non-checkpoint text by some other implementation.
         let msg = signed_message(1, "just some text\n");
         let mut sig = 1u64.to_be_bytes().to_vec();
-        sig.extend_from_slice(&w.signer.sign_raw(&msg));
+        sig.extend_from_slice(&w.key.try_sign_raw(&msg).expect("in-memory key"));
         assert!(!w.verifier().verify(b"just some text\n", &sig));
     }
 
@@ -424,7 +459,7 @@ mod tests {
         assert!(w.cosign_text(&text(), MAX_COSIGNATURE_TIMESTAMP).is_ok());
         let msg = signed_message(1 << 63, &text());
         let mut sig = (1u64 << 63).to_be_bytes().to_vec();
-        sig.extend_from_slice(&w.signer.sign_raw(&msg));
+        sig.extend_from_slice(&w.key.try_sign_raw(&msg).expect("in-memory key"));
         assert_eq!(
             w.verifier().verify_cosignature(text().as_bytes(), &sig),
             Err(CosignatureError::TimestampOutOfRange(1 << 63))

@@ -13,6 +13,7 @@
 //! - [`note_ecdsa`]: ECDSA P-256 note signatures (type 0x02), verification only.
 //! - [`note_rfc6962`]: RFC 6962 tree head signatures from static-ct-api (type 0x05),
 //!   verification only.
+//! - [`signer`]: the interface of Ed25519 keys held in tokens or agents (signing can fail).
 //! - [`keys`]: one parser for verifier keys of every supported type.
 //! - [`tile`]: C2SP tlog-tiles paths, tile data, entry bundles, and a tile-backed hash reader
 //!   that authenticates every tile against a trusted tree head.
@@ -47,6 +48,7 @@ pub mod note;
 pub mod note_ecdsa;
 pub mod note_rfc6962;
 pub mod policy;
+pub mod signer;
 pub mod tile;
 pub mod tlog_proof;
 pub mod witness;

@@ -96,6 +96,9 @@ pub enum NoteError {
     /// A verifier key has a signature type this code does not implement.
     #[error("unsupported signature type 0x{0:02x}")]
     UnsupportedKeyType(u8),
+    /// A signing key held in a token or an agent failed to sign.
+    #[error("signing failed: {0}")]
+    SigningFailed(String),
     /// A known key's signature did not verify: the note must be rejected.
     #[error("signature by known key {name} ({key_id:08x}) does not verify")]
     BadSignature {
@@ -260,7 +263,9 @@ impl Note {
         let sig = NoteSignature {
             name: signer.name().clone(),
             key_id: signer.key_id(),
-            signature: signer.sign(self.text.as_bytes()),
+            signature: signer
+                .try_sign(self.text.as_bytes())
+                .map_err(|e| NoteError::SigningFailed(e.0))?,
         };
         self.push_signature(sig)
     }
@@ -451,6 +456,10 @@ pub trait NoteSigner: std::fmt::Debug {
     fn key_id(&self) -> u32;
     /// Signs `text`, returning the signature without the key ID prefix.
     fn sign(&self, text: &[u8]) -> Vec<u8>;
+    /// Signs `text` with a key that can fail (a token, an agent); [`Note`] signs through this.
+    fn try_sign(&self, text: &[u8]) -> Result<Vec<u8>, crate::signer::SignError> {
+        Ok(self.sign(text))
+    }
 }
 
 /// Splits a vkey `name+hexid+base64(type||key)` into its parts, checking the name and the hex
