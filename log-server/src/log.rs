@@ -1136,6 +1136,11 @@ fn decide(
                     *key_state = Some(fresh);
                 }
                 Some(ks) => {
+                    // Authorization first (a forged event is 403 whatever its `from`),
+                    // then the backdating rule, on a copy so a refusal changes nothing.
+                    let mut next = ks.clone();
+                    next.apply(entry)
+                        .map_err(|e| (keylog_status(&e), e.to_string()))?;
                     if let KeyEvent::Add { from, .. } = &event
                         && *from < ctx.release_size
                         && !ctx.allow_backdated_from
@@ -1151,8 +1156,7 @@ fn decide(
                             ),
                         ));
                     }
-                    ks.apply(entry)
-                        .map_err(|e| (keylog_status(&e), e.to_string()))?;
+                    *ks = next;
                 }
             }
             Ok(None)
