@@ -187,6 +187,7 @@ pub async fn run(
 ) -> std::io::Result<()> {
     // Read-only: no request has a body worth keeping, but a submission sent here by mistake (at
     // most one entry's size) reaches the router and is told 405 "read-only mirror", not 413.
-    let limits = crate::listener::ConnectionLimits::defaults_for_this_process(usize::from(u16::MAX));
+    let limits =
+        crate::listener::ConnectionLimits::defaults_for_this_process(usize::from(u16::MAX));
     crate::listener::serve(listener, router(dir), limits, shutdown).await
 }
