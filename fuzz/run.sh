@@ -21,5 +21,5 @@ for t in "${targets[@]}"; do
     tail -30 "logs/$t.log" >&2
     exit 1
   fi
-  echo "fuzz: $t: $(grep -E '^#[0-9]+ +DONE' "logs/$t.log" | tail -1)" >&2
+  echo "fuzz: $t: $(grep -aE '^#[0-9]+[[:space:]]+DONE' "logs/$t.log" | tail -1)" >&2
 done
