@@ -20,5 +20,8 @@ pub fn log_verifier() -> Ed25519Verifier {
 
 /// A witness (test-only seed).
 pub fn witness_signer() -> CosignatureSigner {
-    CosignatureSigner::from_seed(KeyName::new("fuzz.example/witness").expect("valid name"), [9; 32])
+    CosignatureSigner::from_seed(
+        KeyName::new("fuzz.example/witness").expect("valid name"),
+        [9; 32],
+    )
 }

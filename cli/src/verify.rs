@@ -145,10 +145,7 @@ struct Pending {
 }
 
 fn head(cp: &VerifiedCheckpoint) -> TreeHead {
-    TreeHead {
-        size: cp.size(),
-        root: *cp.root(),
-    }
+    TreeHead::from_verified(cp)
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -592,7 +589,7 @@ impl Run {
     ) -> anyhow::Result<bool> {
         let name = verified.release.name().as_str();
         let version = verified.release.version().as_str();
-        let size = reader.tree().size;
+        let size = reader.tree().size();
         let indexes = server.lookup_deprecations(name, version)?;
         for index in indexes.into_iter().filter(|&i| i < size) {
             let entry = server

@@ -12,7 +12,9 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use cairn_verifier::checkpoint::{Checkpoint, CheckpointError, VerifiedCheckpoint, verify_consistent};
+use cairn_verifier::checkpoint::{
+    Checkpoint, CheckpointError, VerifiedCheckpoint, verify_consistent,
+};
 use cairn_verifier::compact::to_compact;
 use cairn_verifier::hash::Hash;
 use cairn_verifier::merkle::MemoryTree;
@@ -47,7 +49,10 @@ fn main() {
     }
     for dir in ["valid", "invalid"] {
         for path in files(&root.join("spec/vectors/entries").join(dir)) {
-            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
             let target = match name.split('-').next() {
                 Some("release") => "entry_release",
                 Some("deprecate") => "entry_deprecate",
@@ -63,13 +68,19 @@ fn main() {
     let signer = keys::log_signer();
     let verifier = keys::log_verifier();
     let mut tree = MemoryTree::new();
-    let entries: Vec<Vec<u8>> = (0..5).map(|i| format!("entry {i}\n").into_bytes()).collect();
+    let entries: Vec<Vec<u8>> = (0..5)
+        .map(|i| format!("entry {i}\n").into_bytes())
+        .collect();
     for e in &entries {
         tree.append(e);
     }
     let sign = |size: u64, root: Hash| -> Vec<u8> {
-        let text = Checkpoint::new(keys::ORIGIN, size, root).to_text().expect("checkpoint text");
-        Note::sign(&text, &[&signer as &dyn NoteSigner]).expect("sign").to_bytes()
+        let text = Checkpoint::new(keys::ORIGIN, size, root)
+            .to_text()
+            .expect("checkpoint text");
+        Note::sign(&text, &[&signer as &dyn NoteSigner])
+            .expect("sign")
+            .to_bytes()
     };
     let cp3 = sign(3, tree.root_at(3).expect("root 3"));
     let cp5 = sign(5, tree.root());
@@ -77,20 +88,42 @@ fn main() {
     seeds.put_named("checkpoint", "signed-5", &cp5);
     seeds.put_named("note", "signed-5", &cp5);
     let proof = tree.prove_inclusion(2, 5).expect("inclusion proof");
-    seeds.put_named("tlog_proof", "signed-index-2", &proof_file(2, &proof, &cp5, &entries[2]));
+    seeds.put_named(
+        "tlog_proof",
+        "signed-index-2",
+        &proof_file(2, &proof, &cp5, &entries[2]),
+    );
     let consistency = tree.prove_consistency(3, 5).expect("consistency proof");
-    let add = AddCheckpoint { old_size: 3, proof: consistency, checkpoint: cp5.clone() };
+    let add = AddCheckpoint {
+        old_size: 3,
+        proof: consistency,
+        checkpoint: cp5.clone(),
+    };
     seeds.put_named("add_checkpoint", "old-3", &add.to_bytes());
-    let add0 = AddCheckpoint { old_size: 0, proof: Vec::new(), checkpoint: cp3.clone() };
+    let add0 = AddCheckpoint {
+        old_size: 0,
+        proof: Vec::new(),
+        checkpoint: cp3.clone(),
+    };
     seeds.put_named("add_checkpoint", "old-0", &add0.to_bytes());
     let witness = keys::witness_signer();
     let cosig = witness.cosign(&v5, 1_700_000_000).expect("cosign");
     let mut cosigned = Note::parse(&cp5).expect("own note");
-    cosigned.push_signature(cosig.clone()).expect("push cosignature");
+    cosigned
+        .push_signature(cosig.clone())
+        .expect("push cosignature");
     seeds.put_named("cosignature", "cosigned-5", &cosigned.to_bytes());
     seeds.put_named("cosignature", "reply-line", cosig.to_line().as_bytes());
-    seeds.put_named("compact", "signed-5", to_compact(v5.note()).expect("compact").as_bytes());
-    seeds.put_named("compact", "cosigned-5", to_compact(&cosigned).expect("compact").as_bytes());
+    seeds.put_named(
+        "compact",
+        "signed-5",
+        to_compact(v5.note()).expect("compact").as_bytes(),
+    );
+    seeds.put_named(
+        "compact",
+        "cosigned-5",
+        to_compact(&cosigned).expect("compact").as_bytes(),
+    );
     let forked = sign(5, Hash::from_slice(&[0x42; 32]).expect("32 bytes"));
     let vf = VerifiedCheckpoint::verify(&forked, keys::ORIGIN, &verifier).expect("verify fork");
     match verify_consistent(&v5, &vf, &[]) {
@@ -108,8 +141,12 @@ fn main() {
 
     // Tiles and bundles.
     for path in [
-        "tile/0/000", "tile/0/x001/234.p/7", "tile/3/x018/x446/x744/x073/x709/x551/615",
-        "tile/entries/000", "tile/entries/x001/002.p/255", "tile/1/001.p/1",
+        "tile/0/000",
+        "tile/0/x001/234.p/7",
+        "tile/3/x018/x446/x744/x073/x709/x551/615",
+        "tile/entries/000",
+        "tile/entries/x001/002.p/255",
+        "tile/1/001.p/1",
     ] {
         seeds.put_named("tile_path", &path.replace('/', "_"), path.as_bytes());
     }
@@ -144,10 +181,18 @@ fn main() {
          group ab any a b\ngroup all all ab a\nquorum all\n"
     );
     seeds.put_named("policy", "groups", groups.as_bytes());
-    seeds.put_named("policy", "none", format!("log {log_vkey}\nquorum none\n").as_bytes());
+    seeds.put_named(
+        "policy",
+        "none",
+        format!("log {log_vkey}\nquorum none\n").as_bytes(),
+    );
     seeds.put_named("vkey", "ed25519", log_vkey.as_bytes());
     seeds.put_named("vkey", "cosignature", witness_vkey.as_bytes());
-    eprintln!("seeds: wrote {} files under {}", seeds.count, seeds.out.display());
+    eprintln!(
+        "seeds: wrote {} files under {}",
+        seeds.count,
+        seeds.out.display()
+    );
 }
 
 fn proof_file(index: u64, proof: &[Hash], checkpoint: &[u8], entry: &[u8]) -> Vec<u8> {
@@ -177,7 +222,10 @@ struct Seeds {
 
 impl Seeds {
     fn put(&mut self, target: &str, source: &Path, bytes: &[u8]) {
-        let name = source.file_stem().and_then(|s| s.to_str()).expect("file name");
+        let name = source
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .expect("file name");
         self.put_named(target, name, bytes);
     }
 

@@ -6,6 +6,10 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(body) = AddCheckpoint::parse(data) {
-        assert_eq!(body.to_bytes(), data, "a parsed body re-encodes differently");
+        assert_eq!(
+            body.to_bytes(),
+            data,
+            "a parsed body re-encodes differently"
+        );
     }
 });

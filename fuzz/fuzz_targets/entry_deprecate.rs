@@ -3,7 +3,7 @@
 //! type line and must agree with the kind's own parser.
 #![no_main]
 
-use cairn_verifier::entry::{Entry, Deprecation};
+use cairn_verifier::entry::{Deprecation, Entry};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -14,7 +14,10 @@ fuzz_target!(|data: &[u8]| {
     let any = Entry::parse(text);
     if let Ok(entry) = &own {
         assert_eq!(entry.to_text(), text, "a parsed entry formats differently");
-        assert!(any.is_ok(), "Entry::parse refuses what Deprecation::parse accepts");
+        assert!(
+            any.is_ok(),
+            "Entry::parse refuses what Deprecation::parse accepts"
+        );
     }
     if let Ok(entry) = any {
         assert_eq!(entry.to_text(), text, "a parsed entry formats differently");

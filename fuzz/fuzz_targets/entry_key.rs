@@ -14,7 +14,10 @@ fuzz_target!(|data: &[u8]| {
     let any = Entry::parse(text);
     if let Ok(entry) = &own {
         assert_eq!(entry.to_text(), text, "a parsed entry formats differently");
-        assert!(any.is_ok(), "Entry::parse refuses what KeyEvent::parse accepts");
+        assert!(
+            any.is_ok(),
+            "Entry::parse refuses what KeyEvent::parse accepts"
+        );
     }
     if let Ok(entry) = any {
         assert_eq!(entry.to_text(), text, "a parsed entry formats differently");

@@ -7,6 +7,10 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     if let Ok(note) = Note::parse(data) {
         // One meaning per byte string: a note that parses is its own canonical encoding.
-        assert_eq!(note.to_bytes(), data, "a parsed note re-encodes differently");
+        assert_eq!(
+            note.to_bytes(),
+            data,
+            "a parsed note re-encodes differently"
+        );
     }
 });

@@ -10,7 +10,11 @@ mod keys;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(proof) = TlogProof::parse(data) {
-        assert_eq!(proof.to_bytes(), data, "a parsed proof re-encodes differently");
+        assert_eq!(
+            proof.to_bytes(),
+            data,
+            "a parsed proof re-encodes differently"
+        );
         let _ = proof.verify(keys::ORIGIN, &keys::log_verifier());
     }
 });
