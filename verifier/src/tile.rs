@@ -971,8 +971,9 @@ impl<T: TileReader + ?Sized> TileReader for &T {
 /// tiles it has authenticated against a trusted [`TreeHead`], as the Go checksum database client
 /// does: the partial tiles at the right edge of the tree must hash to the trusted root, and each
 /// full tile must hash to the entry its (authenticated) parent tile holds for it. A tile that
-/// fails is refused with [`TileError::TreeRootMismatch`] or [`TileError::TileMismatch`], boxed
-/// in [`ProofError::Read`] when reached through the [`merkle`] functions.
+/// fails is refused with [`TileError::Security`] ([`SecurityError::TreeRootMismatch`] or
+/// [`SecurityError::TileMismatch`]), which stays [`ProofError::Security`] when reached through
+/// the [`merkle`] functions.
 #[derive(Debug)]
 pub struct TileHashReader<R> {
     tree: TreeHead,
