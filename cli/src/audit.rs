@@ -927,13 +927,7 @@ impl Auditor {
             let proof = if older.size() == 0 || older.size() == newer.size() {
                 Vec::new()
             } else {
-                source(
-                    TreeHead {
-                        size: newer.size(),
-                        root: *newer.root(),
-                    },
-                    older.size(),
-                )?
+                source(TreeHead::from_verified(newer), older.size())?
             };
             if let Err(e) = check_consistent(&self.dir, older, newer, &proof, &what, &mut report) {
                 if let Some(Failure::Inconsistency { message, evidence }) =

@@ -389,10 +389,7 @@ fn check_pair(
 }
 
 fn head(cp: &VerifiedCheckpoint) -> TreeHead {
-    TreeHead {
-        size: cp.size(),
-        root: *cp.root(),
-    }
+    TreeHead::from_verified(cp)
 }
 
 /// Records a failure raised while reading tiles as the failure of the check `channel`.

@@ -5,8 +5,9 @@
 use std::collections::BTreeSet;
 
 use cairn_verifier::checkpoint::{CheckpointError, VerifiedCheckpoint, verify_consistent};
-use cairn_verifier::cosignature::CosignatureError;
 use cairn_verifier::hash::Hash;
+use cairn_verifier::policy::QuorumError;
+use cairn_verifier::security::SecurityError;
 
 use crate::exit::Failure;
 use crate::report::Report;
@@ -79,40 +80,49 @@ pub(crate) fn check_witnesses(
         }
         return Ok(());
     }
-    let Cosigners {
-        cosigned,
-        fresh,
-        newest,
-    } = cosigners(trust, cp, what, now, report)?;
     let max_age = trust.max_age.as_secs();
-    if !trust.policy.quorum_met(&cosigned) {
-        let detail = format!(
-            "{what}: cosigned by {} of {} policy witnesses ({}); quorum {:?} not met",
-            cosigned.len(),
-            trust.witnesses.len(),
-            names(&cosigned),
-            trust.policy.quorum()
-        );
-        report.fail("witness-quorum", &detail);
-        return Err(Failure::Verification(format!("witness quorum not met: {detail}")).into());
-    }
+    let wanted_age = (freshness == Freshness::Required).then_some(max_age);
+    // The verifier checks the cosignatures and the quorum itself: only it makes a
+    // WitnessedCheckpoint, so no name can be counted here without a verified cosignature.
+    let cosigners = match trust.policy.witness(cp.clone(), now, wanted_age) {
+        Ok(witnessed) => witnessed.cosigners().clone(),
+        Err(QuorumError::NotMet { cosigners, .. }) => {
+            let cosigned = cosigners.cosigned();
+            let detail = format!(
+                "{what}: cosigned by {} of {} policy witnesses ({}); quorum {:?} not met",
+                cosigned.len(),
+                trust.witnesses.len(),
+                names(cosigned),
+                trust.policy.quorum()
+            );
+            report.fail("witness-quorum", &detail);
+            return Err(Failure::Verification(format!("witness quorum not met: {detail}")).into());
+        }
+        Err(QuorumError::Stale { cosigners, .. }) => {
+            report.pass(
+                "witness-quorum",
+                format!("{what}: cosigned by {}", names(cosigners.cosigned())),
+            );
+            let newest = cosigners.newest().unwrap_or(0);
+            let age = now.saturating_sub(newest);
+            let detail = format!(
+                "{what}: the witness quorum is not met by cosignatures at most {max_age} s old \
+                 (newest cosignature is {age} s old, at {newest}; now {now})"
+            );
+            report.fail("freshness", &detail);
+            return Err(Failure::Verification(format!("stale checkpoint: {detail}")).into());
+        }
+        Err(e) => return Err(cosignature_failure(what, &e, report)),
+    };
     report.pass(
         "witness-quorum",
-        format!("{what}: cosigned by {}", names(&cosigned)),
+        format!("{what}: cosigned by {}", names(cosigners.cosigned())),
     );
     if freshness == Freshness::NotRequired {
         return Ok(());
     }
-    let newest = newest.unwrap_or(0);
+    let newest = cosigners.newest().unwrap_or(0);
     let age = now.saturating_sub(newest);
-    if !trust.policy.quorum_met(&fresh) {
-        let detail = format!(
-            "{what}: the witness quorum is not met by cosignatures at most {max_age} s old \
-             (newest cosignature is {age} s old, at {newest}; now {now})"
-        );
-        report.fail("freshness", &detail);
-        return Err(Failure::Verification(format!("stale checkpoint: {detail}")).into());
-    }
     report.pass(
         "freshness",
         format!("{what}: newest cosignature {age} s old (max age {max_age} s)"),
@@ -120,48 +130,11 @@ pub(crate) fn check_witnesses(
     Ok(())
 }
 
-/// The policy witnesses whose cosignatures on a checkpoint verified.
-struct Cosigners {
-    cosigned: BTreeSet<String>,
-    /// Those whose cosignature is at most `max-age` old at `now` (or dated in the future).
-    fresh: BTreeSet<String>,
-    /// The newest cosignature's time.
-    newest: Option<u64>,
-}
-
-/// Verifies every cosignature on `cp` by a policy witness: one that does not verify fails the
-/// check `witness-quorum` (exit 3); checkpoints without cosignatures pass with none.
-fn cosigners(
-    trust: &Trust,
-    cp: &VerifiedCheckpoint,
-    what: &str,
-    now: u64,
-    report: &mut Report,
-) -> anyhow::Result<Cosigners> {
-    let mut found = Cosigners {
-        cosigned: BTreeSet::new(),
-        fresh: BTreeSet::new(),
-        newest: None,
-    };
-    let max_age = trust.max_age.as_secs();
-    for w in &trust.witnesses {
-        match w.key.cosignature_time(cp.note()) {
-            Ok(time) => {
-                found.cosigned.insert(w.name.clone());
-                found.newest = Some(found.newest.map_or(time, |n| n.max(time)));
-                if time.saturating_add(max_age) >= now {
-                    found.fresh.insert(w.name.clone());
-                }
-            }
-            Err(CosignatureError::NotCosigned { .. }) => {}
-            Err(e) => {
-                let detail = format!("{what}: witness {}: {e}", w.name);
-                report.fail("witness-quorum", &detail);
-                return Err(Failure::Verification(format!("witness cosignature: {detail}")).into());
-            }
-        }
-    }
-    Ok(found)
+/// A policy witness's cosignature that does not verify: check `witness-quorum` fails (exit 3).
+fn cosignature_failure(what: &str, e: &QuorumError, report: &mut Report) -> anyhow::Error {
+    let detail = format!("{what}: {e}");
+    report.fail("witness-quorum", &detail);
+    Failure::Verification(format!("witness cosignature: {detail}")).into()
 }
 
 fn names(set: &BTreeSet<String>) -> String {
@@ -182,7 +155,13 @@ pub(crate) fn verify_cosignatures(
     now: u64,
     report: &mut Report,
 ) -> anyhow::Result<BTreeSet<String>> {
-    Ok(cosigners(trust, cp, what, now, report)?.cosigned)
+    match trust
+        .policy
+        .cosigners(cp, now, Some(trust.max_age.as_secs()))
+    {
+        Ok(found) => Ok(found.cosigned().clone()),
+        Err(e) => Err(cosignature_failure(what, &e, report)),
+    }
 }
 
 /// Checks that `older` and `newer` (same log, `older.size() <= newer.size()`) are consistent
@@ -221,7 +200,7 @@ pub(crate) fn check_consistent_as(
             );
             Ok(())
         }
-        Err(CheckpointError::Inconsistent(inconsistency)) => {
+        Err(CheckpointError::Security(SecurityError::Inconsistent(inconsistency))) => {
             let path = state.write_evidence(&inconsistency)?;
             let message = format!("{what}: {inconsistency}");
             report.fail(check, format!("{message}; evidence in {}", path.display()));

@@ -319,7 +319,7 @@ impl LogServer {
         reader: &TileHashReader<HttpTiles>,
         index: u64,
     ) -> anyhow::Result<Vec<u8>> {
-        let size = reader.tree().size;
+        let size = reader.tree().size();
         let bundle = EntryBundle::for_entry(TILE_HEIGHT, index, size)
             .map_err(|e| anyhow::anyhow!("entry {index} of a tree of {size}: {e}"))?;
         let mut entries = self.bundle(log, &bundle)?;

@@ -415,10 +415,7 @@ pub(crate) fn check_extends<U: Upstream + ?Sized>(
     let proof = if old.size() == 0 || old.size() == cp.size() {
         Vec::new()
     } else {
-        let tree = TreeHead {
-            size: cp.size(),
-            root: *cp.root(),
-        };
+        let tree = TreeHead::from_verified(cp);
         proof_from_tiles(up, log, tree, old.size()).inspect_err(|e| {
             if let Some(Failure::Verification(m)) = e.downcast_ref::<Failure>() {
                 report.fail("consistency", m.clone());
@@ -437,7 +434,7 @@ pub(crate) fn proof_from_tiles<U: Upstream + ?Sized>(
     old_size: u64,
 ) -> anyhow::Result<Vec<cairn_verifier::hash::Hash>> {
     TileHashReader::new(tree, UpstreamTiles::new(server, log))
-        .prove_consistency(old_size, tree.size)
+        .prove_consistency(old_size, tree.size())
         .map_err(|e| {
             if e.is_security_failure() {
                 Failure::Verification(format!(
@@ -449,7 +446,7 @@ pub(crate) fn proof_from_tiles<U: Upstream + ?Sized>(
                 anyhow::anyhow!(
                     "reading the {} log's tiles for a consistency proof {old_size} -> {}: {e}",
                     log.as_str(),
-                    tree.size
+                    tree.size()
                 )
             }
         })

@@ -237,10 +237,7 @@ fn round<U: Upstream + ?Sized>(
         (LogName::Keys, &keys.checkpoint, keys_from),
         (LogName::Releases, &round.releases, round.releases_before),
     ] {
-        let tree = TreeHead {
-            size: cp.size(),
-            root: *cp.root(),
-        };
+        let tree = TreeHead::from_verified(cp);
         let reader = TileHashReader::new(tree, UpstreamTiles::new(up, log));
         let tiles = new_tiles(TILE_HEIGHT, before, cp.size())
             .map_err(|e| anyhow::anyhow!("planning {} tiles: {e}", log.as_str()))?;

@@ -80,7 +80,8 @@ pub(crate) struct ServeArgs {
     rate_limit_key: Option<u32>,
     /// A witness to ask for cosignatures of every new checkpoint: a name for logs and metrics,
     /// its cosignature/v1 verifier key (or a file holding it), and its submission URL prefix
-    /// (requests go to URL/add-checkpoint). Repeatable; added to config.toml's [[witness]].
+    /// (requests go to URL/add-checkpoint). Repeatable; added to config.toml's `[[witness]]`
+    /// table.
     #[arg(long = "witness", value_names = ["NAME", "VKEY", "URL"], num_args = 3, action = clap::ArgAction::Append)]
     witnesses: Vec<String>,
     /// Longest wait for one witness's answer (for example 5s).

@@ -52,8 +52,6 @@ impl LogName {
 /// A witness of the policy with its parsed cosignature key.
 #[derive(Debug, Clone)]
 pub(crate) struct Witness {
-    /// The policy-local name (used by the quorum rule).
-    pub(crate) name: String,
     /// Its `cosignature/v1` verifier key.
     pub(crate) key: CosignatureVerifier,
 }
@@ -239,10 +237,7 @@ impl Trust {
                     w.name
                 )
             })?;
-            witnesses.push(Witness {
-                name: w.name.clone(),
-                key,
-            });
+            witnesses.push(Witness { key });
         }
         Ok(Trust {
             log_key,

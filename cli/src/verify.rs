@@ -159,10 +159,7 @@ struct Pending {
 }
 
 fn head(cp: &VerifiedCheckpoint) -> TreeHead {
-    TreeHead {
-        size: cp.size(),
-        root: *cp.root(),
-    }
+    TreeHead::from_verified(cp)
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -658,7 +655,7 @@ impl Run {
     ) -> anyhow::Result<DeprecationCheck> {
         let name = verified.release.name().as_str();
         let version = verified.release.version().as_str();
-        let size = reader.tree().size;
+        let size = reader.tree().size();
         let path = lookup::deprecations_path(verified.release.name(), verified.release.version());
         let answer = crate::log_client::lookups_cover(server, size).and_then(|()| {
             crate::log_client::lookup_indexes(server, &path)

@@ -223,10 +223,7 @@ impl LogView {
     /// A hash reader authenticated against `checkpoint`.
     pub fn hash_reader(&self, checkpoint: &VerifiedCheckpoint) -> TileHashReader<SourceTiles> {
         TileHashReader::new(
-            TreeHead {
-                size: checkpoint.size(),
-                root: *checkpoint.root(),
-            },
+            TreeHead::from_verified(checkpoint),
             SourceTiles {
                 source: self.source.clone(),
                 cache: Mutex::new(HashMap::new()),

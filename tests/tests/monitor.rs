@@ -13,9 +13,7 @@ use std::process::Output;
 use cairn_tests::git::{commit_files_on_branch, read_on_branch};
 use cairn_tests::http::Http;
 use cairn_tests::process::Server;
-use cairn_verifier::checkpoint::{
-    Checkpoint, CheckpointError, VerifiedCheckpoint, verify_consistent,
-};
+use cairn_verifier::checkpoint::{Checkpoint, VerifiedCheckpoint, verify_consistent};
 use cairn_verifier::hash::Hash;
 use cairn_verifier::merkle::MemoryTree;
 use cairn_verifier::note::{KeyName, Note};
@@ -277,7 +275,7 @@ fn confirm_evidence(path: &std::path::Path) {
         .map(|_| Hash::from_base64(&line(&mut rest)).expect("hash"))
         .collect();
     match verify_consistent(&cps[0], &cps[1], &proof) {
-        Err(CheckpointError::Inconsistent(_)) => {}
+        Err(e) if e.inconsistency().is_some() => {}
         other => panic!("the verifier does not confirm the evidence: {other:?}"),
     }
 }

@@ -23,6 +23,7 @@ use crate::decimal::is_canonical_decimal;
 use crate::hash::{Hash, HashError};
 use crate::merkle::{ProofError, verify_consistency};
 use crate::note::{MAX_NOTE_SIZE, Note, NoteError, NoteVerifier, VerifiedNote};
+use crate::security::SecurityError;
 
 /// Why a checkpoint was refused, or why two checkpoints could not be reconciled.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -93,9 +94,20 @@ pub enum CheckpointError {
     /// needed). It proves nothing either way, so it is not evidence against the log.
     #[error("malformed consistency proof: {0}")]
     MalformedProof(String),
-    /// Security failure: two checkpoints signed by the log conflict. Carries the evidence.
-    #[error("log inconsistency: {0}")]
-    Inconsistent(Box<Inconsistency>),
+    /// Security failure: two checkpoints signed by the log conflict
+    /// ([`SecurityError::Inconsistent`], which carries the evidence).
+    #[error(transparent)]
+    Security(SecurityError),
+}
+
+impl CheckpointError {
+    /// The evidence, when this error is a log inconsistency.
+    pub fn inconsistency(&self) -> Option<&Inconsistency> {
+        match self {
+            CheckpointError::Security(SecurityError::Inconsistent(found)) => Some(found),
+            _ => None,
+        }
+    }
 }
 
 /// The body of a checkpoint. Parsing it proves nothing: only [`VerifiedCheckpoint`] carries a
@@ -306,7 +318,7 @@ impl VerifiedCheckpoint {
 /// Equal sizes need equal roots and an empty proof; from the empty tree (size 0, whose root
 /// [`Checkpoint::parse`] pins) any tree is consistent, with an empty proof. Two signed roots that
 /// cannot both be right, or a well-formed proof that does not connect them, are returned as
-/// [`CheckpointError::Inconsistent`] with the evidence; a malformed proof is
+/// [`CheckpointError::Security`] with the evidence ([`SecurityError::Inconsistent`]); a malformed proof is
 /// [`CheckpointError::MalformedProof`] and a smaller `newer` is [`CheckpointError::SizeDecreased`].
 pub fn verify_consistent(
     older: &VerifiedCheckpoint,
@@ -351,14 +363,12 @@ pub fn verify_consistent(
         proof,
     ) {
         Ok(()) => Ok(()),
-        Err(e @ (ProofError::RootMismatch { .. } | ProofError::OldRootMismatch { .. })) => {
-            Err(Inconsistency::error(
-                older,
-                newer,
-                proof,
-                format!("consistency proof failed: {e}"),
-            ))
-        }
+        Err(e @ ProofError::Security(_)) => Err(Inconsistency::error(
+            older,
+            newer,
+            proof,
+            format!("consistency proof failed: {e}"),
+        )),
         Err(e) => Err(CheckpointError::MalformedProof(e.to_string())),
     }
 }
@@ -389,12 +399,12 @@ impl Inconsistency {
         proof: &[Hash],
         reason: String,
     ) -> CheckpointError {
-        CheckpointError::Inconsistent(Box::new(Inconsistency {
+        CheckpointError::Security(SecurityError::Inconsistent(Box::new(Inconsistency {
             older: older.clone(),
             newer: newer.clone(),
             proof: proof.to_vec(),
             reason,
-        }))
+        })))
     }
 
     /// The checkpoint that was trusted first.
@@ -573,7 +583,7 @@ impl Inconsistency {
         let [older, newer] = <[VerifiedCheckpoint; 2]>::try_from(checkpoints)
             .map_err(|_| EvidenceError::Malformed("expected two checkpoints"))?;
         match verify_consistent(&older, &newer, &proof) {
-            Err(CheckpointError::Inconsistent(found)) => Ok(*found),
+            Err(CheckpointError::Security(SecurityError::Inconsistent(found))) => Ok(*found),
             Ok(()) => Err(EvidenceError::NotInconsistent(
                 "the proof shows the two checkpoints consistent".to_owned(),
             )),
@@ -800,7 +810,7 @@ mod tests {
 
     fn inconsistency(result: Result<(), CheckpointError>) -> Inconsistency {
         match result {
-            Err(CheckpointError::Inconsistent(evidence)) => *evidence,
+            Err(CheckpointError::Security(SecurityError::Inconsistent(evidence))) => *evidence,
             other => panic!("expected an inconsistency, got {other:?}"),
         }
     }

@@ -1,7 +1,7 @@
 //! RFC 6962 section 2.1 hashing: the leaf and interior-node hash functions of the Merkle tree.
 //!
 //! Every hash in Cairn (roots, leaf hashes, proof elements, tile contents) is a SHA-256 digest.
-//! [`Hash`] only exists as exactly 32 bytes, so a 31- or 33-byte "hash" cannot reach a proof
+//! [`Hash`](struct@Hash) only exists as exactly 32 bytes, so a 31- or 33-byte "hash" cannot reach a proof
 //! verifier.
 
 use base64::Engine as _;
@@ -15,7 +15,7 @@ pub const HASH_SIZE: usize = 32;
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct Hash(pub [u8; HASH_SIZE]);
 
-/// Why bytes or text could not be read as a [`Hash`].
+/// Why bytes or text could not be read as a [`Hash`](struct@Hash).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum HashError {

@@ -5,8 +5,8 @@
 //! sizes in the wrong order, or a proof with one hash too many or too few is a malformed input
 //! ([`ProofError::IndexOutOfRange`], [`ProofError::BadTreeSizes`],
 //! [`ProofError::WrongProofLength`]). Only a well-formed proof that leads to a different root is a
-//! security failure ([`ProofError::RootMismatch`], [`ProofError::OldRootMismatch`]), and those
-//! variants carry both hashes as evidence.
+//! security failure ([`ProofError::Security`] with [`SecurityError::RootMismatch`] or
+//! [`SecurityError::OldRootMismatch`]), and those carry both hashes as evidence.
 //!
 //! The generating side (roots and proofs from stored hashes, RFC 9162 sections 2.1.1, 2.1.3.1 and
 //! 2.1.4.1) reads hashes through [`HashReader`] from an append-only array of every complete
@@ -17,6 +17,7 @@
 use std::collections::BTreeMap;
 
 use crate::hash::{Hash, leaf_hash, node_hash};
+use crate::security::SecurityError;
 
 /// The largest tree the generating side handles: every stored-hash index of such a tree fits in a
 /// `u64` with room to spare. Verification has no such limit.
@@ -53,23 +54,10 @@ pub enum ProofError {
         /// The number of hashes supplied.
         got: usize,
     },
-    /// Security failure: the proof leads to a root other than the trusted one (for a consistency
-    /// proof: the root of the newer tree, or for equal sizes the other root).
-    #[error("root mismatch: expected {expected}, proof leads to {computed}")]
-    RootMismatch {
-        /// The root the caller trusts.
-        expected: Hash,
-        /// The root the proof leads to.
-        computed: Hash,
-    },
-    /// Security failure: a consistency proof does not lead back to the root of the older tree.
-    #[error("old root mismatch: expected {expected}, proof leads to {computed}")]
-    OldRootMismatch {
-        /// The older root the caller trusts.
-        expected: Hash,
-        /// The older root the proof leads to.
-        computed: Hash,
-    },
+    /// Security failure: the proof leads elsewhere than the trusted root, or a tile-backed
+    /// reader refused a tile ([`crate::tile::TileHashReader`]). Carries the evidence.
+    #[error(transparent)]
+    Security(SecurityError),
     /// The tree, leaf or stored-hash index is beyond what the stored-hash layout can address
     /// (see [`MAX_TREE_SIZE`]).
     #[error("tree too large: level {level}, index {index} is beyond the stored-hash layout")]
@@ -105,24 +93,31 @@ pub enum ProofError {
         /// The number given.
         got: usize,
     },
-    /// A [`HashReader`] failed. The source is the reader's own error (for a tile-backed reader
-    /// it may be a security failure: downcast to see which).
+    /// A [`HashReader`] failed for a reason other than a security failure (those are
+    /// [`ProofError::Security`]). The source is the reader's own error.
     #[error("reading stored hashes failed")]
     Read(#[source] ReadError),
 }
 
 impl ProofError {
-    /// True for the errors that mean a log (or whoever served its data) misbehaved, as opposed
-    /// to malformed input or a failed read: a root mismatch, or a tile-backed reader that
-    /// refused a tile ([`crate::tile::TileError::is_security_failure`]).
-    pub fn is_security_failure(&self) -> bool {
+    /// The security failure this error is, if it is one: a root mismatch, or a tile-backed
+    /// reader that refused a tile. Anything else is malformed input or a failed read.
+    pub fn security(&self) -> Option<&SecurityError> {
         match self {
-            ProofError::RootMismatch { .. } | ProofError::OldRootMismatch { .. } => true,
-            ProofError::Read(e) => e
-                .downcast_ref::<crate::tile::TileError>()
-                .is_some_and(crate::tile::TileError::is_security_failure),
-            _ => false,
+            ProofError::Security(e) => Some(e),
+            _ => None,
         }
+    }
+
+    /// True for the errors that mean a log (or whoever served its data) misbehaved.
+    pub fn is_security_failure(&self) -> bool {
+        self.security().is_some()
+    }
+}
+
+impl From<SecurityError> for ProofError {
+    fn from(e: SecurityError) -> ProofError {
+        ProofError::Security(e)
     }
 }
 
@@ -224,10 +219,10 @@ pub fn verify_inclusion(
 ) -> Result<(), ProofError> {
     let computed = root_from_inclusion(leaf, index, tree_size, proof)?;
     if computed != *root {
-        return Err(ProofError::RootMismatch {
+        return Err(ProofError::Security(SecurityError::RootMismatch {
             expected: *root,
             computed,
-        });
+        }));
     }
     Ok(())
 }
@@ -255,10 +250,10 @@ pub fn verify_consistency(
     if size1 == size2 {
         if root1 != root2 {
             // With an empty proof the newer root "computed" from the older one is the older root.
-            return Err(ProofError::RootMismatch {
+            return Err(ProofError::Security(SecurityError::RootMismatch {
                 expected: *root2,
                 computed: *root1,
-            });
+            }));
         }
         return Ok(());
     }
@@ -307,16 +302,16 @@ pub fn verify_consistency(
         });
     }
     if fr != *root1 {
-        return Err(ProofError::OldRootMismatch {
+        return Err(ProofError::Security(SecurityError::OldRootMismatch {
             expected: *root1,
             computed: fr,
-        });
+        }));
     }
     if sr != *root2 {
-        return Err(ProofError::RootMismatch {
+        return Err(ProofError::Security(SecurityError::RootMismatch {
             expected: *root2,
             computed: sr,
-        });
+        }));
     }
     Ok(())
 }
@@ -326,9 +321,10 @@ pub fn verify_consistency(
 /// Synchronous on purpose: the verifier does no I/O. A server backs this with its storage, a
 /// client with authenticated tiles ([`crate::tile::TileHashReader`]).
 pub trait HashReader {
-    /// The reader's own error. Errors are passed on boxed in [`ProofError::Read`], except a
-    /// [`ProofError`], which is passed on as it is.
-    type Error: std::error::Error + Send + Sync + 'static;
+    /// The reader's own error, turned into a [`ProofError`] as it is passed on: a reader
+    /// that refuses data as a security failure says so with [`ProofError::Security`], so
+    /// callers match a variant instead of inspecting the error at run time.
+    type Error: Into<ProofError>;
 
     /// Returns the hashes at `indexes`, in the same order, one for each index. The indexes may
     /// be in any order and may repeat; asking for all of them at once lets a reader batch its
@@ -352,15 +348,7 @@ pub(crate) fn read_exact<R: HashReader + ?Sized>(
     if indexes.is_empty() {
         return Ok(Vec::new());
     }
-    let hashes = reader.read_hashes(indexes).map_err(|e| {
-        // A reader built on this module's own types (MemoryTree) should surface its error
-        // unchanged instead of nested in Read.
-        let boxed: ReadError = Box::new(e);
-        match boxed.downcast::<ProofError>() {
-            Ok(p) => *p,
-            Err(other) => ProofError::Read(other),
-        }
-    })?;
+    let hashes = reader.read_hashes(indexes).map_err(Into::into)?;
     if hashes.len() != indexes.len() {
         return Err(ProofError::ReaderCount {
             requested: indexes.len(),
@@ -1001,7 +989,7 @@ mod tests {
         ));
         assert!(matches!(
             verify_inclusion(&all[3], 2, 5, &p, &root),
-            Err(ProofError::RootMismatch { expected, .. }) if expected == root
+            Err(ProofError::Security(SecurityError::RootMismatch { expected, .. })) if expected == root
         ));
         let r3 = tree.root_at(3).expect("valid test input");
         let c = tree.prove_consistency(3, 5).expect("valid test input");
@@ -1015,11 +1003,11 @@ mod tests {
         ));
         assert!(matches!(
             verify_consistency(3, &root, 5, &root, &c),
-            Err(ProofError::OldRootMismatch { .. })
+            Err(ProofError::Security(SecurityError::OldRootMismatch { .. }))
         ));
         assert!(matches!(
             verify_consistency(5, &root, 5, &r3, &[]),
-            Err(ProofError::RootMismatch { .. })
+            Err(ProofError::Security(SecurityError::RootMismatch { .. }))
         ));
         assert!(matches!(
             verify_consistency(5, &root, 5, &root, &[root]),

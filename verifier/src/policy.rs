@@ -14,6 +14,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::checkpoint::VerifiedCheckpoint;
+use crate::cosignature::{CosignatureError, CosignatureVerifier};
 use crate::decimal::parse_canonical_u64;
 use crate::note::{KeyName, NoteError, split_vkey};
 
@@ -117,6 +119,96 @@ enum Threshold {
     Number,
 }
 
+/// The policy witnesses whose cosignatures on a checkpoint verified ([`Policy::cosigners`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Cosigners {
+    cosigned: BTreeSet<String>,
+    fresh: BTreeSet<String>,
+    newest: Option<u64>,
+}
+
+impl Cosigners {
+    /// Names of the witnesses whose cosignature verified.
+    pub fn cosigned(&self) -> &BTreeSet<String> {
+        &self.cosigned
+    }
+
+    /// Those of them whose cosignature is fresh (all of them when no maximum age was given).
+    pub fn fresh(&self) -> &BTreeSet<String> {
+        &self.fresh
+    }
+
+    /// The newest verified cosignature's time, in POSIX seconds.
+    pub fn newest(&self) -> Option<u64> {
+        self.newest
+    }
+}
+
+/// A checkpoint the log signed and a quorum of the policy's witnesses cosigned (freshly, when
+/// a maximum age was asked for). Only [`Policy::witness`] makes one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WitnessedCheckpoint {
+    checkpoint: VerifiedCheckpoint,
+    cosigners: Cosigners,
+}
+
+impl WitnessedCheckpoint {
+    /// The log-signed checkpoint.
+    pub fn checkpoint(&self) -> &VerifiedCheckpoint {
+        &self.checkpoint
+    }
+
+    /// The witnesses whose cosignatures verified.
+    pub fn cosigners(&self) -> &Cosigners {
+        &self.cosigners
+    }
+
+    /// The log-signed checkpoint, giving up the witness judgement.
+    pub fn into_checkpoint(self) -> VerifiedCheckpoint {
+        self.checkpoint
+    }
+}
+
+/// Why a checkpoint did not become a [`WitnessedCheckpoint`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum QuorumError {
+    /// A policy witness's key is not a `cosignature/v1` verifier key.
+    #[error("witness {witness}: not a cosignature/v1 verifier key: {error}")]
+    WitnessKey {
+        /// The witness's name in the policy.
+        witness: String,
+        /// Why its key was refused.
+        error: NoteError,
+    },
+    /// A policy witness's cosignature is on the note but does not verify.
+    #[error("witness {witness}: {error}")]
+    BadCosignature {
+        /// The witness's name in the policy.
+        witness: String,
+        /// Why the cosignature was refused.
+        error: CosignatureError,
+    },
+    /// The verified cosignatures do not meet the quorum.
+    #[error("quorum {quorum:?} not met")]
+    NotMet {
+        /// The policy's quorum name.
+        quorum: String,
+        /// The witnesses whose cosignatures verified.
+        cosigners: Cosigners,
+    },
+    /// The quorum is met, but not by cosignatures at most `max_age` seconds old.
+    #[error("the witness quorum is not met by cosignatures at most {max_age} s old at {now}")]
+    Stale {
+        /// The maximum age asked for.
+        max_age: u64,
+        /// The caller's clock.
+        now: u64,
+        /// The witnesses whose cosignatures verified.
+        cosigners: Cosigners,
+    },
+}
+
 /// A parsed trust policy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
@@ -205,9 +297,82 @@ impl Policy {
         &self.quorum
     }
 
+    /// Verifies every cosignature on `checkpoint` by a witness of this policy (tlog-cosignature
+    /// `cosignature/v1`): one that does not verify is an error, a witness that did not cosign is
+    /// simply absent. With `max_age`, a cosignature counts as fresh when at most that many
+    /// seconds older than `now` (or dated after it: the witness vouches for it). No quorum is
+    /// asked for; see [`Policy::witness`] for the trust decision.
+    pub fn cosigners(
+        &self,
+        checkpoint: &VerifiedCheckpoint,
+        now: u64,
+        max_age: Option<u64>,
+    ) -> Result<Cosigners, QuorumError> {
+        let mut found = Cosigners::default();
+        for w in &self.witnesses {
+            let key = CosignatureVerifier::from_vkey(&w.vkey).map_err(|error| {
+                QuorumError::WitnessKey {
+                    witness: w.name.clone(),
+                    error,
+                }
+            })?;
+            match key.cosignature_time(checkpoint.note()) {
+                Ok(time) => {
+                    found.cosigned.insert(w.name.clone());
+                    found.newest = Some(found.newest.map_or(time, |n| n.max(time)));
+                    if max_age.is_none_or(|age| time.saturating_add(age) >= now) {
+                        found.fresh.insert(w.name.clone());
+                    }
+                }
+                Err(CosignatureError::NotCosigned { .. }) => {}
+                Err(error) => {
+                    return Err(QuorumError::BadCosignature {
+                        witness: w.name.clone(),
+                        error,
+                    });
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// The trust decision on a checkpoint the log signed: verifies the witnesses' cosignatures
+    /// on it ([`Policy::cosigners`]), requires the verified ones to meet the quorum and, with
+    /// `max_age`, the fresh ones too (`now` is the caller's clock, read once). Only this
+    /// function makes a [`WitnessedCheckpoint`], so a caller cannot count a witness whose
+    /// cosignature did not verify. A policy whose quorum is `none` witnesses every checkpoint.
+    pub fn witness(
+        &self,
+        checkpoint: VerifiedCheckpoint,
+        now: u64,
+        max_age: Option<u64>,
+    ) -> Result<WitnessedCheckpoint, QuorumError> {
+        let cosigners = self.cosigners(&checkpoint, now, max_age)?;
+        if !self.quorum_met(&cosigners.cosigned) {
+            return Err(QuorumError::NotMet {
+                quorum: self.quorum.clone(),
+                cosigners,
+            });
+        }
+        if let Some(max_age) = max_age {
+            if !self.quorum_met(&cosigners.fresh) {
+                return Err(QuorumError::Stale {
+                    max_age,
+                    now,
+                    cosigners,
+                });
+            }
+        }
+        Ok(WitnessedCheckpoint {
+            checkpoint,
+            cosigners,
+        })
+    }
+
     /// Whether the witnesses named in `cosigned` (those whose cosignatures verified) satisfy
-    /// the quorum. Names not defined in the policy are ignored.
-    pub fn quorum_met(&self, cosigned: &BTreeSet<String>) -> bool {
+    /// the quorum. Names not defined in the policy are ignored. Private: the names must come
+    /// from [`Policy::cosigners`], never from a caller.
+    fn quorum_met(&self, cosigned: &BTreeSet<String>) -> bool {
         if self.quorum == NONE {
             return true;
         }
@@ -497,6 +662,120 @@ mod tests {
         Ed25519Signer::from_seed(KeyName::new(name).expect("name"), [seed; 32])
             .verifier()
             .to_vkey()
+    }
+
+    /// A checkpoint of size 1 signed by the log, and a 2-of-2 policy over witnesses `w1`, `w2`.
+    fn witnessed_setup() -> (
+        Policy,
+        VerifiedCheckpoint,
+        Vec<crate::cosignature::CosignatureSigner>,
+    ) {
+        use crate::checkpoint::Checkpoint;
+        use crate::cosignature::CosignatureSigner;
+        use crate::note::{Note, NoteSigner};
+        let log = Ed25519Signer::from_seed(KeyName::new("example.org/log").expect("name"), [1; 32]);
+        let text = Checkpoint::new("example.org/log", 1, crate::hash::leaf_hash(b"entry"))
+            .to_text()
+            .expect("checkpoint text");
+        let note = Note::sign(&text, &[&log as &dyn NoteSigner]).expect("sign");
+        let cp = VerifiedCheckpoint::verify(&note.to_bytes(), "example.org/log", &log.verifier())
+            .expect("log signature");
+        let witnesses: Vec<CosignatureSigner> = [("w1", 2u8), ("w2", 3)]
+            .iter()
+            .map(|(n, seed)| {
+                CosignatureSigner::from_seed(KeyName::new(n).expect("name"), [*seed; 32])
+            })
+            .collect();
+        let policy = Policy::simple(
+            &log.verifier().to_vkey(),
+            None,
+            &witnesses
+                .iter()
+                .map(|w| (w.name().as_str().to_owned(), w.verifier().to_vkey(), None))
+                .collect::<Vec<_>>(),
+            2,
+        )
+        .expect("2-of-2 policy");
+        (policy, cp, witnesses)
+    }
+
+    /// `cp` with the given signature lines appended after the log's signature.
+    fn with_cosignatures(
+        cp: &VerifiedCheckpoint,
+        sigs: Vec<crate::note::NoteSignature>,
+    ) -> VerifiedCheckpoint {
+        let mut note = cp.note().clone();
+        for sig in sigs {
+            note.push_signature(sig).expect("push signature");
+        }
+        let log = Ed25519Signer::from_seed(KeyName::new("example.org/log").expect("name"), [1; 32]);
+        VerifiedCheckpoint::verify(&note.to_bytes(), "example.org/log", &log.verifier())
+            .expect("the log's signature still verifies")
+    }
+
+    #[test]
+    fn unverified_cosignatures_never_make_a_witnessed_checkpoint() {
+        let (policy, cp, w) = witnessed_setup();
+        const NOW: u64 = 1_800_000_000;
+        let good: Vec<_> = w
+            .iter()
+            .map(|w| w.cosign(&cp, NOW - 10).expect("cosign"))
+            .collect();
+
+        // No cosignature at all.
+        assert!(matches!(
+            policy.witness(cp.clone(), NOW, None),
+            Err(QuorumError::NotMet { .. })
+        ));
+        // Both witnesses' names and key IDs, one signature corrupted: refused, not counted.
+        let mut forged = good.clone();
+        let last = forged[1].signature.len() - 1;
+        forged[1].signature[last] ^= 1;
+        assert!(matches!(
+            policy.witness(with_cosignatures(&cp, forged), NOW, None),
+            Err(QuorumError::BadCosignature { witness, .. }) if witness == "w2"
+        ));
+        // A cosignature of another checkpoint text, moved onto this one.
+        let other =
+            crate::checkpoint::Checkpoint::new("example.org/log", 2, crate::hash::leaf_hash(b"x"))
+                .to_text()
+                .expect("text");
+        let moved = vec![
+            good[0].clone(),
+            w[1].cosign_text(&other, NOW).expect("cosign"),
+        ];
+        assert!(matches!(
+            policy.witness(with_cosignatures(&cp, moved), NOW, None),
+            Err(QuorumError::BadCosignature { witness, .. }) if witness == "w2"
+        ));
+        // A stranger's key under a policy witness's name (other key ID): ignored, so the
+        // quorum is not met, whatever the line is called.
+        let impostor = crate::cosignature::CosignatureSigner::from_seed(
+            KeyName::new("w2").expect("name"),
+            [9; 32],
+        );
+        let sigs = vec![good[0].clone(), impostor.cosign(&cp, NOW).expect("cosign")];
+        let err = policy
+            .witness(with_cosignatures(&cp, sigs), NOW, None)
+            .expect_err("one real cosignature of two");
+        match err {
+            QuorumError::NotMet { cosigners, .. } => {
+                assert_eq!(cosigners.cosigned().iter().collect::<Vec<_>>(), ["w1"]);
+            }
+            other => panic!("expected NotMet, got {other}"),
+        }
+        // Both real cosignatures: witnessed; too old for a 5 s maximum age: stale.
+        let both = with_cosignatures(&cp, good);
+        let witnessed = policy
+            .witness(both.clone(), NOW, Some(60))
+            .expect("2 of 2, fresh");
+        assert_eq!(witnessed.cosigners().cosigned().len(), 2);
+        assert_eq!(witnessed.cosigners().newest(), Some(NOW - 10));
+        assert_eq!(crate::tile::TreeHead::from(&witnessed).size(), 1);
+        assert!(matches!(
+            policy.witness(both, NOW, Some(5)),
+            Err(QuorumError::Stale { max_age: 5, .. })
+        ));
     }
 
     fn spec_example() -> String {

@@ -15,12 +15,15 @@
 use std::collections::HashMap;
 use std::fmt;
 
+use crate::checkpoint::VerifiedCheckpoint;
 use crate::decimal::parse_canonical_u64;
 use crate::hash::{HASH_SIZE, Hash, leaf_hash, node_hash};
 use crate::merkle::{
     self, HashReader, ProofError, ReadError, split_stored_hash_index, stored_hash_count,
     stored_hash_index,
 };
+use crate::policy::WitnessedCheckpoint;
+use crate::security::SecurityError;
 
 /// Tile height fixed by C2SP tlog-tiles: a full tile spans 8 levels of the tree.
 pub const TILE_HEIGHT: u8 = 8;
@@ -118,37 +121,12 @@ pub enum TileError {
         /// The later size.
         new_size: u64,
     },
-    /// Security failure: the tiles a log served do not hash to the trusted root.
-    #[error("tiles for tree size {tree_size} lead to root {computed}, expected {expected}")]
-    TreeRootMismatch {
-        /// The trusted tree size.
-        tree_size: u64,
-        /// The trusted root.
-        expected: Hash,
-        /// The root computed from the served tiles.
-        computed: Hash,
-    },
-    /// Security failure: a served tile does not hash to the value its authenticated parent tile
-    /// holds for it.
-    #[error("tile {tile} hashes to {computed}, its authenticated parent says {expected}")]
-    TileMismatch {
-        /// The refused tile.
-        tile: Tile,
-        /// The hash the parent tile holds.
-        expected: Hash,
-        /// The hash of the served tile.
-        computed: Hash,
-    },
-    /// Security failure: an entry does not hash to the authenticated leaf hash at its index.
-    #[error("entry {index} hashes to {computed}, the authenticated tree has {expected}")]
-    EntryHashMismatch {
-        /// The entry's index in the log.
-        index: u64,
-        /// The authenticated leaf hash.
-        expected: Hash,
-        /// The entry's leaf hash.
-        computed: Hash,
-    },
+    /// Security failure: a served tile or entry does not hash to what the trusted tree says
+    /// ([`SecurityError::TreeRootMismatch`], [`SecurityError::TileMismatch`],
+    /// [`SecurityError::EntryHashMismatch`]), or a proof built from authenticated tiles does
+    /// not lead to the trusted root. Carries the evidence.
+    #[error(transparent)]
+    Security(SecurityError),
     /// The [`TileReader`] failed.
     #[error("reading tiles failed")]
     TileRead(#[source] ReadError),
@@ -160,9 +138,10 @@ pub enum TileError {
         /// Tiles returned.
         returned: usize,
     },
-    /// Stored-hash arithmetic or a [`HashReader`] failed.
+    /// Stored-hash arithmetic or a [`HashReader`] failed (never a security failure: those
+    /// become [`TileError::Security`]).
     #[error(transparent)]
-    Hashes(#[from] ProofError),
+    Hashes(ProofError),
     /// An entry bundle with no entries or more than [`MAX_BUNDLE_ENTRIES`].
     #[error("entry bundle with {count} entries: must have 1..={MAX_BUNDLE_ENTRIES}")]
     BadEntryCount {
@@ -204,18 +183,46 @@ pub enum TileError {
 }
 
 impl TileError {
-    /// True for the errors that mean the log (or whoever served its tiles) misbehaved, as opposed
-    /// to malformed input or a failed read.
-    pub fn is_security_failure(&self) -> bool {
+    /// The security failure this error is, if it is one: the log (or whoever served its tiles)
+    /// misbehaved, as opposed to malformed input or a failed read.
+    pub fn security(&self) -> Option<&SecurityError> {
         match self {
-            // A tile of the wrong length for its path was served as that tile: whoever
-            // served it misbehaved, just as with a tile whose hashes do not match.
-            TileError::TreeRootMismatch { .. }
-            | TileError::TileMismatch { .. }
-            | TileError::EntryHashMismatch { .. }
-            | TileError::WrongDataLength { .. } => true,
-            TileError::Hashes(e) => e.is_security_failure(),
-            _ => false,
+            TileError::Security(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// True for the errors that mean the log (or whoever served its tiles) misbehaved.
+    pub fn is_security_failure(&self) -> bool {
+        self.security().is_some()
+    }
+}
+
+impl From<SecurityError> for TileError {
+    fn from(e: SecurityError) -> TileError {
+        TileError::Security(e)
+    }
+}
+
+impl From<ProofError> for TileError {
+    /// Keeps a security failure a [`TileError::Security`], so nothing nests it.
+    fn from(e: ProofError) -> TileError {
+        match e {
+            ProofError::Security(s) => TileError::Security(s),
+            other => TileError::Hashes(other),
+        }
+    }
+}
+
+impl From<TileError> for ProofError {
+    /// How a [`TileHashReader`]'s refusal reaches the [`merkle`] functions: a security failure
+    /// stays [`ProofError::Security`], stored-hash errors are passed on as they are, and any
+    /// other failure is a [`ProofError::Read`].
+    fn from(e: TileError) -> ProofError {
+        match e {
+            TileError::Security(s) => ProofError::Security(s),
+            TileError::Hashes(p) => p,
+            other => ProofError::Read(Box::new(other)),
         }
     }
 }
@@ -549,11 +556,11 @@ impl EntryBundle {
         for ((i, entry), expected) in (self.first_entry()..).zip(entries).zip(expected) {
             let computed = leaf_hash(entry);
             if computed != expected {
-                return Err(TileError::EntryHashMismatch {
+                return Err(TileError::Security(SecurityError::EntryHashMismatch {
                     index: i,
                     expected,
                     computed,
-                });
+                }));
             }
         }
         Ok(())
@@ -870,14 +877,55 @@ pub fn split_entry_bundle(data: &[u8], count: usize) -> Result<Vec<&[u8]>, TileE
     Ok(entries)
 }
 
-/// A trusted tree: the size and root of a verified checkpoint. Every tile a [`TileHashReader`]
-/// uses is checked against it.
+/// A trusted tree: the size and root of a checkpoint that a log signed. Every tile a
+/// [`TileHashReader`] uses is checked against it.
+///
+/// A client gets one only from a verified checkpoint ([`TreeHead::from_verified`], or
+/// `From<&VerifiedCheckpoint>` / `From<&WitnessedCheckpoint>`), so a hand-built tree cannot
+/// slip past the signature and quorum checks. A log server, which computed the tree itself, uses
+/// [`TreeHead::new_unverified_for_server`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TreeHead {
+    size: u64,
+    root: Hash,
+}
+
+impl TreeHead {
+    /// The tree a verified checkpoint signs.
+    pub fn from_verified(checkpoint: &VerifiedCheckpoint) -> TreeHead {
+        TreeHead {
+            size: checkpoint.size(),
+            root: *checkpoint.root(),
+        }
+    }
+
+    /// A tree head that nobody verified: for a log server reading its own storage (which
+    /// computed the root) and for tests. A client must not use this on data it received.
+    pub fn new_unverified_for_server(size: u64, root: Hash) -> TreeHead {
+        TreeHead { size, root }
+    }
+
     /// Number of leaves.
-    pub size: u64,
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
     /// Root hash.
-    pub root: Hash,
+    pub fn root(&self) -> &Hash {
+        &self.root
+    }
+}
+
+impl From<&VerifiedCheckpoint> for TreeHead {
+    fn from(checkpoint: &VerifiedCheckpoint) -> TreeHead {
+        TreeHead::from_verified(checkpoint)
+    }
+}
+
+impl From<&WitnessedCheckpoint> for TreeHead {
+    fn from(checkpoint: &WitnessedCheckpoint) -> TreeHead {
+        TreeHead::from_verified(checkpoint.checkpoint())
+    }
 }
 
 /// Fetches tiles, typically over HTTP or from a mirror's files. Untrusted: whatever it returns
@@ -923,8 +971,9 @@ impl<T: TileReader + ?Sized> TileReader for &T {
 /// tiles it has authenticated against a trusted [`TreeHead`], as the Go checksum database client
 /// does: the partial tiles at the right edge of the tree must hash to the trusted root, and each
 /// full tile must hash to the entry its (authenticated) parent tile holds for it. A tile that
-/// fails is refused with [`TileError::TreeRootMismatch`] or [`TileError::TileMismatch`], boxed
-/// in [`ProofError::Read`] when reached through the [`merkle`] functions.
+/// fails is refused with [`TileError::Security`] ([`SecurityError::TreeRootMismatch`] or
+/// [`SecurityError::TileMismatch`]), which stays [`ProofError::Security`] when reached through
+/// the [`merkle`] functions.
 #[derive(Debug)]
 pub struct TileHashReader<R> {
     tree: TreeHead,
@@ -985,11 +1034,13 @@ impl<R: TileReader> TileHashReader<R> {
         }
         for (tile, d) in tiles.iter().zip(&data) {
             if d.len() != tile.data_len() {
-                return Err(TileError::WrongDataLength {
+                // Served as this tile but of the wrong length for its path: whoever served it
+                // misbehaved, just as with a tile whose hashes do not match.
+                return Err(TileError::Security(SecurityError::TileWrongLength {
                     tile: *tile,
                     expected: tile.data_len(),
                     got: d.len(),
-                });
+                }));
             }
         }
         Ok(data)
@@ -1077,11 +1128,11 @@ impl<R: TileReader> HashReader for TileHashReader<R> {
             }
         };
         if computed != self.tree.root {
-            return Err(TileError::TreeRootMismatch {
+            return Err(TileError::Security(SecurityError::TreeRootMismatch {
                 tree_size: size,
                 expected: self.tree.root,
                 computed,
-            });
+            }));
         }
         // Authenticate the full tiles top-down against their parents.
         for (i, tile) in tiles.iter().enumerate().skip(root_tiles) {
@@ -1090,11 +1141,11 @@ impl<R: TileReader> HashReader for TileHashReader<R> {
             let expected = parent.hash_at(&data[order[&parent]], slot)?;
             let computed = complete_subtree_root(&tile.parse_data(&data[i])?);
             if computed != expected {
-                return Err(TileError::TileMismatch {
+                return Err(TileError::Security(SecurityError::TileMismatch {
                     tile: *tile,
                     expected,
                     computed,
-                });
+                }));
             }
         }
         self.tiles.save_tiles(&tiles, &data);

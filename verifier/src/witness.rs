@@ -275,19 +275,21 @@ pub fn decide(
     if latest.size() == size && latest.root() != checkpoint.root() {
         return Err(Refusal::RootMismatch { size, witness_size });
     }
-    verify_consistent(latest, &checkpoint, &request.proof).map_err(|e| match e {
-        CheckpointError::Inconsistent(evidence) => Refusal::BadProof {
-            old: witness_size,
-            size,
-            reason: evidence.reason().to_owned(),
-            conflict: true,
-        },
-        other => Refusal::BadProof {
-            old: witness_size,
-            size,
-            reason: other.to_string(),
-            conflict: false,
-        },
+    verify_consistent(latest, &checkpoint, &request.proof).map_err(|e| {
+        match e.inconsistency() {
+            Some(evidence) => Refusal::BadProof {
+                old: witness_size,
+                size,
+                reason: evidence.reason().to_owned(),
+                conflict: true,
+            },
+            None => Refusal::BadProof {
+                old: witness_size,
+                size,
+                reason: e.to_string(),
+                conflict: false,
+            },
+        }
     })?;
     Ok(checkpoint)
 }

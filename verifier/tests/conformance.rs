@@ -1,7 +1,7 @@
-//! Conformance: every vector listed in `shared/vectors/manifest.json` (format described in
-//! `shared/vectors/README.md`) goes through this crate's own parsers and verifiers, and the
+//! Conformance: every vector listed in `vectors/manifest.json` at the repository root (format
+//! described in `vectors/README.md`) goes through this crate's own parsers and verifiers, and the
 //! verdict must equal the manifest's `expect`. Also the RFC 6962 reference roots and the
-//! byte-exact signing expectations under `shared/vectors/generated/`.
+//! byte-exact signing expectations under `vectors/generated/`.
 //!
 //! The runner is deliberately strict about the vector files themselves: an unknown field, a
 //! missing required field or a value of the wrong JSON type is reported as a broken case (and
@@ -24,7 +24,7 @@ use cairn_verifier::merkle::{MemoryTree, verify_consistency, verify_inclusion};
 use cairn_verifier::note::{Ed25519Signer, KeyName, Note, NoteVerifier};
 
 fn vectors_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../vectors")
 }
 
 fn read_json(path: &Path) -> Value {

@@ -12,6 +12,7 @@ use cairn_verifier::merkle::{
     MemoryTree, ProofError, consistency_proof_len, inclusion_proof_len, verify_consistency,
     verify_inclusion,
 };
+use cairn_verifier::security::SecurityError;
 use ct_merkle::digest::{FixedOutput, HashMarker, Output, OutputSizeUser, Update, consts::U32};
 use ct_merkle::mem_backed_tree::MemoryBackedTree;
 use ct_merkle::{ConsistencyProof, InclusionProof, RootHash};
@@ -138,13 +139,13 @@ fn check_inclusion(
             bad[i] = flip(&bad[i], bit);
             assert!(matches!(
                 verify_inclusion(&leaf, index, size, &bad, root),
-                Err(ProofError::RootMismatch { .. })
+                Err(ProofError::Security(SecurityError::RootMismatch { .. }))
             ));
         }
     }
     assert!(matches!(
         verify_inclusion(&leaf, index, size, &proof, &flip(root, 9)),
-        Err(ProofError::RootMismatch { .. })
+        Err(ProofError::Security(SecurityError::RootMismatch { .. }))
     ));
     assert!(verify_inclusion(&flip(&leaf, 200), index, size, &proof, root).is_err());
     let mut longer = proof.clone();
@@ -218,7 +219,9 @@ fn check_consistency(
             assert!(
                 matches!(
                     err,
-                    Err(ProofError::RootMismatch { .. } | ProofError::OldRootMismatch { .. })
+                    Err(ProofError::Security(
+                        SecurityError::RootMismatch { .. } | SecurityError::OldRootMismatch { .. }
+                    ))
                 ),
                 "{size1}->{size2} element {i}: {err:?}"
             );

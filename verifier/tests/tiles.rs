@@ -11,6 +11,7 @@ use cairn_verifier::Hash;
 use cairn_verifier::merkle::{
     self, HashReader, MemoryTree, ProofError, append_stored_hashes, stored_hash_count,
 };
+use cairn_verifier::security::SecurityError;
 use cairn_verifier::tile::{
     EntryBundle, TILE_HEIGHT, Tile, TileError, TileHashReader, TilePath, TileReader, TreeHead,
     encode_entry_bundle, new_tiles, read_tile_data, split_entry_bundle, tiles_for_size,
@@ -63,6 +64,12 @@ impl std::fmt::Display for Missing {
 }
 
 impl std::error::Error for Missing {}
+
+impl From<Missing> for ProofError {
+    fn from(e: Missing) -> ProofError {
+        ProofError::Read(Box::new(e))
+    }
+}
 
 impl TileReader for Store {
     type Error = Missing;
@@ -191,7 +198,7 @@ fn tile_backed_reader_matches_the_memory_tree() {
     for size in 1..=MAX {
         let root = tree.root_at(size).expect("size");
         store.requested.borrow_mut().clear();
-        let reader = TileHashReader::new(TreeHead { size, root }, &store);
+        let reader = TileHashReader::new(TreeHead::new_unverified_for_server(size, root), &store);
         for s in 0..=size {
             assert_eq!(
                 reader.tree_hash(s).expect("authentic"),
@@ -237,7 +244,7 @@ fn tampered_tiles_are_refused() {
     let store = server_store(H, &tree);
     for size in 1..=MAX {
         let root = tree.root_at(size).expect("size");
-        let head = TreeHead { size, root };
+        let head = TreeHead::new_unverified_for_server(size, root);
         let all: Vec<u64> = (0..stored_hash_count(size).expect("small")).collect();
         let tiles = tiles_for_size(H, size).expect("size");
         for (n, t) in tiles.iter().enumerate() {
@@ -250,12 +257,12 @@ fn tampered_tiles_are_refused() {
             assert!(err.is_security_failure(), "{err}");
             if t.is_full() {
                 assert!(
-                    matches!(err, TileError::TileMismatch { tile, .. } if tile == *t),
+                    matches!(err, TileError::Security(SecurityError::TileMismatch { tile, .. }) if tile == *t),
                     "size {size}, {t}: {err}"
                 );
             } else {
                 assert!(
-                    matches!(err, TileError::TreeRootMismatch { tree_size, .. } if tree_size == size),
+                    matches!(err, TileError::Security(SecurityError::TreeRootMismatch { tree_size, .. }) if tree_size == size),
                     "size {size}, {t}: {err}"
                 );
             }
@@ -267,7 +274,12 @@ fn tampered_tiles_are_refused() {
                     .prove_inclusion(t.index() * 4, size)
                     .expect_err("tampered tile used");
                 assert!(proof_err.is_security_failure(), "{proof_err}");
-                assert!(matches!(proof_err, ProofError::Read(_)));
+                assert!(matches!(
+                    proof_err,
+                    ProofError::Security(
+                        SecurityError::TileMismatch { .. } | SecurityError::TreeRootMismatch { .. }
+                    )
+                ));
             }
         }
         // A tile of the wrong length for its path is served by whoever holds the tiles: a
@@ -278,8 +290,10 @@ fn tampered_tiles_are_refused() {
             let err = TileHashReader::new(head, &short)
                 .read_hashes(&all)
                 .expect_err("short tile");
-            assert!(matches!(err, TileError::WrongDataLength { .. }));
-            assert!(err.is_security_failure());
+            assert!(matches!(
+                err.security(),
+                Some(SecurityError::TileWrongLength { .. })
+            ));
             let mut missing = store.clone();
             missing.tiles.remove(t);
             let err = TileHashReader::new(head, &missing)
@@ -289,14 +303,15 @@ fn tampered_tiles_are_refused() {
             assert!(!err.is_security_failure());
         }
         // A wrong trusted root (a checkpoint for a different tree) matches no tiles.
-        let wrong = TreeHead {
-            size,
-            root: tree.root_at(size - 1).expect("size"),
-        };
+        let wrong =
+            TreeHead::new_unverified_for_server(size, tree.root_at(size - 1).expect("size"));
         let err = TileHashReader::new(wrong, &store)
             .read_hashes(&[0])
             .expect_err("wrong root");
-        assert!(matches!(err, TileError::TreeRootMismatch { .. }));
+        assert!(matches!(
+            err,
+            TileError::Security(SecurityError::TreeRootMismatch { .. })
+        ));
         let err =
             merkle::tree_hash(size, &TileHashReader::new(wrong, &store)).expect_err("wrong root");
         assert!(err.is_security_failure());
@@ -321,10 +336,7 @@ fn entry_bundles_are_checked_against_authenticated_tiles() {
         }
     }
     for size in [1, 2, 3, 4, 5, 16, 17, 63, 64, 65, 99, 100] {
-        let head = TreeHead {
-            size,
-            root: tree.root_at(size).expect("size"),
-        };
+        let head = TreeHead::new_unverified_for_server(size, tree.root_at(size).expect("size"));
         let reader = TileHashReader::new(head, &store);
         for t in tiles_for_size(H, size)
             .expect("size")
@@ -344,7 +356,7 @@ fn entry_bundles_are_checked_against_authenticated_tiles() {
                     .verify_entries(&forged, &reader)
                     .expect_err("forged entry");
                 assert!(
-                    matches!(err, TileError::EntryHashMismatch { index, .. } if index == b.first_entry() + i as u64)
+                    matches!(err, TileError::Security(SecurityError::EntryHashMismatch { index, .. }) if index == b.first_entry() + i as u64)
                 );
                 assert!(err.is_security_failure());
             }
@@ -371,7 +383,7 @@ fn c2sp_height_8_tree() {
             .insert(*t, read_tile_data(t, &tree).expect("held"));
     }
     let root = tree.root();
-    let reader = TileHashReader::new(TreeHead { size: SIZE, root }, &store);
+    let reader = TileHashReader::new(TreeHead::new_unverified_for_server(SIZE, root), &store);
     let mut rng = Rng(8);
     for _ in 0..40 {
         let index = rng.below(SIZE);
@@ -388,7 +400,7 @@ fn c2sp_height_8_tree() {
     for t in [tiles[100], tiles[273], tiles[274], tiles[276]] {
         let mut bad = store.clone();
         bad.tiles.get_mut(&t).expect("stored")[5] ^= 0x20;
-        let reader = TileHashReader::new(TreeHead { size: SIZE, root }, &bad);
+        let reader = TileHashReader::new(TreeHead::new_unverified_for_server(SIZE, root), &bad);
         let x = merkle::stored_hash_index(8 * t.level(), t.index() * 256).expect("small");
         let err = reader.read_hashes(&[x]).expect_err("tampered");
         assert!(err.is_security_failure(), "{t}: {err}");
