@@ -208,7 +208,9 @@ mod tests {
     fn fido_keys_are_refused_with_the_reason() {
         let key = PublicKey::from_openssh(SK_ED25519).expect("real sk key");
         assert_eq!(key.algorithm(), Algorithm::SkEd25519);
-        let err = ed25519_public_key(key.key_data()).expect_err("sk refused").to_string();
+        let err = ed25519_public_key(key.key_data())
+            .expect_err("sk refused")
+            .to_string();
         assert!(err.contains("FIDO"), "{err}");
         assert!(err.contains("not plain Ed25519 signatures"), "{err}");
         assert!(err.contains("sk-ssh-ed25519@openssh.com"), "{err}");
@@ -234,7 +236,9 @@ mod tests {
             .expect_err("ecdsa refused")
             .to_string();
         assert!(err.contains("Ed25519 only"), "{err}");
-        let err = AgentKeyRef::parse("ssh-agent:nonsense").expect_err("bad").to_string();
+        let err = AgentKeyRef::parse("ssh-agent:nonsense")
+            .expect_err("bad")
+            .to_string();
         assert!(err.contains("ssh-add -L"), "{err}");
     }
 }
