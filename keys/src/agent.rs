@@ -11,7 +11,7 @@
 //! The agent is reached through `SSH_AUTH_SOCK`, read when the key is opened; every signature
 //! uses a new connection, so an agent restarted at the same socket is picked up again.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use cairn_verifier::signer::{Ed25519Key, SignError};
 use ssh_agent_client_rs::Client;
@@ -109,7 +109,7 @@ fn socket() -> Result<PathBuf, KeyError> {
     }
 }
 
-fn connect(socket: &PathBuf) -> Result<Client, String> {
+fn connect(socket: &Path) -> Result<Client, String> {
     Client::connect(socket)
         .map_err(|e| format!("cannot reach ssh-agent at {}: {e}", socket.display()))
 }
