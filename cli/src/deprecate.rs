@@ -1,7 +1,6 @@
 //! `cairn deprecate`: log that a published version should no longer be installed
 //! (`cairn/deprecate/v1`), signed by a release key valid for the name.
 
-
 use cairn_verifier::entry::{Advisory, Deprecation, Reason, ReleaseName, Version};
 use cairn_verifier::note::Note;
 

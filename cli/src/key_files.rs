@@ -203,10 +203,7 @@ pub(crate) fn load_key(keyref: &str, name: Option<&str>) -> anyhow::Result<KeySi
 }
 
 /// Opens a witness's key as a cosignature/v1 signer (`cairn witness --key`).
-pub(crate) fn load_cosigner(
-    keyref: &str,
-    name: Option<&str>,
-) -> anyhow::Result<CosignatureSigner> {
+pub(crate) fn load_cosigner(keyref: &str, name: Option<&str>) -> anyhow::Result<CosignatureSigner> {
     match parse_keyref(keyref)? {
         KeyRef::File(_) => {
             let signer = load_key(keyref, name)?;

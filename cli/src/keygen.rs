@@ -10,8 +10,8 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use cairn_keys::KeyRef;
 use cairn_keys::pkcs11::Pkcs11Key;
-use cairn_verifier::signer::KeySigner;
 use cairn_verifier::note::{Ed25519Signer, KeyName};
+use cairn_verifier::signer::KeySigner;
 use rand_core::{OsRng, RngCore as _};
 
 use crate::exit::Failure;
@@ -58,11 +58,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
             .into());
         }
     }
-    write_new(
-        out,
-        format!("{}\n", signer.to_skey()).as_bytes(),
-        0o600,
-    )?;
+    write_new(out, format!("{}\n", signer.to_skey()).as_bytes(), 0o600)?;
     let vkey = signer.verifier().to_vkey();
     write_new(&public, format!("{vkey}\n").as_bytes(), 0o644)?;
     eprintln!(

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
+use cairn_keys::KeyRef;
 use cairn_log_server::batcher::BatchLimits;
 use cairn_log_server::config::{
     Config, DataDir, LimitsConfig, SequencerConfig, check_origin_prefix,
@@ -23,7 +24,6 @@ use cairn_verifier::cosignature::CosignatureVerifier;
 use cairn_verifier::entry::{KeyEvent, Reason, RootSet};
 use cairn_verifier::keylog::KeyState;
 use cairn_verifier::note::{Ed25519Signer, KeyName, Note, NoteVerifier as _};
-use cairn_keys::KeyRef;
 use cairn_verifier::signer::KeySigner;
 use rand_core::{OsRng, RngCore as _};
 

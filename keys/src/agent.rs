@@ -11,7 +11,7 @@
 //! The agent is reached through `SSH_AUTH_SOCK`, read when the key is opened; every signature
 //! uses a new connection, so an agent restarted at the same socket is picked up again.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use cairn_verifier::signer::{Ed25519Key, SignError};
 use ssh_agent_client_rs::Client;
@@ -109,7 +109,7 @@ fn socket() -> Result<PathBuf, KeyError> {
     }
 }
 
-fn connect(socket: &PathBuf) -> Result<Client, String> {
+fn connect(socket: &Path) -> Result<Client, String> {
     Client::connect(socket)
         .map_err(|e| format!("cannot reach ssh-agent at {}: {e}", socket.display()))
 }
@@ -208,7 +208,9 @@ mod tests {
     fn fido_keys_are_refused_with_the_reason() {
         let key = PublicKey::from_openssh(SK_ED25519).expect("real sk key");
         assert_eq!(key.algorithm(), Algorithm::SkEd25519);
-        let err = ed25519_public_key(key.key_data()).expect_err("sk refused").to_string();
+        let err = ed25519_public_key(key.key_data())
+            .expect_err("sk refused")
+            .to_string();
         assert!(err.contains("FIDO"), "{err}");
         assert!(err.contains("not plain Ed25519 signatures"), "{err}");
         assert!(err.contains("sk-ssh-ed25519@openssh.com"), "{err}");
@@ -234,7 +236,9 @@ mod tests {
             .expect_err("ecdsa refused")
             .to_string();
         assert!(err.contains("Ed25519 only"), "{err}");
-        let err = AgentKeyRef::parse("ssh-agent:nonsense").expect_err("bad").to_string();
+        let err = AgentKeyRef::parse("ssh-agent:nonsense")
+            .expect_err("bad")
+            .to_string();
         assert!(err.contains("ssh-add -L"), "{err}");
     }
 }

@@ -125,10 +125,12 @@ impl Pkcs11Uri {
             shown: shown.clone(),
         };
         let mut seen = Vec::new();
-        let parts = path
-            .split(';')
-            .map(|a| (a, true))
-            .chain(query.into_iter().flat_map(|q| q.split('&')).map(|a| (a, false)));
+        let parts = path.split(';').map(|a| (a, true)).chain(
+            query
+                .into_iter()
+                .flat_map(|q| q.split('&'))
+                .map(|a| (a, false)),
+        );
         for (attribute, in_path) in parts {
             if attribute.is_empty() {
                 continue;
@@ -143,9 +145,8 @@ impl Pkcs11Uri {
                 return Err(bad(format!("attribute {name} appears twice")));
             }
             seen.push(name);
-            let bytes = percent_decode(value).ok_or_else(|| {
-                bad(format!("attribute {name}: invalid percent-encoding"))
-            })?;
+            let bytes = percent_decode(value)
+                .ok_or_else(|| bad(format!("attribute {name}: invalid percent-encoding")))?;
             let text = || {
                 String::from_utf8(bytes.clone())
                     .map_err(|_| bad(format!("attribute {name} is not UTF-8")))
@@ -156,16 +157,18 @@ impl Pkcs11Uri {
                 ("serial", true) => uri.serial = Some(text()?),
                 ("model", true) => uri.model = Some(text()?),
                 ("slot-id", true) => {
-                    uri.slot_id = Some(text()?.parse().map_err(|_| {
-                        bad("slot-id must be a decimal number".to_owned())
-                    })?)
+                    uri.slot_id = Some(
+                        text()?
+                            .parse()
+                            .map_err(|_| bad("slot-id must be a decimal number".to_owned()))?,
+                    )
                 }
                 ("object", true) => uri.object = Some(text()?),
                 ("id", true) => uri.id = Some(bytes.clone()),
                 ("type", true) => {
                     if text()? != "private" {
                         return Err(bad(
-                            "type must be private (a signing key is a private key)".to_owned(),
+                            "type must be private (a signing key is a private key)".to_owned()
                         ));
                     }
                 }
@@ -188,7 +191,11 @@ impl Pkcs11Uri {
                         "attribute {name} is not supported {} (supported: token, manufacturer, \
                          serial, model, slot-id, object, id, type in the path; module-path, \
                          pin-source, pin-value in the query)",
-                        if in_path { "in the path" } else { "in the query" }
+                        if in_path {
+                            "in the path"
+                        } else {
+                            "in the query"
+                        }
                     )));
                 }
             }
@@ -248,10 +255,11 @@ impl Pkcs11Uri {
                         path.display()
                     )));
                 }
-                let text = std::fs::read_to_string(path).map_err(|e| {
-                    KeyError::Pkcs11(format!("PIN file {}: {e}", path.display()))
-                })?;
-                Ok(Some(AuthPin::from(text.trim_end_matches(['\n', '\r']).to_owned())))
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| KeyError::Pkcs11(format!("PIN file {}: {e}", path.display())))?;
+                Ok(Some(AuthPin::from(
+                    text.trim_end_matches(['\n', '\r']).to_owned(),
+                )))
             }
         }
     }
@@ -487,7 +495,8 @@ fn find_key(
     uri: &Pkcs11Uri,
     token: &str,
 ) -> Result<(ObjectHandle, [u8; 32]), KeyError> {
-    let err = |what: String| KeyError::Pkcs11(format!("{} in token {token:?}: {what}", uri.key_shown()));
+    let err =
+        |what: String| KeyError::Pkcs11(format!("{} in token {token:?}: {what}", uri.key_shown()));
     let find = |class| {
         session
             .find_objects(&template(uri, class))
@@ -534,7 +543,11 @@ fn find_key(
         [one] => *one,
         // Some modules expose CKA_EC_POINT on the private key only.
         [] => private,
-        _ => return Err(err("several public keys match; add id= to the URI".to_owned())),
+        _ => {
+            return Err(err(
+                "several public keys match; add id= to the URI".to_owned()
+            ));
+        }
     };
     let attributes = session
         .get_attributes(holder, &[AttributeType::EcParams, AttributeType::EcPoint])
@@ -554,12 +567,15 @@ fn find_key(
         }
     }
     let point = point.ok_or_else(|| err("has no public key (CKA_EC_POINT)".to_owned()))?;
-    Ok((private, ec_point_to_key(&point).ok_or_else(|| {
-        err(format!(
-            "its CKA_EC_POINT ({} bytes) is not a 32-byte Ed25519 public key",
-            point.len()
-        ))
-    })?))
+    Ok((
+        private,
+        ec_point_to_key(&point).ok_or_else(|| {
+            err(format!(
+                "its CKA_EC_POINT ({} bytes) is not a 32-byte Ed25519 public key",
+                point.len()
+            ))
+        })?,
+    ))
 }
 
 /// `CKA_EC_POINT` of an Ed25519 key: DER OCTET STRING (0x04 0x20 || 32 bytes), or the 32 bytes.
@@ -632,9 +648,9 @@ impl Pkcs11Key {
         let ctx = context(uri)?;
         let (session, token) = open_session(&ctx, uri, true)?;
         for class in [ObjectClass::PRIVATE_KEY, ObjectClass::PUBLIC_KEY] {
-            let existing = session
-                .find_objects(&template(uri, class))
-                .map_err(|e| KeyError::Pkcs11(format!("searching token {token:?}: {}", short(&e))))?;
+            let existing = session.find_objects(&template(uri, class)).map_err(|e| {
+                KeyError::Pkcs11(format!("searching token {token:?}: {}", short(&e)))
+            })?;
             if !existing.is_empty() {
                 return Err(KeyError::Pkcs11(format!(
                     "token {token:?} already holds a key {}; refusing to create a second one \
@@ -767,8 +783,10 @@ mod tests {
             uri.module_path.as_deref(),
             Some(Path::new("/usr/lib/softhsm/libsofthsm2.so"))
         );
-        let uri = Pkcs11Uri::parse(&format!("pkcs11:object=k;x-vendor=1?{MODULE}&pin-value=1234"))
-            .expect("valid");
+        let uri = Pkcs11Uri::parse(&format!(
+            "pkcs11:object=k;x-vendor=1?{MODULE}&pin-value=1234"
+        ))
+        .expect("valid");
         assert_eq!(uri.pin, PinSource::Value("1234".to_owned()));
         assert!(!uri.to_string().contains("1234"), "{uri}");
     }
@@ -779,11 +797,23 @@ mod tests {
             ("pkcs11:token=a?pin-value=1", "object=LABEL"),
             ("pkcs11:object=a", "module-path"),
             ("pkcs11:object=a;object=b?module-path=/m", "twice"),
-            ("pkcs11:object=a;library-version=1?module-path=/m", "not supported"),
-            ("pkcs11:object=a;type=public?module-path=/m", "type must be private"),
+            (
+                "pkcs11:object=a;library-version=1?module-path=/m",
+                "not supported",
+            ),
+            (
+                "pkcs11:object=a;type=public?module-path=/m",
+                "type must be private",
+            ),
             ("pkcs11:object=%zz?module-path=/m", "percent"),
-            ("pkcs11:object=a?module-path=/m&pin-source=pin.txt", "ABSOLUTE"),
-            ("pkcs11:object=a?module-path=/m&pin-value=1&pin-source=/p", "not both"),
+            (
+                "pkcs11:object=a?module-path=/m&pin-source=pin.txt",
+                "ABSOLUTE",
+            ),
+            (
+                "pkcs11:object=a?module-path=/m&pin-value=1&pin-source=/p",
+                "not both",
+            ),
         ] {
             let err = Pkcs11Uri::parse(uri).expect_err(uri).to_string();
             assert!(err.contains(expected), "{uri}: {err}");
@@ -810,6 +840,9 @@ mod tests {
         let uri = Pkcs11Uri::parse("pkcs11:object=a?module-path=/nonexistent/libnothing.so")
             .expect("valid");
         let err = Pkcs11Key::open(&uri).expect_err("no module").to_string();
-        assert!(err.contains("/nonexistent/libnothing.so does not exist"), "{err}");
+        assert!(
+            err.contains("/nonexistent/libnothing.so does not exist"),
+            "{err}"
+        );
     }
 }

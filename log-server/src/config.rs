@@ -425,11 +425,10 @@ fn read_log_key_file(path: &Path, config: &Config) -> Result<Ed25519Signer, Conf
         path: key_path.clone(),
         source,
     })?;
-    let log_key =
-        Ed25519Signer::from_skey(skey.trim_end()).map_err(|e| ConfigError::BadKey {
-            path: key_path.clone(),
-            message: e.to_string(),
-        })?;
+    let log_key = Ed25519Signer::from_skey(skey.trim_end()).map_err(|e| ConfigError::BadKey {
+        path: key_path.clone(),
+        message: e.to_string(),
+    })?;
     if log_key.name().as_str() != config.origin {
         return Err(ConfigError::BadKey {
             path: key_path,
@@ -492,6 +491,34 @@ mod tests {
             hook: None,
             log_key: None,
         }
+    }
+
+    #[test]
+    fn log_key_reference_in_config() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("data");
+        DataDir::create(&path, config("example.org"), key("example.org")).expect("create");
+        let original = fs::read_to_string(path.join(CONFIG_FILE)).expect("config");
+        let with = |reference: &str| {
+            fs::write(
+                path.join(CONFIG_FILE),
+                format!("log_key = {reference:?}\n{original}"),
+            )
+            .expect("write config");
+            DataDir::open(&path).expect_err("refused").to_string()
+        };
+        let uri = "pkcs11:object=log?module-path=/nonexistent/module.so&pin-value=secret";
+        let err = with(uri);
+        assert!(err.contains("exists too"), "{err}");
+        fs::remove_file(path.join(LOG_KEY_FILE)).expect("remove log.key");
+        let err = with(uri);
+        assert!(
+            err.contains("/nonexistent/module.so does not exist"),
+            "{err}"
+        );
+        assert!(!err.contains("secret"), "PIN shown: {err}");
+        let err = with("/etc/cairn/log.key");
+        assert!(err.contains("must be a pkcs11: URI"), "{err}");
     }
 
     #[test]

@@ -66,8 +66,8 @@ fn a_failing_log_key_refuses_the_batch_and_recovers() {
         key: signer(PREFIX, 1),
         working: AtomicBool::new(true),
     });
-    let log_key = KeySigner::new(KeyName::new(PREFIX).expect("name"), device.clone())
-        .expect("valid key");
+    let log_key =
+        KeySigner::new(KeyName::new(PREFIX).expect("name"), device.clone()).expect("valid key");
     let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
     let log = Log::create(
         PREFIX,
@@ -82,7 +82,10 @@ fn a_failing_log_key_refuses_the_batch_and_recovers() {
         log: LogKind::Keys,
         entry: first.clone(),
     }]);
-    assert!(matches!(outcomes[..], [Outcome::Logged { index: 1, .. }]), "{outcomes:?}");
+    assert!(
+        matches!(outcomes[..], [Outcome::Logged { index: 1, .. }]),
+        "{outcomes:?}"
+    );
 
     device.working.store(false, Ordering::SeqCst);
     let second = add_key_event(&root, &signer("example.org/rel-2", 4));
@@ -91,21 +94,34 @@ fn a_failing_log_key_refuses_the_batch_and_recovers() {
         entry: second.clone(),
     }]);
     match &outcomes[..] {
-        [Outcome::Refused { status: 503, reason }] => {
+        [
+            Outcome::Refused {
+                status: 503,
+                reason,
+            },
+        ] => {
             assert!(reason.contains("the log key could not sign"), "{reason}");
             assert!(reason.contains("token not present"), "{reason}");
         }
         other => panic!("expected 503, got {other:?}"),
     }
-    assert!(!log.is_broken(), "a signing failure must not stop the log for good");
+    assert!(
+        !log.is_broken(),
+        "a signing failure must not stop the log for good"
+    );
     {
         let state = log.read();
         assert_eq!(state.keys.size(), 2, "the refused entry is not in the tree");
     }
     // What a restart would load: the acknowledged entry, not the refused one, under the key
     // file's own signature (same key material).
-    let reopened = Log::open(PREFIX, &file_key, Arc::clone(&storage), Arc::new(Metrics::default()))
-        .expect("reopen");
+    let reopened = Log::open(
+        PREFIX,
+        &file_key,
+        Arc::clone(&storage),
+        Arc::new(Metrics::default()),
+    )
+    .expect("reopen");
     assert_eq!(reopened.read().keys.size(), 2);
     drop(reopened);
 
@@ -114,7 +130,10 @@ fn a_failing_log_key_refuses_the_batch_and_recovers() {
         log: LogKind::Keys,
         entry: second,
     }]);
-    assert!(matches!(outcomes[..], [Outcome::Logged { index: 2, .. }]), "{outcomes:?}");
+    assert!(
+        matches!(outcomes[..], [Outcome::Logged { index: 2, .. }]),
+        "{outcomes:?}"
+    );
     let checkpoint = log.read().keys.checkpoint();
     let verifier = file_key
         .verifier()

@@ -36,7 +36,13 @@ struct Lab {
 
 impl Lab {
     fn new() -> Lab {
-        for tool in ["softhsm2-util", "pkcs11-tool", "ssh-agent", "ssh-add", "ssh-keygen"] {
+        for tool in [
+            "softhsm2-util",
+            "pkcs11-tool",
+            "ssh-agent",
+            "ssh-add",
+            "ssh-keygen",
+        ] {
             let found = Command::new("sh")
                 .args(["-c", &format!("command -v {tool}")])
                 .output()
@@ -46,7 +52,10 @@ impl Lab {
                 "{tool} is missing: apt-get install softhsm2 opensc openssh-client (.ci/run does)"
             );
         }
-        assert!(Path::new(MODULE).is_file(), "{MODULE} is missing (softhsm2)");
+        assert!(
+            Path::new(MODULE).is_file(),
+            "{MODULE} is missing (softhsm2)"
+        );
         let dir = tempfile::tempdir().expect("tempdir");
         let lab = Lab { dir, agent: None };
         std::fs::create_dir(lab.tokens()).expect("token dir");
@@ -62,7 +71,14 @@ impl Lab {
         lab.tool(
             "softhsm2-util",
             &[
-                "--init-token", "--free", "--label", "cairn", "--pin", PIN, "--so-pin", "5678",
+                "--init-token",
+                "--free",
+                "--label",
+                "cairn",
+                "--pin",
+                PIN,
+                "--so-pin",
+                "5678",
             ],
         );
         lab
@@ -143,7 +159,10 @@ impl Lab {
     fn ok(&self, args: &[&str]) -> String {
         let out = self.cairn(args);
         assert_eq!(out.status.code(), Some(0), "cairn {args:?} failed");
-        String::from_utf8(out.stdout).expect("utf-8").trim().to_owned()
+        String::from_utf8(out.stdout)
+            .expect("utf-8")
+            .trim()
+            .to_owned()
     }
 
     /// `cairn ARGS`, which must fail with `code` and say `expected` on stderr (on one line).
@@ -151,8 +170,15 @@ impl Lab {
         let out = self.cairn(args);
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         assert_eq!(out.status.code(), Some(code), "cairn {args:?}: {stderr}");
-        assert!(stderr.contains(expected), "cairn {args:?}: expected {expected:?} in {stderr}");
-        assert_eq!(stderr.trim_end().lines().count(), 1, "one-line error: {stderr}");
+        assert!(
+            stderr.contains(expected),
+            "cairn {args:?}: expected {expected:?} in {stderr}"
+        );
+        assert_eq!(
+            stderr.trim_end().lines().count(),
+            1,
+            "one-line error: {stderr}"
+        );
         assert!(!stderr.contains("{ "), "debug text in {stderr}");
         stderr
     }
@@ -170,7 +196,10 @@ impl Lab {
         self.agent = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         while !self.path("agent.sock").exists() {
-            assert!(Instant::now() < deadline, "ssh-agent did not create its socket");
+            assert!(
+                Instant::now() < deadline,
+                "ssh-agent did not create its socket"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -181,7 +210,17 @@ impl Lab {
         let file = self.path(name);
         self.tool(
             "ssh-keygen",
-            &["-q", "-t", "ed25519", "-N", "", "-C", name, "-f", &file.display().to_string()],
+            &[
+                "-q",
+                "-t",
+                "ed25519",
+                "-N",
+                "",
+                "-C",
+                name,
+                "-f",
+                &file.display().to_string(),
+            ],
         );
         self.tool("ssh-add", &["-q", &file.display().to_string()]);
         let public = std::fs::read_to_string(format!("{}.pub", file.display())).expect("pub");
@@ -231,10 +270,28 @@ fn verifier(vkey: &str) -> Ed25519Verifier {
 fn keys_in_a_token_and_an_agent_end_to_end() {
     let mut lab = Lab::new();
     // Keys made inside the token; `cairn vkey` derives the same verifier key from the token.
-    let root1 = lab.ok(&["keygen", "--pkcs11", &lab.uri("root-1"), "--name", "example.org/root-1"]);
-    let root2 = lab.ok(&["keygen", "--pkcs11", &lab.uri("root-2"), "--name", "example.org/root-2"]);
+    let root1 = lab.ok(&[
+        "keygen",
+        "--pkcs11",
+        &lab.uri("root-1"),
+        "--name",
+        "example.org/root-1",
+    ]);
+    let root2 = lab.ok(&[
+        "keygen",
+        "--pkcs11",
+        &lab.uri("root-2"),
+        "--name",
+        "example.org/root-2",
+    ]);
     let log_vkey = lab.ok(&["keygen", "--pkcs11", &lab.uri("log"), "--name", PREFIX]);
-    lab.ok(&["keygen", "--pkcs11", &lab.uri("witness"), "--name", "witness.example"]);
+    lab.ok(&[
+        "keygen",
+        "--pkcs11",
+        &lab.uri("witness"),
+        "--name",
+        "witness.example",
+    ]);
     assert_eq!(
         lab.ok(&["vkey", &lab.uri("root-1"), "--name", "example.org/root-1"]),
         root1
@@ -243,47 +300,113 @@ fn keys_in_a_token_and_an_agent_end_to_end() {
     // The private keys are sensitive and not extractable: pkcs11-tool cannot read them out.
     let listing = lab.tool(
         "pkcs11-tool",
-        &["--module", MODULE, "--token-label", "cairn", "--login", "--pin", PIN, "--list-objects", "--type", "privkey"],
+        &[
+            "--module",
+            MODULE,
+            "--token-label",
+            "cairn",
+            "--login",
+            "--pin",
+            PIN,
+            "--list-objects",
+            "--type",
+            "privkey",
+        ],
     );
     let listing = String::from_utf8_lossy(&listing.stdout).into_owned();
     assert!(listing.contains("label:      root-1"), "{listing}");
     assert!(listing.contains("sensitive"), "{listing}");
-    assert!(listing.contains("never extractable") || !listing.contains("extractable,"), "{listing}");
+    assert!(
+        listing.contains("never extractable") || !listing.contains("extractable,"),
+        "{listing}"
+    );
     // Refused a second key with the same label.
     lab.refused(
-        &["keygen", "--pkcs11", &lab.uri("root-1"), "--name", "example.org/root-1"],
+        &[
+            "keygen",
+            "--pkcs11",
+            &lab.uri("root-1"),
+            "--name",
+            "example.org/root-1",
+        ],
         1,
         "already holds a key",
     );
 
     // Genesis: 2-of-2 roots, both in the token.
     let event = lab.ok(&[
-        "key", "root", "--key", &root1, "--key", &root2, "--threshold", "2", "--reason", "genesis",
+        "key",
+        "root",
+        "--key",
+        &root1,
+        "--key",
+        &root2,
+        "--threshold",
+        "2",
+        "--reason",
+        "genesis",
     ]);
     std::fs::write(lab.path("genesis.event"), format!("{event}\n")).expect("write");
-    for (label, name) in [("root-1", "example.org/root-1"), ("root-2", "example.org/root-2")] {
-        lab.ok(&["key", "sign", "genesis.event", "--key", &lab.uri(label), "--key-name", name]);
+    for (label, name) in [
+        ("root-1", "example.org/root-1"),
+        ("root-2", "example.org/root-2"),
+    ] {
+        lab.ok(&[
+            "key",
+            "sign",
+            "genesis.event",
+            "--key",
+            &lab.uri(label),
+            "--key-name",
+            name,
+        ]);
     }
 
     // The log key stays in the token: config.toml names it, no log.key is written.
     let data = lab.path("log-data");
     let printed = lab.ok(&[
-        "init", "--data", &data.display().to_string(), "--origin", PREFIX, "--genesis",
-        "genesis.event", "--log-key", &lab.uri("log"),
+        "init",
+        "--data",
+        &data.display().to_string(),
+        "--origin",
+        PREFIX,
+        "--genesis",
+        "genesis.event",
+        "--log-key",
+        &lab.uri("log"),
     ]);
     assert_eq!(printed, log_vkey);
     assert!(!data.join("log.key").exists(), "a log key file was written");
     let config = std::fs::read_to_string(data.join("config.toml")).expect("config");
-    assert!(config.contains("log_key = \"pkcs11:token=cairn;object=log?"), "{config}");
+    assert!(
+        config.contains("log_key = \"pkcs11:token=cairn;object=log?"),
+        "{config}"
+    );
 
     // The witness, its key in the token.
     let witness_vkey = lab.ok(&[
-        "vkey", &lab.uri("witness"), "--name", "witness.example", "--cosignature",
+        "vkey",
+        &lab.uri("witness"),
+        "--name",
+        "witness.example",
+        "--cosignature",
     ]);
     let witness_args: Vec<String> = [
-        "witness", "--key", &lab.uri("witness"), "--key-name", "witness.example", "--data",
-        &lab.path("witness-data").display().to_string(), "--listen", "127.0.0.1:0", "--log",
-        "example.org/releases", &log_vkey, "--log", "example.org/keys", &log_vkey,
+        "witness",
+        "--key",
+        &lab.uri("witness"),
+        "--key-name",
+        "witness.example",
+        "--data",
+        &lab.path("witness-data").display().to_string(),
+        "--listen",
+        "127.0.0.1:0",
+        "--log",
+        "example.org/releases",
+        &log_vkey,
+        "--log",
+        "example.org/keys",
+        &log_vkey,
     ]
     .iter()
     .map(|s| (*s).to_owned())
@@ -295,7 +418,14 @@ fn keys_in_a_token_and_an_agent_end_to_end() {
     let server = lab
         .serve(
             &data,
-            &["--witness", "w1", &witness_vkey, &witness.base_url(), "--witness-timeout", "10s"],
+            &[
+                "--witness",
+                "w1",
+                &witness_vkey,
+                &witness.base_url(),
+                "--witness-timeout",
+                "10s",
+            ],
         )
         .unwrap_or_else(|f| panic!("{f}"));
     let url = server.base_url();
@@ -306,38 +436,114 @@ fn keys_in_a_token_and_an_agent_end_to_end() {
     let agent_ref = format!("ssh-agent:{ssh_public}");
     let release_vkey = lab.ok(&["vkey", &agent_ref, "--name", "example.org/release-2027"]);
     let add = lab.ok(&[
-        "key", "add", "--key", &release_vkey, "--scope", "example/*", "--log", &url,
-        "--log-key", &log_vkey,
+        "key",
+        "add",
+        "--key",
+        &release_vkey,
+        "--scope",
+        "example/*",
+        "--log",
+        &url,
+        "--log-key",
+        &log_vkey,
     ]);
     std::fs::write(lab.path("add.event"), format!("{add}\n")).expect("write");
-    for (label, name) in [("root-1", "example.org/root-1"), ("root-2", "example.org/root-2")] {
-        lab.ok(&["key", "sign", "add.event", "--key", &lab.uri(label), "--key-name", name]);
+    for (label, name) in [
+        ("root-1", "example.org/root-1"),
+        ("root-2", "example.org/root-2"),
+    ] {
+        lab.ok(&[
+            "key",
+            "sign",
+            "add.event",
+            "--key",
+            &lab.uri(label),
+            "--key-name",
+            name,
+        ]);
     }
-    lab.ok(&["key", "submit", "add.event", "--log", &url, "--log-key", &log_vkey]);
+    lab.ok(&[
+        "key",
+        "submit",
+        "add.event",
+        "--log",
+        &url,
+        "--log-key",
+        &log_vkey,
+    ]);
 
     // Publish through the agent, naming the key by its fingerprint this time.
     let fingerprint = String::from_utf8(
-        lab.tool("ssh-keygen", &["-l", "-E", "sha256", "-f", &format!("{}.pub", lab.path("release-2027").display())])
-            .stdout,
+        lab.tool(
+            "ssh-keygen",
+            &[
+                "-l",
+                "-E",
+                "sha256",
+                "-f",
+                &format!("{}.pub", lab.path("release-2027").display()),
+            ],
+        )
+        .stdout,
     )
     .expect("utf-8");
-    let fingerprint = fingerprint.split_whitespace().nth(1).expect("fingerprint").to_owned();
+    let fingerprint = fingerprint
+        .split_whitespace()
+        .nth(1)
+        .expect("fingerprint")
+        .to_owned();
     assert!(fingerprint.starts_with("SHA256:"), "{fingerprint}");
     std::fs::write(lab.path("tool.tar"), b"the release artifact\n").expect("write");
     lab.ok(&[
-        "publish", "tool.tar", "--name", "example/tool", "--version", "1.0", "--key",
-        &format!("ssh-agent:{fingerprint}"), "--key-name", "example.org/release-2027", "--log",
-        &url, "--log-key", &log_vkey,
+        "publish",
+        "tool.tar",
+        "--name",
+        "example/tool",
+        "--version",
+        "1.0",
+        "--key",
+        &format!("ssh-agent:{fingerprint}"),
+        "--key-name",
+        "example.org/release-2027",
+        "--log",
+        &url,
+        "--log-key",
+        &log_vkey,
     ]);
 
     // A client with the roots, the log key and the witness pinned verifies it.
     let state = lab.path("client-state").display().to_string();
     lab.ok(&[
-        "trust", "init", "--state", &state, "--log", &url, "--log-key", &log_vkey, "--root-key",
-        &root1, "--root-key", &root2, "--threshold", "2", "--witness", "w1", &witness_vkey,
-        "--quorum", "1", "--max-age", "1h",
+        "trust",
+        "init",
+        "--state",
+        &state,
+        "--log",
+        &url,
+        "--log-key",
+        &log_vkey,
+        "--root-key",
+        &root1,
+        "--root-key",
+        &root2,
+        "--threshold",
+        "2",
+        "--witness",
+        "w1",
+        &witness_vkey,
+        "--quorum",
+        "1",
+        "--max-age",
+        "1h",
     ]);
-    lab.ok(&["verify", "tool.tar", "--state", &state, "--name", "example/tool"]);
+    lab.ok(&[
+        "verify",
+        "tool.tar",
+        "--state",
+        &state,
+        "--name",
+        "example/tool",
+    ]);
     lab.ok(&["verify", "tool.tar", "--state", &state, "--offline"]);
 
     // What the client trusted was signed in the token: the checkpoints verify under the
@@ -345,9 +551,8 @@ fn keys_in_a_token_and_an_agent_end_to_end() {
     let view = LogView::http(
         Log::Releases,
         PREFIX,
-        verifier(&log_vkey).with_name(
-            cairn_verifier::note::KeyName::new("example.org/releases").expect("name"),
-        ),
+        verifier(&log_vkey)
+            .with_name(cairn_verifier::note::KeyName::new("example.org/releases").expect("name")),
         &url,
     );
     assert_eq!(view.checkpoint().size(), 1);
@@ -358,13 +563,31 @@ fn keys_in_a_token_and_an_agent_end_to_end() {
 #[test]
 fn refusals_name_the_problem() {
     let mut lab = Lab::new();
-    lab.ok(&["keygen", "--pkcs11", &lab.uri("k"), "--name", "example.org/k"]);
+    lab.ok(&[
+        "keygen",
+        "--pkcs11",
+        &lab.uri("k"),
+        "--name",
+        "example.org/k",
+    ]);
     // A P-256 key made with pkcs11-tool.
     lab.tool(
         "pkcs11-tool",
         &[
-            "--module", MODULE, "--token-label", "cairn", "--login", "--pin", PIN, "--keypairgen",
-            "--key-type", "EC:prime256v1", "--label", "p256", "--id", "99",
+            "--module",
+            MODULE,
+            "--token-label",
+            "cairn",
+            "--login",
+            "--pin",
+            PIN,
+            "--keypairgen",
+            "--key-type",
+            "EC:prime256v1",
+            "--label",
+            "p256",
+            "--id",
+            "99",
         ],
     );
     fn vkey(uri: &str) -> Vec<&str> {
@@ -373,14 +596,20 @@ fn refusals_name_the_problem() {
     let wrong_pin = format!("pkcs11:token=cairn;object=k?module-path={MODULE}&pin-value=9999");
     let stderr = lab.refused(&vkey(&wrong_pin), 1, "wrong PIN for token \"cairn\"");
     assert!(!stderr.contains("9999"), "the PIN was printed: {stderr}");
-    lab.refused(&vkey(&lab.uri("nope")), 1, "object \"nope\" in token \"cairn\": no such private key");
+    lab.refused(
+        &vkey(&lab.uri("nope")),
+        1,
+        "object \"nope\" in token \"cairn\": no such private key",
+    );
     lab.refused(
         &vkey("pkcs11:token=cairn;object=k?module-path=/nonexistent/libpkcs11.so&pin-value=1234"),
         1,
         "PKCS#11 module /nonexistent/libpkcs11.so does not exist",
     );
     lab.refused(
-        &vkey(&format!("pkcs11:token=other;object=k?module-path={MODULE}&pin-value=1234")),
+        &vkey(&format!(
+            "pkcs11:token=other;object=k?module-path={MODULE}&pin-value=1234"
+        )),
         1,
         "no token matching",
     );
@@ -388,7 +617,12 @@ fn refusals_name_the_problem() {
     lab.refused(&vkey("pkcs11:object=k"), 2, "module-path");
     lab.refused(&["vkey", &lab.uri("k")], 2, "--name");
     lab.refused(
-        &["vkey", "ssh-agent:SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "--name", "x"],
+        &[
+            "vkey",
+            "ssh-agent:SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            "--name",
+            "x",
+        ],
         1,
         "cannot reach ssh-agent",
     );
@@ -396,10 +630,26 @@ fn refusals_name_the_problem() {
     let loaded = lab.agent_key("loaded");
     assert!(loaded.starts_with("ssh-ed25519 "));
     // A key the agent does not hold: made, then never added.
-    lab.tool("ssh-keygen", &["-q", "-t", "ed25519", "-N", "", "-f", &lab.path("other").display().to_string()]);
+    lab.tool(
+        "ssh-keygen",
+        &[
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-f",
+            &lab.path("other").display().to_string(),
+        ],
+    );
     let other = std::fs::read_to_string(lab.path("other.pub")).expect("pub");
     lab.refused(
-        &["vkey", &format!("ssh-agent:{}", other.trim()), "--name", "x"],
+        &[
+            "vkey",
+            &format!("ssh-agent:{}", other.trim()),
+            "--name",
+            "x",
+        ],
         1,
         "does not hold key SHA256:",
     );
@@ -407,8 +657,18 @@ fn refusals_name_the_problem() {
     std::fs::write(lab.path("a.bin"), b"a").expect("write");
     lab.refused(
         &[
-            "publish", "a.bin", "--name", "example/a", "--version", "1", "--key", &lab.uri("p256"),
-            "--key-name", "example.org/k", "--log", "http://127.0.0.1:9",
+            "publish",
+            "a.bin",
+            "--name",
+            "example/a",
+            "--version",
+            "1",
+            "--key",
+            &lab.uri("p256"),
+            "--key-name",
+            "example.org/k",
+            "--log",
+            "http://127.0.0.1:9",
         ],
         1,
         "not Ed25519",
@@ -421,9 +681,15 @@ fn refusals_name_the_problem() {
     let data_arg = data.display().to_string();
     let init = |key: &str| {
         vec![
-            "init".to_owned(), "--data".to_owned(), data_arg.clone(), "--origin".to_owned(),
-            PREFIX.to_owned(), "--genesis".to_owned(), "genesis.event".to_owned(),
-            "--log-key".to_owned(), key.to_owned(),
+            "init".to_owned(),
+            "--data".to_owned(),
+            data_arg.clone(),
+            "--origin".to_owned(),
+            PREFIX.to_owned(),
+            "--genesis".to_owned(),
+            "genesis.event".to_owned(),
+            "--log-key".to_owned(),
+            key.to_owned(),
         ]
     };
     let args = init(&lab.uri("p256"));
@@ -456,8 +722,15 @@ fn token_disappearing_under_the_server_loses_nothing() {
     let log_vkey = lab.ok(&["keygen", "--pkcs11", &lab.uri("log"), "--name", PREFIX]);
     let data = lab.path("data");
     lab.ok(&[
-        "init", "--data", &data.display().to_string(), "--origin", PREFIX, "--genesis",
-        "genesis.event", "--log-key", &lab.uri("log"),
+        "init",
+        "--data",
+        &data.display().to_string(),
+        "--origin",
+        PREFIX,
+        "--genesis",
+        "genesis.event",
+        "--log-key",
+        &lab.uri("log"),
     ]);
     let server = lab.serve(&data, &[]).unwrap_or_else(|f| panic!("{f}"));
     let http = Http::new();
@@ -477,7 +750,11 @@ fn token_disappearing_under_the_server_loses_nothing() {
     let refused = fixtures::release("example/tool", "2.0", &keys.release);
     let reply = post("/releases/add", &refused);
     assert_eq!(reply.status, 503, "{}", reply.text());
-    assert!(reply.text().contains("log key could not sign"), "{}", reply.text());
+    assert!(
+        reply.text().contains("log key could not sign"),
+        "{}",
+        reply.text()
+    );
     let verifier = verifier(&log_vkey)
         .with_name(cairn_verifier::note::KeyName::new("example.org/releases").expect("name"));
     let view = LogView::http(Log::Releases, PREFIX, verifier, &server.base_url());

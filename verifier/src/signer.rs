@@ -51,7 +51,11 @@ pub struct KeySigner {
 
 impl std::fmt::Debug for KeySigner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "KeySigner({}+{:08x}, {:?})", self.name, self.key_id, self.key)
+        write!(
+            f,
+            "KeySigner({}+{:08x}, {:?})",
+            self.name, self.key_id, self.key
+        )
     }
 }
 
