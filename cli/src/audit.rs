@@ -735,10 +735,7 @@ impl Auditor {
         alerts: &mut Vec<Alert>,
     ) -> anyhow::Result<()> {
         let origin = self.trust.origin(LogName::Releases);
-        let tree = TreeHead {
-            size: old.size(),
-            root: *old.root(),
-        };
+        let tree = TreeHead::from_verified(old);
         let reader = cairn_verifier::tile::TileHashReader::new(
             tree,
             crate::fetch::UpstreamTiles::new(up, LogName::Releases),

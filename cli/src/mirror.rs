@@ -306,10 +306,7 @@ fn stage_update_latest<U: Upstream + ?Sized>(
                 Vec::new()
             } else {
                 let reader = TileHashReader::new(
-                    TreeHead {
-                        size: cp.size(),
-                        root: *cp.root(),
-                    },
+                    TreeHead::from_verified(&cp),
                     UpstreamTiles::new(up, LogName::Releases),
                 );
                 reader

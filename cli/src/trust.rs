@@ -537,10 +537,7 @@ fn fetch_genesis_roots(trust: &Trust) -> anyhow::Result<RootSet> {
     if cp.size() == 0 {
         anyhow::bail!("the key log is empty");
     }
-    let tree = TreeHead {
-        size: cp.size(),
-        root: *cp.root(),
-    };
+    let tree = TreeHead::from_verified(&cp);
     let reader = server.hash_reader(LogName::Keys, tree);
     let entry = server.entry(LogName::Keys, &reader, 0)?;
     let bad = |what: String| Failure::Verification(format!("the log's key-log entry 0 {what}"));
