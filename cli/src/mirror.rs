@@ -306,7 +306,7 @@ fn stage_update_latest<U: Upstream + ?Sized>(
                 Vec::new()
             } else {
                 let reader = TileHashReader::new(
-                    TreeHead::from_verified(&cp),
+                    TreeHead::from_verified(cp),
                     UpstreamTiles::new(up, LogName::Releases),
                 );
                 reader
