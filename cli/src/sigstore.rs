@@ -47,7 +47,7 @@ pub(crate) struct VerifyArgs {
     /// workflow at any tag.
     #[arg(long, value_name = "ID", requires = "issuer")]
     identity: Option<String>,
-    /// The OIDC issuer of the certificate, exactly (e.g. https://token.actions.githubusercontent.com).
+    /// The OIDC issuer of the certificate, exactly (for example `https://token.actions.githubusercontent.com`).
     #[arg(long, value_name = "URL", requires = "identity")]
     issuer: Option<String>,
     /// Verify a bundle signed with this public key (PEM) instead of a certificate identity.
