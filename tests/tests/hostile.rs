@@ -1,4 +1,4 @@
-//! A hostile log, written in the test: a std `TcpListener` HTTP server that signs what a
+//! A hostile log, served by the tests' `TinyHttp` (client_support): it signs what a
 //! compromised log would (with a log key the test holds) or trickles its answers one byte at a
 //! time. Every client that reads a log (`verify`, `install`, `monitor`, `mirror`) must give up
 //! with bounded memory (the child's peak resident size, `VmHWM` in /proc/PID/status) and in
@@ -8,19 +8,15 @@
 
 mod client_support;
 
-use std::io::{BufRead as _, BufReader, Write as _};
-use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use cairn_verifier::checkpoint::Checkpoint;
 use cairn_verifier::hash::Hash;
 use cairn_verifier::note::Note;
 use cairn_verifier::tile::encode_entry_bundle;
-use client_support::{PREFIX, cairn_bin, key, log_key, text};
+use client_support::{Answer, PREFIX, TinyHttp, cairn_bin, key, log_key, text};
 
 /// The most a client may hold in memory while refusing a hostile log.
 const MEMORY_LIMIT_KIB: u64 = 200 * 1024;
@@ -28,103 +24,6 @@ const MEMORY_LIMIT_KIB: u64 = 200 * 1024;
 const KILL_AT_KIB: u64 = 600 * 1024;
 
 /// What the hostile server answers for one path.
-enum Reply {
-    /// Status and body, at once.
-    Full(u16, Vec<u8>),
-    /// Headers announcing `body`, then one byte every `every` until the test ends.
-    Trickle { body: Vec<u8>, every: Duration },
-}
-
-type Handler = dyn Fn(&str) -> Reply + Send + Sync;
-
-/// A hostile HTTP/1.1 server on loopback, one thread per connection. Stops on drop.
-struct Hostile {
-    addr: SocketAddr,
-    stop: Arc<AtomicBool>,
-}
-
-impl Hostile {
-    fn start(handler: impl Fn(&str) -> Reply + Send + Sync + 'static) -> Hostile {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        listener.set_nonblocking(true).expect("nonblocking");
-        let addr = listener.local_addr().expect("addr");
-        let stop = Arc::new(AtomicBool::new(false));
-        let handler: Arc<Handler> = Arc::new(handler);
-        let stopped = Arc::clone(&stop);
-        std::thread::spawn(move || {
-            while !stopped.load(Ordering::Relaxed) {
-                match listener.accept() {
-                    Ok((stream, _)) => {
-                        let handler = Arc::clone(&handler);
-                        let stopped = Arc::clone(&stopped);
-                        std::thread::spawn(move || answer(stream, &*handler, &stopped));
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(2)),
-                }
-            }
-        });
-        Hostile { addr, stop }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-}
-
-impl Drop for Hostile {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-    }
-}
-
-fn answer(stream: TcpStream, handler: &Handler, stop: &AtomicBool) {
-    let _ = stream.set_nonblocking(false);
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
-    let Ok(clone) = stream.try_clone() else {
-        return;
-    };
-    let mut reader = BufReader::new(clone);
-    let mut request = String::new();
-    if reader.read_line(&mut request).is_err() {
-        return;
-    }
-    loop {
-        let mut line = String::new();
-        match reader.read_line(&mut line) {
-            Ok(0) | Err(_) => return,
-            Ok(_) if line == "\r\n" || line == "\n" => break,
-            Ok(_) => {}
-        }
-    }
-    let path = request.split(' ').nth(1).unwrap_or("/").to_owned();
-    let mut stream = stream;
-    match handler(&path) {
-        Reply::Full(status, body) => {
-            let head = format!(
-                "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                body.len()
-            );
-            let _ = stream.write_all(head.as_bytes());
-            let _ = stream.write_all(&body);
-        }
-        Reply::Trickle { body, every } => {
-            let head = format!(
-                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                body.len()
-            );
-            let _ = stream.write_all(head.as_bytes());
-            for byte in body {
-                if stop.load(Ordering::Relaxed) || stream.write_all(&[byte]).is_err() {
-                    return;
-                }
-                let _ = stream.flush();
-                std::thread::sleep(every);
-            }
-        }
-    }
-    let _ = stream.flush();
-}
-
 /// A checkpoint of `log` at `size` with `root`, signed by the test's log key: what a
 /// compromised log can publish.
 fn signed_checkpoint(log: &str, size: u64, root: [u8; 32]) -> Vec<u8> {
@@ -147,17 +46,17 @@ fn signed_checkpoint(log: &str, size: u64, root: [u8; 32]) -> Vec<u8> {
 
 /// A log that signs a key log of `size` entries and serves, for every entry bundle, 256
 /// entries of `entry_len` bytes (and zero hashes for every tile).
-fn hostile_keylog(size: u64, entry_len: usize) -> Hostile {
+fn hostile_keylog(size: u64, entry_len: usize) -> TinyHttp {
     let keys = signed_checkpoint("keys", size, [7; 32]);
     let releases = signed_checkpoint("releases", size, [9; 32]);
     let entries: Vec<Vec<u8>> = (0..256).map(|_| vec![b'k'; entry_len]).collect();
     let bundle = encode_entry_bundle(&entries).expect("bundle");
-    Hostile::start(move |path| match path {
-        "/keys/checkpoint" => Reply::Full(200, keys.clone()),
-        "/releases/checkpoint" => Reply::Full(200, releases.clone()),
-        p if p.contains("/tile/entries/") => Reply::Full(200, bundle.clone()),
-        p if p.contains("/tile/") => Reply::Full(200, vec![0; 256 * 32]),
-        _ => Reply::Full(404, b"not found\n".to_vec()),
+    TinyHttp::start(move |path| match path {
+        "/keys/checkpoint" => Answer::Full(200, keys.clone()),
+        "/releases/checkpoint" => Answer::Full(200, releases.clone()),
+        p if p.contains("/tile/entries/") => Answer::Full(200, bundle.clone()),
+        p if p.contains("/tile/") => Answer::Full(200, vec![0; 256 * 32]),
+        _ => Answer::Full(404, b"not found\n".to_vec()),
     })
 }
 
@@ -356,12 +255,12 @@ fn trickling_log_is_given_up_at_the_total_deadline() {
     // deadline ends the fetch (the whole answer would take minutes).
     let keys = signed_checkpoint("keys", 1, [7; 32]);
     let padded = [keys.as_slice(), &[b'\n'; 2000]].concat();
-    let log = Hostile::start(move |path| match path {
-        "/keys/checkpoint" | "/releases/checkpoint" => Reply::Trickle {
+    let log = TinyHttp::start(move |path| match path {
+        "/keys/checkpoint" | "/releases/checkpoint" => Answer::Trickle {
             body: padded.clone(),
             every: Duration::from_millis(100),
         },
-        _ => Reply::Full(404, b"not found\n".to_vec()),
+        _ => Answer::Full(404, b"not found\n".to_vec()),
     });
     let client = client_for(&log.url());
     let state = client.path().join("state");

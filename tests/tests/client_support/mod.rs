@@ -425,6 +425,9 @@ pub enum Answer {
     /// Send the headers announcing `total` bytes and `first` of the body, then stall until the
     /// server stops (a download the test interrupts).
     Stall { total: u64, first: Vec<u8> },
+    /// Send the headers announcing `body`, then one byte every `every` until the server stops (a
+    /// hostile server trickling its answer).
+    Trickle { body: Vec<u8>, every: Duration },
 }
 
 type Handler = dyn Fn(&str) -> Answer + Send + Sync;
@@ -516,6 +519,20 @@ fn serve_one(stream: TcpStream, handler: &Handler, stop: &AtomicBool) {
             let _ = stream.flush();
             while !stop.load(Ordering::Relaxed) {
                 std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        Answer::Trickle { body, every } => {
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(head.as_bytes());
+            for byte in body {
+                if stop.load(Ordering::Relaxed) || stream.write_all(&[byte]).is_err() {
+                    return;
+                }
+                let _ = stream.flush();
+                std::thread::sleep(every);
             }
         }
     }
