@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use cairn_log_server::batcher::BatchLimits;
 use cairn_log_server::config::{
-    Config, DataDir, LimitsConfig, SequencerConfig, check_origin_prefix,
+    Config, DataDir, LOG_KEY_FILE, LimitsConfig, LogKeys, SequencerConfig, check_origin_prefix,
 };
 use cairn_log_server::log::Log;
 use cairn_log_server::metrics::Metrics;
@@ -40,9 +40,18 @@ pub(crate) struct InitArgs {
     /// The genesis key event: a `cairn/key/v1` root event signed by its threshold of roots.
     #[arg(long, value_name = "GENESIS.note")]
     genesis: PathBuf,
-    /// Use this signing key (named PREFIX) as the log key instead of generating one.
-    #[arg(long, value_name = "SECRET")]
-    log_key: Option<PathBuf>,
+    /// Use these signing keys instead of generating them: give the option twice, one key named
+    /// PREFIX/releases and one named PREFIX/keys (`cairn keygen --name ...`).
+    #[arg(long = "log-key", value_name = "SECRET")]
+    log_keys: Vec<PathBuf>,
+}
+
+/// Arguments of `cairn migrate-keys`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct MigrateKeysArgs {
+    /// Data directory made before per-origin keys (it has `log.key` only). Stop the server first.
+    #[arg(long, value_name = "DIR")]
+    data: PathBuf,
 }
 
 /// Arguments of `cairn serve`.
@@ -182,12 +191,7 @@ fn check_genesis(bytes: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn create_log(
-    dir: &Path,
-    origin: &str,
-    log_key: Ed25519Signer,
-    genesis: &[u8],
-) -> anyhow::Result<Log> {
+fn create_log(dir: &Path, origin: &str, log_keys: LogKeys, genesis: &[u8]) -> anyhow::Result<Log> {
     let config = Config {
         origin: origin.to_owned(),
         sequencer: SequencerConfig::default(),
@@ -196,12 +200,12 @@ fn create_log(
         witnessing: Default::default(),
         hook: None,
     };
-    let data = DataDir::create(dir, config, log_key)?;
+    let data = DataDir::create(dir, config, log_keys)?;
     let created = (|| -> anyhow::Result<Log> {
         let storage = GitStorage::init(data.repo_path())?;
         Ok(Log::create(
             origin,
-            &data.log_key,
+            &data.keys,
             Arc::new(storage),
             genesis,
             Arc::new(Metrics::default()),
@@ -219,26 +223,84 @@ pub(crate) fn init(args: &InitArgs) -> anyhow::Result<()> {
     let genesis =
         fs::read(&args.genesis).with_context(|| format!("reading {}", args.genesis.display()))?;
     check_genesis(&genesis)?;
-    let log_key = match &args.log_key {
-        Some(path) => read_signer(path)?,
-        None => random_signer(&args.origin)?,
-    };
-    if log_key.verifier().name().as_str() != args.origin {
-        bail!(Failure::Usage(format!(
-            "the log key is named {:?}; it must be named after the origin prefix {:?}",
-            log_key.verifier().name().as_str(),
-            args.origin
-        )));
-    }
-    let log = create_log(&args.data, &args.origin, log_key, &genesis)?;
+    let log_keys = init_keys(&args.origin, &args.log_keys)?;
+    let log = create_log(&args.data, &args.origin, log_keys, &genesis)?;
     eprintln!(
         "cairn: created log {} in {} (key log: genesis at index 0)",
         args.origin,
         args.data.display()
     );
-    #[allow(clippy::print_stdout)] // The log's verifier key is this command's data.
+    #[allow(clippy::print_stdout)] // The log's verifier keys are this command's data.
     {
-        println!("{}", log.log_vkey());
+        print!("{}", log.log_vkeys());
+    }
+    Ok(())
+}
+
+/// The per-origin signing keys for `cairn init`: generated, or the two given with `--log-key`.
+fn init_keys(prefix: &str, given: &[PathBuf]) -> anyhow::Result<LogKeys> {
+    let (releases, keys) = match given {
+        [] => (
+            random_signer(&format!("{prefix}/releases"))?,
+            random_signer(&format!("{prefix}/keys"))?,
+        ),
+        [a, b] => {
+            let (a, b) = (read_signer(a)?, read_signer(b)?);
+            if a.verifier().name().as_str().ends_with("/keys") {
+                (b, a)
+            } else {
+                (a, b)
+            }
+        }
+        _ => bail!(Failure::Usage(format!(
+            "--log-key was given {} times; give it twice, one key named {prefix}/releases and \
+             one named {prefix}/keys (or leave it out to generate both)",
+            given.len()
+        ))),
+    };
+    for (key, log) in [(&releases, "releases"), (&keys, "keys")] {
+        let want = format!("{prefix}/{log}");
+        if key.verifier().name().as_str() != want {
+            bail!(Failure::Usage(format!(
+                "--log-key: a key is named {:?}; the {log} log's key must be named {want:?} \
+                 (one key per origin, as c2sp.org/tlog-checkpoint asks)",
+                key.verifier().name().as_str()
+            )));
+        }
+    }
+    if releases.public_key() == keys.public_key() {
+        bail!(Failure::Usage(
+            "--log-key: the two logs need different keys (a tlog-policy file refuses two logs \
+             with one public key)"
+                .to_owned()
+        ));
+    }
+    Ok(LogKeys {
+        releases,
+        keys,
+        legacy: None,
+    })
+}
+
+/// `cairn migrate-keys`: gives a data directory made before per-origin keys a key of its own
+/// for the key log (docs/operators.md, "Migrating to per-origin verifier keys").
+pub(crate) fn migrate_keys(args: &MigrateKeysArgs) -> anyhow::Result<()> {
+    let data = DataDir::open(&args.data)?;
+    let prefix = data.config.origin.clone();
+    let fresh = random_signer(&format!("{prefix}/keys"))?;
+    let keys = DataDir::migrate(&args.data, &fresh)?;
+    eprintln!(
+        "cairn: {} now has per-origin keys: the release log keeps its key, the key log has a new \
+         one. While {} stays, checkpoints also carry the old key's signature, so existing trust \
+         files keep working; restart `cairn serve`, publish the keys below, and delete {} once \
+         clients and witnesses use them.",
+        args.data.display(),
+        args.data.join(LOG_KEY_FILE).display(),
+        args.data.join(LOG_KEY_FILE).display()
+    );
+    #[allow(clippy::print_stdout)] // The new verifier keys are this command's data.
+    {
+        print!("{}", keys.vkeys());
     }
     Ok(())
 }
@@ -253,7 +315,7 @@ fn create_dev_log(dir: &Path) -> anyhow::Result<()> {
         reason: Some(Reason::new("development log created by cairn serve")?),
     };
     let genesis = Note::sign(&event.to_text(), &[&root])?.to_bytes();
-    let log = create_log(dir, origin, random_signer(origin)?, &genesis)?;
+    let log = create_log(dir, origin, init_keys(origin, &[])?, &genesis)?;
     let root_path = dir.join("root.key");
     write_new(
         &root_path,
@@ -261,7 +323,9 @@ fn create_dev_log(dir: &Path) -> anyhow::Result<()> {
         0o600,
     )?;
     eprintln!("cairn: created a DEVELOPMENT log in {}", dir.display());
-    eprintln!("cairn:   log key (verifier): {}", log.log_vkey());
+    for vkey in log.log_vkeys().lines() {
+        eprintln!("cairn:   log key (verifier): {vkey}");
+    }
     eprintln!(
         "cairn:   root key (verifier): {}",
         root.verifier().to_vkey()
@@ -289,11 +353,19 @@ pub(crate) fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         }
     };
     let data = DataDir::open(&dir)?;
+    if data.keys.is_single_key() {
+        tracing::warn!(
+            "{} signs both logs with one key (log.key): a tlog-policy file cannot list both logs; \
+             run `cairn migrate-keys --data {}` (docs/operators.md)",
+            dir.display(),
+            dir.display()
+        );
+    }
     let storage = GitStorage::open(data.repo_path())?;
     let metrics = Arc::new(Metrics::default());
     let log = Log::open(
         &data.config.origin,
-        &data.log_key,
+        &data.keys,
         Arc::new(storage),
         Arc::clone(&metrics),
     )

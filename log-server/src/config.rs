@@ -2,7 +2,11 @@
 //!
 //! ```text
 //! DIR/config.toml   origin prefix, sequencer and limit settings, witnesses
-//! DIR/log.key       the log's Ed25519 signing key (PRIVATE+KEY+PREFIX+...), mode 0600
+//! DIR/releases.key  the release log's Ed25519 signing key (PRIVATE+KEY+PREFIX/releases+...), 0600
+//! DIR/keys.key      the key log's Ed25519 signing key (PRIVATE+KEY+PREFIX/keys+...), 0600
+//! DIR/log.key       before the migration to per-origin keys: the one key (named PREFIX) both
+//!                   logs were signed with; kept after the migration while old trust files are in
+//!                   use, so checkpoints also carry its signature (docs/operators.md)
 //! DIR/repo.git      the bare git repository (spec/git-layout.md)
 //! ```
 
@@ -17,8 +21,12 @@ use serde::{Deserialize, Serialize};
 
 /// Name of the configuration file inside the data directory.
 pub const CONFIG_FILE: &str = "config.toml";
-/// Name of the log key file inside the data directory.
+/// Name of the pre-migration single log key file (named PREFIX) inside the data directory.
 pub const LOG_KEY_FILE: &str = "log.key";
+/// Name of the release log's key file (named PREFIX/releases).
+pub const RELEASES_KEY_FILE: &str = "releases.key";
+/// Name of the key log's key file (named PREFIX/keys).
+pub const KEYS_KEY_FILE: &str = "keys.key";
 /// Name of the bare repository inside the data directory.
 pub const REPO_DIR: &str = "repo.git";
 
@@ -183,30 +191,100 @@ pub struct DataDir {
     pub path: PathBuf,
     /// Its configuration.
     pub config: Config,
-    /// The log's signing key, named after the origin prefix.
-    pub log_key: Ed25519Signer,
+    /// The log's signing keys.
+    pub keys: LogKeys,
+}
+
+/// The log's signing keys: one per origin, so that each log's published verifier key is named
+/// after its origin and no two logs share a public key (c2sp.org/tlog-policy refuses two `log`
+/// lines wrapping the same public key).
+#[derive(Debug, Clone)]
+pub struct LogKeys {
+    /// Signs the release log's checkpoints; named `PREFIX/releases`.
+    pub releases: Ed25519Signer,
+    /// Signs the key log's checkpoints; named `PREFIX/keys`.
+    pub keys: Ed25519Signer,
+    /// The pre-migration single key, named `PREFIX`, when `log.key` is still present. A log
+    /// whose checkpoint key differs from it also signs that log's checkpoints with it (under the
+    /// origin's name), so trust files made from the old `PREFIX` verifier key keep verifying.
+    pub legacy: Option<Ed25519Signer>,
+}
+
+impl LogKeys {
+    /// The keys of a log that has not migrated: both origins signed with `key` (named PREFIX).
+    pub fn single(key: &Ed25519Signer, prefix: &str) -> Result<LogKeys, String> {
+        let name = |log: &str| {
+            KeyName::new(&format!("{prefix}/{log}")).map_err(|e| format!("origin: {e}"))
+        };
+        Ok(LogKeys {
+            releases: key.with_name(name("releases")?),
+            keys: key.with_name(name("keys")?),
+            legacy: Some(key.clone()),
+        })
+    }
+
+    /// Whether both origins are signed with one public key (a log that has not migrated to
+    /// per-origin keys).
+    pub fn is_single_key(&self) -> bool {
+        self.releases.public_key() == self.keys.public_key()
+    }
+
+    /// The signer named after `log`'s origin (`"releases"` or `"keys"`).
+    pub fn primary(&self, log: &str) -> &Ed25519Signer {
+        if log == "keys" { &self.keys } else { &self.releases }
+    }
+
+    /// Every key a checkpoint of `log` is signed with: its own, then the legacy key under the
+    /// origin's name if that is a different public key.
+    pub fn signers(&self, log: &str) -> Vec<Ed25519Signer> {
+        let primary = self.primary(log);
+        let mut out = vec![primary.clone()];
+        if let Some(legacy) = &self.legacy {
+            if legacy.public_key() != primary.public_key() {
+                out.push(legacy.with_name(primary.verifier().name().clone()));
+            }
+        }
+        out
+    }
+
+    /// The per-origin verifier keys, one line each (release log first): what `cairn init`
+    /// prints, what `cairn-log.vkey` holds and what clients and witnesses take.
+    pub fn vkeys(&self) -> String {
+        format!(
+            "{}\n{}\n",
+            self.releases.verifier().to_vkey(),
+            self.keys.verifier().to_vkey()
+        )
+    }
 }
 
 impl DataDir {
-    /// Creates `path` (which must not hold a log) with a configuration and the log key. The
-    /// repository itself is created by the storage layer.
-    pub fn create(
-        path: &Path,
-        config: Config,
-        log_key: Ed25519Signer,
-    ) -> Result<DataDir, ConfigError> {
+    /// Creates `path` (which must not hold a log) with a configuration and the per-origin log
+    /// keys. The repository itself is created by the storage layer.
+    pub fn create(path: &Path, config: Config, keys: LogKeys) -> Result<DataDir, ConfigError> {
         check_origin_prefix(&config.origin).map_err(|message| ConfigError::BadConfig {
             path: path.join(CONFIG_FILE),
             message,
         })?;
-        if log_key.name().as_str() != config.origin {
+        for (file, key, log) in [
+            (RELEASES_KEY_FILE, &keys.releases, "releases"),
+            (KEYS_KEY_FILE, &keys.keys, "keys"),
+        ] {
+            let origin = format!("{}/{log}", config.origin);
+            if key.name().as_str() != origin {
+                return Err(ConfigError::BadKey {
+                    path: path.join(file),
+                    message: format!(
+                        "the {log} log's key is named {:?} but its origin is {origin:?}",
+                        key.name().as_str()
+                    ),
+                });
+            }
+        }
+        if keys.is_single_key() {
             return Err(ConfigError::BadKey {
-                path: path.join(LOG_KEY_FILE),
-                message: format!(
-                    "log key is named {:?} but the origin prefix is {:?}",
-                    log_key.name().as_str(),
-                    config.origin
-                ),
+                path: path.join(KEYS_KEY_FILE),
+                message: "the release log and the key log need different keys".to_owned(),
             });
         }
         if path.join(CONFIG_FILE).exists() || path.join(REPO_DIR).exists() {
@@ -221,21 +299,22 @@ impl DataDir {
             path: path.join(CONFIG_FILE),
             message: e.to_string(),
         })?;
-        write_new(
-            &path.join(LOG_KEY_FILE),
-            &format!("{}\n", log_key.to_skey()),
-            0o600,
-        )?;
+        write_key(&path.join(RELEASES_KEY_FILE), &keys.releases)?;
+        write_key(&path.join(KEYS_KEY_FILE), &keys.keys)?;
         write_new(&path.join(CONFIG_FILE), &text, 0o644)?;
         Ok(DataDir {
             path: path.to_owned(),
             config,
-            log_key,
+            keys: LogKeys {
+                legacy: None,
+                ..keys
+            },
         })
     }
 
     /// Opens an existing data directory, refusing a malformed configuration, a key that does
-    /// not belong to the configured origin, or a key file others can read.
+    /// not belong to the configured origin, or a key file others can read. A directory with
+    /// only `log.key` (made before per-origin keys) opens with that key for both logs.
     pub fn open(path: &Path) -> Result<DataDir, ConfigError> {
         let config_path = path.join(CONFIG_FILE);
         if !config_path.exists() {
@@ -254,52 +333,135 @@ impl DataDir {
             path: config_path,
             message,
         })?;
-        let key_path = path.join(LOG_KEY_FILE);
-        let meta = fs::metadata(&key_path).map_err(|source| ConfigError::Io {
-            what: "reading",
-            path: key_path.clone(),
-            source,
-        })?;
-        if meta.permissions().mode() & 0o077 != 0 {
-            return Err(ConfigError::BadKey {
-                path: key_path,
-                message: format!(
-                    "mode {:04o} lets other users read the log key; run chmod 600",
-                    meta.permissions().mode() & 0o7777
-                ),
-            });
-        }
-        let skey = fs::read_to_string(&key_path).map_err(|source| ConfigError::Io {
-            what: "reading",
-            path: key_path.clone(),
-            source,
-        })?;
-        let log_key =
-            Ed25519Signer::from_skey(skey.trim_end()).map_err(|e| ConfigError::BadKey {
-                path: key_path.clone(),
-                message: e.to_string(),
-            })?;
-        if log_key.name().as_str() != config.origin {
-            return Err(ConfigError::BadKey {
-                path: key_path,
-                message: format!(
-                    "log key is named {:?} but config.toml says origin {:?}",
-                    log_key.name().as_str(),
-                    config.origin
-                ),
-            });
-        }
+        let prefix = config.origin.clone();
+        let legacy = if path.join(LOG_KEY_FILE).exists() {
+            Some(read_key(&path.join(LOG_KEY_FILE), &prefix)?)
+        } else {
+            None
+        };
+        let keys = if path.join(RELEASES_KEY_FILE).exists() || path.join(KEYS_KEY_FILE).exists() {
+            let releases = read_key(
+                &path.join(RELEASES_KEY_FILE),
+                &format!("{prefix}/releases"),
+            )?;
+            let keys = read_key(&path.join(KEYS_KEY_FILE), &format!("{prefix}/keys"))?;
+            if releases.public_key() == keys.public_key() {
+                return Err(ConfigError::BadKey {
+                    path: path.join(KEYS_KEY_FILE),
+                    message: format!(
+                        "the key log's key is the release log's key; they must differ \
+                         (a tlog-policy file cannot list two logs with one key): \
+                         replace {KEYS_KEY_FILE} with `cairn migrate-keys`"
+                    ),
+                });
+            }
+            LogKeys {
+                releases,
+                keys,
+                legacy,
+            }
+        } else {
+            match legacy {
+                Some(key) => LogKeys::single(&key, &prefix).map_err(|message| {
+                    ConfigError::BadKey {
+                        path: path.join(LOG_KEY_FILE),
+                        message,
+                    }
+                })?,
+                None => {
+                    return Err(ConfigError::Io {
+                        what: "reading",
+                        path: path.join(RELEASES_KEY_FILE),
+                        source: std::io::Error::from(std::io::ErrorKind::NotFound),
+                    });
+                }
+            }
+        };
         Ok(DataDir {
             path: path.to_owned(),
             config,
-            log_key,
+            keys,
         })
+    }
+
+    /// Moves a data directory made before per-origin keys to them: `releases.key` gets the
+    /// old key's material under the name `PREFIX/releases` (so the release log's signatures do
+    /// not change), `keys.key` a new key `new_keys_key` named `PREFIX/keys`. `log.key` stays:
+    /// while it is present the key log's checkpoints also carry its signature, so old trust
+    /// files keep verifying; delete it once clients have the new keys.
+    pub fn migrate(path: &Path, new_keys_key: &Ed25519Signer) -> Result<LogKeys, ConfigError> {
+        let data = DataDir::open(path)?;
+        if path.join(RELEASES_KEY_FILE).exists() || path.join(KEYS_KEY_FILE).exists() {
+            return Err(ConfigError::BadKey {
+                path: path.join(KEYS_KEY_FILE),
+                message: "this data directory already has per-origin keys".to_owned(),
+            });
+        }
+        let keys = LogKeys {
+            releases: data.keys.releases.clone(),
+            keys: new_keys_key.clone(),
+            legacy: data.keys.legacy.clone(),
+        };
+        if new_keys_key.name().as_str() != format!("{}/keys", data.config.origin)
+            || keys.is_single_key()
+        {
+            return Err(ConfigError::BadKey {
+                path: path.join(KEYS_KEY_FILE),
+                message: "the new key log key must be a fresh key named PREFIX/keys".to_owned(),
+            });
+        }
+        // The key log's key first: a crash in between leaves releases.key missing, which
+        // `open` reports, and the migration can be redone after removing keys.key.
+        write_key(&path.join(KEYS_KEY_FILE), &keys.keys)?;
+        write_key(&path.join(RELEASES_KEY_FILE), &keys.releases)?;
+        Ok(keys)
     }
 
     /// Path of the bare repository.
     pub fn repo_path(&self) -> PathBuf {
         self.path.join(REPO_DIR)
     }
+}
+
+fn write_key(path: &Path, key: &Ed25519Signer) -> Result<(), ConfigError> {
+    write_new(path, &format!("{}\n", key.to_skey()), 0o600)
+}
+
+/// Reads a 0600 signing key file and checks its name.
+fn read_key(key_path: &Path, name: &str) -> Result<Ed25519Signer, ConfigError> {
+    let meta = fs::metadata(key_path).map_err(|source| ConfigError::Io {
+        what: "reading",
+        path: key_path.to_owned(),
+        source,
+    })?;
+    if meta.permissions().mode() & 0o077 != 0 {
+        return Err(ConfigError::BadKey {
+            path: key_path.to_owned(),
+            message: format!(
+                "mode {:04o} lets other users read the log key; run chmod 600",
+                meta.permissions().mode() & 0o7777
+            ),
+        });
+    }
+    let skey = fs::read_to_string(key_path).map_err(|source| ConfigError::Io {
+        what: "reading",
+        path: key_path.to_owned(),
+        source,
+    })?;
+    let key = Ed25519Signer::from_skey(skey.trim_end()).map_err(|e| ConfigError::BadKey {
+        path: key_path.to_owned(),
+        message: e.to_string(),
+    })?;
+    if key.name().as_str() != name {
+        return Err(ConfigError::BadKey {
+            path: key_path.to_owned(),
+            message: format!(
+                "log key is named {:?} but config.toml's origin makes it {name:?}",
+                key.name().as_str()
+            ),
+        });
+    }
+    Ok(key)
 }
 
 /// An origin prefix is a key name (no spaces, no `+`) without a trailing slash; the two

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use cairn_log_server::config::LogKeys;
 use cairn_log_server::log::{Log, LogKind, Outcome, Submission};
 use cairn_log_server::metrics::Metrics;
 use cairn_log_server::storage::{
@@ -29,7 +30,7 @@ fn signed(text: &str, signers: &[&dyn NoteSigner]) -> Vec<u8> {
 }
 
 struct Fixture {
-    log_key: Ed25519Signer,
+    log_keys: LogKeys,
     root: Ed25519Signer,
     release_key: Ed25519Signer,
 }
@@ -37,7 +38,11 @@ struct Fixture {
 impl Fixture {
     fn new() -> Fixture {
         Fixture {
-            log_key: signer(PREFIX, 1),
+            log_keys: LogKeys {
+                releases: signer("example.org/releases", 1),
+                keys: signer("example.org/keys", 4),
+                legacy: None,
+            },
             root: signer("example.org/root", 2),
             release_key: signer("example.org/rel", 3),
         }
@@ -80,7 +85,7 @@ impl Fixture {
     fn create(&self, storage: Arc<dyn Storage>) -> Log {
         Log::create(
             PREFIX,
-            &self.log_key,
+            &self.log_keys,
             storage,
             &self.genesis(),
             Arc::new(Metrics::default()),
@@ -101,10 +106,7 @@ fn check_proof(fx: &Fixture, kind: LogKind, proof: &[u8], entry: &[u8]) -> Verif
     let proof = TlogProof::parse(proof).expect("proof parses");
     assert_eq!(proof.extra.as_deref(), Some(entry), "extra is the entry");
     let origin = format!("{PREFIX}/{}", kind.name());
-    let verifier = fx
-        .log_key
-        .with_name(KeyName::new(&origin).expect("origin"))
-        .verifier();
+    let verifier = fx.log_keys.primary(kind.name()).verifier();
     let cp = VerifiedCheckpoint::verify_without_extensions(&proof.checkpoint, &origin, &verifier)
         .expect("checkpoint verifies");
     verify_inclusion(
@@ -229,7 +231,7 @@ fn exercise(storage: Arc<dyn Storage>) {
 
     // Reopen from storage: the same state, verified on load.
     let reopened =
-        Log::open(PREFIX, &fx.log_key, storage, Arc::new(Metrics::default())).expect("reopen");
+        Log::open(PREFIX, &fx.log_keys, storage, Arc::new(Metrics::default())).expect("reopen");
     let (a, b) = (log.read(), reopened.read());
     assert_eq!(a.releases.size(), b.releases.size());
     assert_eq!(a.keys.size(), b.keys.size());
@@ -244,7 +246,10 @@ fn open_refuses_a_foreign_log_key() {
     let fx = Fixture::new();
     let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
     fx.create(Arc::clone(&storage));
-    let other = signer(PREFIX, 42);
+    let other = LogKeys {
+        releases: signer("example.org/releases", 42),
+        ..fx.log_keys.clone()
+    };
     let err =
         Log::open(PREFIX, &other, storage, Arc::new(Metrics::default())).expect_err("foreign key");
     assert!(err.to_string().contains("log key"), "{err}");
@@ -256,7 +261,7 @@ fn create_refuses_a_bad_genesis() {
     let add = fx.add_key(&fx.release_key, "example/*", 0);
     let result = Log::create(
         PREFIX,
-        &fx.log_key,
+        &fx.log_keys,
         Arc::new(MemoryStorage::new()),
         &add,
         Arc::new(Metrics::default()),
@@ -435,7 +440,79 @@ fn witnessed_checkpoints_are_published_after_their_round() {
     // The log reopens from the branch, cosigned key checkpoint included.
     drop(log);
     let reopened =
-        Log::open(PREFIX, &fx.log_key, storage, Arc::new(Metrics::default())).expect("reopen");
+        Log::open(PREFIX, &fx.log_keys, storage, Arc::new(Metrics::default())).expect("reopen");
     assert_eq!(reopened.read().keys.checkpoint(), published);
     assert_eq!(reopened.read().releases.size(), 2);
+}
+
+/// A log made before per-origin keys (one key named PREFIX for both logs) keeps working, and
+/// after `cairn migrate-keys` (the release log keeps its key material, the key log gets a new
+/// key, the old key stays as `log.key`) reopening re-signs the key log's checkpoint so that it
+/// verifies under the new per-origin key and still under the old key's derived name.
+#[test]
+fn single_key_logs_open_and_migrate_to_per_origin_keys() {
+    let fx = Fixture::new();
+    let old = signer(PREFIX, 7);
+    let single = LogKeys::single(&old, PREFIX).expect("keys");
+    assert!(single.is_single_key());
+    let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
+    let log = Log::create(
+        PREFIX,
+        &single,
+        Arc::clone(&storage),
+        &fx.genesis(),
+        Arc::new(Metrics::default()),
+    )
+    .expect("create a single-key log");
+    let add = fx.add_key(&fx.release_key, "example/*", 0);
+    assert!(matches!(
+        log.sequence(vec![sub(LogKind::Keys, &add)]).as_slice(),
+        [Outcome::Logged { .. }]
+    ));
+    let derived = |name: &str| old.with_name(KeyName::new(name).expect("name")).verifier();
+    let before = log.read().keys.checkpoint().to_vec();
+    VerifiedCheckpoint::verify(&before, "example.org/keys", &derived("example.org/keys"))
+        .expect("signed with the single key");
+    let releases_before = log.read().releases.checkpoint().to_vec();
+    drop(log);
+
+    let new_keys_key = signer("example.org/keys", 8);
+    let migrated = LogKeys {
+        releases: single.releases.clone(),
+        keys: new_keys_key.clone(),
+        legacy: Some(old.clone()),
+    };
+    let log = Log::open(PREFIX, &migrated, Arc::clone(&storage), Arc::new(Metrics::default()))
+        .expect("open after the migration");
+    let after = log.read().keys.checkpoint().to_vec();
+    assert_ne!(after, before, "the key log's checkpoint was re-signed");
+    VerifiedCheckpoint::verify(&after, "example.org/keys", &new_keys_key.verifier())
+        .expect("verifies under the new per-origin key");
+    VerifiedCheckpoint::verify(&after, "example.org/keys", &derived("example.org/keys"))
+        .expect("and under the old key (old trust files)");
+    assert_eq!(
+        log.read().releases.checkpoint().to_vec(),
+        releases_before,
+        "the release log keeps its key: nothing to re-sign"
+    );
+    // New batches carry both signatures too; the re-signed head is on the branch.
+    let release = fx.release(&fx.release_key, "example/os", "1.0", b"one");
+    let outcome = log.sequence(vec![sub(LogKind::Releases, &release)]);
+    assert!(matches!(outcome.as_slice(), [Outcome::Logged { .. }]));
+    drop(log);
+    let reopened = Log::open(PREFIX, &migrated, Arc::clone(&storage), Arc::new(Metrics::default()))
+        .expect("reopen");
+    assert_eq!(reopened.read().keys.checkpoint().to_vec(), after);
+
+    // Once log.key is deleted, the old signature goes away at the next start.
+    let done = LogKeys {
+        legacy: None,
+        ..migrated
+    };
+    drop(reopened);
+    let log = Log::open(PREFIX, &done, storage, Arc::new(Metrics::default())).expect("reopen");
+    let last = log.read().keys.checkpoint().to_vec();
+    assert_eq!(Note::parse(&last).expect("note").signatures().len(), 1);
+    VerifiedCheckpoint::verify(&last, "example.org/keys", &new_keys_key.verifier())
+        .expect("new key only");
 }
