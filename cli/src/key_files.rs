@@ -83,7 +83,9 @@ impl LogKey {
         let mut keys = Vec::new();
         for line in crate::trust::vkey_lines(arg)? {
             keys.push(Ed25519Verifier::from_vkey(&line).map_err(|e| {
-                Failure::Usage(format!("--log-key: {line:?} is not an Ed25519 verifier key: {e}"))
+                Failure::Usage(format!(
+                    "--log-key: {line:?} is not an Ed25519 verifier key: {e}"
+                ))
             })?);
         }
         if let [key] = keys.as_slice() {

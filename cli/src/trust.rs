@@ -312,7 +312,9 @@ impl Trust {
 /// and `PREFIX/keys`, as c2sp.org/tlog-policy asks: the key name is the origin), or, from trust
 /// files made before per-origin keys, one line whose key is named `PREFIX` and stands for both.
 /// Returns the prefix, the two verifiers and the log's base URL.
-fn policy_log_keys(policy: &Policy) -> Result<(String, Ed25519Verifier, Ed25519Verifier, String), String> {
+fn policy_log_keys(
+    policy: &Policy,
+) -> Result<(String, Ed25519Verifier, Ed25519Verifier, String), String> {
     let parse = |vkey: &str| {
         Ed25519Verifier::from_vkey(vkey)
             .map_err(|e| format!("policy: log key is not an Ed25519 verifier key: {e}"))

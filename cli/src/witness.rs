@@ -41,9 +41,11 @@ pub(crate) struct WitnessArgs {
 fn log_verifier(origin: &str, vkey: &str) -> anyhow::Result<AnyVerifier> {
     // A file with a Cairn log's two per-origin keys (as `cairn init` prints them): the one
     // named after the origin.
-    let named = crate::trust::vkey_lines(vkey)
-        .ok()
-        .and_then(|lines| lines.into_iter().find(|l| l.starts_with(&format!("{origin}+"))));
+    let named = crate::trust::vkey_lines(vkey).ok().and_then(|lines| {
+        lines
+            .into_iter()
+            .find(|l| l.starts_with(&format!("{origin}+")))
+    });
     let key = read_verifier(named.as_deref().unwrap_or(vkey), &format!("--log {origin}"))?;
     let name = key.name().as_str();
     if name == origin {

@@ -231,7 +231,11 @@ impl LogKeys {
 
     /// The signer named after `log`'s origin (`"releases"` or `"keys"`).
     pub fn primary(&self, log: &str) -> &Ed25519Signer {
-        if log == "keys" { &self.keys } else { &self.releases }
+        if log == "keys" {
+            &self.keys
+        } else {
+            &self.releases
+        }
     }
 
     /// Every key a checkpoint of `log` is signed with: its own, then the legacy key under the
@@ -241,7 +245,7 @@ impl LogKeys {
         let mut out = vec![primary.clone()];
         if let Some(legacy) = &self.legacy {
             if legacy.public_key() != primary.public_key() {
-                out.push(legacy.with_name(primary.verifier().name().clone()));
+                out.push(legacy.with_name(primary.name().clone()));
             }
         }
         out
@@ -340,10 +344,7 @@ impl DataDir {
             None
         };
         let keys = if path.join(RELEASES_KEY_FILE).exists() || path.join(KEYS_KEY_FILE).exists() {
-            let releases = read_key(
-                &path.join(RELEASES_KEY_FILE),
-                &format!("{prefix}/releases"),
-            )?;
+            let releases = read_key(&path.join(RELEASES_KEY_FILE), &format!("{prefix}/releases"))?;
             let keys = read_key(&path.join(KEYS_KEY_FILE), &format!("{prefix}/keys"))?;
             if releases.public_key() == keys.public_key() {
                 return Err(ConfigError::BadKey {
@@ -362,12 +363,12 @@ impl DataDir {
             }
         } else {
             match legacy {
-                Some(key) => LogKeys::single(&key, &prefix).map_err(|message| {
-                    ConfigError::BadKey {
+                Some(key) => {
+                    LogKeys::single(&key, &prefix).map_err(|message| ConfigError::BadKey {
                         path: path.join(LOG_KEY_FILE),
                         message,
-                    }
-                })?,
+                    })?
+                }
                 None => {
                     return Err(ConfigError::Io {
                         what: "reading",
@@ -497,8 +498,16 @@ fn write_new(path: &Path, data: &str, mode: u32) -> Result<(), ConfigError> {
 mod tests {
     use super::*;
 
-    fn key(name: &str) -> Ed25519Signer {
-        Ed25519Signer::from_seed(KeyName::new(name).expect("name"), [9; 32])
+    fn key(name: &str, seed: u8) -> Ed25519Signer {
+        Ed25519Signer::from_seed(KeyName::new(name).expect("name"), [seed; 32])
+    }
+
+    fn keys(prefix: &str) -> LogKeys {
+        LogKeys {
+            releases: key(&format!("{prefix}/releases"), 9),
+            keys: key(&format!("{prefix}/keys"), 10),
+            legacy: None,
+        }
     }
 
     fn config(origin: &str) -> Config {
@@ -512,23 +521,87 @@ mod tests {
         }
     }
 
+    fn mode(path: &Path) -> u32 {
+        fs::metadata(path).expect("key").permissions().mode() & 0o777
+    }
+
     #[test]
     fn create_then_open() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("data");
-        DataDir::create(&path, config("example.org"), key("example.org")).expect("create");
-        let mode = fs::metadata(path.join(LOG_KEY_FILE))
-            .expect("key")
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o777, 0o600);
+        DataDir::create(&path, config("example.org"), keys("example.org")).expect("create");
+        assert_eq!(mode(&path.join(RELEASES_KEY_FILE)), 0o600);
+        assert_eq!(mode(&path.join(KEYS_KEY_FILE)), 0o600);
+        assert!(!path.join(LOG_KEY_FILE).exists());
         let opened = DataDir::open(&path).expect("open");
         assert_eq!(opened.config, config("example.org"));
-        assert_eq!(opened.log_key.verifier(), key("example.org").verifier());
+        assert_eq!(
+            opened.keys.releases.verifier(),
+            keys("example.org").releases.verifier()
+        );
+        assert_eq!(
+            opened.keys.keys.verifier(),
+            keys("example.org").keys.verifier()
+        );
+        assert!(opened.keys.legacy.is_none());
+        assert!(!opened.keys.is_single_key());
+        assert_eq!(
+            opened.keys.vkeys().lines().collect::<Vec<_>>(),
+            vec![
+                keys("example.org").releases.verifier().to_vkey(),
+                keys("example.org").keys.verifier().to_vkey()
+            ]
+        );
         assert!(matches!(
-            DataDir::create(&path, config("example.org"), key("example.org")),
+            DataDir::create(&path, config("example.org"), keys("example.org")),
             Err(ConfigError::AlreadyExists(_))
         ));
+    }
+
+    #[test]
+    fn a_single_key_directory_opens_and_migrates() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("old");
+        fs::create_dir_all(&path).expect("mkdir");
+        fs::write(path.join(CONFIG_FILE), "origin = \"example.org\"\n").expect("config");
+        let old = key("example.org", 3);
+        write_key(&path.join(LOG_KEY_FILE), &old).expect("log.key");
+        let opened = DataDir::open(&path).expect("open the old layout");
+        assert!(opened.keys.is_single_key());
+        assert_eq!(opened.keys.releases.public_key(), old.public_key());
+        assert_eq!(
+            opened.keys.signers("keys").len(),
+            1,
+            "one key: one signature"
+        );
+
+        let fresh = key("example.org/keys", 4);
+        let migrated = DataDir::migrate(&path, &fresh).expect("migrate");
+        assert_eq!(mode(&path.join(KEYS_KEY_FILE)), 0o600);
+        let opened = DataDir::open(&path).expect("open after the migration");
+        assert!(!opened.keys.is_single_key());
+        assert_eq!(opened.keys.releases.public_key(), old.public_key());
+        assert_eq!(opened.keys.releases.name().as_str(), "example.org/releases");
+        assert_eq!(opened.keys.keys.verifier(), fresh.verifier());
+        assert_eq!(opened.keys.vkeys(), migrated.vkeys());
+        // While log.key stays, key-log checkpoints are also signed by it; the release log's
+        // key is the old material already.
+        assert_eq!(opened.keys.signers("releases").len(), 1);
+        let signers = opened.keys.signers("keys");
+        assert_eq!(signers.len(), 2);
+        assert_eq!(signers[1].public_key(), old.public_key());
+        assert_eq!(signers[1].name().as_str(), "example.org/keys");
+        // Twice is refused; without log.key the legacy signature is gone.
+        assert!(DataDir::migrate(&path, &key("example.org/keys", 5)).is_err());
+        fs::remove_file(path.join(LOG_KEY_FILE)).expect("rm log.key");
+        assert_eq!(
+            DataDir::open(&path)
+                .expect("open")
+                .keys
+                .signers("keys")
+                .len(),
+            1
+        );
     }
 
     #[test]
@@ -542,7 +615,7 @@ mod tests {
             DataDir::create(
                 &dir.path().join("a"),
                 config("example.org"),
-                key("other.org")
+                keys("other.org")
             )
             .is_err()
         );
@@ -550,17 +623,25 @@ mod tests {
             DataDir::create(
                 &dir.path().join("b"),
                 config("example.org/"),
-                key("example.org/")
+                keys("example.org/")
             )
             .is_err()
         );
+        let same = LogKeys {
+            releases: key("example.org/releases", 1),
+            keys: key("example.org/keys", 1),
+            legacy: None,
+        };
+        let err = DataDir::create(&dir.path().join("s"), config("example.org"), same)
+            .expect_err("one key for both");
+        assert!(err.to_string().contains("different keys"), "{err}");
         let path = dir.path().join("c");
-        DataDir::create(&path, config("example.org"), key("example.org")).expect("create");
-        fs::set_permissions(path.join(LOG_KEY_FILE), fs::Permissions::from_mode(0o644))
+        DataDir::create(&path, config("example.org"), keys("example.org")).expect("create");
+        fs::set_permissions(path.join(KEYS_KEY_FILE), fs::Permissions::from_mode(0o644))
             .expect("chmod");
         let err = DataDir::open(&path).expect_err("loose key mode");
         assert!(err.to_string().contains("chmod 600"), "{err}");
-        fs::set_permissions(path.join(LOG_KEY_FILE), fs::Permissions::from_mode(0o600))
+        fs::set_permissions(path.join(KEYS_KEY_FILE), fs::Permissions::from_mode(0o600))
             .expect("chmod");
         fs::write(
             path.join(CONFIG_FILE),

@@ -46,10 +46,7 @@ pub struct AppState {
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/{log}/checkpoint", get(checkpoint))
-        .route(
-            "/{log}/tile/{*rest}",
-            get(tile).layer(bundle_compression()),
-        )
+        .route("/{log}/tile/{*rest}", get(tile).layer(bundle_compression()))
         .route(
             "/{log}/add",
             post(add).layer(DefaultBodyLimit::max(MAX_ENTRY_SIZE)),
@@ -74,9 +71,8 @@ pub fn router(state: Arc<AppState>) -> Router {
 pub(crate) struct EntryBundleBody;
 
 /// gzip for entry bundles only (see [`EntryBundleBody`]); everything else passes unchanged.
-pub(crate) fn bundle_compression() -> tower_http::compression::CompressionLayer<
-    impl tower_http::compression::Predicate,
-> {
+pub(crate) fn bundle_compression()
+-> tower_http::compression::CompressionLayer<impl tower_http::compression::Predicate> {
     tower_http::compression::CompressionLayer::new().compress_when(
         |status: StatusCode,
          _: axum::http::Version,

@@ -704,10 +704,7 @@ impl Log {
             checkpoints.push((kind, new_size, bytes));
         }
         if state.head.is_none() {
-            changes.push(Change::put(
-                "cairn-log.vkey",
-                self.log_keys.vkeys(),
-            ));
+            changes.push(Change::put("cairn-log.vkey", self.log_keys.vkeys()));
         }
         let mut message = format!("cairn: releases {} keys {}\n", new.0, new.1);
         for kind in [LogKind::Releases, LogKind::Keys] {
@@ -750,11 +747,29 @@ impl Log {
             let note = Note::parse(&bytes)
                 .map_err(|e| LogError::Corrupt(format!("{} checkpoint: {e}", kind.name())))?;
             let fresh = sign_checkpoint(&self.log_keys, kind, note.text())?;
-            let same = fresh.signatures().len() == note.signatures().len()
-                && fresh.signatures().iter().all(|s| note.signatures().contains(s));
-            if !same {
-                tracing::info!(log = kind.name(), "re-signing the checkpoint with the log's current keys");
-                self.publish_witnessed(kind, &note.text().to_owned(), Vec::new())?;
+            let origin = self.read().log(kind).origin.clone();
+            let ours = |sig: &NoteSignature| sig.name.as_str() == origin;
+            let missing = fresh
+                .signatures()
+                .iter()
+                .any(|s| !note.signatures().contains(s));
+            let dropped = note
+                .signatures()
+                .iter()
+                .any(|s| ours(s) && !fresh.signatures().contains(s));
+            if missing || dropped {
+                tracing::info!(
+                    log = kind.name(),
+                    "re-signing the checkpoint with the log's current keys"
+                );
+                // Cosignatures (other names) were verified when they were attached: kept.
+                let cosignatures = note
+                    .signatures()
+                    .iter()
+                    .filter(|s| !ours(s))
+                    .cloned()
+                    .collect();
+                self.publish_witnessed(kind, note.text(), cosignatures)?;
             }
         }
         Ok(())

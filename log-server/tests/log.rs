@@ -482,8 +482,13 @@ fn single_key_logs_open_and_migrate_to_per_origin_keys() {
         keys: new_keys_key.clone(),
         legacy: Some(old.clone()),
     };
-    let log = Log::open(PREFIX, &migrated, Arc::clone(&storage), Arc::new(Metrics::default()))
-        .expect("open after the migration");
+    let log = Log::open(
+        PREFIX,
+        &migrated,
+        Arc::clone(&storage),
+        Arc::new(Metrics::default()),
+    )
+    .expect("open after the migration");
     let after = log.read().keys.checkpoint().to_vec();
     assert_ne!(after, before, "the key log's checkpoint was re-signed");
     VerifiedCheckpoint::verify(&after, "example.org/keys", &new_keys_key.verifier())
@@ -500,8 +505,13 @@ fn single_key_logs_open_and_migrate_to_per_origin_keys() {
     let outcome = log.sequence(vec![sub(LogKind::Releases, &release)]);
     assert!(matches!(outcome.as_slice(), [Outcome::Logged { .. }]));
     drop(log);
-    let reopened = Log::open(PREFIX, &migrated, Arc::clone(&storage), Arc::new(Metrics::default()))
-        .expect("reopen");
+    let reopened = Log::open(
+        PREFIX,
+        &migrated,
+        Arc::clone(&storage),
+        Arc::new(Metrics::default()),
+    )
+    .expect("reopen");
     assert_eq!(reopened.read().keys.checkpoint().to_vec(), after);
 
     // Once log.key is deleted, the old signature goes away at the next start.

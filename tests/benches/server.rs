@@ -197,7 +197,9 @@ fn run(options: &Options) -> Result<()> {
     let printed = String::from_utf8_lossy(&init.stdout).into_owned();
     let vkeys: Vec<String> = printed.lines().map(str::to_owned).collect();
     let [log_vkey, keys_vkey] = vkeys.as_slice() else {
-        return Err(format!("cairn init printed {printed:?}, not two verifier keys"));
+        return Err(format!(
+            "cairn init printed {printed:?}, not two verifier keys"
+        ));
     };
     let (log_vkey, keys_vkey) = (log_vkey.clone(), keys_vkey.clone());
     let log_verifier =

@@ -164,7 +164,11 @@ impl LogDir {
 
     /// The log's verifier key for `log` (`"releases"` or `"keys"`), named after its origin.
     pub fn log_verifier(&self, log: &str) -> Ed25519Verifier {
-        let vkey = if log == "keys" { &self.vkeys[1] } else { &self.vkeys[0] };
+        let vkey = if log == "keys" {
+            &self.vkeys[1]
+        } else {
+            &self.vkeys[0]
+        };
         let verifier = Ed25519Verifier::from_vkey(vkey).expect("checked at init");
         assert_eq!(
             cairn_verifier::note::NoteVerifier::name(&verifier).as_str(),

@@ -65,7 +65,10 @@ impl TestWitness {
             label,
             vec![
                 (format!("{PREFIX}/releases"), releases_vkey),
-                (format!("{PREFIX}/keys"), keys_log_key().verifier().to_vkey()),
+                (
+                    format!("{PREFIX}/keys"),
+                    keys_log_key().verifier().to_vkey(),
+                ),
             ],
         )
     }

@@ -164,8 +164,7 @@ impl TestLog {
         for (file, signer) in [("releases.key", releases_key), ("keys.key", keys_log_key())] {
             let skey = files.path().join(file);
             std::fs::write(&skey, format!("{}\n", signer.to_skey())).expect("log key");
-            std::fs::set_permissions(&skey, std::fs::Permissions::from_mode(0o600))
-                .expect("chmod");
+            std::fs::set_permissions(&skey, std::fs::Permissions::from_mode(0o600)).expect("chmod");
             skeys.push(skey);
         }
         let skeys: Vec<&std::path::Path> = skeys.iter().map(|p| p.as_path()).collect();
