@@ -685,6 +685,57 @@ mod tests {
     }
 
     #[test]
+    fn policies_name_the_two_origins_or_the_deprecated_single_key() {
+        let releases = key("p.example/releases", 1).verifier().to_vkey();
+        let keys = key("p.example/keys", 2).verifier().to_vkey();
+        let roots = key("p.example/root", 3).verifier().to_vkey();
+        let head = format!("{TRUST_HEADER}\nroot {roots}\nthreshold 1\nmax-age 60\n\n");
+        let parse = |policy: &str| Trust::parse(format!("{head}{policy}").as_bytes());
+        // Hand-written: comments, tabs, key log first, the URL on one line only.
+        let t = parse(&format!(
+            "# a Cairn log\n\tlog {keys} https://p.example\n  log\t{releases}\nquorum none\n"
+        ))
+        .expect("spec-style policy");
+        assert_eq!(t.prefix(), "p.example");
+        assert_eq!(t.url, "https://p.example");
+        assert!(!t.single_key);
+        assert_eq!(t.verifier(LogName::Keys).expect("v").to_vkey(), keys);
+        assert_eq!(
+            t.verifier(LogName::Releases).expect("v").to_vkey(),
+            releases
+        );
+        // The deprecated single key stands for both origins, and names the same state.
+        let single = key("p.example", 1).verifier().to_vkey();
+        let old = parse(&format!("log {single} https://p.example\nquorum none\n")).expect("old");
+        assert!(old.single_key);
+        assert_eq!(
+            old.verifier(LogName::Releases).expect("v").to_vkey(),
+            releases
+        );
+        assert_eq!(
+            old.identity(),
+            t.identity(),
+            "a migrated client keeps its state"
+        );
+        // Refused: one per-origin line, mismatched prefixes, different URLs, no URL.
+        assert!(parse(&format!("log {releases} https://p.example\nquorum none\n")).is_err());
+        let other = key("q.example/keys", 2).verifier().to_vkey();
+        assert!(
+            parse(&format!(
+                "log {releases} https://p.example\nlog {other}\nquorum none\n"
+            ))
+            .is_err()
+        );
+        assert!(
+            parse(&format!(
+                "log {releases} https://p.example\nlog {keys} https://q.example\nquorum none\n"
+            ))
+            .is_err()
+        );
+        assert!(parse(&format!("log {releases}\nlog {keys}\nquorum none\n")).is_err());
+    }
+
+    #[test]
     fn witness_arguments_split_on_urls() {
         let w1 = CosignatureSigner::from_seed(KeyName::new("w1").expect("n"), [4; 32])
             .verifier()
