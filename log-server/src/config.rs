@@ -198,7 +198,7 @@ pub struct DataDir {
 /// The log's signing keys: one per origin, so that each log's published verifier key is named
 /// after its origin and no two logs share a public key (c2sp.org/tlog-policy refuses two `log`
 /// lines wrapping the same public key).
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct LogKeys {
     /// Signs the release log's checkpoints; named `PREFIX/releases`.
     pub releases: Ed25519Signer,
@@ -210,6 +210,22 @@ pub struct LogKeys {
     pub legacy: Option<Ed25519Signer>,
 }
 
+/// A second handle on a signing key. `Ed25519Signer` is deliberately not `Clone` (a copy of
+/// a secret should be visible in the code); the log needs one per origin and per thread.
+pub fn copy_signer(key: &Ed25519Signer) -> Ed25519Signer {
+    key.with_name(key.name().clone())
+}
+
+impl Clone for LogKeys {
+    fn clone(&self) -> LogKeys {
+        LogKeys {
+            releases: copy_signer(&self.releases),
+            keys: copy_signer(&self.keys),
+            legacy: self.legacy.as_ref().map(copy_signer),
+        }
+    }
+}
+
 impl LogKeys {
     /// The keys of a log that has not migrated: both origins signed with `key` (named PREFIX).
     pub fn single(key: &Ed25519Signer, prefix: &str) -> Result<LogKeys, String> {
@@ -219,7 +235,7 @@ impl LogKeys {
         Ok(LogKeys {
             releases: key.with_name(name("releases")?),
             keys: key.with_name(name("keys")?),
-            legacy: Some(key.clone()),
+            legacy: Some(copy_signer(key)),
         })
     }
 
@@ -242,7 +258,7 @@ impl LogKeys {
     /// origin's name if that is a different public key.
     pub fn signers(&self, log: &str) -> Vec<Ed25519Signer> {
         let primary = self.primary(log);
-        let mut out = vec![primary.clone()];
+        let mut out = vec![copy_signer(primary)];
         if let Some(legacy) = &self.legacy {
             if legacy.public_key() != primary.public_key() {
                 out.push(legacy.with_name(primary.name().clone()));
@@ -251,9 +267,33 @@ impl LogKeys {
         out
     }
 
+    /// Every key a stored checkpoint of `log` may be signed with when the log opens: the keys
+    /// it signs with now ([`LogKeys::signers`]), and any other key of this data directory under
+    /// the origin's name. Right after `cairn migrate-keys` the stored key-log checkpoint
+    /// carries only the old key's signature (made with what is now the release log's key); if
+    /// `log.key` was deleted before the server started again, that signature still proves the
+    /// checkpoint is this log's own. [`crate::log::Log::open`] then re-signs it.
+    pub fn accepted(&self, log: &str) -> Vec<Ed25519Signer> {
+        let name = self.primary(log).name().clone();
+        let mut out = self.signers(log);
+        for key in [&self.releases, &self.keys]
+            .into_iter()
+            .chain(self.legacy.as_ref())
+        {
+            if out.iter().all(|k| k.public_key() != key.public_key()) {
+                out.push(key.with_name(name.clone()));
+            }
+        }
+        out
+    }
+
     /// The per-origin verifier keys, one line each (release log first): what `cairn init`
     /// prints, what `cairn-log.vkey` holds and what clients and witnesses take.
+    /// A log that has not migrated keeps naming its one key `PREFIX` there.
     pub fn vkeys(&self) -> String {
+        if let (true, Some(legacy)) = (self.is_single_key(), &self.legacy) {
+            return format!("{}\n", legacy.verifier().to_vkey());
+        }
         format!(
             "{}\n{}\n",
             self.releases.verifier().to_vkey(),
@@ -399,9 +439,9 @@ impl DataDir {
             });
         }
         let keys = LogKeys {
-            releases: data.keys.releases.clone(),
-            keys: new_keys_key.clone(),
-            legacy: data.keys.legacy.clone(),
+            releases: copy_signer(&data.keys.releases),
+            keys: copy_signer(new_keys_key),
+            legacy: data.keys.legacy.as_ref().map(copy_signer),
         };
         if new_keys_key.name().as_str() != format!("{}/keys", data.config.origin)
             || keys.is_single_key()

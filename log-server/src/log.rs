@@ -418,6 +418,9 @@ impl std::fmt::Debug for Log {
     }
 }
 
+/// The file on the branch that names the log's verifier keys (spec/git-layout.md).
+const VKEY_FILE: &str = "cairn-log.vkey";
+
 /// Signs a checkpoint of `kind` with every key it carries (see [`LogKeys::signers`]).
 fn sign_checkpoint(keys: &LogKeys, kind: LogKind, text: &str) -> Result<Note, LogError> {
     let signers = keys.signers(kind.name());
@@ -704,7 +707,7 @@ impl Log {
             checkpoints.push((kind, new_size, bytes));
         }
         if state.head.is_none() {
-            changes.push(Change::put("cairn-log.vkey", self.log_keys.vkeys()));
+            changes.push(Change::put(VKEY_FILE, self.log_keys.vkeys()));
         }
         let mut message = format!("cairn: releases {} keys {}\n", new.0, new.1);
         for kind in [LogKind::Releases, LogKind::Keys] {
@@ -772,6 +775,36 @@ impl Log {
                 self.publish_witnessed(kind, note.text(), cosignatures)?;
             }
         }
+        self.refresh_vkey_file()
+    }
+
+    /// Makes the branch's `cairn-log.vkey` hold the verifier keys the log now signs with (it
+    /// names the old single key until the first start after `cairn migrate-keys`): one commit
+    /// that changes only that file, its message of the usual form.
+    fn refresh_vkey_file(&self) -> Result<(), LogError> {
+        let _only_writer = self.sequencer.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(head) = self.read().head.clone() else {
+            return Ok(());
+        };
+        let vkeys = self.log_keys.vkeys();
+        if self.storage.read(&head, VKEY_FILE)?.as_deref() == Some(vkeys.as_bytes()) {
+            return Ok(());
+        }
+        tracing::info!("writing the per-origin verifier keys to {VKEY_FILE}");
+        let message = {
+            let state = self.read();
+            format!(
+                "cairn: releases {} keys {}\n\n{}\n{}",
+                state.releases.committed,
+                state.keys.committed,
+                String::from_utf8_lossy(&state.releases.checkpoint),
+                String::from_utf8_lossy(&state.keys.checkpoint)
+            )
+        };
+        let id = self
+            .storage
+            .commit(Some(&head), &[Change::put(VKEY_FILE, vkeys)], &message)?;
+        self.write().head = Some(id);
         Ok(())
     }
 
@@ -1187,10 +1220,10 @@ fn load(prefix: &str, log_keys: &LogKeys, storage: &dyn Storage) -> Result<State
         let bytes = storage
             .read(&head, &format!("{dir}/checkpoint"))?
             .ok_or_else(|| LogError::Corrupt(format!("{dir}/checkpoint is missing")))?;
-        // Any of the keys the log signs with will do: right after a key change the stored
+        // Any of the data directory's keys will do: right after a key change the stored
         // checkpoint carries only the old one (`Log::open` then re-signs it).
         let mut verified = Err(String::new());
-        for signer in log_keys.signers(dir) {
+        for signer in log_keys.accepted(dir) {
             match VerifiedCheckpoint::verify(&bytes, &origin, &signer.verifier()) {
                 Ok(c) => {
                     verified = Ok(c);

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use cairn_log_server::config::LogKeys;
+use cairn_log_server::config::{LogKeys, copy_signer};
 use cairn_log_server::log::{Log, LogKind, Outcome, Submission};
 use cairn_log_server::metrics::Metrics;
 use cairn_log_server::storage::{
@@ -474,13 +474,50 @@ fn single_key_logs_open_and_migrate_to_per_origin_keys() {
     VerifiedCheckpoint::verify(&before, "example.org/keys", &derived("example.org/keys"))
         .expect("signed with the single key");
     let releases_before = log.read().releases.checkpoint().to_vec();
+    let vkey_file = |storage: &Arc<dyn Storage>| {
+        let head = storage.head().expect("head").expect("a commit");
+        String::from_utf8(storage.read(&head, "cairn-log.vkey").expect("read").expect("file"))
+            .expect("UTF-8")
+    };
+    assert_eq!(
+        vkey_file(&storage),
+        format!("{}\n", old.verifier().to_vkey()),
+        "an unmigrated log names its one key PREFIX"
+    );
     drop(log);
+
+    // Migrated, but log.key deleted before the first start: the stored key-log checkpoint
+    // (signed only by the old key) is still the log's own, and is re-signed by the new key.
+    let copy: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
+    let early = LogKeys {
+        releases: copy_signer(&single.releases),
+        keys: signer("example.org/keys", 9),
+        legacy: None,
+    };
+    {
+        let log = Log::create(
+            PREFIX,
+            &single,
+            Arc::clone(&copy),
+            &fx.genesis(),
+            Arc::new(Metrics::default()),
+        )
+        .expect("create");
+        drop(log);
+        let log = Log::open(PREFIX, &early, Arc::clone(&copy), Arc::new(Metrics::default()))
+            .expect("open without log.key right after the migration");
+        let cp = log.read().keys.checkpoint().to_vec();
+        VerifiedCheckpoint::verify(&cp, "example.org/keys", &early.keys.verifier())
+            .expect("re-signed with the new key");
+        assert_eq!(Note::parse(&cp).expect("note").signatures().len(), 1);
+        assert_eq!(vkey_file(&copy), early.vkeys());
+    }
 
     let new_keys_key = signer("example.org/keys", 8);
     let migrated = LogKeys {
-        releases: single.releases.clone(),
-        keys: new_keys_key.clone(),
-        legacy: Some(old.clone()),
+        releases: copy_signer(&single.releases),
+        keys: copy_signer(&new_keys_key),
+        legacy: Some(copy_signer(&old)),
     };
     let log = Log::open(
         PREFIX,
@@ -489,6 +526,12 @@ fn single_key_logs_open_and_migrate_to_per_origin_keys() {
         Arc::new(Metrics::default()),
     )
     .expect("open after the migration");
+    assert_eq!(
+        vkey_file(&storage),
+        migrated.vkeys(),
+        "the first start after the migration publishes the per-origin keys on the branch"
+    );
+    assert_eq!(migrated.vkeys().lines().count(), 2);
     let after = log.read().keys.checkpoint().to_vec();
     assert_ne!(after, before, "the key log's checkpoint was re-signed");
     VerifiedCheckpoint::verify(&after, "example.org/keys", &new_keys_key.verifier())

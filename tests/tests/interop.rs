@@ -384,3 +384,122 @@ fn gzip_from_a_static_host_and_from_the_log_server() {
         "the mirror stored the decoded bundle"
     );
 }
+
+/// A gzip bomb: 32 MiB of zeros, gzipped with the system's `gzip` to a body smaller than the
+/// smallest cap (a note, 64 KiB), so only a cap on the decoded bytes can refuse it.
+fn gzip_bomb() -> Vec<u8> {
+    let mut child = Command::new("gzip")
+        .args(["-c", "-9", "-n"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run gzip");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let feeder = std::thread::spawn(move || {
+        let zeros = vec![0u8; 1 << 20];
+        for _ in 0..32 {
+            stdin.write_all(&zeros).expect("feed gzip");
+        }
+    });
+    let out = child.wait_with_output().expect("gzip output");
+    feeder.join().expect("feeder");
+    assert!(out.status.success(), "gzip failed");
+    assert!(
+        out.stdout.len() < cairn_verifier::note::MAX_NOTE_SIZE,
+        "the bomb ({} bytes) must be smaller than every cap",
+        out.stdout.len()
+    );
+    out.stdout
+}
+
+#[test]
+fn a_gzip_bomb_is_cut_at_the_decoded_size_cap() {
+    let log = TestLog::start();
+    let (artifact, _) = log.publish("example/os", "1.0", b"one\n");
+    let bomb = gzip_bomb();
+    let note_cap = format!("larger than {} bytes", cairn_verifier::note::MAX_NOTE_SIZE);
+    let bundle_cap = format!("larger than {} bytes", cairn_verifier::tile::MAX_BUNDLE_SIZE);
+
+    // A host whose every answer is the bomb: the checkpoint is refused at the note cap.
+    let hostile = {
+        let bomb = bomb.clone();
+        TinyHttp::start(move |_| Answer::Gzip(bomb.clone()))
+    };
+    let client = Client::new();
+    client.trust(&hostile.url(), &log, &[]);
+    let out = client.verify(&artifact, &[]);
+    assert_ne!(code(&out), 0, "verify accepted a gzip bomb");
+    assert!(text(&out.stderr).contains(&note_cap), "{}", text(&out.stderr));
+    let to = log.scratch().join("bombed-mirror").display().to_string();
+    let out = client.cairn(
+        &["mirror"],
+        &["--from", &hostile.url(), "--to", &to, "--once"],
+    );
+    assert_ne!(code(&out), 0, "mirror accepted a gzip bomb");
+    assert!(text(&out.stderr).contains(&note_cap), "{}", text(&out.stderr));
+
+    // The real log's answers, but every entry bundle is the bomb: refused at the bundle cap
+    // (16 MiB), half the bomb's decoded size.
+    let forward = mitm_paths(log.url(), |_, body| body);
+    let bundles = TinyHttp::start(move |path| {
+        if path.contains("/tile/entries/") {
+            Answer::Gzip(bomb.clone())
+        } else {
+            forward(path)
+        }
+    });
+    let client = Client::new();
+    client.trust(&bundles.url(), &log, &[]);
+    let out = client.verify(&artifact, &[]);
+    assert_ne!(code(&out), 0, "verify accepted a gzipped bundle bomb");
+    assert!(text(&out.stderr).contains(&bundle_cap), "{}", text(&out.stderr));
+}
+
+/// `gzip -c -n` of `data`.
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut child = Command::new("gzip")
+        .args(["-c", "-n"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run gzip");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(data)
+        .expect("feed gzip");
+    let out = child.wait_with_output().expect("gzip output");
+    assert!(out.status.success(), "gzip failed");
+    out.stdout
+}
+
+#[test]
+fn install_keeps_a_gzip_file_that_the_host_labels_content_encoding_gzip() {
+    // Apache's `AddEncoding x-gzip .gz` serves a .tar.gz with `Content-Encoding: gzip`: the
+    // release's digest is that of the compressed file, so install must not decode it.
+    let log = TestLog::start();
+    let tarball = gzip(b"a tar archive, say\n");
+    let (artifact, _) = log.publish("example/os", "1.0", &tarball);
+    let proof = std::fs::read(proof_path(&artifact)).expect("proof");
+    let served = tarball.clone();
+    let host = TinyHttp::start(move |path| match path {
+        "/os.tar.gz" => Answer::Gzip(served.clone()),
+        "/os.tar.gz.tlog-proof" => Answer::Full(200, proof.clone()),
+        _ => Answer::Full(404, b"not found\n".to_vec()),
+    });
+    let client = Client::new();
+    client.trust(&log.url(), &log, &[]);
+    let dest = tempfile::tempdir().expect("dest");
+    let to = dest.path().join("os.tar.gz");
+    let out = client.cairn(
+        &["install"],
+        &[
+            &format!("{}/os.tar.gz", host.url()),
+            "--to",
+            &to.display().to_string(),
+        ],
+    );
+    assert_exit(&out, 0, "install a .tar.gz served with Content-Encoding: gzip");
+    assert_eq!(std::fs::read(&to).expect("installed"), tarball);
+}

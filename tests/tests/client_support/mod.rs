@@ -438,6 +438,9 @@ impl Client {
 pub enum Answer {
     /// Status and body.
     Full(u16, Vec<u8>),
+    /// 200 with `Content-Encoding: gzip` and this (already gzipped) body, whatever the
+    /// request's `Accept-Encoding` (a misconfigured or hostile host).
+    Gzip(Vec<u8>),
     /// Send the headers announcing `total` bytes and `first` of the body, then stall until the
     /// server stops (a download the test interrupts).
     Stall { total: u64, first: Vec<u8> },
@@ -519,6 +522,14 @@ fn serve_one(stream: TcpStream, handler: &Handler, stop: &AtomicBool) {
         Answer::Full(status, body) => {
             let head = format!(
                 "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(&body);
+        }
+        Answer::Gzip(body) => {
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nContent-Type: application/octet-stream\r\nContent-Encoding: gzip\r\nConnection: close\r\n\r\n",
                 body.len()
             );
             let _ = stream.write_all(head.as_bytes());
