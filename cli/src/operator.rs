@@ -354,9 +354,10 @@ pub(crate) fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     };
     let data = DataDir::open(&dir)?;
     if data.keys.is_single_key() {
-        tracing::warn!(
-            "{} signs both logs with one key (log.key): a tlog-policy file cannot list both logs; \
-             run `cairn migrate-keys --data {}` (docs/operators.md)",
+        eprintln!(
+            "cairn: warning: {} signs both logs with one key (log.key, deprecated): a tlog-policy \
+             file cannot list both logs; stop the server and run `cairn migrate-keys --data {}` \
+             (docs/operators.md)",
             dir.display(),
             dir.display()
         );
