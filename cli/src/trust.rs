@@ -578,6 +578,14 @@ fn run_init(args: &InitArgs) -> anyhow::Result<()> {
         trust.url,
         path.display()
     );
+    if trust.single_key {
+        eprintln!(
+            "cairn: warning: --log-key {:?} is a Cairn log's single key (deprecated): ask the \
+             operator for the log's two per-origin verifier keys (`cairn migrate-keys` prints them) \
+             and re-run this command with them",
+            trust.prefix()
+        );
+    }
     if trust.witnesses.is_empty() {
         eprintln!(
             "cairn: warning: no witnesses: clients will not check checkpoint age, and a log that \

@@ -63,6 +63,11 @@ fn log_verifier(origin: &str, vkey: &str) -> anyhow::Result<AnyVerifier> {
         ))
         .into());
     }
+    eprintln!(
+        "cairn: warning: --log {origin}: the key {name:?} is a Cairn log's single key \
+         (deprecated); give the key named {origin} that `cairn init` or `cairn migrate-keys` \
+         printed (docs/operators.md, \"Migrating to per-origin verifier keys\")"
+    );
     let name = KeyName::new(origin).map_err(|e| Failure::Usage(format!("--log {origin}: {e}")))?;
     Ok(AnyVerifier::Ed25519(key.with_name(name)))
 }

@@ -20,7 +20,7 @@ use cairn_tests::log::{Log, LogView};
 use cairn_tests::process::{Server, cairn_bin};
 use cairn_verifier::entry::{Entry, KeyEvent, Release, RootSet, Sha256Digest};
 use cairn_verifier::keylog::{InvalidRelease, KeyState, deprecation_is_valid, release_is_valid};
-use cairn_verifier::note::{Ed25519Signer, Ed25519Verifier, KeyName, Note, NoteVerifier as _};
+use cairn_verifier::note::{Ed25519Signer, Ed25519Verifier, Note};
 use cairn_verifier::tlog_proof::TlogProof;
 
 const GUIDE: &str = "docs/maintainers.md";
