@@ -476,8 +476,13 @@ fn single_key_logs_open_and_migrate_to_per_origin_keys() {
     let releases_before = log.read().releases.checkpoint().to_vec();
     let vkey_file = |storage: &Arc<dyn Storage>| {
         let head = storage.head().expect("head").expect("a commit");
-        String::from_utf8(storage.read(&head, "cairn-log.vkey").expect("read").expect("file"))
-            .expect("UTF-8")
+        String::from_utf8(
+            storage
+                .read(&head, "cairn-log.vkey")
+                .expect("read")
+                .expect("file"),
+        )
+        .expect("UTF-8")
     };
     assert_eq!(
         vkey_file(&storage),
@@ -504,8 +509,13 @@ fn single_key_logs_open_and_migrate_to_per_origin_keys() {
         )
         .expect("create");
         drop(log);
-        let log = Log::open(PREFIX, &early, Arc::clone(&copy), Arc::new(Metrics::default()))
-            .expect("open without log.key right after the migration");
+        let log = Log::open(
+            PREFIX,
+            &early,
+            Arc::clone(&copy),
+            Arc::new(Metrics::default()),
+        )
+        .expect("open without log.key right after the migration");
         let cp = log.read().keys.checkpoint().to_vec();
         VerifiedCheckpoint::verify(&cp, "example.org/keys", &early.keys.verifier())
             .expect("re-signed with the new key");

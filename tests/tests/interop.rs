@@ -418,7 +418,10 @@ fn a_gzip_bomb_is_cut_at_the_decoded_size_cap() {
     let (artifact, _) = log.publish("example/os", "1.0", b"one\n");
     let bomb = gzip_bomb();
     let note_cap = format!("larger than {} bytes", cairn_verifier::note::MAX_NOTE_SIZE);
-    let bundle_cap = format!("larger than {} bytes", cairn_verifier::tile::MAX_BUNDLE_SIZE);
+    let bundle_cap = format!(
+        "larger than {} bytes",
+        cairn_verifier::tile::MAX_BUNDLE_SIZE
+    );
 
     // A host whose every answer is the bomb: the checkpoint is refused at the note cap.
     let hostile = {
@@ -429,14 +432,22 @@ fn a_gzip_bomb_is_cut_at_the_decoded_size_cap() {
     client.trust(&hostile.url(), &log, &[]);
     let out = client.verify(&artifact, &[]);
     assert_ne!(code(&out), 0, "verify accepted a gzip bomb");
-    assert!(text(&out.stderr).contains(&note_cap), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains(&note_cap),
+        "{}",
+        text(&out.stderr)
+    );
     let to = log.scratch().join("bombed-mirror").display().to_string();
     let out = client.cairn(
         &["mirror"],
         &["--from", &hostile.url(), "--to", &to, "--once"],
     );
     assert_ne!(code(&out), 0, "mirror accepted a gzip bomb");
-    assert!(text(&out.stderr).contains(&note_cap), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains(&note_cap),
+        "{}",
+        text(&out.stderr)
+    );
 
     // The real log's answers, but every entry bundle is the bomb: refused at the bundle cap
     // (16 MiB), half the bomb's decoded size.
@@ -452,7 +463,11 @@ fn a_gzip_bomb_is_cut_at_the_decoded_size_cap() {
     client.trust(&bundles.url(), &log, &[]);
     let out = client.verify(&artifact, &[]);
     assert_ne!(code(&out), 0, "verify accepted a gzipped bundle bomb");
-    assert!(text(&out.stderr).contains(&bundle_cap), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains(&bundle_cap),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 /// `gzip -c -n` of `data`.
@@ -500,6 +515,172 @@ fn install_keeps_a_gzip_file_that_the_host_labels_content_encoding_gzip() {
             &to.display().to_string(),
         ],
     );
-    assert_exit(&out, 0, "install a .tar.gz served with Content-Encoding: gzip");
+    assert_exit(
+        &out,
+        0,
+        "install a .tar.gz served with Content-Encoding: gzip",
+    );
     assert_eq!(std::fs::read(&to).expect("installed"), tarball);
+}
+
+/// A data directory in the layout of versions before per-origin keys: `log.key` (named PREFIX,
+/// the test's `log_key()`) signs both logs. Made with the log server's library, as those
+/// versions' `cairn init` did.
+fn old_single_key_data_dir(dir: &Path, root: &cairn_verifier::note::Ed25519Signer) {
+    use cairn_log_server::config::LogKeys;
+    use cairn_log_server::log::Log;
+    use cairn_log_server::metrics::Metrics;
+    use cairn_log_server::storage::GitStorage;
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::create_dir_all(dir).expect("mkdir");
+    std::fs::write(dir.join("config.toml"), format!("origin = \"{PREFIX}\"\n")).expect("config");
+    let key = dir.join("log.key");
+    std::fs::write(&key, format!("{}\n", log_key().to_skey())).expect("log.key");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let storage = GitStorage::init(dir.join("repo.git")).expect("git init");
+    Log::create(
+        PREFIX,
+        &LogKeys::single(&log_key(), PREFIX).expect("keys"),
+        std::sync::Arc::new(storage),
+        &cairn_tests::fixtures::genesis(&[root], 1, &[root]),
+        std::sync::Arc::new(Metrics::default()),
+    )
+    .expect("create the old log");
+}
+
+#[test]
+fn migrate_keys_keeps_old_trust_files_working_until_log_key_is_deleted() {
+    let mut log = TestLog::start();
+    let old_dir = log.scratch().join("old-data");
+    old_single_key_data_dir(&old_dir, &log.root);
+    log.serve(&old_dir);
+    let add = sign(&add_key_event(&log.release, "example/*", 0), &[&log.root]);
+    log.post("keys", &add).expect("add the release key");
+    let (first, _) = log.publish("example/os", "1.0", b"one\n");
+
+    // A client of the old log: its trust file names the single PREFIX key.
+    let client = Client::new();
+    let single = log_key().verifier().to_vkey();
+    let out = client.trust_raw(&log.url(), &single, &log, &[]);
+    assert_exit(&out, 0, "trust init with the single key");
+    assert!(
+        text(&out.stderr).contains("deprecated"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = client.verify(&first, &[]);
+    assert_exit(&out, 0, "old trust file, old log");
+    assert!(
+        text(&out.stderr).contains("deprecated") && text(&out.stderr).contains("trust init"),
+        "the warning names the command to run: {}",
+        text(&out.stderr)
+    );
+
+    // The migration.
+    log.stop();
+    let old_dir_arg = old_dir.display().to_string();
+    let out = run_cairn(&["migrate-keys", "--data", &old_dir_arg]);
+    assert_exit(&out, 0, "cairn migrate-keys");
+    let vkeys = text(&out.stdout);
+    let lines: Vec<&str> = vkeys.lines().collect();
+    assert_eq!(lines.len(), 2, "{vkeys}");
+    let releases_vkey = log_key()
+        .with_name(KeyName::new(&format!("{PREFIX}/releases")).expect("name"))
+        .verifier()
+        .to_vkey();
+    assert_eq!(lines[0], releases_vkey, "the release log keeps its key");
+    assert!(lines[1].starts_with(&format!("{PREFIX}/keys+")), "{vkeys}");
+    let new_keys = cairn_verifier::note::Ed25519Verifier::from_vkey(lines[1]).expect("vkey");
+    assert_ne!(
+        *new_keys.public_key(),
+        log_key().public_key(),
+        "the key log has a new key"
+    );
+    let again = run_cairn(&["migrate-keys", "--data", &old_dir_arg]);
+    assert_ne!(code(&again), 0, "a second migrate-keys");
+    assert!(
+        text(&again.stderr).contains("already has per-origin keys"),
+        "{}",
+        text(&again.stderr)
+    );
+    let vkeys_file = log.scratch().join("log.vkey");
+    std::fs::write(&vkeys_file, &vkeys).expect("write log.vkey");
+    let vkeys_arg = vkeys_file.display().to_string();
+
+    log.serve(&old_dir);
+    assert_eq!(
+        text(&cairn_tests::git::read_on_branch(
+            &old_dir.join("repo.git"),
+            "cairn-log.vkey"
+        )),
+        vkeys,
+        "the server published the new keys on the branch"
+    );
+    // The old trust file still verifies, old and new releases (the key log is dual-signed).
+    // (Re-made only because the restarted server listens on another port.)
+    assert_exit(
+        &client.trust_raw(&log.url(), &single, &log, &[]),
+        0,
+        "the same old trust file, new port",
+    );
+    let (second, _) = log.publish("example/os", "2.0", b"two\n");
+    for artifact in [&first, &second] {
+        assert_exit(
+            &client.verify(artifact, &[]),
+            0,
+            "old trust file, migrated log",
+        );
+    }
+    // Go opens both logs' checkpoints with the published keys.
+    let bin = xmodcheck(&log.scratch());
+    let out = run(&bin, &["-url", &log.url(), "-vkeys", &vkeys_arg]);
+    assert!(
+        out.status.success(),
+        "x/mod after the migration: {}",
+        text(&out.stderr)
+    );
+    // The client moves to the new keys and keeps what it verified (one state per log).
+    let out = client.trust_raw(&log.url(), &vkeys_arg, &log, &[]);
+    assert_exit(&out, 0, "trust init with the per-origin keys");
+    let out = client.verify(&second, &[]);
+    assert_exit(&out, 0, "new trust file");
+    assert!(
+        !text(&out.stderr).contains("deprecated"),
+        "{}",
+        text(&out.stderr)
+    );
+    let states = std::fs::read_dir(client.state().join("logs"))
+        .expect("state")
+        .count();
+    assert_eq!(states, 1, "the new trust file names the same log state");
+
+    // log.key deleted: the old signature is gone, old trust files stop verifying the key log.
+    log.stop();
+    std::fs::remove_file(old_dir.join("log.key")).expect("rm log.key");
+    log.serve(&old_dir);
+    assert_exit(
+        &client.trust_raw(&log.url(), &vkeys_arg, &log, &[]),
+        0,
+        "the same new trust file, new port",
+    );
+    let (third, _) = log.publish("example/os", "3.0", b"three\n");
+    assert_exit(
+        &client.verify(&third, &[]),
+        0,
+        "new trust file after log.key is gone",
+    );
+    let keys_checkpoint = log.get("/keys/checkpoint");
+    let note = cairn_verifier::note::Note::parse(&keys_checkpoint).expect("note");
+    assert_eq!(note.signatures().len(), 1, "only the new key-log key signs");
+    let old_client = Client::new();
+    assert_exit(
+        &old_client.trust_raw(&log.url(), &single, &log, &[]),
+        0,
+        "trust init with the single key",
+    );
+    assert_ne!(
+        code(&old_client.verify(&third, &[])),
+        0,
+        "the single key no longer verifies the key log"
+    );
 }
