@@ -49,15 +49,35 @@ const MAX_REASON_LEN: usize = 200;
 pub(crate) struct FetchError(pub(crate) String);
 
 /// A blocking HTTP client built the way every Cairn command builds one (rustls with ring).
+/// It sends `Accept-Encoding: gzip` and decodes gzip answers (hosts may gzip entry bundles,
+/// as tlog-tiles allows); every cap ([`read_limited`]) applies to the decoded bytes.
 pub(crate) fn http_client(timeout: Option<Duration>) -> anyhow::Result<reqwest::blocking::Client> {
+    client_builder(timeout)
+        .build()
+        .context("setting up the HTTP client")
+}
+
+/// Like [`http_client`], for downloading release files: the bytes exactly as the host stores
+/// them. No `Accept-Encoding`, and a `Content-Encoding: gzip` answer is not decoded: a host
+/// that labels a `.tar.gz` that way (Apache's `AddEncoding x-gzip .gz`) would otherwise hand
+/// over the decompressed tar, whose digest is not the release's.
+pub(crate) fn download_client(
+    timeout: Option<Duration>,
+) -> anyhow::Result<reqwest::blocking::Client> {
+    client_builder(timeout)
+        .no_gzip()
+        .build()
+        .context("setting up the HTTP client")
+}
+
+fn client_builder(timeout: Option<Duration>) -> reqwest::blocking::ClientBuilder {
     // reqwest is built without a default crypto provider (to keep aws-lc-sys out); ring is
     // installed once per process. An error means one is installed already.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut builder = reqwest::blocking::Client::builder()
+    reqwest::blocking::Client::builder()
         .connect_timeout(Duration::from_secs(10))
-        .user_agent(concat!("cairn/", env!("CARGO_PKG_VERSION")));
-    builder = builder.timeout(timeout);
-    builder.build().context("setting up the HTTP client")
+        .user_agent(concat!("cairn/", env!("CARGO_PKG_VERSION")))
+        .timeout(timeout)
 }
 
 /// A reader that fails once a deadline has passed, checked before every read: the total

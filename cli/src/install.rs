@@ -15,7 +15,7 @@ use anyhow::Context as _;
 use serde_json::json;
 
 use crate::exit::Failure;
-use crate::fetch::{error_chain, http_client, read_limited, request_deadline};
+use crate::fetch::{download_client, error_chain, http_client, read_limited, request_deadline};
 use crate::hashing::hash_stream;
 use crate::report::Report;
 use crate::state::sync_dir;
@@ -173,8 +173,9 @@ fn install(
     let hashed = match source {
         Source::Url(url) => {
             // reqwest's blocking timeout bounds each wait (the headers, every read), not the
-            // whole transfer: a multi-GiB download may take long, a stalled one fails.
-            let http = http_client(Some(STALL_TIMEOUT))?;
+            // whole transfer: a multi-GiB download may take long, a stalled one fails. The
+            // file is hashed as the host stores it, never gzip-decoded (`download_client`).
+            let http = download_client(Some(STALL_TIMEOUT))?;
             let response = http
                 .get(url.clone())
                 .send()

@@ -107,34 +107,78 @@ pub(crate) fn read_verifier(arg: &str, what: &str) -> anyhow::Result<Ed25519Veri
     })
 }
 
-/// The log's verifier key (`--log-key`): its key name is the log's origin prefix, and the log
-/// signs each checkpoint under the per-log origin `PREFIX/releases` or `PREFIX/keys` with the
-/// same key material.
+/// The log's verifier keys (`--log-key`): a vkey, or a file holding the two per-origin keys
+/// `cairn init` prints (`PREFIX/releases+...` and `PREFIX/keys+...`, one a line). A single key
+/// named `PREFIX` (logs made before per-origin keys) stands for both origins, with a warning.
 #[derive(Debug, Clone)]
 pub(crate) struct LogKey {
-    prefix: String,
-    key: Ed25519Verifier,
+    keys: Vec<Ed25519Verifier>,
 }
 
 impl LogKey {
     pub(crate) fn parse(arg: &str) -> anyhow::Result<LogKey> {
-        let key = read_verifier(arg, "--log-key")?;
-        Ok(LogKey {
-            prefix: key.name().as_str().to_owned(),
-            key,
-        })
+        let mut keys = Vec::new();
+        for line in crate::trust::vkey_lines(arg)? {
+            keys.push(Ed25519Verifier::from_vkey(&line).map_err(|e| {
+                Failure::Usage(format!(
+                    "--log-key: {line:?} is not an Ed25519 verifier key: {e}"
+                ))
+            })?);
+        }
+        if let [key] = keys.as_slice() {
+            let name = key.name().as_str();
+            if !name.ends_with("/releases") && !name.ends_with("/keys") {
+                eprintln!(
+                    "cairn: warning: --log-key {name:?} is a single log key (deprecated); pass \
+                     the file with the log's two per-origin keys (PREFIX/releases and \
+                     PREFIX/keys) that `cairn init` printed"
+                );
+            }
+        }
+        Ok(LogKey { keys })
     }
 
     /// The origin of one of the two logs, `PREFIX/releases` or `PREFIX/keys`.
     pub(crate) fn origin(&self, log: &str) -> String {
-        format!("{}/{log}", self.prefix)
+        for key in &self.keys {
+            let name = key.name().as_str();
+            if name.ends_with(&format!("/{log}")) {
+                return name.to_owned();
+            }
+            if let Some(prefix) = name
+                .strip_suffix("/releases")
+                .or_else(|| name.strip_suffix("/keys"))
+            {
+                return format!("{prefix}/{log}");
+            }
+        }
+        let prefix = self.keys.first().map(|k| k.name().as_str()).unwrap_or("");
+        format!("{prefix}/{log}")
     }
 
     /// The verifier of that log's checkpoints.
     pub(crate) fn verifier_for(&self, log: &str) -> anyhow::Result<Ed25519Verifier> {
-        let name = KeyName::new(&self.origin(log))
-            .map_err(|e| Failure::Usage(format!("--log-key: origin prefix too long: {e}")))?;
-        Ok(self.key.with_name(name))
+        let origin = self.origin(log);
+        if let Some(key) = self.keys.iter().find(|k| k.name().as_str() == origin) {
+            return Ok(key.clone());
+        }
+        let single = self.keys.iter().find(|k| {
+            let name = k.name().as_str();
+            !name.ends_with("/releases") && !name.ends_with("/keys")
+        });
+        match single {
+            Some(key) => {
+                let name = KeyName::new(&origin).map_err(|e| {
+                    Failure::Usage(format!("--log-key: origin prefix too long: {e}"))
+                })?;
+                Ok(key.with_name(name))
+            }
+            None => Err(Failure::Usage(format!(
+                "--log-key has no key named {origin}: pass the file with both of the log's \
+                 verifier keys"
+            ))
+            .into()),
+        }
     }
 }
 

@@ -271,11 +271,44 @@ pub(crate) fn load_stored(
         )
     })?;
     let what = "stored key log";
-    let cp = verify_signature(trust, LogName::Keys, &snapshot.checkpoint, what, report)?;
+    let cp = match stored_before_migration(trust, &snapshot.checkpoint) {
+        Some(cp) => {
+            report.pass(
+                "checkpoint-signature",
+                format!(
+                    "{what}: {} size {} signed by the log's key from before per-origin keys \
+                     (now the release log's key)",
+                    cp.origin(),
+                    cp.size()
+                ),
+            );
+            cp
+        }
+        None => verify_signature(trust, LogName::Keys, &snapshot.checkpoint, what, report)?,
+    };
     if let Some(freshness) = freshness {
         check_witnesses(trust, &cp, what, now, freshness, report)?;
     }
     check_entries_and_replay(trust, cp, snapshot.entries, what, report).map(Some)
+}
+
+/// A key log this client stored before its log moved to per-origin keys (`cairn migrate-keys`)
+/// and before the key log grew again carries only the old single key's signature; that key is
+/// the release log's key now (the migration keeps it). Accepted for this client's own stored
+/// copy only, which it verified when it stored it, so a client that takes the new keys keeps
+/// its key log, and its consistency with what it saw, instead of failing. `None` when the key
+/// log's own key verifies it (or nothing does).
+fn stored_before_migration(trust: &Trust, bytes: &[u8]) -> Option<VerifiedCheckpoint> {
+    let origin = trust.origin(LogName::Keys);
+    let keys = trust.verifier(LogName::Keys).ok()?;
+    if VerifiedCheckpoint::verify_without_extensions(bytes, &origin, &keys).is_ok() {
+        return None;
+    }
+    let old = trust
+        .verifier(LogName::Releases)
+        .ok()?
+        .with_name(cairn_verifier::note::NoteVerifier::name(&keys).clone());
+    VerifiedCheckpoint::verify_without_extensions(bytes, &origin, &old).ok()
 }
 
 /// Of two verified copies of the key log, the newer one, after checking they are consistent

@@ -49,6 +49,8 @@ enum Command {
     Vkey(vkey::Args),
     /// Create a log: data directory, git repository, log key, and the genesis key event.
     Init(operator::InitArgs),
+    /// Give a log made before per-origin keys a separate key for its key log.
+    MigrateKeys(operator::MigrateKeysArgs),
     /// Serve a log (creates a development log in ./cairn-data when run without --data).
     Serve(operator::ServeArgs),
     /// Key-log events: make (root, add, retire, revoke), sign, and submit them.
@@ -82,6 +84,7 @@ fn main() -> ExitCode {
         Command::Keygen(args) => keygen::run(&args),
         Command::Vkey(args) => vkey::run(&args),
         Command::Init(args) => operator::init(&args),
+        Command::MigrateKeys(args) => operator::migrate_keys(&args),
         Command::Serve(args) => {
             init_logging();
             operator::serve(&args)

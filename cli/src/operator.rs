@@ -10,7 +10,8 @@ use anyhow::{Context as _, bail};
 use cairn_keys::KeyRef;
 use cairn_log_server::batcher::BatchLimits;
 use cairn_log_server::config::{
-    Config, DataDir, LimitsConfig, SequencerConfig, check_origin_prefix,
+    Config, DataDir, LOG_KEY_FILE, LimitsConfig, NewKey, NewLogKeys, SequencerConfig,
+    check_origin_prefix,
 };
 use cairn_log_server::listener::{ConnectionLimits, effective_max_connections, raise_fd_limit};
 use cairn_log_server::log::{Log, MAX_ENTRY_SIZE};
@@ -45,11 +46,20 @@ pub(crate) struct InitArgs {
     /// The genesis key event: a `cairn/key/v1` root event signed by its threshold of roots.
     #[arg(long, value_name = "GENESIS.note")]
     genesis: PathBuf,
-    /// Use this signing key as the log key instead of generating one: a key file named PREFIX
-    /// (copied into DIR/log.key), or a pkcs11: URI or ssh-agent: key (recorded as `log_key` in
-    /// DIR/config.toml; the key never touches the disk).
-    #[arg(long, value_name = "KEYREF")]
-    log_key: Option<String>,
+    /// Use these signing keys instead of generating them: give the option twice, one key named
+    /// PREFIX/releases and one named PREFIX/keys (`cairn keygen --name ...`). Each is a key
+    /// file (copied into DIR), or a pkcs11: URI or ssh-agent: key (recorded in DIR/config.toml
+    /// as `releases_key`/`keys_key`; the key never touches the disk).
+    #[arg(long = "log-key", value_name = "KEYREF")]
+    log_keys: Vec<String>,
+}
+
+/// Arguments of `cairn migrate-keys`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct MigrateKeysArgs {
+    /// Data directory made before per-origin keys (it has `log.key` only). Stop the server first.
+    #[arg(long, value_name = "DIR")]
+    data: PathBuf,
 }
 
 /// Arguments of `cairn serve`.
@@ -220,16 +230,13 @@ fn check_genesis(bytes: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The log key of a new log.
-enum NewKey {
-    /// Written to DIR/log.key.
-    File(Ed25519Signer),
-    /// A token or agent key, and its reference for config.toml.
-    Reference(KeySigner, String),
-}
-
-fn create_log(dir: &Path, origin: &str, log_key: NewKey, genesis: &[u8]) -> anyhow::Result<Log> {
-    let mut config = Config {
+fn create_log(
+    dir: &Path,
+    origin: &str,
+    log_keys: NewLogKeys,
+    genesis: &[u8],
+) -> anyhow::Result<Log> {
+    let config = Config {
         origin: origin.to_owned(),
         sequencer: SequencerConfig::default(),
         limits: LimitsConfig::default(),
@@ -239,19 +246,15 @@ fn create_log(dir: &Path, origin: &str, log_key: NewKey, genesis: &[u8]) -> anyh
         witnessing: Default::default(),
         hook: None,
         log_key: None,
+        releases_key: None,
+        keys_key: None,
     };
-    let data = match log_key {
-        NewKey::File(signer) => DataDir::create(dir, config, signer)?,
-        NewKey::Reference(signer, reference) => {
-            config.log_key = Some(reference);
-            DataDir::create_with_reference(dir, config, signer)?
-        }
-    };
+    let data = DataDir::create(dir, config, log_keys)?;
     let created = (|| -> anyhow::Result<Log> {
         let storage = GitStorage::init(data.repo_path())?;
         Ok(Log::create(
             origin,
-            &data.log_key,
+            &data.keys,
             Arc::new(storage),
             genesis,
             Arc::new(Metrics::default()),
@@ -269,33 +272,108 @@ pub(crate) fn init(args: &InitArgs) -> anyhow::Result<()> {
     let genesis =
         fs::read(&args.genesis).with_context(|| format!("reading {}", args.genesis.display()))?;
     check_genesis(&genesis)?;
-    let log_key = match args.log_key.as_deref().map(parse_keyref).transpose()? {
-        Some(KeyRef::File(path)) => NewKey::File(read_signer(&path)?),
-        Some(external) => NewKey::Reference(
-            external.open_named(&args.origin).map_err(key_error)?,
-            args.log_key.clone().unwrap_or_default(),
-        ),
-        None => NewKey::File(random_signer(&args.origin)?),
-    };
-    let name = match &log_key {
-        NewKey::File(signer) => signer.verifier().name().as_str().to_owned(),
-        NewKey::Reference(signer, _) => signer.verifier().name().as_str().to_owned(),
-    };
-    if name != args.origin {
-        bail!(Failure::Usage(format!(
-            "the log key is named {name:?}; it must be named after the origin prefix {:?}",
-            args.origin
-        )));
-    }
-    let log = create_log(&args.data, &args.origin, log_key, &genesis)?;
+    let log_keys = init_keys(&args.origin, &args.log_keys)?;
+    let log = create_log(&args.data, &args.origin, log_keys, &genesis)?;
     eprintln!(
         "cairn: created log {} in {} (key log: genesis at index 0)",
         args.origin,
         args.data.display()
     );
-    #[allow(clippy::print_stdout)] // The log's verifier key is this command's data.
+    #[allow(clippy::print_stdout)] // The log's verifier keys are this command's data.
     {
-        println!("{}", log.log_vkey());
+        print!("{}", log.log_vkeys());
+    }
+    Ok(())
+}
+
+/// The per-origin signing keys for `cairn init`: generated, or the two given with `--log-key`.
+fn init_keys(prefix: &str, given: &[String]) -> anyhow::Result<NewLogKeys> {
+    let open = |keyref: &str| -> anyhow::Result<NewKey> {
+        Ok(match parse_keyref(keyref)? {
+            KeyRef::File(path) => NewKey::File(read_signer(&path)?),
+            external => {
+                // A token or agent key carries no name: it is the key of the log it is given
+                // for, in the order releases, keys.
+                let log = if given.first().map(String::as_str) == Some(keyref) {
+                    "releases"
+                } else {
+                    "keys"
+                };
+                NewKey::Reference {
+                    key: external
+                        .open_named(&format!("{prefix}/{log}"))
+                        .map_err(key_error)?,
+                    reference: keyref.to_owned(),
+                }
+            }
+        })
+    };
+    let name = |key: &NewKey| match key {
+        NewKey::File(signer) => signer.verifier().name().as_str().to_owned(),
+        NewKey::Reference { key, .. } => key.verifier().name().as_str().to_owned(),
+    };
+    let public = |key: &NewKey| match key {
+        NewKey::File(signer) => signer.public_key(),
+        NewKey::Reference { key, .. } => key.key().public_key(),
+    };
+    let (releases, keys) = match given {
+        [] => (
+            NewKey::File(random_signer(&format!("{prefix}/releases"))?),
+            NewKey::File(random_signer(&format!("{prefix}/keys"))?),
+        ),
+        [a, b] => {
+            let (a, b) = (open(a)?, open(b)?);
+            if name(&a).ends_with("/keys") {
+                (b, a)
+            } else {
+                (a, b)
+            }
+        }
+        _ => bail!(Failure::Usage(format!(
+            "--log-key was given {} times; give it twice, one key for {prefix}/releases and \
+             one for {prefix}/keys (or leave it out to generate both)",
+            given.len()
+        ))),
+    };
+    for (key, log) in [(&releases, "releases"), (&keys, "keys")] {
+        let want = format!("{prefix}/{log}");
+        if name(key) != want {
+            bail!(Failure::Usage(format!(
+                "--log-key: a key is named {:?}; the {log} log's key must be named {want:?} \
+                 (one key per origin, as c2sp.org/tlog-checkpoint asks)",
+                name(key)
+            )));
+        }
+    }
+    if public(&releases) == public(&keys) {
+        bail!(Failure::Usage(
+            "--log-key: the two logs need different keys (a tlog-policy file refuses two logs \
+             with one public key)"
+                .to_owned()
+        ));
+    }
+    Ok(NewLogKeys { releases, keys })
+}
+
+/// `cairn migrate-keys`: gives a data directory made before per-origin keys a key of its own
+/// for the key log (docs/operators.md, "Migrating to per-origin verifier keys").
+pub(crate) fn migrate_keys(args: &MigrateKeysArgs) -> anyhow::Result<()> {
+    let data = DataDir::open(&args.data)?;
+    let prefix = data.config.origin.clone();
+    let fresh = random_signer(&format!("{prefix}/keys"))?;
+    let keys = DataDir::migrate(&args.data, &fresh)?;
+    eprintln!(
+        "cairn: {} now has per-origin keys: the release log keeps its key, the key log has a new \
+         one. While {} stays, checkpoints also carry the old key's signature, so existing trust \
+         files keep working; restart `cairn serve`, publish the keys below, and delete {} once \
+         clients and witnesses use them.",
+        args.data.display(),
+        args.data.join(LOG_KEY_FILE).display(),
+        args.data.join(LOG_KEY_FILE).display()
+    );
+    #[allow(clippy::print_stdout)] // The new verifier keys are this command's data.
+    {
+        print!("{}", keys.vkeys());
     }
     Ok(())
 }
@@ -310,7 +388,7 @@ fn create_dev_log(dir: &Path) -> anyhow::Result<()> {
         reason: Some(Reason::new("development log created by cairn serve")?),
     };
     let genesis = Note::sign(&event.to_text(), &[&root])?.to_bytes();
-    let log = create_log(dir, origin, NewKey::File(random_signer(origin)?), &genesis)?;
+    let log = create_log(dir, origin, init_keys(origin, &[])?, &genesis)?;
     let root_path = dir.join("root.key");
     write_new(
         &root_path,
@@ -318,7 +396,9 @@ fn create_dev_log(dir: &Path) -> anyhow::Result<()> {
         0o600,
     )?;
     eprintln!("cairn: created a DEVELOPMENT log in {}", dir.display());
-    eprintln!("cairn:   log key (verifier): {}", log.log_vkey());
+    for vkey in log.log_vkeys().lines() {
+        eprintln!("cairn:   log key (verifier): {vkey}");
+    }
     eprintln!(
         "cairn:   root key (verifier): {}",
         root.verifier().to_vkey()
@@ -346,11 +426,20 @@ pub(crate) fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         }
     };
     let data = DataDir::open(&dir)?;
+    if data.keys.is_single_key() {
+        eprintln!(
+            "cairn: warning: {} signs both logs with one key (log.key, deprecated): a tlog-policy \
+             file cannot list both logs; stop the server and run `cairn migrate-keys --data {}` \
+             (docs/operators.md)",
+            dir.display(),
+            dir.display()
+        );
+    }
     let storage = GitStorage::open(data.repo_path())?;
     let metrics = Arc::new(Metrics::default());
     let log = Log::open(
         &data.config.origin,
-        &data.log_key,
+        &data.keys,
         Arc::new(storage),
         Arc::clone(&metrics),
     )

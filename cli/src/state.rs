@@ -101,7 +101,7 @@ impl StateDir {
 
     /// The directory holding what this client verified of the log `trust` names.
     pub(crate) fn log_dir(&self, trust: &Trust) -> PathBuf {
-        let digest = sha256(trust.log_key.to_vkey().as_bytes());
+        let digest = sha256(trust.identity().as_bytes());
         let id: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
         self.root.join("logs").join(id)
     }

@@ -59,8 +59,14 @@ pub(crate) struct Witness {
 /// A parsed, validated trust file.
 #[derive(Debug, Clone)]
 pub(crate) struct Trust {
-    /// The log's verifier key (key name = origin prefix).
-    pub(crate) log_key: Ed25519Verifier,
+    /// The origin prefix: origins are `PREFIX/releases` and `PREFIX/keys`.
+    prefix: String,
+    /// The release log's verifier key, named `PREFIX/releases`.
+    releases_key: Ed25519Verifier,
+    /// The key log's verifier key, named `PREFIX/keys`.
+    keys_key: Ed25519Verifier,
+    /// The policy names the log by one key named PREFIX (before per-origin keys; deprecated).
+    pub(crate) single_key: bool,
     /// The log's base URL (from the policy's `log` line).
     pub(crate) url: String,
     /// The pinned genesis roots of the key log.
@@ -76,9 +82,19 @@ pub(crate) struct Trust {
 }
 
 impl Trust {
-    /// The origin prefix: the log key's name.
+    /// The origin prefix.
     pub(crate) fn prefix(&self) -> &str {
-        self.log_key.name().as_str()
+        &self.prefix
+    }
+
+    /// What names this log in the state directory: the release log's public key under the
+    /// prefix, as trust files before per-origin keys spelled it, so a client that moves its
+    /// trust file to per-origin keys keeps what it verified.
+    pub(crate) fn identity(&self) -> String {
+        match KeyName::new(&self.prefix) {
+            Ok(name) => self.releases_key.with_name(name).to_vkey(),
+            Err(_) => self.releases_key.to_vkey(),
+        }
     }
 
     /// The origin of one of the two logs, `PREFIX/releases` or `PREFIX/keys`.
@@ -88,9 +104,10 @@ impl Trust {
 
     /// The log's key under the name that log's checkpoints are signed with.
     pub(crate) fn verifier(&self, log: LogName) -> anyhow::Result<Ed25519Verifier> {
-        let name = KeyName::new(&self.origin(log))
-            .map_err(|e| anyhow::anyhow!("origin {} is not a key name: {e}", self.origin(log)))?;
-        Ok(self.log_key.with_name(name))
+        Ok(match log {
+            LogName::Releases => self.releases_key.clone(),
+            LogName::Keys => self.keys_key.clone(),
+        })
     }
 
     /// Whether the policy asks for witness cosignatures at all.
@@ -100,7 +117,7 @@ impl Trust {
 
     /// Builds and checks a trust file from its parts.
     pub(crate) fn build(
-        log_vkey: &str,
+        log_vkeys: &[String],
         url: &str,
         roots: &[String],
         threshold: usize,
@@ -109,8 +126,19 @@ impl Trust {
         max_age: Duration,
     ) -> Result<Trust, String> {
         check_url(url)?;
-        let log_key = Ed25519Verifier::from_vkey(log_vkey)
-            .map_err(|e| format!("--log-key: not an Ed25519 verifier key: {e}"))?;
+        let mut log_keys = Vec::new();
+        for vkey in log_vkeys {
+            let key = Ed25519Verifier::from_vkey(vkey)
+                .map_err(|e| format!("--log-key: not an Ed25519 verifier key: {e}"))?;
+            log_keys.push(key.to_vkey());
+        }
+        if log_keys.is_empty() || log_keys.len() > 2 {
+            return Err(format!(
+                "--log-key: expected the log's two verifier keys (PREFIX/releases and \
+                 PREFIX/keys), got {}",
+                log_keys.len()
+            ));
+        }
         let mut keys = Vec::with_capacity(roots.len());
         for r in roots {
             keys.push(
@@ -134,8 +162,12 @@ impl Trust {
                 witnesses.len()
             ));
         }
-        let policy = Policy::simple(&log_key.to_vkey(), Some(url), witnesses, quorum)
-            .map_err(|e| format!("trust policy: {e}"))?;
+        let mut policy = Policy::simple(&log_keys[0], Some(url), witnesses, quorum)
+            .map_err(|e| format!("trust policy: {e}"))?
+            .to_text();
+        if let Some(second) = log_keys.get(1) {
+            policy = format!("log {second} {url}\n{policy}");
+        }
         let secs = max_age.as_secs();
         if secs == 0 || max_age.subsec_nanos() != 0 {
             return Err("--max-age must be a positive whole number of seconds".to_owned());
@@ -146,7 +178,7 @@ impl Trust {
         }
         text.push_str(&format!("threshold {}\n", roots.threshold()));
         text.push_str(&format!("max-age {secs}\n\n"));
-        text.push_str(&policy.to_text());
+        text.push_str(&policy);
         // Re-parse: what we write is exactly what we accept.
         Trust::parse(text.as_bytes())
     }
@@ -216,18 +248,7 @@ impl Trust {
             return Err("root lines are not in canonical (sorted) order".to_owned());
         }
         let policy = Policy::parse(policy_text.as_bytes()).map_err(|e| format!("policy: {e}"))?;
-        let [log] = policy.logs() else {
-            return Err(format!(
-                "policy: exactly one log line is needed, found {}",
-                policy.logs().len()
-            ));
-        };
-        let log_key = Ed25519Verifier::from_vkey(&log.vkey)
-            .map_err(|e| format!("policy: log key is not an Ed25519 verifier key: {e}"))?;
-        let url = log
-            .url
-            .clone()
-            .ok_or("policy: the log line needs the log's URL")?;
+        let (prefix, releases_key, keys_key, url) = policy_log_keys(&policy)?;
         check_url(&url).map_err(|e| format!("policy: log URL: {e}"))?;
         let mut witnesses = Vec::new();
         for w in policy.witnesses() {
@@ -239,8 +260,12 @@ impl Trust {
             })?;
             witnesses.push(Witness { key });
         }
+        let single_key = releases_key.public_key() == keys_key.public_key();
         Ok(Trust {
-            log_key,
+            prefix,
+            releases_key,
+            keys_key,
+            single_key,
             url: url.trim_end_matches('/').to_owned(),
             roots,
             max_age,
@@ -259,9 +284,98 @@ impl Trust {
             ))
             .into());
         };
-        Trust::parse(&bytes).map_err(|e| {
-            Failure::Usage(format!("trust policy {} is invalid: {e}", path.display())).into()
-        })
+        let trust = Trust::parse(&bytes).map_err(|e| {
+            Failure::Usage(format!("trust policy {} is invalid: {e}", path.display()))
+        })?;
+        if trust.single_key {
+            eprintln!(
+                "cairn: warning: trust policy {} names the log by one key named {:?} \
+                 (deprecated); the log publishes one verifier key per origin: get both from the \
+                 operator and re-run `cairn trust init --log {} --log-key RELEASES_VKEY \
+                 --log-key KEYS_VKEY ... --force`",
+                path.display(),
+                trust.prefix,
+                trust.url
+            );
+        }
+        Ok(trust)
+    }
+}
+
+/// The log's keys from the policy's `log` lines: two lines, one per origin (`PREFIX/releases`
+/// and `PREFIX/keys`, as c2sp.org/tlog-policy asks: the key name is the origin), or, from trust
+/// files made before per-origin keys, one line whose key is named `PREFIX` and stands for both.
+/// Returns the prefix, the two verifiers and the log's base URL.
+fn policy_log_keys(
+    policy: &Policy,
+) -> Result<(String, Ed25519Verifier, Ed25519Verifier, String), String> {
+    let parse = |vkey: &str| {
+        Ed25519Verifier::from_vkey(vkey)
+            .map_err(|e| format!("policy: log key is not an Ed25519 verifier key: {e}"))
+    };
+    let per_origin =
+        |origin: &str| KeyName::new(origin).map_err(|e| format!("policy: origin {origin:?}: {e}"));
+    match policy.logs() {
+        [log] => {
+            let key = parse(&log.vkey)?;
+            let prefix = key.name().as_str().to_owned();
+            if prefix.ends_with("/releases") || prefix.ends_with("/keys") {
+                return Err(format!(
+                    "policy: only the {prefix} log is listed; a Cairn log needs two log lines, \
+                     PREFIX/releases and PREFIX/keys"
+                ));
+            }
+            let url = log
+                .url
+                .clone()
+                .ok_or("policy: the log line needs the log's URL")?;
+            let releases = key.with_name(per_origin(&format!("{prefix}/releases"))?);
+            let keys = key.with_name(per_origin(&format!("{prefix}/keys"))?);
+            Ok((prefix, releases, keys, url))
+        }
+        [a, b] => {
+            let (ka, kb) = (parse(&a.vkey)?, parse(&b.vkey)?);
+            let (releases, keys, rl, kl) = if ka.name().as_str().ends_with("/keys") {
+                (kb, ka, b, a)
+            } else {
+                (ka, kb, a, b)
+            };
+            let prefix = releases
+                .name()
+                .as_str()
+                .strip_suffix("/releases")
+                .ok_or_else(|| {
+                    format!(
+                        "policy: with two log lines, one key must be named PREFIX/releases \
+                         (found {:?})",
+                        releases.name().as_str()
+                    )
+                })?
+                .to_owned();
+            if keys.name().as_str() != format!("{prefix}/keys") {
+                return Err(format!(
+                    "policy: the log lines name {:?} and {:?}; a Cairn log's are \
+                     {prefix}/releases and {prefix}/keys",
+                    releases.name().as_str(),
+                    keys.name().as_str()
+                ));
+            }
+            let url = match (&rl.url, &kl.url) {
+                (Some(r), Some(k)) if r.trim_end_matches('/') != k.trim_end_matches('/') => {
+                    return Err(format!(
+                        "policy: the two log lines give different URLs ({r} and {k}); both \
+                         logs are served from one base URL"
+                    ));
+                }
+                (Some(u), _) | (None, Some(u)) => u.clone(),
+                (None, None) => return Err("policy: a log line needs the log's URL".to_owned()),
+            };
+            Ok((prefix, releases, keys, url))
+        }
+        other => Err(format!(
+            "policy: a Cairn log needs two log lines (PREFIX/releases and PREFIX/keys), found {}",
+            other.len()
+        )),
     }
 }
 
@@ -334,9 +448,10 @@ struct InitArgs {
     /// The log's base URL (the release log is URL/releases/, the key log URL/keys/).
     #[arg(long, value_name = "URL")]
     log: String,
-    /// The log's verifier key (key name = origin prefix), or a file holding it.
-    #[arg(long, value_name = "VKEY")]
-    log_key: String,
+    /// The log's verifier keys, one per origin (PREFIX/releases and PREFIX/keys): give the
+    /// option twice, or once with the file `cairn init` wrote them to (one per line).
+    #[arg(long = "log-key", value_name = "VKEY", required = true)]
+    log_keys: Vec<String>,
     /// A genesis root key of the key log (vkey or file); repeat for each root.
     #[arg(long = "root-key", value_name = "VKEY", required = true, num_args = 1..)]
     root_keys: Vec<String>,
@@ -395,6 +510,32 @@ pub(crate) fn vkey_arg(value: &str) -> anyhow::Result<String> {
     Ok(line.to_owned())
 }
 
+/// Verifier keys given on the command line: a vkey, or a file holding one or more, one a line
+/// (as `cairn init` prints the log's keys).
+pub(crate) fn vkey_lines(value: &str) -> anyhow::Result<Vec<String>> {
+    if value.contains('+') && !Path::new(value).exists() {
+        return Ok(vec![value.to_owned()]);
+    }
+    let text = std::fs::read_to_string(value).map_err(|e| {
+        Failure::Usage(format!(
+            "{value:?} is neither a verifier key nor a readable file: {e}"
+        ))
+    })?;
+    let lines: Vec<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if lines.is_empty() || lines.len() > 2 {
+        return Err(Failure::Usage(format!(
+            "{value}: expected one or two lines, each a verifier key"
+        ))
+        .into());
+    }
+    Ok(lines)
+}
+
 /// Runs `cairn trust ...`.
 pub(crate) fn run(args: &TrustArgs) -> anyhow::Result<()> {
     match &args.command {
@@ -403,7 +544,10 @@ pub(crate) fn run(args: &TrustArgs) -> anyhow::Result<()> {
 }
 
 fn run_init(args: &InitArgs) -> anyhow::Result<()> {
-    let log_key = vkey_arg(&args.log_key)?;
+    let mut log_keys = Vec::new();
+    for value in &args.log_keys {
+        log_keys.extend(vkey_lines(value)?);
+    }
     let roots = args
         .root_keys
         .iter()
@@ -421,7 +565,7 @@ fn run_init(args: &InitArgs) -> anyhow::Result<()> {
         .into());
     }
     let trust = Trust::build(
-        &log_key,
+        &log_keys,
         &args.log,
         &roots,
         args.threshold,
@@ -462,6 +606,14 @@ fn run_init(args: &InitArgs) -> anyhow::Result<()> {
         trust.url,
         path.display()
     );
+    if trust.single_key {
+        eprintln!(
+            "cairn: warning: --log-key {:?} is a Cairn log's single key (deprecated): ask the \
+             operator for the log's two per-origin verifier keys (`cairn migrate-keys` prints them) \
+             and re-run this command with them",
+            trust.prefix()
+        );
+    }
     if trust.witnesses.is_empty() {
         eprintln!(
             "cairn: warning: no witnesses: clients will not check checkpoint age, and a log that \
@@ -585,7 +737,10 @@ mod tests {
 
     #[test]
     fn build_then_parse_round_trips_and_is_strict() {
-        let log = key("log.example.org", 1).verifier().to_vkey();
+        let log = vec![
+            key("log.example.org/releases", 1).verifier().to_vkey(),
+            key("log.example.org/keys", 5).verifier().to_vkey(),
+        ];
         let roots = vec![
             key("example.org/root2", 3).verifier().to_vkey(),
             key("example.org/root1", 2).verifier().to_vkey(),
@@ -639,6 +794,57 @@ mod tests {
         );
         assert!(Trust::build(&log, "ftp://x", &roots, 1, &[], 0, DEFAULT_MAX_AGE).is_err());
         assert!(Trust::build(&log, "http://x", &roots, 3, &[], 0, DEFAULT_MAX_AGE).is_err());
+    }
+
+    #[test]
+    fn policies_name_the_two_origins_or_the_deprecated_single_key() {
+        let releases = key("p.example/releases", 1).verifier().to_vkey();
+        let keys = key("p.example/keys", 2).verifier().to_vkey();
+        let roots = key("p.example/root", 3).verifier().to_vkey();
+        let head = format!("{TRUST_HEADER}\nroot {roots}\nthreshold 1\nmax-age 60\n\n");
+        let parse = |policy: &str| Trust::parse(format!("{head}{policy}").as_bytes());
+        // Hand-written: comments, tabs, key log first, the URL on one line only.
+        let t = parse(&format!(
+            "# a Cairn log\n\tlog {keys} https://p.example\n  log\t{releases}\nquorum none\n"
+        ))
+        .expect("spec-style policy");
+        assert_eq!(t.prefix(), "p.example");
+        assert_eq!(t.url, "https://p.example");
+        assert!(!t.single_key);
+        assert_eq!(t.verifier(LogName::Keys).expect("v").to_vkey(), keys);
+        assert_eq!(
+            t.verifier(LogName::Releases).expect("v").to_vkey(),
+            releases
+        );
+        // The deprecated single key stands for both origins, and names the same state.
+        let single = key("p.example", 1).verifier().to_vkey();
+        let old = parse(&format!("log {single} https://p.example\nquorum none\n")).expect("old");
+        assert!(old.single_key);
+        assert_eq!(
+            old.verifier(LogName::Releases).expect("v").to_vkey(),
+            releases
+        );
+        assert_eq!(
+            old.identity(),
+            t.identity(),
+            "a migrated client keeps its state"
+        );
+        // Refused: one per-origin line, mismatched prefixes, different URLs, no URL.
+        assert!(parse(&format!("log {releases} https://p.example\nquorum none\n")).is_err());
+        let other = key("q.example/keys", 2).verifier().to_vkey();
+        assert!(
+            parse(&format!(
+                "log {releases} https://p.example\nlog {other}\nquorum none\n"
+            ))
+            .is_err()
+        );
+        assert!(
+            parse(&format!(
+                "log {releases} https://p.example\nlog {keys} https://q.example\nquorum none\n"
+            ))
+            .is_err()
+        );
+        assert!(parse(&format!("log {releases}\nlog {keys}\nquorum none\n")).is_err());
     }
 
     #[test]

@@ -42,7 +42,14 @@ pub(crate) struct WitnessArgs {
 
 /// The log key for `origin` from `--log ORIGIN VKEY`.
 fn log_verifier(origin: &str, vkey: &str) -> anyhow::Result<AnyVerifier> {
-    let key = read_verifier(vkey, &format!("--log {origin}"))?;
+    // A file with a Cairn log's two per-origin keys (as `cairn init` prints them): the one
+    // named after the origin.
+    let named = crate::trust::vkey_lines(vkey).ok().and_then(|lines| {
+        lines
+            .into_iter()
+            .find(|l| l.starts_with(&format!("{origin}+")))
+    });
+    let key = read_verifier(named.as_deref().unwrap_or(vkey), &format!("--log {origin}"))?;
     let name = key.name().as_str();
     if name == origin {
         return Ok(AnyVerifier::Ed25519(key));
@@ -59,6 +66,11 @@ fn log_verifier(origin: &str, vkey: &str) -> anyhow::Result<AnyVerifier> {
         ))
         .into());
     }
+    eprintln!(
+        "cairn: warning: --log {origin}: the key {name:?} is a Cairn log's single key \
+         (deprecated); give the key named {origin} that `cairn init` or `cairn migrate-keys` \
+         printed (docs/operators.md, \"Migrating to per-origin verifier keys\")"
+    );
     let name = KeyName::new(origin).map_err(|e| Failure::Usage(format!("--log {origin}: {e}")))?;
     Ok(AnyVerifier::Ed25519(key.with_name(name)))
 }

@@ -2,8 +2,15 @@
 //!
 //! ```text
 //! DIR/config.toml   origin prefix, sequencer and limit settings, witnesses
-//! DIR/log.key       the log's Ed25519 signing key (PRIVATE+KEY+PREFIX+...), mode 0600; absent
-//!                   when config.toml's `log_key` names a key in a PKCS#11 token or ssh-agent
+//! DIR/releases.key  the release log's Ed25519 signing key (PRIVATE+KEY+PREFIX/releases+...), 0600;
+//!                   absent when config.toml's `releases_key` names a key in a PKCS#11 token or
+//!                   ssh-agent
+//! DIR/keys.key      the key log's Ed25519 signing key (PRIVATE+KEY+PREFIX/keys+...), 0600; absent
+//!                   when config.toml's `keys_key` names one
+//! DIR/log.key       before the migration to per-origin keys: the one key (named PREFIX) both
+//!                   logs were signed with; kept after the migration while old trust files are in
+//!                   use, so checkpoints also carry its signature (docs/operators.md); config.toml's
+//!                   `log_key` names it instead when it is in a token or an agent
 //! DIR/repo.git      the bare git repository (spec/git-layout.md)
 //! ```
 
@@ -20,8 +27,12 @@ use serde::{Deserialize, Serialize};
 
 /// Name of the configuration file inside the data directory.
 pub const CONFIG_FILE: &str = "config.toml";
-/// Name of the log key file inside the data directory.
+/// Name of the pre-migration single log key file (named PREFIX) inside the data directory.
 pub const LOG_KEY_FILE: &str = "log.key";
+/// Name of the release log's key file (named PREFIX/releases).
+pub const RELEASES_KEY_FILE: &str = "releases.key";
+/// Name of the key log's key file (named PREFIX/keys).
+pub const KEYS_KEY_FILE: &str = "keys.key";
 /// Name of the bare repository inside the data directory.
 pub const REPO_DIR: &str = "repo.git";
 
@@ -55,7 +66,7 @@ pub enum ConfigError {
         /// What is wrong.
         message: String,
     },
-    /// The log key named by config.toml's `log_key` (a token or agent) cannot be used.
+    /// A log key named in config.toml (a token or agent key) cannot be used.
     #[error("log key {reference}: {message}")]
     KeyUnavailable {
         /// The reference (any PIN value hidden).
@@ -201,7 +212,14 @@ fn default_hook_timeout() -> u64 {
 pub struct Config {
     /// The log's identity: origins are `PREFIX/releases` and `PREFIX/keys`.
     pub origin: String,
-    /// The log key when it is not `log.key`: a `pkcs11:` URI or an `ssh-agent:` key.
+    /// The release log's key when it is not `releases.key`: a `pkcs11:` URI or an `ssh-agent:`
+    /// key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub releases_key: Option<String>,
+    /// The key log's key when it is not `keys.key`: a `pkcs11:` URI or an `ssh-agent:` key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keys_key: Option<String>,
+    /// The single key of a log made before per-origin keys, when it is not `log.key`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_key: Option<String>,
     /// Sequencer settings.
@@ -242,63 +260,189 @@ pub struct DataDir {
     pub path: PathBuf,
     /// Its configuration.
     pub config: Config,
-    /// The log's signing key, named after the origin prefix.
-    pub log_key: KeySigner,
+    /// The log's signing keys.
+    pub keys: LogKeys,
+}
+
+/// The log's signing keys: one per origin, so that each log's published verifier key is named
+/// after its origin and no two logs share a public key (c2sp.org/tlog-policy refuses two `log`
+/// lines wrapping the same public key). Each may be a key file or a token or agent key.
+#[derive(Debug, Clone)]
+pub struct LogKeys {
+    /// Signs the release log's checkpoints; named `PREFIX/releases`.
+    pub releases: KeySigner,
+    /// Signs the key log's checkpoints; named `PREFIX/keys`.
+    pub keys: KeySigner,
+    /// The pre-migration single key, named `PREFIX`, when `log.key` (or config.toml's
+    /// `log_key`) is still present. A log whose checkpoint key differs from it also signs that
+    /// log's checkpoints with it (under the origin's name), so trust files made from the old
+    /// `PREFIX` verifier key keep verifying.
+    pub legacy: Option<KeySigner>,
+}
+
+fn public_key(key: &KeySigner) -> [u8; 32] {
+    key.key().public_key()
+}
+
+impl LogKeys {
+    /// The keys of a log that has not migrated: both origins signed with `key` (named PREFIX).
+    pub fn single(key: &KeySigner, prefix: &str) -> Result<LogKeys, String> {
+        let name = |log: &str| {
+            KeyName::new(&format!("{prefix}/{log}")).map_err(|e| format!("origin: {e}"))
+        };
+        Ok(LogKeys {
+            releases: key.with_name(name("releases")?),
+            keys: key.with_name(name("keys")?),
+            legacy: Some(key.clone()),
+        })
+    }
+
+    /// Whether both origins are signed with one public key (a log that has not migrated to
+    /// per-origin keys).
+    pub fn is_single_key(&self) -> bool {
+        public_key(&self.releases) == public_key(&self.keys)
+    }
+
+    /// The signer named after `log`'s origin (`"releases"` or `"keys"`).
+    pub fn primary(&self, log: &str) -> &KeySigner {
+        if log == "keys" {
+            &self.keys
+        } else {
+            &self.releases
+        }
+    }
+
+    /// Every key a checkpoint of `log` is signed with: its own, then the legacy key under the
+    /// origin's name if that is a different public key.
+    pub fn signers(&self, log: &str) -> Vec<KeySigner> {
+        let primary = self.primary(log);
+        let mut out = vec![primary.clone()];
+        if let Some(legacy) = &self.legacy {
+            if public_key(legacy) != public_key(primary) {
+                out.push(legacy.with_name(primary.name().clone()));
+            }
+        }
+        out
+    }
+
+    /// Every key a stored checkpoint of `log` may be signed with when the log opens: the keys
+    /// it signs with now ([`LogKeys::signers`]), and any other key of this data directory under
+    /// the origin's name. Right after `cairn migrate-keys` the stored key-log checkpoint
+    /// carries only the old key's signature (made with what is now the release log's key); if
+    /// `log.key` was deleted before the server started again, that signature still proves the
+    /// checkpoint is this log's own. [`crate::log::Log::open`] then re-signs it.
+    pub fn accepted(&self, log: &str) -> Vec<KeySigner> {
+        let name = self.primary(log).name().clone();
+        let mut out = self.signers(log);
+        for key in [&self.releases, &self.keys]
+            .into_iter()
+            .chain(self.legacy.as_ref())
+        {
+            if out.iter().all(|k| public_key(k) != public_key(key)) {
+                out.push(key.with_name(name.clone()));
+            }
+        }
+        out
+    }
+
+    /// The per-origin verifier keys, one line each (release log first): what `cairn init`
+    /// prints, what `cairn-log.vkey` holds and what clients and witnesses take.
+    /// A log that has not migrated keeps naming its one key `PREFIX` there.
+    pub fn vkeys(&self) -> String {
+        if let (true, Some(legacy)) = (self.is_single_key(), &self.legacy) {
+            return format!("{}\n", legacy.verifier().to_vkey());
+        }
+        format!(
+            "{}\n{}\n",
+            self.releases.verifier().to_vkey(),
+            self.keys.verifier().to_vkey()
+        )
+    }
+}
+
+/// A new log's signing key, given to [`DataDir::create`].
+#[derive(Debug)]
+pub enum NewKey {
+    /// Written to the data directory (`releases.key` or `keys.key`, mode 0600).
+    File(Ed25519Signer),
+    /// A key in a PKCS#11 token or an ssh-agent: its reference is recorded in config.toml and
+    /// no key file is written.
+    Reference {
+        /// The `pkcs11:` URI or `ssh-agent:` key, as the operator gave it.
+        reference: String,
+        /// The key, already opened and named after its origin.
+        key: KeySigner,
+    },
+}
+
+impl NewKey {
+    fn signer(&self) -> KeySigner {
+        match self {
+            NewKey::File(signer) => KeySigner::from(signer.with_name(signer.name().clone())),
+            NewKey::Reference { key, .. } => key.clone(),
+        }
+    }
+}
+
+/// The two signing keys of a new log.
+#[derive(Debug)]
+pub struct NewLogKeys {
+    /// The release log's key, named `PREFIX/releases`.
+    pub releases: NewKey,
+    /// The key log's key, named `PREFIX/keys`.
+    pub keys: NewKey,
 }
 
 impl DataDir {
-    /// Creates `path` (which must not hold a log) with a configuration and the log key. The
-    /// repository itself is created by the storage layer.
+    /// Creates `path` (which must not hold a log) with a configuration and the per-origin log
+    /// keys. The repository itself is created by the storage layer.
     pub fn create(
         path: &Path,
-        config: Config,
-        log_key: Ed25519Signer,
-    ) -> Result<DataDir, ConfigError> {
-        DataDir::create_inner(path, config, NewLogKey::File(log_key))
-    }
-
-    /// Creates `path` like [`DataDir::create`], with the log key in a token or an agent:
-    /// `config.log_key` holds its reference and no key file is written. `log_key` is that key,
-    /// already opened.
-    pub fn create_with_reference(
-        path: &Path,
-        config: Config,
-        log_key: KeySigner,
-    ) -> Result<DataDir, ConfigError> {
-        if config.log_key.is_none() {
-            return Err(ConfigError::BadConfig {
-                path: path.join(CONFIG_FILE),
-                message: "log_key must name the key's reference".to_owned(),
-            });
-        }
-        DataDir::create_inner(path, config, NewLogKey::Reference(log_key))
-    }
-
-    fn create_inner(
-        path: &Path,
-        config: Config,
-        log_key: NewLogKey,
+        mut config: Config,
+        new_keys: NewLogKeys,
     ) -> Result<DataDir, ConfigError> {
         check_origin_prefix(&config.origin).map_err(|message| ConfigError::BadConfig {
             path: path.join(CONFIG_FILE),
             message,
         })?;
-        let name = match &log_key {
-            NewLogKey::File(signer) => signer.name().as_str(),
-            NewLogKey::Reference(signer) => signer.name().as_str(),
+        let keys = LogKeys {
+            releases: new_keys.releases.signer(),
+            keys: new_keys.keys.signer(),
+            legacy: None,
         };
-        if name != config.origin {
+        for (file, key, log) in [
+            (RELEASES_KEY_FILE, &keys.releases, "releases"),
+            (KEYS_KEY_FILE, &keys.keys, "keys"),
+        ] {
+            let origin = format!("{}/{log}", config.origin);
+            if key.name().as_str() != origin {
+                return Err(ConfigError::BadKey {
+                    path: path.join(file),
+                    message: format!(
+                        "the {log} log's key is named {:?} but its origin is {origin:?}",
+                        key.name().as_str()
+                    ),
+                });
+            }
+        }
+        if keys.is_single_key() {
             return Err(ConfigError::BadKey {
-                path: path.join(LOG_KEY_FILE),
-                message: format!(
-                    "log key is named {name:?} but the origin prefix is {:?}",
-                    config.origin
-                ),
+                path: path.join(KEYS_KEY_FILE),
+                message: "the release log and the key log need different keys".to_owned(),
             });
         }
         if path.join(CONFIG_FILE).exists() || path.join(REPO_DIR).exists() {
             return Err(ConfigError::AlreadyExists(path.to_owned()));
         }
+        config.log_key = None;
+        config.releases_key = match &new_keys.releases {
+            NewKey::Reference { reference, .. } => Some(reference.clone()),
+            NewKey::File(_) => None,
+        };
+        config.keys_key = match &new_keys.keys {
+            NewKey::Reference { reference, .. } => Some(reference.clone()),
+            NewKey::File(_) => None,
+        };
         fs::create_dir_all(path).map_err(|source| ConfigError::Io {
             what: "creating",
             path: path.to_owned(),
@@ -308,27 +452,25 @@ impl DataDir {
             path: path.join(CONFIG_FILE),
             message: e.to_string(),
         })?;
-        let log_key = match log_key {
-            NewLogKey::File(signer) => {
-                write_new(
-                    &path.join(LOG_KEY_FILE),
-                    &format!("{}\n", signer.to_skey()),
-                    0o600,
-                )?;
-                KeySigner::from(signer)
+        for (file, key) in [
+            (RELEASES_KEY_FILE, &new_keys.releases),
+            (KEYS_KEY_FILE, &new_keys.keys),
+        ] {
+            if let NewKey::File(signer) = key {
+                write_key(&path.join(file), signer)?;
             }
-            NewLogKey::Reference(signer) => signer,
-        };
+        }
         write_new(&path.join(CONFIG_FILE), &text, 0o644)?;
         Ok(DataDir {
             path: path.to_owned(),
             config,
-            log_key,
+            keys,
         })
     }
 
     /// Opens an existing data directory, refusing a malformed configuration, a key that does
-    /// not belong to the configured origin, or a key file others can read.
+    /// not belong to the configured origin, or a key file others can read. A directory with
+    /// only `log.key` (made before per-origin keys) opens with that key for both logs.
     pub fn open(path: &Path) -> Result<DataDir, ConfigError> {
         let config_path = path.join(CONFIG_FILE);
         if !config_path.exists() {
@@ -347,11 +489,107 @@ impl DataDir {
             path: config_path,
             message,
         })?;
-        let log_key = open_log_key(path, &config)?;
+        let prefix = config.origin.clone();
+        let legacy = open_key(path, config.log_key.as_deref(), LOG_KEY_FILE, "log_key", &prefix)?;
+        let releases = open_key(
+            path,
+            config.releases_key.as_deref(),
+            RELEASES_KEY_FILE,
+            "releases_key",
+            &format!("{prefix}/releases"),
+        )?;
+        let keys = open_key(
+            path,
+            config.keys_key.as_deref(),
+            KEYS_KEY_FILE,
+            "keys_key",
+            &format!("{prefix}/keys"),
+        )?;
+        let missing = |file: &str| ConfigError::Io {
+            what: "reading",
+            path: path.join(file),
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        };
+        let keys = match (releases, keys, legacy) {
+            (Some(releases), Some(keys), legacy) => {
+                if public_key(&releases) == public_key(&keys) {
+                    return Err(ConfigError::BadKey {
+                        path: path.join(KEYS_KEY_FILE),
+                        message: format!(
+                            "the key log's key is the release log's key; they must differ \
+                             (a tlog-policy file cannot list two logs with one key): \
+                             replace {KEYS_KEY_FILE} with `cairn migrate-keys`"
+                        ),
+                    });
+                }
+                LogKeys {
+                    releases,
+                    keys,
+                    legacy,
+                }
+            }
+            (None, None, Some(key)) => {
+                LogKeys::single(&key, &prefix).map_err(|message| ConfigError::BadKey {
+                    path: path.join(LOG_KEY_FILE),
+                    message,
+                })?
+            }
+            (None, _, _) => return Err(missing(RELEASES_KEY_FILE)),
+            (_, None, _) => return Err(missing(KEYS_KEY_FILE)),
+        };
         Ok(DataDir {
             path: path.to_owned(),
             config,
-            log_key,
+            keys,
+        })
+    }
+
+    /// Moves a data directory made before per-origin keys to them: `releases.key` gets the
+    /// old key's material under the name `PREFIX/releases` (so the release log's signatures do
+    /// not change), `keys.key` a new key `new_keys_key` named `PREFIX/keys`. `log.key` stays:
+    /// while it is present the key log's checkpoints also carry its signature, so old trust
+    /// files keep verifying; delete it once clients have the new keys. A log whose single key
+    /// is in a token or an agent (`log_key` in config.toml) is migrated by hand
+    /// (docs/operators.md): this function refuses it rather than copy a key it cannot read.
+    pub fn migrate(path: &Path, new_keys_key: &Ed25519Signer) -> Result<LogKeys, ConfigError> {
+        let data = DataDir::open(path)?;
+        if data.config.releases_key.is_some()
+            || data.config.keys_key.is_some()
+            || path.join(RELEASES_KEY_FILE).exists()
+            || path.join(KEYS_KEY_FILE).exists()
+        {
+            return Err(ConfigError::BadKey {
+                path: path.join(KEYS_KEY_FILE),
+                message: "this data directory already has per-origin keys".to_owned(),
+            });
+        }
+        if data.config.log_key.is_some() {
+            return Err(ConfigError::BadConfig {
+                path: path.join(CONFIG_FILE),
+                message: "the log key is in a token or an agent (log_key): set releases_key to \
+                          the same reference and keys_key to a new key's reference in \
+                          config.toml instead (docs/operators.md)"
+                    .to_owned(),
+            });
+        }
+        let old = read_key(&path.join(LOG_KEY_FILE), &data.config.origin)?;
+        if new_keys_key.name().as_str() != format!("{}/keys", data.config.origin)
+            || new_keys_key.public_key() == old.public_key()
+        {
+            return Err(ConfigError::BadKey {
+                path: path.join(KEYS_KEY_FILE),
+                message: "the new key log key must be a fresh key named PREFIX/keys".to_owned(),
+            });
+        }
+        let releases = old.with_name(data.keys.releases.name().clone());
+        // The key log's key first: a crash in between leaves releases.key missing, which
+        // `open` reports, and the migration can be redone after removing keys.key.
+        write_key(&path.join(KEYS_KEY_FILE), new_keys_key)?;
+        write_key(&path.join(RELEASES_KEY_FILE), &releases)?;
+        Ok(LogKeys {
+            releases: KeySigner::from(releases),
+            keys: KeySigner::from(new_keys_key.with_name(new_keys_key.name().clone())),
+            legacy: Some(KeySigner::from(old)),
         })
     }
 
@@ -361,33 +599,35 @@ impl DataDir {
     }
 }
 
-/// The log key given to [`DataDir::create_inner`].
-enum NewLogKey {
-    /// Written to `log.key`.
-    File(Ed25519Signer),
-    /// Named by `config.log_key`.
-    Reference(KeySigner),
-}
-
-/// Opens the log key of data directory `path`: the token or agent key that config.toml's
-/// `log_key` names, or else `log.key`. The only place a serving log's key is loaded.
-pub fn open_log_key(path: &Path, config: &Config) -> Result<KeySigner, ConfigError> {
-    let Some(reference) = &config.log_key else {
-        return read_log_key_file(path, config).map(KeySigner::from);
+/// Opens one log key of data directory `path`: the token or agent key that config.toml's
+/// `field` names, else the key file `file`, else none. Both present is an error (which one
+/// signs would be a guess). The only place a serving log's keys are loaded.
+fn open_key(
+    path: &Path,
+    reference: Option<&str>,
+    file: &str,
+    field: &str,
+    name: &str,
+) -> Result<Option<KeySigner>, ConfigError> {
+    let Some(reference) = reference else {
+        if !path.join(file).exists() {
+            return Ok(None);
+        }
+        return read_key(&path.join(file), name).map(|k| Some(KeySigner::from(k)));
     };
-    if path.join(LOG_KEY_FILE).exists() {
+    if path.join(file).exists() {
         return Err(ConfigError::BadConfig {
             path: path.join(CONFIG_FILE),
             message: format!(
-                "log_key names a key but {} exists too; keep one of them",
-                path.join(LOG_KEY_FILE).display()
+                "{field} names a key but {} exists too; keep one of them",
+                path.join(file).display()
             ),
         });
     }
     let unavailable = |message: String| ConfigError::KeyUnavailable {
         reference: match KeyRef::parse(reference) {
             Ok(KeyRef::Pkcs11(uri)) => uri.to_string(),
-            _ => reference.clone(),
+            _ => reference.to_owned(),
         },
         message,
     };
@@ -396,50 +636,54 @@ pub fn open_log_key(path: &Path, config: &Config) -> Result<KeySigner, ConfigErr
         return Err(ConfigError::BadConfig {
             path: path.join(CONFIG_FILE),
             message: format!(
-                "log_key must be a pkcs11: URI or an ssh-agent: key (a key file is {LOG_KEY_FILE})"
+                "{field} must be a pkcs11: URI or an ssh-agent: key (a key file is {file})"
             ),
         });
     }
-    key.open_named(&config.origin)
+    key.open_named(name)
+        .map(Some)
         .map_err(|e| unavailable(e.to_string()))
 }
 
-fn read_log_key_file(path: &Path, config: &Config) -> Result<Ed25519Signer, ConfigError> {
-    let key_path = path.join(LOG_KEY_FILE);
-    let meta = fs::metadata(&key_path).map_err(|source| ConfigError::Io {
+fn write_key(path: &Path, key: &Ed25519Signer) -> Result<(), ConfigError> {
+    write_new(path, &format!("{}\n", key.to_skey()), 0o600)
+}
+
+/// Reads a 0600 signing key file and checks its name.
+fn read_key(key_path: &Path, name: &str) -> Result<Ed25519Signer, ConfigError> {
+    let meta = fs::metadata(key_path).map_err(|source| ConfigError::Io {
         what: "reading",
-        path: key_path.clone(),
+        path: key_path.to_owned(),
         source,
     })?;
     if meta.permissions().mode() & 0o077 != 0 {
         return Err(ConfigError::BadKey {
-            path: key_path,
+            path: key_path.to_owned(),
             message: format!(
                 "mode {:04o} lets other users read the log key; run chmod 600",
                 meta.permissions().mode() & 0o7777
             ),
         });
     }
-    let skey = fs::read_to_string(&key_path).map_err(|source| ConfigError::Io {
+    let skey = fs::read_to_string(key_path).map_err(|source| ConfigError::Io {
         what: "reading",
-        path: key_path.clone(),
+        path: key_path.to_owned(),
         source,
     })?;
-    let log_key = Ed25519Signer::from_skey(skey.trim_end()).map_err(|e| ConfigError::BadKey {
-        path: key_path.clone(),
+    let key = Ed25519Signer::from_skey(skey.trim_end()).map_err(|e| ConfigError::BadKey {
+        path: key_path.to_owned(),
         message: e.to_string(),
     })?;
-    if log_key.name().as_str() != config.origin {
+    if key.name().as_str() != name {
         return Err(ConfigError::BadKey {
-            path: key_path,
+            path: key_path.to_owned(),
             message: format!(
-                "log key is named {:?} but config.toml says origin {:?}",
-                log_key.name().as_str(),
-                config.origin
+                "log key is named {:?} but config.toml's origin makes it {name:?}",
+                key.name().as_str()
             ),
         });
     }
-    Ok(log_key)
+    Ok(key)
 }
 
 /// An origin prefix is a key name (no spaces, no `+`) without a trailing slash; the two
@@ -475,8 +719,21 @@ fn write_new(path: &Path, data: &str, mode: u32) -> Result<(), ConfigError> {
 mod tests {
     use super::*;
 
-    fn key(name: &str) -> Ed25519Signer {
-        Ed25519Signer::from_seed(KeyName::new(name).expect("name"), [9; 32])
+    fn key(name: &str, seed: u8) -> Ed25519Signer {
+        Ed25519Signer::from_seed(KeyName::new(name).expect("name"), [seed; 32])
+    }
+
+    fn keys(prefix: &str) -> NewLogKeys {
+        NewLogKeys {
+            releases: NewKey::File(key(&format!("{prefix}/releases"), 9)),
+            keys: NewKey::File(key(&format!("{prefix}/keys"), 10)),
+        }
+    }
+
+    fn vkey(prefix: &str, log: &str) -> String {
+        key(&format!("{prefix}/{log}"), if log == "keys" { 10 } else { 9 })
+            .verifier()
+            .to_vkey()
     }
 
     fn config(origin: &str) -> Config {
@@ -490,19 +747,25 @@ mod tests {
             witnessing: WitnessingConfig::default(),
             hook: None,
             log_key: None,
+            releases_key: None,
+            keys_key: None,
         }
+    }
+
+    fn mode(path: &Path) -> u32 {
+        fs::metadata(path).expect("key").permissions().mode() & 0o777
     }
 
     #[test]
     fn log_key_reference_in_config() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("data");
-        DataDir::create(&path, config("example.org"), key("example.org")).expect("create");
+        DataDir::create(&path, config("example.org"), keys("example.org")).expect("create");
         let original = fs::read_to_string(path.join(CONFIG_FILE)).expect("config");
         let with = |reference: &str| {
             fs::write(
                 path.join(CONFIG_FILE),
-                format!("log_key = {reference:?}\n{original}"),
+                format!("keys_key = {reference:?}\n{original}"),
             )
             .expect("write config");
             DataDir::open(&path).expect_err("refused").to_string()
@@ -510,7 +773,7 @@ mod tests {
         let uri = "pkcs11:object=log?module-path=/nonexistent/module.so&pin-value=secret";
         let err = with(uri);
         assert!(err.contains("exists too"), "{err}");
-        fs::remove_file(path.join(LOG_KEY_FILE)).expect("remove log.key");
+        fs::remove_file(path.join(KEYS_KEY_FILE)).expect("remove keys.key");
         let err = with(uri);
         assert!(
             err.contains("/nonexistent/module.so does not exist"),
@@ -525,19 +788,76 @@ mod tests {
     fn create_then_open() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("data");
-        DataDir::create(&path, config("example.org"), key("example.org")).expect("create");
-        let mode = fs::metadata(path.join(LOG_KEY_FILE))
-            .expect("key")
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o777, 0o600);
+        DataDir::create(&path, config("example.org"), keys("example.org")).expect("create");
+        assert_eq!(mode(&path.join(RELEASES_KEY_FILE)), 0o600);
+        assert_eq!(mode(&path.join(KEYS_KEY_FILE)), 0o600);
+        assert!(!path.join(LOG_KEY_FILE).exists());
         let opened = DataDir::open(&path).expect("open");
         assert_eq!(opened.config, config("example.org"));
-        assert_eq!(opened.log_key.verifier(), key("example.org").verifier());
+        assert_eq!(
+            opened.keys.releases.verifier().to_vkey(),
+            vkey("example.org", "releases")
+        );
+        assert_eq!(
+            opened.keys.keys.verifier().to_vkey(),
+            vkey("example.org", "keys")
+        );
+        assert!(opened.keys.legacy.is_none());
+        assert!(!opened.keys.is_single_key());
+        assert_eq!(
+            opened.keys.vkeys().lines().collect::<Vec<_>>(),
+            vec![vkey("example.org", "releases"), vkey("example.org", "keys")]
+        );
         assert!(matches!(
-            DataDir::create(&path, config("example.org"), key("example.org")),
+            DataDir::create(&path, config("example.org"), keys("example.org")),
             Err(ConfigError::AlreadyExists(_))
         ));
+    }
+
+    #[test]
+    fn a_single_key_directory_opens_and_migrates() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("old");
+        fs::create_dir_all(&path).expect("mkdir");
+        fs::write(path.join(CONFIG_FILE), "origin = \"example.org\"\n").expect("config");
+        let old = key("example.org", 3);
+        write_key(&path.join(LOG_KEY_FILE), &old).expect("log.key");
+        let opened = DataDir::open(&path).expect("open the old layout");
+        assert!(opened.keys.is_single_key());
+        assert_eq!(public_key(&opened.keys.releases), old.public_key());
+        assert_eq!(
+            opened.keys.signers("keys").len(),
+            1,
+            "one key: one signature"
+        );
+
+        let fresh = key("example.org/keys", 4);
+        let migrated = DataDir::migrate(&path, &fresh).expect("migrate");
+        assert_eq!(mode(&path.join(KEYS_KEY_FILE)), 0o600);
+        let opened = DataDir::open(&path).expect("open after the migration");
+        assert!(!opened.keys.is_single_key());
+        assert_eq!(public_key(&opened.keys.releases), old.public_key());
+        assert_eq!(opened.keys.releases.name().as_str(), "example.org/releases");
+        assert_eq!(opened.keys.keys.verifier(), fresh.verifier());
+        assert_eq!(opened.keys.vkeys(), migrated.vkeys());
+        // While log.key stays, key-log checkpoints are also signed by it; the release log's
+        // key is the old material already.
+        assert_eq!(opened.keys.signers("releases").len(), 1);
+        let signers = opened.keys.signers("keys");
+        assert_eq!(signers.len(), 2);
+        assert_eq!(public_key(&signers[1]), old.public_key());
+        assert_eq!(signers[1].name().as_str(), "example.org/keys");
+        // Twice is refused; without log.key the legacy signature is gone.
+        assert!(DataDir::migrate(&path, &key("example.org/keys", 5)).is_err());
+        fs::remove_file(path.join(LOG_KEY_FILE)).expect("rm log.key");
+        assert_eq!(
+            DataDir::open(&path)
+                .expect("open")
+                .keys
+                .signers("keys")
+                .len(),
+            1
+        );
     }
 
     #[test]
@@ -551,7 +871,7 @@ mod tests {
             DataDir::create(
                 &dir.path().join("a"),
                 config("example.org"),
-                key("other.org")
+                keys("other.org")
             )
             .is_err()
         );
@@ -559,17 +879,24 @@ mod tests {
             DataDir::create(
                 &dir.path().join("b"),
                 config("example.org/"),
-                key("example.org/")
+                keys("example.org/")
             )
             .is_err()
         );
+        let same = NewLogKeys {
+            releases: NewKey::File(key("example.org/releases", 1)),
+            keys: NewKey::File(key("example.org/keys", 1)),
+        };
+        let err = DataDir::create(&dir.path().join("s"), config("example.org"), same)
+            .expect_err("one key for both");
+        assert!(err.to_string().contains("different keys"), "{err}");
         let path = dir.path().join("c");
-        DataDir::create(&path, config("example.org"), key("example.org")).expect("create");
-        fs::set_permissions(path.join(LOG_KEY_FILE), fs::Permissions::from_mode(0o644))
+        DataDir::create(&path, config("example.org"), keys("example.org")).expect("create");
+        fs::set_permissions(path.join(KEYS_KEY_FILE), fs::Permissions::from_mode(0o644))
             .expect("chmod");
         let err = DataDir::open(&path).expect_err("loose key mode");
         assert!(err.to_string().contains("chmod 600"), "{err}");
-        fs::set_permissions(path.join(LOG_KEY_FILE), fs::Permissions::from_mode(0o600))
+        fs::set_permissions(path.join(KEYS_KEY_FILE), fs::Permissions::from_mode(0o600))
             .expect("chmod");
         fs::write(
             path.join(CONFIG_FILE),

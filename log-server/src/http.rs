@@ -47,7 +47,7 @@ pub struct AppState {
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/{log}/checkpoint", get(checkpoint))
-        .route("/{log}/tile/{*rest}", get(tile))
+        .route("/{log}/tile/{*rest}", get(tile).layer(bundle_compression()))
         .route(
             "/{log}/add",
             post(add).layer(DefaultBodyLimit::max(MAX_ENTRY_SIZE)),
@@ -65,6 +65,24 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .with_state(state)
+}
+
+/// Marks a response as an entry bundle, the one kind of reply gzipped for clients that send
+/// `Accept-Encoding: gzip` (signed-note entries compress well; hash tiles are random bytes).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct EntryBundleBody;
+
+/// gzip for entry bundles only (see [`EntryBundleBody`]); everything else passes unchanged.
+pub(crate) fn bundle_compression()
+-> tower_http::compression::CompressionLayer<impl tower_http::compression::Predicate> {
+    tower_http::compression::CompressionLayer::new().compress_when(
+        |status: StatusCode,
+         _: axum::http::Version,
+         _: &axum::http::HeaderMap,
+         extensions: &axum::http::Extensions| {
+            status == StatusCode::OK && extensions.get::<EntryBundleBody>().is_some()
+        },
+    )
 }
 
 pub(crate) fn text(status: StatusCode, body: impl Into<String>) -> Response {
@@ -118,6 +136,7 @@ async fn tile(
         return no_such_log();
     };
     let path = format!("tile/{rest}");
+    let is_bundle = path.starts_with("tile/entries/");
     let data = match app.tiles.get(kind, &path) {
         Some(data) => Some(data),
         None => {
@@ -141,14 +160,20 @@ async fn tile(
         }
     };
     match data {
-        Some(data) => (
-            [
-                (header::CONTENT_TYPE, "application/octet-stream"),
-                (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
-            ],
-            data,
-        )
-            .into_response(),
+        Some(data) => {
+            let mut response = (
+                [
+                    (header::CONTENT_TYPE, "application/octet-stream"),
+                    (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
+                ],
+                data,
+            )
+                .into_response();
+            if is_bundle {
+                response.extensions_mut().insert(EntryBundleBody);
+            }
+            response
+        }
         None => text(StatusCode::NOT_FOUND, "no such tile in the current tree"),
     }
 }

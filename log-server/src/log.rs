@@ -26,14 +26,14 @@ use cairn_verifier::keylog::{
     InvalidRelease, KeyLogError, KeyState, deprecation_is_valid, release_is_valid,
 };
 use cairn_verifier::merkle::MemoryTree;
-use cairn_verifier::note::{Ed25519Signer, KeyName, Note, NoteError, NoteSignature};
-use cairn_verifier::signer::KeySigner;
+use cairn_verifier::note::{Note, NoteError, NoteSignature, NoteSigner};
 use cairn_verifier::tile::{
     EntryBundle, TILE_HEIGHT, TILE_WIDTH, Tile, encode_entry_bundle, new_tiles, read_tile_data,
     tiles_for_size,
 };
 use cairn_verifier::tlog_proof::TlogProof;
 
+use crate::config::LogKeys;
 use crate::metrics::Metrics;
 use crate::storage::{Change, CommitId, Storage, StorageError};
 
@@ -79,25 +79,6 @@ pub enum LogError {
     /// the next batch tries again.
     #[error("the log key could not sign the checkpoint: {0}")]
     Signing(String),
-}
-
-/// The log's signing key as [`Log::create`] and [`Log::open`] take it: a key file's
-/// [`Ed25519Signer`] or any [`KeySigner`] (a PKCS#11 token, ssh-agent).
-pub trait LogSigningKey {
-    /// The key as a note signer named after the origin prefix.
-    fn log_signer(&self) -> KeySigner;
-}
-
-impl LogSigningKey for Ed25519Signer {
-    fn log_signer(&self) -> KeySigner {
-        KeySigner::from(self.with_name(cairn_verifier::note::NoteSigner::name(self).clone()))
-    }
-}
-
-impl LogSigningKey for KeySigner {
-    fn log_signer(&self) -> KeySigner {
-        self.clone()
-    }
 }
 
 /// A checkpoint signing error: the key failing is [`LogError::Signing`], anything else is a
@@ -455,11 +436,10 @@ pub struct Submission {
 /// The log: its key, its storage and its state.
 pub struct Log {
     prefix: String,
-    log_key: KeySigner,
+    /// The per-origin signing keys (and, during a migration, the old single key).
+    log_keys: LogKeys,
     /// Held for the whole of [`Log::sequence`]: the sequencer is the only writer.
     sequencer: std::sync::Mutex<()>,
-    releases_signer: KeySigner,
-    keys_signer: KeySigner,
     storage: Arc<dyn Storage>,
     state: RwLock<State>,
     metrics: Arc<Metrics>,
@@ -480,9 +460,14 @@ impl std::fmt::Debug for Log {
     }
 }
 
-fn per_origin_signer(log_key: &KeySigner, origin: &str) -> Result<KeySigner, LogError> {
-    let name = KeyName::new(origin).map_err(|e| LogError::Corrupt(format!("origin: {e}")))?;
-    Ok(log_key.with_name(name))
+/// The file on the branch that names the log's verifier keys (spec/git-layout.md).
+const VKEY_FILE: &str = "cairn-log.vkey";
+
+/// Signs a checkpoint of `kind` with every key it carries (see [`LogKeys::signers`]).
+fn sign_checkpoint(keys: &LogKeys, kind: LogKind, text: &str) -> Result<Note, LogError> {
+    let signers = keys.signers(kind.name());
+    let refs: Vec<&dyn NoteSigner> = signers.iter().map(|s| s as &dyn NoteSigner).collect();
+    Note::sign(text, &refs).map_err(signing_error)
 }
 
 impl Log {
@@ -490,7 +475,7 @@ impl Log {
     /// and the first commit holds both checkpoints (release log empty, key log of size 1).
     pub fn create(
         prefix: &str,
-        log_key: &impl LogSigningKey,
+        log_keys: &LogKeys,
         storage: Arc<dyn Storage>,
         genesis: &[u8],
         metrics: Arc<Metrics>,
@@ -500,8 +485,7 @@ impl Log {
                 "the repository already has commits".to_owned(),
             ));
         }
-        let log_key = log_key.log_signer();
-        let log = Log::with_state(prefix, &log_key, storage, State::empty(prefix), metrics)?;
+        let log = Log::with_state(prefix, log_keys, storage, State::empty(prefix), metrics)?;
         let outcomes = log.sequence(vec![Submission {
             log: LogKind::Keys,
             entry: genesis.to_vec(),
@@ -514,34 +498,31 @@ impl Log {
     }
 
     /// Opens the log in `storage`, verifying everything it loads: both checkpoints must carry
-    /// a valid signature by `log_key`, the trees recomputed from every stored entry must have
+    /// a valid signature by one of `log_keys`, the trees recomputed from every stored entry must have
     /// the checkpoints' roots, and the key log must replay from its own genesis.
     pub fn open(
         prefix: &str,
-        log_key: &impl LogSigningKey,
+        log_keys: &LogKeys,
         storage: Arc<dyn Storage>,
         metrics: Arc<Metrics>,
     ) -> Result<Log, LogError> {
-        let log_key = log_key.log_signer();
-        let state = load(prefix, &log_key, storage.as_ref())?;
-        Log::with_state(prefix, &log_key, storage, state, metrics)
+        let state = load(prefix, log_keys, storage.as_ref())?;
+        let log = Log::with_state(prefix, log_keys, storage, state, metrics)?;
+        log.resign_stale_checkpoints()?;
+        Ok(log)
     }
 
     fn with_state(
         prefix: &str,
-        log_key: &KeySigner,
+        log_keys: &LogKeys,
         storage: Arc<dyn Storage>,
         state: State,
         metrics: Arc<Metrics>,
     ) -> Result<Log, LogError> {
         let log = Log {
             prefix: prefix.to_owned(),
-            log_key: log_key.with_name(
-                KeyName::new(prefix).map_err(|e| LogError::Corrupt(format!("origin: {e}")))?,
-            ),
+            log_keys: log_keys.clone(),
             sequencer: std::sync::Mutex::new(()),
-            releases_signer: per_origin_signer(log_key, &format!("{prefix}/releases"))?,
-            keys_signer: per_origin_signer(log_key, &format!("{prefix}/keys"))?,
             storage,
             state: RwLock::new(state),
             metrics,
@@ -568,7 +549,7 @@ impl Log {
         let mut pause = Duration::from_millis(50);
         let mut attempt = 0;
         loop {
-            match load(&self.prefix, &self.log_key, self.storage.as_ref()) {
+            match load(&self.prefix, &self.log_keys, self.storage.as_ref()) {
                 Ok(fresh) => {
                     *state = fresh;
                     if self.broken.swap(false, std::sync::atomic::Ordering::SeqCst) {
@@ -772,9 +753,9 @@ impl Log {
     ) -> Result<PreparedCommit, LogError> {
         let mut changes = Vec::new();
         let mut checkpoints = Vec::new();
-        for (kind, old_size, new_size, signer) in [
-            (LogKind::Releases, old.0, new.0, &self.releases_signer),
-            (LogKind::Keys, old.1, new.1, &self.keys_signer),
+        for (kind, old_size, new_size) in [
+            (LogKind::Releases, old.0, new.0),
+            (LogKind::Keys, old.1, new.1),
         ] {
             if new_size == old_size && state.head.is_some() {
                 continue;
@@ -789,7 +770,7 @@ impl Log {
             let text = Checkpoint::new(log.origin.clone(), new_size, root)
                 .to_text()
                 .map_err(|e| LogError::Corrupt(format!("checkpoint: {e}")))?;
-            let note = Note::sign(&text, &[signer]).map_err(signing_error)?;
+            let note = sign_checkpoint(&self.log_keys, kind, &text)?;
             let bytes = note.to_bytes();
             changes.push(Change::put(format!("{dir}/checkpoint"), bytes.clone()));
             if kind == LogKind::Releases {
@@ -803,10 +784,7 @@ impl Log {
             checkpoints.push((kind, new_size, bytes));
         }
         if state.head.is_none() {
-            changes.push(Change::put(
-                "cairn-log.vkey",
-                format!("{}\n", self.log_vkey()),
-            ));
+            changes.push(Change::put(VKEY_FILE, self.log_keys.vkeys()));
         }
         let mut message = format!("cairn: releases {} keys {}\n", new.0, new.1);
         for kind in [LogKind::Releases, LogKind::Keys] {
@@ -836,15 +814,75 @@ impl Log {
         let bytes = self.read().log(kind).head_checkpoint();
         let note = Note::parse(&bytes)
             .map_err(|e| LogError::Corrupt(format!("{} checkpoint: {e}", kind.name())))?;
-        let signer = self.signer(kind);
-        Note::sign(note.text(), &[signer]).map_err(signing_error)
+        sign_checkpoint(&self.log_keys, kind, note.text())
     }
 
-    fn signer(&self, kind: LogKind) -> &KeySigner {
-        match kind {
-            LogKind::Releases => &self.releases_signer,
-            LogKind::Keys => &self.keys_signer,
+    /// After a key change (the migration to per-origin keys, or removing `log.key` at its
+    /// end), the branch head's checkpoints may lack a signature the log now makes: re-signs
+    /// each such checkpoint (same size and root) in a commit of its own, so clients holding
+    /// the new verifier keys can verify the log before its next batch.
+    fn resign_stale_checkpoints(&self) -> Result<(), LogError> {
+        for kind in [LogKind::Releases, LogKind::Keys] {
+            let bytes = self.read().log(kind).checkpoint.clone();
+            let note = Note::parse(&bytes)
+                .map_err(|e| LogError::Corrupt(format!("{} checkpoint: {e}", kind.name())))?;
+            let fresh = sign_checkpoint(&self.log_keys, kind, note.text())?;
+            let origin = self.read().log(kind).origin.clone();
+            let ours = |sig: &NoteSignature| sig.name.as_str() == origin;
+            let missing = fresh
+                .signatures()
+                .iter()
+                .any(|s| !note.signatures().contains(s));
+            let dropped = note
+                .signatures()
+                .iter()
+                .any(|s| ours(s) && !fresh.signatures().contains(s));
+            if missing || dropped {
+                tracing::info!(
+                    log = kind.name(),
+                    "re-signing the checkpoint with the log's current keys"
+                );
+                // Cosignatures (other names) were verified when they were attached: kept.
+                let cosignatures = note
+                    .signatures()
+                    .iter()
+                    .filter(|s| !ours(s))
+                    .cloned()
+                    .collect();
+                self.publish_witnessed(kind, note.text(), cosignatures)?;
+            }
         }
+        self.refresh_vkey_file()
+    }
+
+    /// Makes the branch's `cairn-log.vkey` hold the verifier keys the log now signs with (it
+    /// names the old single key until the first start after `cairn migrate-keys`): one commit
+    /// that changes only that file, its message of the usual form.
+    fn refresh_vkey_file(&self) -> Result<(), LogError> {
+        let _only_writer = self.sequencer.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(head) = self.read().head.clone() else {
+            return Ok(());
+        };
+        let vkeys = self.log_keys.vkeys();
+        if self.storage.read(&head, VKEY_FILE)?.as_deref() == Some(vkeys.as_bytes()) {
+            return Ok(());
+        }
+        tracing::info!("writing the per-origin verifier keys to {VKEY_FILE}");
+        let message = {
+            let state = self.read();
+            format!(
+                "cairn: releases {} keys {}\n\n{}\n{}",
+                state.releases.committed,
+                state.keys.committed,
+                String::from_utf8_lossy(&state.releases.checkpoint),
+                String::from_utf8_lossy(&state.keys.checkpoint)
+            )
+        };
+        let id = self
+            .storage
+            .commit(Some(&head), &[Change::put(VKEY_FILE, vkeys)], &message)?;
+        self.write().head = Some(id);
+        Ok(())
     }
 
     /// Whether new checkpoints wait for the publisher ([`Log::publish_witnessed`]) before
@@ -884,7 +922,7 @@ impl Log {
         let size = Checkpoint::parse(text)
             .map_err(|e| LogError::Corrupt(format!("checkpoint to publish: {e}")))?
             .size;
-        let mut note = Note::sign(text, &[self.signer(kind)]).map_err(signing_error)?;
+        let mut note = sign_checkpoint(&self.log_keys, kind, text)?;
         for sig in cosignatures {
             note.push_signature(sig)
                 .map_err(|e| LogError::Corrupt(format!("attaching a cosignature: {e}")))?;
@@ -944,9 +982,9 @@ impl Log {
         }
     }
 
-    /// The log's verifier key (key name: the origin prefix).
-    pub fn log_vkey(&self) -> String {
-        self.log_key.verifier().to_vkey()
+    /// The log's per-origin verifier keys, one line each (see [`LogKeys::vkeys`]).
+    pub fn log_vkeys(&self) -> String {
+        self.log_keys.vkeys()
     }
 }
 
@@ -1279,7 +1317,7 @@ fn release_status(e: &InvalidRelease) -> u16 {
 }
 
 /// Rebuilds the state from the branch head, verifying it (see [`Log::open`]).
-fn load(prefix: &str, log_key: &KeySigner, storage: &dyn Storage) -> Result<State, LogError> {
+fn load(prefix: &str, log_keys: &LogKeys, storage: &dyn Storage) -> Result<State, LogError> {
     let head = storage.head()?.ok_or(LogError::Empty)?;
     let mut state = State::empty(prefix);
     for kind in [LogKind::Keys, LogKind::Releases] {
@@ -1288,8 +1326,20 @@ fn load(prefix: &str, log_key: &KeySigner, storage: &dyn Storage) -> Result<Stat
         let bytes = storage
             .read(&head, &format!("{dir}/checkpoint"))?
             .ok_or_else(|| LogError::Corrupt(format!("{dir}/checkpoint is missing")))?;
-        let verifier = per_origin_signer(log_key, &origin)?.verifier();
-        let checkpoint = VerifiedCheckpoint::verify(&bytes, &origin, &verifier).map_err(|e| {
+        // Any of the data directory's keys will do: right after a key change the stored
+        // checkpoint carries only the old one (`Log::open` then re-signs it).
+        let mut verified = Err(String::new());
+        for signer in log_keys.accepted(dir) {
+            match VerifiedCheckpoint::verify(&bytes, &origin, &signer.verifier()) {
+                Ok(c) => {
+                    verified = Ok(c);
+                    break;
+                }
+                Err(e) if verified.is_err() => verified = Err(e.to_string()),
+                Err(_) => {}
+            }
+        }
+        let checkpoint = verified.map_err(|e| {
             LogError::Corrupt(format!(
                 "{dir}/checkpoint does not verify with this data directory's log key: {e}"
             ))

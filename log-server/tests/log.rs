@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use cairn_log_server::config::LogKeys;
+use cairn_verifier::signer::KeySigner;
 use cairn_log_server::log::{Log, LogKind, Outcome, Submission};
 use cairn_log_server::metrics::Metrics;
 use cairn_log_server::storage::{
@@ -29,7 +31,7 @@ fn signed(text: &str, signers: &[&dyn NoteSigner]) -> Vec<u8> {
 }
 
 struct Fixture {
-    log_key: Ed25519Signer,
+    log_keys: LogKeys,
     root: Ed25519Signer,
     release_key: Ed25519Signer,
 }
@@ -37,7 +39,11 @@ struct Fixture {
 impl Fixture {
     fn new() -> Fixture {
         Fixture {
-            log_key: signer(PREFIX, 1),
+            log_keys: LogKeys {
+                releases: signer("example.org/releases", 1).into(),
+                keys: signer("example.org/keys", 4).into(),
+                legacy: None,
+            },
             root: signer("example.org/root", 2),
             release_key: signer("example.org/rel", 3),
         }
@@ -80,7 +86,7 @@ impl Fixture {
     fn create(&self, storage: Arc<dyn Storage>) -> Log {
         Log::create(
             PREFIX,
-            &self.log_key,
+            &self.log_keys,
             storage,
             &self.genesis(),
             Arc::new(Metrics::default()),
@@ -101,10 +107,7 @@ fn check_proof(fx: &Fixture, kind: LogKind, proof: &[u8], entry: &[u8]) -> Verif
     let proof = TlogProof::parse(proof).expect("proof parses");
     assert_eq!(proof.extra.as_deref(), Some(entry), "extra is the entry");
     let origin = format!("{PREFIX}/{}", kind.name());
-    let verifier = fx
-        .log_key
-        .with_name(KeyName::new(&origin).expect("origin"))
-        .verifier();
+    let verifier = fx.log_keys.primary(kind.name()).verifier();
     let cp = VerifiedCheckpoint::verify_without_extensions(&proof.checkpoint, &origin, &verifier)
         .expect("checkpoint verifies");
     verify_inclusion(
@@ -229,7 +232,7 @@ fn exercise(storage: Arc<dyn Storage>) {
 
     // Reopen from storage: the same state, verified on load.
     let reopened =
-        Log::open(PREFIX, &fx.log_key, storage, Arc::new(Metrics::default())).expect("reopen");
+        Log::open(PREFIX, &fx.log_keys, storage, Arc::new(Metrics::default())).expect("reopen");
     let (a, b) = (log.read(), reopened.read());
     assert_eq!(a.releases.size(), b.releases.size());
     assert_eq!(a.keys.size(), b.keys.size());
@@ -244,7 +247,10 @@ fn open_refuses_a_foreign_log_key() {
     let fx = Fixture::new();
     let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
     fx.create(Arc::clone(&storage));
-    let other = signer(PREFIX, 42);
+    let other = LogKeys {
+        releases: signer("example.org/releases", 42).into(),
+        ..fx.log_keys.clone()
+    };
     let err =
         Log::open(PREFIX, &other, storage, Arc::new(Metrics::default())).expect_err("foreign key");
     assert!(err.to_string().contains("log key"), "{err}");
@@ -256,7 +262,7 @@ fn create_refuses_a_bad_genesis() {
     let add = fx.add_key(&fx.release_key, "example/*", 0);
     let result = Log::create(
         PREFIX,
-        &fx.log_key,
+        &fx.log_keys,
         Arc::new(MemoryStorage::new()),
         &add,
         Arc::new(Metrics::default()),
@@ -435,7 +441,7 @@ fn witnessed_checkpoints_are_published_after_their_round() {
     // The log reopens from the branch, cosigned key checkpoint included.
     drop(log);
     let reopened =
-        Log::open(PREFIX, &fx.log_key, storage, Arc::new(Metrics::default())).expect("reopen");
+        Log::open(PREFIX, &fx.log_keys, storage, Arc::new(Metrics::default())).expect("reopen");
     assert_eq!(reopened.read().keys.checkpoint(), published);
     assert_eq!(reopened.read().releases.size(), 2);
 }
@@ -523,4 +529,139 @@ fn a_log_starved_of_descriptors_recovers_without_a_restart() {
     assert_eq!(index, 0);
     check_proof(&fx, LogKind::Releases, proof, &release);
     assert!(!log.is_broken());
+}
+
+/// A log made before per-origin keys (one key named PREFIX for both logs) keeps working, and
+/// after `cairn migrate-keys` (the release log keeps its key material, the key log gets a new
+/// key, the old key stays as `log.key`) reopening re-signs the key log's checkpoint so that it
+/// verifies under the new per-origin key and still under the old key's derived name.
+#[test]
+fn single_key_logs_open_and_migrate_to_per_origin_keys() {
+    let fx = Fixture::new();
+    let old = signer(PREFIX, 7);
+    let single = LogKeys::single(&KeySigner::from(signer(PREFIX, 7)), PREFIX).expect("keys");
+    assert!(single.is_single_key());
+    let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
+    let log = Log::create(
+        PREFIX,
+        &single,
+        Arc::clone(&storage),
+        &fx.genesis(),
+        Arc::new(Metrics::default()),
+    )
+    .expect("create a single-key log");
+    let add = fx.add_key(&fx.release_key, "example/*", 0);
+    assert!(matches!(
+        log.sequence(vec![sub(LogKind::Keys, &add)]).as_slice(),
+        [Outcome::Logged { .. }]
+    ));
+    let derived = |name: &str| old.with_name(KeyName::new(name).expect("name")).verifier();
+    let before = log.read().keys.checkpoint().to_vec();
+    VerifiedCheckpoint::verify(&before, "example.org/keys", &derived("example.org/keys"))
+        .expect("signed with the single key");
+    let releases_before = log.read().releases.checkpoint().to_vec();
+    let vkey_file = |storage: &Arc<dyn Storage>| {
+        let head = storage.head().expect("head").expect("a commit");
+        String::from_utf8(
+            storage
+                .read(&head, "cairn-log.vkey")
+                .expect("read")
+                .expect("file"),
+        )
+        .expect("UTF-8")
+    };
+    assert_eq!(
+        vkey_file(&storage),
+        format!("{}\n", old.verifier().to_vkey()),
+        "an unmigrated log names its one key PREFIX"
+    );
+    drop(log);
+
+    // Migrated, but log.key deleted before the first start: the stored key-log checkpoint
+    // (signed only by the old key) is still the log's own, and is re-signed by the new key.
+    let copy: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
+    let early = LogKeys {
+        releases: single.releases.clone(),
+        keys: signer("example.org/keys", 9).into(),
+        legacy: None,
+    };
+    {
+        let log = Log::create(
+            PREFIX,
+            &single,
+            Arc::clone(&copy),
+            &fx.genesis(),
+            Arc::new(Metrics::default()),
+        )
+        .expect("create");
+        drop(log);
+        let log = Log::open(
+            PREFIX,
+            &early,
+            Arc::clone(&copy),
+            Arc::new(Metrics::default()),
+        )
+        .expect("open without log.key right after the migration");
+        let cp = log.read().keys.checkpoint().to_vec();
+        VerifiedCheckpoint::verify(&cp, "example.org/keys", &early.keys.verifier())
+            .expect("re-signed with the new key");
+        assert_eq!(Note::parse(&cp).expect("note").signatures().len(), 1);
+        assert_eq!(vkey_file(&copy), early.vkeys());
+    }
+
+    let new_keys_key = signer("example.org/keys", 8);
+    let migrated = LogKeys {
+        releases: single.releases.clone(),
+        keys: signer("example.org/keys", 8).into(),
+        legacy: Some(signer(PREFIX, 7).into()),
+    };
+    let log = Log::open(
+        PREFIX,
+        &migrated,
+        Arc::clone(&storage),
+        Arc::new(Metrics::default()),
+    )
+    .expect("open after the migration");
+    assert_eq!(
+        vkey_file(&storage),
+        migrated.vkeys(),
+        "the first start after the migration publishes the per-origin keys on the branch"
+    );
+    assert_eq!(migrated.vkeys().lines().count(), 2);
+    let after = log.read().keys.checkpoint().to_vec();
+    assert_ne!(after, before, "the key log's checkpoint was re-signed");
+    VerifiedCheckpoint::verify(&after, "example.org/keys", &new_keys_key.verifier())
+        .expect("verifies under the new per-origin key");
+    VerifiedCheckpoint::verify(&after, "example.org/keys", &derived("example.org/keys"))
+        .expect("and under the old key (old trust files)");
+    assert_eq!(
+        log.read().releases.checkpoint().to_vec(),
+        releases_before,
+        "the release log keeps its key: nothing to re-sign"
+    );
+    // New batches carry both signatures too; the re-signed head is on the branch.
+    let release = fx.release(&fx.release_key, "example/os", "1.0", b"one");
+    let outcome = log.sequence(vec![sub(LogKind::Releases, &release)]);
+    assert!(matches!(outcome.as_slice(), [Outcome::Logged { .. }]));
+    drop(log);
+    let reopened = Log::open(
+        PREFIX,
+        &migrated,
+        Arc::clone(&storage),
+        Arc::new(Metrics::default()),
+    )
+    .expect("reopen");
+    assert_eq!(reopened.read().keys.checkpoint().to_vec(), after);
+
+    // Once log.key is deleted, the old signature goes away at the next start.
+    let done = LogKeys {
+        legacy: None,
+        ..migrated
+    };
+    drop(reopened);
+    let log = Log::open(PREFIX, &done, storage, Arc::new(Metrics::default())).expect("reopen");
+    let last = log.read().keys.checkpoint().to_vec();
+    assert_eq!(Note::parse(&last).expect("note").signatures().len(), 1);
+    VerifiedCheckpoint::verify(&last, "example.org/keys", &new_keys_key.verifier())
+        .expect("new key only");
 }

@@ -199,10 +199,17 @@ fn run(options: &Options) -> Result<()> {
             String::from_utf8_lossy(&init.stderr)
         ));
     }
-    let log_vkey = String::from_utf8_lossy(&init.stdout).trim().to_owned();
-    let log_verifier = Ed25519Verifier::from_vkey(&log_vkey)
-        .map_err(|e| format!("log vkey {log_vkey:?}: {e}"))?
-        .with_name(KeyName::new(&format!("{ORIGIN}/releases")).map_err(|e| e.to_string())?);
+    // `cairn init` prints the per-origin keys: the release log's, then the key log's.
+    let printed = String::from_utf8_lossy(&init.stdout).into_owned();
+    let vkeys: Vec<String> = printed.lines().map(str::to_owned).collect();
+    let [log_vkey, keys_vkey] = vkeys.as_slice() else {
+        return Err(format!(
+            "cairn init printed {printed:?}, not two verifier keys"
+        ));
+    };
+    let (log_vkey, keys_vkey) = (log_vkey.clone(), keys_vkey.clone());
+    let log_verifier =
+        Ed25519Verifier::from_vkey(&log_vkey).map_err(|e| format!("log vkey {log_vkey:?}: {e}"))?;
 
     // Witnesses, if asked for: real `cairn witness` processes for both origins.
     let mut witnesses = Vec::new();
@@ -236,7 +243,7 @@ fn run(options: &Options) -> Result<()> {
             log_vkey.clone(),
             "--log".into(),
             format!("{ORIGIN}/keys"),
-            log_vkey.clone(),
+            keys_vkey.clone(),
         ];
         let witness = Server::spawn(options, &args, tmp.path(), &format!("witness{i}"))?;
         serve_args.extend([

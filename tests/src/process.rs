@@ -8,7 +8,7 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use cairn_verifier::note::{Ed25519Verifier, KeyName};
+use cairn_verifier::note::Ed25519Verifier;
 
 /// How long a server may take to start listening (or to refuse to start). Generous: the suite
 /// runs debug builds on two shared cores.
@@ -82,20 +82,23 @@ pub fn run_cairn(args: &[&std::ffi::OsStr]) -> Output {
 pub struct LogDir {
     dir: tempfile::TempDir,
     prefix: String,
-    log_vkey: String,
+    /// What `cairn init` printed: the per-origin verifier keys, release log first.
+    vkeys: [String; 2],
+    /// A file holding them, as `--log-key` takes it.
+    vkeys_file: String,
 }
 
 impl LogDir {
     /// `cairn init --data DIR --origin prefix --genesis <genesis>`; panics with the output if
-    /// it fails or does not print one verifier key line.
+    /// it fails or does not print the two per-origin verifier keys.
     pub fn init(prefix: &str, genesis: &[u8]) -> LogDir {
-        LogDir::init_with(prefix, genesis, None)
+        LogDir::init_with(prefix, genesis, &[])
     }
 
-    /// Like [`LogDir::init`], with `--log-key <secret>` when given.
-    pub fn init_with(prefix: &str, genesis: &[u8], log_key: Option<&Path>) -> LogDir {
+    /// Like [`LogDir::init`], with `--log-key <secret>` for each of `log_keys`.
+    pub fn init_with(prefix: &str, genesis: &[u8], log_keys: &[&Path]) -> LogDir {
         let dir = tempfile::tempdir().expect("temporary directory");
-        let out = init_raw(dir.path(), prefix, genesis, log_key);
+        let out = init_raw(dir.path(), prefix, genesis, log_keys);
         assert!(
             out.status.success(),
             "cairn init failed ({}):\n{}",
@@ -104,28 +107,26 @@ impl LogDir {
         );
         let stdout = String::from_utf8(out.stdout).expect("init prints UTF-8");
         let lines: Vec<&str> = stdout.lines().collect();
-        assert_eq!(
-            lines.len(),
-            1,
-            "cairn init prints the log's verifier key as its one line; got {stdout:?}"
-        );
-        let log_vkey = lines[0].to_owned();
-        let verifier = Ed25519Verifier::from_vkey(&log_vkey)
-            .unwrap_or_else(|e| panic!("cairn init printed {log_vkey:?}, not a vkey: {e}"));
-        assert_eq!(
-            verifier.to_vkey(),
-            log_vkey,
-            "the printed vkey is canonical"
-        );
-        assert_eq!(
-            cairn_verifier::note::NoteVerifier::name(&verifier).as_str(),
-            prefix,
-            "the log's key name is its origin prefix"
-        );
+        let [releases, keys] = lines.as_slice() else {
+            panic!("cairn init prints the log's two per-origin verifier keys; got {stdout:?}");
+        };
+        for (vkey, log) in [(releases, "releases"), (keys, "keys")] {
+            let verifier = Ed25519Verifier::from_vkey(vkey)
+                .unwrap_or_else(|e| panic!("cairn init printed {vkey:?}, not a vkey: {e}"));
+            assert_eq!(&verifier.to_vkey(), vkey, "the printed vkey is canonical");
+            assert_eq!(
+                cairn_verifier::note::NoteVerifier::name(&verifier).as_str(),
+                format!("{prefix}/{log}"),
+                "each log's key is named after its origin"
+            );
+        }
+        let vkeys_file = dir.path().join("log.vkeys");
+        std::fs::write(&vkeys_file, &stdout).expect("write the verifier keys");
         LogDir {
-            dir,
             prefix: prefix.to_owned(),
-            log_vkey,
+            vkeys: [(*releases).to_owned(), (*keys).to_owned()],
+            vkeys_file: vkeys_file.to_str().expect("UTF-8 temp path").to_owned(),
+            dir,
         }
     }
 
@@ -151,16 +152,29 @@ impl LogDir {
         &self.prefix
     }
 
-    /// The verifier key `cairn init` printed.
+    /// The file holding the verifier keys `cairn init` printed (what `--log-key` takes).
     pub fn log_vkey(&self) -> &str {
-        &self.log_vkey
+        &self.vkeys_file
     }
 
-    /// The log's verifier key under `name` (`PREFIX/releases` or `PREFIX/keys`).
+    /// The verifier keys `cairn init` printed, one a line, as `cairn-log.vkey` holds them.
+    pub fn log_vkeys_text(&self) -> String {
+        format!("{}\n{}\n", self.vkeys[0], self.vkeys[1])
+    }
+
+    /// The log's verifier key for `log` (`"releases"` or `"keys"`), named after its origin.
     pub fn log_verifier(&self, log: &str) -> Ed25519Verifier {
-        let verifier = Ed25519Verifier::from_vkey(&self.log_vkey).expect("checked at init");
-        let name = KeyName::new(&format!("{}/{log}", self.prefix)).expect("origin is a key name");
-        verifier.with_name(name)
+        let vkey = if log == "keys" {
+            &self.vkeys[1]
+        } else {
+            &self.vkeys[0]
+        };
+        let verifier = Ed25519Verifier::from_vkey(vkey).expect("checked at init");
+        assert_eq!(
+            cairn_verifier::note::NoteVerifier::name(&verifier).as_str(),
+            format!("{}/{log}", self.prefix)
+        );
+        verifier
     }
 
     /// Starts `cairn serve` on this data directory with unlimited rates and a short batch
@@ -171,7 +185,7 @@ impl LogDir {
 }
 
 /// Runs `cairn init` into `parent/data`, returning its output whatever it is.
-pub fn init_raw(parent: &Path, prefix: &str, genesis: &[u8], log_key: Option<&Path>) -> Output {
+pub fn init_raw(parent: &Path, prefix: &str, genesis: &[u8], log_keys: &[&Path]) -> Output {
     let genesis_path = parent.join("genesis.note");
     std::fs::write(&genesis_path, genesis).expect("write genesis");
     let data = parent.join("data");
@@ -184,7 +198,7 @@ pub fn init_raw(parent: &Path, prefix: &str, genesis: &[u8], log_key: Option<&Pa
         "--genesis".as_ref(),
         genesis_path.as_os_str(),
     ];
-    if let Some(key) = log_key {
+    for key in log_keys {
         args.push("--log-key".as_ref());
         args.push(key.as_os_str());
     }

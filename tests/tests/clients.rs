@@ -390,7 +390,7 @@ fn key_log_from_other_genesis_roots() {
     // The client pinned other roots than the log's genesis: nothing verifies against it.
     let other = Client::new();
     let root = key("someone-else").verifier().to_vkey();
-    let vkey = log_key().verifier().to_vkey();
+    let vkey = log.dir.log_vkey().to_owned();
     let state = s(&other.state());
     let url = log.url();
     let out = run_cairn(&[
@@ -804,12 +804,12 @@ fn trust_init_refuses_bad_input() {
     let client = Client::new();
     let out = client.trust_raw(&log.url(), "not-a-key", &log, &[]);
     assert_exit(&out, 2, "bad log key");
-    let out = client.trust_raw("ftp://x", &log_key().verifier().to_vkey(), &log, &[]);
+    let out = client.trust_raw("ftp://x", log.dir.log_vkey(), &log, &[]);
     assert_exit(&out, 2, "bad URL");
     // A plain Ed25519 key is not a witness key.
     let out = client.trust_raw(
         &log.url(),
-        &log_key().verifier().to_vkey(),
+        log.dir.log_vkey(),
         &log,
         &["--witness", "w1", &key("w").verifier().to_vkey()],
     );
@@ -818,7 +818,7 @@ fn trust_init_refuses_bad_input() {
     client.trust(&log.url(), &log, &[]);
     let root = log.root.verifier().to_vkey();
     let state = s(&client.state());
-    let vkey = log_key().verifier().to_vkey();
+    let vkey = log.dir.log_vkey().to_owned();
     let out = run_cairn(&[
         "trust",
         "init",

@@ -75,7 +75,7 @@ fn git_clone_holds_both_logs_byte_identical_to_http() {
         ],
     );
     let vkey = std::fs::read_to_string(clone.join("cairn-log.vkey")).expect("cairn-log.vkey");
-    assert_eq!(vkey.trim_end(), log.dir.log_vkey());
+    assert_eq!(vkey, log.dir.log_vkeys_text());
 
     for which in [Log::Releases, Log::Keys] {
         let http_view = log.view(which);

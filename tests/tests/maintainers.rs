@@ -20,7 +20,7 @@ use cairn_tests::log::{Log, LogView};
 use cairn_tests::process::{Server, cairn_bin};
 use cairn_verifier::entry::{Entry, KeyEvent, Release, RootSet, Sha256Digest};
 use cairn_verifier::keylog::{InvalidRelease, KeyState, deprecation_is_valid, release_is_valid};
-use cairn_verifier::note::{Ed25519Signer, Ed25519Verifier, KeyName, Note, NoteVerifier as _};
+use cairn_verifier::note::{Ed25519Signer, Ed25519Verifier, Note};
 use cairn_verifier::tlog_proof::TlogProof;
 
 const GUIDE: &str = "docs/maintainers.md";
@@ -202,10 +202,13 @@ fn write_file(path: &Path, data: &[u8]) {
 }
 
 fn log_verifier(work: &Path, log: &str) -> Ed25519Verifier {
-    let vkey = std::fs::read_to_string(work.join("log.vkey")).expect("log.vkey");
-    let key = Ed25519Verifier::from_vkey(vkey.trim_end()).expect("the log's vkey");
-    assert_eq!(key.name().as_str(), PREFIX);
-    key.with_name(KeyName::new(&format!("{PREFIX}/{log}")).expect("origin"))
+    let vkeys = std::fs::read_to_string(work.join("log.vkey")).expect("log.vkey");
+    let origin = format!("{PREFIX}/{log}");
+    let line = vkeys
+        .lines()
+        .find(|l| l.starts_with(&format!("{origin}+")))
+        .unwrap_or_else(|| panic!("log.vkey has no key named {origin}: {vkeys:?}"));
+    Ed25519Verifier::from_vkey(line).expect("the log's vkey")
 }
 
 fn verifier_of(work: &Path, pub_file: &str) -> Ed25519Verifier {

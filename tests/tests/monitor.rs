@@ -249,9 +249,13 @@ fn confirm_evidence(path: &std::path::Path) {
         .expect("origin")
         .to_owned();
     let _reason = line(&mut rest);
-    let key = log_key()
-        .with_name(KeyName::new(&origin).expect("n"))
-        .verifier();
+    let key = if origin.ends_with("/keys") {
+        keys_log_key().verifier()
+    } else {
+        log_key()
+            .with_name(KeyName::new(&origin).expect("n"))
+            .verifier()
+    };
     let mut cps = Vec::new();
     for label in ["older", "newer"] {
         let l = line(&mut rest);
@@ -432,7 +436,11 @@ fn small_log_files(origin: &str, entries: &[Vec<u8>]) -> Vec<(String, Vec<u8>)> 
         .iter()
         .flat_map(|e| cairn_verifier::hash::leaf_hash(e).0)
         .collect();
-    let signer = log_key().with_name(KeyName::new(origin).expect("n"));
+    let signer = if origin.ends_with("/keys") {
+        keys_log_key()
+    } else {
+        log_key().with_name(KeyName::new(origin).expect("n"))
+    };
     let text = Checkpoint::new(origin, entries.len() as u64, tree.root())
         .to_text()
         .expect("checkpoint");

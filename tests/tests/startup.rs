@@ -17,11 +17,14 @@ fn init_creates_the_data_directory_and_the_first_commit() {
     let genesis = keys.genesis();
     let dir = LogDir::init(PREFIX, &genesis);
     let data = dir.data();
-    let mode = std::fs::metadata(data.join("log.key"))
-        .expect("DIR/log.key exists")
-        .permissions()
-        .mode();
-    assert_eq!(mode & 0o777, 0o600, "the log key is private");
+    for file in ["releases.key", "keys.key"] {
+        let mode = std::fs::metadata(data.join(file))
+            .unwrap_or_else(|e| panic!("DIR/{file}: {e}"))
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "the log key {file} is private");
+    }
+    assert!(!data.join("log.key").exists(), "no single log key any more");
     assert!(data.join("config.toml").is_file(), "DIR/config.toml exists");
     let bare = git_in(
         &dir.repo(),
@@ -34,9 +37,9 @@ fn init_creates_the_data_directory_and_the_first_commit() {
     let repo = dir.repo();
     let vkey = read_on_branch(&repo, "cairn-log.vkey");
     assert_eq!(
-        String::from_utf8_lossy(&vkey).trim_end(),
-        dir.log_vkey(),
-        "cairn-log.vkey is the printed key"
+        String::from_utf8_lossy(&vkey),
+        dir.log_vkeys_text(),
+        "cairn-log.vkey holds the printed keys"
     );
     let releases = LogView::dir(Log::Releases, PREFIX, dir.log_verifier("releases"), &repo);
     let keylog = LogView::dir(Log::Keys, PREFIX, dir.log_verifier("keys"), &repo);
@@ -92,20 +95,33 @@ fn init_creates_the_data_directory_and_the_first_commit() {
 }
 
 #[test]
-fn init_with_a_log_key_uses_that_key() {
+fn init_with_log_keys_uses_those_keys() {
     let scratch = tempfile::tempdir().expect("tempdir");
-    let secret = scratch.path().join("log.secret");
-    let out = run_cairn(&[
-        "keygen".as_ref(),
-        "--name".as_ref(),
-        PREFIX.as_ref(),
-        "--out".as_ref(),
-        secret.as_os_str(),
-    ]);
-    assert!(out.status.success(), "keygen: {out:?}");
-    let public = std::fs::read_to_string(scratch.path().join("log.secret.pub")).expect("pub");
-    let dir = LogDir::init_with(PREFIX, &Keys::new().genesis(), Some(&secret));
-    assert_eq!(dir.log_vkey(), public.trim_end());
+    let mut secrets = Vec::new();
+    let mut publics = String::new();
+    for log in ["releases", "keys"] {
+        let secret = scratch.path().join(format!("{log}.secret"));
+        let out = run_cairn(&[
+            "keygen".as_ref(),
+            "--name".as_ref(),
+            format!("{PREFIX}/{log}").as_ref(),
+            "--out".as_ref(),
+            secret.as_os_str(),
+        ]);
+        assert!(out.status.success(), "keygen: {out:?}");
+        publics.push_str(
+            &std::fs::read_to_string(scratch.path().join(format!("{log}.secret.pub")))
+                .expect("pub"),
+        );
+        secrets.push(secret);
+    }
+    // Given in either order.
+    let dir = LogDir::init_with(
+        PREFIX,
+        &Keys::new().genesis(),
+        &[secrets[1].as_path(), secrets[0].as_path()],
+    );
+    assert_eq!(dir.log_vkeys_text(), publics);
     let log_server = dir.serve(&[]);
     let view = LogView::http(
         Log::Keys,
@@ -114,6 +130,19 @@ fn init_with_a_log_key_uses_that_key() {
         &log_server.base_url(),
     );
     assert_eq!(view.checkpoint().size(), 1);
+    // One key named PREFIX for both logs is refused: each origin gets its own key.
+    let single = scratch.path().join("single.secret");
+    let out = run_cairn(&[
+        "keygen".as_ref(),
+        "--name".as_ref(),
+        PREFIX.as_ref(),
+        "--out".as_ref(),
+        single.as_os_str(),
+    ]);
+    assert!(out.status.success(), "keygen: {out:?}");
+    let other = tempfile::tempdir().expect("tempdir");
+    let out = init_raw(other.path(), PREFIX, &Keys::new().genesis(), &[&single]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
 }
 
 #[test]
@@ -121,7 +150,7 @@ fn init_refuses_a_genesis_below_its_own_threshold() {
     let (r1, r2, r3) = (key("root1"), key("root2"), key("root3"));
     let scratch = tempfile::tempdir().expect("tempdir");
     let weak = genesis(&[&r1, &r2, &r3], 2, &[&r1]);
-    let out = init_raw(scratch.path(), PREFIX, &weak, None);
+    let out = init_raw(scratch.path(), PREFIX, &weak, &[]);
     assert!(
         !out.status.success(),
         "init accepted a 2-of-3 genesis signed by one key; stderr:\n{}",
@@ -132,7 +161,7 @@ fn init_refuses_a_genesis_below_its_own_threshold() {
         &cairn_tests::fixtures::add_key_event(&key("release-a"), "example/*", 0),
         &[&r1],
     );
-    let out = init_raw(scratch.path(), PREFIX, &not_root, None);
+    let out = init_raw(scratch.path(), PREFIX, &not_root, &[]);
     assert!(
         !out.status.success(),
         "init accepted an `add` event as the genesis; stderr:\n{}",
@@ -170,13 +199,13 @@ fn serve_refuses_a_data_directory_whose_log_key_was_replaced() {
     let (dir, _) = stopped_log_with_three_releases();
     // Another log's key, in exactly the format `cairn init` writes.
     let other = LogDir::init(PREFIX, &Keys::new().genesis());
-    assert_ne!(other.log_vkey(), dir.log_vkey());
-    let key_path = dir.data().join("log.key");
+    assert_ne!(other.log_vkeys_text(), dir.log_vkeys_text());
+    let key_path = dir.data().join("releases.key");
     std::fs::write(
         &key_path,
-        std::fs::read(other.data().join("log.key")).expect("other key"),
+        std::fs::read(other.data().join("releases.key")).expect("other key"),
     )
-    .expect("replace log.key");
+    .expect("replace releases.key");
     std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
     let (status, stderr) = serve_expecting_refusal(&dir.data());
     assert!(!status.success(), "exit status {status}");

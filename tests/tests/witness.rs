@@ -55,14 +55,20 @@ struct TestWitness {
 }
 
 impl TestWitness {
-    /// Starts `cairn witness` for the test log's two origins (key: the log's key named PREFIX).
+    /// Starts `cairn witness` for the test log's two origins, each with its own key.
     fn start(label: &str) -> TestWitness {
-        let prefix_vkey = log_key().verifier().to_vkey();
+        let releases_vkey = log_key()
+            .with_name(KeyName::new(&format!("{PREFIX}/releases")).expect("name"))
+            .verifier()
+            .to_vkey();
         TestWitness::start_for(
             label,
             vec![
-                (format!("{PREFIX}/releases"), prefix_vkey.clone()),
-                (format!("{PREFIX}/keys"), prefix_vkey),
+                (format!("{PREFIX}/releases"), releases_vkey),
+                (
+                    format!("{PREFIX}/keys"),
+                    keys_log_key().verifier().to_vkey(),
+                ),
             ],
         )
     }

@@ -42,11 +42,20 @@ pub fn witness(label: &str) -> CosignatureSigner {
     )
 }
 
-/// The log's signing key (name PREFIX), known to the test.
+/// The release log's key material, known to the test (named PREFIX; tests rename it to
+/// PREFIX/releases, the name the release log signs with).
 pub fn log_key() -> Ed25519Signer {
     Ed25519Signer::from_seed(
         KeyName::new(PREFIX).expect("name"),
         sha256(b"cairn-client-tests/log"),
+    )
+}
+
+/// The key log's signing key (name PREFIX/keys), known to the test.
+pub fn keys_log_key() -> Ed25519Signer {
+    Ed25519Signer::from_seed(
+        KeyName::new(&format!("{PREFIX}/keys")).expect("name"),
+        sha256(b"cairn-client-tests/keylog"),
     )
 }
 
@@ -149,10 +158,17 @@ impl TestLog {
         let files = tempfile::tempdir().expect("tempdir");
         let root = key("root1");
         let release = key("rel1");
-        let skey = files.path().join("log.key");
-        std::fs::write(&skey, format!("{}\n", log_key().to_skey())).expect("log key");
-        std::fs::set_permissions(&skey, std::fs::Permissions::from_mode(0o600)).expect("chmod");
-        let dir = LogDir::init_with(PREFIX, &genesis(&[&root], 1, &[&root]), Some(&skey));
+        let releases_key =
+            log_key().with_name(KeyName::new(&format!("{PREFIX}/releases")).expect("name"));
+        let mut skeys = Vec::new();
+        for (file, signer) in [("releases.key", releases_key), ("keys.key", keys_log_key())] {
+            let skey = files.path().join(file);
+            std::fs::write(&skey, format!("{}\n", signer.to_skey())).expect("log key");
+            std::fs::set_permissions(&skey, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+            skeys.push(skey);
+        }
+        let skeys: Vec<&std::path::Path> = skeys.iter().map(|p| p.as_path()).collect();
+        let dir = LogDir::init_with(PREFIX, &genesis(&[&root], 1, &[&root]), &skeys);
         let http: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .proxy(None)
@@ -366,7 +382,7 @@ impl Client {
 
     /// `cairn trust init` for the test log at `url` with `extra` arguments; asserts success.
     pub fn trust(&self, url: &str, log: &TestLog, extra: &[&str]) {
-        let out = self.trust_raw(url, &log_key().verifier().to_vkey(), log, extra);
+        let out = self.trust_raw(url, log.dir.log_vkey(), log, extra);
         assert_exit(&out, 0, "trust init");
     }
 
@@ -422,6 +438,9 @@ impl Client {
 pub enum Answer {
     /// Status and body.
     Full(u16, Vec<u8>),
+    /// 200 with `Content-Encoding: gzip` and this (already gzipped) body, whatever the
+    /// request's `Accept-Encoding` (a misconfigured or hostile host).
+    Gzip(Vec<u8>),
     /// Send the headers announcing `total` bytes and `first` of the body, then stall until the
     /// server stops (a download the test interrupts).
     Stall { total: u64, first: Vec<u8> },
@@ -506,6 +525,14 @@ fn serve_one(stream: TcpStream, handler: &Handler, stop: &AtomicBool) {
         Answer::Full(status, body) => {
             let head = format!(
                 "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(&body);
+        }
+        Answer::Gzip(body) => {
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nContent-Type: application/octet-stream\r\nContent-Encoding: gzip\r\nConnection: close\r\n\r\n",
                 body.len()
             );
             let _ = stream.write_all(head.as_bytes());
