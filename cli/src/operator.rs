@@ -25,7 +25,6 @@ use cairn_verifier::cosignature::CosignatureVerifier;
 use cairn_verifier::entry::{KeyEvent, Reason, RootSet};
 use cairn_verifier::keylog::KeyState;
 use cairn_verifier::note::{Ed25519Signer, KeyName, Note, NoteVerifier as _};
-use cairn_verifier::signer::KeySigner;
 use rand_core::{OsRng, RngCore as _};
 
 use crate::duration::parse_duration;
@@ -288,17 +287,12 @@ pub(crate) fn init(args: &InitArgs) -> anyhow::Result<()> {
 
 /// The per-origin signing keys for `cairn init`: generated, or the two given with `--log-key`.
 fn init_keys(prefix: &str, given: &[String]) -> anyhow::Result<NewLogKeys> {
-    let open = |keyref: &str| -> anyhow::Result<NewKey> {
+    // A token or agent key carries no name: it is the key of the log it is given for, in the
+    // order releases, keys. Key files are named and may come in either order.
+    let open = |keyref: &str, log: &str| -> anyhow::Result<NewKey> {
         Ok(match parse_keyref(keyref)? {
             KeyRef::File(path) => NewKey::File(read_signer(&path)?),
             external => {
-                // A token or agent key carries no name: it is the key of the log it is given
-                // for, in the order releases, keys.
-                let log = if given.first().map(String::as_str) == Some(keyref) {
-                    "releases"
-                } else {
-                    "keys"
-                };
                 NewKey::Reference {
                     key: external
                         .open_named(&format!("{prefix}/{log}"))
@@ -322,7 +316,7 @@ fn init_keys(prefix: &str, given: &[String]) -> anyhow::Result<NewLogKeys> {
             NewKey::File(random_signer(&format!("{prefix}/keys"))?),
         ),
         [a, b] => {
-            let (a, b) = (open(a)?, open(b)?);
+            let (a, b) = (open(a, "releases")?, open(b, "keys")?);
             if name(&a).ends_with("/keys") {
                 (b, a)
             } else {

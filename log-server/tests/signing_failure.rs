@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use cairn_log_server::config::LogKeys;
 use cairn_log_server::log::{Log, LogKind, Outcome, Submission};
 use cairn_log_server::metrics::Metrics;
 use cairn_log_server::storage::{MemoryStorage, Storage};
@@ -69,9 +70,12 @@ fn a_failing_log_key_refuses_the_batch_and_recovers() {
     let log_key =
         KeySigner::new(KeyName::new(PREFIX).expect("name"), device.clone()).expect("valid key");
     let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
+    // Both logs signed with the device key (the single-key layout; per-origin keys on two
+    // devices behave the same per log).
+    let log_keys = LogKeys::single(&log_key, PREFIX).expect("keys");
     let log = Log::create(
         PREFIX,
-        &log_key,
+        &log_keys,
         Arc::clone(&storage),
         &signed(&genesis.to_text(), &[&root]),
         Arc::new(Metrics::default()),
@@ -117,7 +121,7 @@ fn a_failing_log_key_refuses_the_batch_and_recovers() {
     // file's own signature (same key material).
     let reopened = Log::open(
         PREFIX,
-        &file_key,
+        &LogKeys::single(&signer(PREFIX, 1).into(), PREFIX).expect("keys"),
         Arc::clone(&storage),
         Arc::new(Metrics::default()),
     )

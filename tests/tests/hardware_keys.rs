@@ -284,7 +284,20 @@ fn keys_in_a_token_and_an_agent_end_to_end() {
         "--name",
         "example.org/root-2",
     ]);
-    let log_vkey = lab.ok(&["keygen", "--pkcs11", &lab.uri("log"), "--name", PREFIX]);
+    let releases_vkey = lab.ok(&[
+        "keygen",
+        "--pkcs11",
+        &lab.uri("log"),
+        "--name",
+        &format!("{PREFIX}/releases"),
+    ]);
+    let keys_vkey = lab.ok(&[
+        "keygen",
+        "--pkcs11",
+        &lab.uri("log-keys"),
+        "--name",
+        &format!("{PREFIX}/keys"),
+    ]);
     lab.ok(&[
         "keygen",
         "--pkcs11",
@@ -362,7 +375,7 @@ fn keys_in_a_token_and_an_agent_end_to_end() {
         ]);
     }
 
-    // The log key stays in the token: config.toml names it, no log.key is written.
+    // The log keys stay in the token: config.toml names them, no key file is written.
     let data = lab.path("log-data");
     let printed = lab.ok(&[
         "init",
@@ -374,14 +387,21 @@ fn keys_in_a_token_and_an_agent_end_to_end() {
         "genesis.event",
         "--log-key",
         &lab.uri("log"),
+        "--log-key",
+        &lab.uri("log-keys"),
     ]);
-    assert_eq!(printed, log_vkey);
-    assert!(!data.join("log.key").exists(), "a log key file was written");
+    assert_eq!(printed, format!("{releases_vkey}\n{keys_vkey}"));
+    for file in ["log.key", "releases.key", "keys.key"] {
+        assert!(!data.join(file).exists(), "a log key file was written: {file}");
+    }
     let config = std::fs::read_to_string(data.join("config.toml")).expect("config");
     assert!(
-        config.contains("log_key = \"pkcs11:token=cairn;object=log?"),
+        config.contains("releases_key = \"pkcs11:token=cairn;object=log?")
+            && config.contains("keys_key = \"pkcs11:token=cairn;object=log-keys?"),
         "{config}"
     );
+    let log_vkey = lab.path("log.vkeys").display().to_string();
+    std::fs::write(&log_vkey, format!("{printed}\n")).expect("write the log's vkeys");
 
     // The witness, its key in the token.
     let witness_vkey = lab.ok(&[
@@ -403,10 +423,10 @@ fn keys_in_a_token_and_an_agent_end_to_end() {
         "127.0.0.1:0",
         "--log",
         "example.org/releases",
-        &log_vkey,
+        &releases_vkey,
         "--log",
         "example.org/keys",
-        &log_vkey,
+        &keys_vkey,
     ]
     .iter()
     .map(|s| (*s).to_owned())
@@ -551,8 +571,7 @@ fn keys_in_a_token_and_an_agent_end_to_end() {
     let view = LogView::http(
         Log::Releases,
         PREFIX,
-        verifier(&log_vkey)
-            .with_name(cairn_verifier::note::KeyName::new("example.org/releases").expect("name")),
+        verifier(&releases_vkey),
         &url,
     );
     assert_eq!(view.checkpoint().size(), 1);
@@ -679,7 +698,7 @@ fn refusals_name_the_problem() {
     std::fs::write(lab.path("genesis.event"), roots.genesis()).expect("write");
     let data = lab.path("data");
     let data_arg = data.display().to_string();
-    let init = |key: &str| {
+    let init = |releases: &str, keys: &str| {
         vec![
             "init".to_owned(),
             "--data".to_owned(),
@@ -689,14 +708,27 @@ fn refusals_name_the_problem() {
             "--genesis".to_owned(),
             "genesis.event".to_owned(),
             "--log-key".to_owned(),
-            key.to_owned(),
+            releases.to_owned(),
+            "--log-key".to_owned(),
+            keys.to_owned(),
         ]
     };
-    let args = init(&lab.uri("p256"));
+    lab.ok(&[
+        "keygen",
+        "--pkcs11",
+        &lab.uri("k2"),
+        "--name",
+        "example.org/k2",
+    ]);
+    let args = init(&lab.uri("p256"), &lab.uri("k2"));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     lab.refused(&args, 1, "not Ed25519");
     assert!(!data.exists(), "init left a data directory behind");
-    let args = init(&lab.uri("k"));
+    let args = init(&lab.uri("k"), &lab.uri("k"));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    lab.refused(&args, 2, "need different keys");
+    assert!(!data.exists(), "init left a data directory behind");
+    let args = init(&lab.uri("k"), &lab.uri("k2"));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     lab.ok(&args);
 
@@ -719,7 +751,20 @@ fn token_disappearing_under_the_server_loses_nothing() {
     let lab = Lab::new();
     let keys = fixtures::Keys::new();
     std::fs::write(lab.path("genesis.event"), keys.genesis()).expect("write");
-    let log_vkey = lab.ok(&["keygen", "--pkcs11", &lab.uri("log"), "--name", PREFIX]);
+    let releases_vkey = lab.ok(&[
+        "keygen",
+        "--pkcs11",
+        &lab.uri("log"),
+        "--name",
+        &format!("{PREFIX}/releases"),
+    ]);
+    lab.ok(&[
+        "keygen",
+        "--pkcs11",
+        &lab.uri("log-keys"),
+        "--name",
+        &format!("{PREFIX}/keys"),
+    ]);
     let data = lab.path("data");
     lab.ok(&[
         "init",
@@ -731,6 +776,8 @@ fn token_disappearing_under_the_server_loses_nothing() {
         "genesis.event",
         "--log-key",
         &lab.uri("log"),
+        "--log-key",
+        &lab.uri("log-keys"),
     ]);
     let server = lab.serve(&data, &[]).unwrap_or_else(|f| panic!("{f}"));
     let http = Http::new();
@@ -755,8 +802,7 @@ fn token_disappearing_under_the_server_loses_nothing() {
         "{}",
         reply.text()
     );
-    let verifier = verifier(&log_vkey)
-        .with_name(cairn_verifier::note::KeyName::new("example.org/releases").expect("name"));
+    let verifier = verifier(&releases_vkey);
     let view = LogView::http(Log::Releases, PREFIX, verifier, &server.base_url());
     let checkpoint = view.checkpoint();
     assert_eq!(checkpoint.size(), 5, "the refused entry was logged");

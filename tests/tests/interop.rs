@@ -540,7 +540,7 @@ fn old_single_key_data_dir(dir: &Path, root: &cairn_verifier::note::Ed25519Signe
     let storage = GitStorage::init(dir.join("repo.git")).expect("git init");
     Log::create(
         PREFIX,
-        &LogKeys::single(&log_key(), PREFIX).expect("keys"),
+        &LogKeys::single(&log_key().into(), PREFIX).expect("keys"),
         std::sync::Arc::new(storage),
         &cairn_tests::fixtures::genesis(&[root], 1, &[root]),
         std::sync::Arc::new(Metrics::default()),

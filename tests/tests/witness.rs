@@ -331,13 +331,19 @@ fn a_witness_that_comes_back_is_asked_again_without_a_new_commit() {
 fn the_documented_witness_table_can_be_appended_to_the_initial_config() {
     let w = TestWitness::start("appended");
     let files = tempfile::tempdir().expect("tempdir");
-    let skey = files.path().join("log.key");
-    std::fs::write(&skey, format!("{}\n", log_key().to_skey())).expect("log key");
-    std::fs::set_permissions(&skey, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let releases_key = log_key().with_name(KeyName::new(&format!("{PREFIX}/releases")).expect("name"));
+    let mut skeys = Vec::new();
+    for (file, signer) in [("releases.key", releases_key), ("keys.key", keys_log_key())] {
+        let skey = files.path().join(file);
+        std::fs::write(&skey, format!("{}\n", signer.to_skey())).expect("log key");
+        std::fs::set_permissions(&skey, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        skeys.push(skey);
+    }
+    let skeys: Vec<&std::path::Path> = skeys.iter().map(|p| p.as_path()).collect();
     let dir = cairn_tests::process::LogDir::init_with(
         PREFIX,
         &cairn_tests::fixtures::genesis(&[&key("root1")], 1, &[&key("root1")]),
-        Some(&skey),
+        &skeys,
     );
     let config = dir.data().join("config.toml");
     let written = std::fs::read_to_string(&config).expect("config");
