@@ -513,20 +513,30 @@ pub(crate) fn vkey_arg(value: &str) -> anyhow::Result<String> {
 /// Verifier keys given on the command line: a vkey, or a file holding one or more, one a line
 /// (as `cairn init` prints the log's keys).
 pub(crate) fn vkey_lines(value: &str) -> anyhow::Result<Vec<String>> {
+    use crate::key_files::{SECRET_KEY_GIVEN, is_secret_key};
+    if is_secret_key(value) {
+        return Err(Failure::Usage(SECRET_KEY_GIVEN.to_owned()).into());
+    }
     if value.contains('+') && !Path::new(value).exists() {
         return Ok(vec![value.to_owned()]);
     }
-    let text = std::fs::read_to_string(value).map_err(|e| {
-        Failure::Usage(format!(
-            "{value:?} is neither a verifier key nor a readable file: {e}"
-        ))
-    })?;
+    let bytes =
+        crate::key_files::read_small_file(Path::new(value), "verifier key").map_err(|e| {
+            Failure::Usage(format!(
+                "{value:?} is neither a verifier key nor a readable file: {e:#}"
+            ))
+        })?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| Failure::Usage(format!("{value}: not a verifier key (not UTF-8 text)")))?;
     let lines: Vec<String> = text
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty())
         .map(str::to_owned)
         .collect();
+    if lines.iter().any(|l| is_secret_key(l)) {
+        return Err(Failure::Usage(format!("{value}: {SECRET_KEY_GIVEN}")).into());
+    }
     if lines.is_empty() || lines.len() > 2 {
         return Err(Failure::Usage(format!(
             "{value}: expected one or two lines, each a verifier key"
