@@ -371,20 +371,21 @@ impl Note {
                     key_id: sig.key_id,
                 });
             }
-            // The rules for known keys: one line per key, within the size cap.
+            // The rules for known keys: within the size cap, valid (a bad signature is
+            // reported before a repeated one), one line per key.
+            if 4 + sig.signature.len() > MAX_SIGNATURE_SIZE
+                || !verifier.verify(self.text.as_bytes(), &sig.signature)
+            {
+                return Err(NoteError::BadSignature {
+                    name: sig.name.0.clone(),
+                    key_id: sig.key_id,
+                });
+            }
             if verified
                 .iter()
                 .any(|s: &NoteSignature| s.name == sig.name && s.key_id == sig.key_id)
             {
                 return Err(NoteError::DuplicateSignature {
-                    name: sig.name.0.clone(),
-                    key_id: sig.key_id,
-                });
-            }
-            if 4 + sig.signature.len() > MAX_SIGNATURE_SIZE
-                || !verifier.verify(self.text.as_bytes(), &sig.signature)
-            {
-                return Err(NoteError::BadSignature {
                     name: sig.name.0.clone(),
                     key_id: sig.key_id,
                 });
