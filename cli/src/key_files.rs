@@ -16,6 +16,36 @@ const MAX_KEY_FILE_SIZE: u64 = 4096;
 /// Loads a signing key from `path`, refusing a file that other users can read or write (mode
 /// looser than 0600), as ssh does: a key others could read may already be someone else's.
 pub(crate) fn load_signer(path: &Path) -> anyhow::Result<Ed25519Signer> {
+    let text = read_secret(path)?;
+    Ed25519Signer::from_skey(text.trim_end_matches('\n')).map_err(|e| {
+        Failure::Usage(format!(
+            "{} is not a cairn signing key (made by `cairn keygen`): {e}",
+            path.display()
+        ))
+        .into()
+    })
+}
+
+/// Reads a witness key: an Ed25519 key (`cairn keygen`) or an ML-DSA-44 one
+/// (`cairn keygen --alg ml-dsa-44`), with the same permission checks as [`load_signer`].
+pub(crate) fn load_cosigner(
+    path: &Path,
+) -> anyhow::Result<cairn_verifier::cosignature::CosignatureSigner> {
+    let text = read_secret(path)?;
+    cairn_verifier::cosignature::CosignatureSigner::from_skey(text.trim_end_matches('\n')).map_err(
+        |e| {
+            Failure::Usage(format!(
+                "{} is not a cairn witness key (made by `cairn keygen`): {e}",
+                path.display()
+            ))
+            .into()
+        },
+    )
+}
+
+/// Reads a secret key file after refusing one that is not a regular file or that other users
+/// can read or write.
+fn read_secret(path: &Path) -> anyhow::Result<String> {
     let meta = std::fs::metadata(path)
         .with_context(|| format!("reading signing key {}", path.display()))?;
     if !meta.is_file() {
@@ -36,18 +66,9 @@ pub(crate) fn load_signer(path: &Path) -> anyhow::Result<Ed25519Signer> {
         ))
         .into());
     }
-    let text = read_small(path, "signing key")?;
-    Ed25519Signer::from_skey(text.trim_end_matches('\n')).map_err(|e| {
-        Failure::Usage(format!(
-            "{} is not a cairn signing key (made by `cairn keygen`): {e}",
-            path.display()
-        ))
-        .into()
-    })
+    read_small(path, "signing key")
 }
 
-/// Reads a verifier key given as `arg`: the vkey itself, or the path of a file whose first line
-/// is one (as `cairn keygen` writes FILE.pub).
 pub(crate) fn read_verifier(arg: &str, what: &str) -> anyhow::Result<Ed25519Verifier> {
     if let Ok(key) = Ed25519Verifier::from_vkey(arg) {
         return Ok(key);

@@ -1,4 +1,5 @@
-//! `cairn keygen`: a new Ed25519 note signing key and its verifier key.
+//! `cairn keygen`: a new Ed25519 note signing key and its verifier key, or (`--alg ml-dsa-44`)
+//! an ML-DSA-44 witness cosigning key and its type 0x06 verifier key.
 
 use std::fs::OpenOptions;
 use std::io::Write as _;
@@ -6,6 +7,7 @@ use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
+use cairn_verifier::cosignature::CosignatureSigner;
 use cairn_verifier::note::{Ed25519Signer, KeyName};
 use rand_core::{OsRng, RngCore as _};
 
@@ -20,6 +22,20 @@ pub(crate) struct Args {
     /// Where to write the signing key; the verifier key goes to FILE.pub. Never overwritten.
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
+    /// The signature algorithm: `ed25519` (note signatures; as a witness key, cosignature/v1)
+    /// or `ml-dsa-44` (witness cosignatures only, tlog-cosignature subtree/v1).
+    #[arg(long, value_enum, default_value = "ed25519")]
+    alg: Alg,
+}
+
+/// Key algorithms `cairn keygen` makes.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum Alg {
+    /// Ed25519.
+    Ed25519,
+    /// ML-DSA-44 (FIPS 204), for witnesses.
+    #[value(name = "ml-dsa-44")]
+    MlDsa44,
 }
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
@@ -28,7 +44,17 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     OsRng
         .try_fill_bytes(&mut seed)
         .context("reading randomness from the operating system")?;
-    let signer = Ed25519Signer::from_seed(name, seed);
+    let (skey, vkey) = match args.alg {
+        Alg::Ed25519 => {
+            let signer = Ed25519Signer::from_seed(name, seed);
+            (signer.to_skey(), signer.verifier().to_vkey())
+        }
+        Alg::MlDsa44 => {
+            let signer = CosignatureSigner::ml_dsa_44_from_seed(name, seed)
+                .map_err(|e| Failure::Usage(format!("--name: {e}")))?;
+            (signer.to_skey(), signer.verifier().to_vkey())
+        }
+    };
     let public = pub_path(&args.out);
     // Check both before writing either, so a refusal leaves nothing behind.
     for path in [&args.out, &public] {
@@ -42,10 +68,9 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     }
     write_new(
         &args.out,
-        format!("{}\n", signer.to_skey()).as_bytes(),
+        format!("{skey}\n").as_bytes(),
         0o600,
     )?;
-    let vkey = signer.verifier().to_vkey();
     write_new(&public, format!("{vkey}\n").as_bytes(), 0o644)?;
     eprintln!(
         "cairn: wrote signing key {} (mode 0600) and verifier key {}",
