@@ -66,11 +66,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
             .into());
         }
     }
-    write_new(
-        &args.out,
-        format!("{skey}\n").as_bytes(),
-        0o600,
-    )?;
+    write_new(&args.out, format!("{skey}\n").as_bytes(), 0o600)?;
     write_new(&public, format!("{vkey}\n").as_bytes(), 0o644)?;
     eprintln!(
         "cairn: wrote signing key {} (mode 0600) and verifier key {}",

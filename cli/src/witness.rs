@@ -82,8 +82,8 @@ fn configured_logs(args: &WitnessArgs) -> anyhow::Result<Vec<WitnessedLog>> {
         add_key(&mut logs, origin, log_verifier(origin, vkey)?);
     }
     if let Some(path) = &args.config {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         for (i, line) in text.lines().enumerate() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
@@ -150,9 +150,8 @@ pub(crate) fn run(args: &WitnessArgs) -> anyhow::Result<()> {
     crate::operator::serve_on(args.listen, move |listener| async move {
         #[cfg(unix)]
         {
-            let mut hup =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-                    .context("installing the SIGHUP handler")?;
+            let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+                .context("installing the SIGHUP handler")?;
             let witness = Arc::clone(&witness);
             tokio::spawn(async move {
                 while hup.recv().await.is_some() {

@@ -281,7 +281,10 @@ impl Witness {
 
     /// The witness's verifier keys (`cosignature/v1` and/or ML-DSA-44), one per key.
     pub fn vkeys(&self) -> Vec<String> {
-        self.signers.iter().map(|s| s.verifier().to_vkey()).collect()
+        self.signers
+            .iter()
+            .map(|s| s.verifier().to_vkey())
+            .collect()
     }
 
     /// The configured origins and the size of the latest checkpoint cosigned for each.
@@ -341,8 +344,7 @@ impl Witness {
         let keys = slot.keys();
         // The compare-and-swap: held until the new checkpoint is durable.
         let mut latest = slot.latest.lock().unwrap_or_else(|p| p.into_inner());
-        let checkpoint = match decide(&request, &origin, &keys, latest.as_ref().map(|(cp, _)| cp))
-        {
+        let checkpoint = match decide(&request, &origin, &keys, latest.as_ref().map(|(cp, _)| cp)) {
             Ok(cp) => cp,
             Err(refusal) => {
                 if refusal.is_fork_evidence() {
@@ -624,10 +626,13 @@ mod tests {
     fn open(dir: &Path) -> Result<Witness, WitnessError> {
         Witness::open(
             dir,
-            CosignatureSigner::from_seed(KeyName::new("w.example").expect("name"), [1; 32]),
+            vec![CosignatureSigner::from_seed(
+                KeyName::new("w.example").expect("name"),
+                [1; 32],
+            )],
             vec![WitnessedLog {
                 origin: ORIGIN.to_owned(),
-                verifier: AnyVerifier::Ed25519(log_key().verifier()),
+                verifiers: vec![AnyVerifier::Ed25519(log_key().verifier())],
             }],
         )
     }
@@ -669,7 +674,7 @@ mod tests {
             let cp =
                 VerifiedCheckpoint::verify(&latest, ORIGIN, &log_key().verifier()).expect("verify");
             assert_eq!(cp.size(), 4);
-            assert_eq!(w.signer.verifier().cosignature_time(cp.note()), Ok(100));
+            assert_eq!(w.signers[0].verifier().cosignature_time(cp.note()), Ok(100));
         }
         let w = open(dir.path()).expect("reopen");
         assert_eq!(w.sizes(), vec![(ORIGIN.to_owned(), Some(4))]);

@@ -311,8 +311,13 @@ fn witness_answers_the_spec_status_codes() {
     let reply = http.must_post(&url, &body(3, vec![], fork3));
     assert_http_refused(&reply, 422, "another root for the same size");
     // 422: a signed checkpoint of size 0 whose root is not the empty tree's.
-    let empty_text = format!("{origin}\n0\n{}\n", tree.root_at(3).expect("root").to_base64());
-    let empty = Note::sign(&empty_text, &[&log_signer]).expect("sign").to_bytes();
+    let empty_text = format!(
+        "{origin}\n0\n{}\n",
+        tree.root_at(3).expect("root").to_base64()
+    );
+    let empty = Note::sign(&empty_text, &[&log_signer])
+        .expect("sign")
+        .to_bytes();
     let reply = http.must_post(&url, &body(0, vec![], empty));
     assert_http_refused(&reply, 422, "size 0 with a root");
     // 403 before anything else about the lines: a bad signature by the trusted key, next to a
@@ -328,7 +333,9 @@ fn witness_answers_the_spec_status_codes() {
         &body(
             3,
             tree.prove_consistency(3, 8).expect("proof"),
-            good8.replacen(&line, &format!("{line}{bad_line}"), 1).into_bytes(),
+            good8
+                .replacen(&line, &format!("{line}{bad_line}"), 1)
+                .into_bytes(),
         ),
     );
     assert_http_refused(&reply, 403, "bad signature by the trusted key");
@@ -937,7 +944,9 @@ fn two_key_witness(label: &str) -> (Server, String, String, tempfile::TempDir) {
     let ed = keygen("ed25519", "ed.key");
     let pq = keygen("ml-dsa-44", "pq.key");
     assert_eq!(
-        CosignatureVerifier::from_vkey(&pq).expect("ML-DSA-44 vkey").sig_type(),
+        CosignatureVerifier::from_vkey(&pq)
+            .expect("ML-DSA-44 vkey")
+            .sig_type(),
         cairn_verifier::cosignature::SIG_TYPE_ML_DSA_44
     );
     let prefix_vkey = log_key().verifier().to_vkey();
@@ -961,7 +970,14 @@ fn two_key_witness(label: &str) -> (Server, String, String, tempfile::TempDir) {
     ];
     let server = Server::spawn(&args).unwrap_or_else(|f| panic!("{f}"));
     // The witness prints both of its keys; a cosignature/v1 key wraps the Ed25519 key.
-    let printed = run_cairn(&["witness", "--key", &key("ed.key"), "--key", &key("pq.key"), "--print-vkey"]);
+    let printed = run_cairn(&[
+        "witness",
+        "--key",
+        &key("ed.key"),
+        "--key",
+        &key("pq.key"),
+        "--print-vkey",
+    ]);
     assert_exit(&printed, 0, "--print-vkey");
     let printed = String::from_utf8(printed.stdout).expect("utf8");
     assert!(printed.lines().any(|l| l == pq), "{printed}");
@@ -974,7 +990,10 @@ fn two_key_witness(label: &str) -> (Server, String, String, tempfile::TempDir) {
     .verifier()
     .to_vkey();
     assert!(printed.lines().any(|l| l == ed_cosig), "{printed}");
-    assert_ne!(ed, ed_cosig, "the note key is type 0x01, the cosigner type 0x04");
+    assert_ne!(
+        ed, ed_cosig,
+        "the note key is type 0x01, the cosigner type 0x04"
+    );
     (server, ed_cosig, pq, files)
 }
 
@@ -1003,7 +1022,12 @@ fn ml_dsa_44_cosignatures_from_the_witness_verify_in_clients() {
             .unwrap_or_else(|e| panic!("{label}: {e}\n{}", text(&proof.checkpoint)));
         assert!(now() - t < 120, "{label}: timestamp {t}");
         // Only the cosignature the log knows is attached (log signature + one line).
-        assert_eq!(note.signatures().len(), 2, "{label}: {}", text(&proof.checkpoint));
+        assert_eq!(
+            note.signatures().len(),
+            2,
+            "{label}: {}",
+            text(&proof.checkpoint)
+        );
         sizes.push((label, proof_bytes.len()));
 
         let client = Client::new();
@@ -1101,9 +1125,17 @@ fn witness_reloads_its_configuration_on_sighup() {
     )
     .expect("config");
     server.sighup();
-    poll_until(Duration::from_secs(10), "the reloaded configuration", || {
-        (http.must_post(&url, &request(origin, 0, 3, &old_key)).status == 200).then_some(())
-    });
+    poll_until(
+        Duration::from_secs(10),
+        "the reloaded configuration",
+        || {
+            (http
+                .must_post(&url, &request(origin, 0, 3, &old_key))
+                .status
+                == 200)
+                .then_some(())
+        },
+    );
     // Either key is accepted; the witness kept its state for both logs.
     let reply = http.must_post(&url, &request(origin, 3, 5, &new_key));
     assert_eq!(reply.status, 200, "{}", reply.text());

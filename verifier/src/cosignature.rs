@@ -526,9 +526,8 @@ impl CosignatureSigner {
         let mut signature = Vec::with_capacity(ML_DSA_44_COSIGNATURE_SIZE);
         signature.extend_from_slice(&timestamp.to_be_bytes());
         match &self.key {
-            SignerKey::Ed25519(s) => {
-                signature.extend_from_slice(&s.sign_raw(&signed_message(timestamp, checkpoint_text)))
-            }
+            SignerKey::Ed25519(s) => signature
+                .extend_from_slice(&s.sign_raw(&signed_message(timestamp, checkpoint_text))),
             SignerKey::MlDsa44 { key, .. } => {
                 let message = subtree_message(&self.name, timestamp, &checkpoint)?;
                 let sig: ml_dsa::Signature<MlDsa44> = key
@@ -702,7 +701,10 @@ mod tests {
     }
 
     fn ed25519_signer(seed: u8) -> Ed25519Signer {
-        Ed25519Signer::from_seed(KeyName::new("example.org/witness").expect("name"), [seed; 32])
+        Ed25519Signer::from_seed(
+            KeyName::new("example.org/witness").expect("name"),
+            [seed; 32],
+        )
     }
 
     fn ml_dsa_cosigner(seed: u8) -> CosignatureSigner {
@@ -734,7 +736,10 @@ mod tests {
         let other = Checkpoint::new("example.org/log", 11, leaf_hash(b"x"))
             .to_text()
             .expect("text");
-        assert!(v.verify_cosignature(other.as_bytes(), &sig.signature).is_err());
+        assert!(
+            v.verify_cosignature(other.as_bytes(), &sig.signature)
+                .is_err()
+        );
         let mut later = sig.signature.clone();
         later[7] ^= 1;
         assert!(v.verify_cosignature(text().as_bytes(), &later).is_err());
@@ -743,7 +748,11 @@ mod tests {
             v.public_key(),
         )
         .expect("verifier");
-        assert!(renamed.verify_cosignature(text().as_bytes(), &sig.signature).is_err());
+        assert!(
+            renamed
+                .verify_cosignature(text().as_bytes(), &sig.signature)
+                .is_err()
+        );
         // Through a note, as clients do.
         let mut note = Note::sign(&text(), &[]).expect("text");
         note.push_signature(sig).expect("push");
@@ -763,8 +772,12 @@ mod tests {
     #[test]
     fn ml_dsa_44_message_layout() {
         let cp = Checkpoint::new("b", 0x1718_191a_1b1c_1d1e, crate::hash::Hash([0x42; 32]));
-        let msg = subtree_message(&KeyName::new("a").expect("name"), 0x0102_0304_0506_0708, &cp)
-            .expect("message");
+        let msg = subtree_message(
+            &KeyName::new("a").expect("name"),
+            0x0102_0304_0506_0708,
+            &cp,
+        )
+        .expect("message");
         let mut expected = b"subtree/v1\n\0".to_vec();
         expected.extend_from_slice(&[1, b'a']);
         expected.extend_from_slice(&0x0102_0304_0506_0708u64.to_be_bytes());
@@ -790,7 +803,11 @@ mod tests {
         // A wrong key ID is refused.
         let (name, _, rest) = {
             let mut p = vkey.splitn(3, '+');
-            (p.next().expect("n"), p.next().expect("i"), p.next().expect("k"))
+            (
+                p.next().expect("n"),
+                p.next().expect("i"),
+                p.next().expect("k"),
+            )
         };
         assert!(CosignatureVerifier::from_vkey(&format!("{name}+00000000+{rest}")).is_err());
         // So is a truncated key.

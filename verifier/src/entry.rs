@@ -21,8 +21,8 @@ use std::fmt::{self, Write as _};
 use crate::decimal::parse_canonical_u64;
 use crate::hash::{HASH_SIZE, Hash, sha256};
 use crate::note::{
-    Ed25519Verifier, MAX_ENTRY_NOTE_SIZE, MAX_KEY_NAME_SIZE, MAX_NOTE_SIGNATURES,
-    NoteError, NoteVerifier,
+    Ed25519Verifier, MAX_ENTRY_NOTE_SIZE, MAX_KEY_NAME_SIZE, MAX_NOTE_SIGNATURES, NoteError,
+    NoteVerifier,
 };
 
 /// Type line of a release statement.

@@ -153,7 +153,9 @@ mod tests {
         );
         assert_eq!(
             parse_vkey("n+00000000+BgAAAA=="),
-            Err(NoteError::MalformedKey("ML-DSA-44 public key must be 1312 bytes"))
+            Err(NoteError::MalformedKey(
+                "ML-DSA-44 public key must be 1312 bytes"
+            ))
         );
         // The mistyped sum.golang.org key: not valid base64.
         assert!(matches!(

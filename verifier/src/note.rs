@@ -1185,9 +1185,21 @@ mod tests {
             (format!("\n\n{}", &good[4..]), "empty text", |e| {
                 *e == NoteError::EmptyText
             }),
-            (format!("{good}\u{2014} x AAAA\n"), "line of four bytes", malformed_line),
-            (format!("{good}\u{2014} x \n"), "empty base64", malformed_line),
-            (format!("{good}\u{2014} x AAAAAA=\n"), "bad base64", malformed_line),
+            (
+                format!("{good}\u{2014} x AAAA\n"),
+                "line of four bytes",
+                malformed_line,
+            ),
+            (
+                format!("{good}\u{2014} x \n"),
+                "empty base64",
+                malformed_line,
+            ),
+            (
+                format!("{good}\u{2014} x AAAAAA=\n"),
+                "bad base64",
+                malformed_line,
+            ),
         ];
         for (input, what, expected) in cases {
             match Note::parse(input.as_bytes()) {
@@ -1213,10 +1225,7 @@ mod tests {
         let line = |len: usize| {
             let mut raw = id.to_vec();
             raw.resize(len, 7);
-            format!(
-                "hi\n\n\u{2014} example.org/a {}\n",
-                STANDARD.encode(raw)
-            )
+            format!("hi\n\n\u{2014} example.org/a {}\n", STANDARD.encode(raw))
         };
         // Parsing does not know which keys are known: both parse.
         let at_cap = Note::parse(line(MAX_SIGNATURE_SIZE).as_bytes()).expect("at the cap");
@@ -1306,7 +1315,8 @@ mod tests {
             .as_bytes(),
         )
         .expect("parse");
-        both.verify(&[&b.verifier()]).expect("a's lines are unknown to b");
+        both.verify(&[&b.verifier()])
+            .expect("a's lines are unknown to b");
     }
 
     #[test]

@@ -542,8 +542,14 @@ mod tests {
         let flipped = if &bad_line[at..=at] == "A" { "B" } else { "A" };
         bad_line.replace_range(at..=at, flipped);
         for (what, checkpoint) in [
-            ("bad then good", text.replacen(line, &format!("{bad_line}{line}"), 1)),
-            ("good then bad", text.replacen(line, &format!("{line}{bad_line}"), 1)),
+            (
+                "bad then good",
+                text.replacen(line, &format!("{bad_line}{line}"), 1),
+            ),
+            (
+                "good then bad",
+                text.replacen(line, &format!("{line}{bad_line}"), 1),
+            ),
             ("bad alone", text.replacen(line, &bad_line, 1)),
         ] {
             let req = AddCheckpoint {
@@ -561,7 +567,9 @@ mod tests {
         let other_name =
             Ed25519Signer::from_seed(KeyName::new("sum.example").expect("name"), [8; 32]);
         let t = tree(3);
-        let text = Checkpoint::new(ORIGIN, 3, t.root()).to_text().expect("text");
+        let text = Checkpoint::new(ORIGIN, 3, t.root())
+            .to_text()
+            .expect("text");
         let req = AddCheckpoint {
             old_size: 0,
             proof: Vec::new(),
