@@ -33,7 +33,7 @@ use axum::routing::{get, post};
 use cairn_verifier::checkpoint::VerifiedCheckpoint;
 use cairn_verifier::cosignature::CosignatureSigner;
 use cairn_verifier::keys::AnyVerifier;
-use cairn_verifier::note::NoteVerifier as _;
+use cairn_verifier::note::NoteVerifier;
 use cairn_verifier::witness::{
     AddCheckpoint, MAX_ADD_CHECKPOINT_BODY, Refusal, SIZE_CONTENT_TYPE, cosigned_note, decide,
     verify_with_any,
@@ -89,10 +89,10 @@ struct Slot {
 }
 
 impl Slot {
-    fn keys(&self) -> Vec<&dyn cairn_verifier::note::NoteVerifier> {
+    fn keys(&self) -> Vec<&dyn NoteVerifier> {
         self.verifiers
             .iter()
-            .map(|v| v as &dyn cairn_verifier::note::NoteVerifier)
+            .map(|v| v as &dyn NoteVerifier)
             .collect()
     }
 }
@@ -216,10 +216,10 @@ impl Witness {
                 )));
             }
             let path = state_dir.join(format!("{}.checkpoint", state_name(&log.origin)));
-            let keys: Vec<&dyn cairn_verifier::note::NoteVerifier> = log
+            let keys: Vec<&dyn NoteVerifier> = log
                 .verifiers
                 .iter()
-                .map(|v| v as &dyn cairn_verifier::note::NoteVerifier)
+                .map(|v| v as &dyn NoteVerifier)
                 .collect();
             let corrupt = |e: String| WitnessError::Corrupt {
                 path: path.clone(),
