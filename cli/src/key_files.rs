@@ -31,6 +31,19 @@ const MAX_KEY_FILE_SIZE: u64 = 4096;
 /// Loads a signing key from `path`, refusing a file that other users can read or write (mode
 /// looser than 0600), as ssh does: a key others could read may already be someone else's.
 pub(crate) fn load_signer(path: &Path) -> anyhow::Result<Ed25519Signer> {
+    let text = read_secret(path)?;
+    Ed25519Signer::from_skey(text.trim_end_matches('\n')).map_err(|e| {
+        Failure::Usage(format!(
+            "{} is not a cairn signing key (made by `cairn keygen`): {e}",
+            path.display()
+        ))
+        .into()
+    })
+}
+
+/// Reads a secret key file after refusing one that is not a regular file or that other users
+/// can read or write.
+fn read_secret(path: &Path) -> anyhow::Result<String> {
     let meta = std::fs::metadata(path)
         .with_context(|| format!("reading signing key {}", path.display()))?;
     if !meta.is_file() {
@@ -63,18 +76,9 @@ pub(crate) fn load_signer(path: &Path) -> anyhow::Result<Ed25519Signer> {
         ))
         .into());
     }
-    let text = read_small(path, "signing key")?;
-    Ed25519Signer::from_skey(text.trim_end_matches('\n')).map_err(|e| {
-        Failure::Usage(format!(
-            "{} is not a cairn signing key (made by `cairn keygen`): {e}",
-            path.display()
-        ))
-        .into()
-    })
+    read_small(path, "signing key")
 }
 
-/// Reads a verifier key given as `arg`: the vkey itself, or the path of a file whose first line
-/// is one (as `cairn keygen` writes FILE.pub).
 pub(crate) fn read_verifier(arg: &str, what: &str) -> anyhow::Result<Ed25519Verifier> {
     if let Ok(key) = Ed25519Verifier::from_vkey(arg) {
         return Ok(key);
@@ -246,13 +250,31 @@ pub(crate) fn load_key(keyref: &str, name: Option<&str>) -> anyhow::Result<KeySi
     }
 }
 
-/// Opens a witness's key as a cosignature/v1 signer (`cairn witness --key`).
+/// Opens a witness's key (`cairn witness --key`): an Ed25519 key file (cosignature/v1), an
+/// ML-DSA-44 key file (`cairn keygen --alg ml-dsa-44`, subtree/v1), or an Ed25519 key in a
+/// token or an agent, named `name`.
 pub(crate) fn load_cosigner(keyref: &str, name: Option<&str>) -> anyhow::Result<CosignatureSigner> {
     match parse_keyref(keyref)? {
-        KeyRef::File(_) => {
-            let signer = load_key(keyref, name)?;
-            CosignatureSigner::from_key(signer.name().clone(), Arc::clone(signer.key()))
-                .map_err(|e| Failure::Usage(format!("--key {keyref}: {e}")).into())
+        KeyRef::File(path) => {
+            // Ed25519 (type 0x01 or 0x04) or ML-DSA-44 (type 0x06) key files.
+            let text = read_secret(&path)?;
+            let signer = CosignatureSigner::from_skey(text.trim_end_matches('\n')).map_err(|e| {
+                Failure::Usage(format!(
+                    "{} is not a cairn witness key (made by `cairn keygen`): {e}",
+                    path.display()
+                ))
+            })?;
+            if let Some(name) = name
+                && signer.name().as_str() != name
+            {
+                return Err(Failure::Usage(format!(
+                    "--key-name {name:?} does not match the name {:?} in key file {}",
+                    signer.name().as_str(),
+                    path.display()
+                ))
+                .into());
+            }
+            Ok(signer)
         }
         external => {
             let name = cairn_keys::key_name(required_key_name(name)?).map_err(key_error)?;

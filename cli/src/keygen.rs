@@ -1,4 +1,5 @@
-//! `cairn keygen`: a new Ed25519 note signing key and its verifier key.
+//! `cairn keygen`: a new Ed25519 note signing key and its verifier key, or (`--alg ml-dsa-44`)
+//! an ML-DSA-44 witness cosigning key and its type 0x06 verifier key.
 
 use std::fs::OpenOptions;
 use std::io::Write as _;
@@ -10,6 +11,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use cairn_keys::KeyRef;
 use cairn_keys::pkcs11::Pkcs11Key;
+use cairn_verifier::cosignature::CosignatureSigner;
 use cairn_verifier::note::{Ed25519Signer, KeyName};
 use cairn_verifier::signer::KeySigner;
 use rand_core::{OsRng, RngCore as _};
@@ -31,11 +33,33 @@ pub(crate) struct Args {
     /// extractable, so it never leaves the token. Prints the verifier key.
     #[arg(long, value_name = "URI", conflicts_with = "out")]
     pkcs11: Option<String>,
+    /// The signature algorithm: `ed25519` (note signatures; as a witness key, cosignature/v1)
+    /// or `ml-dsa-44` (witness cosignatures only, tlog-cosignature subtree/v1; key files only).
+    #[arg(long, value_enum, default_value = "ed25519")]
+    alg: Alg,
+}
+
+/// Key algorithms `cairn keygen` makes.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum Alg {
+    /// Ed25519.
+    Ed25519,
+    /// ML-DSA-44 (FIPS 204), for witnesses.
+    #[value(name = "ml-dsa-44")]
+    MlDsa44,
 }
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     let name = KeyName::new(&args.name).map_err(|e| Failure::Usage(format!("--name: {e}")))?;
     let out = match (&args.out, &args.pkcs11) {
+        (_, Some(_)) if matches!(args.alg, Alg::MlDsa44) => {
+            return Err(Failure::Usage(
+                "--pkcs11 makes Ed25519 keys only (PKCS#11 tokens offer no ML-DSA-44 yet); \
+                 use --out for an ML-DSA-44 witness key"
+                    .to_owned(),
+            )
+            .into());
+        }
         (_, Some(uri)) => return generate_in_token(uri, name),
         (Some(out), None) => out,
         (None, None) => {
@@ -46,7 +70,20 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     OsRng
         .try_fill_bytes(&mut seed)
         .context("reading randomness from the operating system")?;
-    let signer = Ed25519Signer::from_seed(name, seed);
+    let (skey, vkey) = match args.alg {
+        Alg::Ed25519 => {
+            let signer = Ed25519Signer::from_seed(name, seed);
+            (signer.to_skey(), signer.verifier().to_vkey())
+        }
+        Alg::MlDsa44 => {
+            let signer = CosignatureSigner::ml_dsa_44_from_seed(name, seed)
+                .map_err(|e| Failure::Usage(format!("--name: {e}")))?;
+            let skey = signer
+                .to_skey()
+                .context("an ML-DSA-44 key made from a seed has a seed")?;
+            (skey, signer.verifier().to_vkey())
+        }
+    };
     let public = pub_path(out);
     // Check both before writing either, so a refusal leaves nothing behind.
     for path in [out, &public] {
@@ -58,8 +95,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
             .into());
         }
     }
-    write_new(out, format!("{}\n", signer.to_skey()).as_bytes(), 0o600)?;
-    let vkey = signer.verifier().to_vkey();
+    write_new(out, format!("{skey}\n").as_bytes(), 0o600)?;
     write_new(&public, format!("{vkey}\n").as_bytes(), 0o644)?;
     eprintln!(
         "cairn: wrote signing key {} (mode 0600) and verifier key {}",

@@ -14,17 +14,19 @@ use crate::exit::Failure;
 use crate::key_files::{load_cosigner, read_verifier};
 
 /// Arguments of `cairn witness`.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub(crate) struct WitnessArgs {
-    /// The witness's signing key: a key file made by `cairn keygen` (its name is the
-    /// witness's name), a pkcs11: URI or an ssh-agent: key (then give --key-name).
-    #[arg(long, value_name = "KEYREF")]
-    key: String,
-    /// The witness's name; required when --key is a pkcs11: or ssh-agent: reference.
+    /// A witness signing key: a key file made by `cairn keygen` (Ed25519, or `--alg ml-dsa-44`;
+    /// its name is the witness's name), or a pkcs11: URI or ssh-agent: key for an Ed25519 key
+    /// (then give --key-name). Repeatable: every key cosigns each checkpoint it can.
+    #[arg(long, value_name = "KEYREF", required = true)]
+    key: Vec<String>,
+    /// The witness's name for the pkcs11: and ssh-agent: keys among --key (a token or an agent
+    /// stores no name).
     #[arg(long, value_name = "NAME")]
     key_name: Option<String>,
-    /// Print the witness's cosignature/v1 verifier key (what logs and clients configure) on
-    /// stdout and exit.
+    /// Print the witness's verifier keys (cosignature/v1 and/or ML-DSA-44: what logs and
+    /// clients configure), one per line, on stdout and exit.
     #[arg(long)]
     print_vkey: bool,
     /// State directory: the latest cosigned checkpoint of each log (created if missing).
@@ -35,9 +37,16 @@ pub(crate) struct WitnessArgs {
     listen: SocketAddr,
     /// A log to witness: its checkpoint origin and its verifier key (or a file holding it).
     /// The key may be named ORIGIN, or be a Cairn log's key named PREFIX when ORIGIN is
-    /// PREFIX/releases or PREFIX/keys. Repeatable.
+    /// PREFIX/releases or PREFIX/keys; any other name is taken as is (sum.golang.org's key is
+    /// not named after its origin). Repeatable, also with one origin to trust several keys.
     #[arg(long = "log", value_names = ["ORIGIN", "VKEY"], num_args = 2, action = clap::ArgAction::Append)]
     logs: Vec<String>,
+    /// A file of `log <vkey> <origin>` lines (the origin is the rest of the line and may hold
+    /// spaces; `#` starts a comment), read at start and again on SIGHUP, added to the --log
+    /// options. A reload that fails leaves the running
+    /// configuration in place.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
 }
 
 /// The log key for `origin` from `--log ORIGIN VKEY`.
@@ -51,20 +60,14 @@ fn log_verifier(origin: &str, vkey: &str) -> anyhow::Result<AnyVerifier> {
     });
     let key = read_verifier(named.as_deref().unwrap_or(vkey), &format!("--log {origin}"))?;
     let name = key.name().as_str();
-    if name == origin {
-        return Ok(AnyVerifier::Ed25519(key));
-    }
+    // A Cairn log's legacy key named PREFIX signs PREFIX/releases and PREFIX/keys under
+    // per-origin names derived from it.
     let derived = origin
         .strip_prefix(name)
         .and_then(|rest| rest.strip_prefix('/'))
         .is_some_and(|log| log == "releases" || log == "keys");
     if !derived {
-        return Err(Failure::Usage(format!(
-            "--log {origin}: the key is named {name:?}; give the key named after the origin, or \
-             a Cairn log's key whose name is the origin's prefix (for PREFIX/releases or \
-             PREFIX/keys)"
-        ))
-        .into());
+        return Ok(AnyVerifier::Ed25519(key));
     }
     eprintln!(
         "cairn: warning: --log {origin}: the key {name:?} is a Cairn log's single key \
@@ -75,11 +78,76 @@ fn log_verifier(origin: &str, vkey: &str) -> anyhow::Result<AnyVerifier> {
     Ok(AnyVerifier::Ed25519(key.with_name(name)))
 }
 
+/// Adds a key for `origin`, grouping keys by origin in first-seen order.
+fn add_key(logs: &mut Vec<WitnessedLog>, origin: &str, key: AnyVerifier) {
+    match logs.iter_mut().find(|l| l.origin == origin) {
+        Some(log) => log.verifiers.push(key),
+        None => logs.push(WitnessedLog {
+            origin: origin.to_owned(),
+            verifiers: vec![key],
+        }),
+    }
+}
+
+/// The configured logs: the --log options, then the lines of --config.
+fn configured_logs(args: &WitnessArgs) -> anyhow::Result<Vec<WitnessedLog>> {
+    let mut logs = Vec::new();
+    for pair in args.logs.chunks(2) {
+        let [origin, vkey] = pair else {
+            return Err(Failure::Usage("--log takes ORIGIN and VKEY".to_owned()).into());
+        };
+        add_key(&mut logs, origin, log_verifier(origin, vkey)?);
+    }
+    if let Some(path) = &args.config {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        for (i, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let parsed = line
+                .strip_prefix("log ")
+                .and_then(|rest| rest.trim_start().split_once(' '))
+                .map(|(vkey, origin)| (vkey, origin.trim()))
+                .filter(|(_, origin)| !origin.is_empty());
+            let Some((vkey, origin)) = parsed else {
+                return Err(Failure::Usage(format!(
+                    "{}:{}: expected \"log <vkey> <origin>\"",
+                    path.display(),
+                    i + 1
+                ))
+                .into());
+            };
+            add_key(&mut logs, origin, log_verifier(origin, vkey)?);
+        }
+    }
+    if logs.is_empty() {
+        return Err(Failure::Usage(
+            "give at least one --log ORIGIN VKEY (or a --config file with log lines)".to_owned(),
+        )
+        .into());
+    }
+    Ok(logs)
+}
+
+fn print_logs(witness: &Witness) {
+    for (origin, size) in witness.sizes() {
+        match size {
+            Some(size) => eprintln!("cairn: witnessing {origin} (latest cosigned size {size})"),
+            None => eprintln!("cairn: witnessing {origin} (nothing cosigned yet)"),
+        }
+    }
+}
+
 pub(crate) fn run(args: &WitnessArgs) -> anyhow::Result<()> {
-    let signer = load_cosigner(&args.key, args.key_name.as_deref())?;
+    let mut signers = Vec::new();
+    for keyref in &args.key {
+        signers.push(load_cosigner(keyref, args.key_name.as_deref())?);
+    }
     if args.print_vkey {
-        #[allow(clippy::print_stdout)] // The verifier key is this command's data.
-        {
+        #[allow(clippy::print_stdout)] // The verifier keys are this command's data.
+        for signer in &signers {
             println!("{}", signer.verifier().to_vkey());
         }
         return Ok(());
@@ -87,35 +155,38 @@ pub(crate) fn run(args: &WitnessArgs) -> anyhow::Result<()> {
     let Some(data) = &args.data else {
         return Err(Failure::Usage("--data DIR is required".to_owned()).into());
     };
-    let mut logs = Vec::new();
-    for pair in args.logs.chunks(2) {
-        let [origin, vkey] = pair else {
-            return Err(Failure::Usage("--log takes ORIGIN and VKEY".to_owned()).into());
-        };
-        logs.push(WitnessedLog {
-            origin: origin.clone(),
-            verifier: log_verifier(origin, vkey)?,
-        });
-    }
-    if logs.is_empty() {
-        return Err(Failure::Usage("give at least one --log ORIGIN VKEY".to_owned()).into());
-    }
-    let witness = Witness::open(data, signer, logs)
+    let logs = configured_logs(args)?;
+    let witness = Witness::open(data, signers, logs)
         .with_context(|| format!("opening the witness state in {}", data.display()))?;
-    eprintln!("cairn: witness key (cosignature/v1): {}", witness.vkey());
-    for (origin, size) in witness.sizes() {
-        match size {
-            Some(size) => eprintln!("cairn: witnessing {origin} (latest cosigned size {size})"),
-            None => eprintln!("cairn: witnessing {origin} (nothing cosigned yet)"),
-        }
+    for vkey in witness.vkeys() {
+        eprintln!("cairn: witness key: {vkey}");
     }
+    print_logs(&witness);
+    let witness = Arc::new(witness);
+    let args = args.clone();
     crate::operator::serve_on(args.listen, move |listener| async move {
-        serve(
-            Arc::new(witness),
-            listener,
-            crate::operator::shutdown_signal(),
-        )
-        .await?;
+        #[cfg(unix)]
+        {
+            let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+                .context("installing the SIGHUP handler")?;
+            let witness = Arc::clone(&witness);
+            tokio::spawn(async move {
+                while hup.recv().await.is_some() {
+                    let reloaded = configured_logs(&args)
+                        .and_then(|logs| witness.reload(logs).map_err(Into::into));
+                    match reloaded {
+                        Ok(()) => {
+                            eprintln!("cairn: configuration reloaded");
+                            print_logs(&witness);
+                        }
+                        Err(e) => eprintln!(
+                            "cairn: configuration not reloaded (the running one stays): {e:#}"
+                        ),
+                    }
+                }
+            });
+        }
+        serve(witness, listener, crate::operator::shutdown_signal()).await?;
         Ok(())
     })
 }

@@ -1210,7 +1210,7 @@ fn decide(
             ),
         ));
     }
-    let note = Note::parse(entry).map_err(|e| (400, format!("malformed note: {e}")))?;
+    let note = Note::parse_entry(entry).map_err(|e| (400, format!("malformed note: {e}")))?;
     let parsed = Entry::parse(note.text()).map_err(|e| (400, format!("malformed entry: {e}")))?;
     match (kind, parsed) {
         (LogKind::Releases, Entry::Key(_)) => Err((

@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Router;
@@ -33,9 +33,10 @@ use axum::routing::{get, post};
 use cairn_verifier::checkpoint::VerifiedCheckpoint;
 use cairn_verifier::cosignature::CosignatureSigner;
 use cairn_verifier::keys::AnyVerifier;
-use cairn_verifier::note::NoteVerifier as _;
+use cairn_verifier::note::NoteVerifier;
 use cairn_verifier::witness::{
     AddCheckpoint, MAX_ADD_CHECKPOINT_BODY, Refusal, SIZE_CONTENT_TYPE, cosigned_note, decide,
+    verify_with_any,
 };
 use sha2::{Digest as _, Sha256};
 
@@ -70,16 +71,30 @@ pub enum WitnessError {
 pub struct WitnessedLog {
     /// The checkpoint origin.
     pub origin: String,
-    /// The log's key for that origin (its key name is the origin).
-    pub verifier: AnyVerifier,
+    /// The log's keys for that origin: a checkpoint signed by any of them is accepted. Their
+    /// names need not be the origin (sum.golang.org's is not).
+    pub verifiers: Vec<AnyVerifier>,
 }
+
+/// The latest cosigned checkpoint of one origin. The mutex is the per-origin compare-and-swap
+/// lock; it outlives configuration reloads, so a request in flight and a reload never see two
+/// different "latest" checkpoints.
+type Latest = Arc<Mutex<Option<(VerifiedCheckpoint, Vec<u8>)>>>;
 
 #[derive(Debug)]
 struct Slot {
-    verifier: AnyVerifier,
+    verifiers: Vec<AnyVerifier>,
     path: PathBuf,
-    /// The latest cosigned checkpoint. The mutex is the per-origin compare-and-swap lock.
-    latest: Mutex<Option<(VerifiedCheckpoint, Vec<u8>)>>,
+    latest: Latest,
+}
+
+impl Slot {
+    fn keys(&self) -> Vec<&dyn NoteVerifier> {
+        self.verifiers
+            .iter()
+            .map(|v| v as &dyn NoteVerifier)
+            .collect()
+    }
 }
 
 /// Request counters, for `/metrics`.
@@ -92,11 +107,14 @@ pub struct WitnessMetrics {
 
 const REFUSAL_STATUSES: [u16; 6] = [400, 403, 404, 409, 422, 413];
 
-/// A witness: its key, its logs and their state.
+/// A witness: its keys, its logs and their state.
 pub struct Witness {
-    signer: CosignatureSigner,
+    signers: Vec<CosignatureSigner>,
     dir: PathBuf,
-    logs: HashMap<String, Slot>,
+    logs: RwLock<HashMap<String, Arc<Slot>>>,
+    /// Every origin's state ever loaded, so that a reload that drops and re-adds an origin
+    /// shares the lock of a request still in flight for it.
+    states: Mutex<HashMap<String, Latest>>,
     metrics: WitnessMetrics,
     _lock: File,
 }
@@ -104,7 +122,7 @@ pub struct Witness {
 impl std::fmt::Debug for Witness {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Witness")
-            .field("key", &self.signer)
+            .field("keys", &self.signers)
             .field("dir", &self.dir)
             .finish_non_exhaustive()
     }
@@ -138,12 +156,40 @@ fn now() -> u64 {
 
 impl Witness {
     /// Opens (creating if needed) the data directory `dir`: takes its lock and loads and
-    /// re-verifies the stored checkpoint of every configured log.
+    /// re-verifies the stored checkpoint of every configured log. `signers` are the witness's
+    /// keys (Ed25519 and/or ML-DSA-44; every one cosigns each checkpoint it can).
     pub fn open(
         dir: &Path,
-        signer: CosignatureSigner,
+        signers: Vec<CosignatureSigner>,
         logs: Vec<WitnessedLog>,
     ) -> Result<Witness, WitnessError> {
+        if signers.is_empty() {
+            return Err(WitnessError::Config("the witness has no key".to_owned()));
+        }
+        let io = |op, path: &Path| {
+            let path = path.to_owned();
+            move |source| StorageError::Io { op, path, source }
+        };
+        let state_dir = dir.join("logs");
+        std::fs::create_dir_all(&state_dir).map_err(io("create", &state_dir))?;
+        let lock = lock_writer("open", dir)?;
+        let witness = Witness {
+            signers,
+            dir: dir.to_owned(),
+            logs: RwLock::new(HashMap::new()),
+            states: Mutex::new(HashMap::new()),
+            metrics: WitnessMetrics::default(),
+            _lock: lock,
+        };
+        witness.reload(logs)?;
+        Ok(witness)
+    }
+
+    /// Replaces the set of witnessed logs and their keys (`cairn witness` calls it on SIGHUP).
+    /// The stored checkpoint of every log must verify under its new keys, or nothing changes:
+    /// the witness must not forget what it cosigned. Requests in flight finish under the old
+    /// configuration; an origin's compare-and-swap lock is kept across reloads.
+    pub fn reload(&self, logs: Vec<WitnessedLog>) -> Result<(), WitnessError> {
         if logs.is_empty() {
             return Err(WitnessError::Config(
                 "no log to witness; give at least one --log ORIGIN VKEY".to_owned(),
@@ -153,70 +199,98 @@ impl Witness {
             let path = path.to_owned();
             move |source| StorageError::Io { op, path, source }
         };
-        let state_dir = dir.join("logs");
-        std::fs::create_dir_all(&state_dir).map_err(io("create", &state_dir))?;
-        let lock = lock_writer("open", dir)?;
+        let state_dir = self.dir.join("logs");
+        let mut states = self.states.lock().unwrap_or_else(|p| p.into_inner());
         let mut slots = HashMap::new();
         for log in logs {
-            if log.verifier.name().as_str() != log.origin {
+            if log.verifiers.is_empty() {
                 return Err(WitnessError::Config(format!(
-                    "the key for {} is named {}; a log's checkpoint key is named after its origin",
-                    log.origin,
-                    log.verifier.name()
+                    "log {} has no key",
+                    log.origin
                 )));
             }
             if slots.contains_key(&log.origin) {
                 return Err(WitnessError::Config(format!(
-                    "log {} is configured twice",
+                    "log {} is configured twice (give its keys together)",
                     log.origin
                 )));
             }
             let path = state_dir.join(format!("{}.checkpoint", state_name(&log.origin)));
-            // A temporary file left by a crash before its rename is not state.
-            let _ = std::fs::remove_file(path.with_extension("tmp"));
-            let latest = match std::fs::read(&path) {
-                Ok(bytes) => {
-                    let cp = VerifiedCheckpoint::verify(&bytes, &log.origin, &log.verifier)
-                        .map_err(|e| WitnessError::Corrupt {
-                            path: path.clone(),
-                            reason: format!(
-                                "the stored checkpoint of {} does not verify with the configured \
-                                 key: {e}",
-                                log.origin
-                            ),
-                        })?;
-                    Some((cp, bytes))
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-                Err(e) => return Err(io("read", &path)(e).into()),
+            let keys: Vec<&dyn NoteVerifier> = log
+                .verifiers
+                .iter()
+                .map(|v| v as &dyn NoteVerifier)
+                .collect();
+            let corrupt = |e: String| WitnessError::Corrupt {
+                path: path.clone(),
+                reason: format!(
+                    "the stored checkpoint of {} does not verify with the configured keys: {e}",
+                    log.origin
+                ),
             };
+            let latest = match states.get(&log.origin) {
+                Some(latest) => {
+                    let held = latest.lock().unwrap_or_else(|p| p.into_inner());
+                    if let Some((_, bytes)) = held.as_ref() {
+                        verify_with_any(bytes, &log.origin, &keys)
+                            .map_err(|e| corrupt(e.to_string()))?;
+                    }
+                    Arc::clone(latest)
+                }
+                None => {
+                    // A temporary file left by a crash before its rename is not state.
+                    let _ = std::fs::remove_file(path.with_extension("tmp"));
+                    let loaded = match std::fs::read(&path) {
+                        Ok(bytes) => {
+                            let cp = verify_with_any(&bytes, &log.origin, &keys)
+                                .map_err(|e| corrupt(e.to_string()))?;
+                            Some((cp, bytes))
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                        Err(e) => return Err(io("read", &path)(e).into()),
+                    };
+                    Arc::new(Mutex::new(loaded))
+                }
+            };
+            drop(keys);
             slots.insert(
                 log.origin.clone(),
-                Slot {
-                    verifier: log.verifier,
+                Arc::new(Slot {
+                    verifiers: log.verifiers,
                     path,
-                    latest: Mutex::new(latest),
-                },
+                    latest,
+                }),
             );
         }
-        Ok(Witness {
-            signer,
-            dir: dir.to_owned(),
-            logs: slots,
-            metrics: WitnessMetrics::default(),
-            _lock: lock,
-        })
+        for (origin, slot) in &slots {
+            states
+                .entry(origin.clone())
+                .or_insert_with(|| Arc::clone(&slot.latest));
+        }
+        *self.logs.write().unwrap_or_else(|p| p.into_inner()) = slots;
+        Ok(())
     }
 
-    /// The witness's `cosignature/v1` verifier key.
-    pub fn vkey(&self) -> String {
-        self.signer.verifier().to_vkey()
+    fn slot(&self, origin: &str) -> Option<Arc<Slot>> {
+        self.logs
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(origin)
+            .cloned()
+    }
+
+    /// The witness's verifier keys (`cosignature/v1` and/or ML-DSA-44), one per key.
+    pub fn vkeys(&self) -> Vec<String> {
+        self.signers
+            .iter()
+            .map(|s| s.verifier().to_vkey())
+            .collect()
     }
 
     /// The configured origins and the size of the latest checkpoint cosigned for each.
     pub fn sizes(&self) -> Vec<(String, Option<u64>)> {
-        let mut out: Vec<_> = self
-            .logs
+        let logs = self.logs.read().unwrap_or_else(|p| p.into_inner());
+        let mut out: Vec<_> = logs
             .iter()
             .map(|(origin, slot)| {
                 let latest = slot.latest.lock().unwrap_or_else(|p| p.into_inner());
@@ -230,7 +304,7 @@ impl Witness {
     /// The latest cosigned checkpoint of `origin` (log signature and this witness's
     /// cosignature), if it cosigned one.
     pub fn latest(&self, origin: &str) -> Option<Vec<u8>> {
-        let slot = self.logs.get(origin)?;
+        let slot = self.slot(origin)?;
         let latest = slot.latest.lock().unwrap_or_else(|p| p.into_inner());
         latest.as_ref().map(|(_, bytes)| bytes.clone())
     }
@@ -264,17 +338,13 @@ impl Witness {
             Ok(o) => o,
             Err(r) => return AddOutcome::Refused(r),
         };
-        let Some(slot) = self.logs.get(&origin) else {
+        let Some(slot) = self.slot(&origin) else {
             return AddOutcome::Refused(Refusal::UnknownLog(origin));
         };
+        let keys = slot.keys();
         // The compare-and-swap: held until the new checkpoint is durable.
         let mut latest = slot.latest.lock().unwrap_or_else(|p| p.into_inner());
-        let checkpoint = match decide(
-            &request,
-            &origin,
-            &slot.verifier,
-            latest.as_ref().map(|(cp, _)| cp),
-        ) {
+        let checkpoint = match decide(&request, &origin, &keys, latest.as_ref().map(|(cp, _)| cp)) {
             Ok(cp) => cp,
             Err(refusal) => {
                 if refusal.is_fork_evidence() {
@@ -283,15 +353,31 @@ impl Witness {
                 return AddOutcome::Refused(refusal);
             }
         };
-        let cosignature = match self.signer.cosign(&checkpoint, now) {
-            Ok(sig) => sig,
-            Err(e) => return AddOutcome::Failed(format!("cosigning: {e}")),
+        // Every key cosigns what it can: an ML-DSA-44 key cannot cosign an empty tree.
+        let mut cosignatures = Vec::new();
+        let mut last_error = None;
+        for signer in &self.signers {
+            match signer.cosign(&checkpoint, now) {
+                Ok(sig) => cosignatures.push(sig),
+                Err(e) => last_error = Some(e),
+            }
+        }
+        let Some((first, rest)) = cosignatures.split_first() else {
+            return AddOutcome::Failed(format!(
+                "no key of this witness can cosign this checkpoint: {}",
+                last_error.map_or_else(String::new, |e| e.to_string())
+            ));
         };
-        let note = match cosigned_note(&checkpoint, cosignature.clone()) {
+        let note = match cosigned_note(&checkpoint, first.clone()).and_then(|mut n| {
+            for sig in rest {
+                n.push_signature(sig.clone())?;
+            }
+            Ok(n)
+        }) {
             Ok(n) => n.to_bytes(),
             Err(e) => return AddOutcome::Failed(format!("building the cosigned note: {e}")),
         };
-        let stored = VerifiedCheckpoint::verify(&note, &origin, &slot.verifier)
+        let stored = verify_with_any(&note, &origin, &keys)
             .map_err(|e| e.to_string())
             .and_then(|cp| {
                 store(&slot.path, &note)
@@ -301,7 +387,7 @@ impl Witness {
         match stored {
             Ok(cp) => {
                 *latest = Some((cp, note));
-                AddOutcome::Cosigned(cosignature.to_line())
+                AddOutcome::Cosigned(cosignatures.iter().map(|s| s.to_line()).collect())
             }
             Err(e) => {
                 tracing::error!(origin, error = %e, "cannot store the cosigned checkpoint");
@@ -406,6 +492,7 @@ fn store(path: &Path, data: &[u8]) -> Result<(), StorageError> {
 }
 
 /// The witness's HTTP API (spec/witness.md): `POST /add-checkpoint`, `GET /latest/<origin>`,
+/// `GET /<hex SHA-256 of origin>/checkpoint` (the monitoring path tlog-witness recommends),
 /// `GET /metrics`, `GET /healthz`.
 pub fn router(witness: Arc<Witness>) -> Router {
     Router::new()
@@ -414,6 +501,7 @@ pub fn router(witness: Arc<Witness>) -> Router {
             post(add_checkpoint).layer(DefaultBodyLimit::max(MAX_ADD_CHECKPOINT_BODY)),
         )
         .route("/latest/{*origin}", get(latest))
+        .route("/{origin_hash}/checkpoint", get(latest_by_hash))
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .with_state(witness)
@@ -473,8 +561,29 @@ async fn add_checkpoint(
     }
 }
 
+async fn latest_by_hash(
+    State(witness): State<Arc<Witness>>,
+    UrlPath(hash): UrlPath<String>,
+) -> Response {
+    // Lowercase hex only: one spelling per origin.
+    let origin = witness
+        .logs
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .keys()
+        .find(|o| state_name(o) == hash)
+        .cloned();
+    match origin {
+        Some(origin) => latest(State(witness), UrlPath(origin)).await,
+        None => text(
+            StatusCode::NOT_FOUND,
+            format!("no witnessed log has an origin whose SHA-256 is {hash:?}"),
+        ),
+    }
+}
+
 async fn latest(State(witness): State<Arc<Witness>>, UrlPath(origin): UrlPath<String>) -> Response {
-    if !witness.logs.contains_key(&origin) {
+    if witness.slot(&origin).is_none() {
         return text(StatusCode::NOT_FOUND, format!("unknown log {origin:?}"));
     }
     match witness.latest(&origin) {
@@ -517,10 +626,13 @@ mod tests {
     fn open(dir: &Path) -> Result<Witness, WitnessError> {
         Witness::open(
             dir,
-            CosignatureSigner::from_seed(KeyName::new("w.example").expect("name"), [1; 32]),
+            vec![CosignatureSigner::from_seed(
+                KeyName::new("w.example").expect("name"),
+                [1; 32],
+            )],
             vec![WitnessedLog {
                 origin: ORIGIN.to_owned(),
-                verifier: AnyVerifier::Ed25519(log_key().verifier()),
+                verifiers: vec![AnyVerifier::Ed25519(log_key().verifier())],
             }],
         )
     }
@@ -562,7 +674,7 @@ mod tests {
             let cp =
                 VerifiedCheckpoint::verify(&latest, ORIGIN, &log_key().verifier()).expect("verify");
             assert_eq!(cp.size(), 4);
-            assert_eq!(w.signer.verifier().cosignature_time(cp.note()), Ok(100));
+            assert_eq!(w.signers[0].verifier().cosignature_time(cp.note()), Ok(100));
         }
         let w = open(dir.path()).expect("reopen");
         assert_eq!(w.sizes(), vec![(ORIGIN.to_owned(), Some(4))]);

@@ -431,6 +431,16 @@ impl Server {
         }
     }
 
+    /// Sends SIGHUP (a witness re-reads its configuration).
+    pub fn sighup(&self) {
+        let child = self.child.as_ref().expect("running");
+        let status = Command::new("kill")
+            .args(["-HUP", &child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -HUP failed");
+    }
+
     /// Whether the process has exited (it should not, while the test runs).
     pub fn has_exited(&mut self) -> bool {
         match self.child.as_mut() {

@@ -441,11 +441,39 @@ fn witness_answers_the_spec_status_codes() {
         &body(3, forked.prove_consistency(3, 8).expect("proof"), fork8),
     );
     assert_http_refused(&reply, 422, "inconsistent checkpoint");
-    // 409: another root for the size it cosigned.
+    // 422: another root for the size it cosigned (a fork; a 409 would read "retry from 3").
     let fork3 = checkpoint(&forked, 3, &log_signer, &origin);
     let reply = http.must_post(&url, &body(3, vec![], fork3));
-    assert_eq!(reply.status, 409);
-    assert_eq!(reply.text(), "3\n");
+    assert_http_refused(&reply, 422, "another root for the same size");
+    // 422: a signed checkpoint of size 0 whose root is not the empty tree's.
+    let empty_text = format!(
+        "{origin}\n0\n{}\n",
+        tree.root_at(3).expect("root").to_base64()
+    );
+    let empty = Note::sign(&empty_text, &[&log_signer])
+        .expect("sign")
+        .to_bytes();
+    let reply = http.must_post(&url, &body(0, vec![], empty));
+    assert_http_refused(&reply, 422, "size 0 with a root");
+    // 403 before anything else about the lines: a bad signature by the trusted key, next to a
+    // good one (the same key twice).
+    let good8 = String::from_utf8(checkpoint(&tree, 8, &log_signer, &origin)).expect("utf8");
+    let line = good8[good8.find('\u{2014}').expect("line")..].to_owned();
+    let mut bad_line = line.clone();
+    let at = bad_line.len() - 20;
+    let flipped = if &bad_line[at..=at] == "A" { "B" } else { "A" };
+    bad_line.replace_range(at..=at, flipped);
+    let reply = http.must_post(
+        &url,
+        &body(
+            3,
+            tree.prove_consistency(3, 8).expect("proof"),
+            good8
+                .replacen(&line, &format!("{line}{bad_line}"), 1)
+                .into_bytes(),
+        ),
+    );
+    assert_http_refused(&reply, 403, "bad signature by the trusted key");
     // 403: signed by a key the witness does not trust for this origin.
     let impostor = Ed25519Signer::from_seed(KeyName::new(&origin).expect("name"), [42; 32]);
     let reply = http.must_post(
@@ -503,8 +531,24 @@ fn witness_answers_the_spec_status_codes() {
     let fork8_again = checkpoint(&forked, 8, &log_signer, &origin);
     for _ in 0..2 {
         let reply = http.must_post(&url, &body(8, vec![], fork8_again.clone()));
-        assert_eq!(reply.status, 409);
+        assert_eq!(reply.status, 422);
     }
+    // The monitoring path tlog-witness recommends: lowercase hex SHA-256 of the origin.
+    let hex: String = cairn_verifier::hash::sha256(origin.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let by_hash = http
+        .must_get(&format!("{}/{hex}/checkpoint", w.url()))
+        .expect_ok("monitoring path");
+    assert_eq!(
+        by_hash.body,
+        http.must_get(&format!("{}/latest/{origin}", w.url()))
+            .expect_ok("latest")
+            .body
+    );
+    let reply = http.must_get(&format!("{}/{}/checkpoint", w.url(), "0".repeat(64)));
+    assert_eq!(reply.status, 404);
     // Kept for the operator: exactly the three fork proofs (the inconsistent 3 -> 8, the
     // second root for 3, the second root for 8 once), not the replay.
     let evidence = std::fs::read_dir(w.data().join("evidence"))
@@ -1009,4 +1053,240 @@ fn forged_and_oversized_witness_replies_are_not_attached() {
     let stderr = log.server.as_ref().expect("server").stderr();
     assert!(stderr.contains("does not verify"), "{stderr}");
     assert!(stderr.contains("reply larger than"), "{stderr}");
+}
+
+/// A witness process with an Ed25519 and an ML-DSA-44 key (made by `cairn keygen`), witnessing
+/// the test log. Returns the process, its two vkeys and the directory holding its files.
+fn two_key_witness(label: &str) -> (Server, String, String, tempfile::TempDir) {
+    let files = tempfile::tempdir().expect("tempdir");
+    let name = format!("witness.example/{label}");
+    let keygen = |alg: &str, file: &str| {
+        let out = run_cairn(&[
+            "keygen",
+            "--name",
+            &name,
+            "--alg",
+            alg,
+            "--out",
+            &files.path().join(file).display().to_string(),
+        ]);
+        assert_exit(&out, 0, "keygen");
+        String::from_utf8(out.stdout)
+            .expect("utf8")
+            .trim_end()
+            .to_owned()
+    };
+    let ed = keygen("ed25519", "ed.key");
+    let pq = keygen("ml-dsa-44", "pq.key");
+    assert_eq!(
+        CosignatureVerifier::from_vkey(&pq)
+            .expect("ML-DSA-44 vkey")
+            .sig_type(),
+        cairn_verifier::cosignature::SIG_TYPE_ML_DSA_44
+    );
+    let prefix_vkey = log_key().verifier().to_vkey();
+    let key = |f: &str| files.path().join(f).display().to_string();
+    let args: Vec<String> = vec![
+        "witness".into(),
+        "--key".into(),
+        key("ed.key"),
+        "--key".into(),
+        key("pq.key"),
+        "--data".into(),
+        key("data"),
+        "--listen".into(),
+        "127.0.0.1:0".into(),
+        "--log".into(),
+        format!("{PREFIX}/releases"),
+        prefix_vkey.clone(),
+        "--log".into(),
+        format!("{PREFIX}/keys"),
+        prefix_vkey,
+    ];
+    let server = Server::spawn(&args).unwrap_or_else(|f| panic!("{f}"));
+    // The witness prints both of its keys; a cosignature/v1 key wraps the Ed25519 key.
+    let printed = run_cairn(&[
+        "witness",
+        "--key",
+        &key("ed.key"),
+        "--key",
+        &key("pq.key"),
+        "--print-vkey",
+    ]);
+    assert_exit(&printed, 0, "--print-vkey");
+    let printed = String::from_utf8(printed.stdout).expect("utf8");
+    assert!(printed.lines().any(|l| l == pq), "{printed}");
+    let ed_cosig = CosignatureSigner::from_skey(
+        std::fs::read_to_string(files.path().join("ed.key"))
+            .expect("key")
+            .trim_end(),
+    )
+    .expect("skey")
+    .verifier()
+    .to_vkey();
+    assert!(printed.lines().any(|l| l == ed_cosig), "{printed}");
+    assert_ne!(
+        ed, ed_cosig,
+        "the note key is type 0x01, the cosigner type 0x04"
+    );
+    (server, ed_cosig, pq, files)
+}
+
+/// An ML-DSA-44 cosignature made by `cairn witness` verifies in `cairn verify` under a 1-of-1
+/// policy on that witness; a log that knows only the witness's Ed25519 key keeps that
+/// cosignature when the reply also carries the ML-DSA-44 line; a proof carrying unknown lines
+/// (an ML-DSA-44 line, a repeated line, a long name) is accepted as Go's note.Open accepts it.
+#[test]
+fn ml_dsa_44_cosignatures_from_the_witness_verify_in_clients() {
+    let (pq_witness, _, pq_vkey, _pq_files) = two_key_witness("pq");
+    let (ed_witness, ed_vkey, _, _ed_files) = two_key_witness("ed");
+    let mut sizes = Vec::new();
+    for (label, witness, vkey) in [
+        ("ml-dsa-44", &pq_witness, &pq_vkey),
+        ("ed25519", &ed_witness, &ed_vkey),
+    ] {
+        let log = TestLog::start_with(&["--witness", "w", vkey, &witness.base_url()]);
+        let (artifact, _) = log.publish("example/os", "1.0", b"the 1.0 image\n");
+        let proof_file = proof_path(&artifact);
+        let proof_bytes = std::fs::read(&proof_file).expect("proof");
+        let proof = TlogProof::parse(&proof_bytes).expect("parse proof");
+        let note = Note::parse(&proof.checkpoint).expect("note");
+        let verifier = CosignatureVerifier::from_vkey(vkey).expect("vkey");
+        let t = verifier
+            .cosignature_time(&note)
+            .unwrap_or_else(|e| panic!("{label}: {e}\n{}", text(&proof.checkpoint)));
+        assert!(now() - t < 120, "{label}: timestamp {t}");
+        // Only the cosignature the log knows is attached (log signature + one line).
+        assert_eq!(
+            note.signatures().len(),
+            2,
+            "{label}: {}",
+            text(&proof.checkpoint)
+        );
+        sizes.push((label, proof_bytes.len()));
+
+        let client = Client::new();
+        client.trust(&log.url(), &log, &["--witness", "w", vkey]);
+        assert_exit(&client.verify(&artifact, &["--offline"]), 0, label);
+
+        // What another implementation may add to the checkpoint: unknown lines.
+        let mut tampered = proof.clone();
+        let mut cp = String::from_utf8(tampered.checkpoint.clone()).expect("utf8");
+        cp.push_str(&format!(
+            "\u{2014} other-witness.example/pq {}\n",
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [6u8; 2432])
+        ));
+        cp.push_str(&"\u{2014} other.example/k AQIDBAUG\n".repeat(2));
+        cp.push_str(&format!("\u{2014} {} AQIDBAU=\n", "long".repeat(300)));
+        tampered.checkpoint = cp.into_bytes();
+        std::fs::write(&proof_file, tampered.to_bytes()).expect("write proof");
+        assert_exit(
+            &client.verify(&artifact, &["--offline"]),
+            0,
+            &format!("{label}: proof with unknown lines"),
+        );
+    }
+    eprintln!("tlog-proof sizes with one cosignature: {sizes:?}");
+    assert!(sizes[0].1 > sizes[1].1 + 3000, "{sizes:?}");
+}
+
+/// The witness takes several keys per origin, key names other than the origin, and re-reads
+/// its --config file on SIGHUP without forgetting what it cosigned.
+#[test]
+fn witness_reloads_its_configuration_on_sighup() {
+    let files = tempfile::tempdir().expect("tempdir");
+    let wkey = Ed25519Signer::from_seed(KeyName::new("witness.example/r").expect("n"), [3; 32]);
+    let key_path = files.path().join("w.key");
+    std::fs::write(&key_path, format!("{}\n", wkey.to_skey())).expect("key");
+    std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    // A sum.golang.org-style log: origin with spaces, keys not named after it.
+    let origin = "go.sum database tree";
+    let old_key = Ed25519Signer::from_seed(KeyName::new("sum.example").expect("n"), [4; 32]);
+    let new_key = Ed25519Signer::from_seed(KeyName::new("sum.example/2026").expect("n"), [5; 32]);
+    let other = Ed25519Signer::from_seed(KeyName::new("a.example").expect("n"), [6; 32]);
+    let config = files.path().join("witness.conf");
+    std::fs::write(
+        &config,
+        format!("# logs\nlog {} example.org/a\n", other.verifier().to_vkey()),
+    )
+    .expect("config");
+    let args: Vec<String> = vec![
+        "witness".into(),
+        "--key".into(),
+        key_path.display().to_string(),
+        "--data".into(),
+        files.path().join("data").display().to_string(),
+        "--listen".into(),
+        "127.0.0.1:0".into(),
+        "--config".into(),
+        config.display().to_string(),
+    ];
+    let server = Server::spawn(&args).unwrap_or_else(|f| panic!("{f}"));
+    let http = Http::new();
+    let url = format!("{}/add-checkpoint", server.base_url());
+    let mut tree = MemoryTree::new();
+    for i in 0..6u32 {
+        tree.append(format!("entry {i}").as_bytes());
+    }
+    let request = |origin: &str, old: u64, size: u64, signer: &Ed25519Signer| {
+        let text = Checkpoint::new(origin, size, tree.root_at(size).expect("root"))
+            .to_text()
+            .expect("text");
+        AddCheckpoint {
+            old_size: old,
+            proof: if old == 0 {
+                Vec::new()
+            } else {
+                tree.prove_consistency(old, size).expect("proof")
+            },
+            checkpoint: Note::sign(&text, &[signer]).expect("sign").to_bytes(),
+        }
+        .to_bytes()
+    };
+    let reply = http.must_post(&url, &request("example.org/a", 0, 2, &other));
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let reply = http.must_post(&url, &request(origin, 0, 3, &old_key));
+    assert_eq!(reply.status, 404, "not configured yet");
+
+    // Add the sum-style log with two keys, and reload.
+    std::fs::write(
+        &config,
+        format!(
+            "log {} example.org/a\nlog {} {origin}\nlog {} {origin}\n",
+            other.verifier().to_vkey(),
+            old_key.verifier().to_vkey(),
+            new_key.verifier().to_vkey()
+        ),
+    )
+    .expect("config");
+    server.sighup();
+    poll_until(
+        Duration::from_secs(10),
+        "the reloaded configuration",
+        || {
+            (http
+                .must_post(&url, &request(origin, 0, 3, &old_key))
+                .status
+                == 200)
+                .then_some(())
+        },
+    );
+    // Either key is accepted; the witness kept its state for both logs.
+    let reply = http.must_post(&url, &request(origin, 3, 5, &new_key));
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let reply = http.must_post(&url, &request("example.org/a", 0, 4, &other));
+    assert_eq!(reply.status, 409, "the reload kept example.org/a at size 2");
+    assert_eq!(reply.text(), "2\n");
+
+    // A broken configuration is refused and the running one stays.
+    std::fs::write(&config, "log nonsense\n").expect("config");
+    server.sighup();
+    poll_until(Duration::from_secs(10), "the refused reload", || {
+        server
+            .stderr()
+            .contains("configuration not reloaded")
+            .then_some(())
+    });
+    let reply = http.must_post(&url, &request(origin, 5, 6, &old_key));
+    assert_eq!(reply.status, 200, "{}", reply.text());
 }

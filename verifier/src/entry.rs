@@ -21,8 +21,8 @@ use std::fmt::{self, Write as _};
 use crate::decimal::parse_canonical_u64;
 use crate::hash::{HASH_SIZE, Hash, sha256};
 use crate::note::{
-    Ed25519Verifier, MAX_KEY_NAME_SIZE, MAX_NOTE_SIGNATURES, MAX_NOTE_SIZE, MAX_SIGNATURE_SIZE,
-    NoteError, NoteVerifier,
+    Ed25519Verifier, MAX_ENTRY_NOTE_SIZE, MAX_KEY_NAME_SIZE, MAX_NOTE_SIGNATURES, NoteError,
+    NoteVerifier,
 };
 
 /// Type line of a release statement.
@@ -62,13 +62,14 @@ const MAX_ENTRY_LINES: usize = 3 + MAX_ARTIFACTS + MAX_MANIFESTS;
 /// hostile line.
 const SHOWN_CHARS: usize = 80;
 
-// The largest signature line Note::parse accepts: "— " (4 bytes), key name, space, base64 of
-// key ID and signature, newline.
-const MAX_SIGNATURE_LINE_SIZE: usize =
-    4 + MAX_KEY_NAME_SIZE + 1 + (MAX_SIGNATURE_SIZE / 3 + 1) * 4 + 1;
-// Any entry text plus the blank line plus the largest signature block fits a u16 bundle slot.
+// The largest Ed25519 signature line (entries are signed by Ed25519 keys from the key log):
+// "— " (4 bytes), key name, space, base64 of key ID and signature, newline.
+const MAX_ED25519_LINE_SIZE: usize = 4 + MAX_KEY_NAME_SIZE + 1 + (68 / 3 + 1) * 4 + 1;
+// Any entry text plus the blank line plus the most signature lines a note may carry, all from
+// known Ed25519 keys, fits a u16 bundle slot. (Unknown lines are not bounded per line, so an
+// entry carrying them is bounded by Note::parse_entry's MAX_ENTRY_NOTE_SIZE instead.)
 const _: () = assert!(
-    MAX_ENTRY_TEXT_SIZE + 1 + MAX_NOTE_SIGNATURES * MAX_SIGNATURE_LINE_SIZE <= MAX_NOTE_SIZE
+    MAX_ENTRY_TEXT_SIZE + 1 + MAX_NOTE_SIGNATURES * MAX_ED25519_LINE_SIZE <= MAX_ENTRY_NOTE_SIZE
 );
 // The largest release the caps allow fits MAX_ENTRY_TEXT_SIZE, so the builders never produce
 // an entry the parser would refuse for its size.

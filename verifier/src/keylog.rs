@@ -312,7 +312,7 @@ impl KeyState {
         pinned: &RootSet,
         entry: &[u8],
     ) -> Result<(KeyState, AppliedEvent), KeyLogError> {
-        let note = Note::parse(entry).map_err(KeyLogError::Note)?;
+        let note = Note::parse_entry(entry).map_err(KeyLogError::Note)?;
         let event = KeyEvent::parse(note.text()).map_err(KeyLogError::Entry)?;
         let KeyEvent::Root { roots, .. } = &event else {
             return Err(KeyLogError::GenesisNotRoot {
@@ -350,7 +350,7 @@ impl KeyState {
     /// unchanged: the server refuses the submission, a replaying client has found an entry
     /// the log should have refused.
     pub fn apply(&mut self, event_note: &[u8]) -> Result<AppliedEvent, KeyLogError> {
-        let note = Note::parse(event_note).map_err(KeyLogError::Note)?;
+        let note = Note::parse_entry(event_note).map_err(KeyLogError::Note)?;
         let event = KeyEvent::parse(note.text()).map_err(KeyLogError::Entry)?;
         // Authenticity before semantics: an unauthorised event is refused as such, whatever
         // it says.

@@ -8,11 +8,11 @@
 //! | 0x02 | ECDSA P-256 (transparency-dev/witness, Rekor) | [`crate::note_ecdsa`] |
 //! | 0x04 | Ed25519 `cosignature/v1` | [`crate::cosignature`] |
 //! | 0x05 | RFC 6962 tree head signature (static-ct-api) | [`crate::note_rfc6962`] |
+//! | 0x06 | ML-DSA-44 `subtree/v1` cosignature | [`crate::cosignature`] |
 //!
-//! Type 0x06 (ML-DSA-44 cosignatures) and 0xff are not supported and are refused, as is the
-//! reserved 0x03.
+//! Type 0xff is not supported and is refused, as is the reserved 0x03.
 
-use crate::cosignature::{CosignatureVerifier, SIG_TYPE_COSIGNATURE_V1};
+use crate::cosignature::{CosignatureVerifier, SIG_TYPE_COSIGNATURE_V1, SIG_TYPE_ML_DSA_44};
 use crate::note::{
     Ed25519Verifier, KeyName, NoteError, NoteVerifier, SIG_TYPE_ED25519, split_vkey,
 };
@@ -27,7 +27,8 @@ pub enum AnyVerifier {
     Ed25519(Ed25519Verifier),
     /// Type 0x02: ECDSA P-256 note signatures.
     Ecdsa(EcdsaVerifier),
-    /// Type 0x04: Ed25519 `cosignature/v1` witness cosignatures.
+    /// Type 0x04 or 0x06: Ed25519 `cosignature/v1` or ML-DSA-44 `subtree/v1` witness
+    /// cosignatures.
     Cosignature(CosignatureVerifier),
     /// Type 0x05: RFC 6962 tree head signatures.
     Rfc6962(Rfc6962Verifier),
@@ -39,7 +40,7 @@ impl AnyVerifier {
         match self {
             AnyVerifier::Ed25519(_) => SIG_TYPE_ED25519,
             AnyVerifier::Ecdsa(_) => SIG_TYPE_ECDSA,
-            AnyVerifier::Cosignature(_) => SIG_TYPE_COSIGNATURE_V1,
+            AnyVerifier::Cosignature(v) => v.sig_type(),
             AnyVerifier::Rfc6962(_) => SIG_TYPE_RFC6962_STH,
         }
     }
@@ -84,7 +85,7 @@ pub fn parse_vkey(vkey: &str) -> Result<AnyVerifier, NoteError> {
     match material.first() {
         Some(&SIG_TYPE_ED25519) => Ed25519Verifier::from_vkey(vkey).map(AnyVerifier::Ed25519),
         Some(&SIG_TYPE_ECDSA) => EcdsaVerifier::from_vkey(vkey).map(AnyVerifier::Ecdsa),
-        Some(&SIG_TYPE_COSIGNATURE_V1) => {
+        Some(&SIG_TYPE_COSIGNATURE_V1 | &SIG_TYPE_ML_DSA_44) => {
             CosignatureVerifier::from_vkey(vkey).map(AnyVerifier::Cosignature)
         }
         Some(&SIG_TYPE_RFC6962_STH) => Rfc6962Verifier::from_vkey(vkey).map(AnyVerifier::Rfc6962),
@@ -140,14 +141,21 @@ mod tests {
                 "{wrong}"
             );
         }
-        // Type 0x03 (reserved) and 0x06 (ML-DSA-44, unsupported) with otherwise valid syntax.
+        // Type 0x03 (reserved) and 0xff (unassigned) with otherwise valid syntax; a 0x06
+        // (ML-DSA-44) key of the wrong length.
         assert_eq!(
             parse_vkey("n+00000000+AwAAAA=="),
             Err(NoteError::UnsupportedKeyType(0x03))
         );
         assert_eq!(
+            parse_vkey("n+00000000+/wAAAA=="),
+            Err(NoteError::UnsupportedKeyType(0xff))
+        );
+        assert_eq!(
             parse_vkey("n+00000000+BgAAAA=="),
-            Err(NoteError::UnsupportedKeyType(0x06))
+            Err(NoteError::MalformedKey(
+                "ML-DSA-44 public key must be 1312 bytes"
+            ))
         );
         // The mistyped sum.golang.org key: not valid base64.
         assert!(matches!(

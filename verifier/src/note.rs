@@ -19,21 +19,33 @@ use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
 
 use crate::hash::sha256;
 
-/// Largest note Cairn parses, in bytes. A log entry must fit a u16 entry-bundle slot, and
-/// checkpoints with a handful of cosignatures are far smaller.
-pub const MAX_NOTE_SIZE: usize = 65_535;
+/// Largest note Cairn parses, in bytes: room for a checkpoint carrying 16 post-quantum
+/// cosignatures (an ML-DSA-44 line is about 3,300 bytes, an ML-DSA-87 one about 6,400) from
+/// keys with long names. signed-note asks verifiers to accept at least 16 signatures and
+/// reminds them that post-quantum ones approach 5 kB.
+pub const MAX_NOTE_SIZE: usize = 128 * 1024;
 
-/// Most signature lines a note may carry (the spec asks verifiers to accept at least 16).
-pub const MAX_NOTE_SIGNATURES: usize = 32;
+/// Largest log *entry* note, in bytes: an entry must fit one u16 entry-bundle slot
+/// (tlog-tiles). [`Note::parse_entry`] applies it; checkpoints and cosigned notes get
+/// [`MAX_NOTE_SIZE`].
+pub const MAX_ENTRY_NOTE_SIZE: usize = 65_535;
 
-/// Longest key name accepted, in bytes.
+/// Most signature lines a note may carry, known or unknown (the spec asks verifiers to accept at
+/// least 16; Go's `note.Open` stops at 100). 64 keeps an entry signed by that many Ed25519 keys
+/// within one entry-bundle slot.
+pub const MAX_NOTE_SIGNATURES: usize = 64;
+
+/// Longest key name of a key Cairn can be configured with, in bytes. A signature line may carry
+/// a longer name (the spec sets no limit): such a line can never match a known key and is
+/// ignored.
 pub const MAX_KEY_NAME_SIZE: usize = 256;
 
-/// Largest decoded signature accepted (4-byte key ID plus signature), in bytes. Covers
-/// Ed25519 (64), cosignatures (72), ECDSA P-256 DER (<= 72) and RFC 6962 tree heads (<= 84),
-/// not post-quantum signatures: a line over it makes the note malformed even when its key is
-/// unknown (listed under "Profiles" in `spec/README.md`).
-pub const MAX_SIGNATURE_SIZE: usize = 512;
+/// Largest decoded signature accepted from a *known* key (4-byte key ID plus signature), in
+/// bytes. Covers Ed25519 (64), cosignatures (72), ECDSA P-256 DER (<= 72), RFC 6962 tree heads
+/// (<= 84) and ML-DSA-44 cosignatures (8 + 2,420). Lines from unknown keys are only checked for
+/// syntax (name, base64, at least a key ID and one byte), never for this size: signed-note says
+/// they must be ignored, so they must not make the note malformed.
+pub const MAX_SIGNATURE_SIZE: usize = 4096;
 
 /// Signature type byte of Ed25519 note signatures (signed-note section "Signature types").
 pub const SIG_TYPE_ED25519: u8 = 0x01;
@@ -121,8 +133,9 @@ pub enum NoteError {
     NoKnownSignature,
 }
 
-/// A validated key name: non-empty, at most [`MAX_KEY_NAME_SIZE`] bytes, no Unicode white
-/// space, no `+`, no control characters.
+/// A validated key name: non-empty, no Unicode white space, no `+`, no control characters;
+/// at most [`MAX_KEY_NAME_SIZE`] bytes when made by [`KeyName::new`] (a name read from a
+/// signature line of an unknown key may be longer).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct KeyName(String);
 
@@ -131,6 +144,21 @@ impl KeyName {
     pub fn new(name: &str) -> Result<KeyName, NoteError> {
         let ok = !name.is_empty()
             && name.len() <= MAX_KEY_NAME_SIZE
+            && !name
+                .chars()
+                .any(|c| c.is_whitespace() || c == '+' || c.is_control());
+        if ok {
+            Ok(KeyName(name.to_owned()))
+        } else {
+            Err(NoteError::InvalidKeyName(name.chars().take(80).collect()))
+        }
+    }
+
+    /// A key name read from a signature line: the signed-note syntax (non-empty, no white
+    /// space, no `+`), without [`MAX_KEY_NAME_SIZE`], which bounds only the keys Cairn is
+    /// configured with. The note's size bounds it.
+    fn from_signature_line(name: &str) -> Result<KeyName, NoteError> {
+        let ok = !name.is_empty()
             && !name
                 .chars()
                 .any(|c| c.is_whitespace() || c == '+' || c.is_control());
@@ -197,8 +225,24 @@ pub struct Note {
 impl Note {
     /// Parses a signed note, checking size, encoding and signature-line syntax. Signatures are
     /// not verified.
+    ///
+    /// Lines are checked for syntax only (prefix, key name, standard base64, at least five
+    /// bytes): which keys are known is only decided by [`Note::verify`], so a line from an
+    /// unknown key (a post-quantum cosignature, a long name, the same line twice) never makes
+    /// the note malformed. The per-line size cap and the duplicate rule apply to known keys, in
+    /// [`Note::verify`].
     pub fn parse(bytes: &[u8]) -> Result<Note, NoteError> {
-        if bytes.len() > MAX_NOTE_SIZE {
+        Note::parse_bounded(bytes, MAX_NOTE_SIZE)
+    }
+
+    /// Parses a log entry: [`Note::parse`] with the entry bound [`MAX_ENTRY_NOTE_SIZE`], since
+    /// an entry must fit one entry-bundle slot.
+    pub fn parse_entry(bytes: &[u8]) -> Result<Note, NoteError> {
+        Note::parse_bounded(bytes, MAX_ENTRY_NOTE_SIZE)
+    }
+
+    fn parse_bounded(bytes: &[u8], limit: usize) -> Result<Note, NoteError> {
+        if bytes.len() > limit {
             return Err(NoteError::TooLarge(bytes.len()));
         }
         let all = std::str::from_utf8(bytes).map_err(|_| NoteError::NotUtf8)?;
@@ -225,17 +269,7 @@ impl Note {
             if signatures.len() == MAX_NOTE_SIGNATURES {
                 return Err(NoteError::TooManySignatures);
             }
-            let sig = parse_signature_line(line)?;
-            if signatures
-                .iter()
-                .any(|s| s.name == sig.name && s.key_id == sig.key_id)
-            {
-                return Err(NoteError::DuplicateSignature {
-                    name: sig.name.0,
-                    key_id: sig.key_id,
-                });
-            }
-            signatures.push(sig);
+            signatures.push(parse_signature_line(line)?);
         }
         Ok(Note {
             text: text.to_owned(),
@@ -342,8 +376,21 @@ impl Note {
                     key_id: sig.key_id,
                 });
             }
-            if !verifier.verify(self.text.as_bytes(), &sig.signature) {
+            // The rules for known keys: within the size cap, valid (a bad signature is
+            // reported before a repeated one), one line per key.
+            if 4 + sig.signature.len() > MAX_SIGNATURE_SIZE
+                || !verifier.verify(self.text.as_bytes(), &sig.signature)
+            {
                 return Err(NoteError::BadSignature {
+                    name: sig.name.0.clone(),
+                    key_id: sig.key_id,
+                });
+            }
+            if verified
+                .iter()
+                .any(|s: &NoteSignature| s.name == sig.name && s.key_id == sig.key_id)
+            {
+                return Err(NoteError::DuplicateSignature {
                     name: sig.name.0.clone(),
                     key_id: sig.key_id,
                 });
@@ -406,13 +453,12 @@ fn parse_signature_line(line: &str) -> Result<NoteSignature, NoteError> {
         .strip_prefix(SIGNATURE_PREFIX)
         .ok_or_else(|| malformed_line(line))?;
     let (name, b64) = body.split_once(' ').ok_or_else(|| malformed_line(line))?;
-    let name = KeyName::new(name)?;
-    // Bound the decode before doing it: base64 expands 3 bytes into 4 characters.
-    if b64.len() > (MAX_SIGNATURE_SIZE / 3 + 1) * 4 {
-        return Err(malformed_line(line));
-    }
+    // Syntax only: the name of an unknown key may be longer than any key Cairn is configured
+    // with (it then matches no known key and is ignored).
+    let name = KeyName::from_signature_line(name)?;
+    // The note's own size bounds the decode.
     let raw = STANDARD.decode(b64).map_err(|_| malformed_line(line))?;
-    if raw.len() < 5 || raw.len() > MAX_SIGNATURE_SIZE {
+    if raw.len() < 5 {
         return Err(malformed_line(line));
     }
     Ok(NoteSignature {
@@ -466,7 +512,8 @@ pub trait NoteSigner: std::fmt::Debug {
 /// key ID encoding (eight lowercase hex digits). Nothing is trimmed: one key has one spelling, so
 /// a caller reading a key file strips its line ending first.
 pub fn split_vkey(vkey: &str) -> Result<(KeyName, u32, Vec<u8>), NoteError> {
-    if vkey.len() > MAX_KEY_NAME_SIZE + 1024 {
+    // Room for an ML-DSA-44 key (1 + 1,312 bytes, 1,752 base64 characters).
+    if vkey.len() > MAX_KEY_NAME_SIZE + 1 + 8 + 1 + 2048 {
         return Err(NoteError::MalformedKey("verifier key is too long"));
     }
     let mut parts = vkey.splitn(3, '+');
@@ -732,6 +779,11 @@ impl Ed25519Signer {
     /// The raw 32-byte public key.
     pub fn public_key(&self) -> [u8; 32] {
         self.key.verifying_key().to_bytes()
+    }
+
+    /// The 32-byte RFC 8032 seed. Secret.
+    pub(crate) fn seed(&self) -> [u8; 32] {
+        self.key.to_bytes()
     }
 }
 
@@ -1143,9 +1195,19 @@ mod tests {
                 *e == NoteError::EmptyText
             }),
             (
-                format!("{good}{}", &good[4..]),
-                "duplicate signature",
-                |e| matches!(e, NoteError::DuplicateSignature { .. }),
+                format!("{good}\u{2014} x AAAA\n"),
+                "line of four bytes",
+                malformed_line,
+            ),
+            (
+                format!("{good}\u{2014} x \n"),
+                "empty base64",
+                malformed_line,
+            ),
+            (
+                format!("{good}\u{2014} x AAAAAA=\n"),
+                "bad base64",
+                malformed_line,
             ),
         ];
         for (input, what, expected) in cases {
@@ -1166,23 +1228,27 @@ mod tests {
     }
 
     #[test]
-    fn signature_one_byte_over_the_size_cap_is_refused() {
+    fn known_signature_one_byte_over_the_size_cap_is_refused() {
+        let a = signer("example.org/a", 1);
+        let id = a.key_id().to_be_bytes();
         let line = |len: usize| {
-            format!(
-                "hi\n\n\u{2014} example.org/a {}\n",
-                STANDARD.encode(vec![7u8; len])
-            )
+            let mut raw = id.to_vec();
+            raw.resize(len, 7);
+            format!("hi\n\n\u{2014} example.org/a {}\n", STANDARD.encode(raw))
         };
+        // Parsing does not know which keys are known: both parse.
         let at_cap = Note::parse(line(MAX_SIGNATURE_SIZE).as_bytes()).expect("at the cap");
         assert_eq!(
             at_cap.signatures()[0].signature.len(),
             MAX_SIGNATURE_SIZE - 4
         );
+        let over = Note::parse(line(MAX_SIGNATURE_SIZE + 1).as_bytes()).expect("syntax is fine");
+        // Under the known key, the oversized line is refused like a bad signature.
         assert!(matches!(
-            Note::parse(line(MAX_SIGNATURE_SIZE + 1).as_bytes()),
-            Err(NoteError::MalformedSignatureLine { .. })
+            over.verify(&[&a.verifier()]),
+            Err(NoteError::BadSignature { .. })
         ));
-        // A note built in memory obeys the same cap, so it always parses back.
+        // A note built in memory obeys the same cap, so it always verifies within it.
         let mut note = Note::sign("hi\n", &[]).expect("text");
         let oversized = NoteSignature {
             name: KeyName::new("example.org/a").expect("name"),
@@ -1193,6 +1259,73 @@ mod tests {
             note.push_signature(oversized),
             Err(NoteError::MalformedSignatureLine { .. })
         ));
+    }
+
+    /// What other implementations emit: an ML-DSA-44-sized line from an unknown witness, the
+    /// same unknown line twice, an unknown signer with a name far over MAX_KEY_NAME_SIZE. Go's
+    /// note.Open ignores them all; so must Cairn.
+    #[test]
+    fn unknown_lines_are_checked_for_syntax_only() {
+        let a = signer("example.org/a", 1);
+        let good =
+            String::from_utf8(Note::sign("hi\n", &[&a]).expect("sign").to_bytes()).expect("utf8");
+        let pq = format!(
+            "\u{2014} witness.example/pq {}\n",
+            STANDARD.encode([6u8; 4 + 8 + 2420])
+        );
+        assert!(pq.len() > 3_200, "an ML-DSA-44 cosignature line");
+        let long_name = format!("\u{2014} {} AQIDBAU=\n", "n".repeat(MAX_KEY_NAME_SIZE * 4));
+        let unknown_twice = "\u{2014} other.example/k AQIDBAUG\n".repeat(2);
+        let mut sixteen_pq = String::new();
+        for i in 0..16 {
+            sixteen_pq.push_str(&pq.replace("pq ", &format!("pq{i} ")));
+        }
+        for (what, note) in [
+            ("ML-DSA-44-sized unknown line", format!("{good}{pq}")),
+            ("unknown line first", format!("hi\n\n{pq}{}", &good[4..])),
+            ("long unknown name", format!("{good}{long_name}")),
+            ("unknown line repeated", format!("{good}{unknown_twice}")),
+            ("sixteen post-quantum lines", format!("{good}{sixteen_pq}")),
+        ] {
+            let parsed = Note::parse(note.as_bytes()).unwrap_or_else(|e| panic!("{what}: {e}"));
+            let verified = parsed
+                .verify(&[&a.verifier()])
+                .unwrap_or_else(|e| panic!("{what}: {e}"));
+            assert_eq!(verified.verified_signatures().len(), 1, "{what}");
+        }
+        // Twenty-one do not fit an entry-bundle slot: a checkpoint may carry them, an entry
+        // may not.
+        let many = format!("{good}{}", pq.repeat(21));
+        Note::parse(many.as_bytes()).expect("a checkpoint may carry them");
+        assert!(matches!(
+            Note::parse_entry(many.as_bytes()),
+            Err(NoteError::TooLarge(_))
+        ));
+    }
+
+    #[test]
+    fn a_known_key_signing_twice_is_refused() {
+        let a = signer("example.org/a", 1);
+        let good =
+            String::from_utf8(Note::sign("hi\n", &[&a]).expect("sign").to_bytes()).expect("utf8");
+        let twice = format!("{good}{}", &good[4..]);
+        let note = Note::parse(twice.as_bytes()).expect("syntax is fine");
+        assert!(matches!(
+            note.verify(&[&a.verifier()]),
+            Err(NoteError::DuplicateSignature { .. })
+        ));
+        // Unknown to this verifier: ignored, and the other key's signature decides.
+        let b = signer("example.org/b", 2);
+        let both = Note::parse(
+            format!(
+                "{twice}{}",
+                Note::sign("hi\n", &[&b]).expect("sign").signatures()[0].to_line()
+            )
+            .as_bytes(),
+        )
+        .expect("parse");
+        both.verify(&[&b.verifier()])
+            .expect("a's lines are unknown to b");
     }
 
     #[test]

@@ -224,14 +224,19 @@ impl Policy {
         if bytes.len() > MAX_POLICY_SIZE {
             return Err(PolicyError::TooLarge(bytes.len()));
         }
-        let text = std::str::from_utf8(bytes).map_err(|_| PolicyError::NotUtf8)?;
-        if !text.is_empty() && !text.ends_with('\n') {
+        if !bytes.is_empty() && !bytes.ends_with(b"\n") {
             return Err(PolicyError::MissingFinalNewline);
         }
         let mut builder = Builder::default();
         // Split on newline only: `lines()` would quietly accept CRLF.
-        for (i, line) in text.split('\n').enumerate() {
+        for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
             let number = i + 1;
+            // A comment is opaque bytes (tlog-policy does not require them to be UTF-8 text);
+            // everything else is checked strictly.
+            if raw.trim_ascii_start().starts_with(b"#") {
+                continue;
+            }
+            let line = std::str::from_utf8(raw).map_err(|_| PolicyError::NotUtf8)?;
             if let Some(byte) = line
                 .bytes()
                 .find(|&b| (b < 0x20 && b != b'\t') || b == 0x7f)
@@ -1059,5 +1064,19 @@ mod tests {
             Policy::parse(&vec![b'#'; MAX_POLICY_SIZE + 1]),
             Err(PolicyError::TooLarge(MAX_POLICY_SIZE + 1))
         );
+    }
+
+    #[test]
+    fn comments_are_opaque_bytes_and_the_rest_is_strict() {
+        let body = format!("witness w {}\nquorum w\n", vkey("w", 2));
+        let latin1 = [b"# caf\xe9 \x01 \r\n".as_slice(), body.as_bytes()].concat();
+        assert_eq!(
+            Policy::parse(&latin1).expect("non-UTF-8 comment").quorum(),
+            "w"
+        );
+        let indented = [b"  \t# \xff\xfe\n".as_slice(), body.as_bytes()].concat();
+        Policy::parse(&indented).expect("indented comment");
+        let bad_line = [body.as_bytes(), b"group g 1 w\xe9\n".as_slice()].concat();
+        assert_eq!(Policy::parse(&bad_line), Err(PolicyError::NotUtf8));
     }
 }

@@ -8,10 +8,10 @@
 //! | status | when |
 //! |---|---|
 //! | 400 | the body is malformed, or the old size is larger than the checkpoint's size |
-//! | 403 | no signature by a key the witness trusts for that origin verifies |
+//! | 403 | no signature by a key the witness trusts for that origin verifies, or one of them is bad (checked before anything else about the signatures) |
 //! | 404 | the origin is not a log the witness is configured for |
-//! | 409 | the old size is not the size of the latest checkpoint the witness cosigned (the reply body is that size, `text/x.tlog.size`), or the sizes are equal and the roots differ |
-//! | 422 | the consistency proof does not verify (or is not empty from size 0) |
+//! | 409 | the old size is not the size of the latest checkpoint the witness cosigned (the reply body is that size, `text/x.tlog.size`) |
+//! | 422 | the consistency proof does not verify (or is not empty from size 0); the sizes are equal and the roots differ (a fork); a size-0 checkpoint whose root is not the empty tree's |
 //! | 200 | cosigned: the witness stores the new checkpoint and returns its cosignature lines |
 //!
 //! The compare-and-swap on the stored checkpoint (check the old size and store the new
@@ -163,14 +163,18 @@ pub enum Refusal {
         /// The size of the latest checkpoint the witness cosigned for this origin.
         witness_size: u64,
     },
-    /// 409: same size as the witness's checkpoint, different root: the log forked.
+    /// 422: same size as the witness's checkpoint, different root: the log forked. (Not a
+    /// 409: a client reads 409 as "retry from this size", which would be the same request.)
     #[error("checkpoint of size {size} has a different root from the one this witness cosigned")]
     RootMismatch {
         /// The common size.
         size: u64,
-        /// The witness's size (the reply body), equal to `size`.
+        /// The witness's size, equal to `size`.
         witness_size: u64,
     },
+    /// 422: a checkpoint of size 0 whose root is not the empty tree's hash.
+    #[error("checkpoint of size 0 has root {0}, not the empty tree's")]
+    EmptyTreeRoot(String),
     /// 422: the consistency proof does not prove the new checkpoint extends the witness's.
     #[error("consistency proof from {old} to {size} does not verify: {reason}")]
     BadProof {
@@ -193,8 +197,10 @@ impl Refusal {
             Refusal::Malformed(_) | Refusal::OldSizeTooLarge { .. } => 400,
             Refusal::NotSigned { .. } => 403,
             Refusal::UnknownLog(_) => 404,
-            Refusal::SizeMismatch { .. } | Refusal::RootMismatch { .. } => 409,
-            Refusal::BadProof { .. } => 422,
+            Refusal::SizeMismatch { .. } => 409,
+            Refusal::RootMismatch { .. } | Refusal::BadProof { .. } | Refusal::EmptyTreeRoot(_) => {
+                422
+            }
         }
     }
 
@@ -211,38 +217,29 @@ impl Refusal {
     /// For a 409, the witness's size: the reply body (`<size>\n`, [`SIZE_CONTENT_TYPE`]).
     pub fn witness_size(&self) -> Option<u64> {
         match self {
-            Refusal::SizeMismatch { witness_size, .. }
-            | Refusal::RootMismatch { witness_size, .. } => Some(*witness_size),
+            Refusal::SizeMismatch { witness_size, .. } => Some(*witness_size),
             _ => None,
         }
     }
 }
 
-/// Decides an `add-checkpoint` request for a known origin: `verifier` is the log's key for
-/// `origin`, `latest` the checkpoint the witness last cosigned for it (`None`: never). Returns
-/// the verified checkpoint to cosign and store, or the refusal to answer.
+/// Decides an `add-checkpoint` request for a known origin: `verifiers` are the keys the
+/// witness trusts for `origin` (one or several; their names need not be the origin), `latest`
+/// the checkpoint the witness last cosigned for it (`None`: never). Returns the verified
+/// checkpoint to cosign and store, or the refusal to answer.
 ///
-/// The checks follow the spec's order: signature (403), old size not above the checkpoint's
-/// size (400), old size equal to the witness's size (409 with that size), equal sizes need equal
-/// roots (409), the consistency proof must verify (422; it must be empty from size 0).
+/// The checks follow the spec's order: signature (403: none of the trusted keys verifies, or a
+/// trusted key's signature is bad), old size not above the checkpoint's size (400), old size
+/// equal to the witness's size (409 with that size), equal sizes need equal roots (422, a fork),
+/// a size-0 checkpoint needs the empty root (422), the consistency proof must verify (422; it
+/// must be empty from size 0).
 pub fn decide(
     request: &AddCheckpoint,
     origin: &str,
-    verifier: &dyn NoteVerifier,
+    verifiers: &[&dyn NoteVerifier],
     latest: Option<&VerifiedCheckpoint>,
 ) -> Result<VerifiedCheckpoint, Refusal> {
-    let checkpoint =
-        VerifiedCheckpoint::verify(&request.checkpoint, origin, verifier).map_err(|e| match e {
-            CheckpointError::Note(
-                e @ (NoteError::NoKnownSignature
-                | NoteError::BadSignature { .. }
-                | NoteError::AmbiguousKey { .. }),
-            ) => Refusal::NotSigned {
-                origin: origin.to_owned(),
-                reason: e.to_string(),
-            },
-            other => Refusal::Malformed(format!("checkpoint: {other}")),
-        })?;
+    let checkpoint = verify_with_any(&request.checkpoint, origin, verifiers)?;
     let size = checkpoint.size();
     if request.old_size > size {
         return Err(Refusal::OldSizeTooLarge {
@@ -292,6 +289,49 @@ pub fn decide(
         }
     })?;
     Ok(checkpoint)
+}
+
+/// Verifies a checkpoint under any of the origin's trusted keys. A bad signature by any of them
+/// is a 403 whatever else the note holds (signed-note: a known key's failing signature rejects
+/// the note); a note with no line from any of them is a 403 too.
+pub fn verify_with_any(
+    checkpoint: &[u8],
+    origin: &str,
+    verifiers: &[&dyn NoteVerifier],
+) -> Result<VerifiedCheckpoint, Refusal> {
+    let not_signed = |reason: String| Refusal::NotSigned {
+        origin: origin.to_owned(),
+        reason,
+    };
+    let mut verified = None;
+    let mut last = NoteError::NoKnownSignature;
+    for verifier in verifiers {
+        match VerifiedCheckpoint::verify(checkpoint, origin, *verifier) {
+            Ok(cp) => {
+                verified.get_or_insert(cp);
+            }
+            Err(CheckpointError::Note(NoteError::NoKnownSignature)) => {}
+            Err(CheckpointError::Note(
+                e @ (NoteError::BadSignature { .. } | NoteError::AmbiguousKey { .. }),
+            )) => return Err(not_signed(e.to_string())),
+            Err(CheckpointError::Note(e @ NoteError::DuplicateSignature { .. })) => {
+                last = e;
+            }
+            // Only a signed checkpoint gets this far (the signature is checked before the
+            // text is parsed): a log signed an impossible tree, which tlog-witness answers 422.
+            Err(CheckpointError::WrongEmptyTreeRoot(root)) => {
+                return Err(Refusal::EmptyTreeRoot(root.to_base64()));
+            }
+            Err(other) => return Err(Refusal::Malformed(format!("checkpoint: {other}"))),
+        }
+    }
+    match verified {
+        Some(cp) => Ok(cp),
+        None if matches!(last, NoteError::DuplicateSignature { .. }) => {
+            Err(Refusal::Malformed(format!("checkpoint: {last}")))
+        }
+        None => Err(not_signed(last.to_string())),
+    }
 }
 
 /// The checkpoint a witness stores and serves after cosigning: the checkpoint text with the log
@@ -368,7 +408,7 @@ mod tests {
     }
 
     fn run(req: &AddCheckpoint, latest: Option<&VerifiedCheckpoint>) -> Result<u64, Refusal> {
-        decide(req, ORIGIN, &log_key().verifier(), latest).map(|c| c.size())
+        decide(req, ORIGIN, &[&log_key().verifier()], latest).map(|c| c.size())
     }
 
     // The example request of c2sp.org/tlog-witness parses, and encodes back byte for byte.
@@ -459,7 +499,7 @@ mod tests {
     }
 
     #[test]
-    fn same_size_different_root_is_409() {
+    fn same_size_different_root_is_422_a_fork() {
         let at5 = verified(&tree(5), 5);
         let mut other = tree(4);
         other.append(b"a different fifth entry");
@@ -468,7 +508,98 @@ mod tests {
             matches!(err, Refusal::RootMismatch { size: 5, .. }),
             "{err}"
         );
-        assert_eq!(err.status(), 409);
+        // 422, not 409: a 409 tells the log to retry from size 5, which is this request.
+        assert_eq!(err.status(), 422);
+        assert_eq!(err.witness_size(), None);
+        assert!(err.is_fork_evidence());
+    }
+
+    #[test]
+    fn signed_empty_checkpoint_with_a_root_is_422() {
+        // Checkpoint::to_text refuses to write it, so spell it out.
+        let text = format!(
+            "{ORIGIN}\n0\n{}\n",
+            crate::hash::leaf_hash(b"not empty").to_base64()
+        );
+        let req = AddCheckpoint {
+            old_size: 0,
+            proof: Vec::new(),
+            checkpoint: Note::sign(&text, &[&log_key()]).expect("sign").to_bytes(),
+        };
+        let err = run(&req, None).expect_err("refused");
+        assert!(matches!(err, Refusal::EmptyTreeRoot(_)), "{err}");
+        assert_eq!(err.status(), 422);
+        // The genuine empty tree is cosigned.
+        assert_eq!(run(&request(&MemoryTree::new(), 0, 0), None), Ok(0));
+    }
+
+    #[test]
+    fn bad_signature_by_the_trusted_key_is_403_before_duplicates() {
+        let good = request(&tree(3), 0, 3);
+        let text = String::from_utf8(good.checkpoint.clone()).expect("utf8");
+        let line = &text[text.find('\u{2014}').expect("line")..];
+        // Flip one base64 character of the signature (after the key ID).
+        let mut bad_line = line.to_owned();
+        let at = bad_line.len() - 6;
+        let flipped = if &bad_line[at..=at] == "A" { "B" } else { "A" };
+        bad_line.replace_range(at..=at, flipped);
+        for (what, checkpoint) in [
+            (
+                "bad then good",
+                text.replacen(line, &format!("{bad_line}{line}"), 1),
+            ),
+            (
+                "good then bad",
+                text.replacen(line, &format!("{line}{bad_line}"), 1),
+            ),
+            ("bad alone", text.replacen(line, &bad_line, 1)),
+        ] {
+            let req = AddCheckpoint {
+                checkpoint: checkpoint.into_bytes(),
+                ..good.clone()
+            };
+            let err = run(&req, None).expect_err(what);
+            assert_eq!(err.status(), 403, "{what}: {err}");
+        }
+    }
+
+    #[test]
+    fn several_keys_per_origin_and_names_other_than_the_origin() {
+        // A sum.golang.org-style log: the key's name is not the origin.
+        let other_name =
+            Ed25519Signer::from_seed(KeyName::new("sum.example").expect("name"), [8; 32]);
+        let t = tree(3);
+        let text = Checkpoint::new(ORIGIN, 3, t.root())
+            .to_text()
+            .expect("text");
+        let req = AddCheckpoint {
+            old_size: 0,
+            proof: Vec::new(),
+            checkpoint: Note::sign(&text, &[&other_name]).expect("sign").to_bytes(),
+        };
+        let keys: [&dyn NoteVerifier; 2] = [&log_key().verifier(), &other_name.verifier()];
+        assert_eq!(decide(&req, ORIGIN, &keys, None).map(|c| c.size()), Ok(3));
+        // Only the first key configured: 403.
+        assert_eq!(
+            decide(&req, ORIGIN, &keys[..1], None).map_err(|e| e.status()),
+            Err(403)
+        );
+        // Unknown lines (an ML-DSA-44-sized cosignature, a long name) are ignored.
+        let mut bytes = req.checkpoint.clone();
+        bytes.extend_from_slice(
+            format!(
+                "\u{2014} witness.example/pq {}\n\u{2014} {} AQIDBAU=\n",
+                base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [6u8; 2432]),
+                "x".repeat(1000)
+            )
+            .as_bytes(),
+        );
+        let req = AddCheckpoint {
+            checkpoint: bytes,
+            ..req
+        };
+        AddCheckpoint::parse(&req.to_bytes()).expect("the body parses");
+        assert_eq!(decide(&req, ORIGIN, &keys, None).map(|c| c.size()), Ok(3));
     }
 
     #[test]
@@ -554,7 +685,7 @@ mod tests {
             proof: Vec::new(),
             checkpoint: note.to_bytes(),
         };
-        let cp = decide(&req, ORIGIN, &log_key().verifier(), None).expect("cosign");
+        let cp = decide(&req, ORIGIN, &[&log_key().verifier()], None).expect("cosign");
         let w = CosignatureSigner::from_seed(KeyName::new("w.example").expect("name"), [3; 32]);
         let sig = w.cosign(&cp, 1_700_000_000).expect("cosign");
         let out = cosigned_note(&cp, sig.clone()).expect("note");
