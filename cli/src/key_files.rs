@@ -4,7 +4,6 @@
 use std::io::Read as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
-use std::sync::Arc;
 
 use anyhow::Context as _;
 use cairn_keys::{KeyError, KeyRef};
@@ -258,12 +257,13 @@ pub(crate) fn load_cosigner(keyref: &str, name: Option<&str>) -> anyhow::Result<
         KeyRef::File(path) => {
             // Ed25519 (type 0x01 or 0x04) or ML-DSA-44 (type 0x06) key files.
             let text = read_secret(&path)?;
-            let signer = CosignatureSigner::from_skey(text.trim_end_matches('\n')).map_err(|e| {
-                Failure::Usage(format!(
-                    "{} is not a cairn witness key (made by `cairn keygen`): {e}",
-                    path.display()
-                ))
-            })?;
+            let signer =
+                CosignatureSigner::from_skey(text.trim_end_matches('\n')).map_err(|e| {
+                    Failure::Usage(format!(
+                        "{} is not a cairn witness key (made by `cairn keygen`): {e}",
+                        path.display()
+                    ))
+                })?;
             if let Some(name) = name
                 && signer.name().as_str() != name
             {

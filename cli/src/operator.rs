@@ -292,14 +292,12 @@ fn init_keys(prefix: &str, given: &[String]) -> anyhow::Result<NewLogKeys> {
     let open = |keyref: &str, log: &str| -> anyhow::Result<NewKey> {
         Ok(match parse_keyref(keyref)? {
             KeyRef::File(path) => NewKey::File(read_signer(&path)?),
-            external => {
-                NewKey::Reference {
-                    key: external
-                        .open_named(&format!("{prefix}/{log}"))
-                        .map_err(key_error)?,
-                    reference: keyref.to_owned(),
-                }
-            }
+            external => NewKey::Reference {
+                key: external
+                    .open_named(&format!("{prefix}/{log}"))
+                    .map_err(key_error)?,
+                reference: keyref.to_owned(),
+            },
         })
     };
     let name = |key: &NewKey| match key {

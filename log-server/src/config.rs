@@ -490,7 +490,13 @@ impl DataDir {
             message,
         })?;
         let prefix = config.origin.clone();
-        let legacy = open_key(path, config.log_key.as_deref(), LOG_KEY_FILE, "log_key", &prefix)?;
+        let legacy = open_key(
+            path,
+            config.log_key.as_deref(),
+            LOG_KEY_FILE,
+            "log_key",
+            &prefix,
+        )?;
         let releases = open_key(
             path,
             config.releases_key.as_deref(),
@@ -731,9 +737,12 @@ mod tests {
     }
 
     fn vkey(prefix: &str, log: &str) -> String {
-        key(&format!("{prefix}/{log}"), if log == "keys" { 10 } else { 9 })
-            .verifier()
-            .to_vkey()
+        key(
+            &format!("{prefix}/{log}"),
+            if log == "keys" { 10 } else { 9 },
+        )
+        .verifier()
+        .to_vkey()
     }
 
     fn config(origin: &str) -> Config {

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use cairn_log_server::config::LogKeys;
-use cairn_verifier::signer::KeySigner;
 use cairn_log_server::log::{Log, LogKind, Outcome, Submission};
 use cairn_log_server::metrics::Metrics;
 use cairn_log_server::storage::{
@@ -18,6 +17,7 @@ use cairn_verifier::entry::{
 use cairn_verifier::hash::leaf_hash;
 use cairn_verifier::merkle::verify_inclusion;
 use cairn_verifier::note::{Ed25519Signer, KeyName, Note, NoteSigner};
+use cairn_verifier::signer::KeySigner;
 use cairn_verifier::tlog_proof::TlogProof;
 
 const PREFIX: &str = "example.org";

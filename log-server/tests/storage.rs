@@ -783,7 +783,7 @@ fn crash_child() {
             ),
             put("releases/checkpoint", format!("size {n}\n").as_bytes()),
         ];
-        if n % 7 == 0 {
+        if n.is_multiple_of(7) {
             changes.push(Change::delete(format!("releases/tile/0/{:03}.p", n / 256)));
         }
         let id = storage

@@ -172,9 +172,9 @@ fn retirement_boundary_holds_under_concurrent_submissions() {
         ),
     );
     let mut entries = Vec::new();
-    for n in 0..20 {
+    for n in 0..20u32 {
         entries.push(release("example/by-b", &format!("{n}"), &b));
-        if n % 2 == 0 {
+        if n.is_multiple_of(2) {
             entries.push(release("example/by-a", &format!("{n}"), &keys.release));
         }
     }

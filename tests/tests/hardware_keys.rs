@@ -392,7 +392,10 @@ fn keys_in_a_token_and_an_agent_end_to_end() {
     ]);
     assert_eq!(printed, format!("{releases_vkey}\n{keys_vkey}"));
     for file in ["log.key", "releases.key", "keys.key"] {
-        assert!(!data.join(file).exists(), "a log key file was written: {file}");
+        assert!(
+            !data.join(file).exists(),
+            "a log key file was written: {file}"
+        );
     }
     let config = std::fs::read_to_string(data.join("config.toml")).expect("config");
     assert!(
@@ -568,12 +571,7 @@ fn keys_in_a_token_and_an_agent_end_to_end() {
 
     // What the client trusted was signed in the token: the checkpoints verify under the
     // vkey keygen printed, renamed per origin.
-    let view = LogView::http(
-        Log::Releases,
-        PREFIX,
-        verifier(&releases_vkey),
-        &url,
-    );
+    let view = LogView::http(Log::Releases, PREFIX, verifier(&releases_vkey), &url);
     assert_eq!(view.checkpoint().size(), 1);
     drop(server);
     drop(witness);

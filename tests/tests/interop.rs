@@ -676,7 +676,11 @@ fn migrate_keys_keeps_old_trust_files_working_until_log_key_is_deleted() {
     // with the key log's checkpoint: the single key no longer verifies it.
     let old_client = Client::new();
     let out = old_client.trust_raw(&log.url(), &single, &log, &[]);
-    assert_ne!(code(&out), 0, "the single key no longer verifies the key log");
+    assert_ne!(
+        code(&out),
+        0,
+        "the single key no longer verifies the key log"
+    );
     assert!(
         text(&out.stderr).contains("not signed by any known key"),
         "{}",

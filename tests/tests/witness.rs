@@ -331,7 +331,8 @@ fn a_witness_that_comes_back_is_asked_again_without_a_new_commit() {
 fn the_documented_witness_table_can_be_appended_to_the_initial_config() {
     let w = TestWitness::start("appended");
     let files = tempfile::tempdir().expect("tempdir");
-    let releases_key = log_key().with_name(KeyName::new(&format!("{PREFIX}/releases")).expect("name"));
+    let releases_key =
+        log_key().with_name(KeyName::new(&format!("{PREFIX}/releases")).expect("name"));
     let mut skeys = Vec::new();
     for (file, signer) in [("releases.key", releases_key), ("keys.key", keys_log_key())] {
         let skey = files.path().join(file);

@@ -368,7 +368,7 @@ enum SignerKey {
     /// it is a key file's (for `to_skey`).
     Ed25519 {
         key: Arc<dyn Ed25519Key>,
-        public: VerifyingKey,
+        public: Box<VerifyingKey>,
         seed: Option<[u8; 32]>,
     },
     MlDsa44 {
@@ -407,7 +407,7 @@ impl CosignatureSigner {
             name,
             key: SignerKey::Ed25519 {
                 key: Arc::new(signer),
-                public,
+                public: Box::new(public),
                 seed: Some(seed),
             },
         }
@@ -425,7 +425,7 @@ impl CosignatureSigner {
             name,
             key: SignerKey::Ed25519 {
                 key,
-                public,
+                public: Box::new(public),
                 seed: None,
             },
         })
@@ -517,7 +517,7 @@ impl CosignatureSigner {
     /// The matching verifier key.
     pub fn verifier(&self) -> CosignatureVerifier {
         let key = match &self.key {
-            SignerKey::Ed25519 { public, .. } => WitnessKey::Ed25519(*public),
+            SignerKey::Ed25519 { public, .. } => WitnessKey::Ed25519(**public),
             SignerKey::MlDsa44 { key, .. } => {
                 let public = ml_dsa::signature::Keypair::verifying_key(key.as_ref());
                 WitnessKey::MlDsa44 {
@@ -845,7 +845,7 @@ mod tests {
             crate::keys::parse_vkey(&vkey).expect("any").sig_type(),
             SIG_TYPE_ML_DSA_44
         );
-        let again = CosignatureSigner::from_skey(&w.to_skey()).expect("skey");
+        let again = CosignatureSigner::from_skey(&w.to_skey().expect("a seed")).expect("skey");
         assert_eq!(again.verifier(), w.verifier());
         // A wrong key ID is refused.
         let (name, _, rest) = {
@@ -862,7 +862,7 @@ mod tests {
         assert!(CosignatureVerifier::from_vkey(&short).is_err());
         // Ed25519 cosigners keep their encoding.
         let ed = cosigner(1);
-        let ed_again = CosignatureSigner::from_skey(&ed.to_skey()).expect("skey");
+        let ed_again = CosignatureSigner::from_skey(&ed.to_skey().expect("a seed")).expect("skey");
         assert_eq!(ed_again.verifier(), ed.verifier());
     }
 }

@@ -390,7 +390,7 @@ mod add_checkpoint {
                 body[at] = byte;
             }
             if let Ok(parsed) = AddCheckpoint::parse(&body) {
-                let _ = decide(&parsed, &origin, &signer.verifier(), None);
+                let _ = decide(&parsed, &origin, &[&signer.verifier()], None);
             }
         }
     }
