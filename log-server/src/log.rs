@@ -1311,7 +1311,10 @@ fn keylog_status(e: &KeyLogError) -> u16 {
 
 fn release_status(e: &InvalidRelease) -> u16 {
     match e {
-        InvalidRelease::Malformed(_) => 400,
+        // Two lines from one known key make the note malformed (signed-note); that is only
+        // known once the keys are (unknown keys' lines are ignored at parse time).
+        InvalidRelease::Malformed(_)
+        | InvalidRelease::Note(cairn_verifier::note::NoteError::DuplicateSignature { .. }) => 400,
         _ => 403,
     }
 }

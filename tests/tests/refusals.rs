@@ -206,15 +206,17 @@ fn malformed_notes(s: &mut Scenario) {
         ));
     }
     bodies.push(("65 artifact lines", Log::Releases, release_of(&many, s)));
-    // 33 signature lines: one more than a note may carry.
+    // One signature line more than a note may carry (MAX_NOTE_SIGNATURES, room for the 16
+    // signed-note asks verifiers to accept, plus unknown lines other implementations add).
+    let max = cairn_verifier::note::MAX_NOTE_SIGNATURES;
     let text = release_text("example/app", "5.3", &["app.img"]);
-    let signers: Vec<Ed25519Signer> = (0..32).map(|n| key(&format!("extra-{n}"))).collect();
+    let signers: Vec<Ed25519Signer> = (0..max).map(|n| key(&format!("extra-{n}"))).collect();
     let mut refs: Vec<&Ed25519Signer> = vec![&s.a];
-    refs.extend(signers.iter().take(31));
+    refs.extend(signers.iter().take(max - 1));
     let mut crowded = sign(&text, &refs);
-    let extra = Note::parse(&sign(&text, &[&signers[31]])).expect("note");
+    let extra = Note::parse(&sign(&text, &[&signers[max - 1]])).expect("note");
     crowded.extend_from_slice(extra.signatures()[0].to_line().as_bytes());
-    bodies.push(("33 signature lines", Log::Releases, crowded));
+    bodies.push(("too many signature lines", Log::Releases, crowded));
     for (what, log, body) in bodies {
         s.refuse(log, &body, 400, &format!("malformed note: {what}"));
     }
