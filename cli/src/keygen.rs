@@ -1,9 +1,6 @@
 //! `cairn keygen`: a new Ed25519 note signing key and its verifier key, or (`--alg ml-dsa-44`)
 //! an ML-DSA-44 witness cosigning key and its type 0x06 verifier key.
 
-use std::fs::OpenOptions;
-use std::io::Write as _;
-use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
 use std::sync::Arc;
@@ -135,13 +132,5 @@ fn pub_path(path: &Path) -> PathBuf {
 
 /// Creates `path` with `mode`, failing if it exists, and syncs it to disk.
 pub(crate) fn write_new(path: &Path, data: &[u8], mode: u32) -> anyhow::Result<()> {
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(path)
-        .with_context(|| format!("creating {}", path.display()))?;
-    file.write_all(data)
-        .and_then(|()| file.sync_all())
-        .with_context(|| format!("writing {}", path.display()))
+    crate::atomic_file::write(path, data, mode, crate::atomic_file::Existing::Refuse)
 }

@@ -19,7 +19,7 @@ use cairn_log_server::metrics::Metrics;
 use cairn_log_server::ratelimit::TrustedProxies;
 use cairn_log_server::server::{ServeOptions, run};
 use cairn_log_server::storage::GitStorage;
-use cairn_log_server::witnessing::{Hook, PublisherOptions, WitnessClient};
+use cairn_log_server::witness_client::{Hook, PublisherOptions, WitnessClient};
 use cairn_verifier::compact::to_compact;
 use cairn_verifier::cosignature::CosignatureVerifier;
 use cairn_verifier::entry::{KeyEvent, Reason, RootSet};

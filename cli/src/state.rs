@@ -12,7 +12,6 @@
 //! Every write goes to a temporary file in the same directory, is synced, then renamed.
 
 use std::fs;
-use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
@@ -291,32 +290,10 @@ pub(crate) fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
 /// Writes `data` to `path` through a temporary file in the same directory: write, sync,
 /// rename, sync the directory. Readers see the old file or the new one, never a mix.
 pub(crate) fn write_atomic(path: &Path, data: &[u8], mode: u32) -> anyhow::Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".cairn-")
-        .suffix(".tmp")
-        .tempfile_in(&dir)
-        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
-    tmp.write_all(data)
-        .and_then(|()| {
-            tmp.as_file()
-                .set_permissions(fs::Permissions::from_mode(mode))
-        })
-        .and_then(|()| tmp.as_file().sync_all())
-        .with_context(|| format!("writing {}", path.display()))?;
-    tmp.persist(path)
-        .map_err(|e| e.error)
-        .with_context(|| format!("renaming into {}", path.display()))?;
-    sync_dir(&dir);
-    Ok(())
+    crate::atomic_file::write(path, data, mode, crate::atomic_file::Existing::Replace)
 }
 
 /// Syncs a directory so a rename in it survives a crash. Best effort: some file systems refuse.
 pub(crate) fn sync_dir(dir: &Path) {
-    if let Ok(d) = fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
+    let _ = cairn_log_server::durable::sync_dir(dir);
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use cairn_log_server::witness::{Witness, WitnessedLog, serve};
+use cairn_log_server::witness_server::{Witness, WitnessedLog, serve};
 use cairn_verifier::keys::AnyVerifier;
 use cairn_verifier::note::{KeyName, NoteVerifier as _};
 

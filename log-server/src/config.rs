@@ -15,8 +15,7 @@
 //! ```
 
 use std::fs;
-use std::io::Write as _;
-use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -706,19 +705,17 @@ pub fn check_origin_prefix(prefix: &str) -> Result<(), String> {
 }
 
 fn write_new(path: &Path, data: &str, mode: u32) -> Result<(), ConfigError> {
-    let io = |source| ConfigError::Io {
-        what: "writing",
-        path: path.to_owned(),
-        source,
-    };
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(path)
-        .map_err(io)?;
-    file.write_all(data.as_bytes()).map_err(io)?;
-    file.sync_all().map_err(io)
+    crate::durable::write_file(
+        path,
+        data.as_bytes(),
+        mode,
+        crate::durable::Existing::Refuse,
+    )
+    .map_err(|e| ConfigError::Io {
+        what: e.op,
+        path: e.path,
+        source: e.source,
+    })
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ use cairn_verifier::tile::TilePath;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::batcher::Pending;
-use crate::log::{Log, LogKind, MAX_ENTRY_SIZE, Outcome, Submission};
+use crate::log::{Log, LogKind, MAX_ENTRY_SIZE, Outcome, Refusal, Submission};
 use crate::metrics::Metrics;
 use crate::ratelimit::SubmissionLimits;
 use crate::tile_cache::TileCache;
@@ -319,14 +319,25 @@ async fn add(
             proof,
         )
             .into_response(),
-        Ok(Outcome::Refused { status, reason }) => text(
-            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
-            reason,
-        ),
+        Ok(Outcome::Refused { rule, reason }) => text(refusal_status(rule), reason),
         Err(_) => text(
             StatusCode::SERVICE_UNAVAILABLE,
             "the sequencer stopped before answering; the entry may or may not be logged, resubmit (submissions are idempotent)",
         ),
+    }
+}
+
+/// The status code of each refusal rule (spec/http-api.md, "add"): the only place the log's
+/// refusals meet HTTP.
+fn refusal_status(rule: Refusal) -> StatusCode {
+    match rule {
+        Refusal::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        Refusal::Malformed => StatusCode::BAD_REQUEST,
+        Refusal::Unauthorized => StatusCode::FORBIDDEN,
+        Refusal::Conflict => StatusCode::CONFLICT,
+        Refusal::Contradicts => StatusCode::UNPROCESSABLE_ENTITY,
+        Refusal::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        // Refusal is non_exhaustive for other crates only; a new rule needs its status here.
     }
 }
 

@@ -6,6 +6,7 @@
 
 pub mod batcher;
 pub mod config;
+pub mod durable;
 pub mod http;
 pub mod listener;
 pub mod log;
@@ -15,5 +16,5 @@ pub mod ratelimit;
 pub mod server;
 pub mod storage;
 pub mod tile_cache;
-pub mod witness;
-pub mod witnessing;
+pub mod witness_client;
+pub mod witness_server;

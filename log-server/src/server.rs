@@ -16,7 +16,7 @@ use crate::log::Log;
 use crate::metrics::Metrics;
 use crate::ratelimit::{Limiter, Rate, SubmissionLimits, TrustedProxies};
 use crate::tile_cache::{DEFAULT_TILE_CACHE_BYTES, TileCache};
-use crate::witnessing::{self, PublisherOptions};
+use crate::witness_client::{self, PublisherOptions};
 
 /// How the server runs.
 #[derive(Debug, Clone)]
@@ -68,7 +68,7 @@ pub async fn run(
                 options.publisher.timeout * 2 + Duration::from_secs(1),
             ))
         };
-        tokio::spawn(witnessing::run(
+        tokio::spawn(witness_client::run(
             Arc::clone(&log),
             Arc::clone(&metrics),
             options.publisher.clone(),

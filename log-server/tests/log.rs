@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use cairn_log_server::config::LogKeys;
-use cairn_log_server::log::{Log, LogKind, Outcome, Submission};
+use cairn_log_server::log::{Log, LogKind, Outcome, Refusal, Submission};
 use cairn_log_server::metrics::Metrics;
 use cairn_log_server::storage::{
     Change, CommitId, CommitInfo, GitStorage, MemoryStorage, Storage, StorageError,
@@ -124,13 +124,13 @@ fn check_proof(fx: &Fixture, kind: LogKind, proof: &[u8], entry: &[u8]) -> Verif
 fn logged(outcome: &Outcome) -> (u64, &[u8]) {
     match outcome {
         Outcome::Logged { index, proof, .. } => (*index, proof),
-        Outcome::Refused { status, reason } => panic!("refused {status}: {reason}"),
+        Outcome::Refused { rule, reason } => panic!("refused ({rule:?}): {reason}"),
     }
 }
 
-fn refused(outcome: &Outcome) -> u16 {
+fn refused(outcome: &Outcome) -> Refusal {
     match outcome {
-        Outcome::Refused { status, .. } => *status,
+        Outcome::Refused { rule, .. } => *rule,
         Outcome::Logged { index, .. } => panic!("logged at {index}, expected a refusal"),
     }
 }
@@ -172,7 +172,7 @@ fn exercise(storage: Arc<dyn Storage>) {
     let cp1 = check_proof(&fx, LogKind::Releases, p1, &r1);
     check_proof(&fx, LogKind::Releases, p2, &r2);
 
-    // Refusals, each with its status, in one batch with a duplicate and a good entry.
+    // Refusals, each with its rule, in one batch with a duplicate and a good entry.
     let stranger = signer("example.org/stranger", 9);
     let r3 = fx.release(&fx.release_key, "example/os", "3.0", b"three");
     let out = log.sequence(vec![
@@ -207,13 +207,17 @@ fn exercise(storage: Arc<dyn Storage>) {
         sub(LogKind::Releases, &r1),
         sub(LogKind::Releases, &r3),
     ]);
-    assert_eq!(refused(&out[0]), 400, "malformed note");
-    assert_eq!(refused(&out[1]), 403, "unknown key");
-    assert_eq!(refused(&out[2]), 403, "out of scope");
-    assert_eq!(refused(&out[3]), 409, "conflicting release");
-    assert_eq!(refused(&out[4]), 400, "key event in the release log");
-    assert_eq!(refused(&out[5]), 400, "truncated key event");
-    assert_eq!(refused(&out[6]), 403, "below threshold");
+    assert_eq!(refused(&out[0]), Refusal::Malformed, "malformed note");
+    assert_eq!(refused(&out[1]), Refusal::Unauthorized, "unknown key");
+    assert_eq!(refused(&out[2]), Refusal::Unauthorized, "out of scope");
+    assert_eq!(refused(&out[3]), Refusal::Conflict, "conflicting release");
+    assert_eq!(
+        refused(&out[4]),
+        Refusal::Malformed,
+        "key event in the release log"
+    );
+    assert_eq!(refused(&out[5]), Refusal::Malformed, "truncated key event");
+    assert_eq!(refused(&out[6]), Refusal::Unauthorized, "below threshold");
     let (dup, _) = logged(&out[7]);
     assert_eq!(dup, 0, "identical resubmission answers the existing index");
     let (i3, p3) = logged(&out[8]);
@@ -327,8 +331,12 @@ fn a_failed_commit_acknowledges_nothing_and_the_log_recovers() {
         sub(LogKind::Releases, &lost),
         sub(LogKind::Releases, b"junk"),
     ]);
-    assert_eq!(refused(&out[0]), 503, "not acknowledged");
-    assert_eq!(refused(&out[1]), 400, "refusals keep their own reason");
+    assert_eq!(refused(&out[0]), Refusal::Unavailable, "not acknowledged");
+    assert_eq!(
+        refused(&out[1]),
+        Refusal::Malformed,
+        "refusals keep their own reason"
+    );
     {
         let state = log.read();
         assert_eq!(state.releases.size(), 0, "nothing uncommitted is visible");
@@ -511,14 +519,14 @@ fn a_log_starved_of_descriptors_recovers_without_a_restart() {
     let release = fx.release(&fx.release_key, "example/os", "1.0", b"one");
     assert_eq!(
         refused(&log.sequence(vec![sub(LogKind::Releases, &release)])[0]),
-        503
+        Refusal::Unavailable
     );
     assert!(log.is_broken(), "the reload failed too");
     let out = log.sequence(vec![sub(LogKind::Releases, &release)]);
-    let Outcome::Refused { status, reason } = &out[0] else {
+    let Outcome::Refused { rule, reason } = &out[0] else {
         panic!("logged while the storage fails");
     };
-    assert_eq!(*status, 503);
+    assert_eq!(*rule, Refusal::Unavailable);
     assert!(reason.contains("Too many open files"), "{reason}");
 
     storage

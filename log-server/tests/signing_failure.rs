@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use cairn_log_server::config::LogKeys;
-use cairn_log_server::log::{Log, LogKind, Outcome, Submission};
+use cairn_log_server::log::{Log, LogKind, Outcome, Refusal, Submission};
 use cairn_log_server::metrics::Metrics;
 use cairn_log_server::storage::{MemoryStorage, Storage};
 use cairn_verifier::checkpoint::VerifiedCheckpoint;
@@ -100,14 +100,14 @@ fn a_failing_log_key_refuses_the_batch_and_recovers() {
     match &outcomes[..] {
         [
             Outcome::Refused {
-                status: 503,
+                rule: Refusal::Unavailable,
                 reason,
             },
         ] => {
             assert!(reason.contains("the log key could not sign"), "{reason}");
             assert!(reason.contains("token not present"), "{reason}");
         }
-        other => panic!("expected 503, got {other:?}"),
+        other => panic!("expected Unavailable, got {other:?}"),
     }
     assert!(
         !log.is_broken(),

@@ -1,4 +1,5 @@
-//! The publisher: after the sequencer durably commits a batch, asks every configured witness
+//! The witnesses' client, in the log (the witness server is `witness_server`): the publisher.
+//! After the sequencer durably commits a batch, it asks every configured witness
 //! for a cosignature of each new checkpoint (C2SP tlog-witness, in parallel, each bounded by a
 //! timeout), attaches those it gets and publishes the cosigned checkpoint (one more commit
 //! that changes only the checkpoint file, then HTTP), then runs the operator's hook for a new

@@ -1,5 +1,6 @@
-//! `cairn witness`: a C2SP tlog-witness (`spec/witness.md`). For each configured log it keeps the
-//! latest checkpoint it cosigned, durably, and cosigns a new checkpoint only if it is signed by
+//! The witness server (`cairn witness`; the log's client of witnesses is `witness_client`): a
+//! C2SP tlog-witness (`spec/witness.md`). For each configured log it keeps the latest
+//! checkpoint it cosigned, durably, and cosigns a new checkpoint only if it is signed by
 //! the log's key and provably consistent with that one.
 //!
 //! ```text
