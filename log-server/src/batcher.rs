@@ -166,11 +166,14 @@ mod tests {
             batches.len() >= 4,
             "10 entries in batches of at most 4, then 1"
         );
-        // A full batch starts at once; any other waits for the spacing.
+        // A full batch starts at once; any other waits for the spacing. The runner spaces its
+        // own start times; the times recorded here are taken inside the commit, a scheduling
+        // delay later, so a gap may look shorter by that delay (seen: 59.5 ms for 60 ms).
+        let slack = Duration::from_millis(10);
         for pair in batches.windows(2) {
             let gap = pair[1].0 - pair[0].0;
             if pair[1].1.len() < 4 {
-                assert!(gap >= interval, "commits started {gap:?} apart");
+                assert!(gap + slack >= interval, "commits started {gap:?} apart");
             }
         }
         assert_eq!(batches.last().map(|(_, b)| b.clone()), Some(vec![99]));
