@@ -7,6 +7,7 @@ mod audit;
 mod channels;
 mod checkpoints;
 mod deprecate;
+mod deprecated;
 mod duration;
 mod exit;
 mod fetch;
