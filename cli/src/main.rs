@@ -11,6 +11,8 @@ mod deprecated;
 mod duration;
 mod exit;
 mod fetch;
+#[cfg(test)]
+mod flag_rules;
 mod hashing;
 mod install;
 mod key;

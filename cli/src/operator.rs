@@ -48,8 +48,9 @@ pub(crate) struct InitArgs {
     /// Use these signing keys instead of generating them: give the option twice, one key named
     /// PREFIX/releases and one named PREFIX/keys (`cairn keygen --name ...`). Each is a key
     /// file (copied into DIR), or a pkcs11: URI or ssh-agent: key (recorded in DIR/config.toml
-    /// as `releases_key`/`keys_key`; the key never touches the disk).
-    #[arg(long = "log-key", value_name = "KEYREF")]
+    /// as `releases_key`/`keys_key`; the key never touches the disk). (Old spelling: --log-key,
+    /// which every other command uses for a verifier key.)
+    #[arg(long = "log-signing-key", alias = "log-key", value_name = "KEYREF")]
     log_keys: Vec<String>,
 }
 
@@ -68,7 +69,8 @@ pub(crate) struct ServeArgs {
     /// it does not exist.
     #[arg(long, value_name = "DIR", conflicts_with = "mirror")]
     data: Option<PathBuf>,
-    /// Serve a mirror's copy (made by `cairn mirror --to DIR`) read-only instead of a log.
+    /// Serve a mirror's copy (made by `cairn mirror --mirror-dir DIR`) read-only instead of a log.
+    /// (Old spelling: --mirror, which `cairn monitor` uses for a mirror's URL.)
     #[arg(long = "mirror-dir", alias = "mirror", value_name = "DIR")]
     mirror: Option<PathBuf>,
     /// Print the log's verifier keys (one per origin: PREFIX/releases, PREFIX/keys; what
@@ -271,6 +273,7 @@ fn create_log(
 }
 
 pub(crate) fn init(args: &InitArgs) -> anyhow::Result<()> {
+    crate::deprecated::warn_if_used("init", "--log-key", "--log-signing-key");
     check_origin_prefix(&args.origin).map_err(Failure::Usage)?;
     let genesis =
         fs::read(&args.genesis).with_context(|| format!("reading {}", args.genesis.display()))?;
@@ -326,7 +329,7 @@ fn init_keys(prefix: &str, given: &[String]) -> anyhow::Result<NewLogKeys> {
             }
         }
         _ => bail!(Failure::Usage(format!(
-            "--log-key was given {} times; give it twice, one key for {prefix}/releases and \
+            "--log-signing-key was given {} times; give it twice, one key for {prefix}/releases and \
              one for {prefix}/keys (or leave it out to generate both)",
             given.len()
         ))),
@@ -335,7 +338,7 @@ fn init_keys(prefix: &str, given: &[String]) -> anyhow::Result<NewLogKeys> {
         let want = format!("{prefix}/{log}");
         if name(key) != want {
             bail!(Failure::Usage(format!(
-                "--log-key: a key is named {:?}; the {log} log's key must be named {want:?} \
+                "--log-signing-key: a key is named {:?}; the {log} log's key must be named {want:?} \
                  (one key per origin, as c2sp.org/tlog-checkpoint asks)",
                 name(key)
             )));
@@ -343,7 +346,7 @@ fn init_keys(prefix: &str, given: &[String]) -> anyhow::Result<NewLogKeys> {
     }
     if public(&releases) == public(&keys) {
         bail!(Failure::Usage(
-            "--log-key: the two logs need different keys (a tlog-policy file refuses two logs \
+            "--log-signing-key: the two logs need different keys (a tlog-policy file refuses two logs \
              with one public key)"
                 .to_owned()
         ));
@@ -602,7 +605,7 @@ impl DevHints {
              \x20   mkdir demo && cd demo && export XDG_STATE_HOME=\"$PWD/state\"\n\
              \x20   cairn serve --data {data} --print-vkey > log.vkeys\n\
              \x20   cairn keygen --name localhost/release-demo --out release.key\n\
-             \x20   cairn key add --key release.key.pub --scope 'demo/*' --log \"$CAIRN_LOG\" --log-key log.vkeys > add.event\n\
+             \x20   cairn key add --release-key release.key.pub --scope 'demo/*' --log \"$CAIRN_LOG\" --log-key log.vkeys > add.event\n\
              \x20   cairn key sign add.event --key {data}/{DEV_ROOT_KEY_FILE}\n\
              \x20   cairn key submit add.event --log \"$CAIRN_LOG\" --log-key log.vkeys\n\
              \x20   echo \"hello, transparency\" > hello.txt\n\
@@ -645,7 +648,7 @@ fn serve_mirror(dir: &Path, listen: SocketAddr) -> anyhow::Result<()> {
     if !dir.join("releases/checkpoint").is_file() || !dir.join("keys/checkpoint").is_file() {
         return Err(Failure::Usage(format!(
             "{} holds no mirrored log (no releases/checkpoint and keys/checkpoint); run \
-             `cairn mirror --to {}` first",
+             `cairn mirror --mirror-dir {}` first",
             dir.display(),
             dir.display()
         ))
