@@ -25,6 +25,7 @@ mod monitor;
 mod operator;
 mod publish;
 mod report;
+mod shell;
 mod sigstore;
 mod state;
 mod trust;
@@ -79,6 +80,10 @@ enum Command {
     Witness(witness::WitnessArgs),
     /// Sigstore bundles: `cairn sigstore verify` checks one offline.
     Sigstore(sigstore::Args),
+    /// Print a shell completion script (bash, zsh, fish) on stdout.
+    Completions(shell::CompletionsArgs),
+    /// Write the man pages (cairn.1 and one per subcommand) into a directory.
+    Man(shell::ManArgs),
 }
 
 fn main() -> ExitCode {
@@ -106,6 +111,8 @@ fn main() -> ExitCode {
             witness::run(&args)
         }
         Command::Sigstore(args) => sigstore::run(&args),
+        Command::Completions(args) => shell::completions(&args),
+        Command::Man(args) => shell::man(&args),
     };
     exit::report(result)
 }

@@ -456,3 +456,67 @@ fn renamed_flags_still_work_and_warn() {
         "{old:?}"
     );
 }
+
+/// The subcommands `cairn --help` lists.
+fn subcommands(dir: &Path) -> Vec<String> {
+    let help = run(dir, &["--help"]);
+    assert!(help.status.success());
+    let text = String::from_utf8(help.stdout).expect("UTF-8 help");
+    let names: Vec<String> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|n| *n != "help")
+        .map(str::to_owned)
+        .collect();
+    assert!(
+        names.len() >= 15,
+        "cairn --help lists the subcommands:\n{text}"
+    );
+    names
+}
+
+#[test]
+fn completions_and_man_pages_cover_every_subcommand() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let d = dir.path();
+    let names = subcommands(d);
+    for shell in ["bash", "zsh", "fish"] {
+        let out = run(d, &["completions", shell]);
+        assert!(out.status.success(), "completions {shell}: {out:?}");
+        let script = String::from_utf8(out.stdout).expect("UTF-8 script");
+        for name in &names {
+            assert!(
+                script.contains(name.as_str()),
+                "the {shell} completions do not mention `cairn {name}`"
+            );
+        }
+        // The renamed flags are offered under their new names only.
+        assert!(script.contains("mirror-dir") && script.contains("witness-log"));
+    }
+    let bad = run(d, &["completions", "powershell-9"]);
+    assert_eq!(bad.status.code(), Some(2));
+
+    let out = run(d, &["man", "--out-dir", "man"]);
+    assert!(out.status.success(), "{out:?}");
+    let top = std::fs::read_to_string(d.join("man/cairn.1")).expect("cairn.1");
+    assert!(
+        top.starts_with(".ie") || top.contains(".TH cairn"),
+        "a roff page"
+    );
+    for name in &names {
+        // roff writes a hyphen as `\-`.
+        let roff_name = name.replace('-', "\\-");
+        assert!(top.contains(&roff_name), "cairn.1 does not list {name}");
+        let page = d.join(format!("man/cairn-{name}.1"));
+        let text =
+            std::fs::read_to_string(&page).unwrap_or_else(|e| panic!("{}: {e}", page.display()));
+        assert!(text.contains(".SH"), "{} has sections", page.display());
+    }
+    assert!(
+        d.join("man/cairn-key-add.1").is_file(),
+        "nested subcommands get pages too"
+    );
+}
