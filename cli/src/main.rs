@@ -28,6 +28,7 @@ mod report;
 mod shell;
 mod sigstore;
 mod state;
+mod status;
 mod trust;
 mod verify;
 mod vkey;
@@ -80,6 +81,9 @@ enum Command {
     Witness(witness::WitnessArgs),
     /// Sigstore bundles: `cairn sigstore verify` checks one offline.
     Sigstore(sigstore::Args),
+    /// Where this client stands: the log, its verified checkpoints and their witnesses, the
+    /// release keys valid now, the last verify or install.
+    Status(status::Args),
     /// Print a shell completion script (bash, zsh, fish) on stdout.
     Completions(shell::CompletionsArgs),
     /// Write the man pages (cairn.1 and one per subcommand) into a directory.
@@ -111,6 +115,7 @@ fn main() -> ExitCode {
             witness::run(&args)
         }
         Command::Sigstore(args) => sigstore::run(&args),
+        Command::Status(args) => status::run(&args),
         Command::Completions(args) => shell::completions(&args),
         Command::Man(args) => shell::man(&args),
     };
