@@ -134,6 +134,7 @@ pub(crate) fn run(args: &InstallArgs) -> anyhow::Result<()> {
         args.checks.json,
         &args.to.display().to_string(),
     );
+    crate::verify::record_last_result(&run, &result, "install", &args.to.display().to_string());
     result.map(|_| ())
 }
 

@@ -50,11 +50,12 @@ enum KeyCommand {
 
 #[derive(Debug, clap::Args)]
 struct RootArgs {
-    /// A root verifier key (vkey or file); give one per root, as `--key A --key B` or `--key A B`.
-    #[arg(long = "key", value_name = "PUB", required = true, num_args = 1..)]
+    /// A root verifier key (vkey or file); give one per root, as `--root-key A --root-key B`
+    /// or `--root-key A B`. (Old spelling: --key.)
+    #[arg(long = "root-key", alias = "key", value_name = "VKEY", required = true, num_args = 1..)]
     keys: Vec<String>,
     /// How many distinct root keys must sign each later key event.
-    #[arg(long)]
+    #[arg(long, value_name = "K")]
     threshold: usize,
     /// Why (one line), recorded in the log.
     #[arg(long)]
@@ -64,7 +65,8 @@ struct RootArgs {
 #[derive(Debug, clap::Args)]
 struct AddArgs {
     /// The release key's verifier key (vkey or file, such as the FILE.pub of `cairn keygen`).
-    #[arg(long = "key", value_name = "PUB")]
+    /// (Old spelling: --key.)
+    #[arg(long = "release-key", alias = "key", value_name = "VKEY")]
     key: String,
     /// Which release names the key may sign: a name, or a prefix ending in `/*`.
     #[arg(long, value_name = "GLOB")]
@@ -85,8 +87,9 @@ struct AddArgs {
 
 #[derive(Debug, clap::Args)]
 struct EndArgs {
-    /// The release key's verifier key (vkey or file), exactly as it was added.
-    #[arg(long = "key", value_name = "PUB")]
+    /// The release key's verifier key (vkey or file), exactly as it was added. (Old
+    /// spelling: --key.)
+    #[arg(long = "release-key", alias = "key", value_name = "VKEY")]
     key: String,
     /// The log, to read the release log's current size for `until`.
     #[arg(long, value_name = "URL", required_unless_present = "until")]
@@ -170,10 +173,11 @@ fn emit(event: &KeyEvent) -> anyhow::Result<()> {
 }
 
 fn root(args: &RootArgs) -> anyhow::Result<()> {
+    crate::deprecated::warn_if_used("key root", "--key", "--root-key");
     let keys = args
         .keys
         .iter()
-        .map(|k| read_verifier(k, "--key"))
+        .map(|k| read_verifier(k, "--root-key"))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let roots = RootSet::new(keys, args.threshold).map_err(usage)?;
     emit(&KeyEvent::Root {
@@ -207,7 +211,8 @@ fn release_log_size(log: Option<&str>, log_key: Option<&str>, field: &str) -> an
 }
 
 fn add(args: &AddArgs) -> anyhow::Result<()> {
-    let key = read_verifier(&args.key, "--key")?;
+    crate::deprecated::warn_if_used("key add", "--key", "--release-key");
+    let key = read_verifier(&args.key, "--release-key")?;
     let scope = Scope::new(&args.scope).map_err(|e| usage(format!("--scope: {e}")))?;
     let reason = reason(args.reason.as_deref())?;
     let from = match args.from {
@@ -223,7 +228,9 @@ fn add(args: &AddArgs) -> anyhow::Result<()> {
 }
 
 fn end(args: &EndArgs, revoke: bool) -> anyhow::Result<()> {
-    let key = read_verifier(&args.key, "--key")?;
+    let command = if revoke { "key revoke" } else { "key retire" };
+    crate::deprecated::warn_if_used(command, "--key", "--release-key");
+    let key = read_verifier(&args.key, "--release-key")?;
     let reason = Reason::new(&args.reason).map_err(|e| usage(format!("--reason: {e}")))?;
     let until = match args.until {
         Some(n) => n,

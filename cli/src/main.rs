@@ -7,9 +7,12 @@ mod audit;
 mod channels;
 mod checkpoints;
 mod deprecate;
+mod deprecated;
 mod duration;
 mod exit;
 mod fetch;
+#[cfg(test)]
+mod flag_rules;
 mod hashing;
 mod install;
 mod key;
@@ -22,8 +25,10 @@ mod monitor;
 mod operator;
 mod publish;
 mod report;
+mod shell;
 mod sigstore;
 mod state;
+mod status;
 mod trust;
 mod verify;
 mod vkey;
@@ -76,6 +81,13 @@ enum Command {
     Witness(witness::WitnessArgs),
     /// Sigstore bundles: `cairn sigstore verify` checks one offline.
     Sigstore(sigstore::Args),
+    /// Where this client stands: the log, its verified checkpoints and their witnesses, the
+    /// release keys valid now, the last verify or install.
+    Status(status::Args),
+    /// Print a shell completion script (bash, zsh, fish) on stdout.
+    Completions(shell::CompletionsArgs),
+    /// Write the man pages (cairn.1 and one per subcommand) into a directory.
+    Man(shell::ManArgs),
 }
 
 fn main() -> ExitCode {
@@ -103,6 +115,9 @@ fn main() -> ExitCode {
             witness::run(&args)
         }
         Command::Sigstore(args) => sigstore::run(&args),
+        Command::Status(args) => status::run(&args),
+        Command::Completions(args) => shell::completions(&args),
+        Command::Man(args) => shell::man(&args),
     };
     exit::report(result)
 }

@@ -1,8 +1,8 @@
 //! `cairn mirror`: copy a log, verifying every byte before the copy moves forward
 //! (`docs/mirrors.md`).
 //!
-//! The upstream is a log server or any static copy (`--from URL`, tlog-tiles over HTTP) or the
-//! log's git repository (`--from git+URL`, fetched with gix into a cache repository; file,
+//! The upstream is a log server or any static copy (`--upstream URL`, tlog-tiles over HTTP) or the
+//! log's git repository (`--upstream git+URL`, fetched with gix into a cache repository; file,
 //! git and http(s) transports). Either way each round is [`Auditor::round`], the same
 //! follow-and-verify core `cairn monitor` runs: checkpoints signed by the log, consistent with
 //! what the mirror held, every new entry hashed into the tree and judged. Nothing is trusted
@@ -58,10 +58,12 @@ const TRACKING: &str = "refs/remotes/upstream/main";
 pub(crate) struct Args {
     /// The upstream: a log server's (or a copy's) base URL, or git+URL of its repository
     /// (git+file:///..., git+git://..., git+https://...).
-    #[arg(long, value_name = "URL|git+URL")]
+    /// (Old spelling: --from.)
+    #[arg(long = "upstream", alias = "from", value_name = "URL|git+URL")]
     from: String,
-    /// The mirror's directory (created if needed).
-    #[arg(long, value_name = "DIR")]
+    /// The mirror's directory (created if needed); `cairn serve --mirror-dir` serves it. (Old
+    /// spelling: --to.)
+    #[arg(long = "mirror-dir", alias = "to", value_name = "DIR")]
     to: PathBuf,
     /// Run one round and exit.
     #[arg(long)]
@@ -94,6 +96,8 @@ enum Source {
 
 /// `cairn mirror`.
 pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
+    crate::deprecated::warn_if_used("mirror", "--from", "--upstream");
+    crate::deprecated::warn_if_used("mirror", "--to", "--mirror-dir");
     if args.interval.is_zero() {
         return Err(Failure::Usage("--interval must be longer than zero".to_owned()).into());
     }
@@ -110,10 +114,10 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         )?),
         None => {
             let parsed = reqwest::Url::parse(&args.from)
-                .map_err(|e| Failure::Usage(format!("--from {:?}: {e}", args.from)))?;
+                .map_err(|e| Failure::Usage(format!("--upstream {:?}: {e}", args.from)))?;
             if !matches!(parsed.scheme(), "http" | "https") {
                 return Err(Failure::Usage(format!(
-                    "--from {:?}: use an http(s) URL, or git+URL for a git repository",
+                    "--upstream {:?}: use an http(s) URL, or git+URL for a git repository",
                     args.from
                 ))
                 .into());
@@ -833,7 +837,7 @@ impl GitRemote {
         let scheme = url.split("://").next().unwrap_or_default();
         if !matches!(scheme, "file" | "git" | "http" | "https" | "ssh") || !url.contains("://") {
             return Err(Failure::Usage(format!(
-                "--from git+{url:?}: use git+file://, git+git://, git+http(s):// or git+ssh://"
+                "--upstream git+{url:?}: use git+file://, git+git://, git+http(s):// or git+ssh://"
             ))
             .into());
         }

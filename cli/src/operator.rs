@@ -48,8 +48,9 @@ pub(crate) struct InitArgs {
     /// Use these signing keys instead of generating them: give the option twice, one key named
     /// PREFIX/releases and one named PREFIX/keys (`cairn keygen --name ...`). Each is a key
     /// file (copied into DIR), or a pkcs11: URI or ssh-agent: key (recorded in DIR/config.toml
-    /// as `releases_key`/`keys_key`; the key never touches the disk).
-    #[arg(long = "log-key", value_name = "KEYREF")]
+    /// as `releases_key`/`keys_key`; the key never touches the disk). (Old spelling: --log-key,
+    /// which every other command uses for a verifier key.)
+    #[arg(long = "log-signing-key", alias = "log-key", value_name = "KEYREF")]
     log_keys: Vec<String>,
 }
 
@@ -68,9 +69,14 @@ pub(crate) struct ServeArgs {
     /// it does not exist.
     #[arg(long, value_name = "DIR", conflicts_with = "mirror")]
     data: Option<PathBuf>,
-    /// Serve a mirror's copy (made by `cairn mirror --to DIR`) read-only instead of a log.
-    #[arg(long, value_name = "DIR")]
+    /// Serve a mirror's copy (made by `cairn mirror --mirror-dir DIR`) read-only instead of a log.
+    /// (Old spelling: --mirror, which `cairn monitor` uses for a mirror's URL.)
+    #[arg(long = "mirror-dir", alias = "mirror", value_name = "DIR")]
     mirror: Option<PathBuf>,
+    /// Print the log's verifier keys (one per origin: PREFIX/releases, PREFIX/keys; what
+    /// clients give as --log-key) on stdout and exit.
+    #[arg(long, conflicts_with = "mirror")]
+    print_vkey: bool,
     /// Address to listen on (port 0 picks a free port; the address is printed on stderr).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
@@ -267,6 +273,7 @@ fn create_log(
 }
 
 pub(crate) fn init(args: &InitArgs) -> anyhow::Result<()> {
+    crate::deprecated::warn_if_used("init", "--log-key", "--log-signing-key");
     check_origin_prefix(&args.origin).map_err(Failure::Usage)?;
     let genesis =
         fs::read(&args.genesis).with_context(|| format!("reading {}", args.genesis.display()))?;
@@ -322,7 +329,7 @@ fn init_keys(prefix: &str, given: &[String]) -> anyhow::Result<NewLogKeys> {
             }
         }
         _ => bail!(Failure::Usage(format!(
-            "--log-key was given {} times; give it twice, one key for {prefix}/releases and \
+            "--log-signing-key was given {} times; give it twice, one key for {prefix}/releases and \
              one for {prefix}/keys (or leave it out to generate both)",
             given.len()
         ))),
@@ -331,7 +338,7 @@ fn init_keys(prefix: &str, given: &[String]) -> anyhow::Result<NewLogKeys> {
         let want = format!("{prefix}/{log}");
         if name(key) != want {
             bail!(Failure::Usage(format!(
-                "--log-key: a key is named {:?}; the {log} log's key must be named {want:?} \
+                "--log-signing-key: a key is named {:?}; the {log} log's key must be named {want:?} \
                  (one key per origin, as c2sp.org/tlog-checkpoint asks)",
                 name(key)
             )));
@@ -339,7 +346,7 @@ fn init_keys(prefix: &str, given: &[String]) -> anyhow::Result<NewLogKeys> {
     }
     if public(&releases) == public(&keys) {
         bail!(Failure::Usage(
-            "--log-key: the two logs need different keys (a tlog-policy file refuses two logs \
+            "--log-signing-key: the two logs need different keys (a tlog-policy file refuses two logs \
              with one public key)"
                 .to_owned()
         ));
@@ -370,7 +377,14 @@ pub(crate) fn migrate_keys(args: &MigrateKeysArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Creates ./cairn-data for development: a fresh log key and a local 1-of-1 root key.
+/// The development log's data directory when `serve` runs without --data.
+const DEV_DATA_DIR: &str = "cairn-data";
+/// The development log's only root key, beside the log (never do this for a real log).
+const DEV_ROOT_KEY_FILE: &str = "root.key";
+/// Its verifier key, for `cairn trust init --root-key`.
+const DEV_ROOT_VKEY_FILE: &str = "root.key.pub";
+
+/// Creates ./cairn-data for development: fresh log keys and a local 1-of-1 root key.
 fn create_dev_log(dir: &Path) -> anyhow::Result<()> {
     let origin = "localhost/cairn-dev";
     let root = random_signer("localhost/cairn-dev-root")?;
@@ -380,21 +394,19 @@ fn create_dev_log(dir: &Path) -> anyhow::Result<()> {
         reason: Some(Reason::new("development log created by cairn serve")?),
     };
     let genesis = Note::sign(&event.to_text(), &[&root])?.to_bytes();
-    let log = create_log(dir, origin, init_keys(origin, &[])?, &genesis)?;
-    let root_path = dir.join("root.key");
+    create_log(dir, origin, init_keys(origin, &[])?, &genesis)?;
+    let root_path = dir.join(DEV_ROOT_KEY_FILE);
     write_new(
         &root_path,
         format!("{}\n", root.to_skey()).as_bytes(),
         0o600,
     )?;
+    write_new(
+        &dir.join(DEV_ROOT_VKEY_FILE),
+        format!("{}\n", root.verifier().to_vkey()).as_bytes(),
+        0o644,
+    )?;
     eprintln!("cairn: created a DEVELOPMENT log in {}", dir.display());
-    for vkey in log.log_vkeys().lines() {
-        eprintln!("cairn:   log key (verifier): {vkey}");
-    }
-    eprintln!(
-        "cairn:   root key (verifier): {}",
-        root.verifier().to_vkey()
-    );
     eprintln!(
         "cairn: WARNING: the only root key is stored next to the log, in {}. Anyone who can read \
          it controls every key event. Use `cairn init` with offline root keys for a real log.",
@@ -405,19 +417,40 @@ fn create_dev_log(dir: &Path) -> anyhow::Result<()> {
 
 pub(crate) fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     if let Some(dir) = &args.mirror {
+        crate::deprecated::warn_if_used("serve", "--mirror", "--mirror-dir");
         return serve_mirror(dir, args.listen);
     }
+    let development = args.data.is_none();
     let dir = match &args.data {
         Some(dir) => dir.clone(),
         None => {
-            let dir = PathBuf::from("cairn-data");
+            let dir = PathBuf::from(DEV_DATA_DIR);
             if !dir.exists() {
+                if args.print_vkey {
+                    return Err(Failure::Usage(format!(
+                        "./{DEV_DATA_DIR} does not exist: run `cairn serve` once to create the \
+                         development log, or give --data DIR"
+                    ))
+                    .into());
+                }
                 create_dev_log(&dir)?;
             }
             dir
         }
     };
     let data = DataDir::open(&dir)?;
+    if args.print_vkey {
+        #[allow(clippy::print_stdout)] // The log's verifier keys are this option's data.
+        {
+            print!("{}", data.keys.vkeys());
+        }
+        return Ok(());
+    }
+    // Printed on every start, so a client's --log-key is never more than a scroll away.
+    for vkey in data.keys.vkeys().lines() {
+        eprintln!("cairn: log verifier key (clients' --log-key): {vkey}");
+    }
+    let next_steps = development.then(|| DevHints::new(&dir));
     if data.keys.is_single_key() {
         eprintln!(
             "cairn: warning: {} signs both logs with one key (log.key, deprecated): a tlog-policy \
@@ -527,9 +560,62 @@ pub(crate) fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         }
     }
     serve_on(args.listen, move |listener| async move {
+        if let Some(hints) = next_steps {
+            eprint!("{}", hints.text(listener.local_addr()?));
+        }
         run(Arc::new(log), metrics, options, listener, shutdown_signal()).await?;
         Ok(())
     })
+}
+
+/// What the development `serve` prints once it listens: the README's quickstart with this
+/// log's URL and paths filled in.
+struct DevHints {
+    data: PathBuf,
+    root_vkey: Option<String>,
+}
+
+impl DevHints {
+    fn new(dir: &Path) -> DevHints {
+        let data = fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+        // Logs made before root.key.pub existed: derive it from root.key.
+        let root_vkey = fs::read_to_string(data.join(DEV_ROOT_VKEY_FILE))
+            .ok()
+            .map(|s| s.trim_end().to_owned())
+            .or_else(|| {
+                let skey = fs::read_to_string(data.join(DEV_ROOT_KEY_FILE)).ok()?;
+                let signer = Ed25519Signer::from_skey(skey.trim_end()).ok()?;
+                Some(signer.verifier().to_vkey())
+            });
+        DevHints { data, root_vkey }
+    }
+
+    fn text(&self, addr: SocketAddr) -> String {
+        let data = self.data.display();
+        let mut out = String::new();
+        if let Some(vkey) = &self.root_vkey {
+            out.push_str(&format!(
+                "cairn: root key (verifier; DEVELOPMENT only, its secret is {data}/{DEV_ROOT_KEY_FILE}): {vkey}\n"
+            ));
+        }
+        out.push_str(&format!(
+            "cairn: next, in another terminal: log a release key, publish a file, verify and install \
+             it (README.md, \"Quickstart\"):\n\
+             \x20   export CAIRN_LOG=http://{addr}\n\
+             \x20   mkdir demo && cd demo && export XDG_STATE_HOME=\"$PWD/state\"\n\
+             \x20   cairn serve --data {data} --print-vkey > log.vkeys\n\
+             \x20   cairn keygen --name localhost/release-demo --out release.key\n\
+             \x20   cairn key add --release-key release.key.pub --scope 'demo/*' --log \"$CAIRN_LOG\" --log-key log.vkeys > add.event\n\
+             \x20   cairn key sign add.event --key {data}/{DEV_ROOT_KEY_FILE}\n\
+             \x20   cairn key submit add.event --log \"$CAIRN_LOG\" --log-key log.vkeys\n\
+             \x20   echo \"hello, transparency\" > hello.txt\n\
+             \x20   cairn publish hello.txt --name demo/hello --version 1.0 --key release.key --log \"$CAIRN_LOG\" --log-key log.vkeys\n\
+             \x20   cairn trust init --log \"$CAIRN_LOG\" --log-key log.vkeys --root-key {data}/{DEV_ROOT_VKEY_FILE} --threshold 1\n\
+             \x20   cairn verify hello.txt --name demo/hello\n\
+             \x20   cairn install hello.txt --to hello-installed.txt --name demo/hello\n"
+        ));
+        out
+    }
 }
 
 /// Runs `serve` on a multi-threaded tokio runtime with a listener bound to `listen`: prints
@@ -562,7 +648,7 @@ fn serve_mirror(dir: &Path, listen: SocketAddr) -> anyhow::Result<()> {
     if !dir.join("releases/checkpoint").is_file() || !dir.join("keys/checkpoint").is_file() {
         return Err(Failure::Usage(format!(
             "{} holds no mirrored log (no releases/checkpoint and keys/checkpoint); run \
-             `cairn mirror --to {}` first",
+             `cairn mirror --mirror-dir {}` first",
             dir.display(),
             dir.display()
         ))

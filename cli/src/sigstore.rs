@@ -35,7 +35,7 @@ enum Command {
 
 /// `cairn sigstore verify`
 #[derive(Debug, clap::Args)]
-#[command(group(clap::ArgGroup::new("signer").required(true).args(["identity", "key"])))]
+#[command(group(clap::ArgGroup::new("signer").required(true).args(["identity", "public_key"])))]
 pub(crate) struct VerifyArgs {
     /// The bundle (`*.sigstore.json`, format 0.1 to 0.3).
     #[arg(long, value_name = "FILE")]
@@ -50,9 +50,10 @@ pub(crate) struct VerifyArgs {
     /// The OIDC issuer of the certificate, exactly (for example `https://token.actions.githubusercontent.com`).
     #[arg(long, value_name = "URL", requires = "identity")]
     issuer: Option<String>,
-    /// Verify a bundle signed with this public key (PEM) instead of a certificate identity.
-    #[arg(long, value_name = "PEM", conflicts_with_all = ["identity", "issuer"])]
-    key: Option<PathBuf>,
+    /// Verify a bundle signed with this public key (a PEM file) instead of a certificate
+    /// identity. (Old spelling: --key.)
+    #[arg(long = "public-key", alias = "key", value_name = "PEM", conflicts_with_all = ["identity", "issuer"])]
+    public_key: Option<PathBuf>,
     /// The Sigstore trusted root (`trusted_root.json`); default: the public-good production
     /// root shipped with Cairn.
     #[arg(long, value_name = "FILE")]
@@ -86,7 +87,7 @@ fn read_limited(path: &Path, limit: usize, what: &str) -> anyhow::Result<Vec<u8>
 }
 
 fn verify(args: &VerifyArgs) -> anyhow::Result<()> {
-    let policy = match (&args.identity, &args.issuer, &args.key) {
+    let policy = match (&args.identity, &args.issuer, &args.public_key) {
         (Some(identity), Some(issuer), None) => Policy::Identity {
             identity: IdentityMatcher::parse(identity)
                 .map_err(|e| Failure::Usage(format!("--identity: {e}")))?,
@@ -100,9 +101,10 @@ fn verify(args: &VerifyArgs) -> anyhow::Result<()> {
             )
         }
         _ => {
-            return Err(
-                Failure::Usage("give --identity with --issuer, or --key".to_owned()).into(),
-            );
+            return Err(Failure::Usage(
+                "give --identity with --issuer, or --public-key".to_owned(),
+            )
+            .into());
         }
     };
     let root = match &args.trusted_root {

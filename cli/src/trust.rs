@@ -467,8 +467,9 @@ struct InitArgs {
     /// Oldest acceptable witness cosignature, for example 24h or 7d (default 24h).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     max_age: Option<Duration>,
-    /// Write the policy here instead of into the state directory.
-    #[arg(long, value_name = "FILE")]
+    /// Write the policy here instead of into the state directory (not with --trust, which
+    /// names the policy file other commands read).
+    #[arg(long, value_name = "FILE", conflicts_with = "trust")]
     out: Option<PathBuf>,
     /// Replace an existing trust policy.
     #[arg(long)]

@@ -1004,7 +1004,38 @@ pub(crate) fn run(args: &VerifyArgs) -> anyhow::Result<()> {
         args.checks.json,
         &args.file.display().to_string(),
     );
+    record_last_result(&run, &result, "verify", &args.file.display().to_string());
     result.map(|_| ())
+}
+
+/// The file in the log's state directory where `verify` and `install` record their last
+/// outcome, for `cairn status`.
+pub(crate) const LAST_RESULT_FILE: &str = "last-result.json";
+
+/// Records this run's outcome for `cairn status`. Best effort: a client whose state directory
+/// cannot take it still gets its verdict, with a warning.
+pub(crate) fn record_last_result(
+    run: &Run,
+    result: &anyhow::Result<Verified>,
+    command: &str,
+    what: &str,
+) {
+    let (verdict, code) = classify(result);
+    let record = json!({
+        "command": command,
+        "file": what,
+        "time": run.now,
+        "verdict": verdict,
+        "exit": code,
+        "error": result.as_ref().err().map(|e| format!("{e:#}")),
+        "name": result.as_ref().ok().map(|v| v.release.name().as_str().to_owned()),
+        "version": result.as_ref().ok().map(|v| v.release.version().as_str().to_owned()),
+        "index": result.as_ref().ok().map(|v| v.index),
+    });
+    let path = run.state.log_dir(&run.trust).join(LAST_RESULT_FILE);
+    if let Err(e) = run.state.write(&path, format!("{record}\n").as_bytes()) {
+        eprintln!("cairn: warning: could not record the result for `cairn status`: {e:#}");
+    }
 }
 
 fn verify_file(run: &mut Run, args: &VerifyArgs, expected: &Expected) -> anyhow::Result<Verified> {

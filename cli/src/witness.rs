@@ -39,7 +39,8 @@ pub(crate) struct WitnessArgs {
     /// The key may be named ORIGIN, or be a Cairn log's key named PREFIX when ORIGIN is
     /// PREFIX/releases or PREFIX/keys; any other name is taken as is (sum.golang.org's key is
     /// not named after its origin). Repeatable, also with one origin to trust several keys.
-    #[arg(long = "log", value_names = ["ORIGIN", "VKEY"], num_args = 2, action = clap::ArgAction::Append)]
+    /// (Old spelling: --log.)
+    #[arg(long = "witness-log", alias = "log", value_names = ["ORIGIN", "VKEY"], num_args = 2, action = clap::ArgAction::Append)]
     logs: Vec<String>,
     /// A file of `log <vkey> <origin>` lines (the origin is the rest of the line and may hold
     /// spaces; `#` starts a comment), read at start and again on SIGHUP, added to the --log
@@ -58,7 +59,10 @@ fn log_verifier(origin: &str, vkey: &str) -> anyhow::Result<AnyVerifier> {
             .into_iter()
             .find(|l| l.starts_with(&format!("{origin}+")))
     });
-    let key = read_verifier(named.as_deref().unwrap_or(vkey), &format!("--log {origin}"))?;
+    let key = read_verifier(
+        named.as_deref().unwrap_or(vkey),
+        &format!("--witness-log {origin}"),
+    )?;
     let name = key.name().as_str();
     // A Cairn log's legacy key named PREFIX signs PREFIX/releases and PREFIX/keys under
     // per-origin names derived from it.
@@ -74,7 +78,8 @@ fn log_verifier(origin: &str, vkey: &str) -> anyhow::Result<AnyVerifier> {
          (deprecated); give the key named {origin} that `cairn init` or `cairn migrate-keys` \
          printed (docs/operators.md, \"Migrating to per-origin verifier keys\")"
     );
-    let name = KeyName::new(origin).map_err(|e| Failure::Usage(format!("--log {origin}: {e}")))?;
+    let name =
+        KeyName::new(origin).map_err(|e| Failure::Usage(format!("--witness-log {origin}: {e}")))?;
     Ok(AnyVerifier::Ed25519(key.with_name(name)))
 }
 
@@ -94,7 +99,7 @@ fn configured_logs(args: &WitnessArgs) -> anyhow::Result<Vec<WitnessedLog>> {
     let mut logs = Vec::new();
     for pair in args.logs.chunks(2) {
         let [origin, vkey] = pair else {
-            return Err(Failure::Usage("--log takes ORIGIN and VKEY".to_owned()).into());
+            return Err(Failure::Usage("--witness-log takes ORIGIN and VKEY".to_owned()).into());
         };
         add_key(&mut logs, origin, log_verifier(origin, vkey)?);
     }
@@ -141,6 +146,7 @@ fn print_logs(witness: &Witness) {
 }
 
 pub(crate) fn run(args: &WitnessArgs) -> anyhow::Result<()> {
+    crate::deprecated::warn_if_used("witness", "--log", "--witness-log");
     let mut signers = Vec::new();
     for keyref in &args.key {
         signers.push(load_cosigner(keyref, args.key_name.as_deref())?);

@@ -200,7 +200,7 @@ impl Drop for Served {
 
 fn serve(cairn: &Path, dir: &Path) -> Result<Served> {
     let mut child = Command::new(cairn)
-        .args(["serve", "--mirror"])
+        .args(["serve", "--mirror-dir"])
         .arg(dir)
         .args(["--listen", "127.0.0.1:0"])
         .stdin(Stdio::null())
@@ -430,9 +430,9 @@ fn run(o: &Options) -> Result<()> {
                 "--once",
                 "--state",
                 &state.display().to_string(),
-                "--from",
+                "--upstream",
                 &from,
-                "--to",
+                "--mirror-dir",
                 &to.display().to_string(),
             ],
         )?;

@@ -199,7 +199,7 @@ pub fn init_raw(parent: &Path, prefix: &str, genesis: &[u8], log_keys: &[&Path])
         genesis_path.as_os_str(),
     ];
     for key in log_keys {
-        args.push("--log-key".as_ref());
+        args.push("--log-signing-key".as_ref());
         args.push(key.as_os_str());
     }
     run_cairn(&args)
@@ -324,7 +324,7 @@ impl Server {
     pub fn start_mirror(dir: &Path) -> Result<Server, StartFailure> {
         let args: Vec<String> = vec![
             "serve".into(),
-            "--mirror".into(),
+            "--mirror-dir".into(),
             dir.display().to_string(),
             "--listen".into(),
             "127.0.0.1:0".into(),
@@ -345,7 +345,11 @@ impl Server {
             "127.0.0.1:0".into(),
         ];
         for (origin, vkey) in logs {
-            args.extend(["--log".to_owned(), (*origin).to_owned(), (*vkey).to_owned()]);
+            args.extend([
+                "--witness-log".to_owned(),
+                (*origin).to_owned(),
+                (*vkey).to_owned(),
+            ]);
         }
         Server::spawn(&args).unwrap_or_else(|f| panic!("{f}"))
     }

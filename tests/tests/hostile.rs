@@ -204,7 +204,14 @@ fn every_client(
         (
             "mirror",
             vec![
-                "mirror", "--once", "--from", url, "--to", &mirror, "--state", &state,
+                "mirror",
+                "--once",
+                "--upstream",
+                url,
+                "--mirror-dir",
+                &mirror,
+                "--state",
+                &state,
             ],
         ),
     ];

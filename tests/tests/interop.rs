@@ -347,7 +347,10 @@ fn gzip_from_a_static_host_and_from_the_log_server() {
     let dir = work.join("mirror");
     let to = dir.display().to_string();
     assert_exit(
-        &client.cairn(&["mirror"], &["--from", &log.url(), "--to", &to, "--once"]),
+        &client.cairn(
+            &["mirror"],
+            &["--upstream", &log.url(), "--mirror-dir", &to, "--once"],
+        ),
         0,
         "mirror from the log",
     );
@@ -374,7 +377,10 @@ fn gzip_from_a_static_host_and_from_the_log_server() {
     }
     let copy = work.join("mirror-of-nginx").display().to_string();
     assert_exit(
-        &static_client.cairn(&["mirror"], &["--from", &url, "--to", &copy, "--once"]),
+        &static_client.cairn(
+            &["mirror"],
+            &["--upstream", &url, "--mirror-dir", &copy, "--once"],
+        ),
         0,
         "mirror from gzipping nginx",
     );
@@ -440,7 +446,7 @@ fn a_gzip_bomb_is_cut_at_the_decoded_size_cap() {
     let to = log.scratch().join("bombed-mirror").display().to_string();
     let out = client.cairn(
         &["mirror"],
-        &["--from", &hostile.url(), "--to", &to, "--once"],
+        &["--upstream", &hostile.url(), "--mirror-dir", &to, "--once"],
     );
     assert_ne!(code(&out), 0, "mirror accepted a gzip bomb");
     assert!(

@@ -23,7 +23,10 @@ use client_support::*;
 /// `cairn mirror --from FROM --to DIR --once` with the client's trust policy.
 fn mirror(client: &Client, from: &str, to: &Path) -> Output {
     let to = to.display().to_string();
-    client.cairn(&["mirror"], &["--from", from, "--to", &to, "--once"])
+    client.cairn(
+        &["mirror"],
+        &["--upstream", from, "--mirror-dir", &to, "--once"],
+    )
 }
 
 /// A free loopback port (bound, then released for the child to take).
@@ -491,9 +494,9 @@ fn a_silent_git_upstream_is_given_up_after_the_fetch_timeout() {
     let out = client.cairn(
         &["mirror"],
         &[
-            "--from",
+            "--upstream",
             &from,
-            "--to",
+            "--mirror-dir",
             &to,
             "--once",
             "--fetch-timeout",
@@ -551,7 +554,14 @@ fn a_mirror_answers_lookups_deprecations_and_update_latest_like_the_log() {
     let to = dir.display().to_string();
     let out = client.cairn(
         &["mirror"],
-        &["--from", &log.url(), "--to", &to, "--once", "--json"],
+        &[
+            "--upstream",
+            &log.url(),
+            "--mirror-dir",
+            &to,
+            "--once",
+            "--json",
+        ],
     );
     assert_exit(&out, 0, "mirror --json");
     let rounds: Vec<serde_json::Value> = text(&out.stdout)

@@ -123,7 +123,7 @@ impl TestWitness {
             addr.to_string(),
         ];
         for (origin, vkey) in &self.logs {
-            args.extend(["--log".to_owned(), origin.clone(), vkey.clone()]);
+            args.extend(["--witness-log".to_owned(), origin.clone(), vkey.clone()]);
         }
         self.server = Some(Server::spawn(&args).unwrap_or_else(|f| panic!("{f}")));
     }
@@ -1124,10 +1124,10 @@ fn two_key_witness(label: &str) -> (Server, String, String, tempfile::TempDir) {
         key("data"),
         "--listen".into(),
         "127.0.0.1:0".into(),
-        "--log".into(),
+        "--witness-log".into(),
         format!("{PREFIX}/releases"),
         releases_vkey,
-        "--log".into(),
+        "--witness-log".into(),
         format!("{PREFIX}/keys"),
         keys_vkey,
     ];
