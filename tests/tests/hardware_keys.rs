@@ -385,9 +385,9 @@ fn keys_in_a_token_and_an_agent_end_to_end() {
         PREFIX,
         "--genesis",
         "genesis.event",
-        "--log-key",
+        "--log-signing-key",
         &lab.uri("log"),
-        "--log-key",
+        "--log-signing-key",
         &lab.uri("log-keys"),
     ]);
     assert_eq!(printed, format!("{releases_vkey}\n{keys_vkey}"));
@@ -705,9 +705,9 @@ fn refusals_name_the_problem() {
             PREFIX.to_owned(),
             "--genesis".to_owned(),
             "genesis.event".to_owned(),
-            "--log-key".to_owned(),
+            "--log-signing-key".to_owned(),
             releases.to_owned(),
-            "--log-key".to_owned(),
+            "--log-signing-key".to_owned(),
             keys.to_owned(),
         ]
     };
@@ -772,9 +772,9 @@ fn token_disappearing_under_the_server_loses_nothing() {
         PREFIX,
         "--genesis",
         "genesis.event",
-        "--log-key",
+        "--log-signing-key",
         &lab.uri("log"),
-        "--log-key",
+        "--log-signing-key",
         &lab.uri("log-keys"),
     ]);
     let server = lab.serve(&data, &[]).unwrap_or_else(|f| panic!("{f}"));
