@@ -34,6 +34,10 @@ pub(crate) struct Args {
     /// or `ml-dsa-44` (witness cosignatures only, tlog-cosignature subtree/v1; key files only).
     #[arg(long, value_enum, default_value = "ed25519")]
     alg: Alg,
+    /// Print `{"vkeys": [VKEY], "signing_key": FILE, "verifier_key": FILE.pub}` (without the
+    /// files for --pkcs11) instead of the bare verifier key.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Key algorithms `cairn keygen` makes.
@@ -57,7 +61,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
             )
             .into());
         }
-        (_, Some(uri)) => return generate_in_token(uri, name),
+        (_, Some(uri)) => return generate_in_token(uri, name, args.json),
         (Some(out), None) => out,
         (None, None) => {
             return Err(Failure::Usage("give --out FILE or --pkcs11 URI".to_owned()).into());
@@ -99,16 +103,20 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         out.display(),
         public.display()
     );
-    #[allow(clippy::print_stdout)] // The verifier key is this command's data.
-    {
-        println!("{vkey}");
-    }
+    crate::report::print_vkeys(
+        &[vkey],
+        args.json,
+        serde_json::json!({
+            "signing_key": out.display().to_string(),
+            "verifier_key": public.display().to_string(),
+        }),
+    );
     Ok(())
 }
 
 /// `cairn keygen --pkcs11 URI --name NAME`: the pair is made by the token; only its public key
 /// is read back.
-fn generate_in_token(uri: &str, name: KeyName) -> anyhow::Result<()> {
+fn generate_in_token(uri: &str, name: KeyName, json: bool) -> anyhow::Result<()> {
     let KeyRef::Pkcs11(uri) = parse_keyref(uri)? else {
         return Err(Failure::Usage(format!("--pkcs11 {uri:?} is not a pkcs11: URI")).into());
     };
@@ -117,10 +125,7 @@ fn generate_in_token(uri: &str, name: KeyName) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("the token's new key is not a valid Ed25519 key: {e}"))?;
     let vkey = signer.verifier().to_vkey();
     eprintln!("cairn: generated an Ed25519 key pair in the token ({uri}); it cannot be exported");
-    #[allow(clippy::print_stdout)] // The verifier key is this command's data.
-    {
-        println!("{vkey}");
-    }
+    crate::report::print_vkeys(&[vkey], json, serde_json::Value::Null);
     Ok(())
 }
 

@@ -52,6 +52,10 @@ pub(crate) struct InitArgs {
     /// which every other command uses for a verifier key.)
     #[arg(long = "log-signing-key", alias = "log-key", value_name = "KEYREF")]
     log_keys: Vec<String>,
+    /// Print `{"vkeys": [RELEASES, KEYS], "origin": ..., "data": ...}` instead of one verifier
+    /// key a line.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Arguments of `cairn migrate-keys`.
@@ -60,6 +64,9 @@ pub(crate) struct MigrateKeysArgs {
     /// Data directory made before per-origin keys (it has `log.key` only). Stop the server first.
     #[arg(long, value_name = "DIR")]
     data: PathBuf,
+    /// Print `{"vkeys": [RELEASES, KEYS]}` instead of one verifier key a line.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Arguments of `cairn serve`.
@@ -285,10 +292,12 @@ pub(crate) fn init(args: &InitArgs) -> anyhow::Result<()> {
         args.origin,
         args.data.display()
     );
-    #[allow(clippy::print_stdout)] // The log's verifier keys are this command's data.
-    {
-        print!("{}", log.log_vkeys());
-    }
+    let vkeys: Vec<String> = log.log_vkeys().lines().map(str::to_owned).collect();
+    crate::report::print_vkeys(
+        &vkeys,
+        args.json,
+        serde_json::json!({ "origin": args.origin, "data": args.data.display().to_string() }),
+    );
     Ok(())
 }
 
@@ -370,10 +379,8 @@ pub(crate) fn migrate_keys(args: &MigrateKeysArgs) -> anyhow::Result<()> {
         args.data.join(LOG_KEY_FILE).display(),
         args.data.join(LOG_KEY_FILE).display()
     );
-    #[allow(clippy::print_stdout)] // The new verifier keys are this command's data.
-    {
-        print!("{}", keys.vkeys());
-    }
+    let vkeys: Vec<String> = keys.vkeys().lines().map(str::to_owned).collect();
+    crate::report::print_vkeys(&vkeys, args.json, serde_json::Value::Null);
     Ok(())
 }
 

@@ -129,3 +129,20 @@ impl Report {
         })
     }
 }
+
+/// Prints a command's verifier keys: one a line, or with `--json` one object
+/// `{"vkeys": [...], ...extra}` (the keys in the order the plain form prints them).
+pub(crate) fn print_vkeys(vkeys: &[String], json: bool, extra: Value) {
+    #[allow(clippy::print_stdout)] // The verifier keys are the command's data.
+    if json {
+        let mut value = json!({ "vkeys": vkeys });
+        if let (Some(obj), Value::Object(more)) = (value.as_object_mut(), extra) {
+            obj.extend(more);
+        }
+        println!("{value}");
+    } else {
+        for vkey in vkeys {
+            println!("{vkey}");
+        }
+    }
+}

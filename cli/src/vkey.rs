@@ -17,6 +17,9 @@ pub(crate) struct Args {
     /// Print the cosignature/v1 (type 0x04) verifier key, as a witness publishes it.
     #[arg(long)]
     cosignature: bool,
+    /// Print `{"vkeys": [VKEY]}` instead of the bare verifier key.
+    #[arg(long)]
+    json: bool,
 }
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
@@ -30,9 +33,6 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         eprintln!("cairn: verifier key of {} ({})", signer.name(), args.key);
         signer.verifier().to_vkey()
     };
-    #[allow(clippy::print_stdout)] // The verifier key is this command's data.
-    {
-        println!("{vkey}");
-    }
+    crate::report::print_vkeys(&[vkey], args.json, serde_json::Value::Null);
     Ok(())
 }
