@@ -6,6 +6,7 @@
 
 pub mod batcher;
 pub mod config;
+pub mod explorer;
 pub mod http;
 pub mod listener;
 pub mod log;

@@ -105,3 +105,172 @@ fn page_verifier_agrees_with_the_rust_verifier_on_every_vector() {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
     assert!(out.status.success(), "node exited with {}:\n{stdout}", out.status);
 }
+
+mod client_support;
+
+use std::os::unix::fs::PermissionsExt as _;
+
+use cairn_tests::process::Server;
+use cairn_verifier::cosignature::CosignatureSigner;
+use cairn_verifier::entry::{Advisory, Deprecation, Reason, ReleaseName, Version};
+use cairn_verifier::hash::sha256;
+use cairn_verifier::note::{Ed25519Signer, KeyName};
+use client_support::{
+    TestLog, TinyHttp, add_key_event, key, log_key, mitm_paths, revoke_key_event, sign,
+    PREFIX,
+};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// Why the browser tests cannot run here, if they cannot.
+fn browser_missing() -> Option<String> {
+    node()?;
+    if !Path::new(CHROMIUM).exists() {
+        return Some(format!("{CHROMIUM} is missing (Debian package chromium; .ci/run installs it)"));
+    }
+    if !repo().join("explorer/tests/node_modules/playwright-core").exists() {
+        return Some("explorer/tests/node_modules is missing (run `npm ci` in explorer/tests; .ci/run does)".into());
+    }
+    None
+}
+
+/// A `cairn witness` for both of the test log's origins.
+struct Witness {
+    label: String,
+    seed: [u8; 32],
+    _files: tempfile::TempDir,
+    server: Server,
+}
+
+impl Witness {
+    fn start(label: &str) -> Witness {
+        let files = tempfile::tempdir().expect("tempdir");
+        let seed = sha256(format!("cairn-explorer-witness/{label}").as_bytes());
+        let name = KeyName::new(&format!("witness.example/{label}")).expect("name");
+        let signer = Ed25519Signer::from_seed(name, seed);
+        let key_file = files.path().join("witness.key");
+        std::fs::write(&key_file, format!("{}\n", signer.to_skey())).expect("key");
+        std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        let vkey = log_key().verifier().to_vkey();
+        let releases = format!("{PREFIX}/releases");
+        let keys = format!("{PREFIX}/keys");
+        let server = Server::witness(
+            &key_file,
+            &files.path().join("data"),
+            &[(releases.as_str(), vkey.as_str()), (keys.as_str(), vkey.as_str())],
+        );
+        Witness { label: label.to_owned(), seed, _files: files, server }
+    }
+
+    fn vkey(&self) -> String {
+        let name = KeyName::new(&format!("witness.example/{}", self.label)).expect("name");
+        CosignatureSigner::from_seed(name, self.seed).verifier().to_vkey()
+    }
+}
+
+fn flip_last_signature_byte(note: Vec<u8>) -> Vec<u8> {
+    // The first signature line is the log's; change one base64 character in its middle.
+    let text = String::from_utf8(note).expect("checkpoint is text");
+    let start = text.find("\n\n\u{2014} ").expect("signature line") + 2;
+    let line_end = start + text[start..].find('\n').expect("line end");
+    let pos = line_end - 10;
+    let mut bytes = text.into_bytes();
+    bytes[pos] = if bytes[pos] == b'A' { b'B' } else { b'A' };
+    bytes
+}
+
+#[test]
+fn browser_explorer_against_the_real_server() {
+    if let Some(why) = browser_missing() {
+        eprintln!("SKIPPED: {why}");
+        return;
+    }
+    let w1 = Witness::start("w1");
+    let w2 = Witness::start("w2");
+    let mut serve: Vec<String> = Vec::new();
+    for w in [&w1, &w2] {
+        serve.extend(["--witness".into(), w.label.clone(), w.vkey(), w.server.base_url()]);
+    }
+    serve.extend(["--witness-timeout".into(), "2s".into()]);
+    let args: Vec<&str> = serve.iter().map(String::as_str).collect();
+    let log = TestLog::start_with(&args);
+
+    // Release log: 0 os 1.0 and 1 os 1.1 by rel1; rotation rel1 -> rel2 at 2 (add rel2 from 2,
+    // retire rel1 until 2); 2 os 2.0 by rel2; 3 deprecation of 1.0 by rel2 (advisory,
+    // replacement 2.0); then rel1 revoked from 1, which invalidates 1.1 but not 1.0.
+    let (v10, _) = log.publish("example/os", "1.0", b"explorer test image 1.0\n");
+    let (v11, _) = log.publish("example/os", "1.1", b"explorer test image 1.1\n");
+    let rel2 = key("rel2");
+    log.post("keys", &sign(&add_key_event(&rel2, "example/*", 2), &[&log.root]))
+        .expect("add rel2");
+    log.post("keys", &sign(&cairn_tests::fixtures::retire_key_event(&log.release, 2), &[&log.root]))
+        .expect("retire rel1");
+    let v20_bytes = b"explorer test image 2.0\n";
+    let v20_note = sign(
+        &client_support::release_text("example/os", "2.0", &[("image.img", v20_bytes)]),
+        &[&rel2],
+    );
+    log.post("releases", &v20_note).expect("publish 2.0 with rel2");
+    let v20 = log.scratch().join("2.0.img");
+    std::fs::write(&v20, v20_bytes).expect("2.0 image");
+    let deprecation = Deprecation::new(
+        ReleaseName::new("example/os").expect("name"),
+        Version::new("1.0").expect("version"),
+        Reason::new("Remote code execution in the installer").expect("reason"),
+        Some(Advisory::new("CVE-2026-12345").expect("advisory")),
+        Some(Version::new("2.0").expect("version")),
+    )
+    .expect("deprecation")
+    .to_text();
+    log.post("releases", &sign(&deprecation, &[&rel2]))
+        .expect("deprecate 1.0");
+    log.post("keys", &sign(&revoke_key_event(&log.release, 1), &[&log.root]))
+        .expect("revoke rel1 from 1");
+
+    // Tampering proxies in front of the same server.
+    let upstream = log.url();
+    let wrong_tile = TinyHttp::start(mitm_paths(upstream.clone(), |path, mut body| {
+        if path.starts_with("/releases/tile/0/") && !body.is_empty() {
+            body[0] ^= 1;
+        }
+        body
+    }));
+    let bad_signature = TinyHttp::start(mitm_paths(upstream.clone(), |path, body| {
+        if path == "/releases/checkpoint" {
+            flip_last_signature_byte(body)
+        } else {
+            body
+        }
+    }));
+
+    let screenshots = repo().join("target/explorer-screenshots");
+    std::fs::create_dir_all(&screenshots).expect("screenshot dir");
+    let digest = |p: &Path| sha256(&std::fs::read(p).expect("artifact")).iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let fixture = serde_json::json!({
+        "base": upstream,
+        "wrongTile": wrong_tile.url(),
+        "badSignature": bad_signature.url(),
+        "screenshots": screenshots,
+        "v10": {"path": v10, "digest": digest(&v10)},
+        "v11": {"path": v11, "digest": digest(&v11)},
+        "v20": {"path": v20, "digest": digest(&v20)},
+        "rel1": log.release.verifier().to_vkey(),
+        "witnesses": ["w1", "w2"],
+    });
+    let out = Command::new("node")
+        .arg(repo().join("explorer/tests/browser.mjs"))
+        .arg(fixture.to_string())
+        .output()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    eprintln!("{stdout}{stderr}");
+    assert!(out.status.success(), "browser tests failed (screenshots in {})", screenshots.display());
+    for check in [
+        "status", "pin", "drop-verified", "paste-deprecated", "paste-revoked", "paste-unknown",
+        "name-history", "key-history", "recent", "csp", "tampered-tile", "bad-signature",
+    ] {
+        assert!(stdout.lines().any(|l| l == format!("ok {check}")), "check {check} did not pass");
+    }
+}
+
