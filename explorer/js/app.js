@@ -318,7 +318,7 @@ function viewCheck(box, ctxPromise) {
         progress.value = total ? done / total : 1;
       });
       progress.hidden = true;
-      results.replaceChildren(h("p", { class: "hashed" }, `SHA-256 of ${file.name}: `, code(hex), ` (${(file.size / 1048576).toFixed(1)} MiB in ${(ms / 1000).toFixed(2)} s)`));
+      results.replaceChildren(h("p", { class: "hashed", "data-ms": ms.toFixed(0) }, `SHA-256 of ${file.name}: `, code(hex), ` (${(file.size / 1048576).toFixed(1)} MiB in ${(ms / 1000).toFixed(2)} s)`));
       await checkDigest(hex, file, true);
     } catch (e) {
       progress.hidden = true;
@@ -342,13 +342,12 @@ function viewCheck(box, ctxPromise) {
           : h("div", { class: "verdict verdict-warn" }, h("strong", {}, "Unanswered. "), `This server cannot say: ${c.why}.`));
         return;
       }
-      let best = null;
       for (const i of indexes) {
         const item = await log.entry(i);
         const { card, entry, judgement, failed } = await entryCard(ctx, item, [hex]);
         out.append(card);
         if (failed || entry?.kind !== "release") {
-          best ??= { level: "bad", text: "A lookup answer could not be verified." };
+          card.prepend(h("div", { class: "verdict verdict-bad", role: "status" }, h("strong", {}, "Verification failed. "), `The log's answer for this digest (entry ${i}) could not be verified: do not trust this file on this page's word.`));
           continue;
         }
         const file_ = [...entry.artifacts, ...entry.manifests].find((a) => a.digest === hex);
@@ -365,8 +364,6 @@ function viewCheck(box, ctxPromise) {
           verdict = { level: "warn", text: `${file_.name} is ${entry.name} ${entry.version}, logged and validly signed, but DEPRECATED: ${d.reason}${d.advisory ? ` (${d.advisory})` : ""}${d.replacement ? `; use ${d.replacement} instead` : ""}` };
         } else verdict = { level: "ok", text: `${file_.name} is ${entry.name} ${entry.version}: logged at index ${i}, inclusion verified, signed by a key valid at that index.` };
         card.prepend(h("div", { class: `verdict verdict-${verdict.level}`, role: "status" }, h("strong", {}, verdict.level === "ok" ? "Verified. " : verdict.level === "warn" ? "Deprecated. " : "Not valid. "), verdict.text));
-        const rank = { ok: 0, warn: 1, bad: 2 };
-        if (best === null || rank[verdict.level] < rank[best.level]) best = verdict;
       }
     } catch (e) {
       out.append(failure("Lookup", e));
