@@ -19,18 +19,54 @@ const INDEX: &str = include_str!("../../explorer/index.html");
 
 /// Every file of the page but `index.html`, by its path under `/explorer/`.
 const ASSETS: &[(&str, &str, &str)] = &[
-    ("style.css", "text/css; charset=utf-8", include_str!("../../explorer/style.css")),
+    (
+        "style.css",
+        "text/css; charset=utf-8",
+        include_str!("../../explorer/style.css"),
+    ),
     ("js/app.js", JS, include_str!("../../explorer/js/app.js")),
-    ("js/bytes.js", JS, include_str!("../../explorer/js/bytes.js")),
-    ("js/entry.js", JS, include_str!("../../explorer/js/entry.js")),
-    ("js/hash-worker.js", JS, include_str!("../../explorer/js/hash-worker.js")),
-    ("js/hashfile.js", JS, include_str!("../../explorer/js/hashfile.js")),
-    ("js/keylog.js", JS, include_str!("../../explorer/js/keylog.js")),
+    (
+        "js/bytes.js",
+        JS,
+        include_str!("../../explorer/js/bytes.js"),
+    ),
+    (
+        "js/entry.js",
+        JS,
+        include_str!("../../explorer/js/entry.js"),
+    ),
+    (
+        "js/hash-worker.js",
+        JS,
+        include_str!("../../explorer/js/hash-worker.js"),
+    ),
+    (
+        "js/hashfile.js",
+        JS,
+        include_str!("../../explorer/js/hashfile.js"),
+    ),
+    (
+        "js/keylog.js",
+        JS,
+        include_str!("../../explorer/js/keylog.js"),
+    ),
     ("js/log.js", JS, include_str!("../../explorer/js/log.js")),
-    ("js/merkle.js", JS, include_str!("../../explorer/js/merkle.js")),
+    (
+        "js/merkle.js",
+        JS,
+        include_str!("../../explorer/js/merkle.js"),
+    ),
     ("js/note.js", JS, include_str!("../../explorer/js/note.js")),
-    ("js/policy.js", JS, include_str!("../../explorer/js/policy.js")),
-    ("js/sha256.js", JS, include_str!("../../explorer/js/sha256.js")),
+    (
+        "js/policy.js",
+        JS,
+        include_str!("../../explorer/js/policy.js"),
+    ),
+    (
+        "js/sha256.js",
+        JS,
+        include_str!("../../explorer/js/sha256.js"),
+    ),
 ];
 
 const JS: &str = "text/javascript; charset=utf-8";
@@ -38,7 +74,10 @@ const JS: &str = "text/javascript; charset=utf-8";
 /// The explorer's routes, to merge into a router of any state.
 pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
-        .route("/", get(|| async { page("text/html; charset=utf-8", INDEX) }))
+        .route(
+            "/",
+            get(|| async { page("text/html; charset=utf-8", INDEX) }),
+        )
         .route("/explorer/{*path}", get(asset))
 }
 
@@ -56,8 +95,14 @@ fn page(content_type: &'static str, body: &'static str) -> Response {
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(CONTENT_SECURITY_POLICY),
     );
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     r
 }

@@ -58,7 +58,10 @@ pub fn router(dir: PathBuf) -> Router {
 async fn trust_policy(State(m): State<Arc<Mirror>>) -> Response {
     match tokio::fs::read_to_string(m.dir.join("trust-policy")).await {
         Ok(policy) => crate::explorer::policy_response(policy),
-        Err(_) => text(StatusCode::NOT_FOUND, "this mirror publishes no trust policy"),
+        Err(_) => text(
+            StatusCode::NOT_FOUND,
+            "this mirror publishes no trust policy",
+        ),
     }
 }
 

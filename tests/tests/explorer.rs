@@ -25,9 +25,14 @@ fn repo() -> PathBuf {
 /// `node --version`, or None (with the reason printed) when Node.js cannot run.
 fn node() -> Option<String> {
     match Command::new("node").arg("--version").output() {
-        Ok(out) if out.status.success() => Some(String::from_utf8_lossy(&out.stdout).trim().to_owned()),
+        Ok(out) if out.status.success() => {
+            Some(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        }
         Ok(out) => {
-            eprintln!("SKIPPED: `node --version` failed: {}", String::from_utf8_lossy(&out.stderr));
+            eprintln!(
+                "SKIPPED: `node --version` failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             None
         }
         Err(e) => {
@@ -48,7 +53,10 @@ fn page_verifier_agrees_with_the_rust_verifier_on_every_vector() {
         .expect("run node");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!stderr.contains("Error"), "node {version} failed:\n{stderr}\n{stdout}");
+    assert!(
+        !stderr.contains("Error"),
+        "node {version} failed:\n{stderr}\n{stdout}"
+    );
 
     let manifest: Value = serde_json::from_str(
         &std::fs::read_to_string(repo.join("vectors/manifest.json")).expect("manifest"),
@@ -58,7 +66,12 @@ fn page_verifier_agrees_with_the_rust_verifier_on_every_vector() {
         .as_array()
         .expect("cases")
         .iter()
-        .map(|c| (c["id"].as_str().expect("id"), c["expect"].as_str().expect("expect")))
+        .map(|c| {
+            (
+                c["id"].as_str().expect("id"),
+                c["expect"].as_str().expect("expect"),
+            )
+        })
         .collect();
 
     let mut got: BTreeMap<String, String> = BTreeMap::new();
@@ -78,7 +91,7 @@ fn page_verifier_agrees_with_the_rust_verifier_on_every_vector() {
             "rfc6962-root" | "sha256-fips" | "sha256-webcrypto" => {
                 other_checks += 1;
                 if verdict != "OK" {
-                    problems.push(format!("{line}"));
+                    problems.push(line.to_owned());
                 }
             }
             _ => {}
@@ -88,8 +101,13 @@ fn page_verifier_agrees_with_the_rust_verifier_on_every_vector() {
         match got.get(*id) {
             None => problems.push(format!("{id}: no verdict from the page's modules")),
             Some(verdict) if verdict != expect => {
-                let line = stdout.lines().find(|l| l.starts_with(&format!("case {id} "))).unwrap_or("");
-                problems.push(format!("{id}: expected {expect} (the Rust verifier's verdict), page says {line}"));
+                let line = stdout
+                    .lines()
+                    .find(|l| l.starts_with(&format!("case {id} ")))
+                    .unwrap_or("");
+                problems.push(format!(
+                    "{id}: expected {expect} (the Rust verifier's verdict), page says {line}"
+                ));
             }
             Some(_) => {}
         }
@@ -101,9 +119,17 @@ fn page_verifier_agrees_with_the_rust_verifier_on_every_vector() {
         got.len() - accepted,
         problems.len()
     );
-    assert_eq!(other_checks, 9 + 4 + 1, "every RFC 6962 root and SHA-256 check ran");
+    assert_eq!(
+        other_checks,
+        9 + 4 + 1,
+        "every RFC 6962 root and SHA-256 check ran"
+    );
     assert!(problems.is_empty(), "{}", problems.join("\n"));
-    assert!(out.status.success(), "node exited with {}:\n{stdout}", out.status);
+    assert!(
+        out.status.success(),
+        "node exited with {}:\n{stdout}",
+        out.status
+    );
 }
 
 mod client_support;
@@ -116,8 +142,7 @@ use cairn_verifier::entry::{Advisory, Deprecation, Reason, ReleaseName, Version}
 use cairn_verifier::hash::sha256;
 use cairn_verifier::note::{Ed25519Signer, KeyName};
 use client_support::{
-    TestLog, TinyHttp, add_key_event, key, log_key, mitm_paths, revoke_key_event, sign,
-    PREFIX,
+    PREFIX, TestLog, TinyHttp, add_key_event, key, log_key, mitm_paths, revoke_key_event, sign,
 };
 
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -126,10 +151,18 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 fn browser_missing() -> Option<String> {
     node()?;
     if !Path::new(CHROMIUM).exists() {
-        return Some(format!("{CHROMIUM} is missing (Debian package chromium; .ci/run installs it)"));
+        return Some(format!(
+            "{CHROMIUM} is missing (Debian package chromium; .ci/run installs it)"
+        ));
     }
-    if !repo().join("explorer/tests/node_modules/playwright-core").exists() {
-        return Some("explorer/tests/node_modules is missing (run `npm ci` in explorer/tests; .ci/run does)".into());
+    if !repo()
+        .join("explorer/tests/node_modules/playwright-core")
+        .exists()
+    {
+        return Some(
+            "explorer/tests/node_modules is missing (run `npm ci` in explorer/tests; .ci/run does)"
+                .into(),
+        );
     }
     None
 }
@@ -157,14 +190,24 @@ impl Witness {
         let server = Server::witness(
             &key_file,
             &files.path().join("data"),
-            &[(releases.as_str(), vkey.as_str()), (keys.as_str(), vkey.as_str())],
+            &[
+                (releases.as_str(), vkey.as_str()),
+                (keys.as_str(), vkey.as_str()),
+            ],
         );
-        Witness { label: label.to_owned(), seed, _files: files, server }
+        Witness {
+            label: label.to_owned(),
+            seed,
+            _files: files,
+            server,
+        }
     }
 
     fn vkey(&self) -> String {
         let name = KeyName::new(&format!("witness.example/{}", self.label)).expect("name");
-        CosignatureSigner::from_seed(name, self.seed).verifier().to_vkey()
+        CosignatureSigner::from_seed(name, self.seed)
+            .verifier()
+            .to_vkey()
     }
 }
 
@@ -189,7 +232,12 @@ fn browser_explorer_against_the_real_server() {
     let w2 = Witness::start("w2");
     let mut serve: Vec<String> = Vec::new();
     for w in [&w1, &w2] {
-        serve.extend(["--witness".into(), w.label.clone(), w.vkey(), w.server.base_url()]);
+        serve.extend([
+            "--witness".into(),
+            w.label.clone(),
+            w.vkey(),
+            w.server.base_url(),
+        ]);
     }
     serve.extend(["--witness-timeout".into(), "2s".into()]);
     let args: Vec<&str> = serve.iter().map(String::as_str).collect();
@@ -201,16 +249,26 @@ fn browser_explorer_against_the_real_server() {
     let (v10, _) = log.publish("example/os", "1.0", b"explorer test image 1.0\n");
     let (v11, _) = log.publish("example/os", "1.1", b"explorer test image 1.1\n");
     let rel2 = key("rel2");
-    log.post("keys", &sign(&add_key_event(&rel2, "example/*", 2), &[&log.root]))
-        .expect("add rel2");
-    log.post("keys", &sign(&cairn_tests::fixtures::retire_key_event(&log.release, 2), &[&log.root]))
-        .expect("retire rel1");
+    log.post(
+        "keys",
+        &sign(&add_key_event(&rel2, "example/*", 2), &[&log.root]),
+    )
+    .expect("add rel2");
+    log.post(
+        "keys",
+        &sign(
+            &cairn_tests::fixtures::retire_key_event(&log.release, 2),
+            &[&log.root],
+        ),
+    )
+    .expect("retire rel1");
     let v20_bytes = b"explorer test image 2.0\n";
     let v20_note = sign(
         &client_support::release_text("example/os", "2.0", &[("image.img", v20_bytes)]),
         &[&rel2],
     );
-    log.post("releases", &v20_note).expect("publish 2.0 with rel2");
+    log.post("releases", &v20_note)
+        .expect("publish 2.0 with rel2");
     let v20 = log.scratch().join("2.0.img");
     std::fs::write(&v20, v20_bytes).expect("2.0 image");
     let deprecation = Deprecation::new(
@@ -224,8 +282,11 @@ fn browser_explorer_against_the_real_server() {
     .to_text();
     log.post("releases", &sign(&deprecation, &[&rel2]))
         .expect("deprecate 1.0");
-    log.post("keys", &sign(&revoke_key_event(&log.release, 1), &[&log.root]))
-        .expect("revoke rel1 from 1");
+    log.post(
+        "keys",
+        &sign(&revoke_key_event(&log.release, 1), &[&log.root]),
+    )
+    .expect("revoke rel1 from 1");
 
     // Tampering proxies in front of the same server.
     let upstream = log.url();
@@ -245,7 +306,12 @@ fn browser_explorer_against_the_real_server() {
 
     let screenshots = repo().join("target/explorer-screenshots");
     std::fs::create_dir_all(&screenshots).expect("screenshot dir");
-    let digest = |p: &Path| sha256(&std::fs::read(p).expect("artifact")).iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let digest = |p: &Path| {
+        sha256(&std::fs::read(p).expect("artifact"))
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
     let fixture = serde_json::json!({
         "base": upstream,
         "wrongTile": wrong_tile.url(),
@@ -265,12 +331,28 @@ fn browser_explorer_against_the_real_server() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     eprintln!("{stdout}{stderr}");
-    assert!(out.status.success(), "browser tests failed (screenshots in {})", screenshots.display());
+    assert!(
+        out.status.success(),
+        "browser tests failed (screenshots in {})",
+        screenshots.display()
+    );
     for check in [
-        "status", "pin", "drop-verified", "paste-deprecated", "paste-revoked", "paste-unknown",
-        "name-history", "key-history", "recent", "csp", "tampered-tile", "bad-signature",
+        "status",
+        "pin",
+        "drop-verified",
+        "paste-deprecated",
+        "paste-revoked",
+        "paste-unknown",
+        "name-history",
+        "key-history",
+        "recent",
+        "csp",
+        "tampered-tile",
+        "bad-signature",
     ] {
-        assert!(stdout.lines().any(|l| l == format!("ok {check}")), "check {check} did not pass");
+        assert!(
+            stdout.lines().any(|l| l == format!("ok {check}")),
+            "check {check} did not pass"
+        );
     }
 }
-
