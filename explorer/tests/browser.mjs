@@ -164,6 +164,20 @@ await check("bad-signature", async () => {
   await shot("bad-signature");
 });
 
+await check("mirror", async () => {
+  await open(fx.mirror + "/#status");
+  await page.locator('#main[aria-busy="false"]').waitFor({ timeout: 30000 });
+  const status = await text("#main");
+  assert(status.includes("verified with") && status.includes("witness quorum \"quorum-group\" met"), `mirror status: ${status.slice(0, 400)}`);
+  await page.goto(fx.mirror + "/?again#check");
+  await page.locator("#digest").fill(fx.v20.digest);
+  await page.locator("#digest").press("Enter");
+  await page.locator(".results .verdict").first().waitFor({ timeout: 30000 });
+  const body = await text(".results");
+  assert(body.includes("Verified.") && body.includes("example/os 2.0"), `mirror verdict: ${body.slice(0, 400)}`);
+  await shot("mirror-check");
+});
+
 await browser.close();
 const real = problems.filter((p) => !p.includes("404") && !p.includes("Failed to load resource"));
 if (real.length > 0) {

@@ -304,6 +304,19 @@ fn browser_explorer_against_the_real_server() {
         }
     }));
 
+    // A `cairn mirror` copy served by `cairn serve --mirror`, with the log's policy beside it.
+    let client = client_support::Client::new();
+    client.trust(&upstream, &log, &[]);
+    let mirror_dir = log.scratch().join("mirror");
+    let mirror_arg = mirror_dir.display().to_string();
+    let out = client.cairn(
+        &["mirror"],
+        &["--from", &upstream, "--to", &mirror_arg, "--once"],
+    );
+    client_support::assert_exit(&out, 0, "cairn mirror --once");
+    std::fs::write(mirror_dir.join("trust-policy"), log.get("/trust-policy")).expect("policy");
+    let mirror = Server::start_mirror(&mirror_dir).unwrap_or_else(|f| panic!("{f}"));
+
     let screenshots = repo().join("target/explorer-screenshots");
     std::fs::create_dir_all(&screenshots).expect("screenshot dir");
     let digest = |p: &Path| {
@@ -316,6 +329,7 @@ fn browser_explorer_against_the_real_server() {
         "base": upstream,
         "wrongTile": wrong_tile.url(),
         "badSignature": bad_signature.url(),
+        "mirror": mirror.base_url(),
         "screenshots": screenshots,
         "v10": {"path": v10, "digest": digest(&v10)},
         "v11": {"path": v11, "digest": digest(&v11)},
