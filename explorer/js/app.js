@@ -379,6 +379,11 @@ async function viewName(box, ctx, name) {
     location.hash = `#name=${encodeURIComponent(input.value.trim())}`;
   } }, h("label", { for: "name" }, "Release name"), input, h("button", { type: "submit" }, "Show")));
   if (!name) return;
+  // The release-name grammar (spec/entries.md 4.3): also keeps the lookup path inside lookup/name/.
+  if (name.length > 128 || !/^[a-z0-9][a-z0-9._-]*(\/[a-z0-9][a-z0-9._-]*)*$/.test(name)) {
+    box.append(h("p", {}, bad(`${JSON.stringify(name.slice(0, 140))} is not a release name (lowercase letters, digits, '.', '_', '-', segments separated by '/')`)));
+    return;
+  }
   if (!requireLogs(ctx, box)) return;
   const log = ctx.releases.value;
   const results = h("div", { class: "results", "aria-live": "polite" });

@@ -122,6 +122,8 @@ await check("name-history", async () => {
     assert(body.includes(v), `name view shows ${v}`);
   }
   await shot("name");
+  await page.goto(fx.base + "/#name=..%2Fsize");
+  await page.getByText("is not a release name").waitFor({ timeout: 30000 });
 });
 
 await check("key-history", async () => {
