@@ -162,12 +162,10 @@ impl Trust {
                 witnesses.len()
             ));
         }
-        let mut policy = Policy::simple(&log_keys[0], Some(url), witnesses, quorum)
+        let log_keys: Vec<&str> = log_keys.iter().map(String::as_str).collect();
+        let policy = Policy::for_logs(&log_keys, Some(url), witnesses, quorum)
             .map_err(|e| format!("trust policy: {e}"))?
             .to_text();
-        if let Some(second) = log_keys.get(1) {
-            policy = format!("log {second} {url}\n{policy}");
-        }
         let secs = max_age.as_secs();
         if secs == 0 || max_age.subsec_nanos() != 0 {
             return Err("--max-age must be a positive whole number of seconds".to_owned());

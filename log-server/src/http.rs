@@ -41,6 +41,8 @@ pub struct AppState {
     /// With witnesses: the sizes whose cosigning round finished, and how long an `add` waits
     /// for its entry's round before answering with the log-signed checkpoint.
     pub witnessed: Option<(tokio::sync::watch::Receiver<(u64, u64)>, Duration)>,
+    /// The body of `GET /trust-policy` (see [`crate::explorer::trust_policy`]).
+    pub trust_policy: String,
 }
 
 /// The router of the whole API.
@@ -64,6 +66,13 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/releases/dns-txt", get(dns_txt))
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
+        .route(
+            "/trust-policy",
+            get(|State(app): State<Arc<AppState>>| async move {
+                crate::explorer::policy_response(app.trust_policy.clone())
+            }),
+        )
+        .merge(crate::explorer::routes())
         .with_state(state)
 }
 

@@ -7,6 +7,7 @@
 pub mod batcher;
 pub mod config;
 pub mod durable;
+pub mod explorer;
 pub mod http;
 pub mod listener;
 pub mod log;

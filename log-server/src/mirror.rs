@@ -47,8 +47,22 @@ pub fn router(dir: PathBuf) -> Router {
         .route("/releases/update-latest.txt", get(update_latest))
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { text(StatusCode::OK, "ok") }))
+        .route("/trust-policy", get(trust_policy))
+        .merge(crate::explorer::routes())
         .fallback(|| async { text(StatusCode::NOT_FOUND, "not served by a read-only mirror") })
         .with_state(state)
+}
+
+/// `DIR/trust-policy`, when the mirror's operator put the log's published policy there (the
+/// explorer shows it; docs/explorer.md).
+async fn trust_policy(State(m): State<Arc<Mirror>>) -> Response {
+    match tokio::fs::read_to_string(m.dir.join("trust-policy")).await {
+        Ok(policy) => crate::explorer::policy_response(policy),
+        Err(_) => text(
+            StatusCode::NOT_FOUND,
+            "this mirror publishes no trust policy",
+        ),
+    }
 }
 
 async fn read_only() -> Response {

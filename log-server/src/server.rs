@@ -85,7 +85,12 @@ pub async fn run(
         per_key: Limiter::new(rate(options.limits.per_key_per_second)),
         trusted_proxies,
     };
+    let witness_lines: Vec<(String, String, Option<String>)> = (options.publisher.witnesses.iter())
+        .map(|w| (w.name.clone(), w.verifier.to_vkey(), None))
+        .collect();
+    let trust_policy = crate::explorer::trust_policy(&log.log_vkeys(), &witness_lines);
     let app = Arc::new(AppState {
+        trust_policy,
         log,
         submit: tx,
         limits,

@@ -411,7 +411,20 @@ impl Policy {
         witnesses: &[(String, String, Option<String>)],
         quorum: usize,
     ) -> Result<Policy, PolicyError> {
-        single_field(log_vkey, "log key")?;
+        Policy::for_logs(&[log_vkey], log_url, witnesses, quorum)
+    }
+
+    /// [`Policy::simple`] for several logs, one `log` line each (a Cairn log's two per-origin
+    /// keys), all with `log_url` if given.
+    pub fn for_logs(
+        log_vkeys: &[&str],
+        log_url: Option<&str>,
+        witnesses: &[(String, String, Option<String>)],
+        quorum: usize,
+    ) -> Result<Policy, PolicyError> {
+        for log_vkey in log_vkeys {
+            single_field(log_vkey, "log key")?;
+        }
         if let Some(url) = log_url {
             single_field(url, "log URL")?;
         }
@@ -422,11 +435,14 @@ impl Policy {
                 single_field(url, "witness URL")?;
             }
         }
-        let mut text = format!("log {log_vkey}");
-        if let Some(url) = log_url {
-            text.push_str(&format!(" {url}"));
+        let mut text = String::new();
+        for log_vkey in log_vkeys {
+            text.push_str(&format!("log {log_vkey}"));
+            if let Some(url) = log_url {
+                text.push_str(&format!(" {url}"));
+            }
+            text.push('\n');
         }
-        text.push('\n');
         for (name, vkey, url) in witnesses {
             text.push_str(&format!("witness {name} {vkey}"));
             if let Some(url) = url {

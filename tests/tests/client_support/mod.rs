@@ -523,8 +523,16 @@ fn serve_one(stream: TcpStream, handler: &Handler, stop: &AtomicBool) {
     let mut stream = stream;
     match handler(&path) {
         Answer::Full(status, body) => {
+            // Browsers load module scripts and style sheets only with their own types (the
+            // explorer's tests put this server between Chromium and the log).
+            let content_type = match path.split(['?', '#']).next().unwrap_or("") {
+                "/" => "text/html; charset=utf-8",
+                p if p.ends_with(".js") => "text/javascript",
+                p if p.ends_with(".css") => "text/css",
+                _ => "application/octet-stream",
+            };
             let head = format!(
-                "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n",
+                "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nContent-Type: {content_type}\r\nConnection: close\r\n\r\n",
                 body.len()
             );
             let _ = stream.write_all(head.as_bytes());
