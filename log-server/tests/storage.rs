@@ -720,7 +720,19 @@ fn git_second_writer_is_locked_out() {
         other => panic!("expected Locked, got {other:?}"),
     }
     drop(storage);
-    GitStorage::open(&path).expect("open after the first writer is gone");
+    // The lock is an flock on a close-on-exec descriptor. Another test thread that is spawning a
+    // process holds a copy of every descriptor between its fork and its exec, so under load the
+    // lock can outlive the drop by that window: wait for it, boundedly.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match GitStorage::open(&path) {
+            Ok(_) => break,
+            Err(StorageError::Locked { .. }) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => panic!("open after the first writer is gone: {e:?}"),
+        }
+    }
 }
 
 #[test]
