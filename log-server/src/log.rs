@@ -1,9 +1,9 @@
 //! The log: both logs' state, the sequencer, publication, and loading, one concern per module.
 //!
-//! - [`state`]: the trees, entries, committed checkpoints and lookup indexes readers are served.
-//! - [`sequencer`]: batching, validation, the one durable commit per batch, acknowledgements.
-//! - [`publication`]: signed and witnessed checkpoints, channel files, the verifier-key file.
-//! - [`recovery`]: loading and verifying the branch head, rebuilding after a failed commit.
+//! - `log/state.rs`: the trees, entries, committed checkpoints and lookup indexes readers are served.
+//! - `log/sequencer.rs`: batching, validation, the one durable commit per batch, acknowledgements.
+//! - `log/publication.rs`: signed and witnessed checkpoints, channel files, the verifier-key file.
+//! - `log/recovery.rs`: loading and verifying the branch head, rebuilding after a failed commit.
 //!
 //! Invariants that span them (spec/git-layout.md, DESIGN.md "Git is storage and transport"):
 //! - Readers see only the *committed* prefix of each log (`committed` sizes and checkpoints that
