@@ -432,8 +432,9 @@ text_newtype! {
     /// bytes, starting with an ASCII letter or digit and continuing with ASCII letters,
     /// digits, `.`, `_`, `+` or `-`.
     ///
-    /// Versions are opaque and compared byte for byte: case is significant (real-world
-    /// versions use uppercase), and Cairn never orders versions.
+    /// Versions are compared byte for byte for equality: case is significant (real-world
+    /// versions use uppercase). Only `cairn update` orders them, by the rule of
+    /// [`crate::version_order`].
     Version
 }
 
