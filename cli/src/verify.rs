@@ -77,6 +77,16 @@ pub(crate) struct Expected {
     version: Option<Version>,
 }
 
+impl Expected {
+    /// A release of this name and version.
+    pub(crate) fn release(name: ReleaseName, version: Version) -> Expected {
+        Expected {
+            name: Some(name),
+            version: Some(version),
+        }
+    }
+}
+
 impl CheckOptions {
     /// Parses `--name` and `--version` and checks the option combination (exit 2 when they
     /// cannot be valid).
@@ -395,17 +405,13 @@ impl Run {
         Ok((cp, parsed.index, entry))
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn online(
+    /// The log's latest release checkpoint, verified (signature, witness quorum and
+    /// freshness, consistency with the stored one, the `--channel`s), with the stored one.
+    pub(crate) fn latest(
         &mut self,
         server: &LogServer,
-        hashed: &Hashed,
-        proof: Option<&ProofFile>,
-        expected: &Expected,
-        keys: &KeyState,
         checks: &CheckOptions,
-        pending: &mut Pending,
-    ) -> anyhow::Result<Verified> {
+    ) -> anyhow::Result<(Option<VerifiedCheckpoint>, VerifiedCheckpoint)> {
         let stored = self.stored_checkpoint()?;
         let what = "latest release checkpoint";
         let bytes = server.checkpoint(LogName::Releases)?;
@@ -447,6 +453,31 @@ impl Run {
             latest: &latest,
         };
         crate::channels::check_all(&checks.channels, &cx, &mut self.report)?;
+        Ok((stored, latest))
+    }
+
+    /// Step 1 alone (the key log), storing it when it grew.
+    pub(crate) fn key_state(&mut self, checks: &CheckOptions) -> anyhow::Result<KeyLog> {
+        let mut pending = Pending::default();
+        let keylog = self.key_log(checks.keylog.as_deref(), &mut pending)?;
+        if pending.keylog {
+            crate::keylog::store(&self.state, &self.trust, &keylog)?;
+        }
+        Ok(keylog)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn online(
+        &mut self,
+        server: &LogServer,
+        hashed: &Hashed,
+        proof: Option<&ProofFile>,
+        expected: &Expected,
+        keys: &KeyState,
+        checks: &CheckOptions,
+        pending: &mut Pending,
+    ) -> anyhow::Result<Verified> {
+        let (stored, latest) = self.latest(server, checks)?;
         let reader = server.hash_reader(LogName::Releases, head(&latest));
         let candidates: Vec<(u64, Vec<u8>)> = match proof {
             Some(proof) => {
