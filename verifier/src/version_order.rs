@@ -116,7 +116,7 @@ pub fn compare(a: &str, b: &str) -> Option<Ordering> {
 
 /// The newest of `candidates` (version, log index): by version when all are orderable, the
 /// later index breaking ties; by log index alone otherwise. `None` when there are none.
-pub fn newest<'a, V: AsRef<str>>(candidates: &'a [(V, u64)]) -> Option<&'a (V, u64)> {
+pub fn newest<V: AsRef<str>>(candidates: &[(V, u64)]) -> Option<&(V, u64)> {
     let parsed: Option<Vec<Parsed>> = candidates.iter().map(|(v, _)| parse(v.as_ref())).collect();
     match parsed {
         Some(parsed) => candidates
