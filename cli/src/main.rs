@@ -6,6 +6,7 @@ mod atomic_file;
 mod audit;
 mod channels;
 mod checkpoints;
+mod decompress;
 mod deprecate;
 mod deprecated;
 mod duration;
