@@ -36,6 +36,10 @@ pub(crate) struct InstallArgs {
     /// The artifact's `.tlog-proof` (default: SOURCE.tlog-proof if it exists).
     #[arg(long, value_name = "FILE.tlog-proof")]
     proof: Option<PathBuf>,
+    /// SOURCE is a zstd or xz image: install its decompressed content (to a file, sparse, or
+    /// to a block device, read back and verified); both digests must match the log.
+    #[arg(long)]
+    decompress: bool,
     #[command(flatten)]
     checks: CheckOptions,
     #[command(flatten)]
@@ -43,12 +47,12 @@ pub(crate) struct InstallArgs {
 }
 
 /// Longest wait for the download's headers or for any read of its body.
-const STALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+pub(crate) const STALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// The temporary file the signal handler must remove, if any.
 static TEMPORARY: Mutex<Option<PathBuf>> = Mutex::new(None);
 
-fn set_temporary(path: Option<PathBuf>) {
+pub(crate) fn set_temporary(path: Option<PathBuf>) {
     if let Ok(mut slot) = TEMPORARY.lock() {
         *slot = path;
     }
@@ -69,7 +73,7 @@ fn install_signal_handler() -> anyhow::Result<()> {
 }
 
 /// Clears the handler's path when the temporary file is gone (persisted or dropped).
-struct TemporaryGuard;
+pub(crate) struct TemporaryGuard;
 
 impl Drop for TemporaryGuard {
     fn drop(&mut self) {
@@ -77,7 +81,7 @@ impl Drop for TemporaryGuard {
     }
 }
 
-enum Source {
+pub(crate) enum Source {
     Url(reqwest::Url),
     Local(PathBuf),
 }
@@ -107,13 +111,15 @@ pub(crate) struct Target<'a> {
     pub(crate) proof: Option<&'a Path>,
     /// The checks.
     pub(crate) checks: &'a CheckOptions,
+    /// Install the decompressed content of a zstd or xz artifact.
+    pub(crate) decompress: bool,
 }
 
 /// The source, the destination's directory and file name, checked before the run starts.
-struct Prepared {
-    source: Source,
-    dir: PathBuf,
-    file_name: String,
+pub(crate) struct Prepared {
+    pub(crate) source: Source,
+    pub(crate) dir: PathBuf,
+    pub(crate) file_name: String,
 }
 
 fn prepare(target: &Target<'_>) -> anyhow::Result<Prepared> {
@@ -130,6 +136,14 @@ fn prepare(target: &Target<'_>) -> anyhow::Result<Prepared> {
         .ok_or_else(|| Failure::Usage(format!("--to {}: not a file path", target.to.display())))?
         .to_string_lossy()
         .into_owned();
+    if !target.decompress && is_block_device(target.to) {
+        return Err(Failure::Usage(format!(
+            "--to {} is a block device; flashing an image needs --decompress (a raw image can be \
+             installed to a file)",
+            target.to.display()
+        ))
+        .into());
+    }
     if target.to.is_dir() {
         return Err(Failure::Usage(format!(
             "--to {} is a directory; give the file's path",
@@ -157,6 +171,7 @@ pub(crate) fn run(args: &InstallArgs) -> anyhow::Result<()> {
         to: &args.to,
         proof: args.proof.as_deref(),
         checks: &args.checks,
+        decompress: args.decompress,
     };
     let prepared = prepare(&target)?;
     let mut run = Run::start(&args.client, &args.checks, Report::new(args.checks.verbose))
@@ -191,6 +206,9 @@ fn install(
     prepared: &Prepared,
     expected: &crate::verify::Expected,
 ) -> anyhow::Result<Verified> {
+    if args.decompress {
+        return crate::flash::install_decompressed(run, args, prepared, expected);
+    }
     let (source, dir, file_name) = (
         &prepared.source,
         prepared.dir.as_path(),
@@ -333,7 +351,7 @@ fn install(
 }
 
 /// The largest file size the proof's release entry names, if the proof holds a release.
-fn largest_logged_size(proof: &ProofFile) -> Option<u64> {
+pub(crate) fn largest_logged_size(proof: &ProofFile) -> Option<u64> {
     let parsed = cairn_verifier::tlog_proof::TlogProof::parse(&proof.bytes).ok()?;
     let note = cairn_verifier::note::Note::parse(parsed.extra.as_deref()?).ok()?;
     let release = cairn_verifier::entry::Release::parse(note.text()).ok()?;
@@ -346,11 +364,11 @@ fn largest_logged_size(proof: &ProofFile) -> Option<u64> {
 }
 
 /// `reader`, stopped one byte past `limit` so an oversized file is noticed without reading it all.
-fn capped<R: std::io::Read>(reader: R, limit: Option<u64>) -> std::io::Take<R> {
+pub(crate) fn capped<R: std::io::Read>(reader: R, limit: Option<u64>) -> std::io::Take<R> {
     reader.take(limit.map_or(u64::MAX, |l| l.saturating_add(1)))
 }
 
-fn too_large(source: &str, limit: u64, got: u64) -> Failure {
+pub(crate) fn too_large(source: &str, limit: u64, got: u64) -> Failure {
     Failure::Verification(format!(
         "{source} is larger ({got}+ bytes) than any file its log entry names (at most {limit} \
          bytes); the download was stopped"
@@ -358,7 +376,7 @@ fn too_large(source: &str, limit: u64, got: u64) -> Failure {
 }
 
 /// `URL.tlog-proof`, if the server has it (404: no proof; any other failure is an error).
-fn fetch_proof(
+pub(crate) fn fetch_proof(
     http: &reqwest::blocking::Client,
     url: &reqwest::Url,
 ) -> anyhow::Result<Option<ProofFile>> {
@@ -381,4 +399,10 @@ fn fetch_proof(
         source: proof_url.to_string(),
         bytes,
     }))
+}
+
+/// Whether `path` is a block device (a disk to flash).
+pub(crate) fn is_block_device(path: &Path) -> bool {
+    use std::os::unix::fs::FileTypeExt as _;
+    fs::metadata(path).is_ok_and(|m| m.file_type().is_block_device())
 }

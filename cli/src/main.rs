@@ -14,6 +14,7 @@ mod exit;
 mod fetch;
 #[cfg(test)]
 mod flag_rules;
+mod flash;
 mod hashing;
 mod install;
 mod key;

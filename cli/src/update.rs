@@ -47,6 +47,10 @@ pub(crate) struct UpdateArgs {
     /// Which artifact of the release, when it has more than one (its file name).
     #[arg(long, value_name = "NAME")]
     artifact: Option<String>,
+    /// The artifact is a zstd or xz image: install its decompressed content (as `install
+    /// --decompress`: to a file, sparse, or to a block device, read back and verified).
+    #[arg(long)]
+    decompress: bool,
     /// Print one JSON object with every check on stdout.
     #[arg(long)]
     json: bool,
@@ -315,6 +319,7 @@ fn update(
         to: &args.to,
         proof: None,
         checks: &check_options,
+        decompress: args.decompress,
     };
     let verified = install_target(run, &target, &expected)?;
     if verified.index != index {

@@ -36,6 +36,10 @@ pub(crate) struct VerifyArgs {
     /// The artifact's `.tlog-proof` (default: FILE.tlog-proof if it exists).
     #[arg(long, value_name = "FILE.tlog-proof")]
     proof: Option<PathBuf>,
+    /// FILE is a zstd or xz image: also decompress it (writing nothing) and check the
+    /// decompressed content's digest and size against the log.
+    #[arg(long)]
+    decompress: bool,
     #[command(flatten)]
     checks: CheckOptions,
     #[command(flatten)]
@@ -1085,6 +1089,16 @@ fn verify_file(run: &mut Run, args: &VerifyArgs, expected: &Expected) -> anyhow:
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    if args.decompress {
+        let shown = args.file.display().to_string();
+        let (_, streamed) =
+            crate::decompress::stream(file, &shown, total, None, None, &mut std::io::sink())
+                .map_err(|e| crate::flash::stream_failure(e, &shown))?;
+        crate::flash::report_hashes(&mut run.report, &shown, Some(&args.file), &streamed);
+        let verified = run.verify(&streamed.compressed, proof.as_ref(), expected, &args.checks)?;
+        crate::flash::check_decompressed(&mut run.report, &verified, &streamed.decompressed)?;
+        return Ok(verified);
+    }
     let hashed = hash_stream(file, total, &label, None)
         .with_context(|| format!("reading {}", args.file.display()))?;
     run.report.pass(
