@@ -46,7 +46,7 @@ pub(crate) struct UpdateArgs {
     to: PathBuf,
     /// Which artifact of the release, when it has more than one (its file name).
     #[arg(long, value_name = "NAME")]
-    artifact: Option<String>,
+    file_name: Option<String>,
     /// The artifact is a zstd or xz image: install its decompressed content (as `install
     /// --decompress`: to a file, sparse, or to a block device, read back and verified).
     #[arg(long)]
@@ -304,7 +304,7 @@ fn update(
         .ok_or_else(|| anyhow::anyhow!("release at index {index} vanished"))?;
     let release =
         release_of(&entry).ok_or_else(|| anyhow::anyhow!("entry {index} is not a release"))?;
-    let file = pick_artifact(&release, args.artifact.as_deref())?;
+    let file = pick_artifact(&release, args.file_name.as_deref())?;
     let source = source_for(&args.base, &file)?;
     let check_options = CheckOptions {
         version: Some(version.clone()),
@@ -558,7 +558,7 @@ fn pick_artifact(release: &Release, wanted: Option<&str>) -> anyhow::Result<Stri
     match wanted {
         Some(w) if names.contains(&w) => Ok(w.to_owned()),
         Some(w) => Err(Failure::Usage(format!(
-            "--artifact {w}: {} {} has no such artifact (it has {})",
+            "--file-name {w}: {} {} has no such artifact (it has {})",
             release.name(),
             release.version(),
             names.join(", ")
@@ -567,7 +567,7 @@ fn pick_artifact(release: &Release, wanted: Option<&str>) -> anyhow::Result<Stri
         None => match names.as_slice() {
             [one] => Ok((*one).to_owned()),
             _ => Err(Failure::Usage(format!(
-                "{} {} has {} artifacts ({}); choose one with --artifact NAME",
+                "{} {} has {} artifacts ({}); choose one with --file-name NAME",
                 release.name(),
                 release.version(),
                 names.len(),
