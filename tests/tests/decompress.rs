@@ -174,6 +174,22 @@ fn compressed_images_are_logged_installed_sparse_and_verified() {
     );
     // verify without --decompress still verifies the compressed file alone.
     assert_exit(&s.client.verify(&zst, &[]), 0, "verify");
+    // update --decompress: the release has two artifacts, so one is chosen by name.
+    let target = out_dir.join("updated.raw");
+    let to = target.display().to_string();
+    let base = s.files.url();
+    let args = ["example/img", "--base", base.as_str(), "--to", to.as_str(), "--decompress"];
+    let out = s.client.cairn(&["update"], &args);
+    assert_exit(&out, 2, "update without --file-name");
+    assert!(text(&out.stderr).contains("--file-name"), "{}", text(&out.stderr));
+    let mut args = args.to_vec();
+    args.extend(["--file-name", "img.raw.xz"]);
+    let out = s.client.cairn(&["update"], &args);
+    assert_exit(&out, 0, "update --decompress");
+    assert_eq!(sha256_file(&target), s.raw_digest);
+    let out = s.client.cairn(&["update"], &args);
+    assert_exit(&out, 0, "update --decompress again");
+    assert!(text(&out.stdout).starts_with("up to date:"), "{}", text(&out.stdout));
     let _ = &s.log;
 }
 
