@@ -85,9 +85,18 @@ struct Tee<R> {
     bar: ProgressBar,
 }
 
+/// A failure to read the source itself (the network or the disk), as opposed to data that
+/// does not decompress: carried inside the `std::io::Error` the decoder passes on.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct SourceError(std::io::Error);
+
 impl<R: Read> Read for Tee<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
+        let n = self
+            .inner
+            .read(buf)
+            .map_err(|e| std::io::Error::new(e.kind(), SourceError(e)))?;
         self.hasher.update(&buf[..n]);
         self.size += n as u64;
         self.bar.inc(n as u64);
@@ -444,6 +453,31 @@ mod tests {
             &mut std::io::sink(),
         );
         assert!(matches!(plain, Err(StreamError::UnknownFormat(_))));
+    }
+
+    #[test]
+    fn a_failing_source_is_told_apart_from_bad_data() {
+        struct Broken(Vec<u8>);
+        impl Read for Broken {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                if self.0.is_empty() {
+                    return Err(std::io::Error::other("connection reset"));
+                }
+                let n = buf.len().min(self.0.len()).min(100);
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0.drain(..n);
+                Ok(n)
+            }
+        }
+        let compressed = zstd::bulk::compress(&[5u8; 100_000], 3).expect("compress");
+        let half = compressed[..compressed.len() / 2].to_vec();
+        match stream(Broken(half), "t", None, None, None, &mut std::io::sink()) {
+            Err(StreamError::Io(e)) => assert!(
+                e.get_ref().is_some_and(|inner| inner.is::<SourceError>()),
+                "{e:?}"
+            ),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -94,6 +94,14 @@ pub(crate) fn stream_failure(e: StreamError, label: &str) -> anyhow::Error {
         ))
         .into(),
         StreamError::TooLarge { .. } => Failure::Verification(e.to_string()).into(),
+        // The network or the disk failed: an operational error, not a verdict on the data.
+        StreamError::Io(io)
+            if io
+                .get_ref()
+                .is_some_and(|inner| inner.is::<crate::decompress::SourceError>()) =>
+        {
+            anyhow::anyhow!("reading {label}: {io}")
+        }
         StreamError::Io(io)
             if io.kind() == std::io::ErrorKind::Other
                 || io.kind() == std::io::ErrorKind::InvalidData

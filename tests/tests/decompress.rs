@@ -178,10 +178,21 @@ fn compressed_images_are_logged_installed_sparse_and_verified() {
     let target = out_dir.join("updated.raw");
     let to = target.display().to_string();
     let base = s.files.url();
-    let args = ["example/img", "--base", base.as_str(), "--to", to.as_str(), "--decompress"];
+    let args = [
+        "example/img",
+        "--base",
+        base.as_str(),
+        "--to",
+        to.as_str(),
+        "--decompress",
+    ];
     let out = s.client.cairn(&["update"], &args);
     assert_exit(&out, 2, "update without --file-name");
-    assert!(text(&out.stderr).contains("--file-name"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("--file-name"),
+        "{}",
+        text(&out.stderr)
+    );
     let mut args = args.to_vec();
     args.extend(["--file-name", "img.raw.xz"]);
     let out = s.client.cairn(&["update"], &args);
@@ -189,7 +200,11 @@ fn compressed_images_are_logged_installed_sparse_and_verified() {
     assert_eq!(sha256_file(&target), s.raw_digest);
     let out = s.client.cairn(&["update"], &args);
     assert_exit(&out, 0, "update --decompress again");
-    assert!(text(&out.stdout).starts_with("up to date:"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).starts_with("up to date:"),
+        "{}",
+        text(&out.stdout)
+    );
     let _ = &s.log;
 }
 
