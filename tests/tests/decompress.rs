@@ -21,7 +21,7 @@ use cairn_verifier::tlog_proof::TlogProof;
 use client_support::*;
 
 /// Size of the test image: large zero runs between data regions. The 256 MiB case of the
-/// acceptance list is `big_image_round_trip` (ignored by default: it writes 1 GiB of temporary files).
+/// acceptance list is `big_image_round_trip` (ignored by default: it writes some 700 MiB of temporary files).
 const IMAGE_SIZE: usize = 48 << 20;
 
 /// A raw disk image: pseudo-random data regions (a boot area, scattered 64 KiB extents, a
@@ -383,7 +383,7 @@ fn flashing_a_loop_device_reads_back_or_zeroes_the_ends() {
 }
 
 #[test]
-#[ignore = "256 MiB image (about 10 s here, 1 GiB of temporary files): run with --ignored"]
+#[ignore = "256 MiB image (about 10 s here, some 700 MiB of temporary files): run with --ignored"]
 fn big_image_round_trip() {
     let s = setup(256 << 20);
     let target = s.client.dir.path().join("big.raw");
