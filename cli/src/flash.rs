@@ -333,8 +333,13 @@ fn flash_device(
     }
     let (input, total) = open_source(source, args.source, limit)?;
     let out_limit = Some(out_limit.map_or(device_size, |l| l.min(device_size)));
+    let written = std::cell::Cell::new(0u64);
     let outcome = (|| -> anyhow::Result<Verified> {
-        let (_, streamed) = stream(input, args.source, total, out_limit, out_limit, &mut device)
+        let mut sink = Counted {
+            file: &mut device,
+            written: &written,
+        };
+        let (_, streamed) = stream(input, args.source, total, out_limit, out_limit, &mut sink)
             .map_err(|e| stream_failure(e, args.source))?;
         device
             .sync_all()
@@ -388,6 +393,11 @@ fn flash_device(
             );
             Ok(verified)
         }
+        Err(e) if written.get() == 0 => {
+            let what = format!("nothing was written to {}", args.to.display());
+            run.report.fail("install", &what);
+            Err(e.context(what))
+        }
         Err(e) => {
             let zeroed = zero_ends(&mut device, device_size);
             let what = match zeroed {
@@ -406,6 +416,24 @@ fn flash_device(
             run.report.fail("install", &what);
             Err(e.context(what))
         }
+    }
+}
+
+/// A writer that counts what reached the device.
+struct Counted<'a> {
+    file: &'a mut fs::File,
+    written: &'a std::cell::Cell<u64>,
+}
+
+impl std::io::Write for Counted<'_> {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        let n = self.file.write(data)?;
+        self.written.set(self.written.get() + n as u64);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
     }
 }
 

@@ -347,6 +347,18 @@ fn flashing_a_loop_device_reads_back_or_zeroes_the_ends() {
     // Beyond the image the device keeps what it had.
     assert!(written[8 << 20..].iter().all(|&b| b == 0xaa));
 
+    // Not a compressed image: a usage error before anything is written; the device is intact.
+    std::fs::write(s.dist.join("plain.img"), b"not compressed\n").expect("plain");
+    let out = install(&s, &format!("{}/plain.img", s.files.url()), &device);
+    assert_exit(&out, 2, "flash a file that is not compressed");
+    assert!(
+        text(&out.stderr).contains("nothing was written"),
+        "{}",
+        text(&out.stderr)
+    );
+    let again = std::fs::read(&device).expect("read device");
+    assert_eq!(Sha256Digest::of(&again[..8 << 20]), s.raw_digest);
+
     // A compressed file whose content is not the logged one: refused, ends zeroed.
     lying_release(&s);
     let out = install(&s, &format!("{}/other.raw.zst", s.files.url()), &device);
