@@ -36,6 +36,10 @@ pub(crate) struct InstallArgs {
     /// The artifact's `.tlog-proof` (default: SOURCE.tlog-proof if it exists).
     #[arg(long, value_name = "FILE.tlog-proof")]
     proof: Option<PathBuf>,
+    /// SOURCE is a zstd or xz image: install its decompressed content (to a file, sparse, or
+    /// to a block device, read back and verified); both digests must match the log.
+    #[arg(long)]
+    decompress: bool,
     #[command(flatten)]
     checks: CheckOptions,
     #[command(flatten)]
@@ -43,12 +47,12 @@ pub(crate) struct InstallArgs {
 }
 
 /// Longest wait for the download's headers or for any read of its body.
-const STALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+pub(crate) const STALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// The temporary file the signal handler must remove, if any.
 static TEMPORARY: Mutex<Option<PathBuf>> = Mutex::new(None);
 
-fn set_temporary(path: Option<PathBuf>) {
+pub(crate) fn set_temporary(path: Option<PathBuf>) {
     if let Ok(mut slot) = TEMPORARY.lock() {
         *slot = path;
     }
@@ -69,7 +73,7 @@ fn install_signal_handler() -> anyhow::Result<()> {
 }
 
 /// Clears the handler's path when the temporary file is gone (persisted or dropped).
-struct TemporaryGuard;
+pub(crate) struct TemporaryGuard;
 
 impl Drop for TemporaryGuard {
     fn drop(&mut self) {
@@ -77,7 +81,7 @@ impl Drop for TemporaryGuard {
     }
 }
 
-enum Source {
+pub(crate) enum Source {
     Url(reqwest::Url),
     Local(PathBuf),
 }
@@ -97,37 +101,83 @@ fn parse_source(source: &str) -> anyhow::Result<Source> {
     Ok(Source::Local(PathBuf::from(source)))
 }
 
-/// Runs `cairn install`.
-pub(crate) fn run(args: &InstallArgs) -> anyhow::Result<()> {
-    let expected = args.checks.expected()?;
-    let source = parse_source(&args.source)?;
-    if args.checks.offline && matches!(source, Source::Url(_)) {
+/// What to install and where: the arguments of `cairn install`, also built by `cairn update`.
+pub(crate) struct Target<'a> {
+    /// An http(s) URL or a local path.
+    pub(crate) source: &'a str,
+    /// Where to install it.
+    pub(crate) to: &'a Path,
+    /// The `.tlog-proof` to use (default: SOURCE.tlog-proof if it exists).
+    pub(crate) proof: Option<&'a Path>,
+    /// The checks.
+    pub(crate) checks: &'a CheckOptions,
+    /// Install the decompressed content of a zstd or xz artifact.
+    pub(crate) decompress: bool,
+}
+
+/// The source, the destination's directory and file name, checked before the run starts.
+pub(crate) struct Prepared {
+    pub(crate) source: Source,
+    pub(crate) dir: PathBuf,
+    pub(crate) file_name: String,
+}
+
+fn prepare(target: &Target<'_>) -> anyhow::Result<Prepared> {
+    let source = parse_source(target.source)?;
+    if target.checks.offline && matches!(source, Source::Url(_)) {
         return Err(Failure::Usage(
             "--offline allows no network access; SOURCE must be a local path".to_owned(),
         )
         .into());
     }
-    let file_name = args
+    let file_name = target
         .to
         .file_name()
-        .ok_or_else(|| Failure::Usage(format!("--to {}: not a file path", args.to.display())))?
+        .ok_or_else(|| Failure::Usage(format!("--to {}: not a file path", target.to.display())))?
         .to_string_lossy()
         .into_owned();
-    if args.to.is_dir() {
+    if !target.decompress && is_block_device(target.to) {
         return Err(Failure::Usage(format!(
-            "--to {} is a directory; give the file's path",
-            args.to.display()
+            "--to {} is a block device; flashing an image needs --decompress (a raw image can be \
+             installed to a file)",
+            target.to.display()
         ))
         .into());
     }
-    let dir = match args.to.parent() {
+    if target.to.is_dir() {
+        return Err(Failure::Usage(format!(
+            "--to {} is a directory; give the file's path",
+            target.to.display()
+        ))
+        .into());
+    }
+    let dir = match target.to.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
+    Ok(Prepared {
+        source,
+        dir,
+        file_name,
+    })
+}
+
+/// Runs `cairn install`.
+pub(crate) fn run(args: &InstallArgs) -> anyhow::Result<()> {
+    let expected = args.checks.expected()?;
+    let source = args.source.as_str();
+    let target = Target {
+        source,
+        to: &args.to,
+        proof: args.proof.as_deref(),
+        checks: &args.checks,
+        decompress: args.decompress,
+    };
+    let prepared = prepare(&target)?;
     let mut run = Run::start(&args.client, &args.checks, Report::new(args.checks.verbose))
         .inspect_err(|e| print_start_failure(e, &args.checks))?;
     install_signal_handler()?;
-    let result = install(&mut run, args, &source, &dir, &file_name, &expected);
+    let result = install(&mut run, &target, &prepared, &expected);
     print_outcome(
         &run.report,
         &result,
@@ -138,14 +188,32 @@ pub(crate) fn run(args: &InstallArgs) -> anyhow::Result<()> {
     result.map(|_| ())
 }
 
-fn install(
+/// Installs `target` within a run that already started (`cairn update`): download, verify,
+/// rename, exactly as `cairn install`. Sets the interrupt handler, so call it once.
+pub(crate) fn install_target(
     run: &mut Run,
-    args: &InstallArgs,
-    source: &Source,
-    dir: &Path,
-    file_name: &str,
+    target: &Target<'_>,
     expected: &crate::verify::Expected,
 ) -> anyhow::Result<Verified> {
+    let prepared = prepare(target)?;
+    install_signal_handler()?;
+    install(run, target, &prepared, expected)
+}
+
+fn install(
+    run: &mut Run,
+    args: &Target<'_>,
+    prepared: &Prepared,
+    expected: &crate::verify::Expected,
+) -> anyhow::Result<Verified> {
+    if args.decompress {
+        return crate::flash::install_decompressed(run, args, prepared, expected);
+    }
+    let (source, dir, file_name) = (
+        &prepared.source,
+        prepared.dir.as_path(),
+        &prepared.file_name,
+    );
     // The guard is dropped after the temporary file (reverse order), so the signal handler
     // never points at a path that was reused. After the rename the temporary path no longer
     // exists, so a late signal removes nothing.
@@ -160,7 +228,7 @@ fn install(
     // The proof comes first: the entry it carries names every file of the release with its
     // size, so the download is stopped as soon as it is larger than any of them (a hostile
     // or broken server cannot fill the disk before verification refuses the file).
-    let proof = match &args.proof {
+    let proof = match args.proof {
         Some(p) => Some(
             read_proof(p)?
                 .ok_or_else(|| Failure::Usage(format!("--proof {}: no such file", p.display())))?,
@@ -189,7 +257,7 @@ fn install(
             if let (Some(total), Some(limit)) = (total, limit)
                 && total > limit
             {
-                return Err(too_large(&args.source, limit, total).into());
+                return Err(too_large(args.source, limit, total).into());
             }
             let hashed = hash_stream(
                 capped(response, limit),
@@ -224,7 +292,7 @@ fn install(
     if let Some(limit) = limit
         && hashed.size > limit
     {
-        return Err(too_large(&args.source, limit, hashed.size).into());
+        return Err(too_large(args.source, limit, hashed.size).into());
     }
     temporary
         .as_file()
@@ -258,13 +326,13 @@ fn install(
             ),
         );
     }
-    let verified = run.verify(&hashed, proof.as_ref(), expected, &args.checks)?;
+    let verified = run.verify(&hashed, proof.as_ref(), expected, args.checks)?;
 
     // Every check passed: give the file the destination's permission bits (or 0644) and
     // rename it. Never setuid, setgid or sticky: a verified file gains no privilege from
     // what it replaces. The destination itself is looked at, not what a symlink there
     // points to (the rename replaces the link, so its target's mode is not the file's).
-    let mode = fs::symlink_metadata(&args.to)
+    let mode = fs::symlink_metadata(args.to)
         .ok()
         .filter(fs::Metadata::is_file)
         .map_or(0o644, |m| m.permissions().mode() & 0o777);
@@ -273,7 +341,7 @@ fn install(
         .set_permissions(fs::Permissions::from_mode(mode))
         .context("setting the installed file's mode")?;
     temporary
-        .persist(&args.to)
+        .persist(args.to)
         .map_err(|e| e.error)
         .with_context(|| format!("renaming into {}", args.to.display()))?;
     sync_dir(dir);
@@ -283,7 +351,7 @@ fn install(
 }
 
 /// The largest file size the proof's release entry names, if the proof holds a release.
-fn largest_logged_size(proof: &ProofFile) -> Option<u64> {
+pub(crate) fn largest_logged_size(proof: &ProofFile) -> Option<u64> {
     let parsed = cairn_verifier::tlog_proof::TlogProof::parse(&proof.bytes).ok()?;
     let note = cairn_verifier::note::Note::parse(parsed.extra.as_deref()?).ok()?;
     let release = cairn_verifier::entry::Release::parse(note.text()).ok()?;
@@ -296,11 +364,11 @@ fn largest_logged_size(proof: &ProofFile) -> Option<u64> {
 }
 
 /// `reader`, stopped one byte past `limit` so an oversized file is noticed without reading it all.
-fn capped<R: std::io::Read>(reader: R, limit: Option<u64>) -> std::io::Take<R> {
+pub(crate) fn capped<R: std::io::Read>(reader: R, limit: Option<u64>) -> std::io::Take<R> {
     reader.take(limit.map_or(u64::MAX, |l| l.saturating_add(1)))
 }
 
-fn too_large(source: &str, limit: u64, got: u64) -> Failure {
+pub(crate) fn too_large(source: &str, limit: u64, got: u64) -> Failure {
     Failure::Verification(format!(
         "{source} is larger ({got}+ bytes) than any file its log entry names (at most {limit} \
          bytes); the download was stopped"
@@ -308,7 +376,7 @@ fn too_large(source: &str, limit: u64, got: u64) -> Failure {
 }
 
 /// `URL.tlog-proof`, if the server has it (404: no proof; any other failure is an error).
-fn fetch_proof(
+pub(crate) fn fetch_proof(
     http: &reqwest::blocking::Client,
     url: &reqwest::Url,
 ) -> anyhow::Result<Option<ProofFile>> {
@@ -331,4 +399,10 @@ fn fetch_proof(
         source: proof_url.to_string(),
         bytes,
     }))
+}
+
+/// Whether `path` is a block device (a disk to flash).
+pub(crate) fn is_block_device(path: &Path) -> bool {
+    use std::os::unix::fs::FileTypeExt as _;
+    fs::metadata(path).is_ok_and(|m| m.file_type().is_block_device())
 }

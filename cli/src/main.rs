@@ -6,6 +6,7 @@ mod atomic_file;
 mod audit;
 mod channels;
 mod checkpoints;
+mod decompress;
 mod deprecate;
 mod deprecated;
 mod duration;
@@ -13,6 +14,7 @@ mod exit;
 mod fetch;
 #[cfg(test)]
 mod flag_rules;
+mod flash;
 mod hashing;
 mod install;
 mod key;
@@ -30,6 +32,7 @@ mod sigstore;
 mod state;
 mod status;
 mod trust;
+mod update;
 mod verify;
 mod vkey;
 mod witness;
@@ -70,6 +73,8 @@ enum Command {
     Verify(verify::VerifyArgs),
     /// Download or copy an artifact, verify it, and only then move it into place.
     Install(install::InstallArgs),
+    /// Install the newest valid release of a name, verified; "up to date" when there is none.
+    Update(update::UpdateArgs),
     /// The client's copy of the key log: `sync`, `export`.
     Keylog(keylog::KeylogArgs),
     /// Follow the log, verify every entry and checkpoint, and alert (JSON lines on stdout).
@@ -107,6 +112,7 @@ fn main() -> ExitCode {
         Command::Trust(args) => trust::run(&args),
         Command::Verify(args) => verify::run(&args),
         Command::Install(args) => install::run(&args),
+        Command::Update(args) => update::run(&args),
         Command::Keylog(args) => keylog::run(&args),
         Command::Monitor(args) => monitor::run(&args),
         Command::Mirror(args) => mirror::run(&args),

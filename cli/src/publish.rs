@@ -7,12 +7,15 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use cairn_verifier::entry::{FileName, FileRef, Release, ReleaseName, Sha256Digest, Version};
+use cairn_verifier::entry::{
+    Decompressed, FileName, FileRef, Release, ReleaseName, Sha256Digest, Version,
+};
 use cairn_verifier::note::Note;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use sha2::{Digest as _, Sha256};
 
 use crate::atomic_file::{self, Existing};
+use crate::decompress::Format;
 use crate::exit::Failure;
 use crate::key_files::{LogKey, load_key};
 use crate::log_client::{self, LogClient, LogName, Logged};
@@ -67,6 +70,8 @@ struct Item {
     proof_path: PathBuf,
     manifest: bool,
     digest: Option<(Sha256Digest, u64)>,
+    /// For a zstd- or xz-compressed artifact: the decompressed content's digest and size.
+    decompressed: Option<Decompressed>,
 }
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
@@ -86,7 +91,22 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     let client = LogClient::new(&args.log)?;
     let log_key = args.log_key.as_deref().map(LogKey::parse).transpose()?;
     for item in &mut items {
-        item.digest = Some(hash_file(&item.path)?);
+        // A compressed image also gets its decompressed content's digest (one pass: the
+        // compressed bytes are hashed as they are decompressed).
+        let format = if item.manifest {
+            None
+        } else {
+            Format::of_file(&item.path)
+                .with_context(|| format!("cannot read {}", item.path.display()))?
+        };
+        match format {
+            Some(_) => {
+                let (digest, decompressed) = hash_compressed(&item.path)?;
+                item.digest = Some(digest);
+                item.decompressed = Some(decompressed);
+            }
+            None => item.digest = Some(hash_file(&item.path)?),
+        }
     }
     let file_ref = |item: &Item| {
         item.digest.map(|(digest, size)| FileRef {
@@ -105,7 +125,14 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         .filter(|i| i.manifest)
         .filter_map(file_ref)
         .collect();
-    let release = Release::new(name, version, artifacts, manifests).map_err(usage)?;
+    let mut release = Release::new(name, version, artifacts, manifests).map_err(usage)?;
+    for item in &items {
+        if let Some(d) = item.decompressed {
+            release = release
+                .with_decompressed(&item.file_name, d)
+                .map_err(usage)?;
+        }
+    }
     let note = Note::sign(&release.to_text(), &[&signer])
         .map_err(|e| usage(format!("the release statement cannot be signed: {e}")))?;
     let entry = note.to_bytes();
@@ -169,6 +196,7 @@ fn item(path: &Path, manifest: bool, force: bool) -> anyhow::Result<Item> {
         proof_path,
         manifest,
         digest: None,
+        decompressed: None,
     })
 }
 
@@ -208,6 +236,29 @@ fn hash_file(path: &Path) -> anyhow::Result<(Sha256Digest, u64)> {
     Ok((Sha256Digest::from_bytes(hasher.finalize().into()), size))
 }
 
+/// Digest and size of a compressed file and of its decompressed content, in one pass.
+fn hash_compressed(path: &Path) -> anyhow::Result<((Sha256Digest, u64), Decompressed)> {
+    let file = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let total = file.metadata().ok().map(|m| m.len());
+    let shown = path.display().to_string();
+    let (_, streamed) =
+        crate::decompress::stream(file, &shown, total, None, None, &mut std::io::sink()).map_err(
+            |e| {
+                anyhow::Error::new(Failure::Usage(format!(
+                    "{shown} starts like a compressed image but does not decompress: {e}; publish \
+             only intact images"
+                )))
+            },
+        )?;
+    Ok((
+        (streamed.compressed.digest, streamed.compressed.size),
+        Decompressed {
+            digest: streamed.decompressed.digest,
+            size: streamed.decompressed.size,
+        },
+    ))
+}
+
 fn summary(json: bool, release: &Release, items: &[Item], logged: &Logged) {
     let path_of = |f: &FileRef| {
         items
@@ -227,13 +278,20 @@ fn summary(json: bool, release: &Release, items: &[Item], logged: &Logged) {
             list.iter()
                 .map(|f| {
                     let (path, proof) = path_of(f);
-                    serde_json::json!({
+                    let mut v = serde_json::json!({
                         "file_name": f.file_name.as_str(),
                         "path": path,
                         "digest": f.digest.to_string(),
                         "size": f.size,
                         "proof": proof,
-                    })
+                    });
+                    if let Some(d) = release.decompressed(&f.file_name) {
+                        v["decompressed"] = serde_json::json!({
+                            "digest": d.digest.to_string(),
+                            "size": d.size,
+                        });
+                    }
+                    v
                 })
                 .collect()
         };
@@ -267,6 +325,9 @@ fn summary(json: bool, release: &Release, items: &[Item], logged: &Logged) {
                     "  {kind} {} {} {} -> {proof}",
                     f.digest, f.size, f.file_name
                 );
+                if let Some(d) = release.decompressed(&f.file_name) {
+                    println!("    decompressed {} {}", d.digest, d.size);
+                }
             }
         }
     }

@@ -36,6 +36,10 @@ pub(crate) struct VerifyArgs {
     /// The artifact's `.tlog-proof` (default: FILE.tlog-proof if it exists).
     #[arg(long, value_name = "FILE.tlog-proof")]
     proof: Option<PathBuf>,
+    /// FILE is a zstd or xz image: also decompress it (writing nothing) and check the
+    /// decompressed content's digest and size against the log.
+    #[arg(long)]
+    decompress: bool,
     #[command(flatten)]
     checks: CheckOptions,
     #[command(flatten)]
@@ -75,6 +79,16 @@ pub(crate) struct CheckOptions {
 pub(crate) struct Expected {
     name: Option<ReleaseName>,
     version: Option<Version>,
+}
+
+impl Expected {
+    /// A release of this name and version.
+    pub(crate) fn release(name: ReleaseName, version: Version) -> Expected {
+        Expected {
+            name: Some(name),
+            version: Some(version),
+        }
+    }
 }
 
 impl CheckOptions {
@@ -395,17 +409,13 @@ impl Run {
         Ok((cp, parsed.index, entry))
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn online(
+    /// The log's latest release checkpoint, verified (signature, witness quorum and
+    /// freshness, consistency with the stored one, the `--channel`s), with the stored one.
+    pub(crate) fn latest(
         &mut self,
         server: &LogServer,
-        hashed: &Hashed,
-        proof: Option<&ProofFile>,
-        expected: &Expected,
-        keys: &KeyState,
         checks: &CheckOptions,
-        pending: &mut Pending,
-    ) -> anyhow::Result<Verified> {
+    ) -> anyhow::Result<(Option<VerifiedCheckpoint>, VerifiedCheckpoint)> {
         let stored = self.stored_checkpoint()?;
         let what = "latest release checkpoint";
         let bytes = server.checkpoint(LogName::Releases)?;
@@ -447,6 +457,31 @@ impl Run {
             latest: &latest,
         };
         crate::channels::check_all(&checks.channels, &cx, &mut self.report)?;
+        Ok((stored, latest))
+    }
+
+    /// Step 1 alone (the key log), storing it when it grew.
+    pub(crate) fn key_state(&mut self, checks: &CheckOptions) -> anyhow::Result<KeyLog> {
+        let mut pending = Pending::default();
+        let keylog = self.key_log(checks.keylog.as_deref(), &mut pending)?;
+        if pending.keylog {
+            crate::keylog::store(&self.state, &self.trust, &keylog)?;
+        }
+        Ok(keylog)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn online(
+        &mut self,
+        server: &LogServer,
+        hashed: &Hashed,
+        proof: Option<&ProofFile>,
+        expected: &Expected,
+        keys: &KeyState,
+        checks: &CheckOptions,
+        pending: &mut Pending,
+    ) -> anyhow::Result<Verified> {
+        let (stored, latest) = self.latest(server, checks)?;
         let reader = server.hash_reader(LogName::Releases, head(&latest));
         let candidates: Vec<(u64, Vec<u8>)> = match proof {
             Some(proof) => {
@@ -1054,6 +1089,16 @@ fn verify_file(run: &mut Run, args: &VerifyArgs, expected: &Expected) -> anyhow:
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    if args.decompress {
+        let shown = args.file.display().to_string();
+        let (_, streamed) =
+            crate::decompress::stream(file, &shown, total, None, None, &mut std::io::sink())
+                .map_err(|e| crate::flash::stream_failure(e, &shown))?;
+        crate::flash::report_hashes(&mut run.report, &shown, Some(&args.file), &streamed);
+        let verified = run.verify(&streamed.compressed, proof.as_ref(), expected, &args.checks)?;
+        crate::flash::check_decompressed(&mut run.report, &verified, &streamed.decompressed)?;
+        return Ok(verified);
+    }
     let hashed = hash_stream(file, total, &label, None)
         .with_context(|| format!("reading {}", args.file.display()))?;
     run.report.pass(

@@ -55,8 +55,9 @@ pub const MAX_REASON_SIZE: usize = 256;
 /// Longest advisory identifier, in bytes.
 pub const MAX_ADVISORY_SIZE: usize = 128;
 
-/// Most lines any entry can have: a release with every repeatable line at its cap.
-const MAX_ENTRY_LINES: usize = 3 + MAX_ARTIFACTS + MAX_MANIFESTS;
+/// Most lines any entry can have: a release with every repeatable line at its cap (each
+/// artifact followed by its `decompressed` line).
+const MAX_ENTRY_LINES: usize = 3 + 2 * MAX_ARTIFACTS + MAX_MANIFESTS;
 
 /// Values quoted in errors are cut to this many characters so an error never echoes a whole
 /// hostile line.
@@ -218,6 +219,12 @@ pub enum EntryError {
         line: usize,
         /// The key (`artifact` or `manifest`).
         key: &'static str,
+    },
+    /// A `decompressed` value is not `sha256:<hex> <size>`.
+    #[error("line {line}: decompressed value must be `sha256:<hex> <size>`")]
+    MalformedDecompressedLine {
+        /// 1-based line number.
+        line: usize,
     },
     /// Two files of one release have names equal when ASCII case is ignored.
     #[error("file name {name:?} appears twice (file names are compared ignoring ASCII case)")]
@@ -432,8 +439,9 @@ text_newtype! {
     /// bytes, starting with an ASCII letter or digit and continuing with ASCII letters,
     /// digits, `.`, `_`, `+` or `-`.
     ///
-    /// Versions are opaque and compared byte for byte: case is significant (real-world
-    /// versions use uppercase), and Cairn never orders versions.
+    /// Versions are compared byte for byte for equality: case is significant (real-world
+    /// versions use uppercase). Only `cairn update` orders them, by the rule of
+    /// [`crate::version_order`].
     Version
 }
 
@@ -820,6 +828,31 @@ impl FileRef {
     }
 }
 
+/// What a compressed artifact (zstd or xz) decompresses to: the `decompressed
+/// sha256:<hex> <size>` line that follows its `artifact` line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Decompressed {
+    /// SHA-256 of the decompressed content.
+    pub digest: Sha256Digest,
+    /// Size of the decompressed content in bytes.
+    pub size: u64,
+}
+
+impl Decompressed {
+    fn parse(line: &Line<'_>) -> Result<Decompressed, EntryError> {
+        let Some((digest, size)) = line.value.split_once(' ') else {
+            return Err(EntryError::MalformedDecompressedLine { line: line.no });
+        };
+        if size.contains(' ') {
+            return Err(EntryError::MalformedDecompressedLine { line: line.no });
+        }
+        Ok(Decompressed {
+            digest: Sha256Digest::parse(digest)?,
+            size: parse_decimal("size", size)?,
+        })
+    }
+}
+
 /// A release statement (`cairn/release/v1`): which files make up one version of one named
 /// release. Always valid: built by [`Release::new`] or [`Release::parse`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -828,6 +861,8 @@ pub struct Release {
     version: Version,
     artifacts: Vec<FileRef>,
     manifests: Vec<FileRef>,
+    /// The `decompressed` lines, by artifact file name (ascending; a subset of the artifacts).
+    decompressed: Vec<(FileName, Decompressed)>,
 }
 
 impl Release {
@@ -863,24 +898,77 @@ impl Release {
             version,
             artifacts,
             manifests,
+            decompressed: Vec::new(),
         })
+    }
+
+    /// Records what the artifact `file_name` decompresses to (its `decompressed` line).
+    /// Refused when the release has no artifact of that name.
+    pub fn with_decompressed(
+        mut self,
+        file_name: &FileName,
+        decompressed: Decompressed,
+    ) -> Result<Release, EntryError> {
+        if !self.artifacts.iter().any(|a| &a.file_name == file_name) {
+            return Err(EntryError::MissingKey { key: "artifact" });
+        }
+        match self
+            .decompressed
+            .binary_search_by(|(name, _)| name.cmp(file_name))
+        {
+            Ok(at) => self.decompressed[at].1 = decompressed,
+            Err(at) => self
+                .decompressed
+                .insert(at, (file_name.clone(), decompressed)),
+        }
+        Ok(self)
     }
 
     /// Parses a release statement from a note's text.
     pub fn parse(text: &str) -> Result<Release, EntryError> {
-        let (type_line, lines) = split_lines(text)?;
+        let (type_line, all_lines) = split_lines(text)?;
         expect_type(type_line, RELEASE_TYPE)?;
+        // A `decompressed` line belongs to the `artifact` line right before it; the fixed
+        // order is checked on the other lines.
+        let mut lines = Vec::with_capacity(all_lines.len());
+        let mut decompressed_lines: Vec<(usize, Line<'_>)> = Vec::new();
+        for (i, line) in all_lines.iter().enumerate() {
+            if line.key != "decompressed" {
+                lines.push(*line);
+                continue;
+            }
+            match i.checked_sub(1).map(|p| all_lines[p].key) {
+                Some("artifact") => decompressed_lines.push((all_lines[i - 1].no, *line)),
+                _ => {
+                    return Err(EntryError::OutOfOrder {
+                        line: line.no,
+                        key: "decompressed",
+                    });
+                }
+            }
+        }
         let groups = group(&lines, RELEASE_SLOTS, RELEASE_KEYS, "release")?;
         let name = ReleaseName::new(groups[0][0].value)?;
         let version = Version::new(groups[1][0].value)?;
         let artifacts = parse_files(groups[2], "artifact")?;
         let manifests = parse_files(groups[3], "manifest")?;
         check_unique_file_names(&artifacts, &manifests)?;
+        let mut decompressed = Vec::with_capacity(decompressed_lines.len());
+        for (artifact_line, line) in decompressed_lines {
+            let at = groups[2].iter().position(|l| l.no == artifact_line).ok_or(
+                EntryError::OutOfOrder {
+                    line: line.no,
+                    key: "decompressed",
+                },
+            )?;
+            decompressed.push((artifacts[at].file_name.clone(), Decompressed::parse(&line)?));
+        }
         Ok(Release {
             name,
             version,
             artifacts,
             manifests,
+            decompressed,
         })
     }
 
@@ -894,9 +982,22 @@ impl Release {
             for f in files {
                 // Writing to a String cannot fail.
                 let _ = writeln!(out, "{key} {} {} {}", f.digest, f.size, f.file_name);
+                if key == "artifact"
+                    && let Some(d) = self.decompressed(&f.file_name)
+                {
+                    let _ = writeln!(out, "decompressed {} {}", d.digest, d.size);
+                }
             }
         }
         out
+    }
+
+    /// What the artifact `file_name` decompresses to, if its entry says (a compressed image).
+    pub fn decompressed(&self, file_name: &FileName) -> Option<&Decompressed> {
+        self.decompressed
+            .binary_search_by(|(name, _)| name.cmp(file_name))
+            .ok()
+            .map(|at| &self.decompressed[at].1)
     }
 
     /// The release name.
@@ -1635,6 +1736,58 @@ mod tests {
             digest(2),
             digest(3)
         )
+    }
+
+    #[test]
+    fn decompressed_lines_belong_to_their_artifact() {
+        let d = |b: u8, size: u64| Decompressed {
+            digest: digest(b),
+            size,
+        };
+        let built = Release::new(
+            ReleaseName::new("example/os").expect("name"),
+            Version::new("1.0").expect("version"),
+            vec![
+                file(2, 10, "b.raw.zst"),
+                file(1, 20, "a.raw.xz"),
+                file(4, 5, "c.txt"),
+            ],
+            vec![file(3, 7, "sbom.json")],
+        )
+        .expect("builds")
+        .with_decompressed(&FileName::new("b.raw.zst").expect("name"), d(5, 4096))
+        .expect("b")
+        .with_decompressed(&FileName::new("a.raw.xz").expect("name"), d(6, 8192))
+        .expect("a");
+        let text = built.to_text();
+        assert_eq!(
+            text,
+            format!(
+                "cairn/release/v1\nname example/os\nversion 1.0\n\
+                 artifact {} 20 a.raw.xz\ndecompressed {} 8192\n\
+                 artifact {} 10 b.raw.zst\ndecompressed {} 4096\n\
+                 artifact {} 5 c.txt\nmanifest {} 7 sbom.json\n",
+                digest(1),
+                digest(6),
+                digest(2),
+                digest(5),
+                digest(4),
+                digest(3)
+            )
+        );
+        let parsed = Release::parse(&text).expect("parses");
+        assert_eq!(parsed, built);
+        let name = |n: &str| FileName::new(n).expect("name");
+        assert_eq!(parsed.decompressed(&name("a.raw.xz")), Some(&d(6, 8192)));
+        assert_eq!(parsed.decompressed(&name("b.raw.zst")), Some(&d(5, 4096)));
+        assert_eq!(parsed.decompressed(&name("c.txt")), None);
+        // Only an artifact of the release can have one.
+        assert!(
+            parsed
+                .clone()
+                .with_decompressed(&name("sbom.json"), d(1, 1))
+                .is_err()
+        );
     }
 
     #[test]

@@ -52,6 +52,7 @@ pub mod security;
 pub mod signer;
 pub mod tile;
 pub mod tlog_proof;
+pub mod version_order;
 pub mod witness;
 
 pub use checkpoint::{Checkpoint, VerifiedCheckpoint};

@@ -1,0 +1,500 @@
+//! Compressed images (zstd, xz): format detection by magic bytes, and the streaming pipeline
+//! of `install --decompress` / `verify --decompress`: read, hash the compressed bytes,
+//! decompress, hash the decompressed bytes, write.
+//!
+//! Two threads: one reads, hashes and decompresses into 1 MiB buffers; the caller's thread
+//! hashes each decompressed buffer and writes it. A run costs about the larger of the two,
+//! not their sum, so flashing an image verified costs about what decompressing it does.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Seek as _, SeekFrom, Write};
+use std::path::Path;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use cairn_verifier::entry::Sha256Digest;
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use sha2::{Digest as _, Sha256};
+
+use crate::hashing::Hashed;
+
+/// A compression format Cairn decompresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Format {
+    /// Zstandard (RFC 8878): frame magic `28 b5 2f fd`.
+    Zstd,
+    /// xz: stream header magic `fd 37 7a 58 5a 00`.
+    Xz,
+}
+
+impl Format {
+    /// The format whose magic bytes `head` starts with.
+    pub(crate) fn detect(head: &[u8]) -> Option<Format> {
+        if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            Some(Format::Zstd)
+        } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0x00]) {
+            Some(Format::Xz)
+        } else {
+            None
+        }
+    }
+
+    /// The format of the file at `path`, from its first bytes.
+    pub(crate) fn of_file(path: &Path) -> std::io::Result<Option<Format>> {
+        let mut head = [0u8; 6];
+        let mut file = File::open(path)?;
+        let mut got = 0;
+        while got < head.len() {
+            match file.read(&mut head[got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Format::detect(&head[..got]))
+    }
+
+    /// `zstd` or `xz`.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Format::Zstd => "zstd",
+            Format::Xz => "xz",
+        }
+    }
+}
+
+/// A decoder of `format` over `input`. zstd accepts concatenated frames and windows up to
+/// zstd's default limit (128 MiB; `zstd --long=31` images need `--long` to decompress with
+/// the zstd tool too); xz accepts concatenated streams.
+fn decoder<'a, R: BufRead + Send + 'a>(
+    format: Format,
+    input: R,
+) -> std::io::Result<Box<dyn Read + Send + 'a>> {
+    Ok(match format {
+        Format::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(input)?),
+        Format::Xz => Box::new(liblzma::read::XzDecoder::new_multi_decoder(input)),
+    })
+}
+
+/// Hashes and counts what is read through it.
+struct Tee<R> {
+    inner: R,
+    hasher: Sha256,
+    size: u64,
+    bar: ProgressBar,
+}
+
+/// A failure to read the source itself (the network or the disk), as opposed to data that
+/// does not decompress: carried inside the `std::io::Error` the decoder passes on.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct SourceError(std::io::Error);
+
+impl<R: Read> Read for Tee<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self
+            .inner
+            .read(buf)
+            .map_err(|e| std::io::Error::new(e.kind(), SourceError(e)))?;
+        self.hasher.update(&buf[..n]);
+        self.size += n as u64;
+        self.bar.inc(n as u64);
+        Ok(n)
+    }
+}
+
+/// The digests and sizes of both sides of a decompression.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Streamed {
+    /// The compressed bytes (what the artifact line names).
+    pub(crate) compressed: Hashed,
+    /// The decompressed bytes (what the `decompressed` line names).
+    pub(crate) decompressed: Hashed,
+}
+
+/// Why a stream was stopped.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum StreamError {
+    /// Not a format Cairn decompresses.
+    #[error("{0} is neither zstd nor xz data (no zstd or xz magic bytes at its start)")]
+    UnknownFormat(String),
+    /// The decompressed content grew past the logged size.
+    #[error("{what} decompresses to more than the {limit} bytes its log entry names; stopped")]
+    TooLarge {
+        /// The source, for the message.
+        what: String,
+        /// The logged size.
+        limit: u64,
+    },
+    /// Reading, decompressing or writing failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+fn bar(multi: &MultiProgress, total: Option<u64>, label: String) -> ProgressBar {
+    let bar = match total {
+        Some(t) => ProgressBar::new(t),
+        None => ProgressBar::no_length(),
+    };
+    let template = if total.is_some() {
+        "{msg:>14} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}"
+    } else {
+        "{msg:>14} {bytes} {bytes_per_sec}"
+    };
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(label);
+    let bar = multi.add(bar);
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}
+
+/// Inputs at least this large (or of unknown size) get progress bars.
+const PROGRESS_THRESHOLD: u64 = 64 << 20;
+/// Decompressed buffer size.
+const BUFFER_SIZE: usize = 1 << 20;
+/// Buffers in flight between the decompressing thread and the writer.
+const BUFFERS: usize = 4;
+
+/// Streams `input` (`what`, for messages; `total` its size if known) through its decoder into
+/// `sink`, hashing both sides. Stops with [`StreamError::TooLarge`] once the decompressed
+/// content passes `limit` (the logged size), so a decompression bomb fills nothing.
+pub(crate) fn stream<R: Read + Send>(
+    input: R,
+    what: &str,
+    total: Option<u64>,
+    decompressed_total: Option<u64>,
+    limit: Option<u64>,
+    sink: &mut dyn Write,
+) -> Result<(Format, Streamed), StreamError> {
+    let mut input = BufReader::with_capacity(1 << 20, input);
+    let format = Format::detect(input.fill_buf()?)
+        .ok_or_else(|| StreamError::UnknownFormat(what.to_owned()))?;
+    let show = total.is_none_or(|t| t >= PROGRESS_THRESHOLD)
+        || decompressed_total.is_some_and(|t| t >= PROGRESS_THRESHOLD);
+    let multi = MultiProgress::with_draw_target(if show {
+        ProgressDrawTarget::stderr()
+    } else {
+        ProgressDrawTarget::hidden()
+    });
+    let compressed_bar = bar(&multi, total, format!("{} in", format.as_str()));
+    let decompressed_bar = bar(&multi, decompressed_total, "decompressed".to_owned());
+    let tee = Tee {
+        inner: input,
+        hasher: Sha256::new(),
+        size: 0,
+        bar: compressed_bar.clone(),
+    };
+    let (full_tx, full_rx) = mpsc::sync_channel::<std::io::Result<(Vec<u8>, usize)>>(BUFFERS);
+    let (empty_tx, empty_rx) = mpsc::sync_channel::<Vec<u8>>(BUFFERS);
+    for _ in 0..BUFFERS {
+        let _ = empty_tx.send(vec![0u8; BUFFER_SIZE]);
+    }
+    let limit_or_max = limit.map_or(u64::MAX, |l| l.saturating_add(1));
+    let shown = decompressed_bar.clone();
+    let result = std::thread::scope(move |scope| {
+        let reader = scope.spawn(move || -> std::io::Result<(Sha256, u64)> {
+            // The decoder borrows the tee, so the compressed digest is taken once it is done.
+            let mut tee = tee;
+            {
+                let mut decoded = decoder(format, BufReader::new(&mut tee))?.take(limit_or_max);
+                let stopped = || std::io::Error::other("the writer stopped");
+                loop {
+                    let Ok(mut buf) = empty_rx.recv() else {
+                        return Err(stopped());
+                    };
+                    match fill(&mut decoded, &mut buf) {
+                        Ok(0) => {
+                            let _ = full_tx.send(Ok((buf, 0)));
+                            break;
+                        }
+                        Ok(n) => {
+                            if full_tx.send(Ok((buf, n))).is_err() {
+                                return Err(stopped());
+                            }
+                        }
+                        Err(e) => {
+                            let _ = full_tx.send(Err(std::io::Error::new(e.kind(), e.to_string())));
+                            return Err(e);
+                        }
+                    }
+                }
+            }
+            // Trailing bytes after the last frame or stream would not be decompressed, yet
+            // they are part of the artifact: hash them too (and a decoder that stopped early
+            // leaves the rest unhashed otherwise).
+            std::io::copy(&mut tee, &mut std::io::sink())?;
+            Ok((tee.hasher, tee.size))
+        });
+        let mut hasher = Sha256::new();
+        let mut size = 0u64;
+        let mut write_error = None;
+        while let Ok(next) = full_rx.recv() {
+            let (buf, n) = match next {
+                Ok(v) => v,
+                Err(_) => break,
+            };
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            size += n as u64;
+            shown.inc(n as u64);
+            if let Err(e) = sink.write_all(&buf[..n]) {
+                write_error = Some(e);
+                break;
+            }
+            // The reader may have finished already; a failed send just drops the buffer.
+            let _ = empty_tx.send(buf);
+        }
+        drop(full_rx);
+        drop(empty_tx);
+        let read = reader
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("the decompressing thread panicked")));
+        (read, hasher, size, write_error)
+    });
+    compressed_bar.finish_and_clear();
+    decompressed_bar.finish_and_clear();
+    let (read, hasher, size, write_error) = result;
+    if let Some(e) = write_error {
+        return Err(e.into());
+    }
+    if let Some(limit) = limit
+        && size > limit
+    {
+        return Err(StreamError::TooLarge {
+            what: what.to_owned(),
+            limit,
+        });
+    }
+    let (compressed_hasher, compressed_size) = read?;
+    Ok((
+        format,
+        Streamed {
+            compressed: Hashed {
+                digest: Sha256Digest::from_bytes(compressed_hasher.finalize().into()),
+                size: compressed_size,
+            },
+            decompressed: Hashed {
+                digest: Sha256Digest::from_bytes(hasher.finalize().into()),
+                size,
+            },
+        },
+    ))
+}
+
+fn fill<R: Read>(input: &mut R, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match input.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// Block size below which zero runs are written rather than skipped.
+const SPARSE_BLOCK: u64 = 4096;
+
+/// A writer into a new, empty file that seeks over all-zero blocks instead of writing them,
+/// so the file is sparse where the image is zero. [`SparseFile::finish`] sets the length (a
+/// trailing zero run is a hole too) and syncs.
+pub(crate) struct SparseFile<'a> {
+    file: &'a mut File,
+    /// Logical position (what was written or skipped).
+    position: u64,
+    /// Where the file's offset actually is.
+    offset: u64,
+}
+
+impl<'a> SparseFile<'a> {
+    /// Writes into `file`, which must be empty.
+    pub(crate) fn new(file: &'a mut File) -> SparseFile<'a> {
+        SparseFile {
+            file,
+            position: 0,
+            offset: 0,
+        }
+    }
+
+    /// Sets the file's length to what was written and syncs it.
+    pub(crate) fn finish(self) -> std::io::Result<()> {
+        self.file.set_len(self.position)?;
+        self.file.sync_all()
+    }
+}
+
+impl Write for SparseFile<'_> {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        let mut at = 0usize;
+        while at < data.len() {
+            // Up to the next block boundary of the file.
+            let room = SPARSE_BLOCK - self.position % SPARSE_BLOCK;
+            let len = usize::try_from(room)
+                .unwrap_or(usize::MAX)
+                .min(data.len() - at);
+            let piece = &data[at..at + len];
+            if piece.iter().any(|&b| b != 0) {
+                if self.offset != self.position {
+                    self.file.seek(SeekFrom::Start(self.position))?;
+                }
+                self.file.write_all(piece)?;
+                self.offset = self.position + len as u64;
+            }
+            self.position += len as u64;
+            at += len;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn magic_bytes() {
+        assert_eq!(
+            Format::detect(&[0x28, 0xb5, 0x2f, 0xfd, 0]),
+            Some(Format::Zstd)
+        );
+        assert_eq!(
+            Format::detect(&[0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00, 0x00]),
+            Some(Format::Xz)
+        );
+        assert_eq!(Format::detect(b"\x1f\x8b\x08"), None);
+        assert_eq!(Format::detect(&[0x28, 0xb5]), None);
+    }
+
+    #[test]
+    fn zstd_round_trip_hashes_both_sides_and_writes_sparse() {
+        let mut image = vec![0u8; 3 << 20];
+        image[5000..5100].fill(7);
+        image[(2 << 20) + 1..(2 << 20) + 9].fill(9);
+        let compressed = zstd::bulk::compress(&image, 3).expect("compress");
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("out.raw");
+        let mut file = File::create(&path).expect("create");
+        let mut sparse = SparseFile::new(&mut file);
+        let (format, s) = stream(
+            compressed.as_slice(),
+            "test",
+            Some(compressed.len() as u64),
+            None,
+            Some(image.len() as u64),
+            &mut sparse,
+        )
+        .expect("stream");
+        sparse.finish().expect("finish");
+        assert_eq!(format, Format::Zstd);
+        assert_eq!(s.compressed.digest, Sha256Digest::of(&compressed));
+        assert_eq!(s.compressed.size, compressed.len() as u64);
+        assert_eq!(s.decompressed.size, image.len() as u64);
+        let written = std::fs::read(&path).expect("read");
+        assert_eq!(written.len(), image.len());
+        assert!(
+            written == image,
+            "first difference at {:?}",
+            written.iter().zip(&image).position(|(a, b)| a != b)
+        );
+        assert_eq!(s.decompressed.digest, Sha256Digest::of(&image));
+        // Two 4 KiB blocks hold data; the rest are holes (file systems without holes would
+        // allocate all 3 MiB).
+        let blocks =
+            std::os::unix::fs::MetadataExt::blocks(&std::fs::metadata(&path).expect("meta"));
+        assert!(blocks * 512 < 1 << 20, "{blocks} blocks allocated");
+    }
+
+    #[test]
+    fn xz_round_trip_and_the_logged_size_caps_the_output() {
+        let image = vec![1u8; 1 << 20];
+        let mut enc = liblzma::write::XzEncoder::new(Vec::new(), 1);
+        enc.write_all(&image).expect("xz");
+        let compressed = enc.finish().expect("xz");
+        let (format, s) = stream(
+            compressed.as_slice(),
+            "test",
+            None,
+            None,
+            None,
+            &mut std::io::sink(),
+        )
+        .expect("stream");
+        assert_eq!(format, Format::Xz);
+        assert_eq!(s.decompressed.digest, Sha256Digest::of(&image));
+        let capped = stream(
+            compressed.as_slice(),
+            "bomb.xz",
+            None,
+            None,
+            Some(1000),
+            &mut std::io::sink(),
+        );
+        assert!(matches!(
+            capped,
+            Err(StreamError::TooLarge { limit: 1000, .. })
+        ));
+        let plain = stream(
+            &b"plain text"[..],
+            "x.txt",
+            None,
+            None,
+            None,
+            &mut std::io::sink(),
+        );
+        assert!(matches!(plain, Err(StreamError::UnknownFormat(_))));
+    }
+
+    #[test]
+    fn a_failing_source_is_told_apart_from_bad_data() {
+        struct Broken(Vec<u8>);
+        impl Read for Broken {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                if self.0.is_empty() {
+                    return Err(std::io::Error::other("connection reset"));
+                }
+                let n = buf.len().min(self.0.len()).min(100);
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0.drain(..n);
+                Ok(n)
+            }
+        }
+        let compressed = zstd::bulk::compress(&[5u8; 100_000], 3).expect("compress");
+        let half = compressed[..compressed.len() / 2].to_vec();
+        match stream(Broken(half), "t", None, None, None, &mut std::io::sink()) {
+            Err(StreamError::Io(e)) => assert!(
+                e.get_ref().is_some_and(|inner| inner.is::<SourceError>()),
+                "{e:?}"
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn corrupt_data_is_an_error() {
+        let mut compressed = zstd::bulk::compress(&[5u8; 100_000], 3).expect("compress");
+        let mid = compressed.len() / 2;
+        compressed.truncate(mid);
+        assert!(
+            stream(
+                compressed.as_slice(),
+                "t",
+                None,
+                None,
+                None,
+                &mut std::io::sink()
+            )
+            .is_err()
+        );
+    }
+}
