@@ -37,8 +37,8 @@ pub(crate) struct UpdateArgs {
     /// The release name to keep up to date.
     name: String,
     /// Where the release files are: an http(s) URL or a local directory holding each file
-    /// under the name its release entry gives it (BASE/<file name>, and BASE/<file
-    /// name>.tlog-proof when there is one).
+    /// under the name its release entry gives it (`BASE/NAME`, and `BASE/NAME.tlog-proof`
+    /// when there is one).
     #[arg(long, value_name = "URL|DIR")]
     base: String,
     /// Where to install the artifact.
