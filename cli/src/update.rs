@@ -578,7 +578,7 @@ fn pick_artifact(release: &Release, wanted: Option<&str>) -> anyhow::Result<Stri
     }
 }
 
-/// BASE/<file name>: a URL (the name as one path segment) or a path.
+/// `BASE/NAME`: a URL (the name as one path segment) or a path.
 fn source_for(base: &str, file: &str) -> anyhow::Result<String> {
     if base.starts_with("http://") || base.starts_with("https://") {
         let mut url = reqwest::Url::parse(base)
