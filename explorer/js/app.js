@@ -138,7 +138,10 @@ async function entryCard(ctx, item, extra = []) {
     card.append(h("p", {}, bad("signing key not checked: the key log could not be verified")));
   }
   if (entry.kind === "release") {
-    const rows = [...entry.artifacts.map((a) => ["artifact", a]), ...entry.manifests.map((a) => ["manifest", a])];
+    const rows = [
+      ...entry.artifacts.flatMap((a) => [["artifact", a], ...(a.decompressed ? [["decompressed content", { name: `${a.name}, decompressed`, ...a.decompressed }]] : [])]),
+      ...entry.manifests.map((a) => ["manifest", a]),
+    ];
     card.append(h("table", {},
       h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "file"), h("th", { scope: "col" }, "kind"), h("th", { scope: "col" }, "size"), h("th", { scope: "col" }, "sha256"))),
       h("tbody", {}, rows.map(([kind, a]) => h("tr", { class: extra.includes(a.digest) ? "match" : "" }, h("td", {}, a.name), h("td", {}, kind), h("td", {}, a.size.toLocaleString("en")), h("td", {}, code(a.digest)))))));

@@ -25,8 +25,22 @@ export function parseEntry(bytes) {
   };
   const entry = { note, type, fields };
   switch (type) {
-    case "cairn/release/v1":
-      return { ...entry, kind: "release", name: one("name"), version: one("version"), artifacts: all("artifact").map(file), manifests: all("manifest").map(file) };
+    case "cairn/release/v1": {
+      // A `decompressed sha256:<hex> <size>` line belongs to the artifact line right before it
+      // (a compressed image: what it decompresses to, spec/entries.md).
+      const artifacts = [];
+      for (const [key, value] of fields) {
+        if (key === "artifact") artifacts.push(file(value));
+        if (key === "decompressed" && artifacts.length > 0) {
+          const [digest, size] = value.split(" ");
+          if (!/^sha256:[0-9a-f]{64}$/.test(digest ?? "") || !/^(0|[1-9][0-9]*)$/.test(size ?? "")) {
+            throw new VerifyError(`malformed decompressed line ${JSON.stringify(value.slice(0, 120))}`);
+          }
+          artifacts[artifacts.length - 1].decompressed = { digest: digest.slice(7), size: Number(size) };
+        }
+      }
+      return { ...entry, kind: "release", name: one("name"), version: one("version"), artifacts, manifests: all("manifest").map(file) };
+    }
     case "cairn/deprecate/v1":
       return { ...entry, kind: "deprecate", name: one("name"), version: one("version"), reason: one("reason"), advisory: one("advisory"), replacement: one("replacement") };
     case "cairn/key/v1":

@@ -13,6 +13,7 @@ import { fromBase64, fromHex, toHex, utf8 } from "../js/bytes.js";
 import { leafHash, rootOf, verifyConsistency, verifyInclusion } from "../js/merkle.js";
 import { parseCheckpoint, parseNote, parseVkey, verifyNote, verifySignature } from "../js/note.js";
 import { Sha256 } from "../js/sha256.js";
+import { parseEntry } from "../js/entry.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const dir = resolve(process.argv[2] ?? join(here, "../../vectors"));
@@ -179,5 +180,32 @@ for (let len = 0; len <= data.length; len++) {
 }
 if (shaBad) mismatches++;
 console.log(`sha256-webcrypto 0..${data.length} ${shaBad === 0 ? "OK" : `FAIL ${shaBad} lengths differ`}`);
+// Entries: the `decompressed` line of a compressed image belongs to the artifact before it
+// (spec/vectors/entries/valid/release-decompressed.txt), and a malformed one is refused.
+{
+  const text = readFileSync(join(here, "../../spec/vectors/entries/valid/release-decompressed.txt"), "utf8");
+  const signature = `\u2014 example.org/rel ${Buffer.from(new Uint8Array(68)).toString("base64")}\n`;
+  const note = (t) => utf8.encode(`${t}\n${signature}`);
+  const want = [];
+  const lines = text.trimEnd().split("\n");
+  lines.forEach((l, i) => {
+    if (l.startsWith("artifact ")) {
+      const next = lines[i + 1] ?? "";
+      const [digest, size] = next.startsWith("decompressed ") ? next.slice(13).split(" ") : [];
+      want.push(digest ? { name: l.split(" ")[3], digest: digest.slice(7), size: Number(size) } : { name: l.split(" ")[3] });
+    }
+  });
+  const got = parseEntry(note(text)).artifacts.map((a) => (a.decompressed ? { name: a.name, ...a.decompressed } : { name: a.name }));
+  let ok = JSON.stringify(got) === JSON.stringify(want) && want.some((a) => a.digest);
+  let refused = false;
+  try {
+    parseEntry(note(text.replace(/^(decompressed sha256:[0-9a-f]{64}) /m, "$1 0")));
+  } catch {
+    refused = true;
+  }
+  ok = ok && refused;
+  if (!ok) mismatches++;
+  console.log(`entry-decompressed ${ok ? "OK" : `FAIL got ${JSON.stringify(got)} want ${JSON.stringify(want)} refused ${refused}`}`);
+}
 console.log(`summary ${manifest.cases.length} cases, ${mismatches} mismatches`);
 process.exit(mismatches === 0 ? 0 : 1);
