@@ -21,10 +21,10 @@ use serde_json::json;
 
 use crate::decompress::{SparseFile, StreamError, Streamed, stream};
 use crate::exit::Failure;
-use crate::fetch::{download_client, error_chain, http_client, request_deadline};
+use crate::fetch::{http_client, request_deadline};
 use crate::hashing::{Hashed, hash_stream};
 use crate::install::{
-    Prepared, STALL_TIMEOUT, Source, Target, TemporaryGuard, capped, fetch_proof, is_block_device,
+    Prepared, Source, Target, TemporaryGuard, fetch_proof, is_block_device, open_source,
     set_temporary, too_large,
 };
 use crate::report::Report;
@@ -49,40 +49,6 @@ fn largest_decompressed_size(proof: &ProofFile) -> Option<u64> {
         .filter_map(|a| release.decompressed(&a.file_name))
         .map(|d| d.size)
         .max()
-}
-
-/// Opens the source: the download (checked against the announced length) or the file.
-fn open_source(
-    source: &Source,
-    label: &str,
-    limit: Option<u64>,
-) -> anyhow::Result<(Box<dyn Read + Send>, Option<u64>)> {
-    match source {
-        Source::Url(url) => {
-            let http = download_client(Some(STALL_TIMEOUT))?;
-            let response = http
-                .get(url.clone())
-                .send()
-                .map_err(|e| anyhow::anyhow!("downloading {url}: {}", error_chain(&e)))?;
-            let status = response.status();
-            if !status.is_success() {
-                anyhow::bail!("downloading {url}: HTTP {}", status.as_u16());
-            }
-            let total = response.content_length();
-            if let (Some(total), Some(limit)) = (total, limit)
-                && total > limit
-            {
-                return Err(too_large(label, limit, total).into());
-            }
-            Ok((Box::new(capped(response, limit)), total))
-        }
-        Source::Local(path) => {
-            let file =
-                fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-            let total = file.metadata().ok().map(|m| m.len());
-            Ok((Box::new(capped(file, limit)), total))
-        }
-    }
 }
 
 /// A stream failure as the client contract wants it: damaged or oversized data is a

@@ -239,56 +239,24 @@ fn install(
         },
     };
     let limit = proof.as_ref().and_then(largest_logged_size);
-    let hashed = match source {
-        Source::Url(url) => {
-            // reqwest's blocking timeout bounds each wait (the headers, every read), not the
-            // whole transfer: a multi-GiB download may take long, a stalled one fails. The
-            // file is hashed as the host stores it, never gzip-decoded (`download_client`).
-            let http = download_client(Some(STALL_TIMEOUT))?;
-            let response = http
-                .get(url.clone())
-                .send()
-                .map_err(|e| anyhow::anyhow!("downloading {url}: {}", error_chain(&e)))?;
-            let status = response.status();
-            if !status.is_success() {
-                anyhow::bail!("downloading {url}: HTTP {}", status.as_u16());
-            }
-            let total = response.content_length();
-            if let (Some(total), Some(limit)) = (total, limit)
-                && total > limit
-            {
-                return Err(too_large(args.source, limit, total).into());
-            }
-            let hashed = hash_stream(
-                capped(response, limit),
-                total,
-                file_name,
-                Some(temporary.as_file_mut() as &mut dyn std::io::Write),
-            )
-            .with_context(|| format!("downloading {url}"))?;
-            if let Some(expected_len) = total
-                && expected_len != hashed.size
-            {
-                anyhow::bail!(
-                    "downloading {url}: got {} bytes, the server announced {expected_len}",
-                    hashed.size
-                );
-            }
-            hashed
-        }
-        Source::Local(path) => {
-            let file =
-                fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-            let total = file.metadata().ok().map(|m| m.len());
-            hash_stream(
-                capped(file, limit),
-                total,
-                file_name,
-                Some(temporary.as_file_mut() as &mut dyn std::io::Write),
-            )
-            .with_context(|| format!("copying {}", path.display()))?
-        }
-    };
+    // reqwest's blocking timeout bounds each wait (the headers, every read), not the whole
+    // transfer: a multi-GiB download may take long, a stalled one fails.
+    let (input, total) = open_source(source, args.source, limit)?;
+    let hashed = hash_stream(
+        input,
+        total,
+        file_name,
+        Some(temporary.as_file_mut() as &mut dyn std::io::Write),
+    )
+    .with_context(|| format!("reading {}", args.source))?;
+    if let (Source::Url(url), Some(expected_len)) = (source, total)
+        && expected_len != hashed.size
+    {
+        anyhow::bail!(
+            "downloading {url}: got {} bytes, the server announced {expected_len}",
+            hashed.size
+        );
+    }
     if let Some(limit) = limit
         && hashed.size > limit
     {
@@ -361,6 +329,43 @@ pub(crate) fn largest_logged_size(proof: &ProofFile) -> Option<u64> {
         .chain(release.manifests())
         .map(|f| f.size)
         .max()
+}
+
+/// Opens the source of `install` (plain or `--decompress`): the download, refused early when it
+/// announces more than `limit` bytes, or the local file; capped at `limit` + 1 bytes either way,
+/// with the announced or on-disk length for progress. Downloads are never gzip-decoded
+/// (`download_client`): the file is hashed as the host stores it.
+pub(crate) fn open_source(
+    source: &Source,
+    label: &str,
+    limit: Option<u64>,
+) -> anyhow::Result<(Box<dyn std::io::Read + Send>, Option<u64>)> {
+    match source {
+        Source::Url(url) => {
+            let http = download_client(Some(STALL_TIMEOUT))?;
+            let response = http
+                .get(url.clone())
+                .send()
+                .map_err(|e| anyhow::anyhow!("downloading {url}: {}", error_chain(&e)))?;
+            let status = response.status();
+            if !status.is_success() {
+                anyhow::bail!("downloading {url}: HTTP {}", status.as_u16());
+            }
+            let total = response.content_length();
+            if let (Some(total), Some(limit)) = (total, limit)
+                && total > limit
+            {
+                return Err(too_large(label, limit, total).into());
+            }
+            Ok((Box::new(capped(response, limit)), total))
+        }
+        Source::Local(path) => {
+            let file =
+                fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+            let total = file.metadata().ok().map(|m| m.len());
+            Ok((Box::new(capped(file, limit)), total))
+        }
+    }
 }
 
 /// `reader`, stopped one byte past `limit` so an oversized file is noticed without reading it all.
