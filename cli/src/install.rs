@@ -174,7 +174,7 @@ pub(crate) fn run(args: &InstallArgs) -> anyhow::Result<()> {
         decompress: args.decompress,
     };
     let prepared = prepare(&target)?;
-    let mut run = Run::start(&args.client, &args.checks, Report::new(args.checks.verbose))
+    let mut run = Run::start(&args.client, &args.checks, crate::output::report(args.checks.verbose))
         .inspect_err(|e| print_start_failure(e, &args.checks))?;
     install_signal_handler()?;
     let result = install(&mut run, &target, &prepared, &expected);

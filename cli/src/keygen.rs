@@ -103,7 +103,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         out.display(),
         public.display()
     );
-    crate::report::print_vkeys(
+    crate::output::print_vkeys(
         &[vkey],
         args.json,
         serde_json::json!({
@@ -125,7 +125,7 @@ fn generate_in_token(uri: &str, name: KeyName, json: bool) -> anyhow::Result<()>
         .map_err(|e| anyhow::anyhow!("the token's new key is not a valid Ed25519 key: {e}"))?;
     let vkey = signer.verifier().to_vkey();
     eprintln!("cairn: generated an Ed25519 key pair in the token ({uri}); it cannot be exported");
-    crate::report::print_vkeys(&[vkey], json, serde_json::Value::Null);
+    crate::output::print_vkeys(&[vkey], json, serde_json::Value::Null);
     Ok(())
 }
 

@@ -192,7 +192,7 @@ fn round<U: Upstream + ?Sized>(
     let own = DirFiles {
         root: dir.to_path_buf(),
     };
-    let mut report = Report::new(verbose);
+    let mut report = crate::output::report(verbose);
     let mut alerts = Vec::new();
     let mut lookups = Lookups::default();
     let mut sink = |bundle: &EntryBundle, entries: &[Vec<u8>], first: u64| {
@@ -793,38 +793,6 @@ impl Drop for Staging {
     }
 }
 
-/// Files under a directory, as an [`Upstream`] (the mirror's own copy).
-#[derive(Debug)]
-pub(crate) struct DirFiles {
-    /// The directory.
-    pub(crate) root: PathBuf,
-}
-
-impl Upstream for DirFiles {
-    fn describe(&self) -> String {
-        self.root.display().to_string()
-    }
-
-    fn get(&self, path: &str, limit: usize) -> Result<Option<Vec<u8>>, FetchError> {
-        if path
-            .split('/')
-            .any(|c| c.is_empty() || c == "." || c == "..")
-        {
-            return Err(FetchError(format!("refusing path {path:?}")));
-        }
-        let full = self.root.join(path);
-        match fs::read(&full) {
-            Ok(data) if data.len() > limit => Err(FetchError(format!(
-                "{} is larger than {limit} bytes",
-                full.display()
-            ))),
-            Ok(data) => Ok(Some(data)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(FetchError(format!("reading {}: {e}", full.display()))),
-        }
-    }
-}
-
 /// A git remote fetched with gix into a bare cache repository.
 struct GitRemote {
     url: String,
@@ -899,16 +867,11 @@ impl GitRemote {
             .peel_to_tree()
             .context("reading the fetched commit's tree")?
             .id;
-        // Index the two logs' files once: each later read is one object lookup.
-        let mut files = std::collections::HashMap::new();
-        let mut budget = MAX_TREE_ENTRIES;
-        index_tree(&repo, tree, "", 0, &mut budget, &mut files)?;
-        Ok(GitTree {
-            repo: repo.into_sync(),
-            files,
-            pool: std::sync::Mutex::default(),
-            what: format!("git {} ({BRANCH} at {id})", self.url),
-        })
+        Ok(GitTree::of_tree(
+            repo,
+            tree,
+            format!("git {} ({BRANCH} at {id})", self.url),
+        )?)
     }
 }
 
@@ -945,102 +908,3 @@ fn fetch_watchdog(
 
 /// How long a fetch may go on after it was asked to stop.
 const FETCH_GRACE: Duration = Duration::from_secs(2);
-
-/// Deepest directory a log's layout has below the repository root is 6
-/// (`releases/tile/entries/x001/x234/067.p`); a deeper tree is refused.
-const MAX_TREE_DEPTH: usize = 8;
-/// Most tree entries read from a fetched commit: enough for the tiles and bundles of a log of
-/// about four billion entries, and a bound on what an upstream that shares one subtree many
-/// times over (a "git bomb") can make the mirror walk.
-const MAX_TREE_ENTRIES: usize = 1 << 24;
-
-/// Records the blobs under `releases/` and `keys/` of `tree` by path, refusing a tree deeper
-/// than [`MAX_TREE_DEPTH`] or with more than `budget` entries in all (the upstream is
-/// untrusted).
-fn index_tree(
-    repo: &gix::Repository,
-    tree: gix::ObjectId,
-    prefix: &str,
-    depth: usize,
-    budget: &mut usize,
-    files: &mut std::collections::HashMap<String, gix::ObjectId>,
-) -> anyhow::Result<()> {
-    if depth > MAX_TREE_DEPTH {
-        return Err(Failure::Verification(format!(
-            "the fetched tree nests deeper than a log's layout ({prefix:?}); refusing it"
-        ))
-        .into());
-    }
-    let object = repo
-        .find_object(tree)
-        .with_context(|| format!("reading tree {prefix:?} of the fetched commit"))?;
-    let decoded = object
-        .try_into_tree()
-        .context("a tree entry is not a tree")?;
-    let entries: Vec<(gix::objs::tree::EntryMode, String, gix::ObjectId)> = decoded
-        .decode()
-        .context("decoding a tree of the fetched commit")?
-        .entries
-        .iter()
-        .map(|e| (e.mode, e.filename.to_string(), e.oid.to_owned()))
-        .collect();
-    *budget = budget.checked_sub(entries.len()).ok_or_else(|| {
-        Failure::Verification(format!(
-            "the fetched tree has more than {MAX_TREE_ENTRIES} entries; refusing it"
-        ))
-    })?;
-    for (mode, name, oid) in entries {
-        let path = format!("{prefix}{name}");
-        if prefix.is_empty() && name != "releases" && name != "keys" {
-            continue;
-        }
-        if mode.is_tree() {
-            index_tree(repo, oid, &format!("{path}/"), depth + 1, budget, files)?;
-        } else if mode.is_blob() {
-            files.insert(path, oid);
-        }
-    }
-    Ok(())
-}
-
-/// The files of one fetched commit, as an [`Upstream`].
-#[derive(Debug)]
-struct GitTree {
-    repo: gix::ThreadSafeRepository,
-    /// Blob ids of the logs' files, by path.
-    files: std::collections::HashMap<String, gix::ObjectId>,
-    /// Thread-local handles, reused across reads.
-    pool: std::sync::Mutex<Vec<gix::Repository>>,
-    what: String,
-}
-
-impl Upstream for GitTree {
-    fn describe(&self) -> String {
-        self.what.clone()
-    }
-
-    fn get(&self, path: &str, limit: usize) -> Result<Option<Vec<u8>>, FetchError> {
-        let fail = |e: &dyn std::fmt::Display| FetchError(format!("{}: {path}: {e}", self.what));
-        let Some(&oid) = self.files.get(path) else {
-            return Ok(None);
-        };
-        let repo = self
-            .pool
-            .lock()
-            .ok()
-            .and_then(|mut p| p.pop())
-            .unwrap_or_else(|| self.repo.to_thread_local());
-        let read = (|| {
-            let header = repo.find_header(oid).map_err(|e| fail(&e))?;
-            if usize::try_from(header.size()).unwrap_or(usize::MAX) > limit {
-                return Err(fail(&format!("larger than {limit} bytes")));
-            }
-            let object = repo.find_object(oid).map_err(|e| fail(&e))?;
-            Ok(Some(object.detach().data))
-        })();
-        if let Ok(mut p) = self.pool.lock() {
-            p.push(repo);
-        }
-        read
-    }
-}

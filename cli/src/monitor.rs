@@ -113,7 +113,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     let auditor = Auditor::new(trust, dir, watch, max_age, threads(args.threads));
     loop {
         let mut alerts = Vec::new();
-        let mut report = Report::new(args.verbose);
+        let mut report = crate::output::report(args.verbose);
         let time = now();
         let result = auditor
             .round(&server, time, &mut report, &mut alerts, &mut |_, _, _| {

@@ -293,7 +293,7 @@ pub(crate) fn init(args: &InitArgs) -> anyhow::Result<()> {
         args.data.display()
     );
     let vkeys: Vec<String> = log.log_vkeys().lines().map(str::to_owned).collect();
-    crate::report::print_vkeys(
+    crate::output::print_vkeys(
         &vkeys,
         args.json,
         serde_json::json!({ "origin": args.origin, "data": args.data.display().to_string() }),
@@ -380,7 +380,7 @@ pub(crate) fn migrate_keys(args: &MigrateKeysArgs) -> anyhow::Result<()> {
         args.data.join(LOG_KEY_FILE).display()
     );
     let vkeys: Vec<String> = keys.vkeys().lines().map(str::to_owned).collect();
-    crate::report::print_vkeys(&vkeys, args.json, serde_json::Value::Null);
+    crate::output::print_vkeys(&vkeys, args.json, serde_json::Value::Null);
     Ok(())
 }
 

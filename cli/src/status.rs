@@ -48,7 +48,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
 fn gather(state: &StateDir, trust: &Trust, trust_path: &Path, now: u64) -> anyhow::Result<Value> {
     // Stored state was verified when it was stored; its signatures are checked again here
     // (cheap), quietly: the status shows the result, not each check.
-    let mut report = Report::new(false);
+    let mut report = crate::output::report(false);
     let releases_path = state.releases_checkpoint_path(trust);
     let releases = match state.read(&releases_path, MAX_NOTE_SIZE)? {
         Some(bytes) => Some(verify_signature(

@@ -128,7 +128,7 @@ pub(crate) fn run(args: &UpdateArgs) -> anyhow::Result<()> {
         .map_err(|e| anyhow::Error::new(Failure::Usage(format!("NAME: {e}"))))
         .and_then(|name| {
             checks.expected()?;
-            let run = Run::start(&args.client, &checks, Report::new(args.verbose))?;
+            let run = Run::start(&args.client, &checks, crate::output::report(args.verbose))?;
             Ok((name, run))
         });
     let (name, mut run) = started.inspect_err(|e| print_start_failure(e, &checks))?;

@@ -33,6 +33,6 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         eprintln!("cairn: verifier key of {} ({})", signer.name(), args.key);
         signer.verifier().to_vkey()
     };
-    crate::report::print_vkeys(&[vkey], args.json, serde_json::Value::Null);
+    crate::output::print_vkeys(&[vkey], args.json, serde_json::Value::Null);
     Ok(())
 }

@@ -6,7 +6,7 @@
 
 pub mod batcher;
 pub mod config;
-pub mod durable;
+pub use cairn_durable as durable;
 pub mod explorer;
 pub mod http;
 pub mod listener;

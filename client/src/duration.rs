@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 /// Parses `<n><unit>` with unit `ms`, `s`, `m`, `h` or `d`.
-pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let split = text
         .find(|c: char| !c.is_ascii_digit())
         .ok_or_else(|| format!("{text:?} has no unit; write for example 100ms, 30s, 24h"))?;

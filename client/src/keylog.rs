@@ -6,46 +6,45 @@
 //! genesis roots; a newer copy replaces an older one only through a verified consistency proof.
 
 use std::io::Read as _;
-use std::path::PathBuf;
 
-use anyhow::Context as _;
+use crate::error::Context as _;
 use cairn_verifier::checkpoint::VerifiedCheckpoint;
 use cairn_verifier::keylog::{KeyState, replay};
 use cairn_verifier::merkle::MemoryTree;
 use cairn_verifier::note::MAX_NOTE_SIZE;
 use cairn_verifier::tile::{EntryBundle, MAX_ENTRY_SIZE, TILE_HEIGHT, TileHashReader, TreeHead};
 
-use crate::checkpoints::{Freshness, check_consistent, check_witnesses, now, verify_signature};
-use crate::exit::Failure;
-use crate::fetch::{LogServer, Upstream, UpstreamTiles, bundle_of, checkpoint_of};
+use crate::checkpoints::{Freshness, check_consistent, check_witnesses, verify_signature};
+use crate::Error;
+use crate::upstream::{Upstream, UpstreamTiles, bundle_of, checkpoint_of};
 use crate::report::Report;
 use crate::state::StateDir;
-use crate::trust::{ClientOptions, LogName, Trust};
+use crate::trust::{LogName, Trust};
 
 /// First line of a decompressed snapshot.
-pub(crate) const SNAPSHOT_HEADER: &str = "cairn-keylog-snapshot/v1";
+pub const SNAPSHOT_HEADER: &str = "cairn-keylog-snapshot/v1";
 /// Largest snapshot accepted, compressed or decompressed.
-pub(crate) const MAX_SNAPSHOT_SIZE: usize = 64 << 20;
+pub const MAX_SNAPSHOT_SIZE: usize = 64 << 20;
 /// Most key-log entries a client keeps. The key log is small by design (a few events a year);
 /// the smallest valid key event is over 200 bytes, so a log within [`MAX_SNAPSHOT_SIZE`] has
 /// fewer. A log-signed checkpoint claiming more is refused before anything is fetched, so a
 /// hostile log cannot make a client collect entries until it runs out of memory.
-pub(crate) const MAX_KEYLOG_ENTRIES: u64 = 1 << 18;
+pub const MAX_KEYLOG_ENTRIES: u64 = 1 << 18;
 /// zstd level for snapshots: key entries are small text, any level is fast.
 const ZSTD_LEVEL: i32 = 19;
 
 /// An unverified key-log copy: the checkpoint note, verbatim, and every entry in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Snapshot {
+pub struct Snapshot {
     /// The key-log checkpoint with its cosignatures.
-    pub(crate) checkpoint: Vec<u8>,
+    pub checkpoint: Vec<u8>,
     /// Key-log entries `0..size`.
-    pub(crate) entries: Vec<Vec<u8>>,
+    pub entries: Vec<Vec<u8>>,
 }
 
 impl Snapshot {
     /// The decompressed encoding (see `spec/client.md`).
-    fn encode(&self) -> anyhow::Result<Vec<u8>> {
+    fn encode(&self) -> crate::Result<Vec<u8>> {
         let mut out = format!(
             "{SNAPSHOT_HEADER}\nsize {}\ncheckpoint {}\n",
             self.entries.len(),
@@ -62,13 +61,13 @@ impl Snapshot {
     }
 
     /// The zstd-compressed snapshot file.
-    pub(crate) fn to_file_bytes(&self) -> anyhow::Result<Vec<u8>> {
+    pub fn to_file_bytes(&self) -> crate::Result<Vec<u8>> {
         let raw = self.encode()?;
         zstd::bulk::compress(&raw, ZSTD_LEVEL).context("compressing the key-log snapshot")
     }
 
     /// Parses a snapshot file (zstd-compressed), strictly and with size caps first.
-    pub(crate) fn from_file_bytes(file: &[u8]) -> Result<Snapshot, String> {
+    pub fn from_file_bytes(file: &[u8]) -> Result<Snapshot, String> {
         if file.len() > MAX_SNAPSHOT_SIZE {
             return Err(format!("larger than {MAX_SNAPSHOT_SIZE} bytes"));
         }
@@ -156,18 +155,18 @@ impl Snapshot {
 
 /// A verified key log: checkpoint, entries that hash to its root, and the replayed key state.
 #[derive(Debug)]
-pub(crate) struct KeyLog {
+pub struct KeyLog {
     /// The key-log checkpoint.
-    pub(crate) checkpoint: VerifiedCheckpoint,
+    pub checkpoint: VerifiedCheckpoint,
     /// Every entry, `0..checkpoint.size()`.
-    pub(crate) entries: Vec<Vec<u8>>,
+    pub entries: Vec<Vec<u8>>,
     /// The key state replayed from the pinned roots.
-    pub(crate) state: KeyState,
+    pub state: KeyState,
 }
 
 impl KeyLog {
     /// The snapshot of this copy.
-    pub(crate) fn snapshot(&self) -> Snapshot {
+    pub fn snapshot(&self) -> Snapshot {
         Snapshot {
             checkpoint: self.checkpoint.note_bytes().to_vec(),
             entries: self.entries.clone(),
@@ -191,7 +190,7 @@ fn check_entries_and_replay(
     entries: Vec<Vec<u8>>,
     what: &str,
     report: &mut Report,
-) -> anyhow::Result<KeyLog> {
+) -> crate::Result<KeyLog> {
     let count = u64::try_from(entries.len()).unwrap_or(u64::MAX);
     let root = tree_of(&entries).root();
     if count != checkpoint.size() || root != *checkpoint.root() {
@@ -201,7 +200,7 @@ fn check_entries_and_replay(
             checkpoint.root()
         );
         report.fail("keylog-entries", &detail);
-        return Err(Failure::Verification(format!("key log: {detail}")).into());
+        return Err(Error::Refused(format!("key log: {detail}")).into());
     }
     report.pass(
         "keylog-entries",
@@ -213,7 +212,7 @@ fn check_entries_and_replay(
         Err(e) => {
             let detail = format!("{what}: {e}");
             report.fail("keylog-replay", &detail);
-            return Err(Failure::Verification(format!(
+            return Err(Error::Refused(format!(
                 "the key log breaks its rules (the log misbehaved, or the pinned roots are not \
                  this log's): {detail}"
             ))
@@ -237,14 +236,14 @@ fn check_entries_and_replay(
 
 /// Verifies a snapshot: the log's signature, the witness quorum (and freshness when
 /// `freshness` says so), the entries against the root, and the replay.
-pub(crate) fn verify_snapshot(
+pub fn verify_snapshot(
     trust: &Trust,
     snapshot: Snapshot,
     what: &str,
     now: u64,
     freshness: Freshness,
     report: &mut Report,
-) -> anyhow::Result<KeyLog> {
+) -> crate::Result<KeyLog> {
     let cp = verify_signature(trust, LogName::Keys, &snapshot.checkpoint, what, report)?;
     check_witnesses(trust, &cp, what, now, freshness, report)?;
     check_entries_and_replay(trust, cp, snapshot.entries, what, report)
@@ -253,19 +252,19 @@ pub(crate) fn verify_snapshot(
 /// Loads the stored key log, if any. It was fully verified before it was stored; its
 /// signature, entries and replay are checked again (cheap), its witnesses only when
 /// `freshness` asks for it.
-pub(crate) fn load_stored(
+pub fn load_stored(
     state: &StateDir,
     trust: &Trust,
     now: u64,
     freshness: Option<Freshness>,
     report: &mut Report,
-) -> anyhow::Result<Option<KeyLog>> {
+) -> crate::Result<Option<KeyLog>> {
     let path = state.keylog_path(trust);
     let Some(bytes) = state.read(&path, MAX_SNAPSHOT_SIZE)? else {
         return Ok(None);
     };
     let snapshot = Snapshot::from_file_bytes(&bytes).map_err(|e| {
-        anyhow::anyhow!(
+        crate::error::err!(
             "the stored key log {} is damaged ({e}); remove it and run `cairn keylog sync`",
             path.display()
         )
@@ -313,12 +312,12 @@ fn stored_before_migration(trust: &Trust, bytes: &[u8]) -> Option<VerifiedCheckp
 
 /// Of two verified copies of the key log, the newer one, after checking they are consistent
 /// (both hold every entry, so the proof is computed locally).
-pub(crate) fn newer_of(
+pub fn newer_of(
     state: &StateDir,
     a: KeyLog,
     b: KeyLog,
     report: &mut Report,
-) -> anyhow::Result<KeyLog> {
+) -> crate::Result<KeyLog> {
     let (older, newer) = if a.checkpoint.size() <= b.checkpoint.size() {
         (a, b)
     } else {
@@ -330,7 +329,7 @@ pub(crate) fn newer_of(
     } else {
         tree_of(&newer.entries)
             .prove_consistency(s1, s2)
-            .map_err(|e| anyhow::anyhow!("key-log consistency proof {s1} -> {s2}: {e}"))?
+            .map_err(|e| crate::error::err!("key-log consistency proof {s1} -> {s2}: {e}"))?
     };
     check_consistent(
         state,
@@ -349,14 +348,14 @@ pub(crate) fn newer_of(
 ///
 /// `witnesses` says how the checkpoint's cosignatures are checked; a monitor passes `None`
 /// and judges quorum and age itself, to report them rather than stop.
-pub(crate) fn sync<U: Upstream + ?Sized>(
+pub fn sync<U: Upstream + ?Sized>(
     server: &U,
     state: &StateDir,
     trust: &Trust,
     now: u64,
     witnesses: Option<Freshness>,
     report: &mut Report,
-) -> anyhow::Result<(KeyLog, Option<u64>)> {
+) -> crate::Result<(KeyLog, Option<u64>)> {
     let stored = load_stored(state, trust, now, None, report)?;
     let what = "key log";
     let bytes = checkpoint_of(server, LogName::Keys)?;
@@ -386,16 +385,16 @@ pub(crate) fn sync<U: Upstream + ?Sized>(
             cp.size()
         );
         report.fail("keylog-entries", &detail);
-        return Err(Failure::Verification(detail).into());
+        return Err(Error::Refused(detail).into());
     }
     // The entries are held in memory; their total stays within what a snapshot may hold.
     let mut held: usize = entries.iter().map(Vec::len).sum();
     let mut next = stored_size;
     while next < cp.size() {
         let bundle = EntryBundle::for_entry(TILE_HEIGHT, next, cp.size())
-            .map_err(|e| anyhow::anyhow!("planning key-log bundles: {e}"))?;
+            .map_err(|e| crate::error::err!("planning key-log bundles: {e}"))?;
         let fetched = bundle_of(server, LogName::Keys, &bundle).inspect_err(|e| {
-            if let Some(Failure::Verification(m)) = e.downcast_ref::<Failure>() {
+            if let Some(Error::Refused(m)) = Some(e.root()) {
                 report.fail("keylog-entries", m.clone());
             }
         })?;
@@ -410,7 +409,7 @@ pub(crate) fn sync<U: Upstream + ?Sized>(
                     MAX_SNAPSHOT_SIZE >> 20
                 );
                 report.fail("keylog-entries", &detail);
-                return Err(Failure::Verification(detail).into());
+                return Err(Error::Refused(detail).into());
             }
             entries.push(e);
             next += 1;
@@ -424,8 +423,8 @@ pub(crate) fn sync<U: Upstream + ?Sized>(
 /// Checks that `cp`, just verified from `up`, extends `old`, verified before from the same
 /// log: a smaller checkpoint is a rollback (or a stale copy) and is refused; otherwise the
 /// consistency proof is built from `up`'s tiles and checked, writing evidence on a conflict
-/// (the error is then [`Failure::Inconsistency`]). `what` names the log in messages.
-pub(crate) fn check_extends<U: Upstream + ?Sized>(
+/// (the error is then [`Error::Inconsistent`]). `what` names the log in messages.
+pub fn check_extends<U: Upstream + ?Sized>(
     up: &U,
     log: LogName,
     state: &StateDir,
@@ -433,7 +432,7 @@ pub(crate) fn check_extends<U: Upstream + ?Sized>(
     cp: &VerifiedCheckpoint,
     what: &str,
     report: &mut Report,
-) -> anyhow::Result<()> {
+) -> crate::Result<()> {
     if cp.size() < old.size() {
         let detail = format!(
             "{} serves a {what} checkpoint of size {}, older than size {} verified before: \
@@ -443,14 +442,14 @@ pub(crate) fn check_extends<U: Upstream + ?Sized>(
             old.size()
         );
         report.fail("consistency", &detail);
-        return Err(Failure::Verification(detail).into());
+        return Err(Error::Refused(detail).into());
     }
     let proof = if old.size() == 0 || old.size() == cp.size() {
         Vec::new()
     } else {
         let tree = TreeHead::from_verified(cp);
         proof_from_tiles(up, log, tree, old.size()).inspect_err(|e| {
-            if let Some(Failure::Verification(m)) = e.downcast_ref::<Failure>() {
+            if let Some(Error::Refused(m)) = Some(e.root()) {
                 report.fail("consistency", m.clone());
             }
         })?
@@ -460,23 +459,23 @@ pub(crate) fn check_extends<U: Upstream + ?Sized>(
 
 /// A consistency proof from `old_size` to `tree` of `log`, from tiles authenticated against
 /// `tree`.
-pub(crate) fn proof_from_tiles<U: Upstream + ?Sized>(
+pub fn proof_from_tiles<U: Upstream + ?Sized>(
     server: &U,
     log: LogName,
     tree: TreeHead,
     old_size: u64,
-) -> anyhow::Result<Vec<cairn_verifier::hash::Hash>> {
+) -> crate::Result<Vec<cairn_verifier::hash::Hash>> {
     TileHashReader::new(tree, UpstreamTiles::new(server, log))
         .prove_consistency(old_size, tree.size())
         .map_err(|e| {
             if e.is_security_failure() {
-                Failure::Verification(format!(
+                Error::Refused(format!(
                     "the {} log's tiles do not match its checkpoint: {e}",
                     log.as_str()
                 ))
                 .into()
             } else {
-                anyhow::anyhow!(
+                crate::error::err!(
                     "reading the {} log's tiles for a consistency proof {old_size} -> {}: {e}",
                     log.as_str(),
                     tree.size()
@@ -486,103 +485,9 @@ pub(crate) fn proof_from_tiles<U: Upstream + ?Sized>(
 }
 
 /// Stores a verified key log.
-pub(crate) fn store(state: &StateDir, trust: &Trust, keylog: &KeyLog) -> anyhow::Result<()> {
+pub fn store(state: &StateDir, trust: &Trust, keylog: &KeyLog) -> crate::Result<()> {
     let bytes = keylog.snapshot().to_file_bytes()?;
     state.write(&state.keylog_path(trust), &bytes)
-}
-
-/// `cairn keylog ...`.
-#[derive(Debug, clap::Args)]
-pub(crate) struct KeylogArgs {
-    #[command(subcommand)]
-    command: KeylogCommand,
-}
-
-#[derive(Debug, clap::Subcommand)]
-enum KeylogCommand {
-    /// Fetch and verify the key log, check it against the stored copy, store it.
-    Sync(SyncArgs),
-    /// Write a zstd-compressed key-log snapshot for offline machines (syncs first).
-    Export(ExportArgs),
-}
-
-#[derive(Debug, clap::Args)]
-struct SyncArgs {
-    /// Print each check on stderr.
-    #[arg(short, long)]
-    verbose: bool,
-    #[command(flatten)]
-    client: ClientOptions,
-}
-
-#[derive(Debug, clap::Args)]
-struct ExportArgs {
-    /// Where to write the snapshot.
-    #[arg(long, value_name = "SNAPSHOT")]
-    out: PathBuf,
-    /// Export the stored copy without contacting the log.
-    #[arg(long)]
-    offline: bool,
-    /// Print each check on stderr.
-    #[arg(short, long)]
-    verbose: bool,
-    #[command(flatten)]
-    client: ClientOptions,
-}
-
-/// Runs `cairn keylog ...`.
-pub(crate) fn run(args: &KeylogArgs) -> anyhow::Result<()> {
-    match &args.command {
-        KeylogCommand::Sync(a) => {
-            let (state, trust) = a.client.load()?;
-            let mut report = Report::new(a.verbose);
-            let keylog = sync_and_store(&state, &trust, &mut report)?;
-            eprintln!(
-                "cairn: key log {} verified at size {}: {} release keys",
-                trust.origin(LogName::Keys),
-                keylog.checkpoint.size(),
-                keylog.state.release_keys().len()
-            );
-            Ok(())
-        }
-        KeylogCommand::Export(a) => {
-            let (state, trust) = a.client.load()?;
-            let mut report = Report::new(a.verbose);
-            let keylog = if a.offline {
-                load_stored(&state, &trust, now(), None, &mut report)?.ok_or_else(|| {
-                    Failure::Usage("no stored key log: run `cairn keylog sync` first".to_owned())
-                })?
-            } else {
-                sync_and_store(&state, &trust, &mut report)?
-            };
-            let bytes = keylog.snapshot().to_file_bytes()?;
-            crate::state::write_atomic(&a.out, &bytes, 0o644)?;
-            eprintln!(
-                "cairn: wrote key-log snapshot {} (size {}, {} bytes)",
-                a.out.display(),
-                keylog.checkpoint.size(),
-                bytes.len()
-            );
-            Ok(())
-        }
-    }
-}
-
-fn sync_and_store(state: &StateDir, trust: &Trust, report: &mut Report) -> anyhow::Result<KeyLog> {
-    let server = LogServer::new(&trust.url)?;
-    let (keylog, old) = sync(
-        &server,
-        state,
-        trust,
-        now(),
-        Some(Freshness::Required),
-        report,
-    )?;
-    let newer = old.is_none_or(|old| old < keylog.checkpoint.size());
-    if newer {
-        store(state, trust, &keylog)?;
-    }
-    Ok(keylog)
 }
 
 #[cfg(test)]

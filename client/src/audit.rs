@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use std::io::{Read as _, Seek as _, Write as _};
 use std::path::PathBuf;
 
-use anyhow::Context as _;
+use crate::error::Context as _;
 use cairn_verifier::checkpoint::VerifiedCheckpoint;
 use cairn_verifier::entry::{Entry, KeyEvent};
 use cairn_verifier::hash::{Hash, leaf_hash, sha256};
@@ -32,8 +32,8 @@ use cairn_verifier::tile::{EntryBundle, TILE_HEIGHT, TreeHead};
 use serde_json::{Map, Value, json};
 
 use crate::checkpoints::{check_consistent, verify_signature};
-use crate::exit::Failure;
-use crate::fetch::{Upstream, bundle_of, checkpoint_of};
+use crate::Error;
+use crate::upstream::{Upstream, bundle_of, checkpoint_of};
 use crate::keylog::{KeyLog, check_extends, proof_from_tiles};
 use crate::report::Report;
 use crate::state::StateDir;
@@ -51,7 +51,7 @@ const STATE_FORMAT: &str = "cairn-audit-state/v1";
 
 /// What an alert is about (`spec/monitor.md`, "Alerts").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum AlertKind {
+pub enum AlertKind {
     /// A key-log entry (root, add, retire, revoke).
     KeyEvent,
     /// An entry signed by a `--watch-key`.
@@ -75,7 +75,7 @@ pub(crate) enum AlertKind {
 
 impl AlertKind {
     /// The `alert` value of the JSON line.
-    pub(crate) fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             AlertKind::KeyEvent => "key-event",
             AlertKind::WatchedKeyUsed => "watched-key-used",
@@ -92,21 +92,21 @@ impl AlertKind {
 
 /// One alert: its kind, a human message and the facts for machines.
 #[derive(Debug, Clone)]
-pub(crate) struct Alert {
+pub struct Alert {
     /// What it is about.
-    pub(crate) kind: AlertKind,
+    pub kind: AlertKind,
     /// One line for people.
-    pub(crate) message: String,
+    pub message: String,
     /// `origin`, `index`, `key`, `evidence` and the like.
-    pub(crate) fields: Map<String, Value>,
+    pub fields: Map<String, Value>,
 }
 
 impl Alert {
     /// A `--mirror` that could not be checked this round.
-    pub(crate) fn mirror_check_failed(mirror: &str, error: &anyhow::Error) -> Alert {
+    pub fn mirror_check_failed(mirror: &str, error: &crate::Error) -> Alert {
         Alert::new(
             AlertKind::MirrorCheckFailed,
-            format!("mirror {mirror} could not be checked: {error:#}"),
+            format!("mirror {mirror} could not be checked: {}", error.chain()),
         )
         .with("mirror", mirror)
     }
@@ -125,7 +125,7 @@ impl Alert {
     }
 
     /// The JSON object printed on stdout and posted to the webhook.
-    pub(crate) fn to_json(&self, time: u64) -> Value {
+    pub fn to_json(&self, time: u64) -> Value {
         let mut out = Map::new();
         out.insert("alert".into(), self.kind.as_str().into());
         out.insert("time".into(), time.into());
@@ -155,15 +155,15 @@ struct SavedState {
 
 /// The outcome of one verified round.
 #[derive(Debug)]
-pub(crate) struct Round {
+pub struct Round {
     /// The verified key log.
-    pub(crate) keylog: KeyLog,
+    pub keylog: KeyLog,
     /// Key-log size before the round (`None`: first round).
-    pub(crate) keys_before: Option<u64>,
+    pub keys_before: Option<u64>,
     /// The verified release-log checkpoint.
-    pub(crate) releases: VerifiedCheckpoint,
+    pub releases: VerifiedCheckpoint,
     /// Release-log size before the round.
-    pub(crate) releases_before: u64,
+    pub releases_before: u64,
     /// What [`Auditor::commit`] saves.
     pending: Pending,
 }
@@ -180,12 +180,12 @@ struct Pending {
 /// Receives each release-log bundle a round fetched, with all of its entries, and the index of
 /// the first entry the round verifies (entries before it in the bundle were verified by an
 /// earlier round and are not checked again by this one).
-pub(crate) type BundleSink<'a> =
-    dyn FnMut(&EntryBundle, &[Vec<u8>], u64) -> anyhow::Result<()> + 'a;
+pub type BundleSink<'a> =
+    dyn FnMut(&EntryBundle, &[Vec<u8>], u64) -> crate::Result<()> + 'a;
 
 /// The follow-and-verify core.
 #[derive(Debug)]
-pub(crate) struct Auditor {
+pub struct Auditor {
     trust: Trust,
     /// Where the state, the key-log copy and evidence live.
     dir: StateDir,
@@ -205,7 +205,7 @@ struct Judged {
 
 impl Auditor {
     /// An auditor of the log `trust` names, keeping its state in `dir`.
-    pub(crate) fn new(
+    pub fn new(
         trust: Trust,
         dir: StateDir,
         watch: Vec<Ed25519Verifier>,
@@ -222,12 +222,12 @@ impl Auditor {
     }
 
     /// The trust policy.
-    pub(crate) fn trust(&self) -> &Trust {
+    pub fn trust(&self) -> &Trust {
         &self.trust
     }
 
     /// The state directory (evidence is written there).
-    pub(crate) fn state(&self) -> &StateDir {
+    pub fn state(&self) -> &StateDir {
         &self.dir
     }
 
@@ -239,13 +239,13 @@ impl Auditor {
         self.dir.log_dir(&self.trust).join("releases.index")
     }
 
-    fn load(&self) -> anyhow::Result<Option<SavedState>> {
+    fn load(&self) -> crate::Result<Option<SavedState>> {
         let path = self.state_path();
         let Some(bytes) = self.dir.read(&path, MAX_STATE_SIZE)? else {
             return Ok(None);
         };
         let damaged = |what: &str| {
-            anyhow::anyhow!(
+            crate::error::err!(
                 "the audit state {} is damaged ({what}); remove the directory {} to audit the \
                  log again from the start",
                 path.display(),
@@ -293,7 +293,7 @@ impl Auditor {
     }
 
     /// The equivocation index: name/version key to the first release-log index.
-    fn load_index(&self, records: u64) -> anyhow::Result<HashMap<[u8; 16], u64>> {
+    fn load_index(&self, records: u64) -> crate::Result<HashMap<[u8; 16], u64>> {
         let path = self.index_path();
         let mut map = HashMap::new();
         let mut data = Vec::new();
@@ -304,7 +304,7 @@ impl Auditor {
                     .read_to_end(&mut data)
                     .with_context(|| format!("reading {}", path.display()))?;
                 if (data.len() as u64) < want {
-                    anyhow::bail!(
+                    crate::error::bail!(
                         "{} is shorter than the audit state says; remove {} to start over",
                         path.display(),
                         self.dir.log_dir(&self.trust).display()
@@ -326,7 +326,7 @@ impl Auditor {
 
     /// Appends records to the index after its `records` valid ones (a crash may have left
     /// unacknowledged bytes beyond them) and syncs it.
-    fn append_index(&self, records: u64, new: &[([u8; 16], u64)]) -> anyhow::Result<()> {
+    fn append_index(&self, records: u64, new: &[([u8; 16], u64)]) -> crate::Result<()> {
         if new.is_empty() {
             return Ok(());
         }
@@ -354,7 +354,7 @@ impl Auditor {
             .with_context(|| format!("writing {}", path.display()))
     }
 
-    fn save(&self, s: &SavedState) -> anyhow::Result<()> {
+    fn save(&self, s: &SavedState) -> crate::Result<()> {
         let v = json!({
             "format": STATE_FORMAT,
             "releases_checkpoint": String::from_utf8_lossy(&s.checkpoint),
@@ -372,14 +372,14 @@ impl Auditor {
     /// they are found, so a round that stops still reports what it saw. `sink` receives each
     /// release-log bundle fetched (all of its entries) before the round is verified. Nothing is
     /// saved: [`Auditor::commit`] does that with the verified round.
-    pub(crate) fn round<U: Upstream + ?Sized>(
+    pub fn round<U: Upstream + ?Sized>(
         &self,
         up: &U,
         now: u64,
         report: &mut Report,
         alerts: &mut Vec<Alert>,
         sink: &mut BundleSink<'_>,
-    ) -> anyhow::Result<Round> {
+    ) -> crate::Result<Round> {
         let trust = &self.trust;
         let saved = self.load()?;
         // 1. The key log.
@@ -432,7 +432,7 @@ impl Auditor {
                     report,
                 )?;
                 if old.size() != s.edge.size() {
-                    anyhow::bail!(
+                    crate::error::bail!(
                         "the audit state is damaged (checkpoint size {} but right edge of {}); \
                          remove {} to start over",
                         old.size(),
@@ -493,7 +493,7 @@ impl Auditor {
             let mut at = next;
             while at < cp.size() && bundles.len() < self.threads * BUNDLES_PER_THREAD {
                 let b = EntryBundle::for_entry(TILE_HEIGHT, at, cp.size())
-                    .map_err(|e| anyhow::anyhow!("planning release-log bundles: {e}"))?;
+                    .map_err(|e| crate::error::err!("planning release-log bundles: {e}"))?;
                 at = b.first_entry() + u64::from(b.width());
                 bundles.push(b);
             }
@@ -539,7 +539,7 @@ impl Auditor {
                 cp.size()
             );
             report.fail("entries", &detail);
-            return Err(Failure::Verification(detail).into());
+            return Err(Error::Refused(detail).into());
         }
         alerts.extend(entry_alerts);
         report.pass(
@@ -568,7 +568,7 @@ impl Auditor {
     /// Saves what `round` verified, so the next round starts from it: the index, then the
     /// state that counts its records, then the key log. A mirror calls this only after its
     /// copy moved forward, so its state never runs ahead of its files.
-    pub(crate) fn commit(&self, round: &Round) -> anyhow::Result<()> {
+    pub fn commit(&self, round: &Round) -> crate::Result<()> {
         let p = &round.pending;
         self.append_index(p.index_records, &p.new_records)?;
         self.save(&SavedState {
@@ -596,15 +596,15 @@ impl Auditor {
         bundles: &[EntryBundle],
         first: u64,
         keys: &KeyState,
-    ) -> anyhow::Result<Vec<(Vec<Vec<u8>>, Vec<Judged>)>> {
+    ) -> crate::Result<Vec<(Vec<Vec<u8>>, Vec<Judged>)>> {
         let per = bundles.len().div_ceil(self.threads).max(1);
-        let work = |chunk: &[EntryBundle]| -> anyhow::Result<Vec<(Vec<Vec<u8>>, Vec<Judged>)>> {
+        let work = |chunk: &[EntryBundle]| -> crate::Result<Vec<(Vec<Vec<u8>>, Vec<Judged>)>> {
             chunk
                 .iter()
                 .map(|b| {
                     let entries = bundle_of(up, LogName::Releases, b)?;
                     if entries.len() != usize::from(b.width()) {
-                        return Err(Failure::Verification(format!(
+                        return Err(Error::Refused(format!(
                             "{}: bundle {} holds {} entries, not {}",
                             up.describe(),
                             b.path(),
@@ -628,7 +628,7 @@ impl Auditor {
         if self.threads == 1 || bundles.len() == 1 {
             return work(bundles);
         }
-        let results: Vec<anyhow::Result<_>> = std::thread::scope(|s| {
+        let results: Vec<crate::Result<_>> = std::thread::scope(|s| {
             let handles: Vec<_> = bundles
                 .chunks(per)
                 .map(|chunk| s.spawn(move || work(chunk)))
@@ -637,7 +637,7 @@ impl Auditor {
                 .into_iter()
                 .map(|h| {
                     h.join()
-                        .unwrap_or_else(|_| Err(anyhow::anyhow!("an audit thread panicked")))
+                        .unwrap_or_else(|_| Err(crate::error::err!("an audit thread panicked")))
                 })
                 .collect()
         });
@@ -733,20 +733,20 @@ impl Auditor {
         old: &VerifiedCheckpoint,
         added: &[&Ed25519Verifier],
         alerts: &mut Vec<Alert>,
-    ) -> anyhow::Result<()> {
+    ) -> crate::Result<()> {
         let origin = self.trust.origin(LogName::Releases);
         let tree = TreeHead::from_verified(old);
         let reader = cairn_verifier::tile::TileHashReader::new(
             tree,
-            crate::fetch::UpstreamTiles::new(up, LogName::Releases),
+            crate::upstream::UpstreamTiles::new(up, LogName::Releases),
         );
         let mut found = Vec::new();
         let mut next = 0;
         while next < old.size() {
             let bundle = EntryBundle::for_entry(TILE_HEIGHT, next, old.size())
-                .map_err(|e| anyhow::anyhow!("planning release-log bundles: {e}"))?;
+                .map_err(|e| crate::error::err!("planning release-log bundles: {e}"))?;
             let entries = bundle_of(up, LogName::Releases, &bundle)?;
-            crate::fetch::verify_bundle(LogName::Releases, &bundle, &entries, &reader)?;
+            crate::upstream::verify_bundle(LogName::Releases, &bundle, &entries, &reader)?;
             for (k, entry) in entries.iter().enumerate() {
                 found.extend(watched_by(
                     added,
@@ -817,7 +817,7 @@ impl Auditor {
         if !self.trust.has_quorum() {
             return;
         }
-        let mut report = Report::new(false);
+        let mut report = Report::default();
         let check = crate::checkpoints::check_witnesses(
             &self.trust,
             cp,
@@ -830,7 +830,7 @@ impl Auditor {
             alerts.push(
                 Alert::new(
                     AlertKind::QuorumLost,
-                    format!("{} size {}: {e:#}", cp.origin(), cp.size()),
+                    format!("{} size {}: {}", cp.origin(), cp.size(), e.chain()),
                 )
                 .with("origin", cp.origin().to_owned())
                 .with("size", cp.size()),
@@ -881,17 +881,17 @@ impl Auditor {
     /// Turns an inconsistency failure into an `inconsistent-checkpoint` alert.
     fn alert_on_inconsistency<U: Upstream + ?Sized>(
         &self,
-        e: &anyhow::Error,
+        e: &crate::Error,
         log: LogName,
         up: &U,
         alerts: &mut Vec<Alert>,
     ) {
-        if let Some(Failure::Inconsistency { message, evidence }) = e.downcast_ref::<Failure>() {
+        if let Some(Error::Inconsistent { message, evidence }) = Some(e.root()) {
             alerts.push(inconsistency_alert(
                 &self.trust.origin(log),
                 &up.describe(),
                 message,
-                evidence,
+                &evidence.display().to_string(),
             ));
         }
     }
@@ -900,22 +900,22 @@ impl Auditor {
     /// the log: each must be signed by the log and consistent with them (the proof comes
     /// from whichever side is larger). A conflict writes evidence and alerts; anything else
     /// that fails is returned as an error for the caller to report.
-    pub(crate) fn check_mirror<U: Upstream + ?Sized, M: Upstream + ?Sized>(
+    pub fn check_mirror<U: Upstream + ?Sized, M: Upstream + ?Sized>(
         &self,
         log_up: &U,
         mirror: &M,
         round: &Round,
         alerts: &mut Vec<Alert>,
-    ) -> anyhow::Result<()> {
+    ) -> crate::Result<()> {
         for (log, ours) in [
             (LogName::Keys, &round.keylog.checkpoint),
             (LogName::Releases, &round.releases),
         ] {
-            let mut report = Report::new(false);
+            let mut report = Report::default();
             let what = format!("{} at {}", log.as_str(), mirror.describe());
             let bytes = checkpoint_of(mirror, log)?;
             let theirs = verify_signature(&self.trust, log, &bytes, &what, &mut report)?;
-            let (older, newer, source): (_, _, &dyn Fn(TreeHead, u64) -> anyhow::Result<_>) =
+            let (older, newer, source): (_, _, &dyn Fn(TreeHead, u64) -> crate::Result<_>) =
                 if theirs.size() <= ours.size() {
                     (&theirs, ours, &|t, s| proof_from_tiles(log_up, log, t, s))
                 } else {
@@ -927,14 +927,14 @@ impl Auditor {
                 source(TreeHead::from_verified(newer), older.size())?
             };
             if let Err(e) = check_consistent(&self.dir, older, newer, &proof, &what, &mut report) {
-                if let Some(Failure::Inconsistency { message, evidence }) =
-                    e.downcast_ref::<Failure>()
+                if let Some(Error::Inconsistent { message, evidence }) =
+                    Some(e.root())
                 {
                     alerts.push(inconsistency_alert(
                         &self.trust.origin(log),
                         &mirror.describe(),
                         message,
-                        evidence,
+                        &evidence.display().to_string(),
                     ));
                     continue;
                 }

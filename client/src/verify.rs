@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context as _;
+use crate::error::Context as _;
 use cairn_verifier::checkpoint::VerifiedCheckpoint;
 use cairn_verifier::entry::{Deprecation, Entry, Release, ReleaseName, Version};
 use cairn_verifier::hash::leaf_hash;
@@ -18,72 +18,33 @@ use cairn_verifier::tile::{TileHashReader, TreeHead};
 use cairn_verifier::tlog_proof::{MAX_TLOG_PROOF_SIZE, TlogProof};
 use serde_json::json;
 
-use crate::channels::ChannelOptions;
+use crate::channels::Channels;
 use crate::checkpoints::{Freshness, check_consistent, check_witnesses, now, verify_signature};
-use crate::exit::Failure;
-use crate::fetch::{HttpTiles, LogServer};
-use crate::hashing::{Hashed, hash_stream};
+use crate::Error;
+use crate::upstream::{Remote, RemoteTiles};
+use crate::hashing::Hashed;
 use crate::keylog::{KeyLog, MAX_SNAPSHOT_SIZE, Snapshot, check_extends, load_stored, newer_of};
 use crate::report::Report;
 use crate::state::StateDir;
-use crate::trust::{ClientOptions, LogName, Trust};
-
-/// Arguments of `cairn verify`.
-#[derive(Debug, clap::Args)]
-pub(crate) struct VerifyArgs {
-    /// The artifact to verify.
-    file: PathBuf,
-    /// The artifact's `.tlog-proof` (default: FILE.tlog-proof if it exists).
-    #[arg(long, value_name = "FILE.tlog-proof")]
-    proof: Option<PathBuf>,
-    /// FILE is a zstd or xz image: also decompress it (writing nothing) and check the
-    /// decompressed content's digest and size against the log.
-    #[arg(long)]
-    decompress: bool,
-    #[command(flatten)]
-    checks: CheckOptions,
-    #[command(flatten)]
-    client: ClientOptions,
-}
-
-/// Options `verify` and `install` share.
-#[derive(Debug, Clone, clap::Args)]
-pub(crate) struct CheckOptions {
-    /// The release name the artifact must belong to.
-    #[arg(long, value_name = "NAME")]
-    pub(crate) name: Option<String>,
-    /// The release version the artifact must belong to.
-    #[arg(long, value_name = "VERSION")]
-    pub(crate) version: Option<String>,
-    /// No network access at all: the proof file and the stored or given key log only.
-    #[arg(long)]
-    pub(crate) offline: bool,
-    /// Key-log snapshot (`cairn keylog export`) to use instead of fetching the key log.
-    #[arg(long, value_name = "SNAPSHOT")]
-    pub(crate) keylog: Option<PathBuf>,
-    /// Fail (exit 3) when the release is deprecated, instead of warning.
-    #[arg(long)]
-    pub(crate) refuse_deprecated: bool,
-    /// Print one JSON object with every check and the entry on stdout.
-    #[arg(long)]
-    pub(crate) json: bool,
-    /// Print each check on stderr.
-    #[arg(short, long)]
-    pub(crate) verbose: bool,
-    #[command(flatten)]
-    pub(crate) channels: ChannelOptions,
-}
+use crate::trust::{LogName, Trust};
 
 /// What the artifact must be, beyond being logged and validly signed.
-#[derive(Debug, Clone)]
-pub(crate) struct Expected {
-    name: Option<ReleaseName>,
-    version: Option<Version>,
+#[derive(Debug, Clone, Default)]
+pub struct Expected {
+    /// The release name it must belong to.
+    pub name: Option<ReleaseName>,
+    /// The release version it must belong to.
+    pub version: Option<Version>,
 }
 
 impl Expected {
+    /// Any release: logged and validly signed is enough.
+    pub fn any() -> Expected {
+        Expected::default()
+    }
+
     /// A release of this name and version.
-    pub(crate) fn release(name: ReleaseName, version: Version) -> Expected {
+    pub fn release(name: ReleaseName, version: Version) -> Expected {
         Expected {
             name: Some(name),
             version: Some(version),
@@ -91,34 +52,24 @@ impl Expected {
     }
 }
 
-impl CheckOptions {
-    /// Parses `--name` and `--version` and checks the option combination (exit 2 when they
-    /// cannot be valid).
-    pub(crate) fn expected(&self) -> anyhow::Result<Expected> {
-        self.channels.check_usage(self.offline)?;
-        let name = self
-            .name
-            .as_deref()
-            .map(ReleaseName::new)
-            .transpose()
-            .map_err(|e| Failure::Usage(format!("--name: {e}")))?;
-        let version = self
-            .version
-            .as_deref()
-            .map(Version::new)
-            .transpose()
-            .map_err(|e| Failure::Usage(format!("--version: {e}")))?;
-        Ok(Expected { name, version })
-    }
+/// How a run checks, beyond the algorithm's fixed steps.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// A key-log snapshot (`cairn keylog export`) to use instead of fetching the key log.
+    pub keylog: Option<PathBuf>,
+    /// Refuse a deprecated release instead of warning.
+    pub refuse_deprecated: bool,
+    /// Independent channels to fetch the release checkpoint from and compare.
+    pub channels: Channels,
 }
 
 /// A `.tlog-proof` given to the run: where it came from, and its bytes.
 #[derive(Debug, Clone)]
-pub(crate) struct ProofFile {
+pub struct ProofFile {
     /// Path or URL, for messages.
-    pub(crate) source: String,
+    pub source: String,
     /// The file.
-    pub(crate) bytes: Vec<u8>,
+    pub bytes: Vec<u8>,
 }
 
 /// Most entries naming one digest that an online lookup examines.
@@ -126,32 +77,32 @@ const MAX_CANDIDATES: usize = 32;
 
 /// One run of the client algorithm.
 #[derive(Debug)]
-pub(crate) struct Run {
+pub struct Run {
     /// The state directory.
-    pub(crate) state: StateDir,
+    pub state: StateDir,
     /// The trust policy.
-    pub(crate) trust: Trust,
+    pub trust: Trust,
     /// `now`, read once when the run starts.
-    pub(crate) now: u64,
+    pub now: u64,
     /// The log, or `None` offline (no network at all).
-    pub(crate) server: Option<LogServer>,
+    pub server: Option<Remote>,
     /// The checks so far.
-    pub(crate) report: Report,
+    pub report: Report,
 }
 
 /// A verified artifact.
 #[derive(Debug)]
-pub(crate) struct Verified {
+pub struct Verified {
     /// The release it belongs to.
-    pub(crate) release: Release,
+    pub release: Release,
     /// Its release-log index.
-    pub(crate) index: u64,
+    pub index: u64,
     /// The artifact's file name in the release.
-    pub(crate) file_name: String,
+    pub file_name: String,
     /// Whether a valid deprecation exists (online only).
-    pub(crate) deprecated: bool,
+    pub deprecated: bool,
     /// Why deprecations could not be checked (offline, or a server that answers no lookups).
-    pub(crate) deprecation_unchecked: Option<String>,
+    pub deprecation_unchecked: Option<String>,
 }
 
 /// What the deprecation check found.
@@ -181,44 +132,49 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 impl Run {
-    /// Starts a run: reads `now`, the trust policy and the state directory, and (online)
-    /// prepares the HTTP client.
-    pub(crate) fn start(
-        client: &ClientOptions,
-        checks: &CheckOptions,
+    /// A run against the log the trust policy names, over HTTP; `now` is read once, here.
+    pub fn online(state: StateDir, trust: Trust, report: Report) -> crate::Result<Run> {
+        let server = Remote::http(&trust.url)?;
+        Ok(Run::with_remote(state, trust, Some(server), report))
+    }
+
+    /// A run with no network at all: the proof file and the stored or given key log only.
+    pub fn offline(state: StateDir, trust: Trust, report: Report) -> Run {
+        Run::with_remote(state, trust, None, report)
+    }
+
+    /// A run reading the log from `server` (any [`crate::upstream::Upstream`]: a mirror
+    /// directory, a git repository), or offline with `None`.
+    pub fn with_remote(
+        state: StateDir,
+        trust: Trust,
+        server: Option<Remote>,
         report: Report,
-    ) -> anyhow::Result<Run> {
-        let now = now();
-        let (state, trust) = client.load()?;
-        let server = if checks.offline {
-            None
-        } else {
-            Some(LogServer::new(&trust.url)?)
-        };
-        Ok(Run {
+    ) -> Run {
+        Run {
             state,
             trust,
-            now,
+            now: now(),
             server,
             report,
-        })
+        }
     }
 
     /// Runs steps 1 and 3 to 5 of the algorithm for an artifact already hashed (step 2), then
     /// stores the newer checkpoints.
-    pub(crate) fn verify(
+    pub fn verify(
         &mut self,
         hashed: &Hashed,
         proof: Option<&ProofFile>,
         expected: &Expected,
-        checks: &CheckOptions,
-    ) -> anyhow::Result<Verified> {
+        checks: &Options,
+    ) -> crate::Result<Verified> {
         let mut pending = Pending::default();
         let keylog = self.key_log(checks.keylog.as_deref(), &mut pending)?;
         let verified = match (&self.server, proof) {
             (Some(server), proof) => {
                 let server = server.clone();
-                self.online(
+                self.verify_online(
                     &server,
                     hashed,
                     proof,
@@ -229,12 +185,12 @@ impl Run {
                 )?
             }
             (None, Some(proof)) => {
-                self.offline(hashed, proof, expected, &keylog.state, checks, &mut pending)?
+                self.verify_offline(hashed, proof, expected, &keylog.state, checks, &mut pending)?
             }
             (None, None) => {
                 let detail = "offline verification needs the artifact's .tlog-proof (FILE.tlog-proof or --proof)";
                 self.report.fail("inclusion", detail);
-                return Err(Failure::Verification(detail.to_owned()).into());
+                return Err(Error::Refused(detail.to_owned()).into());
             }
         };
         if let Some(cp) = &pending.releases_checkpoint {
@@ -252,7 +208,7 @@ impl Run {
         &mut self,
         snapshot: Option<&Path>,
         pending: &mut Pending,
-    ) -> anyhow::Result<KeyLog> {
+    ) -> crate::Result<KeyLog> {
         let (state, trust, now) = (&self.state, &self.trust, self.now);
         let report = &mut self.report;
         if let (Some(server), None) = (&self.server, snapshot) {
@@ -274,7 +230,7 @@ impl Run {
                 let bytes = std::fs::read(path)
                     .with_context(|| format!("reading key-log snapshot {}", path.display()))?;
                 if bytes.len() > MAX_SNAPSHOT_SIZE {
-                    return Err(Failure::Verification(format!(
+                    return Err(Error::Refused(format!(
                         "key-log snapshot {} is larger than {MAX_SNAPSHOT_SIZE} bytes",
                         path.display()
                     ))
@@ -282,7 +238,7 @@ impl Run {
                 }
                 let snap = Snapshot::from_file_bytes(&bytes).map_err(|e| {
                     report.fail("keylog-entries", format!("{}: {e}", path.display()));
-                    Failure::Verification(format!(
+                    Error::Refused(format!(
                         "key-log snapshot {} is malformed: {e}",
                         path.display()
                     ))
@@ -306,7 +262,7 @@ impl Run {
                 let detail =
                     "no key log: run `cairn keylog sync` while online, or pass --keylog SNAPSHOT";
                 report.fail("keylog-entries", detail);
-                return Err(Failure::Verification(detail.to_owned()).into());
+                return Err(Error::Refused(detail.to_owned()).into());
             }
         };
         check_witnesses(
@@ -321,7 +277,7 @@ impl Run {
         Ok(chosen)
     }
 
-    fn stored_checkpoint(&mut self) -> anyhow::Result<Option<VerifiedCheckpoint>> {
+    fn stored_checkpoint(&mut self) -> crate::Result<Option<VerifiedCheckpoint>> {
         let path = self.state.releases_checkpoint_path(&self.trust);
         let Some(bytes) = self.state.read(&path, MAX_NOTE_SIZE)? else {
             return Ok(None);
@@ -347,19 +303,19 @@ impl Run {
     fn proof_file(
         &mut self,
         proof: &ProofFile,
-    ) -> anyhow::Result<(VerifiedCheckpoint, u64, Vec<u8>)> {
+    ) -> crate::Result<(VerifiedCheckpoint, u64, Vec<u8>)> {
         let parsed = match TlogProof::parse(&proof.bytes) {
             Ok(p) => p,
             Err(e) => {
                 let detail = format!("{}: {e}", proof.source);
                 self.report.fail("proof", &detail);
-                return Err(Failure::Verification(format!("malformed proof: {detail}")).into());
+                return Err(Error::Refused(format!("malformed proof: {detail}")).into());
             }
         };
         let Some(entry) = parsed.extra.clone() else {
             let detail = format!("{}: no extra line, so no entry to check", proof.source);
             self.report.fail("proof", &detail);
-            return Err(Failure::Verification(detail).into());
+            return Err(Error::Refused(detail).into());
         };
         self.report.pass(
             "proof",
@@ -403,7 +359,7 @@ impl Run {
                     cp.size()
                 );
                 self.report.fail("inclusion", &detail);
-                return Err(Failure::Verification(format!("inclusion proof: {detail}")).into());
+                return Err(Error::Refused(format!("inclusion proof: {detail}")).into());
             }
         }
         Ok((cp, parsed.index, entry))
@@ -411,11 +367,11 @@ impl Run {
 
     /// The log's latest release checkpoint, verified (signature, witness quorum and
     /// freshness, consistency with the stored one, the `--channel`s), with the stored one.
-    pub(crate) fn latest(
+    pub fn latest(
         &mut self,
-        server: &LogServer,
-        checks: &CheckOptions,
-    ) -> anyhow::Result<(Option<VerifiedCheckpoint>, VerifiedCheckpoint)> {
+        server: &Remote,
+        checks: &Options,
+    ) -> crate::Result<(Option<VerifiedCheckpoint>, VerifiedCheckpoint)> {
         let stored = self.stored_checkpoint()?;
         let what = "latest release checkpoint";
         let bytes = server.checkpoint(LogName::Releases)?;
@@ -461,7 +417,7 @@ impl Run {
     }
 
     /// Step 1 alone (the key log), storing it when it grew.
-    pub(crate) fn key_state(&mut self, checks: &CheckOptions) -> anyhow::Result<KeyLog> {
+    pub fn key_state(&mut self, checks: &Options) -> crate::Result<KeyLog> {
         let mut pending = Pending::default();
         let keylog = self.key_log(checks.keylog.as_deref(), &mut pending)?;
         if pending.keylog {
@@ -471,16 +427,16 @@ impl Run {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn online(
+    fn verify_online(
         &mut self,
-        server: &LogServer,
+        server: &Remote,
         hashed: &Hashed,
         proof: Option<&ProofFile>,
         expected: &Expected,
         keys: &KeyState,
-        checks: &CheckOptions,
+        checks: &Options,
         pending: &mut Pending,
-    ) -> anyhow::Result<Verified> {
+    ) -> crate::Result<Verified> {
         let (stored, latest) = self.latest(server, checks)?;
         let reader = server.hash_reader(LogName::Releases, head(&latest));
         let candidates: Vec<(u64, Vec<u8>)> = match proof {
@@ -494,7 +450,7 @@ impl Run {
                         latest.size()
                     );
                     self.report.fail("consistency", &detail);
-                    return Err(Failure::Verification(detail).into());
+                    return Err(Error::Refused(detail).into());
                 }
                 let proof = if cp.size() == 0 || cp.size() == latest.size() {
                     Vec::new()
@@ -526,21 +482,21 @@ impl Run {
                 }
                 if indexes.is_empty() {
                     // A 404 means "none" only from a server that answers lookups at all.
-                    if let Err(why) = crate::log_client::lookups_cover(server, latest.size()) {
+                    if let Err(why) = crate::lookups::lookups_cover(server, latest.size()) {
                         let detail = format!(
                             "{why}; it cannot find the entry for sha256:{digest_hex}: verify \
                              with the release's proof file (put FILE.tlog-proof beside the file, \
                              or pass --proof FILE.tlog-proof)"
                         );
                         self.report.fail("inclusion", &detail);
-                        return Err(Failure::Verification(detail).into());
+                        return Err(Error::Refused(detail).into());
                     }
                     let detail = format!(
                         "no release in the log (size {}) names sha256:{digest_hex}",
                         latest.size()
                     );
                     self.report.fail("inclusion", &detail);
-                    return Err(Failure::Verification(format!("not logged: {detail}")).into());
+                    return Err(Error::Refused(format!("not logged: {detail}")).into());
                 }
                 let mut found = Vec::new();
                 for index in indexes {
@@ -571,15 +527,15 @@ impl Run {
         Ok(verified)
     }
 
-    fn offline(
+    fn verify_offline(
         &mut self,
         hashed: &Hashed,
         proof: &ProofFile,
         expected: &Expected,
         keys: &KeyState,
-        checks: &CheckOptions,
+        checks: &Options,
         pending: &mut Pending,
-    ) -> anyhow::Result<Verified> {
+    ) -> crate::Result<Verified> {
         let stored = self.stored_checkpoint()?;
         let (cp, index, entry) = self.proof_file(proof)?;
         match &stored {
@@ -620,7 +576,7 @@ impl Run {
         candidates: &[(u64, Vec<u8>)],
         expected: &Expected,
         keys: &KeyState,
-    ) -> anyhow::Result<Verified> {
+    ) -> crate::Result<Verified> {
         let mut failures: Vec<(&'static str, String)> = Vec::new();
         for (index, entry) in candidates {
             match judge_one(hashed, *index, entry, expected, keys) {
@@ -641,7 +597,7 @@ impl Run {
             .join("; ");
         let name = failures.last().map_or("entry", |(n, _)| *n);
         self.report.fail(name, &detail);
-        Err(Failure::Verification(detail).into())
+        Err(Error::Refused(detail).into())
     }
 
     /// A deprecation check that got no answer: a skipped check (reported on stderr and in
@@ -650,8 +606,8 @@ impl Run {
         &mut self,
         verified: &Verified,
         why: String,
-        checks: &CheckOptions,
-    ) -> anyhow::Result<String> {
+        checks: &Options,
+    ) -> crate::Result<String> {
         let detail = format!(
             "deprecations of {} {} were not checked: {why}",
             verified.release.name(),
@@ -659,21 +615,14 @@ impl Run {
         );
         if checks.refuse_deprecated {
             self.report.fail("deprecation", &detail);
-            return Err(Failure::Verification(format!(
+            return Err(Error::Refused(format!(
                 "{detail}; --refuse-deprecated needs an answer: verify online against the log, \
                  or a mirror that answers lookups"
             ))
             .into());
         }
         self.report.skip("deprecation", &detail);
-        if !self.report_is_verbose() {
-            eprintln!("cairn: skip deprecation: {detail}");
-        }
         Ok(why)
-    }
-
-    fn report_is_verbose(&self) -> bool {
-        self.report.is_verbose()
     }
 
     /// Looks up deprecations of the verified release (online): a valid one is a warning, or a
@@ -682,19 +631,19 @@ impl Run {
     /// answered is [`DeprecationCheck::Unchecked`].
     fn deprecation(
         &mut self,
-        server: &LogServer,
-        reader: &TileHashReader<HttpTiles>,
+        server: &Remote,
+        reader: &TileHashReader<RemoteTiles>,
         verified: &Verified,
         keys: &KeyState,
-        checks: &CheckOptions,
-    ) -> anyhow::Result<DeprecationCheck> {
+        checks: &Options,
+    ) -> crate::Result<DeprecationCheck> {
         let name = verified.release.name().as_str();
         let version = verified.release.version().as_str();
         let size = reader.tree().size();
         let path = lookup::deprecations_path(verified.release.name(), verified.release.version());
-        let answer = crate::log_client::lookups_cover(server, size).and_then(|()| {
-            crate::log_client::lookup_indexes(server, &path)
-                .map_err(|e| format!("the deprecation lookup failed: {e:#}"))
+        let answer = crate::lookups::lookups_cover(server, size).and_then(|()| {
+            crate::lookups::lookup_indexes(server, &path)
+                .map_err(|e| format!("the deprecation lookup failed: {}", e.chain()))
         });
         let indexes = match answer {
             Ok(found) => found.unwrap_or_default(),
@@ -729,7 +678,7 @@ impl Run {
                     }
                     if checks.refuse_deprecated {
                         self.report.fail("deprecation", &detail);
-                        return Err(Failure::Verification(format!(
+                        return Err(Error::Refused(format!(
                             "{detail} (--refuse-deprecated)"
                         ))
                         .into());
@@ -753,25 +702,25 @@ impl Run {
 
 /// Records a verification failure raised below the checks (tiles or bundles that do not match
 /// their checkpoint) as the failure of `check`.
-fn record_failure(report: &mut Report, check: &'static str, error: &anyhow::Error) {
-    if let Some(Failure::Verification(message)) = error.downcast_ref::<Failure>() {
+fn record_failure(report: &mut Report, check: &'static str, error: &crate::Error) {
+    if let Some(Error::Refused(message)) = Some(error.root()) {
         report.fail(check, message.clone());
     }
 }
 
 fn reader_proof(
-    reader: &TileHashReader<HttpTiles>,
+    reader: &TileHashReader<RemoteTiles>,
     old: u64,
     new: u64,
-) -> anyhow::Result<Vec<cairn_verifier::hash::Hash>> {
+) -> crate::Result<Vec<cairn_verifier::hash::Hash>> {
     reader.prove_consistency(old, new).map_err(|e| {
         if e.is_security_failure() {
-            Failure::Verification(format!(
+            Error::Refused(format!(
                 "the release log's tiles do not match its checkpoint: {e}"
             ))
             .into()
         } else {
-            anyhow::anyhow!(
+            crate::error::err!(
                 "reading the release log's tiles for a consistency proof {old} -> {new}: {e}"
             )
         }
@@ -923,85 +872,8 @@ fn entry_json(verified: &Verified, entry: &[u8]) -> serde_json::Value {
     })
 }
 
-/// The exit code and verdict word for a run's result.
-pub(crate) fn classify(result: &anyhow::Result<Verified>) -> (&'static str, u8) {
-    match result {
-        Ok(_) => ("ok", 0),
-        Err(e) => match e.downcast_ref::<Failure>() {
-            Some(Failure::Usage(_)) => ("usage-error", 2),
-            Some(Failure::Verification(_)) => ("verification-failed", 3),
-            Some(Failure::Inconsistency { .. }) => ("log-inconsistency", 4),
-            Some(Failure::Alerts { code, .. }) => ("alerts", *code),
-            None => ("error", 1),
-        },
-    }
-}
-
-/// Prints the outcome: the JSON object on stdout with `--json`, else the verdict line on
-/// stdout when verified (errors are printed by `exit::report`).
-#[allow(clippy::print_stdout)] // The verdict is this command's data.
-pub(crate) fn print_outcome(
-    report: &Report,
-    result: &anyhow::Result<Verified>,
-    json_out: bool,
-    what: &str,
-) {
-    let (verdict, code) = classify(result);
-    if json_out {
-        let error = result.as_ref().err().map(|e| format!("{e:#}"));
-        println!("{}", report.to_json(verdict, code, error));
-    } else if let Ok(v) = result {
-        let mut line = format!(
-            "OK {what}: {} {} {} (release-log index {})",
-            v.release.name(),
-            v.release.version(),
-            v.file_name,
-            v.index
-        );
-        if v.deprecated {
-            line.push_str(" DEPRECATED");
-        }
-        if v.deprecation_unchecked.is_some() {
-            line.push_str(" (deprecation not checked)");
-        }
-        println!("{line}");
-        for c in &report.channels {
-            println!(
-                "channel {}: size {} {} (log size {})",
-                c["channel"].as_str().unwrap_or_default(),
-                c["size"],
-                match c["relation"].as_str() {
-                    Some("same") => "agrees with the log",
-                    Some("older") => "is consistent with the log",
-                    _ => "is ahead of the log and consistent with it",
-                },
-                c["log_size"]
-            );
-        }
-    }
-}
-
-/// With `--json`, a run that could not start (bad arguments, no trust policy) still prints its
-/// one JSON object.
-pub(crate) fn print_start_failure(error: &anyhow::Error, checks: &CheckOptions) {
-    if checks.json {
-        let result: anyhow::Result<Verified> = Err(anyhow::anyhow!("{error:#}"));
-        let (verdict, code) = match error.downcast_ref::<Failure>() {
-            Some(Failure::Usage(_)) => ("usage-error", 2),
-            _ => classify(&result),
-        };
-        #[allow(clippy::print_stdout)] // The JSON object is this command's data.
-        {
-            println!(
-                "{}",
-                Report::default().to_json(verdict, code, Some(format!("{error:#}")))
-            );
-        }
-    }
-}
-
 /// Reads a proof file if it exists.
-pub(crate) fn read_proof(path: &Path) -> anyhow::Result<Option<ProofFile>> {
+pub fn read_proof(path: &Path) -> crate::Result<Option<ProofFile>> {
     match std::fs::File::open(path) {
         Ok(file) => {
             let mut bytes = Vec::new();
@@ -1019,101 +891,8 @@ pub(crate) fn read_proof(path: &Path) -> anyhow::Result<Option<ProofFile>> {
 }
 
 /// `FILE.tlog-proof`.
-pub(crate) fn proof_path_for(file: &Path) -> PathBuf {
+pub fn proof_path_for(file: &Path) -> PathBuf {
     let mut name = file.as_os_str().to_owned();
     name.push(".tlog-proof");
     PathBuf::from(name)
-}
-
-/// Runs `cairn verify`.
-pub(crate) fn run(args: &VerifyArgs) -> anyhow::Result<()> {
-    let started = args.checks.expected().and_then(|expected| {
-        let run = Run::start(&args.client, &args.checks, Report::new(args.checks.verbose))?;
-        Ok((expected, run))
-    });
-    let (expected, mut run) = started.inspect_err(|e| print_start_failure(e, &args.checks))?;
-    let result = verify_file(&mut run, args, &expected);
-    print_outcome(
-        &run.report,
-        &result,
-        args.checks.json,
-        &args.file.display().to_string(),
-    );
-    record_last_result(&run, &result, "verify", &args.file.display().to_string());
-    result.map(|_| ())
-}
-
-/// The file in the log's state directory where `verify` and `install` record their last
-/// outcome, for `cairn status`.
-pub(crate) const LAST_RESULT_FILE: &str = "last-result.json";
-
-/// Records this run's outcome for `cairn status`. Best effort: a client whose state directory
-/// cannot take it still gets its verdict, with a warning.
-pub(crate) fn record_last_result(
-    run: &Run,
-    result: &anyhow::Result<Verified>,
-    command: &str,
-    what: &str,
-) {
-    let (verdict, code) = classify(result);
-    let record = json!({
-        "command": command,
-        "file": what,
-        "time": run.now,
-        "verdict": verdict,
-        "exit": code,
-        "error": result.as_ref().err().map(|e| format!("{e:#}")),
-        "name": result.as_ref().ok().map(|v| v.release.name().as_str().to_owned()),
-        "version": result.as_ref().ok().map(|v| v.release.version().as_str().to_owned()),
-        "index": result.as_ref().ok().map(|v| v.index),
-    });
-    let path = run.state.log_dir(&run.trust).join(LAST_RESULT_FILE);
-    if let Err(e) = run.state.write(&path, format!("{record}\n").as_bytes()) {
-        eprintln!("cairn: warning: could not record the result for `cairn status`: {e:#}");
-    }
-}
-
-fn verify_file(run: &mut Run, args: &VerifyArgs, expected: &Expected) -> anyhow::Result<Verified> {
-    let proof = match &args.proof {
-        Some(p) => Some(
-            read_proof(p)?
-                .ok_or_else(|| Failure::Usage(format!("--proof {}: no such file", p.display())))?,
-        ),
-        None => read_proof(&proof_path_for(&args.file))?,
-    };
-    let file = std::fs::File::open(&args.file)
-        .with_context(|| format!("opening {}", args.file.display()))?;
-    let total = file.metadata().ok().map(|m| m.len());
-    let label = args
-        .file
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    if args.decompress {
-        let shown = args.file.display().to_string();
-        let (_, streamed) =
-            crate::decompress::stream(file, &shown, total, None, None, &mut std::io::sink())
-                .map_err(|e| crate::flash::stream_failure(e, &shown))?;
-        crate::flash::report_hashes(&mut run.report, &shown, Some(&args.file), &streamed);
-        let verified = run.verify(&streamed.compressed, proof.as_ref(), expected, &args.checks)?;
-        crate::flash::check_decompressed(&mut run.report, &verified, &streamed.decompressed)?;
-        return Ok(verified);
-    }
-    let hashed = hash_stream(file, total, &label, None)
-        .with_context(|| format!("reading {}", args.file.display()))?;
-    run.report.pass(
-        "hash",
-        format!(
-            "{}: sha256:{} ({} bytes)",
-            args.file.display(),
-            hex(hashed.digest.as_bytes()),
-            hashed.size
-        ),
-    );
-    run.report.artifact = Some(json!({
-        "path": args.file.display().to_string(),
-        "sha256": hex(hashed.digest.as_bytes()),
-        "size": hashed.size,
-    }));
-    run.verify(&hashed, proof.as_ref(), expected, &args.checks)
 }

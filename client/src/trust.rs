@@ -6,33 +6,27 @@
 //! [`Policy::parse`]. Every value has one spelling, so a file that parses formats back to the
 //! same bytes.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use cairn_verifier::cosignature::CosignatureVerifier;
 use cairn_verifier::decimal::parse_canonical_u64;
-use cairn_verifier::entry::{KeyEvent, MAX_ROOTS, RootSet, RootSetDifference};
-use cairn_verifier::note::{Ed25519Verifier, KeyName, Note, NoteVerifier as _};
+use cairn_verifier::entry::{MAX_ROOTS, RootSet};
+use cairn_verifier::note::{Ed25519Verifier, KeyName, NoteVerifier as _};
 use cairn_verifier::policy::{MAX_POLICY_SIZE, Policy};
-use cairn_verifier::tile::TreeHead;
 
-use crate::checkpoints::verify_signature;
-use crate::duration::parse_duration;
-use crate::exit::Failure;
-use crate::fetch::LogServer;
-use crate::report::Report;
-use crate::state::{StateDir, write_atomic};
+use crate::Error;
 
 /// First line of every trust file.
-pub(crate) const TRUST_HEADER: &str = "cairn-trust/v1";
+pub const TRUST_HEADER: &str = "cairn-trust/v1";
 /// Largest trust file read: the policy's own limit plus room for the root lines.
-pub(crate) const MAX_TRUST_SIZE: usize = MAX_POLICY_SIZE + 8 * 1024;
+pub const MAX_TRUST_SIZE: usize = MAX_POLICY_SIZE + 8 * 1024;
 /// Maximum checkpoint age when `--max-age` is not given.
-pub(crate) const DEFAULT_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 
 /// Which of the log's two trees.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum LogName {
+pub enum LogName {
     /// The release log, `URL/releases/`, origin `PREFIX/releases`.
     Releases,
     /// The key log, `URL/keys/`, origin `PREFIX/keys`.
@@ -41,7 +35,7 @@ pub(crate) enum LogName {
 
 impl LogName {
     /// The path segment and origin suffix.
-    pub(crate) fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             LogName::Releases => "releases",
             LogName::Keys => "keys",
@@ -51,14 +45,14 @@ impl LogName {
 
 /// A witness of the policy with its parsed cosignature key.
 #[derive(Debug, Clone)]
-pub(crate) struct Witness {
+pub struct Witness {
     /// Its `cosignature/v1` verifier key.
-    pub(crate) key: CosignatureVerifier,
+    pub key: CosignatureVerifier,
 }
 
 /// A parsed, validated trust file.
 #[derive(Debug, Clone)]
-pub(crate) struct Trust {
+pub struct Trust {
     /// The origin prefix: origins are `PREFIX/releases` and `PREFIX/keys`.
     prefix: String,
     /// The release log's verifier key, named `PREFIX/releases`.
@@ -66,31 +60,31 @@ pub(crate) struct Trust {
     /// The key log's verifier key, named `PREFIX/keys`.
     keys_key: Ed25519Verifier,
     /// The policy names the log by one key named PREFIX (before per-origin keys; deprecated).
-    pub(crate) single_key: bool,
+    pub single_key: bool,
     /// The log's base URL (from the policy's `log` line).
-    pub(crate) url: String,
+    pub url: String,
     /// The pinned genesis roots of the key log.
-    pub(crate) roots: RootSet,
+    pub roots: RootSet,
     /// The longest a checkpoint's witness cosignatures may be old.
-    pub(crate) max_age: Duration,
+    pub max_age: Duration,
     /// The C2SP tlog-policy.
-    pub(crate) policy: Policy,
+    pub policy: Policy,
     /// The policy's witnesses, keys parsed.
-    pub(crate) witnesses: Vec<Witness>,
+    pub witnesses: Vec<Witness>,
     /// The file's bytes, as read or written.
-    pub(crate) text: String,
+    pub text: String,
 }
 
 impl Trust {
     /// The origin prefix.
-    pub(crate) fn prefix(&self) -> &str {
+    pub fn prefix(&self) -> &str {
         &self.prefix
     }
 
     /// What names this log in the state directory: the release log's public key under the
     /// prefix, as trust files before per-origin keys spelled it, so a client that moves its
     /// trust file to per-origin keys keeps what it verified.
-    pub(crate) fn identity(&self) -> String {
+    pub fn identity(&self) -> String {
         match KeyName::new(&self.prefix) {
             Ok(name) => self.releases_key.with_name(name).to_vkey(),
             Err(_) => self.releases_key.to_vkey(),
@@ -98,12 +92,12 @@ impl Trust {
     }
 
     /// The origin of one of the two logs, `PREFIX/releases` or `PREFIX/keys`.
-    pub(crate) fn origin(&self, log: LogName) -> String {
+    pub fn origin(&self, log: LogName) -> String {
         format!("{}/{}", self.prefix(), log.as_str())
     }
 
     /// The log's key under the name that log's checkpoints are signed with.
-    pub(crate) fn verifier(&self, log: LogName) -> anyhow::Result<Ed25519Verifier> {
+    pub fn verifier(&self, log: LogName) -> crate::Result<Ed25519Verifier> {
         Ok(match log {
             LogName::Releases => self.releases_key.clone(),
             LogName::Keys => self.keys_key.clone(),
@@ -111,12 +105,12 @@ impl Trust {
     }
 
     /// Whether the policy asks for witness cosignatures at all.
-    pub(crate) fn has_quorum(&self) -> bool {
+    pub fn has_quorum(&self) -> bool {
         self.policy.quorum() != "none"
     }
 
     /// Builds and checks a trust file from its parts.
-    pub(crate) fn build(
+    pub fn build(
         log_vkeys: &[String],
         url: &str,
         roots: &[String],
@@ -182,7 +176,7 @@ impl Trust {
     }
 
     /// Parses a trust file strictly (see `spec/client.md`).
-    pub(crate) fn parse(bytes: &[u8]) -> Result<Trust, String> {
+    pub fn parse(bytes: &[u8]) -> Result<Trust, String> {
         if bytes.len() > MAX_TRUST_SIZE {
             return Err(format!(
                 "{} bytes, larger than the limit of {MAX_TRUST_SIZE}",
@@ -274,29 +268,34 @@ impl Trust {
     }
 
     /// Reads and parses a trust file.
-    pub(crate) fn load(path: &Path) -> anyhow::Result<Trust> {
+    pub fn load(path: &Path) -> crate::Result<Trust> {
         let Some(bytes) = crate::state::read_private(path, MAX_TRUST_SIZE, "trust policy")? else {
-            return Err(Failure::Usage(format!(
+            return Err(Error::Usage(format!(
                 "no trust policy at {}: run `cairn trust init` first (or pass --trust FILE)",
                 path.display()
             ))
             .into());
         };
         let trust = Trust::parse(&bytes).map_err(|e| {
-            Failure::Usage(format!("trust policy {} is invalid: {e}", path.display()))
+            Error::Usage(format!("trust policy {} is invalid: {e}", path.display()))
         })?;
-        if trust.single_key {
-            eprintln!(
-                "cairn: warning: trust policy {} names the log by one key named {:?} \
-                 (deprecated); the log publishes one verifier key per origin: get both from the \
-                 operator and re-run `cairn trust init --log {} --log-key RELEASES_VKEY \
-                 --log-key KEYS_VKEY ... --force`",
-                path.display(),
-                trust.prefix,
-                trust.url
-            );
-        }
         Ok(trust)
+    }
+
+    /// The warning a caller should show for a trust file that names the log by one key
+    /// (deprecated), read from `path`; `None` for a current one.
+    pub fn single_key_warning(&self, path: &Path) -> Option<String> {
+        self.single_key.then(|| {
+            format!(
+                "trust policy {} names the log by one key named {:?} (deprecated); the log \
+                 publishes one verifier key per origin: get both from the operator and re-run \
+                 `cairn trust init --log {} --log-key RELEASES_VKEY --log-key KEYS_VKEY ... \
+                 --force`",
+                path.display(),
+                self.prefix,
+                self.url
+            )
+        })
     }
 }
 
@@ -389,351 +388,6 @@ fn check_url(url: &str) -> Result<(), String> {
 }
 
 /// Options every client command takes.
-#[derive(Debug, Clone, clap::Args)]
-pub(crate) struct ClientOptions {
-    /// State directory: trust policy, last verified checkpoints, key-log copy, evidence
-    /// (default: $XDG_STATE_HOME/cairn or ~/.local/state/cairn).
-    #[arg(long, value_name = "DIR")]
-    pub(crate) state: Option<PathBuf>,
-    /// Trust policy file to use instead of the one in the state directory.
-    #[arg(long, value_name = "FILE")]
-    pub(crate) trust: Option<PathBuf>,
-    /// Longest one fetch from the log (checkpoint, tile, entry bundle, lookup) may take in
-    /// total, for example 30s or 5m; a slower or trickling server is given up (default 5m).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub(crate) timeout: Option<Duration>,
-}
-
-impl ClientOptions {
-    /// The state directory (and, as every client command starts here, the fetch deadline).
-    pub(crate) fn state_dir(&self) -> anyhow::Result<StateDir> {
-        if let Some(timeout) = self.timeout {
-            if timeout.is_zero() {
-                return Err(Failure::Usage("--timeout must be longer than 0 s".to_owned()).into());
-            }
-            crate::fetch::set_request_deadline(timeout);
-        }
-        let state = StateDir::resolve(self.state.as_deref())?;
-        state.check()?;
-        Ok(state)
-    }
-
-    /// The state directory and the trust policy in force.
-    pub(crate) fn load(&self) -> anyhow::Result<(StateDir, Trust)> {
-        let state = self.state_dir()?;
-        let path = self.trust.clone().unwrap_or_else(|| state.trust_path());
-        let trust = Trust::load(&path)?;
-        Ok((state, trust))
-    }
-}
-
-/// `cairn trust ...`.
-#[derive(Debug, clap::Args)]
-pub(crate) struct TrustArgs {
-    #[command(subcommand)]
-    command: TrustCommand,
-}
-
-#[derive(Debug, clap::Subcommand)]
-enum TrustCommand {
-    /// Write the trust policy: the log, its key, the key log's genesis roots, witnesses.
-    Init(InitArgs),
-}
-
-/// Arguments of `cairn trust init`.
-#[derive(Debug, clap::Args)]
-struct InitArgs {
-    /// The log's base URL (the release log is URL/releases/, the key log URL/keys/).
-    #[arg(long, value_name = "URL")]
-    log: String,
-    /// The log's verifier keys, one per origin (PREFIX/releases and PREFIX/keys): give the
-    /// option twice, or once with the file `cairn init` wrote them to (one per line).
-    #[arg(long = "log-key", value_name = "VKEY", required = true)]
-    log_keys: Vec<String>,
-    /// A genesis root key of the key log (vkey or file); repeat for each root.
-    #[arg(long = "root-key", value_name = "VKEY", required = true, num_args = 1..)]
-    root_keys: Vec<String>,
-    /// How many root keys must sign a key event, as in the genesis.
-    #[arg(long, value_name = "K")]
-    threshold: usize,
-    /// A witness: policy name, cosignature/v1 verifier key (or file), optional URL. Repeatable.
-    #[arg(long = "witness", value_names = ["NAME", "VKEY", "URL"], num_args = 2..=3, action = clap::ArgAction::Append)]
-    witnesses: Vec<String>,
-    /// How many witnesses must cosign a checkpoint (default: all of them).
-    #[arg(long, value_name = "K")]
-    quorum: Option<usize>,
-    /// Oldest acceptable witness cosignature, for example 24h or 7d (default 24h).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    max_age: Option<Duration>,
-    /// Write the policy here instead of into the state directory (not with --trust, which
-    /// names the policy file other commands read).
-    #[arg(long, value_name = "FILE", conflicts_with = "trust")]
-    out: Option<PathBuf>,
-    /// Replace an existing trust policy.
-    #[arg(long)]
-    force: bool,
-    /// Do not contact the log to check the roots and threshold against its genesis (key-log
-    /// entry 0); `cairn keylog sync` checks them later.
-    #[arg(long)]
-    offline: bool,
-    #[command(flatten)]
-    client: ClientOptions,
-}
-
-/// A vkey given on the command line, or the path of a file whose one line is the vkey.
-pub(crate) fn vkey_arg(value: &str) -> anyhow::Result<String> {
-    use crate::key_files::{SECRET_KEY_GIVEN, is_secret_key};
-    if is_secret_key(value) {
-        return Err(Failure::Usage(SECRET_KEY_GIVEN.to_owned()).into());
-    }
-    if value.contains('+') && !Path::new(value).exists() {
-        return Ok(value.to_owned());
-    }
-    let bytes =
-        crate::key_files::read_small_file(Path::new(value), "verifier key").map_err(|e| {
-            Failure::Usage(format!(
-                "{value:?} is neither a verifier key nor a readable file: {e:#}"
-            ))
-        })?;
-    let text = String::from_utf8(bytes)
-        .map_err(|_| Failure::Usage(format!("{value}: not a verifier key (not UTF-8 text)")))?;
-    let line = text.strip_suffix('\n').unwrap_or(&text);
-    if is_secret_key(line) {
-        return Err(Failure::Usage(format!("{value}: {SECRET_KEY_GIVEN}")).into());
-    }
-    if line.contains('\n') {
-        return Err(
-            Failure::Usage(format!("{value}: expected one line holding a verifier key")).into(),
-        );
-    }
-    Ok(line.to_owned())
-}
-
-/// Verifier keys given on the command line: a vkey, or a file holding one or more, one a line
-/// (as `cairn init` prints the log's keys).
-pub(crate) fn vkey_lines(value: &str) -> anyhow::Result<Vec<String>> {
-    use crate::key_files::{SECRET_KEY_GIVEN, is_secret_key};
-    if is_secret_key(value) {
-        return Err(Failure::Usage(SECRET_KEY_GIVEN.to_owned()).into());
-    }
-    if value.contains('+') && !Path::new(value).exists() {
-        return Ok(vec![value.to_owned()]);
-    }
-    let bytes =
-        crate::key_files::read_small_file(Path::new(value), "verifier key").map_err(|e| {
-            Failure::Usage(format!(
-                "{value:?} is neither a verifier key nor a readable file: {e:#}"
-            ))
-        })?;
-    let text = String::from_utf8(bytes)
-        .map_err(|_| Failure::Usage(format!("{value}: not a verifier key (not UTF-8 text)")))?;
-    let lines: Vec<String> = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(str::to_owned)
-        .collect();
-    if lines.iter().any(|l| is_secret_key(l)) {
-        return Err(Failure::Usage(format!("{value}: {SECRET_KEY_GIVEN}")).into());
-    }
-    if lines.is_empty() || lines.len() > 2 {
-        return Err(Failure::Usage(format!(
-            "{value}: expected one or two lines, each a verifier key"
-        ))
-        .into());
-    }
-    Ok(lines)
-}
-
-/// Runs `cairn trust ...`.
-pub(crate) fn run(args: &TrustArgs) -> anyhow::Result<()> {
-    match &args.command {
-        TrustCommand::Init(init) => run_init(init),
-    }
-}
-
-fn run_init(args: &InitArgs) -> anyhow::Result<()> {
-    let mut log_keys = Vec::new();
-    for value in &args.log_keys {
-        log_keys.extend(vkey_lines(value)?);
-    }
-    let roots = args
-        .root_keys
-        .iter()
-        .map(|r| vkey_arg(r))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let witnesses = parse_witness_args(&args.witnesses)?;
-    let quorum = args.quorum.unwrap_or(witnesses.len());
-    if args.quorum.is_some() && witnesses.is_empty() {
-        return Err(Failure::Usage("--quorum needs at least one --witness".to_owned()).into());
-    }
-    if !witnesses.is_empty() && quorum == 0 {
-        return Err(Failure::Usage(
-            "--quorum 0 would ignore every witness; leave the witnesses out instead".to_owned(),
-        )
-        .into());
-    }
-    let trust = Trust::build(
-        &log_keys,
-        &args.log,
-        &roots,
-        args.threshold,
-        &witnesses,
-        quorum,
-        args.max_age.unwrap_or(DEFAULT_MAX_AGE),
-    )
-    .map_err(Failure::Usage)?;
-    // `--trust FILE` names the policy file for every client command, so here it is where to
-    // write it (like `--out`).
-    let path = match args.out.as_ref().or(args.client.trust.as_ref()) {
-        Some(out) => out.clone(),
-        None => {
-            let state = args.client.state_dir()?;
-            state.create()?;
-            state.trust_path()
-        }
-    };
-    if path.exists() && !args.force {
-        return Err(Failure::Usage(format!(
-            "{} already exists; pass --force to replace it",
-            path.display()
-        ))
-        .into());
-    }
-    if args.offline {
-        eprintln!(
-            "cairn: --offline: the root keys and threshold were not checked against the log's \
-             genesis; `cairn keylog sync` will check them"
-        );
-    } else {
-        check_genesis(&trust)?;
-    }
-    write_atomic(&path, trust.text.as_bytes(), 0o644)?;
-    eprintln!(
-        "cairn: wrote the trust policy for log {} ({}) to {}",
-        trust.prefix(),
-        trust.url,
-        path.display()
-    );
-    if trust.single_key {
-        eprintln!(
-            "cairn: warning: --log-key {:?} is a Cairn log's single key (deprecated): ask the \
-             operator for the log's two per-origin verifier keys (`cairn migrate-keys` prints them) \
-             and re-run this command with them",
-            trust.prefix()
-        );
-    }
-    if trust.witnesses.is_empty() {
-        eprintln!(
-            "cairn: warning: no witnesses: clients will not check checkpoint age, and a log that \
-             shows different histories to different clients is detected only against this \
-             client's own earlier view"
-        );
-    }
-    Ok(())
-}
-
-/// Checks the roots and threshold of `trust` against the log's genesis (key-log entry 0), when
-/// the log can be reached: the entry must be authenticated by the log-signed key-log checkpoint
-/// (its bundle hashes to tiles that hash to the root), then its root set must be the one given.
-/// A difference is refused in plain words; an unreachable log only gets a warning, as the first
-/// `cairn keylog sync` checks the same thing.
-fn check_genesis(trust: &Trust) -> anyhow::Result<()> {
-    let logged = match fetch_genesis_roots(trust) {
-        Ok(roots) => roots,
-        Err(e) => {
-            if let Some(Failure::Verification(_)) = e.downcast_ref::<Failure>() {
-                return Err(e.context(format!(
-                    "checking the root keys against the genesis of the log at {}",
-                    trust.url
-                )));
-            }
-            eprintln!(
-                "cairn: warning: could not check the root keys against the log's genesis \
-                 ({e:#}); `cairn keylog sync` will check them"
-            );
-            return Ok(());
-        }
-    };
-    let differences = trust.roots.differences(&logged);
-    if differences.is_empty() {
-        eprintln!(
-            "cairn: the {} root keys and threshold {} match the log's genesis",
-            logged.keys().len(),
-            logged.threshold()
-        );
-        return Ok(());
-    }
-    let mut lines = Vec::new();
-    for d in &differences {
-        lines.push(match d {
-            RootSetDifference::Missing(k) => {
-                format!("--root-key {k} is not a root key of the log's genesis")
-            }
-            RootSetDifference::Extra(k) => {
-                format!("the log's genesis also has root key {k}, which was not given")
-            }
-            RootSetDifference::Threshold { expected, found } => {
-                format!("the log's genesis has threshold {found}, not {expected}")
-            }
-            other => other.to_string(),
-        });
-    }
-    Err(Failure::Usage(format!(
-        "the root keys and threshold given do not match the genesis of the log at {} \
-         (key-log entry 0): {}; pass exactly its root keys and threshold (or --offline to skip \
-         this check)",
-        trust.url,
-        lines.join("; ")
-    ))
-    .into())
-}
-
-/// The root set of the log's authenticated genesis event.
-fn fetch_genesis_roots(trust: &Trust) -> anyhow::Result<RootSet> {
-    let server = LogServer::new(&trust.url)?;
-    let bytes = server.checkpoint(LogName::Keys)?;
-    let mut report = Report::new(false);
-    let cp = verify_signature(trust, LogName::Keys, &bytes, "key log", &mut report)?;
-    if cp.size() == 0 {
-        anyhow::bail!("the key log is empty");
-    }
-    let tree = TreeHead::from_verified(&cp);
-    let reader = server.hash_reader(LogName::Keys, tree);
-    let entry = server.entry(LogName::Keys, &reader, 0)?;
-    let bad = |what: String| Failure::Verification(format!("the log's key-log entry 0 {what}"));
-    let note = Note::parse(&entry).map_err(|e| bad(format!("is not a signed note: {e}")))?;
-    match KeyEvent::parse(note.text()).map_err(|e| bad(format!("does not parse: {e}")))? {
-        KeyEvent::Root { roots, .. } => Ok(roots),
-        other => Err(bad(format!("is a {} event, not a root event", other.kind())).into()),
-    }
-}
-
-/// Splits the values of repeated `--witness NAME VKEY [URL]` options. clap gives them flat, so
-/// a value that looks like a witness name after a vkey starts the next witness; a URL always
-/// contains `://`.
-fn parse_witness_args(values: &[String]) -> anyhow::Result<Vec<(String, String, Option<String>)>> {
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < values.len() {
-        let name = &values[i];
-        let vkey = values
-            .get(i + 1)
-            .ok_or_else(|| Failure::Usage(format!("--witness {name}: missing the verifier key")))?;
-        let vkey = vkey_arg(vkey)?;
-        i += 2;
-        let url = match values.get(i) {
-            Some(v) if v.contains("://") => {
-                i += 1;
-                Some(v.clone())
-            }
-            _ => None,
-        };
-        out.push((name.clone(), vkey, url));
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -856,22 +510,4 @@ mod tests {
         assert!(parse(&format!("log {releases}\nlog {keys}\nquorum none\n")).is_err());
     }
 
-    #[test]
-    fn witness_arguments_split_on_urls() {
-        let w1 = CosignatureSigner::from_seed(KeyName::new("w1").expect("n"), [4; 32])
-            .verifier()
-            .to_vkey();
-        let w2 = CosignatureSigner::from_seed(KeyName::new("w2").expect("n"), [5; 32])
-            .verifier()
-            .to_vkey();
-        let values: Vec<String> = ["a", &w1, "http://a", "b", &w2]
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect();
-        let parsed = parse_witness_args(&values).expect("parses");
-        assert_eq!(parsed.len(), 2);
-        assert_eq!(parsed[0].2.as_deref(), Some("http://a"));
-        assert_eq!(parsed[1].0, "b");
-        assert_eq!(parsed[1].2, None);
-    }
 }

@@ -9,20 +9,20 @@ use cairn_verifier::hash::Hash;
 use cairn_verifier::policy::QuorumError;
 use cairn_verifier::security::SecurityError;
 
-use crate::exit::Failure;
+use crate::Error;
 use crate::report::Report;
 use crate::state::StateDir;
 use crate::trust::{LogName, Trust};
 
 /// Verifies the log's signature on checkpoint `bytes` of `log`: origin `PREFIX/<log>`, a valid
 /// Ed25519 signature by the log key under that name, no extension lines.
-pub(crate) fn verify_signature(
+pub fn verify_signature(
     trust: &Trust,
     log: LogName,
     bytes: &[u8],
     what: &str,
     report: &mut Report,
-) -> anyhow::Result<VerifiedCheckpoint> {
+) -> crate::Result<VerifiedCheckpoint> {
     let verifier = trust.verifier(log)?;
     match VerifiedCheckpoint::verify_without_extensions(bytes, &trust.origin(log), &verifier) {
         Ok(cp) => {
@@ -40,14 +40,14 @@ pub(crate) fn verify_signature(
         Err(e) => {
             let detail = format!("{what}: {e}");
             report.fail("checkpoint-signature", &detail);
-            Err(Failure::Verification(format!("checkpoint signature: {detail}")).into())
+            Err(Error::Refused(format!("checkpoint signature: {detail}")).into())
         }
     }
 }
 
 /// Whether the age of a checkpoint is checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Freshness {
+pub enum Freshness {
     /// The quorum must be met by cosignatures no older than the maximum age.
     Required,
     /// Only the quorum is checked (a checkpoint inside a proof file: inclusion in an old,
@@ -59,14 +59,14 @@ pub(crate) enum Freshness {
 /// witness must verify, the verified ones must meet the quorum, and with
 /// [`Freshness::Required`] the ones at most `max-age` old at `now` must meet it too. A
 /// cosignature dated in the future counts as fresh (the witness vouches for it).
-pub(crate) fn check_witnesses(
+pub fn check_witnesses(
     trust: &Trust,
     cp: &VerifiedCheckpoint,
     what: &str,
     now: u64,
     freshness: Freshness,
     report: &mut Report,
-) -> anyhow::Result<()> {
+) -> crate::Result<()> {
     if !trust.has_quorum() {
         report.skip(
             "witness-quorum",
@@ -96,7 +96,7 @@ pub(crate) fn check_witnesses(
                 trust.policy.quorum()
             );
             report.fail("witness-quorum", &detail);
-            return Err(Failure::Verification(format!("witness quorum not met: {detail}")).into());
+            return Err(Error::Refused(format!("witness quorum not met: {detail}")).into());
         }
         Err(QuorumError::Stale { cosigners, .. }) => {
             report.pass(
@@ -110,7 +110,7 @@ pub(crate) fn check_witnesses(
                  (newest cosignature is {age} s old, at {newest}; now {now})"
             );
             report.fail("freshness", &detail);
-            return Err(Failure::Verification(format!("stale checkpoint: {detail}")).into());
+            return Err(Error::Refused(format!("stale checkpoint: {detail}")).into());
         }
         Err(e) => return Err(cosignature_failure(what, &e, report)),
     };
@@ -131,10 +131,10 @@ pub(crate) fn check_witnesses(
 }
 
 /// A policy witness's cosignature that does not verify: check `witness-quorum` fails (exit 3).
-fn cosignature_failure(what: &str, e: &QuorumError, report: &mut Report) -> anyhow::Error {
+fn cosignature_failure(what: &str, e: &QuorumError, report: &mut Report) -> crate::Error {
     let detail = format!("{what}: {e}");
     report.fail("witness-quorum", &detail);
-    Failure::Verification(format!("witness cosignature: {detail}")).into()
+    Error::Refused(format!("witness cosignature: {detail}")).into()
 }
 
 fn names(set: &BTreeSet<String>) -> String {
@@ -148,13 +148,13 @@ fn names(set: &BTreeSet<String>) -> String {
 /// Verifies the cosignatures a checkpoint carries without asking for a quorum or an age (a
 /// checkpoint from a channel: the log's signature alone makes a conflict evidence). Returns
 /// the policy witnesses that cosigned it.
-pub(crate) fn verify_cosignatures(
+pub fn verify_cosignatures(
     trust: &Trust,
     cp: &VerifiedCheckpoint,
     what: &str,
     now: u64,
     report: &mut Report,
-) -> anyhow::Result<BTreeSet<String>> {
+) -> crate::Result<BTreeSet<String>> {
     match trust
         .policy
         .cosigners(cp, now, Some(trust.max_age.as_secs()))
@@ -167,19 +167,19 @@ pub(crate) fn verify_cosignatures(
 /// Checks that `older` and `newer` (same log, `older.size() <= newer.size()`) are consistent
 /// with `proof`. A conflict writes the evidence into the state directory and fails with exit 4;
 /// a proof that cannot be checked fails with exit 3.
-pub(crate) fn check_consistent(
+pub fn check_consistent(
     state: &StateDir,
     older: &VerifiedCheckpoint,
     newer: &VerifiedCheckpoint,
     proof: &[Hash],
     what: &str,
     report: &mut Report,
-) -> anyhow::Result<()> {
+) -> crate::Result<()> {
     check_consistent_as("consistency", state, older, newer, proof, what, report)
 }
 
 /// [`check_consistent`], reported as the check named `check`.
-pub(crate) fn check_consistent_as(
+pub fn check_consistent_as(
     check: &'static str,
     state: &StateDir,
     older: &VerifiedCheckpoint,
@@ -187,7 +187,7 @@ pub(crate) fn check_consistent_as(
     proof: &[Hash],
     what: &str,
     report: &mut Report,
-) -> anyhow::Result<()> {
+) -> crate::Result<()> {
     match verify_consistent(older, newer, proof) {
         Ok(()) => {
             report.pass(
@@ -204,22 +204,21 @@ pub(crate) fn check_consistent_as(
             let path = state.write_evidence(&inconsistency)?;
             let message = format!("{what}: {inconsistency}");
             report.fail(check, format!("{message}; evidence in {}", path.display()));
-            Err(Failure::Inconsistency {
+            Err(Error::Inconsistent {
                 message,
-                evidence: path.display().to_string(),
-            }
-            .into())
+                evidence: path,
+            })
         }
         Err(e) => {
             let detail = format!("{what}: {e}");
             report.fail(check, &detail);
-            Err(Failure::Verification(format!("{check}: {detail}")).into())
+            Err(Error::Refused(format!("{check}: {detail}")).into())
         }
     }
 }
 
 /// `now` as POSIX seconds, read once per run.
-pub(crate) fn now() -> u64 {
+pub fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())

@@ -1,11 +1,12 @@
-//! What a client run says: one line per check on stderr with `-v`, a final verdict, and with
-//! `--json` one object on stdout with every check and the entry.
+//! What a client run found: every check in order (passed, failed, skipped, warned) with its
+//! detail, and facts about the artifact, the entry and the channels. The library never prints;
+//! a caller that wants to show checks as they happen gives the report an observer.
 
 use serde_json::{Value, json};
 
 /// How a check ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Status {
+pub enum Status {
     /// Passed.
     Pass,
     /// Failed: the run stops.
@@ -17,7 +18,8 @@ pub(crate) enum Status {
 }
 
 impl Status {
-    fn as_str(self) -> &'static str {
+    /// `pass`, `fail`, `skip` or `warn`.
+    pub fn as_str(self) -> &'static str {
         match self {
             Status::Pass => "pass",
             Status::Fail => "fail",
@@ -29,81 +31,100 @@ impl Status {
 
 /// One check and its outcome.
 #[derive(Debug, Clone)]
-pub(crate) struct Check {
+pub struct Check {
     /// Stable identifier (`checkpoint-signature`, `inclusion`, ...).
-    pub(crate) name: &'static str,
+    pub name: &'static str,
     /// Outcome.
-    pub(crate) status: Status,
+    pub status: Status,
     /// Human detail.
-    pub(crate) detail: String,
+    pub detail: String,
 }
 
-/// The checks of one run, printed on stderr as they happen when verbose.
-#[derive(Debug, Default)]
-pub(crate) struct Report {
+/// Called with each check as it is recorded.
+pub type Observer = Box<dyn FnMut(&Check) + Send>;
+
+/// The checks of one run, in order.
+#[derive(Default)]
+pub struct Report {
     verbose: bool,
+    observer: Option<Observer>,
     checks: Vec<Check>,
     /// Facts about the verified entry, for `--json`.
-    pub(crate) entry: Option<Value>,
+    pub entry: Option<Value>,
     /// Facts about the artifact (digest, size, path), for `--json`.
-    pub(crate) artifact: Option<Value>,
+    pub artifact: Option<Value>,
     /// One object per checkpoint obtained from a `--channel`, for `--json` and the verdict.
-    pub(crate) channels: Vec<Value>,
+    pub channels: Vec<Value>,
+}
+
+impl std::fmt::Debug for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Report")
+            .field("verbose", &self.verbose)
+            .field("checks", &self.checks)
+            .field("entry", &self.entry)
+            .field("artifact", &self.artifact)
+            .field("channels", &self.channels)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Report {
-    /// A report that prints each check on stderr when `verbose`.
-    pub(crate) fn new(verbose: bool) -> Report {
+    /// A report that calls `observer` with each check as it is recorded. `verbose` tells the
+    /// operations that have more to say (a progress note, a skipped optional step) whether
+    /// the caller shows it.
+    pub fn with_observer(verbose: bool, observer: Observer) -> Report {
         Report {
             verbose,
+            observer: Some(observer),
             ..Report::default()
         }
     }
 
     fn push(&mut self, name: &'static str, status: Status, detail: String) {
-        if self.verbose || status == Status::Warn {
-            let tag = match status {
-                Status::Pass => "ok  ",
-                Status::Fail => "FAIL",
-                Status::Skip => "skip",
-                Status::Warn => "WARN",
-            };
-            eprintln!("cairn: {tag} {name}: {detail}");
-        }
-        self.checks.push(Check {
+        let check = Check {
             name,
             status,
             detail,
-        });
+        };
+        if let Some(observer) = self.observer.as_mut() {
+            observer(&check);
+        }
+        self.checks.push(check);
     }
 
-    /// Whether each check is printed on stderr as it happens.
-    pub(crate) fn is_verbose(&self) -> bool {
+    /// Whether the caller shows every check (`-v`).
+    pub fn is_verbose(&self) -> bool {
         self.verbose
     }
 
+    /// Every check so far, in order.
+    pub fn checks(&self) -> &[Check] {
+        &self.checks
+    }
+
     /// Records a passed check.
-    pub(crate) fn pass(&mut self, name: &'static str, detail: impl Into<String>) {
+    pub fn pass(&mut self, name: &'static str, detail: impl Into<String>) {
         self.push(name, Status::Pass, detail.into());
     }
 
     /// Records a skipped check.
-    pub(crate) fn skip(&mut self, name: &'static str, detail: impl Into<String>) {
+    pub fn skip(&mut self, name: &'static str, detail: impl Into<String>) {
         self.push(name, Status::Skip, detail.into());
     }
 
     /// Records a warning (always printed).
-    pub(crate) fn warn(&mut self, name: &'static str, detail: impl Into<String>) {
+    pub fn warn(&mut self, name: &'static str, detail: impl Into<String>) {
         self.push(name, Status::Warn, detail.into());
     }
 
     /// Records a failed check. The caller returns the matching error.
-    pub(crate) fn fail(&mut self, name: &'static str, detail: impl Into<String>) {
+    pub fn fail(&mut self, name: &'static str, detail: impl Into<String>) {
         self.push(name, Status::Fail, detail.into());
     }
 
     /// The detail of the failed check `name`, if it failed.
-    pub(crate) fn failed(&self, name: &str) -> Option<&str> {
+    pub fn failed(&self, name: &str) -> Option<&str> {
         self.checks
             .iter()
             .find(|c| c.name == name && c.status == Status::Fail)
@@ -112,7 +133,7 @@ impl Report {
 
     /// The `--json` object: verdict, exit code, error (if any), artifact, entry, channels and
     /// checks.
-    pub(crate) fn to_json(&self, verdict: &str, exit: u8, error: Option<String>) -> Value {
+    pub fn to_json(&self, verdict: &str, exit: u8, error: Option<String>) -> Value {
         let checks: Vec<Value> = self
             .checks
             .iter()
@@ -127,22 +148,5 @@ impl Report {
             "channels": self.channels,
             "checks": checks,
         })
-    }
-}
-
-/// Prints a command's verifier keys: one a line, or with `--json` one object
-/// `{"vkeys": [...], ...extra}` (the keys in the order the plain form prints them).
-pub(crate) fn print_vkeys(vkeys: &[String], json: bool, extra: Value) {
-    #[allow(clippy::print_stdout)] // The verifier keys are the command's data.
-    if json {
-        let mut value = json!({ "vkeys": vkeys });
-        if let (Some(obj), Value::Object(more)) = (value.as_object_mut(), extra) {
-            obj.extend(more);
-        }
-        println!("{value}");
-    } else {
-        for vkey in vkeys {
-            println!("{vkey}");
-        }
     }
 }

@@ -15,22 +15,22 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context as _;
+use crate::error::Context as _;
 use cairn_verifier::checkpoint::Inconsistency;
 use cairn_verifier::hash::sha256;
 
-use crate::exit::Failure;
+use crate::Error;
 use crate::trust::Trust;
 
 /// The client's state directory.
 #[derive(Debug, Clone)]
-pub(crate) struct StateDir {
+pub struct StateDir {
     root: PathBuf,
 }
 
 impl StateDir {
     /// `--state DIR`, else `$XDG_STATE_HOME/cairn`, else `$HOME/.local/state/cairn`.
-    pub(crate) fn resolve(explicit: Option<&Path>) -> anyhow::Result<StateDir> {
+    pub fn resolve(explicit: Option<&Path>) -> crate::Result<StateDir> {
         if let Some(dir) = explicit {
             return Ok(StateDir {
                 root: dir.to_path_buf(),
@@ -46,7 +46,7 @@ impl StateDir {
                     .map(PathBuf::from)
                     .filter(|p| p.is_absolute())
                     .ok_or_else(|| {
-                        Failure::Usage(
+                        Error::Usage(
                             "neither XDG_STATE_HOME nor HOME is set; pass --state DIR".to_owned(),
                         )
                     })?;
@@ -57,7 +57,7 @@ impl StateDir {
     }
 
     /// A state directory nested in this one (a monitor's or mirror's own).
-    pub(crate) fn child(&self, name: &str) -> StateDir {
+    pub fn child(&self, name: &str) -> StateDir {
         StateDir {
             root: self.root.join(name),
         }
@@ -65,7 +65,7 @@ impl StateDir {
 
     /// Takes an exclusive lock on `<dir>/lock` (created if needed), held until the file is
     /// dropped, so that two processes never run the same `what` on this directory at once.
-    pub(crate) fn lock(&self, what: &str) -> anyhow::Result<fs::File> {
+    pub fn lock(&self, what: &str) -> crate::Result<fs::File> {
         self.create()?;
         let path = self.root.join("lock");
         let file = fs::File::options()
@@ -76,7 +76,7 @@ impl StateDir {
             .with_context(|| format!("opening {}", path.display()))?;
         match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
             Ok(()) => Ok(file),
-            Err(rustix::io::Errno::WOULDBLOCK) => Err(Failure::Usage(format!(
+            Err(rustix::io::Errno::WOULDBLOCK) => Err(Error::Usage(format!(
                 "another {what} is running on {} (it holds {})",
                 self.root.display(),
                 path.display()
@@ -89,34 +89,34 @@ impl StateDir {
     }
 
     /// Creates the directory (mode 0700) if needed.
-    pub(crate) fn create(&self) -> anyhow::Result<()> {
+    pub fn create(&self) -> crate::Result<()> {
         create_private_dir(&self.root)
     }
 
     /// Where `cairn trust init` writes the trust file.
-    pub(crate) fn trust_path(&self) -> PathBuf {
+    pub fn trust_path(&self) -> PathBuf {
         self.root.join("trust")
     }
 
     /// The directory holding what this client verified of the log `trust` names.
-    pub(crate) fn log_dir(&self, trust: &Trust) -> PathBuf {
+    pub fn log_dir(&self, trust: &Trust) -> PathBuf {
         let digest = sha256(trust.identity().as_bytes());
         let id: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
         self.root.join("logs").join(id)
     }
 
     /// The last verified release-log checkpoint.
-    pub(crate) fn releases_checkpoint_path(&self, trust: &Trust) -> PathBuf {
+    pub fn releases_checkpoint_path(&self, trust: &Trust) -> PathBuf {
         self.log_dir(trust).join("releases.checkpoint")
     }
 
     /// The stored key log.
-    pub(crate) fn keylog_path(&self, trust: &Trust) -> PathBuf {
+    pub fn keylog_path(&self, trust: &Trust) -> PathBuf {
         self.log_dir(trust).join("keylog.snapshot")
     }
 
     /// Reads a state file (size-capped, regular files only); `None` if it does not exist.
-    pub(crate) fn read(&self, path: &Path, limit: usize) -> anyhow::Result<Option<Vec<u8>>> {
+    pub fn read(&self, path: &Path, limit: usize) -> crate::Result<Option<Vec<u8>>> {
         read_private(path, limit, "state file")
     }
 
@@ -124,7 +124,7 @@ impl StateDir {
     /// is writable by group or others, or belongs to another user (root excepted), as ssh
     /// does for its own directory. What it holds decides which checkpoints and keys a client
     /// trusts. A directory that does not exist yet is fine (it is created with mode 0700).
-    pub(crate) fn check(&self) -> anyhow::Result<()> {
+    pub fn check(&self) -> crate::Result<()> {
         match fs::metadata(&self.root) {
             Ok(meta) => check_not_shared(&self.root, &meta, "state directory", true),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -135,7 +135,7 @@ impl StateDir {
     }
 
     /// Writes a state file atomically, creating its directory.
-    pub(crate) fn write(&self, path: &Path, data: &[u8]) -> anyhow::Result<()> {
+    pub fn write(&self, path: &Path, data: &[u8]) -> crate::Result<()> {
         if let Some(parent) = path.parent() {
             create_private_dir(parent)?;
         }
@@ -143,7 +143,7 @@ impl StateDir {
     }
 
     /// Writes the evidence of an inconsistency and returns the file's path.
-    pub(crate) fn write_evidence(&self, inconsistency: &Inconsistency) -> anyhow::Result<PathBuf> {
+    pub fn write_evidence(&self, inconsistency: &Inconsistency) -> crate::Result<PathBuf> {
         let dir = self.root.join("evidence");
         create_private_dir(&dir)?;
         let now = std::time::SystemTime::now()
@@ -182,17 +182,17 @@ impl StateDir {
 /// Refuses `path` (described by `meta`) if it is not a regular file (or, with `dir`, a
 /// directory), if group or others may write it, or if it belongs to another user than this
 /// process's (root-owned files are accepted, as system-wide configuration).
-pub(crate) fn check_not_shared(
+pub fn check_not_shared(
     path: &Path,
     meta: &fs::Metadata,
     what: &str,
     dir: bool,
-) -> anyhow::Result<()> {
+) -> crate::Result<()> {
     use std::os::unix::fs::MetadataExt as _;
     let kind = meta.file_type();
     let right_kind = if dir { kind.is_dir() } else { kind.is_file() };
     if !right_kind {
-        return Err(Failure::Usage(format!(
+        return Err(Error::Usage(format!(
             "{what} {} is not a {} ({}); refusing to use it",
             path.display(),
             if dir { "directory" } else { "regular file" },
@@ -202,7 +202,7 @@ pub(crate) fn check_not_shared(
     }
     let mode = meta.permissions().mode() & 0o7777;
     if mode & 0o022 != 0 {
-        return Err(Failure::Usage(format!(
+        return Err(Error::Usage(format!(
             "{what} {} has mode {mode:04o}, writable by other users; refusing to use it (run \
              `chmod go-w {}` if nobody changed it, else start over with `cairn trust init`)",
             path.display(),
@@ -212,7 +212,7 @@ pub(crate) fn check_not_shared(
     }
     let me = rustix::process::geteuid().as_raw();
     if meta.uid() != me && meta.uid() != 0 {
-        return Err(Failure::Usage(format!(
+        return Err(Error::Usage(format!(
             "{what} {} belongs to user {}, not to this user ({me}) or root; refusing to use it",
             path.display(),
             meta.uid()
@@ -244,11 +244,11 @@ fn file_kind(meta: &fs::Metadata) -> &'static str {
 /// ([`check_not_shared`]); `None` if it does not exist. The file is opened without blocking
 /// and checked again once open, so a FIFO or device swapped in is refused, never waited on
 /// or read without end.
-pub(crate) fn read_private(
+pub fn read_private(
     path: &Path,
     limit: usize,
     what: &str,
-) -> anyhow::Result<Option<Vec<u8>>> {
+) -> crate::Result<Option<Vec<u8>>> {
     use std::os::unix::fs::OpenOptionsExt as _;
     let file = match fs::File::options()
         .read(true)
@@ -268,7 +268,7 @@ pub(crate) fn read_private(
     std::io::Read::read_to_end(&mut std::io::Read::take(file, cap), &mut data)
         .with_context(|| format!("reading {what} {}", path.display()))?;
     if data.len() > limit {
-        return Err(Failure::Usage(format!(
+        return Err(Error::Usage(format!(
             "{what} {} is larger than {limit} bytes; refusing to use it",
             path.display()
         ))
@@ -278,7 +278,7 @@ pub(crate) fn read_private(
 }
 
 /// Creates `dir` and its parents, mode 0700, if needed.
-pub(crate) fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+pub fn create_private_dir(dir: &Path) -> crate::Result<()> {
     if dir.is_dir() {
         return Ok(());
     }
@@ -289,11 +289,12 @@ pub(crate) fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
 
 /// Writes `data` to `path` through a temporary file in the same directory: write, sync,
 /// rename, sync the directory. Readers see the old file or the new one, never a mix.
-pub(crate) fn write_atomic(path: &Path, data: &[u8], mode: u32) -> anyhow::Result<()> {
-    crate::atomic_file::write(path, data, mode, crate::atomic_file::Existing::Replace)
+pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> crate::Result<()> {
+    cairn_durable::write_file(path, data, mode, cairn_durable::Existing::Replace)?;
+    Ok(())
 }
 
 /// Syncs a directory so a rename in it survives a crash. Best effort: some file systems refuse.
-pub(crate) fn sync_dir(dir: &Path) {
-    let _ = cairn_log_server::durable::sync_dir(dir);
+pub fn sync_dir(dir: &Path) {
+    let _ = cairn_durable::sync_dir(dir);
 }

@@ -6,14 +6,14 @@
 use std::io::Read as _;
 use std::time::Duration;
 
-use anyhow::Context as _;
+use crate::error::Context as _;
 use cairn_verifier::note::MAX_NOTE_SIZE;
 use cairn_verifier::tile::{
     EntryBundle, MAX_BUNDLE_SIZE, TILE_HEIGHT, TILE_WIDTH, Tile, TileHashReader, TileReader,
     TreeHead,
 };
 
-use crate::exit::Failure;
+use crate::Error;
 use crate::trust::LogName;
 
 /// Longest time one fetch (checkpoint, tile, entry bundle, lookup) may take from the request
@@ -21,18 +21,18 @@ use crate::trust::LogName;
 /// wait (the headers, every read), not the whole transfer, so a server trickling one byte at a
 /// time would never be given up without a total deadline: [`DeadlineReader`] checks it between
 /// reads, and each wait is bounded by the same duration, so a fetch ends within twice it.
-pub(crate) const DEFAULT_REQUEST_DEADLINE: Duration = Duration::from_secs(300);
+pub const DEFAULT_REQUEST_DEADLINE: Duration = Duration::from_secs(300);
 
 /// The deadline in force for this process (`--timeout`), set once at start.
 static REQUEST_DEADLINE: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
 
 /// Sets the total deadline of every bounded fetch (`--timeout`). The first call wins.
-pub(crate) fn set_request_deadline(deadline: Duration) {
+pub fn set_request_deadline(deadline: Duration) {
     let _ = REQUEST_DEADLINE.set(deadline);
 }
 
 /// The total deadline of one bounded fetch.
-pub(crate) fn request_deadline() -> Duration {
+pub fn request_deadline() -> Duration {
     REQUEST_DEADLINE
         .get()
         .copied()
@@ -46,12 +46,12 @@ const MAX_REASON_LEN: usize = 200;
 /// A failed request, as the error type of [`TileReader`].
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-pub(crate) struct FetchError(pub(crate) String);
+pub struct FetchError(pub String);
 
 /// A blocking HTTP client built the way every Cairn command builds one (rustls with ring).
 /// It sends `Accept-Encoding: gzip` and decodes gzip answers (hosts may gzip entry bundles,
 /// as tlog-tiles allows); every cap ([`read_limited`]) applies to the decoded bytes.
-pub(crate) fn http_client(timeout: Option<Duration>) -> anyhow::Result<reqwest::blocking::Client> {
+pub fn http_client(timeout: Option<Duration>) -> crate::Result<reqwest::blocking::Client> {
     client_builder(timeout)
         .build()
         .context("setting up the HTTP client")
@@ -61,9 +61,9 @@ pub(crate) fn http_client(timeout: Option<Duration>) -> anyhow::Result<reqwest::
 /// them. No `Accept-Encoding`, and a `Content-Encoding: gzip` answer is not decoded: a host
 /// that labels a `.tar.gz` that way (Apache's `AddEncoding x-gzip .gz`) would otherwise hand
 /// over the decompressed tar, whose digest is not the release's.
-pub(crate) fn download_client(
+pub fn download_client(
     timeout: Option<Duration>,
-) -> anyhow::Result<reqwest::blocking::Client> {
+) -> crate::Result<reqwest::blocking::Client> {
     client_builder(timeout)
         .no_gzip()
         .build()
@@ -83,7 +83,7 @@ fn client_builder(timeout: Option<Duration>) -> reqwest::blocking::ClientBuilder
 /// A reader that fails once a deadline has passed, checked before every read: the total
 /// deadline of a fetch whose single reads each have their own timeout.
 #[derive(Debug)]
-pub(crate) struct DeadlineReader<R> {
+pub struct DeadlineReader<R> {
     inner: R,
     deadline: std::time::Instant,
     budget: Duration,
@@ -91,7 +91,7 @@ pub(crate) struct DeadlineReader<R> {
 
 impl<R> DeadlineReader<R> {
     /// `inner`, failing after `budget` from now.
-    pub(crate) fn new(inner: R, budget: Duration) -> DeadlineReader<R> {
+    pub fn new(inner: R, budget: Duration) -> DeadlineReader<R> {
         DeadlineReader {
             inner,
             deadline: std::time::Instant::now() + budget,
@@ -117,7 +117,7 @@ impl<R: std::io::Read> std::io::Read for DeadlineReader<R> {
 }
 
 /// `90 s` or `250 ms`.
-pub(crate) fn human_duration(d: Duration) -> String {
+pub fn human_duration(d: Duration) -> String {
     // Whole seconds, rounded up, from one second on (a remaining budget is a hair short).
     if d >= Duration::from_secs(1) {
         format!("{} s", d.as_secs_f64().ceil())
@@ -128,7 +128,7 @@ pub(crate) fn human_duration(d: Duration) -> String {
 
 /// Reads at most `limit` bytes of a reply, failing if there are more or if the whole reply
 /// takes longer than [`request_deadline`].
-pub(crate) fn read_limited(
+pub fn read_limited(
     response: reqwest::blocking::Response,
     limit: usize,
 ) -> Result<Vec<u8>, FetchError> {
@@ -136,7 +136,7 @@ pub(crate) fn read_limited(
 }
 
 /// [`read_limited`] with the total deadline `budget` counted from now.
-pub(crate) fn read_limited_within(
+pub fn read_limited_within(
     response: reqwest::blocking::Response,
     limit: usize,
     budget: Duration,
@@ -169,7 +169,7 @@ pub(crate) fn read_limited_within(
 
 /// An error and its causes on one line ("a: b: c"), as reqwest's own message leaves the cause
 /// (refused connection, timeout) out.
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut source = e.source();
     while let Some(cause) = source {
@@ -184,7 +184,7 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
 }
 
 /// The first line of a refusal body, without control characters, shortened.
-pub(crate) fn reason_line(body: &[u8]) -> String {
+pub fn reason_line(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);
     let line: String = text
         .lines()
@@ -203,7 +203,7 @@ pub(crate) fn reason_line(body: &[u8]) -> String {
 
 /// Where a log's tlog-tiles files come from: a log server, a mirror, a static web server, or a
 /// git tree. Untrusted: everything read through it is verified by the caller.
-pub(crate) trait Upstream: std::fmt::Debug + Sync {
+pub trait Upstream: std::fmt::Debug + Send + Sync {
     /// Where the files come from, for messages.
     fn describe(&self) -> String;
 
@@ -222,26 +222,26 @@ impl<T: Upstream + ?Sized> Upstream for &T {
     }
 }
 
-fn must_get<U: Upstream + ?Sized>(up: &U, path: &str, limit: usize) -> anyhow::Result<Vec<u8>> {
+fn must_get<U: Upstream + ?Sized>(up: &U, path: &str, limit: usize) -> crate::Result<Vec<u8>> {
     up.get(path, limit)?
-        .ok_or_else(|| anyhow::anyhow!("{}: {path} does not exist", up.describe()))
+        .ok_or_else(|| crate::error::err!("{}: {path} does not exist", up.describe()))
 }
 
 /// The latest checkpoint of `log` at `up`, unverified.
-pub(crate) fn checkpoint_of<U: Upstream + ?Sized>(up: &U, log: LogName) -> anyhow::Result<Vec<u8>> {
+pub fn checkpoint_of<U: Upstream + ?Sized>(up: &U, log: LogName) -> crate::Result<Vec<u8>> {
     must_get(up, &format!("{}/checkpoint", log.as_str()), MAX_NOTE_SIZE)
 }
 
 /// The entries of `bundle` of `log` at `up`, unverified (falling back to the full bundle, cut
 /// to width, when the partial one is gone because the log grew).
-pub(crate) fn bundle_of<U: Upstream + ?Sized>(
+pub fn bundle_of<U: Upstream + ?Sized>(
     up: &U,
     log: LogName,
     bundle: &EntryBundle,
-) -> anyhow::Result<Vec<Vec<u8>>> {
-    let split = |b: &EntryBundle, data: &[u8]| -> anyhow::Result<Vec<Vec<u8>>> {
+) -> crate::Result<Vec<Vec<u8>>> {
+    let split = |b: &EntryBundle, data: &[u8]| -> crate::Result<Vec<Vec<u8>>> {
         let entries = b.split(data).map_err(|e| {
-            Failure::Verification(format!("{} is not a valid entry bundle: {e}", b.path()))
+            Error::Refused(format!("{} is not a valid entry bundle: {e}", b.path()))
         })?;
         Ok(entries.into_iter().map(<[u8]>::to_vec).collect())
     };
@@ -250,9 +250,9 @@ pub(crate) fn bundle_of<U: Upstream + ?Sized>(
         return split(bundle, &data);
     }
     let full = EntryBundle::new(TILE_HEIGHT, bundle.index(), TILE_WIDTH)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        .map_err(|e| crate::error::err!("{e}"))?;
     if full == *bundle {
-        anyhow::bail!("{}: {path} does not exist", up.describe());
+        crate::error::bail!("{}: {path} does not exist", up.describe());
     }
     let full_path = format!("{}/{}", log.as_str(), full.path());
     let data = must_get(up, &full_path, MAX_BUNDLE_SIZE)?;
@@ -263,7 +263,7 @@ pub(crate) fn bundle_of<U: Upstream + ?Sized>(
 
 /// A client of one log server.
 #[derive(Debug, Clone)]
-pub(crate) struct LogServer {
+pub struct LogServer {
     base: String,
     http: reqwest::blocking::Client,
 }
@@ -280,7 +280,7 @@ impl Upstream for LogServer {
 
 impl LogServer {
     /// A client for the server at `url` (the trust policy's log URL).
-    pub(crate) fn new(url: &str) -> anyhow::Result<LogServer> {
+    pub fn new(url: &str) -> crate::Result<LogServer> {
         Ok(LogServer {
             base: url.trim_end_matches('/').to_owned(),
             http: http_client(Some(request_deadline()))?,
@@ -289,7 +289,7 @@ impl LogServer {
 
     /// `GET path` (relative to the base URL): `Ok(None)` on 404, an error on any other
     /// non-200 answer or a body over `limit` bytes.
-    pub(crate) fn get(&self, path: &str, limit: usize) -> Result<Option<Vec<u8>>, FetchError> {
+    pub fn get(&self, path: &str, limit: usize) -> Result<Option<Vec<u8>>, FetchError> {
         let url = format!("{}/{path}", self.base);
         let budget = request_deadline();
         let started = std::time::Instant::now();
@@ -311,53 +311,70 @@ impl LogServer {
             ))),
         }
     }
+}
+
+/// One log's files from any [`Upstream`], shared: what a client run, the key-log sync and the
+/// channel checks read the log through.
+#[derive(Debug, Clone)]
+pub struct Remote(std::sync::Arc<dyn Upstream>);
+
+impl Remote {
+    /// The log at `upstream`.
+    pub fn new(upstream: impl Upstream + 'static) -> Remote {
+        Remote(std::sync::Arc::new(upstream))
+    }
+
+    /// The log server (or mirror, or static copy) at `url`, over HTTP.
+    pub fn http(url: &str) -> crate::Result<Remote> {
+        Ok(Remote::new(LogServer::new(url)?))
+    }
 
     /// The latest checkpoint of `log`, unverified.
-    pub(crate) fn checkpoint(&self, log: LogName) -> anyhow::Result<Vec<u8>> {
+    pub fn checkpoint(&self, log: LogName) -> crate::Result<Vec<u8>> {
         checkpoint_of(self, log)
     }
 
     /// Tiles of `log`, for a [`TileHashReader`] trusting `tree`.
-    pub(crate) fn hash_reader(&self, log: LogName, tree: TreeHead) -> TileHashReader<HttpTiles> {
+    pub fn hash_reader(&self, log: LogName, tree: TreeHead) -> TileHashReader<RemoteTiles> {
         TileHashReader::new(tree, UpstreamTiles::new(self.clone(), log))
     }
 
     /// The entries of `bundle` of `log`, unverified.
-    pub(crate) fn bundle(
+    pub fn bundle(
         &self,
         log: LogName,
         bundle: &EntryBundle,
-    ) -> anyhow::Result<Vec<Vec<u8>>> {
+    ) -> crate::Result<Vec<Vec<u8>>> {
         bundle_of(self, log, bundle)
     }
 
     /// The entry at `index` of `log`, authenticated: its bundle must hash to the leaf hashes
     /// `reader` reads from tiles authenticated against its trusted tree.
-    pub(crate) fn entry(
+    pub fn entry(
         &self,
         log: LogName,
-        reader: &TileHashReader<HttpTiles>,
+        reader: &TileHashReader<RemoteTiles>,
         index: u64,
-    ) -> anyhow::Result<Vec<u8>> {
+    ) -> crate::Result<Vec<u8>> {
         let size = reader.tree().size();
         let bundle = EntryBundle::for_entry(TILE_HEIGHT, index, size)
-            .map_err(|e| anyhow::anyhow!("entry {index} of a tree of {size}: {e}"))?;
+            .map_err(|e| crate::error::err!("entry {index} of a tree of {size}: {e}"))?;
         let mut entries = self.bundle(log, &bundle)?;
         verify_bundle(log, &bundle, &entries, reader)?;
         let at = usize::try_from(index - bundle.first_entry())
-            .map_err(|_| anyhow::anyhow!("entry offset out of range"))?;
+            .map_err(|_| crate::error::err!("entry offset out of range"))?;
         if at >= entries.len() {
-            anyhow::bail!("entry {index} is not in bundle {}", bundle.path());
+            crate::error::bail!("entry {index} is not in bundle {}", bundle.path());
         }
         Ok(entries.swap_remove(at))
     }
 
     /// `GET /releases/lookup/sha256/<hex>`: release-log indexes naming that digest.
-    pub(crate) fn lookup_digest(&self, hex: &str) -> anyhow::Result<Vec<u64>> {
+    pub fn lookup_digest(&self, hex: &str) -> crate::Result<Vec<u64>> {
         self.lookup(&format!("releases/lookup/sha256/{hex}"))
     }
 
-    fn lookup(&self, path: &str) -> anyhow::Result<Vec<u64>> {
+    fn lookup(&self, path: &str) -> crate::Result<Vec<u64>> {
         let Some(body) = self.get(path, MAX_LOOKUP_SIZE)? else {
             return Ok(Vec::new());
         };
@@ -365,32 +382,42 @@ impl LogServer {
         text.lines()
             .map(|l| {
                 cairn_verifier::decimal::parse_canonical_u64(l)
-                    .ok_or_else(|| anyhow::anyhow!("lookup answer line {l:?} is not an index"))
+                    .ok_or_else(|| crate::error::err!("lookup answer line {l:?} is not an index"))
             })
             .collect()
     }
 }
 
+impl Upstream for Remote {
+    fn describe(&self) -> String {
+        self.0.describe()
+    }
+
+    fn get(&self, path: &str, limit: usize) -> Result<Option<Vec<u8>>, FetchError> {
+        self.0.get(path, limit)
+    }
+}
+
 /// Checks that the entries of `bundle` hash to the leaf hashes `reader` authenticates.
-pub(crate) fn verify_bundle<R: cairn_verifier::merkle::HashReader>(
+pub fn verify_bundle<R: cairn_verifier::merkle::HashReader>(
     log: LogName,
     bundle: &EntryBundle,
     entries: &[Vec<u8>],
     reader: &R,
-) -> anyhow::Result<()>
+) -> crate::Result<()>
 where
     R::Error: std::error::Error + Send + Sync + 'static,
 {
     let slices: Vec<&[u8]> = entries.iter().map(Vec::as_slice).collect();
     bundle.verify_entries(&slices, reader).map_err(|e| {
         if e.is_security_failure() {
-            anyhow::Error::new(Failure::Verification(format!(
+            Error::Refused(format!(
                 "entry bundle {} of the {} log does not match its checkpoint: {e}",
                 bundle.path(),
                 log.as_str()
-            )))
+            ))
         } else {
-            anyhow::anyhow!(
+            crate::error::err!(
                 "reading entry bundle {} of the {} log: {e}",
                 bundle.path(),
                 log.as_str()
@@ -399,13 +426,13 @@ where
     })
 }
 
-/// Tiles of one log over HTTP.
-pub(crate) type HttpTiles = UpstreamTiles<LogServer>;
+/// Tiles of one log from a [`Remote`].
+pub type RemoteTiles = UpstreamTiles<Remote>;
 
 /// Tiles of one log from an [`Upstream`]. Untrusted: [`TileHashReader`] authenticates what it
 /// returns; tiles it authenticated are kept, so parents are fetched once per tree.
 #[derive(Debug)]
-pub(crate) struct UpstreamTiles<U> {
+pub struct UpstreamTiles<U> {
     upstream: U,
     log: LogName,
     authenticated: std::sync::Mutex<std::collections::HashMap<Tile, Vec<u8>>>,
@@ -413,7 +440,7 @@ pub(crate) struct UpstreamTiles<U> {
 
 impl<U: Upstream> UpstreamTiles<U> {
     /// Tiles of `log` at `upstream`.
-    pub(crate) fn new(upstream: U, log: LogName) -> UpstreamTiles<U> {
+    pub fn new(upstream: U, log: LogName) -> UpstreamTiles<U> {
         UpstreamTiles {
             upstream,
             log,

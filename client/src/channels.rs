@@ -14,7 +14,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
+use crate::error::Context as _;
 use cairn_verifier::checkpoint::VerifiedCheckpoint;
 use cairn_verifier::compact::{COMPACT_TAG, MAX_COMPACT_SIZE, from_compact};
 use cairn_verifier::note::MAX_NOTE_SIZE;
@@ -22,8 +22,8 @@ use cairn_verifier::tile::TreeHead;
 use serde_json::json;
 
 use crate::checkpoints::{check_consistent_as, verify_cosignatures, verify_signature};
-use crate::exit::Failure;
-use crate::fetch::{LogServer, http_client, read_limited, reason_line};
+use crate::Error;
+use crate::upstream::{Remote, http_client, read_limited, reason_line};
 use crate::keylog::proof_from_tiles;
 use crate::report::Report;
 use crate::state::StateDir;
@@ -51,7 +51,7 @@ const MAX_DNS_NAME: usize = 253;
 
 /// Where a channel's checkpoint comes from, as given to `--channel`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Channel {
+pub enum Channel {
     /// `dns:NAME`: the TXT record(s) at NAME, compact lines.
     Dns(String),
     /// `url:URL`: a plain GET; a compact line (`update-latest.txt`) or a full checkpoint.
@@ -71,7 +71,7 @@ impl std::fmt::Display for Channel {
 }
 
 /// Parses a `--channel` value (clap value parser; an error is a usage error, exit 2).
-pub(crate) fn parse_channel(value: &str) -> Result<Channel, String> {
+pub fn parse_channel(value: &str) -> Result<Channel, String> {
     if let Some(name) = value.strip_prefix("dns:") {
         check_dns_name(name)?;
         return Ok(Channel::Dns(name.to_owned()));
@@ -123,31 +123,27 @@ fn check_dns_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// `--channel` and `--dns-server`, shared by `verify` and `install`.
-#[derive(Debug, Clone, clap::Args)]
-pub(crate) struct ChannelOptions {
-    /// Also fetch the release checkpoint from this channel, verify it and require it to be
-    /// consistent with the log's: dns:NAME (TXT record), url:URL (update-latest.txt or a
-    /// checkpoint), git+URL (the log's git branch). Repeat for several; every one is checked.
-    #[arg(long = "channel", value_name = "CHANNEL", value_parser = parse_channel)]
-    pub(crate) channels: Vec<Channel>,
-    /// The DNS server for dns: channels (default: the system's resolver configuration).
-    #[arg(long, value_name = "ADDR:PORT")]
-    pub(crate) dns_server: Option<SocketAddr>,
+/// Independent channels to fetch the release checkpoint from and compare with the log's.
+#[derive(Debug, Clone, Default)]
+pub struct Channels {
+    /// Every channel; every one is checked.
+    pub channels: Vec<Channel>,
+    /// The DNS server for `dns:` channels (default: the system's resolver configuration).
+    pub dns_server: Option<SocketAddr>,
 }
 
-impl ChannelOptions {
-    /// Refuses combinations that cannot work (exit 2).
-    pub(crate) fn check_usage(&self, offline: bool) -> Result<(), Failure> {
+impl Channels {
+    /// Refuses combinations that cannot work (a usage error).
+    pub fn check_usage(&self, offline: bool) -> Result<(), Error> {
         if offline && !self.channels.is_empty() {
-            return Err(Failure::Usage(
+            return Err(Error::Usage(
                 "--channel fetches from the network; it cannot be combined with --offline"
                     .to_owned(),
             ));
         }
         if self.dns_server.is_some() && !self.channels.iter().any(|c| matches!(c, Channel::Dns(_)))
         {
-            return Err(Failure::Usage(
+            return Err(Error::Usage(
                 "--dns-server is only used by --channel dns:NAME".to_owned(),
             ));
         }
@@ -156,33 +152,34 @@ impl ChannelOptions {
 }
 
 /// What one run needs to check channels against the log's latest checkpoint.
-pub(crate) struct Context<'a> {
+#[derive(Debug)]
+pub struct Context<'a> {
     /// The log (for tiles).
-    pub(crate) server: &'a LogServer,
+    pub server: &'a Remote,
     /// Where evidence goes.
-    pub(crate) state: &'a StateDir,
+    pub state: &'a StateDir,
     /// The log key and the witnesses.
-    pub(crate) trust: &'a Trust,
+    pub trust: &'a Trust,
     /// `now` of the run.
-    pub(crate) now: u64,
+    pub now: u64,
     /// The release checkpoint the client verified from the log (signature, quorum, freshness).
-    pub(crate) latest: &'a VerifiedCheckpoint,
+    pub latest: &'a VerifiedCheckpoint,
 }
 
 /// Checks every channel in order: fetch, verify, compare with the log's checkpoint. The first
 /// failure stops the run (exit 1 when a channel cannot be read, 3 when what it serves does
 /// not verify or cannot be proved consistent, 4 with evidence on a conflict).
-pub(crate) fn check_all(
-    options: &ChannelOptions,
+pub fn check_all(
+    options: &Channels,
     cx: &Context<'_>,
     report: &mut Report,
-) -> anyhow::Result<()> {
+) -> crate::Result<()> {
     // Channel checkpoints larger than the log's: each extends the log's, but two of them may
     // still diverge from each other after it, so they are also checked against each other.
     let mut ahead: Vec<VerifiedCheckpoint> = Vec::new();
     for channel in &options.channels {
         let fetched = fetch(channel, options.dns_server).map_err(|e| {
-            report.fail("channel", format!("{channel}: {e:#}"));
+            report.fail("channel", format!("{channel}: {}", e.chain()));
             record_unverified(report, channel, &e);
             e.context(format!("channel {channel}"))
         })?;
@@ -194,7 +191,7 @@ pub(crate) fn check_all(
 }
 
 /// The `--json` record of a channel that served nothing verifiable.
-fn record_unverified(report: &mut Report, channel: &Channel, error: &anyhow::Error) {
+fn record_unverified(report: &mut Report, channel: &Channel, error: &crate::Error) {
     report.channels.push(json!({
         "channel": channel.to_string(),
         "size": null,
@@ -203,7 +200,7 @@ fn record_unverified(report: &mut Report, channel: &Channel, error: &anyhow::Err
         "relation": null,
         "log_size": null,
         "result": "failed",
-        "error": format!("{error:#}"),
+        "error": error.chain(),
     }));
 }
 
@@ -231,7 +228,7 @@ fn check_one(
     cx: &Context<'_>,
     ahead: &mut Vec<VerifiedCheckpoint>,
     report: &mut Report,
-) -> anyhow::Result<()> {
+) -> crate::Result<()> {
     let what = format!("channel {channel}");
     let verified =
         verify_signature(cx.trust, LogName::Releases, bytes, &what, report).and_then(|cp| {
@@ -289,7 +286,7 @@ fn check_one(
             Ok(())
         }
         Err(e) => {
-            record(report, None, Some(format!("{e:#}")));
+            record(report, None, Some(e.chain()));
             Err(e)
         }
     }
@@ -304,7 +301,7 @@ fn compare(
     cx: &Context<'_>,
     what: &str,
     report: &mut Report,
-) -> anyhow::Result<Relation> {
+) -> crate::Result<Relation> {
     let latest = cx.latest;
     let against = format!("{what} against the log's checkpoint");
     match cp.size().cmp(&latest.size()) {
@@ -333,14 +330,15 @@ fn compare(
                     let detail = format!(
                         "{channel} carries a checkpoint of size {} signed by the log, larger \
                          than the log's latest ({}), and the log does not prove it holds that \
-                         tree ({e:#}): the log withholds a tree it signed (a fork or a \
+                         tree ({}): the log withholds a tree it signed (a fork or a \
                          freeze), or its front end lags behind this channel; retry later, and \
                          report it if it persists",
                         cp.size(),
-                        latest.size()
+                        latest.size(),
+                        e.chain()
                     );
                     report.fail("channel", &detail);
-                    Failure::Verification(detail)
+                    Error::Refused(detail)
                 })?;
             check_consistent_as("channel", cx.state, latest, cp, &proof, &against, report)?;
             Ok(Relation::Newer)
@@ -357,7 +355,7 @@ fn check_pair(
     cx: &Context<'_>,
     what: &str,
     report: &mut Report,
-) -> anyhow::Result<()> {
+) -> crate::Result<()> {
     let (smaller, larger) = if cp.size() <= other.size() {
         (cp, other)
     } else {
@@ -373,13 +371,16 @@ fn check_pair(
         proof_from_tiles(cx.server, LogName::Releases, head(larger), smaller.size()).map_err(
             |e| {
                 let detail = format!(
-                    "{channel}: the log does not prove its checkpoint of size {} consistent                      with another channel's of size {} ({e:#}); both are ahead of the log's                      latest ({})",
+                    "{channel}: the log does not prove its checkpoint of size {} consistent \
+                     with another channel's of size {} ({}); both are ahead of the log's \
+                     latest ({})",
                     cp.size(),
                     other.size(),
+                    e.chain(),
                     cx.latest.size()
                 );
                 report.fail("channel", &detail);
-                Failure::Verification(detail)
+                Error::Refused(detail)
             },
         )?
     };
@@ -393,17 +394,17 @@ fn head(cp: &VerifiedCheckpoint) -> TreeHead {
 }
 
 /// Records a failure raised while reading tiles as the failure of the check `channel`.
-fn record_failure(report: &mut Report, error: &anyhow::Error) {
-    let detail = match error.downcast_ref::<Failure>() {
-        Some(Failure::Verification(message)) => message.clone(),
-        _ => format!("{error:#}"),
+fn record_failure(report: &mut Report, error: &crate::Error) {
+    let detail = match Some(error.root()) {
+        Some(Error::Refused(message)) => message.clone(),
+        _ => error.chain(),
     };
     report.fail("channel", detail);
 }
 
 /// The checkpoint notes a channel serves, unverified. A compact line is expanded into the note
 /// it stands for; anything else must be a full checkpoint note.
-fn fetch(channel: &Channel, dns_server: Option<SocketAddr>) -> anyhow::Result<Vec<Vec<u8>>> {
+fn fetch(channel: &Channel, dns_server: Option<SocketAddr>) -> crate::Result<Vec<Vec<u8>>> {
     match channel {
         Channel::Dns(name) => {
             let lines = dns_txt(name, dns_server)?;
@@ -416,27 +417,27 @@ fn fetch(channel: &Channel, dns_server: Option<SocketAddr>) -> anyhow::Result<Ve
 
 /// A compact line (with or without its newline) as the note it stands for; any other bytes
 /// are taken as a checkpoint note as they are (verification decides).
-fn expand(bytes: &[u8]) -> anyhow::Result<Vec<u8>> {
+fn expand(bytes: &[u8]) -> crate::Result<Vec<u8>> {
     let tag = format!("{COMPACT_TAG} ");
     if !bytes.starts_with(tag.as_bytes()) {
         return Ok(bytes.to_vec());
     }
     let line = std::str::from_utf8(bytes).map_err(|_| {
-        Failure::Verification("the compact checkpoint line is not UTF-8".to_owned())
+        Error::Refused("the compact checkpoint line is not UTF-8".to_owned())
     })?;
-    let note = from_compact(line).map_err(|e| Failure::Verification(e.to_string()))?;
+    let note = from_compact(line).map_err(|e| Error::Refused(e.to_string()))?;
     Ok(note.to_bytes())
 }
 
 /// `GET url`, 200 required, at most a checkpoint's size.
-fn http_get(url: &str) -> anyhow::Result<Vec<u8>> {
+fn http_get(url: &str) -> crate::Result<Vec<u8>> {
     let http = http_client(Some(HTTP_TIMEOUT))?;
     let response = http.get(url).send().with_context(|| format!("GET {url}"))?;
     let status = response.status().as_u16();
     let body =
-        read_limited(response, MAX_NOTE_SIZE).map_err(|e| anyhow::anyhow!("GET {url}: {e}"))?;
+        read_limited(response, MAX_NOTE_SIZE).map_err(|e| crate::error::err!("GET {url}: {e}"))?;
     if status != 200 {
-        anyhow::bail!("GET {url}: HTTP {status}: {}", reason_line(&body));
+        crate::error::bail!("GET {url}: HTTP {status}: {}", reason_line(&body));
     }
     Ok(body)
 }
@@ -444,7 +445,7 @@ fn http_get(url: &str) -> anyhow::Result<Vec<u8>> {
 /// The compact lines in the TXT records at `name`: each record's character-strings joined
 /// without separator (RFC 1035 splits values longer than 255 bytes), records that do not
 /// start with the compact tag ignored.
-fn dns_txt(name: &str, server: Option<SocketAddr>) -> anyhow::Result<Vec<String>> {
+fn dns_txt(name: &str, server: Option<SocketAddr>) -> crate::Result<Vec<String>> {
     use hickory_resolver::Resolver;
     use hickory_resolver::config::{NameServerConfigGroup, ResolveHosts, ResolverConfig};
     use hickory_resolver::name_server::TokioConnectionProvider;
@@ -465,7 +466,7 @@ fn dns_txt(name: &str, server: Option<SocketAddr>) -> anyhow::Result<Vec<String>
             TokioConnectionProvider::default(),
         ),
         None => Resolver::builder_tokio().map_err(|e| {
-            anyhow::anyhow!(
+            crate::error::err!(
                 "reading the system's DNS configuration: {e}; pass --dns-server ADDR:PORT"
             )
         })?,
@@ -485,12 +486,12 @@ fn dns_txt(name: &str, server: Option<SocketAddr>) -> anyhow::Result<Vec<String>
             tokio::time::timeout(DNS_TIMEOUT, resolver.txt_lookup(fqdn.as_str())).await
         })
         .map_err(|_| {
-            anyhow::anyhow!(
+            crate::error::err!(
                 "TXT lookup of {fqdn} via {via}: no answer within {}",
-                crate::fetch::human_duration(DNS_TIMEOUT)
+                crate::upstream::human_duration(DNS_TIMEOUT)
             )
         })?
-        .map_err(|e| anyhow::anyhow!("TXT lookup of {fqdn} via {via}: {}", dns_error_text(&e)))?;
+        .map_err(|e| crate::error::err!("TXT lookup of {fqdn} via {via}: {}", dns_error_text(&e)))?;
     let tag = format!("{COMPACT_TAG} ");
     let mut lines = Vec::new();
     let mut others = 0usize;
@@ -504,23 +505,23 @@ fn dns_txt(name: &str, server: Option<SocketAddr>) -> anyhow::Result<Vec<String>
             continue;
         }
         if value.len() > MAX_COMPACT_SIZE {
-            return Err(Failure::Verification(format!(
+            return Err(Error::Refused(format!(
                 "a TXT record at {fqdn} is longer than {MAX_COMPACT_SIZE} bytes"
             ))
             .into());
         }
         let line = String::from_utf8(value)
-            .map_err(|_| Failure::Verification(format!("a TXT record at {fqdn} is not UTF-8")))?;
+            .map_err(|_| Error::Refused(format!("a TXT record at {fqdn} is not UTF-8")))?;
         lines.push(line);
     }
     if lines.is_empty() {
-        anyhow::bail!(
+        crate::error::bail!(
             "no TXT record at {fqdn} (via {via}) holds a compact checkpoint line \
              ({others} other TXT records)"
         );
     }
     if lines.len() > MAX_TXT_CHECKPOINTS {
-        return Err(Failure::Verification(format!(
+        return Err(Error::Refused(format!(
             "{} compact checkpoint lines at {fqdn}; at most {MAX_TXT_CHECKPOINTS} are checked",
             lines.len()
         ))
@@ -531,7 +532,7 @@ fn dns_txt(name: &str, server: Option<SocketAddr>) -> anyhow::Result<Vec<String>
 
 /// `releases/checkpoint` on branch `main` of the repository at `url`, read with the `git`
 /// program: a shallow clone without blobs into a temporary directory, then the one blob.
-fn git_checkpoint(url: &str) -> anyhow::Result<Vec<u8>> {
+fn git_checkpoint(url: &str) -> crate::Result<Vec<u8>> {
     let dir = tempfile::tempdir().context("creating a temporary directory for git")?;
     let repo = dir.path().join("channel.git");
     let repo_arg = repo.display().to_string();
@@ -566,7 +567,7 @@ fn git_checkpoint(url: &str) -> anyhow::Result<Vec<u8>> {
 
 /// Runs `git args...` (in `dir`), without prompts, within [`GIT_TIMEOUT`]; returns at most
 /// `limit` bytes of stdout (failing if there are more).
-fn run_git(args: &[&str], dir: Option<&Path>, limit: usize) -> anyhow::Result<Vec<u8>> {
+fn run_git(args: &[&str], dir: Option<&Path>, limit: usize) -> crate::Result<Vec<u8>> {
     let mut command = Command::new("git");
     if let Some(dir) = dir {
         command.arg("-C").arg(dir);
@@ -608,10 +609,10 @@ fn run_git(args: &[&str], dir: Option<&Path>, limit: usize) -> anyhow::Result<Ve
         if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            anyhow::bail!(
+            crate::error::bail!(
                 "git {} did not finish within {}",
                 args[0],
-                crate::fetch::human_duration(GIT_TIMEOUT)
+                crate::upstream::human_duration(GIT_TIMEOUT)
             );
         }
         std::thread::sleep(Duration::from_millis(10));
@@ -619,14 +620,14 @@ fn run_git(args: &[&str], dir: Option<&Path>, limit: usize) -> anyhow::Result<Ve
     let out = out.join().unwrap_or_default();
     let err = err.join().unwrap_or_default();
     if !status.success() {
-        anyhow::bail!(
+        crate::error::bail!(
             "git {} failed ({status}): {}",
             args[0],
             String::from_utf8_lossy(&err).trim()
         );
     }
     if out.len() > limit {
-        return Err(Failure::Verification(format!(
+        return Err(Error::Refused(format!(
             "git {} printed more than {limit} bytes",
             args[0]
         ))
@@ -704,8 +705,8 @@ mod tests {
         let bad = format!("{COMPACT_TAG} example.org/releases 01 x y z");
         let err = expand(bad.as_bytes()).expect_err("malformed");
         assert!(matches!(
-            err.downcast_ref::<Failure>(),
-            Some(Failure::Verification(_))
+            Some(err.root()),
+            Some(Error::Refused(_))
         ));
     }
 }

@@ -1,0 +1,255 @@
+//! `cairn verify`: arguments, printing, exit codes; the algorithm is `cairn_client::verify`.
+
+/// Arguments of `cairn verify`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct VerifyArgs {
+    /// The artifact to verify.
+    file: PathBuf,
+    /// The artifact's `.tlog-proof` (default: FILE.tlog-proof if it exists).
+    #[arg(long, value_name = "FILE.tlog-proof")]
+    proof: Option<PathBuf>,
+    /// FILE is a zstd or xz image: also decompress it (writing nothing) and check the
+    /// decompressed content's digest and size against the log.
+    #[arg(long)]
+    decompress: bool,
+    #[command(flatten)]
+    checks: CheckOptions,
+    #[command(flatten)]
+    client: ClientOptions,
+}
+
+/// Options `verify` and `install` share.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct CheckOptions {
+    /// The release name the artifact must belong to.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) name: Option<String>,
+    /// The release version the artifact must belong to.
+    #[arg(long, value_name = "VERSION")]
+    pub(crate) version: Option<String>,
+    /// No network access at all: the proof file and the stored or given key log only.
+    #[arg(long)]
+    pub(crate) offline: bool,
+    /// Key-log snapshot (`cairn keylog export`) to use instead of fetching the key log.
+    #[arg(long, value_name = "SNAPSHOT")]
+    pub(crate) keylog: Option<PathBuf>,
+    /// Fail (exit 3) when the release is deprecated, instead of warning.
+    #[arg(long)]
+    pub(crate) refuse_deprecated: bool,
+    /// Print one JSON object with every check and the entry on stdout.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Print each check on stderr.
+    #[arg(short, long)]
+    pub(crate) verbose: bool,
+    #[command(flatten)]
+    pub(crate) channels: ChannelOptions,
+}
+
+/// What the artifact must be, beyond being logged and validly signed.
+#[derive(Debug, Clone)]
+pub(crate) struct Expected {
+    name: Option<ReleaseName>,
+    version: Option<Version>,
+}
+
+impl Expected {
+    /// A release of this name and version.
+    pub(crate) fn release(name: ReleaseName, version: Version) -> Expected {
+        Expected {
+            name: Some(name),
+            version: Some(version),
+        }
+    }
+}
+
+impl CheckOptions {
+    /// Parses `--name` and `--version` and checks the option combination (exit 2 when they
+    /// cannot be valid).
+    pub(crate) fn expected(&self) -> anyhow::Result<Expected> {
+        self.channels.check_usage(self.offline)?;
+        let name = self
+            .name
+            .as_deref()
+            .map(ReleaseName::new)
+            .transpose()
+            .map_err(|e| Failure::Usage(format!("--name: {e}")))?;
+        let version = self
+            .version
+            .as_deref()
+            .map(Version::new)
+            .transpose()
+            .map_err(|e| Failure::Usage(format!("--version: {e}")))?;
+        Ok(Expected { name, version })
+    }
+}
+
+/// The exit code and verdict word for a run's result.
+pub(crate) fn classify(result: &anyhow::Result<Verified>) -> (&'static str, u8) {
+    match result {
+        Ok(_) => ("ok", 0),
+        Err(e) => match e.downcast_ref::<Failure>() {
+            Some(Failure::Usage(_)) => ("usage-error", 2),
+            Some(Failure::Verification(_)) => ("verification-failed", 3),
+            Some(Failure::Inconsistency { .. }) => ("log-inconsistency", 4),
+            Some(Failure::Alerts { code, .. }) => ("alerts", *code),
+            None => ("error", 1),
+        },
+    }
+}
+
+/// Prints the outcome: the JSON object on stdout with `--json`, else the verdict line on
+/// stdout when verified (errors are printed by `exit::report`).
+#[allow(clippy::print_stdout)] // The verdict is this command's data.
+pub(crate) fn print_outcome(
+    report: &Report,
+    result: &anyhow::Result<Verified>,
+    json_out: bool,
+    what: &str,
+) {
+    let (verdict, code) = classify(result);
+    if json_out {
+        let error = result.as_ref().err().map(|e| format!("{e:#}"));
+        println!("{}", report.to_json(verdict, code, error));
+    } else if let Ok(v) = result {
+        let mut line = format!(
+            "OK {what}: {} {} {} (release-log index {})",
+            v.release.name(),
+            v.release.version(),
+            v.file_name,
+            v.index
+        );
+        if v.deprecated {
+            line.push_str(" DEPRECATED");
+        }
+        if v.deprecation_unchecked.is_some() {
+            line.push_str(" (deprecation not checked)");
+        }
+        println!("{line}");
+        for c in &report.channels {
+            println!(
+                "channel {}: size {} {} (log size {})",
+                c["channel"].as_str().unwrap_or_default(),
+                c["size"],
+                match c["relation"].as_str() {
+                    Some("same") => "agrees with the log",
+                    Some("older") => "is consistent with the log",
+                    _ => "is ahead of the log and consistent with it",
+                },
+                c["log_size"]
+            );
+        }
+    }
+}
+
+/// With `--json`, a run that could not start (bad arguments, no trust policy) still prints its
+/// one JSON object.
+pub(crate) fn print_start_failure(error: &anyhow::Error, checks: &CheckOptions) {
+    if checks.json {
+        let result: anyhow::Result<Verified> = Err(anyhow::anyhow!("{error:#}"));
+        let (verdict, code) = match error.downcast_ref::<Failure>() {
+            Some(Failure::Usage(_)) => ("usage-error", 2),
+            _ => classify(&result),
+        };
+        #[allow(clippy::print_stdout)] // The JSON object is this command's data.
+        {
+            println!(
+                "{}",
+                Report::default().to_json(verdict, code, Some(format!("{error:#}")))
+            );
+        }
+    }
+}
+
+/// Runs `cairn verify`.
+pub(crate) fn run(args: &VerifyArgs) -> anyhow::Result<()> {
+    let started = args.checks.expected().and_then(|expected| {
+        let run = Run::start(&args.client, &args.checks, crate::output::report(args.checks.verbose))?;
+        Ok((expected, run))
+    });
+    let (expected, mut run) = started.inspect_err(|e| print_start_failure(e, &args.checks))?;
+    let result = verify_file(&mut run, args, &expected);
+    print_outcome(
+        &run.report,
+        &result,
+        args.checks.json,
+        &args.file.display().to_string(),
+    );
+    record_last_result(&run, &result, "verify", &args.file.display().to_string());
+    result.map(|_| ())
+}
+
+/// The file in the log's state directory where `verify` and `install` record their last
+/// outcome, for `cairn status`.
+pub(crate) const LAST_RESULT_FILE: &str = "last-result.json";
+
+/// Records this run's outcome for `cairn status`. Best effort: a client whose state directory
+/// cannot take it still gets its verdict, with a warning.
+pub(crate) fn record_last_result(
+    run: &Run,
+    result: &anyhow::Result<Verified>,
+    command: &str,
+    what: &str,
+) {
+    let (verdict, code) = classify(result);
+    let record = json!({
+        "command": command,
+        "file": what,
+        "time": run.now,
+        "verdict": verdict,
+        "exit": code,
+        "error": result.as_ref().err().map(|e| format!("{e:#}")),
+        "name": result.as_ref().ok().map(|v| v.release.name().as_str().to_owned()),
+        "version": result.as_ref().ok().map(|v| v.release.version().as_str().to_owned()),
+        "index": result.as_ref().ok().map(|v| v.index),
+    });
+    let path = run.state.log_dir(&run.trust).join(LAST_RESULT_FILE);
+    if let Err(e) = run.state.write(&path, format!("{record}\n").as_bytes()) {
+        eprintln!("cairn: warning: could not record the result for `cairn status`: {e:#}");
+    }
+}
+
+fn verify_file(run: &mut Run, args: &VerifyArgs, expected: &Expected) -> anyhow::Result<Verified> {
+    let proof = match &args.proof {
+        Some(p) => Some(
+            read_proof(p)?
+                .ok_or_else(|| Failure::Usage(format!("--proof {}: no such file", p.display())))?,
+        ),
+        None => read_proof(&proof_path_for(&args.file))?,
+    };
+    let file = std::fs::File::open(&args.file)
+        .with_context(|| format!("opening {}", args.file.display()))?;
+    let total = file.metadata().ok().map(|m| m.len());
+    let label = args
+        .file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if args.decompress {
+        let shown = args.file.display().to_string();
+        let (_, streamed) =
+            crate::decompress::stream(file, &shown, total, None, None, &mut std::io::sink())
+                .map_err(|e| crate::flash::stream_failure(e, &shown))?;
+        crate::flash::report_hashes(&mut run.report, &shown, Some(&args.file), &streamed);
+        let verified = run.verify(&streamed.compressed, proof.as_ref(), expected, &args.checks)?;
+        crate::flash::check_decompressed(&mut run.report, &verified, &streamed.decompressed)?;
+        return Ok(verified);
+    }
+    let hashed = hash_stream(file, total, &label, None)
+        .with_context(|| format!("reading {}", args.file.display()))?;
+    run.report.pass(
+        "hash",
+        format!(
+            "{}: sha256:{} ({} bytes)",
+            args.file.display(),
+            hex(hashed.digest.as_bytes()),
+            hashed.size
+        ),
+    );
+    run.report.artifact = Some(json!({
+        "path": args.file.display().to_string(),
+        "sha256": hex(hashed.digest.as_bytes()),
+        "size": hashed.size,
+    }));
+    run.verify(&hashed, proof.as_ref(), expected, &args.checks)
+}
