@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::exit::Failure;
+use cairn_client::Error;
 
 pub(crate) use cairn_log_server::durable::Existing;
 
@@ -11,7 +11,7 @@ pub(crate) use cairn_log_server::durable::Existing;
 pub(crate) fn write(path: &Path, data: &[u8], mode: u32, existing: Existing) -> anyhow::Result<()> {
     cairn_log_server::durable::write_file(path, data, mode, existing).map_err(|e| {
         if e.is_already_exists() {
-            Failure::Usage(format!(
+            Error::Usage(format!(
                 "{} already exists; refusing to overwrite it",
                 path.display()
             ))

@@ -4,9 +4,9 @@
 use cairn_verifier::entry::{Advisory, Deprecation, Reason, ReleaseName, Version};
 use cairn_verifier::note::Note;
 
-use crate::exit::Failure;
 use crate::key_files::{LogKey, load_key};
 use crate::log_client::{self, LogClient, LogName};
+use cairn_client::Error;
 
 /// Arguments of `cairn deprecate`.
 #[derive(Debug, clap::Args)]
@@ -46,7 +46,7 @@ pub(crate) struct Args {
 }
 
 fn usage(e: impl std::fmt::Display) -> anyhow::Error {
-    Failure::Usage(e.to_string()).into()
+    Error::Usage(e.to_string()).into()
 }
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<()> {

@@ -7,27 +7,18 @@
 //! | 2 | usage error (clap exits with 2 itself) |
 //! | 3 | verification failed |
 //! | 4 | log inconsistency, evidence written |
+//!
+//! The kind of a failure is the client library's [`cairn_client::Kind`]; the one failure
+//! only the command knows is [`Failure::Alerts`].
 
 use std::process::ExitCode;
 
-/// A failure that maps to an exit code other than 1. Anything else is operational (1).
+use cairn_client::Kind;
+
+/// `cairn monitor --once` raised alerts: exit 3, or 4 for an inconsistent checkpoint.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum Failure {
-    /// Bad arguments that clap could not catch (exit 2).
-    #[error("{0}")]
-    Usage(String),
-    /// A security check refused the input (exit 3).
-    #[error("verification failed: {0}")]
-    Verification(String),
-    /// Two checkpoints that cannot both be honest (exit 4).
-    #[error("log inconsistency: {message}; evidence written to {evidence}")]
-    Inconsistency {
-        /// What conflicts.
-        message: String,
-        /// Path of the evidence file.
-        evidence: String,
-    },
-    /// `cairn monitor --once` raised alerts (exit 3, or 4 for an inconsistent checkpoint).
+    /// Alerts were raised.
     #[error("{count} alert(s) raised")]
     Alerts {
         /// How many.
@@ -37,17 +28,36 @@ pub(crate) enum Failure {
     },
 }
 
+/// The verdict word (`--json`) and exit code of a failure.
+pub(crate) fn classify(err: &anyhow::Error) -> (&'static str, u8) {
+    if let Some(Failure::Alerts { code, .. }) = err.downcast_ref::<Failure>() {
+        return ("alerts", *code);
+    }
+    match err
+        .downcast_ref::<cairn_client::Error>()
+        .map(cairn_client::Error::kind)
+    {
+        Some(Kind::Usage) => ("usage-error", 2),
+        Some(Kind::Refused) => ("verification-failed", 3),
+        Some(Kind::Inconsistent) => ("log-inconsistency", 4),
+        Some(Kind::Operational) | None => ("error", 1),
+    }
+}
+
+/// An error of a command's own code, handed back to the client library (a callback's
+/// failure): a library error keeps its kind, anything else is operational.
+pub(crate) fn into_client(err: anyhow::Error) -> cairn_client::Error {
+    match err.downcast::<cairn_client::Error>() {
+        Ok(ours) => ours,
+        Err(other) => cairn_client::Error::msg(format!("{other:#}")),
+    }
+}
+
 /// Prints an error once, with its causes, and returns the exit code for it.
 pub(crate) fn report(result: anyhow::Result<()>) -> ExitCode {
     let Err(err) = result else {
         return ExitCode::SUCCESS;
     };
     eprintln!("cairn: {err:#}");
-    match err.downcast_ref::<Failure>() {
-        Some(Failure::Usage(_)) => ExitCode::from(2),
-        Some(Failure::Verification(_)) => ExitCode::from(3),
-        Some(Failure::Inconsistency { .. }) => ExitCode::from(4),
-        Some(Failure::Alerts { code, .. }) => ExitCode::from(*code),
-        None => ExitCode::from(1),
-    }
+    ExitCode::from(classify(&err).1)
 }

@@ -20,7 +20,6 @@ use anyhow::Context as _;
 use serde_json::json;
 
 use crate::decompress::{SparseFile, StreamError, Streamed, stream};
-use crate::exit::Failure;
 use crate::fetch::{http_client, request_deadline};
 use crate::hashing::{Hashed, hash_stream};
 use crate::install::{
@@ -29,7 +28,8 @@ use crate::install::{
 };
 use crate::report::Report;
 use crate::state::sync_dir;
-use crate::verify::{Expected, ProofFile, Run, Verified, proof_path_for, read_proof};
+use cairn_client::Error;
+use cairn_client::verify::{Expected, ProofFile, Run, Verified, proof_path_for, read_proof};
 
 /// What the head and tail zeroing covers on a device that failed verification.
 const ZEROED: u64 = 1 << 20;
@@ -55,11 +55,11 @@ fn largest_decompressed_size(proof: &ProofFile) -> Option<u64> {
 /// verification failure (exit 3), data that is not compressed a usage error.
 pub(crate) fn stream_failure(e: StreamError, label: &str) -> anyhow::Error {
     match e {
-        StreamError::UnknownFormat(_) => Failure::Usage(format!(
+        StreamError::UnknownFormat(_) => Error::Usage(format!(
             "--decompress: {e}; install it without --decompress"
         ))
         .into(),
-        StreamError::TooLarge { .. } => Failure::Verification(e.to_string()).into(),
+        StreamError::TooLarge { .. } => Error::Refused(e.to_string()).into(),
         // The network or the disk failed: an operational error, not a verdict on the data.
         StreamError::Io(io)
             if io
@@ -73,7 +73,7 @@ pub(crate) fn stream_failure(e: StreamError, label: &str) -> anyhow::Error {
                 || io.kind() == std::io::ErrorKind::InvalidData
                 || io.kind() == std::io::ErrorKind::UnexpectedEof =>
         {
-            Failure::Verification(format!(
+            Error::Refused(format!(
                 "{label} does not decompress: {io}: the file is damaged or was tampered with"
             ))
             .into()
@@ -126,7 +126,7 @@ pub(crate) fn check_decompressed(
             verified.release.version()
         );
         report.fail("decompress", &detail);
-        return Err(Failure::Verification(detail).into());
+        return Err(Error::Refused(detail).into());
     };
     let Some(logged) = verified.release.decompressed(&file_name) else {
         let detail = format!(
@@ -136,7 +136,7 @@ pub(crate) fn check_decompressed(
             verified.release.version()
         );
         report.fail("decompress", &detail);
-        return Err(Failure::Verification(detail).into());
+        return Err(Error::Refused(detail).into());
     };
     if logged.digest != decompressed.digest || logged.size != decompressed.size {
         let detail = format!(
@@ -144,7 +144,7 @@ pub(crate) fn check_decompressed(
             decompressed.digest, decompressed.size, logged.digest, logged.size
         );
         report.fail("decompress", &detail);
-        return Err(Failure::Verification(detail).into());
+        return Err(Error::Refused(detail).into());
     }
     report.pass(
         "decompress",
@@ -167,7 +167,7 @@ pub(crate) fn install_decompressed(
     let proof = match args.proof {
         Some(p) => Some(
             read_proof(p)?
-                .ok_or_else(|| Failure::Usage(format!("--proof {}: no such file", p.display())))?,
+                .ok_or_else(|| Error::Usage(format!("--proof {}: no such file", p.display())))?,
         ),
         None => match source {
             Source::Url(url) => fetch_proof(&http_client(Some(request_deadline()))?, url)?,
@@ -212,7 +212,12 @@ pub(crate) fn install_decompressed(
     sparse.finish().context("writing the decompressed image")?;
     check_lengths(args.source, total, limit, &streamed)?;
     report_hashes(&mut run.report, args.source, Some(args.to), &streamed);
-    let verified = run.verify(&streamed.compressed, proof.as_ref(), expected, args.checks)?;
+    let verified = run.verify(
+        &streamed.compressed,
+        proof.as_ref(),
+        expected,
+        &args.checks.to_options(),
+    )?;
     check_decompressed(&mut run.report, &verified, &streamed.decompressed)?;
     let mode = fs::symlink_metadata(args.to)
         .ok()
@@ -291,7 +296,7 @@ fn flash_device(
     if let Some(needed) = out_limit
         && needed > device_size
     {
-        return Err(Failure::Usage(format!(
+        return Err(Error::Usage(format!(
             "{} holds {device_size} bytes; the image needs up to {needed}",
             args.to.display()
         ))
@@ -312,7 +317,12 @@ fn flash_device(
             .with_context(|| format!("syncing {}", args.to.display()))?;
         check_lengths(args.source, total, limit, &streamed)?;
         report_hashes(&mut run.report, args.source, Some(args.to), &streamed);
-        let verified = run.verify(&streamed.compressed, proof, expected, args.checks)?;
+        let verified = run.verify(
+            &streamed.compressed,
+            proof,
+            expected,
+            &args.checks.to_options(),
+        )?;
         check_decompressed(&mut run.report, &verified, &streamed.decompressed)?;
         // Read back what the device holds, past the page cache.
         let _ = rustix::fs::fadvise(
@@ -338,7 +348,7 @@ fn flash_device(
                 streamed.decompressed.digest
             );
             run.report.fail("read-back", &detail);
-            return Err(Failure::Verification(detail).into());
+            return Err(Error::Refused(detail).into());
         }
         run.report.pass(
             "read-back",

@@ -14,16 +14,13 @@ use std::sync::Mutex;
 use anyhow::Context as _;
 use serde_json::json;
 
-use crate::exit::Failure;
 use crate::fetch::{download_client, error_chain, http_client, read_limited, request_deadline};
 use crate::hashing::hash_stream;
-use crate::report::Report;
 use crate::state::sync_dir;
-use crate::trust::ClientOptions;
-use crate::verify::{
-    CheckOptions, ProofFile, Run, Verified, print_outcome, print_start_failure, proof_path_for,
-    read_proof,
-};
+use crate::trust_cmd::ClientOptions;
+use crate::verify_cmd::{CheckOptions, print_outcome, print_start_failure};
+use cairn_client::Error;
+use cairn_client::verify::{ProofFile, Run, Verified, proof_path_for, read_proof};
 
 /// Arguments of `cairn install`.
 #[derive(Debug, clap::Args)]
@@ -89,11 +86,11 @@ pub(crate) enum Source {
 fn parse_source(source: &str) -> anyhow::Result<Source> {
     if source.starts_with("http://") || source.starts_with("https://") {
         let url = reqwest::Url::parse(source)
-            .map_err(|e| Failure::Usage(format!("{source:?} is not a URL: {e}")))?;
+            .map_err(|e| Error::Usage(format!("{source:?} is not a URL: {e}")))?;
         return Ok(Source::Url(url));
     }
     if source.contains("://") {
-        return Err(Failure::Usage(format!(
+        return Err(Error::Usage(format!(
             "{source:?}: only http, https and local paths are supported"
         ))
         .into());
@@ -125,7 +122,7 @@ pub(crate) struct Prepared {
 fn prepare(target: &Target<'_>) -> anyhow::Result<Prepared> {
     let source = parse_source(target.source)?;
     if target.checks.offline && matches!(source, Source::Url(_)) {
-        return Err(Failure::Usage(
+        return Err(Error::Usage(
             "--offline allows no network access; SOURCE must be a local path".to_owned(),
         )
         .into());
@@ -133,11 +130,11 @@ fn prepare(target: &Target<'_>) -> anyhow::Result<Prepared> {
     let file_name = target
         .to
         .file_name()
-        .ok_or_else(|| Failure::Usage(format!("--to {}: not a file path", target.to.display())))?
+        .ok_or_else(|| Error::Usage(format!("--to {}: not a file path", target.to.display())))?
         .to_string_lossy()
         .into_owned();
     if !target.decompress && is_block_device(target.to) {
-        return Err(Failure::Usage(format!(
+        return Err(Error::Usage(format!(
             "--to {} is a block device; flashing an image needs --decompress (a raw image can be \
              installed to a file)",
             target.to.display()
@@ -145,7 +142,7 @@ fn prepare(target: &Target<'_>) -> anyhow::Result<Prepared> {
         .into());
     }
     if target.to.is_dir() {
-        return Err(Failure::Usage(format!(
+        return Err(Error::Usage(format!(
             "--to {} is a directory; give the file's path",
             target.to.display()
         ))
@@ -174,8 +171,12 @@ pub(crate) fn run(args: &InstallArgs) -> anyhow::Result<()> {
         decompress: args.decompress,
     };
     let prepared = prepare(&target)?;
-    let mut run = Run::start(&args.client, &args.checks, crate::output::report(args.checks.verbose))
-        .inspect_err(|e| print_start_failure(e, &args.checks))?;
+    let mut run = crate::verify_cmd::start_run(
+        &args.client,
+        &args.checks,
+        crate::output::report(args.checks.verbose),
+    )
+    .inspect_err(|e| print_start_failure(e, &args.checks))?;
     install_signal_handler()?;
     let result = install(&mut run, &target, &prepared, &expected);
     print_outcome(
@@ -184,7 +185,7 @@ pub(crate) fn run(args: &InstallArgs) -> anyhow::Result<()> {
         args.checks.json,
         &args.to.display().to_string(),
     );
-    crate::verify::record_last_result(&run, &result, "install", &args.to.display().to_string());
+    crate::verify_cmd::record_last_result(&run, &result, "install", &args.to.display().to_string());
     result.map(|_| ())
 }
 
@@ -193,7 +194,7 @@ pub(crate) fn run(args: &InstallArgs) -> anyhow::Result<()> {
 pub(crate) fn install_target(
     run: &mut Run,
     target: &Target<'_>,
-    expected: &crate::verify::Expected,
+    expected: &cairn_client::verify::Expected,
 ) -> anyhow::Result<Verified> {
     let prepared = prepare(target)?;
     install_signal_handler()?;
@@ -204,7 +205,7 @@ fn install(
     run: &mut Run,
     args: &Target<'_>,
     prepared: &Prepared,
-    expected: &crate::verify::Expected,
+    expected: &cairn_client::verify::Expected,
 ) -> anyhow::Result<Verified> {
     if args.decompress {
         return crate::flash::install_decompressed(run, args, prepared, expected);
@@ -231,7 +232,7 @@ fn install(
     let proof = match args.proof {
         Some(p) => Some(
             read_proof(p)?
-                .ok_or_else(|| Failure::Usage(format!("--proof {}: no such file", p.display())))?,
+                .ok_or_else(|| Error::Usage(format!("--proof {}: no such file", p.display())))?,
         ),
         None => match source {
             Source::Url(url) => fetch_proof(&http_client(Some(request_deadline()))?, url)?,
@@ -294,7 +295,7 @@ fn install(
             ),
         );
     }
-    let verified = run.verify(&hashed, proof.as_ref(), expected, args.checks)?;
+    let verified = run.verify(&hashed, proof.as_ref(), expected, &args.checks.to_options())?;
 
     // Every check passed: give the file the destination's permission bits (or 0644) and
     // rename it. Never setuid, setgid or sticky: a verified file gains no privilege from
@@ -373,8 +374,8 @@ pub(crate) fn capped<R: std::io::Read>(reader: R, limit: Option<u64>) -> std::io
     reader.take(limit.map_or(u64::MAX, |l| l.saturating_add(1)))
 }
 
-pub(crate) fn too_large(source: &str, limit: u64, got: u64) -> Failure {
-    Failure::Verification(format!(
+pub(crate) fn too_large(source: &str, limit: u64, got: u64) -> Error {
+    Error::Refused(format!(
         "{source} is larger ({got}+ bytes) than any file its log entry names (at most {limit} \
          bytes); the download was stopped"
     ))

@@ -21,9 +21,9 @@ use cairn_verifier::note::{
 };
 
 use crate::atomic_file::{self, Existing};
-use crate::exit::Failure;
 use crate::key_files::{LogKey, load_key, read_verifier};
 use crate::log_client::{self, LogClient, LogName};
+use cairn_client::Error;
 
 /// Arguments of `cairn key`.
 #[derive(Debug, clap::Args)]
@@ -145,7 +145,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
 }
 
 fn usage(e: impl std::fmt::Display) -> anyhow::Error {
-    Failure::Usage(e.to_string()).into()
+    Error::Usage(e.to_string()).into()
 }
 
 fn reason(value: Option<&str>) -> anyhow::Result<Option<Reason>> {
@@ -286,7 +286,7 @@ fn signers_among<'r>(
         match sig {
             Some(sig) if key.verify(note.text().as_bytes(), &sig.signature) => signed.push(key),
             Some(_) => {
-                return Err(Failure::Verification(format!(
+                return Err(Error::Refused(format!(
                     "the signature by root key {} does not verify; the log refuses the event \
                      whatever else signed it (was the event edited after signing?)",
                     key.name()
@@ -390,7 +390,7 @@ fn key_state(
     let (checkpoint, entries) = log_client::fetch_all_entries(client, LogName::Keys, log_key)?;
     log_client::warn_unverified(&checkpoint);
     let replay_failed =
-        |e: String| Failure::Verification(format!("the log's key log does not replay: {e}"));
+        |e: String| Error::Refused(format!("the log's key log does not replay: {e}"));
     let Some(first) = entries.first() else {
         return Err(replay_failed("it is empty (no genesis)".to_owned()).into());
     };
@@ -435,7 +435,7 @@ fn submit(args: &SubmitArgs) -> anyhow::Result<()> {
         met &= report_threshold(&note, roots, "new")?;
     }
     if !met {
-        return Err(Failure::Verification(format!(
+        return Err(Error::Refused(format!(
             "{} does not carry enough root signatures; not submitted. Collect the missing ones \
              with `cairn key sign {} --key ROOT.key`",
             args.event.display(),
@@ -446,7 +446,7 @@ fn submit(args: &SubmitArgs) -> anyhow::Result<()> {
     // Dry run against the replayed state, so that any other rule the log would enforce is
     // reported before anything is sent.
     state.clone().apply(&entry).map_err(|e| {
-        Failure::Verification(format!(
+        Error::Refused(format!(
             "the log would refuse {}: {e}; not submitted",
             args.event.display()
         ))

@@ -13,7 +13,7 @@ use cairn_verifier::note::{
 };
 use cairn_verifier::signer::KeySigner;
 
-use crate::exit::Failure;
+use cairn_client::Error;
 
 /// What to say when a secret key is given where a verifier key is expected.
 pub(crate) const SECRET_KEY_GIVEN: &str = "this is a secret (signing) key; pass the verifier key (the .pub file) instead, and keep \
@@ -32,7 +32,7 @@ const MAX_KEY_FILE_SIZE: u64 = 4096;
 pub(crate) fn load_signer(path: &Path) -> anyhow::Result<Ed25519Signer> {
     let text = read_secret(path)?;
     Ed25519Signer::from_skey(text.trim_end_matches('\n')).map_err(|e| {
-        Failure::Usage(format!(
+        Error::Usage(format!(
             "{} is not a cairn signing key (made by `cairn keygen`): {e}",
             path.display()
         ))
@@ -46,7 +46,7 @@ fn read_secret(path: &Path) -> anyhow::Result<String> {
     let meta = std::fs::metadata(path)
         .with_context(|| format!("reading signing key {}", path.display()))?;
     if !meta.is_file() {
-        return Err(Failure::Usage(format!(
+        return Err(Error::Usage(format!(
             "signing key {} is not a regular file",
             path.display()
         ))
@@ -57,7 +57,7 @@ fn read_secret(path: &Path) -> anyhow::Result<String> {
     if let Ok(text) = read_small(path, "signing key")
         && Ed25519Verifier::from_vkey(text.lines().next().unwrap_or_default().trim()).is_ok()
     {
-        return Err(Failure::Usage(format!(
+        return Err(Error::Usage(format!(
             "{} is a verifier key (public); pass the signing key (the file `cairn keygen` \
              wrote without .pub)",
             path.display()
@@ -66,7 +66,7 @@ fn read_secret(path: &Path) -> anyhow::Result<String> {
     }
     let mode = meta.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
-        return Err(Failure::Usage(format!(
+        return Err(Error::Usage(format!(
             "signing key {} has mode {mode:04o}, readable or writable by other users; \
              refusing to use it (run `chmod 600 {}` if it was not exposed, else treat it as \
              compromised)",
@@ -83,11 +83,11 @@ pub(crate) fn read_verifier(arg: &str, what: &str) -> anyhow::Result<Ed25519Veri
         return Ok(key);
     }
     if is_secret_key(arg) {
-        return Err(Failure::Usage(format!("{what}: {SECRET_KEY_GIVEN}")).into());
+        return Err(Error::Usage(format!("{what}: {SECRET_KEY_GIVEN}")).into());
     }
     let path = Path::new(arg);
     if !path.exists() {
-        return Err(Failure::Usage(format!(
+        return Err(Error::Usage(format!(
             "{what} {arg:?} is neither a verifier key (name+keyid+base64) nor an existing file"
         ))
         .into());
@@ -95,14 +95,14 @@ pub(crate) fn read_verifier(arg: &str, what: &str) -> anyhow::Result<Ed25519Veri
     let text = read_small(path, what)?;
     let line = text.lines().next().unwrap_or_default().trim();
     if is_secret_key(line) {
-        return Err(Failure::Usage(format!(
+        return Err(Error::Usage(format!(
             "{what} file {}: {SECRET_KEY_GIVEN}",
             path.display()
         ))
         .into());
     }
     Ed25519Verifier::from_vkey(line).map_err(|e| {
-        Failure::Usage(format!(
+        Error::Usage(format!(
             "{what} file {} does not hold an Ed25519 verifier key: {e}",
             path.display()
         ))
@@ -121,9 +121,9 @@ pub(crate) struct LogKey {
 impl LogKey {
     pub(crate) fn parse(arg: &str) -> anyhow::Result<LogKey> {
         let mut keys = Vec::new();
-        for line in crate::trust::vkey_lines(arg)? {
+        for line in crate::trust_cmd::vkey_lines(arg)? {
             keys.push(Ed25519Verifier::from_vkey(&line).map_err(|e| {
-                Failure::Usage(format!(
+                Error::Usage(format!(
                     "--log-key: {line:?} is not an Ed25519 verifier key: {e}"
                 ))
             })?);
@@ -171,12 +171,11 @@ impl LogKey {
         });
         match single {
             Some(key) => {
-                let name = KeyName::new(&origin).map_err(|e| {
-                    Failure::Usage(format!("--log-key: origin prefix too long: {e}"))
-                })?;
+                let name = KeyName::new(&origin)
+                    .map_err(|e| Error::Usage(format!("--log-key: origin prefix too long: {e}")))?;
                 Ok(key.with_name(name))
             }
-            None => Err(Failure::Usage(format!(
+            None => Err(Error::Usage(format!(
                 "--log-key has no key named {origin}: pass the file with both of the log's \
                  verifier keys"
             ))
@@ -188,7 +187,7 @@ impl LogKey {
 fn read_small(path: &Path, what: &str) -> anyhow::Result<String> {
     let bytes = read_small_file(path, what)?;
     String::from_utf8(bytes).map_err(|_| {
-        Failure::Usage(format!("{what} file {} is not UTF-8 text", path.display())).into()
+        Error::Usage(format!("{what} file {} is not UTF-8 text", path.display())).into()
     })
 }
 
@@ -206,7 +205,7 @@ pub(crate) fn read_small_file(path: &Path, what: &str) -> anyhow::Result<Vec<u8>
         .with_context(|| format!("reading {what} {}", path.display()))?;
     if !meta.is_file() {
         return Err(
-            Failure::Usage(format!("{what} {} is not a regular file", path.display())).into(),
+            Error::Usage(format!("{what} {} is not a regular file", path.display())).into(),
         );
     }
     let mut bytes = Vec::new();
@@ -214,7 +213,7 @@ pub(crate) fn read_small_file(path: &Path, what: &str) -> anyhow::Result<Vec<u8>
         .read_to_end(&mut bytes)
         .with_context(|| format!("reading {what} {}", path.display()))?;
     if bytes.len() as u64 > MAX_KEY_FILE_SIZE {
-        return Err(Failure::Usage(format!(
+        return Err(Error::Usage(format!(
             "{what} file {} is larger than a key file can be",
             path.display()
         ))
@@ -233,7 +232,7 @@ pub(crate) fn load_key(keyref: &str, name: Option<&str>) -> anyhow::Result<KeySi
             if let Some(name) = name {
                 let own = NoteSigner::name(&signer).as_str();
                 if own != name {
-                    return Err(Failure::Usage(format!(
+                    return Err(Error::Usage(format!(
                         "--key-name {name:?} does not match the name {own:?} in key file {}",
                         path.display()
                     ))
@@ -259,7 +258,7 @@ pub(crate) fn load_cosigner(keyref: &str, name: Option<&str>) -> anyhow::Result<
             let text = read_secret(&path)?;
             let signer =
                 CosignatureSigner::from_skey(text.trim_end_matches('\n')).map_err(|e| {
-                    Failure::Usage(format!(
+                    Error::Usage(format!(
                         "{} is not a cairn witness key (made by `cairn keygen`): {e}",
                         path.display()
                     ))
@@ -267,7 +266,7 @@ pub(crate) fn load_cosigner(keyref: &str, name: Option<&str>) -> anyhow::Result<
             if let Some(name) = name
                 && signer.name().as_str() != name
             {
-                return Err(Failure::Usage(format!(
+                return Err(Error::Usage(format!(
                     "--key-name {name:?} does not match the name {:?} in key file {}",
                     signer.name().as_str(),
                     path.display()
@@ -292,7 +291,7 @@ pub(crate) fn parse_keyref(keyref: &str) -> anyhow::Result<KeyRef> {
 
 fn required_key_name(name: Option<&str>) -> anyhow::Result<&str> {
     name.ok_or_else(|| {
-        Failure::Usage(
+        Error::Usage(
             "a key name is required with a pkcs11: or ssh-agent: key (--key-name NAME; --name \
              NAME for `cairn vkey`): the name its verifier key carries, which a token or an \
              agent does not store"
@@ -306,7 +305,7 @@ fn required_key_name(name: Option<&str>) -> anyhow::Result<&str> {
 pub(crate) fn key_error(e: KeyError) -> anyhow::Error {
     match e {
         KeyError::BadReference { .. } | KeyError::BadName { .. } => {
-            Failure::Usage(e.to_string()).into()
+            Error::Usage(e.to_string()).into()
         }
         other => anyhow::Error::new(other),
     }

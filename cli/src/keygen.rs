@@ -13,8 +13,8 @@ use cairn_verifier::note::{Ed25519Signer, KeyName};
 use cairn_verifier::signer::KeySigner;
 use rand_core::{OsRng, RngCore as _};
 
-use crate::exit::Failure;
 use crate::key_files::{key_error, parse_keyref};
+use cairn_client::Error;
 
 /// Arguments of `cairn keygen`.
 #[derive(Debug, clap::Args)]
@@ -51,10 +51,10 @@ pub(crate) enum Alg {
 }
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
-    let name = KeyName::new(&args.name).map_err(|e| Failure::Usage(format!("--name: {e}")))?;
+    let name = KeyName::new(&args.name).map_err(|e| Error::Usage(format!("--name: {e}")))?;
     let out = match (&args.out, &args.pkcs11) {
         (_, Some(_)) if matches!(args.alg, Alg::MlDsa44) => {
-            return Err(Failure::Usage(
+            return Err(Error::Usage(
                 "--pkcs11 makes Ed25519 keys only (PKCS#11 tokens offer no ML-DSA-44 yet); \
                  use --out for an ML-DSA-44 witness key"
                     .to_owned(),
@@ -64,7 +64,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         (_, Some(uri)) => return generate_in_token(uri, name, args.json),
         (Some(out), None) => out,
         (None, None) => {
-            return Err(Failure::Usage("give --out FILE or --pkcs11 URI".to_owned()).into());
+            return Err(Error::Usage("give --out FILE or --pkcs11 URI".to_owned()).into());
         }
     };
     let mut seed = [0u8; 32];
@@ -78,7 +78,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         }
         Alg::MlDsa44 => {
             let signer = CosignatureSigner::ml_dsa_44_from_seed(name, seed)
-                .map_err(|e| Failure::Usage(format!("--name: {e}")))?;
+                .map_err(|e| Error::Usage(format!("--name: {e}")))?;
             let skey = signer
                 .to_skey()
                 .context("an ML-DSA-44 key made from a seed has a seed")?;
@@ -89,7 +89,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     // Check both before writing either, so a refusal leaves nothing behind.
     for path in [out, &public] {
         if path.exists() {
-            return Err(Failure::Usage(format!(
+            return Err(Error::Usage(format!(
                 "{} already exists; refusing to overwrite a key",
                 path.display()
             ))
@@ -118,7 +118,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
 /// is read back.
 fn generate_in_token(uri: &str, name: KeyName, json: bool) -> anyhow::Result<()> {
     let KeyRef::Pkcs11(uri) = parse_keyref(uri)? else {
-        return Err(Failure::Usage(format!("--pkcs11 {uri:?} is not a pkcs11: URI")).into());
+        return Err(Error::Usage(format!("--pkcs11 {uri:?} is not a pkcs11: URI")).into());
     };
     let key = Pkcs11Key::generate(&uri).map_err(key_error)?;
     let signer = KeySigner::new(name, Arc::new(key))

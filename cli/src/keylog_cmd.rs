@@ -1,5 +1,17 @@
 //! `cairn keylog sync|export`.
 
+use std::path::PathBuf;
+
+use cairn_client::Error;
+use cairn_client::checkpoints::{Freshness, now};
+use cairn_client::keylog::{KeyLog, load_stored, store, sync};
+use cairn_client::report::Report;
+use cairn_client::state::StateDir;
+use cairn_client::trust::{LogName, Trust};
+use cairn_client::upstream::Remote;
+
+use crate::trust_cmd::ClientOptions;
+
 /// `cairn keylog ...`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct KeylogArgs {
@@ -59,7 +71,7 @@ pub(crate) fn run(args: &KeylogArgs) -> anyhow::Result<()> {
             let mut report = crate::output::report(a.verbose);
             let keylog = if a.offline {
                 load_stored(&state, &trust, now(), None, &mut report)?.ok_or_else(|| {
-                    Failure::Usage("no stored key log: run `cairn keylog sync` first".to_owned())
+                    Error::Usage("no stored key log: run `cairn keylog sync` first".to_owned())
                 })?
             } else {
                 sync_and_store(&state, &trust, &mut report)?
@@ -78,7 +90,7 @@ pub(crate) fn run(args: &KeylogArgs) -> anyhow::Result<()> {
 }
 
 fn sync_and_store(state: &StateDir, trust: &Trust, report: &mut Report) -> anyhow::Result<KeyLog> {
-    let server = LogServer::new(&trust.url)?;
+    let server = Remote::http(&trust.url)?;
     let (keylog, old) = sync(
         &server,
         state,

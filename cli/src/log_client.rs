@@ -16,10 +16,9 @@ use cairn_verifier::note::{MAX_NOTE_SIZE, Note};
 use cairn_verifier::tile::{EntryBundle, MAX_BUNDLE_SIZE, TILE_HEIGHT};
 use cairn_verifier::tlog_proof::{MAX_TLOG_PROOF_SIZE, TlogProof};
 
-use crate::exit::Failure;
-use cairn_verifier::lookup;
+use cairn_client::Error;
 
-use crate::fetch::{Upstream, http_client, read_limited, reason_line};
+use crate::fetch::{http_client, read_limited, reason_line};
 use crate::key_files::LogKey;
 
 /// Overall time for one request. A submission waits for its batch to be committed, which
@@ -52,14 +51,12 @@ impl LogClient {
     /// A client for the server at `url` (http or https).
     pub(crate) fn new(url: &str) -> anyhow::Result<LogClient> {
         let parsed = reqwest::Url::parse(url)
-            .map_err(|e| Failure::Usage(format!("--log {url:?} is not a URL: {e}")))?;
+            .map_err(|e| Error::Usage(format!("--log {url:?} is not a URL: {e}")))?;
         if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(
-                Failure::Usage(format!("--log {url:?} must be an http or https URL")).into(),
-            );
+            return Err(Error::Usage(format!("--log {url:?} must be an http or https URL")).into());
         }
         if parsed.query().is_some() || parsed.fragment().is_some() {
-            return Err(Failure::Usage(format!(
+            return Err(Error::Usage(format!(
                 "--log {url:?} must be a base URL, without query or fragment"
             ))
             .into());
@@ -109,9 +106,9 @@ impl LogClient {
     ) -> anyhow::Result<Vec<Vec<u8>>> {
         let path = format!("{}/{}", log.as_str(), bundle.path());
         let data = self.get(&path, MAX_BUNDLE_SIZE)?;
-        let entries = bundle.split(&data).map_err(|e| {
-            Failure::Verification(format!("{path} is not a valid entry bundle: {e}"))
-        })?;
+        let entries = bundle
+            .split(&data)
+            .map_err(|e| Error::Refused(format!("{path} is not a valid entry bundle: {e}")))?;
         Ok(entries.into_iter().map(<[u8]>::to_vec).collect())
     }
 
@@ -172,8 +169,7 @@ impl LogClient {
                 reason,
             };
             return Err(if status == 403 {
-                Failure::Verification(format!("the log refused the entry's signatures: {refusal}"))
-                    .into()
+                Error::Refused(format!("the log refused the entry's signatures: {refusal}")).into()
             } else {
                 anyhow::Error::new(refusal).context("the log refused the entry")
             });
@@ -221,7 +217,7 @@ pub(crate) fn check_checkpoint(
                 &key.verifier_for(log.as_str())?,
             )
             .map_err(|e| {
-                Failure::Verification(format!(
+                Error::Refused(format!(
                     "the {} checkpoint does not verify with --log-key: {e}",
                     log.as_str()
                 ))
@@ -236,17 +232,17 @@ pub(crate) fn check_checkpoint(
 /// result only says what the server claims.
 fn checkpoint_unsafe_unverified(bytes: &[u8], log: LogName) -> anyhow::Result<FetchedCheckpoint> {
     let note = Note::parse(bytes).map_err(|e| {
-        Failure::Verification(format!(
+        Error::Refused(format!(
             "the {} checkpoint is not a signed note: {e}",
             log.as_str()
         ))
     })?;
     let checkpoint = Checkpoint::parse(note.text()).map_err(|e| {
-        Failure::Verification(format!("the {} checkpoint is malformed: {e}", log.as_str()))
+        Error::Refused(format!("the {} checkpoint is malformed: {e}", log.as_str()))
     })?;
     let suffix = format!("/{}", log.as_str());
     if !checkpoint.origin.ends_with(&suffix) {
-        return Err(Failure::Verification(format!(
+        return Err(Error::Refused(format!(
             "the {} checkpoint has origin {:?}, which does not end in {suffix:?}",
             log.as_str(),
             checkpoint.origin
@@ -281,7 +277,7 @@ pub(crate) fn fetch_all_entries(
 ) -> anyhow::Result<(FetchedCheckpoint, Vec<Vec<u8>>)> {
     let checkpoint = fetch_checkpoint(client, log, log_key)?;
     if checkpoint.size > crate::keylog::MAX_KEYLOG_ENTRIES {
-        return Err(Failure::Verification(format!(
+        return Err(Error::Refused(format!(
             "the {} checkpoint claims {} entries, more than the {} a client keeps",
             log.as_str(),
             checkpoint.size,
@@ -301,7 +297,7 @@ pub(crate) fn fetch_all_entries(
         }
     }
     if tree.root() != checkpoint.root {
-        return Err(Failure::Verification(format!(
+        return Err(Error::Refused(format!(
             "the {} entries served do not hash to the checkpoint's root (size {})",
             log.as_str(),
             checkpoint.size
@@ -343,7 +339,7 @@ pub(crate) fn check_proof(
     entry: &[u8],
     log_key: Option<&LogKey>,
 ) -> anyhow::Result<Logged> {
-    let bad = |what: String| Failure::Verification(format!("the log's proof for the entry {what}"));
+    let bad = |what: String| Error::Refused(format!("the log's proof for the entry {what}"));
     let proof = TlogProof::parse(proof_bytes).map_err(|e| bad(format!("does not parse: {e}")))?;
     if proof.extra.as_deref() != Some(entry) {
         return Err(bad("names a different entry than the one submitted".to_owned()).into());

@@ -3,15 +3,10 @@
 //! `../shared/CLI.md` (see [`exit`]).
 
 mod atomic_file;
-mod audit;
-mod channels;
-mod checkpoints;
 mod decompress;
 mod deprecate;
 mod deprecated;
-mod duration;
 mod exit;
-mod fetch;
 #[cfg(test)]
 mod flag_rules;
 mod flash;
@@ -20,24 +15,27 @@ mod install;
 mod key;
 mod key_files;
 mod keygen;
-mod keylog;
+mod keylog_cmd;
 mod log_client;
 mod mirror;
 mod monitor;
 mod operator;
+mod output;
 mod publish;
-mod report;
 mod shell;
 mod sigstore;
-mod state;
 mod status;
-mod trust;
+mod trust_cmd;
 mod update;
-mod verify;
+mod verify_cmd;
 mod vkey;
 mod witness;
 
 use std::process::ExitCode;
+
+// The client library's modules, under the names the commands use.
+use cairn_client::upstream as fetch;
+use cairn_client::{audit, checkpoints, duration, keylog, report, state, trust};
 
 use clap::{Parser, Subcommand};
 
@@ -68,15 +66,15 @@ enum Command {
     /// Log that a released version should no longer be installed.
     Deprecate(deprecate::Args),
     /// Client trust policy: `cairn trust init`.
-    Trust(trust::TrustArgs),
+    Trust(trust_cmd::TrustArgs),
     /// Verify an artifact against the log before using it.
-    Verify(verify::VerifyArgs),
+    Verify(verify_cmd::VerifyArgs),
     /// Download or copy an artifact, verify it, and only then move it into place.
     Install(install::InstallArgs),
     /// Install the newest valid release of a name, verified; "up to date" when there is none.
     Update(update::UpdateArgs),
     /// The client's copy of the key log: `sync`, `export`.
-    Keylog(keylog::KeylogArgs),
+    Keylog(keylog_cmd::KeylogArgs),
     /// Follow the log, verify every entry and checkpoint, and alert (JSON lines on stdout).
     Monitor(monitor::Args),
     /// Copy a log into a directory, verifying everything first; serve it with `serve --mirror`.
@@ -109,11 +107,11 @@ fn main() -> ExitCode {
         Command::Key(args) => key::run(&args),
         Command::Publish(args) => publish::run(&args),
         Command::Deprecate(args) => deprecate::run(&args),
-        Command::Trust(args) => trust::run(&args),
-        Command::Verify(args) => verify::run(&args),
+        Command::Trust(args) => trust_cmd::run(&args),
+        Command::Verify(args) => verify_cmd::run(&args),
         Command::Install(args) => install::run(&args),
         Command::Update(args) => update::run(&args),
-        Command::Keylog(args) => keylog::run(&args),
+        Command::Keylog(args) => keylog_cmd::run(&args),
         Command::Monitor(args) => monitor::run(&args),
         Command::Mirror(args) => mirror::run(&args),
         Command::Witness(args) => {

@@ -33,12 +33,14 @@ use cairn_verifier::tile::{
 use crate::audit::{Auditor, Round};
 use crate::checkpoints::now;
 use crate::duration::parse_duration;
-use crate::exit::Failure;
-use crate::fetch::{FetchError, LogServer, Upstream, UpstreamTiles};
+use crate::fetch::{Remote, Upstream, UpstreamTiles};
 use crate::monitor::threads;
 use crate::report::Report;
 use crate::state::{StateDir, create_private_dir, sync_dir};
-use crate::trust::{ClientOptions, LogName};
+use crate::trust::LogName;
+use crate::trust_cmd::ClientOptions;
+use cairn_client::Error;
+use cairn_client::sources::{DirFiles, GitTree};
 use cairn_verifier::entry::{Entry, ReleaseName, Sha256Digest, Version};
 use cairn_verifier::lookup;
 use cairn_verifier::note::Note;
@@ -90,7 +92,7 @@ pub(crate) struct Args {
 
 /// Where the mirror reads from.
 enum Source {
-    Http(LogServer),
+    Http(Remote),
     Git(GitRemote),
 }
 
@@ -99,7 +101,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     crate::deprecated::warn_if_used("mirror", "--from", "--upstream");
     crate::deprecated::warn_if_used("mirror", "--to", "--mirror-dir");
     if args.interval.is_zero() {
-        return Err(Failure::Usage("--interval must be longer than zero".to_owned()).into());
+        return Err(Error::Usage("--interval must be longer than zero".to_owned()).into());
     }
     let (_, trust) = args.client.load()?;
     fs::create_dir_all(&args.to).with_context(|| format!("creating {}", args.to.display()))?;
@@ -114,15 +116,15 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         )?),
         None => {
             let parsed = reqwest::Url::parse(&args.from)
-                .map_err(|e| Failure::Usage(format!("--upstream {:?}: {e}", args.from)))?;
+                .map_err(|e| Error::Usage(format!("--upstream {:?}: {e}", args.from)))?;
             if !matches!(parsed.scheme(), "http" | "https") {
-                return Err(Failure::Usage(format!(
+                return Err(Error::Usage(format!(
                     "--upstream {:?}: use an http(s) URL, or git+URL for a git repository",
                     args.from
                 ))
                 .into());
             }
-            Source::Http(LogServer::new(&args.from)?)
+            Source::Http(Remote::http(&args.from)?)
         }
     };
     let auditor = Auditor::new(
@@ -196,15 +198,18 @@ fn round<U: Upstream + ?Sized>(
     let mut alerts = Vec::new();
     let mut lookups = Lookups::default();
     let mut sink = |bundle: &EntryBundle, entries: &[Vec<u8>], first: u64| {
-        check_known_prefix(&own, bundle, entries, first)?;
-        for (at, entry) in (bundle.first_entry()..).zip(entries) {
-            if at >= first {
-                lookups.add(at, entry);
+        let stored = (|| {
+            check_known_prefix(&own, bundle, entries, first)?;
+            for (at, entry) in (bundle.first_entry()..).zip(entries) {
+                if at >= first {
+                    lookups.add(at, entry);
+                }
             }
-        }
-        let data = encode_entry_bundle(entries)
-            .map_err(|e| anyhow::anyhow!("re-encoding bundle {}: {e}", bundle.path()))?;
-        staging.put(&format!("releases/{}", bundle.path()), &data)
+            let data = encode_entry_bundle(entries)
+                .map_err(|e| anyhow::anyhow!("re-encoding bundle {}: {e}", bundle.path()))?;
+            staging.put(&format!("releases/{}", bundle.path()), &data)
+        })();
+        stored.map_err(crate::exit::into_client)
     };
     let round = auditor.round(up, now(), &mut report, &mut alerts, &mut sink)?;
     // A copy made before lookups existed (or whose lookups stopped short) catches up from the
@@ -248,7 +253,7 @@ fn round<U: Upstream + ?Sized>(
         for tile in tiles {
             let data = read_tile_data(&tile, &reader).map_err(|e| {
                 if e.is_security_failure() {
-                    anyhow::Error::new(Failure::Verification(format!(
+                    anyhow::Error::new(Error::Refused(format!(
                         "{}: {} tile {} does not match the verified checkpoint: {e}",
                         up.describe(),
                         log.as_str(),
@@ -293,7 +298,7 @@ fn stage_update_latest<U: Upstream + ?Sized>(
             .ok()
             .and_then(|line| cairn_verifier::compact::from_compact(line).ok())
             .ok_or_else(|| {
-                Failure::Verification(format!(
+                Error::Refused(format!(
                     "{}: {UPDATE_LATEST} is not a compact checkpoint line",
                     up.describe()
                 ))
@@ -524,9 +529,9 @@ impl RoundOutcome {
                 o.lookup_files = m.lookup_files;
             }
             Err(e) => {
-                (o.outcome, o.exit_code) = match e.downcast_ref::<Failure>() {
-                    Some(Failure::Verification(_)) => ("refused", 3),
-                    Some(Failure::Inconsistency { .. }) => ("inconsistent", 4),
+                (o.outcome, o.exit_code) = match crate::exit::classify(e).1 {
+                    3 => ("refused", 3),
+                    4 => ("inconsistent", 4),
                     _ => ("error", 1),
                 };
                 o.error = Some(format!("{e:#}"));
@@ -665,7 +670,11 @@ impl RoundMetrics {
     }
 
     fn save(&self, path: &Path) -> anyhow::Result<()> {
-        crate::state::write_atomic(path, self.render().as_bytes(), 0o644)
+        Ok(crate::state::write_atomic(
+            path,
+            self.render().as_bytes(),
+            0o644,
+        )?)
     }
 }
 
@@ -698,7 +707,7 @@ fn check_known_prefix(
     let same =
         held.len() <= entries.len() && held.iter().zip(entries).all(|(a, b)| *a == b.as_slice());
     if !same {
-        return Err(Failure::Verification(format!(
+        return Err(Error::Refused(format!(
             "bundle {} changes entries before index {first} that the mirror verified before",
             bundle.path()
         ))
@@ -804,7 +813,7 @@ impl GitRemote {
     fn new(url: &str, cache: &Path, timeout: Duration) -> anyhow::Result<GitRemote> {
         let scheme = url.split("://").next().unwrap_or_default();
         if !matches!(scheme, "file" | "git" | "http" | "https" | "ssh") || !url.contains("://") {
-            return Err(Failure::Usage(format!(
+            return Err(Error::Usage(format!(
                 "--upstream git+{url:?}: use git+file://, git+git://, git+http(s):// or git+ssh://"
             ))
             .into());

@@ -15,10 +15,10 @@ use crate::audit::{Alert, AlertKind, Auditor};
 use crate::checkpoints::now;
 use crate::duration::parse_duration;
 use crate::exit::Failure;
-use crate::fetch::{LogServer, Upstream as _, http_client};
-use crate::report::Report;
+use crate::fetch::{Remote, Upstream as _, http_client};
 use crate::state::StateDir;
-use crate::trust::{ClientOptions, vkey_arg};
+use crate::trust_cmd::{ClientOptions, vkey_arg};
+use cairn_client::Error;
 
 /// Exit code of `--once` when an alert fired.
 const EXIT_ALERT: u8 = 3;
@@ -76,7 +76,7 @@ pub(crate) fn threads(requested: Option<usize>) -> usize {
 /// `cairn monitor`.
 pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     if args.interval.is_zero() {
-        return Err(Failure::Usage("--interval must be longer than zero".to_owned()).into());
+        return Err(Error::Usage("--interval must be longer than zero".to_owned()).into());
     }
     let (state, mut trust) = args.client.load()?;
     if let Some(url) = &args.log {
@@ -87,22 +87,22 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         let text = vkey_arg(v)?;
         watch.push(
             Ed25519Verifier::from_vkey(&text)
-                .map_err(|e| Failure::Usage(format!("--watch-key {v:?}: {e}")))?,
+                .map_err(|e| Error::Usage(format!("--watch-key {v:?}: {e}")))?,
         );
     }
     let max_age = args.max_age.unwrap_or(trust.max_age).as_secs().max(1);
-    let server = LogServer::new(&trust.url)?;
+    let server = Remote::http(&trust.url)?;
     let mirrors = args
         .mirrors
         .iter()
-        .map(|m| LogServer::new(m))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+        .map(|m| Remote::http(m))
+        .collect::<Result<Vec<_>, _>>()?;
     let webhook = match &args.webhook {
         Some(url) => {
             let parsed = reqwest::Url::parse(url)
-                .map_err(|e| Failure::Usage(format!("--webhook {url:?} is not a URL: {e}")))?;
+                .map_err(|e| Error::Usage(format!("--webhook {url:?} is not a URL: {e}")))?;
             if !matches!(parsed.scheme(), "http" | "https") {
-                return Err(Failure::Usage(format!("--webhook {url:?} must be http(s)")).into());
+                return Err(Error::Usage(format!("--webhook {url:?} must be http(s)")).into());
             }
             Some((url.clone(), http_client(Some(Duration::from_secs(10)))?))
         }
@@ -146,7 +146,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
             .any(|a| a.kind == AlertKind::InconsistentCheckpoint);
         if args.once {
             return match result {
-                Err(e) if !inconsistent => Err(e),
+                Err(e) if !inconsistent => Err(e.into()),
                 _ if inconsistent => Err(Failure::Alerts {
                     count: alerts.len(),
                     code: EXIT_INCONSISTENT,

@@ -28,10 +28,10 @@ use cairn_verifier::note::{Ed25519Signer, KeyName, Note, NoteVerifier as _};
 use rand_core::{OsRng, RngCore as _};
 
 use crate::duration::parse_duration;
-use crate::exit::Failure;
 use crate::key_files::{key_error, parse_keyref};
 use crate::keygen::write_new;
-use crate::trust::vkey_arg;
+use crate::trust_cmd::vkey_arg;
+use cairn_client::Error;
 
 /// Arguments of `cairn init`.
 #[derive(Debug, clap::Args)]
@@ -175,19 +175,19 @@ fn witness_clients(config: &Config, args: &ServeArgs) -> anyhow::Result<Vec<Witn
     for (name, vkey, url, source) in from_config.chain(from_args) {
         let vkey = vkey_arg(&vkey)?;
         let verifier = CosignatureVerifier::from_vkey(&vkey).map_err(|e| {
-            Failure::Usage(format!(
+            Error::Usage(format!(
                 "{source} {name}: not a cosignature/v1 verifier key (`cairn witness --print-vkey` \
                  prints it): {e}"
             ))
         })?;
         if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(Failure::Usage(format!(
+            return Err(Error::Usage(format!(
                 "{source} {name}: URL {url:?} must start with http:// or https://"
             ))
             .into());
         }
         if out.iter().any(|w| w.name == name || w.verifier == verifier) {
-            return Err(Failure::Usage(format!(
+            return Err(Error::Usage(format!(
                 "{source} {name}: this witness (name or key) is configured twice"
             ))
             .into());
@@ -205,7 +205,7 @@ fn read_signer(path: &Path) -> anyhow::Result<Ed25519Signer> {
     use std::os::unix::fs::PermissionsExt as _;
     let meta = fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
     if meta.permissions().mode() & 0o077 != 0 {
-        return Err(Failure::Usage(format!(
+        return Err(Error::Usage(format!(
             "{} is readable by other users (mode {:04o}); run chmod 600 on it",
             path.display(),
             meta.permissions().mode() & 0o7777
@@ -214,11 +214,11 @@ fn read_signer(path: &Path) -> anyhow::Result<Ed25519Signer> {
     }
     let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     Ed25519Signer::from_skey(text.trim_end())
-        .map_err(|e| Failure::Usage(format!("{}: {e}", path.display())).into())
+        .map_err(|e| Error::Usage(format!("{}: {e}", path.display())).into())
 }
 
 fn random_signer(name: &str) -> anyhow::Result<Ed25519Signer> {
-    let name = KeyName::new(name).map_err(|e| Failure::Usage(format!("{name:?}: {e}")))?;
+    let name = KeyName::new(name).map_err(|e| Error::Usage(format!("{name:?}: {e}")))?;
     let mut seed = [0u8; 32];
     OsRng
         .try_fill_bytes(&mut seed)
@@ -228,17 +228,16 @@ fn random_signer(name: &str) -> anyhow::Result<Ed25519Signer> {
 
 /// Checks the genesis before anything is created: a root event, signed by its own threshold.
 fn check_genesis(bytes: &[u8]) -> anyhow::Result<()> {
-    let note = Note::parse(bytes).map_err(|e| Failure::Usage(format!("genesis: {e}")))?;
-    let event =
-        KeyEvent::parse(note.text()).map_err(|e| Failure::Usage(format!("genesis: {e}")))?;
+    let note = Note::parse(bytes).map_err(|e| Error::Usage(format!("genesis: {e}")))?;
+    let event = KeyEvent::parse(note.text()).map_err(|e| Error::Usage(format!("genesis: {e}")))?;
     let KeyEvent::Root { roots, .. } = event else {
-        return Err(Failure::Usage(format!(
+        return Err(Error::Usage(format!(
             "genesis must be a root event, not {}",
             event.kind()
         ))
         .into());
     };
-    KeyState::genesis(&roots, bytes).map_err(|e| Failure::Usage(format!("genesis: {e}")))?;
+    KeyState::genesis(&roots, bytes).map_err(|e| Error::Usage(format!("genesis: {e}")))?;
     Ok(())
 }
 
@@ -281,7 +280,7 @@ fn create_log(
 
 pub(crate) fn init(args: &InitArgs) -> anyhow::Result<()> {
     crate::deprecated::warn_if_used("init", "--log-key", "--log-signing-key");
-    check_origin_prefix(&args.origin).map_err(Failure::Usage)?;
+    check_origin_prefix(&args.origin).map_err(Error::Usage)?;
     let genesis =
         fs::read(&args.genesis).with_context(|| format!("reading {}", args.genesis.display()))?;
     check_genesis(&genesis)?;
@@ -337,7 +336,7 @@ fn init_keys(prefix: &str, given: &[String]) -> anyhow::Result<NewLogKeys> {
                 (a, b)
             }
         }
-        _ => bail!(Failure::Usage(format!(
+        _ => bail!(Error::Usage(format!(
             "--log-signing-key was given {} times; give it twice, one key for {prefix}/releases and \
              one for {prefix}/keys (or leave it out to generate both)",
             given.len()
@@ -346,7 +345,7 @@ fn init_keys(prefix: &str, given: &[String]) -> anyhow::Result<NewLogKeys> {
     for (key, log) in [(&releases, "releases"), (&keys, "keys")] {
         let want = format!("{prefix}/{log}");
         if name(key) != want {
-            bail!(Failure::Usage(format!(
+            bail!(Error::Usage(format!(
                 "--log-signing-key: a key is named {:?}; the {log} log's key must be named {want:?} \
                  (one key per origin, as c2sp.org/tlog-checkpoint asks)",
                 name(key)
@@ -354,7 +353,7 @@ fn init_keys(prefix: &str, given: &[String]) -> anyhow::Result<NewLogKeys> {
         }
     }
     if public(&releases) == public(&keys) {
-        bail!(Failure::Usage(
+        bail!(Error::Usage(
             "--log-signing-key: the two logs need different keys (a tlog-policy file refuses two logs \
              with one public key)"
                 .to_owned()
@@ -434,7 +433,7 @@ pub(crate) fn serve(args: &ServeArgs) -> anyhow::Result<()> {
             let dir = PathBuf::from(DEV_DATA_DIR);
             if !dir.exists() {
                 if args.print_vkey {
-                    return Err(Failure::Usage(format!(
+                    return Err(Error::Usage(format!(
                         "./{DEV_DATA_DIR} does not exist: run `cairn serve` once to create the \
                          development log, or give --data DIR"
                     ))
@@ -486,7 +485,7 @@ pub(crate) fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     if !args.trusted_proxies.is_empty() {
         limits.trusted_proxies = args.trusted_proxies.clone();
     }
-    TrustedProxies::parse(&limits.trusted_proxies).map_err(Failure::Usage)?;
+    TrustedProxies::parse(&limits.trusted_proxies).map_err(Error::Usage)?;
     log.set_allow_backdated_from(match args.backdated_from {
         Some(choice) => choice == BackdatedFrom::Allow,
         None => data.config.accept.allow_backdated_from,
@@ -507,7 +506,7 @@ pub(crate) fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         max_body: MAX_ENTRY_SIZE,
     };
     if connections.header_timeout.is_zero() || connections.body_timeout.is_zero() {
-        return Err(Failure::Usage("connection timeouts must be longer than 0".to_owned()).into());
+        return Err(Error::Usage("connection timeouts must be longer than 0".to_owned()).into());
     }
     eprintln!(
         "cairn: at most {} connections (open-file limit {}), header timeout {:?}, body timeout {:?}",
@@ -653,7 +652,7 @@ where
 /// `cairn serve --mirror DIR`.
 fn serve_mirror(dir: &Path, listen: SocketAddr) -> anyhow::Result<()> {
     if !dir.join("releases/checkpoint").is_file() || !dir.join("keys/checkpoint").is_file() {
-        return Err(Failure::Usage(format!(
+        return Err(Error::Usage(format!(
             "{} holds no mirrored log (no releases/checkpoint and keys/checkpoint); run \
              `cairn mirror --mirror-dir {}` first",
             dir.display(),

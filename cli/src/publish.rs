@@ -16,9 +16,9 @@ use sha2::{Digest as _, Sha256};
 
 use crate::atomic_file::{self, Existing};
 use crate::decompress::Format;
-use crate::exit::Failure;
 use crate::key_files::{LogKey, load_key};
 use crate::log_client::{self, LogClient, LogName, Logged};
+use cairn_client::Error;
 
 /// Files at least this large get a progress bar while they are hashed (on a terminal).
 const PROGRESS_THRESHOLD: u64 = 64 << 20;
@@ -162,7 +162,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
 }
 
 fn usage(e: impl std::fmt::Display) -> anyhow::Error {
-    Failure::Usage(e.to_string()).into()
+    Error::Usage(e.to_string()).into()
 }
 
 fn item(path: &Path, manifest: bool, force: bool) -> anyhow::Result<Item> {
@@ -244,7 +244,7 @@ fn hash_compressed(path: &Path) -> anyhow::Result<((Sha256Digest, u64), Decompre
     let (_, streamed) =
         crate::decompress::stream(file, &shown, total, None, None, &mut std::io::sink()).map_err(
             |e| {
-                anyhow::Error::new(Failure::Usage(format!(
+                anyhow::Error::new(Error::Usage(format!(
                     "{shown} starts like a compressed image but does not decompress: {e}; publish \
              only intact images"
                 )))

@@ -12,8 +12,8 @@ use cairn_sigstore::{
 };
 use serde_json::json;
 
-use crate::exit::Failure;
 use crate::hashing::hash_stream;
+use cairn_client::Error;
 
 /// Artifacts up to this size are read into memory, so that Ed25519 message signatures (which
 /// sign the bytes, not a digest) can be checked; larger ones are hashed while streaming.
@@ -77,7 +77,7 @@ fn read_limited(path: &Path, limit: usize, what: &str) -> anyhow::Result<Vec<u8>
         .read_to_end(&mut bytes)
         .with_context(|| format!("cannot read {what} {}", path.display()))?;
     if bytes.len() > limit {
-        return Err(Failure::Verification(format!(
+        return Err(Error::Refused(format!(
             "{what} {} is larger than {limit} bytes",
             path.display()
         ))
@@ -90,30 +90,28 @@ fn verify(args: &VerifyArgs) -> anyhow::Result<()> {
     let policy = match (&args.identity, &args.issuer, &args.public_key) {
         (Some(identity), Some(issuer), None) => Policy::Identity {
             identity: IdentityMatcher::parse(identity)
-                .map_err(|e| Failure::Usage(format!("--identity: {e}")))?,
+                .map_err(|e| Error::Usage(format!("--identity: {e}")))?,
             issuer: issuer.clone(),
         },
         (None, None, Some(path)) => {
             let pem = read_limited(path, 64 * 1024, "key")?;
             Policy::Key(
                 SignerKey::from_pem(&pem)
-                    .map_err(|e| Failure::Verification(format!("key {}: {e}", path.display())))?,
+                    .map_err(|e| Error::Refused(format!("key {}: {e}", path.display())))?,
             )
         }
         _ => {
-            return Err(Failure::Usage(
-                "give --identity with --issuer, or --public-key".to_owned(),
-            )
-            .into());
+            return Err(
+                Error::Usage("give --identity with --issuer, or --public-key".to_owned()).into(),
+            );
         }
     };
     let root = match &args.trusted_root {
         None => TrustedRoot::production(),
         Some(path) => {
             let bytes = read_limited(path, cairn_sigstore::MAX_TRUSTED_ROOT_SIZE, "trusted root")?;
-            TrustedRoot::from_json(&bytes).map_err(|e| {
-                Failure::Verification(format!("trusted root {}: {e}", path.display()))
-            })?
+            TrustedRoot::from_json(&bytes)
+                .map_err(|e| Error::Refused(format!("trusted root {}: {e}", path.display())))?
         }
     };
     let bundle = read_limited(&args.bundle, cairn_sigstore::MAX_BUNDLE_SIZE, "bundle")?;
@@ -139,7 +137,7 @@ fn verify(args: &VerifyArgs) -> anyhow::Result<()> {
     };
 
     let verdict = verify_bundle(&bundle, artifact, &root, &policy)
-        .map_err(|e| Failure::Verification(format!("bundle {}: {e}", args.bundle.display())))?;
+        .map_err(|e| Error::Refused(format!("bundle {}: {e}", args.bundle.display())))?;
     print_verdict(&verdict, args.json);
     Ok(())
 }

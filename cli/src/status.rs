@@ -12,10 +12,10 @@ use serde_json::{Value, json};
 
 use crate::checkpoints::{now, verify_signature};
 use crate::keylog::load_stored;
-use crate::report::Report;
 use crate::state::StateDir;
-use crate::trust::{ClientOptions, LogName, Trust};
-use crate::verify::LAST_RESULT_FILE;
+use crate::trust::{LogName, Trust};
+use crate::trust_cmd::ClientOptions;
+use crate::verify_cmd::LAST_RESULT_FILE;
 
 /// Arguments of `cairn status`.
 #[derive(Debug, clap::Args)]

@@ -1,5 +1,18 @@
 //! `cairn trust`: the client options every client command takes, and `cairn trust init`.
 
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use cairn_client::Error;
+use cairn_client::checkpoints::verify_signature;
+use cairn_client::duration::parse_duration;
+use cairn_client::state::{StateDir, write_atomic};
+use cairn_client::trust::{LogName, Trust};
+use cairn_client::upstream::Remote;
+use cairn_verifier::entry::{KeyEvent, RootSet, RootSetDifference};
+use cairn_verifier::note::Note;
+use cairn_verifier::tile::TreeHead;
+
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct ClientOptions {
     /// State directory: trust policy, last verified checkpoints, key-log copy, evidence
@@ -20,7 +33,7 @@ impl ClientOptions {
     pub(crate) fn state_dir(&self) -> anyhow::Result<StateDir> {
         if let Some(timeout) = self.timeout {
             if timeout.is_zero() {
-                return Err(Failure::Usage("--timeout must be longer than 0 s".to_owned()).into());
+                return Err(Error::Usage("--timeout must be longer than 0 s".to_owned()).into());
             }
             crate::fetch::set_request_deadline(timeout);
         }
@@ -95,26 +108,26 @@ struct InitArgs {
 pub(crate) fn vkey_arg(value: &str) -> anyhow::Result<String> {
     use crate::key_files::{SECRET_KEY_GIVEN, is_secret_key};
     if is_secret_key(value) {
-        return Err(Failure::Usage(SECRET_KEY_GIVEN.to_owned()).into());
+        return Err(Error::Usage(SECRET_KEY_GIVEN.to_owned()).into());
     }
     if value.contains('+') && !Path::new(value).exists() {
         return Ok(value.to_owned());
     }
     let bytes =
         crate::key_files::read_small_file(Path::new(value), "verifier key").map_err(|e| {
-            Failure::Usage(format!(
+            Error::Usage(format!(
                 "{value:?} is neither a verifier key nor a readable file: {e:#}"
             ))
         })?;
     let text = String::from_utf8(bytes)
-        .map_err(|_| Failure::Usage(format!("{value}: not a verifier key (not UTF-8 text)")))?;
+        .map_err(|_| Error::Usage(format!("{value}: not a verifier key (not UTF-8 text)")))?;
     let line = text.strip_suffix('\n').unwrap_or(&text);
     if is_secret_key(line) {
-        return Err(Failure::Usage(format!("{value}: {SECRET_KEY_GIVEN}")).into());
+        return Err(Error::Usage(format!("{value}: {SECRET_KEY_GIVEN}")).into());
     }
     if line.contains('\n') {
         return Err(
-            Failure::Usage(format!("{value}: expected one line holding a verifier key")).into(),
+            Error::Usage(format!("{value}: expected one line holding a verifier key")).into(),
         );
     }
     Ok(line.to_owned())
@@ -125,19 +138,19 @@ pub(crate) fn vkey_arg(value: &str) -> anyhow::Result<String> {
 pub(crate) fn vkey_lines(value: &str) -> anyhow::Result<Vec<String>> {
     use crate::key_files::{SECRET_KEY_GIVEN, is_secret_key};
     if is_secret_key(value) {
-        return Err(Failure::Usage(SECRET_KEY_GIVEN.to_owned()).into());
+        return Err(Error::Usage(SECRET_KEY_GIVEN.to_owned()).into());
     }
     if value.contains('+') && !Path::new(value).exists() {
         return Ok(vec![value.to_owned()]);
     }
     let bytes =
         crate::key_files::read_small_file(Path::new(value), "verifier key").map_err(|e| {
-            Failure::Usage(format!(
+            Error::Usage(format!(
                 "{value:?} is neither a verifier key nor a readable file: {e:#}"
             ))
         })?;
     let text = String::from_utf8(bytes)
-        .map_err(|_| Failure::Usage(format!("{value}: not a verifier key (not UTF-8 text)")))?;
+        .map_err(|_| Error::Usage(format!("{value}: not a verifier key (not UTF-8 text)")))?;
     let lines: Vec<String> = text
         .lines()
         .map(str::trim)
@@ -145,10 +158,10 @@ pub(crate) fn vkey_lines(value: &str) -> anyhow::Result<Vec<String>> {
         .map(str::to_owned)
         .collect();
     if lines.iter().any(|l| is_secret_key(l)) {
-        return Err(Failure::Usage(format!("{value}: {SECRET_KEY_GIVEN}")).into());
+        return Err(Error::Usage(format!("{value}: {SECRET_KEY_GIVEN}")).into());
     }
     if lines.is_empty() || lines.len() > 2 {
-        return Err(Failure::Usage(format!(
+        return Err(Error::Usage(format!(
             "{value}: expected one or two lines, each a verifier key"
         ))
         .into());
@@ -176,10 +189,10 @@ fn run_init(args: &InitArgs) -> anyhow::Result<()> {
     let witnesses = parse_witness_args(&args.witnesses)?;
     let quorum = args.quorum.unwrap_or(witnesses.len());
     if args.quorum.is_some() && witnesses.is_empty() {
-        return Err(Failure::Usage("--quorum needs at least one --witness".to_owned()).into());
+        return Err(Error::Usage("--quorum needs at least one --witness".to_owned()).into());
     }
     if !witnesses.is_empty() && quorum == 0 {
-        return Err(Failure::Usage(
+        return Err(Error::Usage(
             "--quorum 0 would ignore every witness; leave the witnesses out instead".to_owned(),
         )
         .into());
@@ -191,9 +204,9 @@ fn run_init(args: &InitArgs) -> anyhow::Result<()> {
         args.threshold,
         &witnesses,
         quorum,
-        args.max_age.unwrap_or(DEFAULT_MAX_AGE),
+        args.max_age.unwrap_or(cairn_client::trust::DEFAULT_MAX_AGE),
     )
-    .map_err(Failure::Usage)?;
+    .map_err(Error::Usage)?;
     // `--trust FILE` names the policy file for every client command, so here it is where to
     // write it (like `--out`).
     let path = match args.out.as_ref().or(args.client.trust.as_ref()) {
@@ -205,7 +218,7 @@ fn run_init(args: &InitArgs) -> anyhow::Result<()> {
         }
     };
     if path.exists() && !args.force {
-        return Err(Failure::Usage(format!(
+        return Err(Error::Usage(format!(
             "{} already exists; pass --force to replace it",
             path.display()
         ))
@@ -253,7 +266,7 @@ fn check_genesis(trust: &Trust) -> anyhow::Result<()> {
     let logged = match fetch_genesis_roots(trust) {
         Ok(roots) => roots,
         Err(e) => {
-            if let Some(Failure::Verification(_)) = e.downcast_ref::<Failure>() {
+            if crate::exit::classify(&e).0 == "verification-failed" {
                 return Err(e.context(format!(
                     "checking the root keys against the genesis of the log at {}",
                     trust.url
@@ -290,7 +303,7 @@ fn check_genesis(trust: &Trust) -> anyhow::Result<()> {
             other => other.to_string(),
         });
     }
-    Err(Failure::Usage(format!(
+    Err(Error::Usage(format!(
         "the root keys and threshold given do not match the genesis of the log at {} \
          (key-log entry 0): {}; pass exactly its root keys and threshold (or --offline to skip \
          this check)",
@@ -302,7 +315,7 @@ fn check_genesis(trust: &Trust) -> anyhow::Result<()> {
 
 /// The root set of the log's authenticated genesis event.
 fn fetch_genesis_roots(trust: &Trust) -> anyhow::Result<RootSet> {
-    let server = LogServer::new(&trust.url)?;
+    let server = Remote::http(&trust.url)?;
     let bytes = server.checkpoint(LogName::Keys)?;
     let mut report = crate::output::report(false);
     let cp = verify_signature(trust, LogName::Keys, &bytes, "key log", &mut report)?;
@@ -312,7 +325,7 @@ fn fetch_genesis_roots(trust: &Trust) -> anyhow::Result<RootSet> {
     let tree = TreeHead::from_verified(&cp);
     let reader = server.hash_reader(LogName::Keys, tree);
     let entry = server.entry(LogName::Keys, &reader, 0)?;
-    let bad = |what: String| Failure::Verification(format!("the log's key-log entry 0 {what}"));
+    let bad = |what: String| Error::Refused(format!("the log's key-log entry 0 {what}"));
     let note = Note::parse(&entry).map_err(|e| bad(format!("is not a signed note: {e}")))?;
     match KeyEvent::parse(note.text()).map_err(|e| bad(format!("does not parse: {e}")))? {
         KeyEvent::Root { roots, .. } => Ok(roots),
@@ -330,7 +343,7 @@ fn parse_witness_args(values: &[String]) -> anyhow::Result<Vec<(String, String, 
         let name = &values[i];
         let vkey = values
             .get(i + 1)
-            .ok_or_else(|| Failure::Usage(format!("--witness {name}: missing the verifier key")))?;
+            .ok_or_else(|| Error::Usage(format!("--witness {name}: missing the verifier key")))?;
         let vkey = vkey_arg(vkey)?;
         i += 2;
         let url = match values.get(i) {

@@ -23,13 +23,15 @@ use cairn_verifier::tile::{EntryBundle, TILE_HEIGHT, TileHashReader, TreeHead};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::channels::ChannelOptions;
-use crate::exit::Failure;
-use crate::fetch::{HttpTiles, LogServer, verify_bundle};
+use crate::fetch::{Remote, RemoteTiles, Upstream as _, verify_bundle};
 use crate::install::{Target, install_target};
 use crate::report::Report;
-use crate::trust::{ClientOptions, LogName};
-use crate::verify::{CheckOptions, Expected, Run, Verified, print_outcome, print_start_failure};
+use crate::trust::LogName;
+use crate::trust_cmd::ClientOptions;
+use crate::verify_cmd::ChannelOptions;
+use crate::verify_cmd::{CheckOptions, print_outcome, print_start_failure};
+use cairn_client::Error;
+use cairn_client::verify::{Expected, Run, Verified};
 
 /// Arguments of `cairn update`.
 #[derive(Debug, clap::Args)]
@@ -125,10 +127,14 @@ pub(crate) fn run(args: &UpdateArgs) -> anyhow::Result<()> {
         channels: args.channels.clone(),
     };
     let started = ReleaseName::new(&args.name)
-        .map_err(|e| anyhow::Error::new(Failure::Usage(format!("NAME: {e}"))))
+        .map_err(|e| anyhow::Error::new(Error::Usage(format!("NAME: {e}"))))
         .and_then(|name| {
             checks.expected()?;
-            let run = Run::start(&args.client, &checks, crate::output::report(args.verbose))?;
+            let run = crate::verify_cmd::start_run(
+                &args.client,
+                &checks,
+                crate::output::report(args.verbose),
+            )?;
             Ok((name, run))
         });
     let (name, mut run) = started.inspect_err(|e| print_start_failure(e, &checks))?;
@@ -147,7 +153,7 @@ pub(crate) fn run(args: &UpdateArgs) -> anyhow::Result<()> {
                 args.json,
                 &args.to.display().to_string(),
             );
-            crate::verify::record_last_result(
+            crate::verify_cmd::record_last_result(
                 &run,
                 &result,
                 "update",
@@ -163,7 +169,7 @@ pub(crate) fn run(args: &UpdateArgs) -> anyhow::Result<()> {
                 args.json,
                 &args.to.display().to_string(),
             );
-            crate::verify::record_last_result(
+            crate::verify_cmd::record_last_result(
                 &run,
                 &result,
                 "update",
@@ -206,8 +212,8 @@ fn update(
         .server
         .clone()
         .ok_or_else(|| anyhow::anyhow!("cairn update needs the log"))?;
-    let keylog = run.key_state(checks)?;
-    let (stored, latest) = run.latest(&server, checks)?;
+    let keylog = run.key_state(&checks.to_options())?;
+    let (stored, latest) = run.latest(&server, &checks.to_options())?;
     if stored.as_ref().is_none_or(|s| latest.size() > s.size()) {
         run.state.write(
             &run.state.releases_checkpoint_path(&run.trust),
@@ -225,7 +231,7 @@ fn update(
             latest.size()
         );
         run.report.fail("scan", &detail);
-        return Err(Failure::Verification(detail).into());
+        return Err(Error::Refused(detail).into());
     }
     let reader = server.hash_reader(LogName::Releases, TreeHead::from_verified(&latest));
     let (new_releases, new_deprecations) =
@@ -267,7 +273,7 @@ fn update(
             latest.size()
         );
         run.report.fail("newest", &detail);
-        return Err(Failure::Verification(detail).into());
+        return Err(Error::Refused(detail).into());
     };
     run.report.pass(
         "newest",
@@ -364,8 +370,8 @@ fn release_of(entry: &[u8]) -> Option<Release> {
 /// Reads entries `from..size` from bundles authenticated against the checkpoint and returns
 /// the releases and deprecations of `name` among them.
 fn scan(
-    server: &LogServer,
-    reader: &TileHashReader<HttpTiles>,
+    server: &Remote,
+    reader: &TileHashReader<RemoteTiles>,
     name: &ReleaseName,
     from: u64,
     size: u64,
@@ -406,8 +412,8 @@ fn scan(
 
 /// The entries the state remembers (read again, authenticated) followed by the new ones.
 fn known(
-    server: &LogServer,
-    reader: &TileHashReader<HttpTiles>,
+    server: &Remote,
+    reader: &TileHashReader<RemoteTiles>,
     remembered: &[(String, u64)],
     new: Vec<Found>,
 ) -> anyhow::Result<Vec<Found>> {
@@ -472,7 +478,7 @@ fn judge(
 /// hides or invents one is refused.
 fn check_lookup(
     run: &mut Run,
-    server: &LogServer,
+    server: &Remote,
     name: &ReleaseName,
     latest: &VerifiedCheckpoint,
     releases: &[(String, u64)],
@@ -498,7 +504,7 @@ fn check_lookup(
             let Some(parsed) = parsed else {
                 let detail = format!("{path}: the answer is not `<version> <index>` lines");
                 run.report.fail("lookup", &detail);
-                return Err(Failure::Verification(detail).into());
+                return Err(Error::Refused(detail).into());
             };
             parsed
                 .into_iter()
@@ -546,7 +552,7 @@ fn check_lookup(
     }
     detail.push_str(": the log or mirror is not telling updaters the truth");
     run.report.fail("lookup", &detail);
-    Err(Failure::Verification(detail).into())
+    Err(Error::Refused(detail).into())
 }
 
 fn pick_artifact(release: &Release, wanted: Option<&str>) -> anyhow::Result<String> {
@@ -557,7 +563,7 @@ fn pick_artifact(release: &Release, wanted: Option<&str>) -> anyhow::Result<Stri
         .collect();
     match wanted {
         Some(w) if names.contains(&w) => Ok(w.to_owned()),
-        Some(w) => Err(Failure::Usage(format!(
+        Some(w) => Err(Error::Usage(format!(
             "--file-name {w}: {} {} has no such artifact (it has {})",
             release.name(),
             release.version(),
@@ -566,7 +572,7 @@ fn pick_artifact(release: &Release, wanted: Option<&str>) -> anyhow::Result<Stri
         .into()),
         None => match names.as_slice() {
             [one] => Ok((*one).to_owned()),
-            _ => Err(Failure::Usage(format!(
+            _ => Err(Error::Usage(format!(
                 "{} {} has {} artifacts ({}); choose one with --file-name NAME",
                 release.name(),
                 release.version(),
@@ -582,15 +588,15 @@ fn pick_artifact(release: &Release, wanted: Option<&str>) -> anyhow::Result<Stri
 fn source_for(base: &str, file: &str) -> anyhow::Result<String> {
     if base.starts_with("http://") || base.starts_with("https://") {
         let mut url = reqwest::Url::parse(base)
-            .map_err(|e| Failure::Usage(format!("--base {base:?} is not a URL: {e}")))?;
+            .map_err(|e| Error::Usage(format!("--base {base:?} is not a URL: {e}")))?;
         url.path_segments_mut()
-            .map_err(|()| Failure::Usage(format!("--base {base:?} cannot hold a path")))?
+            .map_err(|()| Error::Usage(format!("--base {base:?} cannot hold a path")))?
             .pop_if_empty()
             .push(file);
         return Ok(url.to_string());
     }
     if base.contains("://") {
-        return Err(Failure::Usage(format!(
+        return Err(Error::Usage(format!(
             "--base {base:?}: only http, https and local directories are supported"
         ))
         .into());

@@ -1,4 +1,23 @@
-//! `cairn verify`: arguments, printing, exit codes; the algorithm is `cairn_client::verify`.
+//! `cairn verify`: arguments, printing and exit codes. The algorithm is the client library's
+//! (`cairn_client::verify`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use cairn_client::Error;
+use cairn_client::channels::{Channel, Channels, parse_channel};
+use cairn_client::verify::{Expected, Options, Run, Verified, proof_path_for, read_proof};
+use cairn_verifier::entry::{ReleaseName, Version};
+use serde_json::json;
+
+use crate::hashing::hash_stream;
+use crate::report::Report;
+use crate::trust_cmd::ClientOptions;
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
 
 /// Arguments of `cairn verify`.
 #[derive(Debug, clap::Args)]
@@ -46,55 +65,79 @@ pub(crate) struct CheckOptions {
     pub(crate) channels: ChannelOptions,
 }
 
-/// What the artifact must be, beyond being logged and validly signed.
-#[derive(Debug, Clone)]
-pub(crate) struct Expected {
-    name: Option<ReleaseName>,
-    version: Option<Version>,
-}
-
-impl Expected {
-    /// A release of this name and version.
-    pub(crate) fn release(name: ReleaseName, version: Version) -> Expected {
-        Expected {
-            name: Some(name),
-            version: Some(version),
-        }
-    }
-}
-
 impl CheckOptions {
     /// Parses `--name` and `--version` and checks the option combination (exit 2 when they
     /// cannot be valid).
     pub(crate) fn expected(&self) -> anyhow::Result<Expected> {
-        self.channels.check_usage(self.offline)?;
+        self.channels.to_channels().check_usage(self.offline)?;
         let name = self
             .name
             .as_deref()
             .map(ReleaseName::new)
             .transpose()
-            .map_err(|e| Failure::Usage(format!("--name: {e}")))?;
+            .map_err(|e| Error::Usage(format!("--name: {e}")))?;
         let version = self
             .version
             .as_deref()
             .map(Version::new)
             .transpose()
-            .map_err(|e| Failure::Usage(format!("--version: {e}")))?;
+            .map_err(|e| Error::Usage(format!("--version: {e}")))?;
         Ok(Expected { name, version })
     }
+
+    /// The library's options for these flags.
+    pub(crate) fn to_options(&self) -> Options {
+        Options {
+            keylog: self.keylog.clone(),
+            refuse_deprecated: self.refuse_deprecated,
+            channels: self.channels.to_channels(),
+        }
+    }
+}
+
+/// `--channel` and `--dns-server`, shared by `verify` and `install`.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct ChannelOptions {
+    /// Also fetch the release checkpoint from this channel, verify it and require it to be
+    /// consistent with the log's: dns:NAME (TXT record), url:URL (update-latest.txt or a
+    /// checkpoint), git+URL (the log's git branch). Repeat for several; every one is checked.
+    #[arg(long = "channel", value_name = "CHANNEL", value_parser = parse_channel)]
+    pub(crate) channels: Vec<Channel>,
+    /// The DNS server for dns: channels (default: the system's resolver configuration).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub(crate) dns_server: Option<SocketAddr>,
+}
+
+impl ChannelOptions {
+    /// The library's form of these options.
+    pub(crate) fn to_channels(&self) -> Channels {
+        Channels {
+            channels: self.channels.clone(),
+            dns_server: self.dns_server,
+        }
+    }
+}
+
+/// Starts a run of the client algorithm with the state directory and trust policy of
+/// `client`, online unless `--offline`.
+pub(crate) fn start_run(
+    client: &ClientOptions,
+    checks: &CheckOptions,
+    report: Report,
+) -> anyhow::Result<Run> {
+    let (state, trust) = client.load()?;
+    Ok(if checks.offline {
+        Run::offline(state, trust, report)
+    } else {
+        Run::online(state, trust, report)?
+    })
 }
 
 /// The exit code and verdict word for a run's result.
 pub(crate) fn classify(result: &anyhow::Result<Verified>) -> (&'static str, u8) {
     match result {
         Ok(_) => ("ok", 0),
-        Err(e) => match e.downcast_ref::<Failure>() {
-            Some(Failure::Usage(_)) => ("usage-error", 2),
-            Some(Failure::Verification(_)) => ("verification-failed", 3),
-            Some(Failure::Inconsistency { .. }) => ("log-inconsistency", 4),
-            Some(Failure::Alerts { code, .. }) => ("alerts", *code),
-            None => ("error", 1),
-        },
+        Err(e) => crate::exit::classify(e),
     }
 }
 
@@ -147,8 +190,8 @@ pub(crate) fn print_outcome(
 pub(crate) fn print_start_failure(error: &anyhow::Error, checks: &CheckOptions) {
     if checks.json {
         let result: anyhow::Result<Verified> = Err(anyhow::anyhow!("{error:#}"));
-        let (verdict, code) = match error.downcast_ref::<Failure>() {
-            Some(Failure::Usage(_)) => ("usage-error", 2),
+        let (verdict, code) = match crate::exit::classify(error) {
+            ("usage-error", 2) => ("usage-error", 2),
             _ => classify(&result),
         };
         #[allow(clippy::print_stdout)] // The JSON object is this command's data.
@@ -164,7 +207,11 @@ pub(crate) fn print_start_failure(error: &anyhow::Error, checks: &CheckOptions) 
 /// Runs `cairn verify`.
 pub(crate) fn run(args: &VerifyArgs) -> anyhow::Result<()> {
     let started = args.checks.expected().and_then(|expected| {
-        let run = Run::start(&args.client, &args.checks, crate::output::report(args.checks.verbose))?;
+        let run = crate::verify_cmd::start_run(
+            &args.client,
+            &args.checks,
+            crate::output::report(args.checks.verbose),
+        )?;
         Ok((expected, run))
     });
     let (expected, mut run) = started.inspect_err(|e| print_start_failure(e, &args.checks))?;
@@ -213,7 +260,7 @@ fn verify_file(run: &mut Run, args: &VerifyArgs, expected: &Expected) -> anyhow:
     let proof = match &args.proof {
         Some(p) => Some(
             read_proof(p)?
-                .ok_or_else(|| Failure::Usage(format!("--proof {}: no such file", p.display())))?,
+                .ok_or_else(|| Error::Usage(format!("--proof {}: no such file", p.display())))?,
         ),
         None => read_proof(&proof_path_for(&args.file))?,
     };
@@ -231,7 +278,12 @@ fn verify_file(run: &mut Run, args: &VerifyArgs, expected: &Expected) -> anyhow:
             crate::decompress::stream(file, &shown, total, None, None, &mut std::io::sink())
                 .map_err(|e| crate::flash::stream_failure(e, &shown))?;
         crate::flash::report_hashes(&mut run.report, &shown, Some(&args.file), &streamed);
-        let verified = run.verify(&streamed.compressed, proof.as_ref(), expected, &args.checks)?;
+        let verified = run.verify(
+            &streamed.compressed,
+            proof.as_ref(),
+            expected,
+            &args.checks.to_options(),
+        )?;
         crate::flash::check_decompressed(&mut run.report, &verified, &streamed.decompressed)?;
         return Ok(verified);
     }
@@ -251,5 +303,5 @@ fn verify_file(run: &mut Run, args: &VerifyArgs, expected: &Expected) -> anyhow:
         "sha256": hex(hashed.digest.as_bytes()),
         "size": hashed.size,
     }));
-    run.verify(&hashed, proof.as_ref(), expected, &args.checks)
+    Ok(run.verify(&hashed, proof.as_ref(), expected, &args.checks.to_options())?)
 }

@@ -10,8 +10,8 @@ use cairn_log_server::witness_server::{Witness, WitnessedLog, serve};
 use cairn_verifier::keys::AnyVerifier;
 use cairn_verifier::note::{KeyName, NoteVerifier as _};
 
-use crate::exit::Failure;
 use crate::key_files::{load_cosigner, read_verifier};
+use cairn_client::Error;
 
 /// Arguments of `cairn witness`.
 #[derive(Debug, Clone, clap::Args)]
@@ -54,7 +54,7 @@ pub(crate) struct WitnessArgs {
 fn log_verifier(origin: &str, vkey: &str) -> anyhow::Result<AnyVerifier> {
     // A file with a Cairn log's two per-origin keys (as `cairn init` prints them): the one
     // named after the origin.
-    let named = crate::trust::vkey_lines(vkey).ok().and_then(|lines| {
+    let named = crate::trust_cmd::vkey_lines(vkey).ok().and_then(|lines| {
         lines
             .into_iter()
             .find(|l| l.starts_with(&format!("{origin}+")))
@@ -79,7 +79,7 @@ fn log_verifier(origin: &str, vkey: &str) -> anyhow::Result<AnyVerifier> {
          printed (docs/operators.md, \"Migrating to per-origin verifier keys\")"
     );
     let name =
-        KeyName::new(origin).map_err(|e| Failure::Usage(format!("--witness-log {origin}: {e}")))?;
+        KeyName::new(origin).map_err(|e| Error::Usage(format!("--witness-log {origin}: {e}")))?;
     Ok(AnyVerifier::Ed25519(key.with_name(name)))
 }
 
@@ -99,7 +99,7 @@ fn configured_logs(args: &WitnessArgs) -> anyhow::Result<Vec<WitnessedLog>> {
     let mut logs = Vec::new();
     for pair in args.logs.chunks(2) {
         let [origin, vkey] = pair else {
-            return Err(Failure::Usage("--witness-log takes ORIGIN and VKEY".to_owned()).into());
+            return Err(Error::Usage("--witness-log takes ORIGIN and VKEY".to_owned()).into());
         };
         add_key(&mut logs, origin, log_verifier(origin, vkey)?);
     }
@@ -117,7 +117,7 @@ fn configured_logs(args: &WitnessArgs) -> anyhow::Result<Vec<WitnessedLog>> {
                 .map(|(vkey, origin)| (vkey, origin.trim()))
                 .filter(|(_, origin)| !origin.is_empty());
             let Some((vkey, origin)) = parsed else {
-                return Err(Failure::Usage(format!(
+                return Err(Error::Usage(format!(
                     "{}:{}: expected \"log <vkey> <origin>\"",
                     path.display(),
                     i + 1
@@ -128,7 +128,7 @@ fn configured_logs(args: &WitnessArgs) -> anyhow::Result<Vec<WitnessedLog>> {
         }
     }
     if logs.is_empty() {
-        return Err(Failure::Usage(
+        return Err(Error::Usage(
             "give at least one --log ORIGIN VKEY (or a --config file with log lines)".to_owned(),
         )
         .into());
@@ -159,7 +159,7 @@ pub(crate) fn run(args: &WitnessArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let Some(data) = &args.data else {
-        return Err(Failure::Usage("--data DIR is required".to_owned()).into());
+        return Err(Error::Usage("--data DIR is required".to_owned()).into());
     };
     let logs = configured_logs(args)?;
     let witness = Witness::open(data, signers, logs)

@@ -31,13 +31,13 @@ use cairn_verifier::note::{Ed25519Verifier, Note, NoteVerifier};
 use cairn_verifier::tile::{EntryBundle, TILE_HEIGHT, TreeHead};
 use serde_json::{Map, Value, json};
 
-use crate::checkpoints::{check_consistent, verify_signature};
 use crate::Error;
-use crate::upstream::{Upstream, bundle_of, checkpoint_of};
+use crate::checkpoints::{check_consistent, verify_signature};
 use crate::keylog::{KeyLog, check_extends, proof_from_tiles};
 use crate::report::Report;
 use crate::state::StateDir;
 use crate::trust::{LogName, Trust};
+use crate::upstream::{Upstream, bundle_of, checkpoint_of};
 
 /// Bundles fetched and judged per step (per thread).
 const BUNDLES_PER_THREAD: usize = 4;
@@ -180,8 +180,7 @@ struct Pending {
 /// Receives each release-log bundle a round fetched, with all of its entries, and the index of
 /// the first entry the round verifies (entries before it in the bundle were verified by an
 /// earlier round and are not checked again by this one).
-pub type BundleSink<'a> =
-    dyn FnMut(&EntryBundle, &[Vec<u8>], u64) -> crate::Result<()> + 'a;
+pub type BundleSink<'a> = dyn FnMut(&EntryBundle, &[Vec<u8>], u64) -> crate::Result<()> + 'a;
 
 /// The follow-and-verify core.
 #[derive(Debug)]
@@ -539,7 +538,7 @@ impl Auditor {
                 cp.size()
             );
             report.fail("entries", &detail);
-            return Err(Error::Refused(detail).into());
+            return Err(Error::Refused(detail));
         }
         alerts.extend(entry_alerts);
         report.pass(
@@ -610,8 +609,7 @@ impl Auditor {
                             b.path(),
                             entries.len(),
                             b.width()
-                        ))
-                        .into());
+                        )));
                     }
                     let results = entries
                         .iter()
@@ -927,9 +925,7 @@ impl Auditor {
                 source(TreeHead::from_verified(newer), older.size())?
             };
             if let Err(e) = check_consistent(&self.dir, older, newer, &proof, &what, &mut report) {
-                if let Some(Error::Inconsistent { message, evidence }) =
-                    Some(e.root())
-                {
+                if let Some(Error::Inconsistent { message, evidence }) = Some(e.root()) {
                     alerts.push(inconsistency_alert(
                         &self.trust.origin(log),
                         &mirror.describe(),

@@ -21,13 +21,13 @@ use cairn_verifier::note::MAX_NOTE_SIZE;
 use cairn_verifier::tile::TreeHead;
 use serde_json::json;
 
-use crate::checkpoints::{check_consistent_as, verify_cosignatures, verify_signature};
 use crate::Error;
-use crate::upstream::{Remote, http_client, read_limited, reason_line};
+use crate::checkpoints::{check_consistent_as, verify_cosignatures, verify_signature};
 use crate::keylog::proof_from_tiles;
 use crate::report::Report;
 use crate::state::StateDir;
 use crate::trust::{LogName, Trust};
+use crate::upstream::{Remote, http_client, read_limited, reason_line};
 
 /// Longest wait for a channel's HTTP reply or for any read of its body.
 const HTTP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -169,11 +169,7 @@ pub struct Context<'a> {
 /// Checks every channel in order: fetch, verify, compare with the log's checkpoint. The first
 /// failure stops the run (exit 1 when a channel cannot be read, 3 when what it serves does
 /// not verify or cannot be proved consistent, 4 with evidence on a conflict).
-pub fn check_all(
-    options: &Channels,
-    cx: &Context<'_>,
-    report: &mut Report,
-) -> crate::Result<()> {
+pub fn check_all(options: &Channels, cx: &Context<'_>, report: &mut Report) -> crate::Result<()> {
     // Channel checkpoints larger than the log's: each extends the log's, but two of them may
     // still diverge from each other after it, so they are also checked against each other.
     let mut ahead: Vec<VerifiedCheckpoint> = Vec::new();
@@ -422,9 +418,8 @@ fn expand(bytes: &[u8]) -> crate::Result<Vec<u8>> {
     if !bytes.starts_with(tag.as_bytes()) {
         return Ok(bytes.to_vec());
     }
-    let line = std::str::from_utf8(bytes).map_err(|_| {
-        Error::Refused("the compact checkpoint line is not UTF-8".to_owned())
-    })?;
+    let line = std::str::from_utf8(bytes)
+        .map_err(|_| Error::Refused("the compact checkpoint line is not UTF-8".to_owned()))?;
     let note = from_compact(line).map_err(|e| Error::Refused(e.to_string()))?;
     Ok(note.to_bytes())
 }
@@ -491,7 +486,9 @@ fn dns_txt(name: &str, server: Option<SocketAddr>) -> crate::Result<Vec<String>>
                 crate::upstream::human_duration(DNS_TIMEOUT)
             )
         })?
-        .map_err(|e| crate::error::err!("TXT lookup of {fqdn} via {via}: {}", dns_error_text(&e)))?;
+        .map_err(|e| {
+            crate::error::err!("TXT lookup of {fqdn} via {via}: {}", dns_error_text(&e))
+        })?;
     let tag = format!("{COMPACT_TAG} ");
     let mut lines = Vec::new();
     let mut others = 0usize;
@@ -507,8 +504,7 @@ fn dns_txt(name: &str, server: Option<SocketAddr>) -> crate::Result<Vec<String>>
         if value.len() > MAX_COMPACT_SIZE {
             return Err(Error::Refused(format!(
                 "a TXT record at {fqdn} is longer than {MAX_COMPACT_SIZE} bytes"
-            ))
-            .into());
+            )));
         }
         let line = String::from_utf8(value)
             .map_err(|_| Error::Refused(format!("a TXT record at {fqdn} is not UTF-8")))?;
@@ -524,8 +520,7 @@ fn dns_txt(name: &str, server: Option<SocketAddr>) -> crate::Result<Vec<String>>
         return Err(Error::Refused(format!(
             "{} compact checkpoint lines at {fqdn}; at most {MAX_TXT_CHECKPOINTS} are checked",
             lines.len()
-        ))
-        .into());
+        )));
     }
     Ok(lines)
 }
@@ -630,8 +625,7 @@ fn run_git(args: &[&str], dir: Option<&Path>, limit: usize) -> crate::Result<Vec
         return Err(Error::Refused(format!(
             "git {} printed more than {limit} bytes",
             args[0]
-        ))
-        .into());
+        )));
     }
     Ok(out)
 }
@@ -704,9 +698,6 @@ mod tests {
         assert_eq!(expand(&note).expect("as is"), note);
         let bad = format!("{COMPACT_TAG} example.org/releases 01 x y z");
         let err = expand(bad.as_bytes()).expect_err("malformed");
-        assert!(matches!(
-            Some(err.root()),
-            Some(Error::Refused(_))
-        ));
+        assert!(matches!(Some(err.root()), Some(Error::Refused(_))));
     }
 }

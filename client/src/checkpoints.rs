@@ -40,7 +40,7 @@ pub fn verify_signature(
         Err(e) => {
             let detail = format!("{what}: {e}");
             report.fail("checkpoint-signature", &detail);
-            Err(Error::Refused(format!("checkpoint signature: {detail}")).into())
+            Err(Error::Refused(format!("checkpoint signature: {detail}")))
         }
     }
 }
@@ -96,7 +96,7 @@ pub fn check_witnesses(
                 trust.policy.quorum()
             );
             report.fail("witness-quorum", &detail);
-            return Err(Error::Refused(format!("witness quorum not met: {detail}")).into());
+            return Err(Error::Refused(format!("witness quorum not met: {detail}")));
         }
         Err(QuorumError::Stale { cosigners, .. }) => {
             report.pass(
@@ -110,7 +110,7 @@ pub fn check_witnesses(
                  (newest cosignature is {age} s old, at {newest}; now {now})"
             );
             report.fail("freshness", &detail);
-            return Err(Error::Refused(format!("stale checkpoint: {detail}")).into());
+            return Err(Error::Refused(format!("stale checkpoint: {detail}")));
         }
         Err(e) => return Err(cosignature_failure(what, &e, report)),
     };
@@ -134,7 +134,7 @@ pub fn check_witnesses(
 fn cosignature_failure(what: &str, e: &QuorumError, report: &mut Report) -> crate::Error {
     let detail = format!("{what}: {e}");
     report.fail("witness-quorum", &detail);
-    Error::Refused(format!("witness cosignature: {detail}")).into()
+    Error::Refused(format!("witness cosignature: {detail}"))
 }
 
 fn names(set: &BTreeSet<String>) -> String {
@@ -212,7 +212,7 @@ pub fn check_consistent_as(
         Err(e) => {
             let detail = format!("{what}: {e}");
             report.fail(check, &detail);
-            Err(Error::Refused(format!("{check}: {detail}")).into())
+            Err(Error::Refused(format!("{check}: {detail}")))
         }
     }
 }

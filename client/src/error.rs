@@ -111,9 +111,11 @@ impl Error {
             Error::Usage(_) => Kind::Usage,
             Error::Refused(_) => Kind::Refused,
             Error::Inconsistent { .. } => Kind::Inconsistent,
-            Error::Io(_) | Error::Durable(_) | Error::Fetch(_) | Error::Http(_) | Error::Json(_) => {
-                Kind::Operational
-            }
+            Error::Io(_)
+            | Error::Durable(_)
+            | Error::Fetch(_)
+            | Error::Http(_)
+            | Error::Json(_) => Kind::Operational,
             Error::Failed { source, .. } => {
                 let mut next: Option<&(dyn std::error::Error + 'static)> = source
                     .as_deref()

@@ -39,7 +39,8 @@ pub fn hash_stream<R: Read + Send>(
     }
     // `move`: the channels belong to this closure, so an early return drops them and the
     // reader thread, blocked on one of them, stops instead of deadlocking the scope.
-    let result = std::thread::scope(move |scope| {
+
+    std::thread::scope(move |scope| {
         scope.spawn(move || {
             let mut input = input;
             while let Ok(mut buf) = empty_rx.recv() {
@@ -74,8 +75,7 @@ pub fn hash_stream<R: Read + Send>(
             digest: Sha256Digest::from_bytes(hasher.finalize().into()),
             size,
         })
-    });
-    result
+    })
 }
 
 /// Reads until `buf` is full or the input ends; returns the number of bytes read.
@@ -101,7 +101,8 @@ mod tests {
         for len in [0usize, 1, BUFFER_SIZE - 1, BUFFER_SIZE, 2 * BUFFER_SIZE + 7] {
             let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
             let mut copy = Vec::new();
-            let hashed = hash_stream(data.as_slice(), Some(&mut copy), &mut |_| {}).expect("hashes");
+            let hashed =
+                hash_stream(data.as_slice(), Some(&mut copy), &mut |_| {}).expect("hashes");
             assert_eq!(hashed.size, len as u64);
             assert_eq!(hashed.digest, Sha256Digest::of(&data));
             assert_eq!(copy, data);

@@ -14,12 +14,12 @@ use cairn_verifier::merkle::MemoryTree;
 use cairn_verifier::note::MAX_NOTE_SIZE;
 use cairn_verifier::tile::{EntryBundle, MAX_ENTRY_SIZE, TILE_HEIGHT, TileHashReader, TreeHead};
 
-use crate::checkpoints::{Freshness, check_consistent, check_witnesses, verify_signature};
 use crate::Error;
-use crate::upstream::{Upstream, UpstreamTiles, bundle_of, checkpoint_of};
+use crate::checkpoints::{Freshness, check_consistent, check_witnesses, verify_signature};
 use crate::report::Report;
 use crate::state::StateDir;
 use crate::trust::{LogName, Trust};
+use crate::upstream::{Upstream, UpstreamTiles, bundle_of, checkpoint_of};
 
 /// First line of a decompressed snapshot.
 pub const SNAPSHOT_HEADER: &str = "cairn-keylog-snapshot/v1";
@@ -200,7 +200,7 @@ fn check_entries_and_replay(
             checkpoint.root()
         );
         report.fail("keylog-entries", &detail);
-        return Err(Error::Refused(format!("key log: {detail}")).into());
+        return Err(Error::Refused(format!("key log: {detail}")));
     }
     report.pass(
         "keylog-entries",
@@ -215,8 +215,7 @@ fn check_entries_and_replay(
             return Err(Error::Refused(format!(
                 "the key log breaks its rules (the log misbehaved, or the pinned roots are not \
                  this log's): {detail}"
-            ))
-            .into());
+            )));
         }
     };
     report.pass(
@@ -385,7 +384,7 @@ pub fn sync<U: Upstream + ?Sized>(
             cp.size()
         );
         report.fail("keylog-entries", &detail);
-        return Err(Error::Refused(detail).into());
+        return Err(Error::Refused(detail));
     }
     // The entries are held in memory; their total stays within what a snapshot may hold.
     let mut held: usize = entries.iter().map(Vec::len).sum();
@@ -409,7 +408,7 @@ pub fn sync<U: Upstream + ?Sized>(
                     MAX_SNAPSHOT_SIZE >> 20
                 );
                 report.fail("keylog-entries", &detail);
-                return Err(Error::Refused(detail).into());
+                return Err(Error::Refused(detail));
             }
             entries.push(e);
             next += 1;
@@ -442,7 +441,7 @@ pub fn check_extends<U: Upstream + ?Sized>(
             old.size()
         );
         report.fail("consistency", &detail);
-        return Err(Error::Refused(detail).into());
+        return Err(Error::Refused(detail));
     }
     let proof = if old.size() == 0 || old.size() == cp.size() {
         Vec::new()
@@ -473,7 +472,6 @@ pub fn proof_from_tiles<U: Upstream + ?Sized>(
                     "the {} log's tiles do not match its checkpoint: {e}",
                     log.as_str()
                 ))
-                .into()
             } else {
                 crate::error::err!(
                     "reading the {} log's tiles for a consistency proof {old_size} -> {}: {e}",

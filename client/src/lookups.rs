@@ -32,10 +32,7 @@ pub fn lookup_size<U: Upstream + ?Sized>(up: &U) -> crate::Result<Option<u64>> {
 }
 
 /// A lookup answering indexes (one canonical decimal per line) at `path`; `None` on 404.
-pub fn lookup_indexes<U: Upstream + ?Sized>(
-    up: &U,
-    path: &str,
-) -> crate::Result<Option<Vec<u64>>> {
+pub fn lookup_indexes<U: Upstream + ?Sized>(up: &U, path: &str) -> crate::Result<Option<Vec<u64>>> {
     let Some(body) = up.get(path, MAX_LOOKUP_SIZE)? else {
         return Ok(None);
     };

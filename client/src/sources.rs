@@ -72,8 +72,7 @@ fn index_tree(
     if depth > MAX_TREE_DEPTH {
         return Err(Error::Refused(format!(
             "the fetched tree nests deeper than a log's layout ({prefix:?}); refusing it"
-        ))
-        .into());
+        )));
     }
     let object = repo
         .find_object(tree)
@@ -122,7 +121,11 @@ pub struct GitTree {
 impl GitTree {
     /// The logs' files in `tree` of `repo`, described as `what` in messages. The tree is
     /// walked once (bounded in depth and entries: the repository is untrusted).
-    pub fn of_tree(repo: gix::Repository, tree: gix::ObjectId, what: String) -> crate::Result<GitTree> {
+    pub fn of_tree(
+        repo: gix::Repository,
+        tree: gix::ObjectId,
+        what: String,
+    ) -> crate::Result<GitTree> {
         let mut files = std::collections::HashMap::new();
         let mut budget = MAX_TREE_ENTRIES;
         index_tree(&repo, tree, "", 0, &mut budget, &mut files)?;
@@ -152,7 +155,11 @@ impl GitTree {
             .peel_to_tree()
             .map_err(|e| crate::error::err!("{}: reading the tree of {id}: {e}", path.display()))?
             .id;
-        GitTree::of_tree(repo, tree, format!("git {} ({branch} at {id})", path.display()))
+        GitTree::of_tree(
+            repo,
+            tree,
+            format!("git {} ({branch} at {id})", path.display()),
+        )
     }
 }
 

@@ -80,8 +80,7 @@ impl StateDir {
                 "another {what} is running on {} (it holds {})",
                 self.root.display(),
                 path.display()
-            ))
-            .into()),
+            ))),
             Err(e) => {
                 Err(std::io::Error::from(e)).with_context(|| format!("locking {}", path.display()))
             }
@@ -197,8 +196,7 @@ pub fn check_not_shared(
             path.display(),
             if dir { "directory" } else { "regular file" },
             file_kind(meta)
-        ))
-        .into());
+        )));
     }
     let mode = meta.permissions().mode() & 0o7777;
     if mode & 0o022 != 0 {
@@ -207,8 +205,7 @@ pub fn check_not_shared(
              `chmod go-w {}` if nobody changed it, else start over with `cairn trust init`)",
             path.display(),
             path.display()
-        ))
-        .into());
+        )));
     }
     let me = rustix::process::geteuid().as_raw();
     if meta.uid() != me && meta.uid() != 0 {
@@ -216,8 +213,7 @@ pub fn check_not_shared(
             "{what} {} belongs to user {}, not to this user ({me}) or root; refusing to use it",
             path.display(),
             meta.uid()
-        ))
-        .into());
+        )));
     }
     Ok(())
 }
@@ -244,11 +240,7 @@ fn file_kind(meta: &fs::Metadata) -> &'static str {
 /// ([`check_not_shared`]); `None` if it does not exist. The file is opened without blocking
 /// and checked again once open, so a FIFO or device swapped in is refused, never waited on
 /// or read without end.
-pub fn read_private(
-    path: &Path,
-    limit: usize,
-    what: &str,
-) -> crate::Result<Option<Vec<u8>>> {
+pub fn read_private(path: &Path, limit: usize, what: &str) -> crate::Result<Option<Vec<u8>>> {
     use std::os::unix::fs::OpenOptionsExt as _;
     let file = match fs::File::options()
         .read(true)
@@ -271,8 +263,7 @@ pub fn read_private(
         return Err(Error::Usage(format!(
             "{what} {} is larger than {limit} bytes; refusing to use it",
             path.display()
-        ))
-        .into());
+        )));
     }
     Ok(Some(data))
 }

@@ -273,8 +273,7 @@ impl Trust {
             return Err(Error::Usage(format!(
                 "no trust policy at {}: run `cairn trust init` first (or pass --trust FILE)",
                 path.display()
-            ))
-            .into());
+            )));
         };
         let trust = Trust::parse(&bytes).map_err(|e| {
             Error::Usage(format!("trust policy {} is invalid: {e}", path.display()))
@@ -509,5 +508,4 @@ mod tests {
         );
         assert!(parse(&format!("log {releases}\nlog {keys}\nquorum none\n")).is_err());
     }
-
 }

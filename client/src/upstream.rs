@@ -61,9 +61,7 @@ pub fn http_client(timeout: Option<Duration>) -> crate::Result<reqwest::blocking
 /// them. No `Accept-Encoding`, and a `Content-Encoding: gzip` answer is not decoded: a host
 /// that labels a `.tar.gz` that way (Apache's `AddEncoding x-gzip .gz`) would otherwise hand
 /// over the decompressed tar, whose digest is not the release's.
-pub fn download_client(
-    timeout: Option<Duration>,
-) -> crate::Result<reqwest::blocking::Client> {
+pub fn download_client(timeout: Option<Duration>) -> crate::Result<reqwest::blocking::Client> {
     client_builder(timeout)
         .no_gzip()
         .build()
@@ -340,11 +338,7 @@ impl Remote {
     }
 
     /// The entries of `bundle` of `log`, unverified.
-    pub fn bundle(
-        &self,
-        log: LogName,
-        bundle: &EntryBundle,
-    ) -> crate::Result<Vec<Vec<u8>>> {
+    pub fn bundle(&self, log: LogName, bundle: &EntryBundle) -> crate::Result<Vec<Vec<u8>>> {
         bundle_of(self, log, bundle)
     }
 

@@ -18,15 +18,15 @@ use cairn_verifier::tile::{TileHashReader, TreeHead};
 use cairn_verifier::tlog_proof::{MAX_TLOG_PROOF_SIZE, TlogProof};
 use serde_json::json;
 
+use crate::Error;
 use crate::channels::Channels;
 use crate::checkpoints::{Freshness, check_consistent, check_witnesses, now, verify_signature};
-use crate::Error;
-use crate::upstream::{Remote, RemoteTiles};
 use crate::hashing::Hashed;
 use crate::keylog::{KeyLog, MAX_SNAPSHOT_SIZE, Snapshot, check_extends, load_stored, newer_of};
 use crate::report::Report;
 use crate::state::StateDir;
 use crate::trust::{LogName, Trust};
+use crate::upstream::{Remote, RemoteTiles};
 
 /// What the artifact must be, beyond being logged and validly signed.
 #[derive(Debug, Clone, Default)]
@@ -190,7 +190,7 @@ impl Run {
             (None, None) => {
                 let detail = "offline verification needs the artifact's .tlog-proof (FILE.tlog-proof or --proof)";
                 self.report.fail("inclusion", detail);
-                return Err(Error::Refused(detail.to_owned()).into());
+                return Err(Error::Refused(detail.to_owned()));
             }
         };
         if let Some(cp) = &pending.releases_checkpoint {
@@ -204,11 +204,7 @@ impl Run {
     }
 
     /// Step 1: the key log, synced online or from the stored copy and `--keylog` offline.
-    fn key_log(
-        &mut self,
-        snapshot: Option<&Path>,
-        pending: &mut Pending,
-    ) -> crate::Result<KeyLog> {
+    fn key_log(&mut self, snapshot: Option<&Path>, pending: &mut Pending) -> crate::Result<KeyLog> {
         let (state, trust, now) = (&self.state, &self.trust, self.now);
         let report = &mut self.report;
         if let (Some(server), None) = (&self.server, snapshot) {
@@ -233,8 +229,7 @@ impl Run {
                     return Err(Error::Refused(format!(
                         "key-log snapshot {} is larger than {MAX_SNAPSHOT_SIZE} bytes",
                         path.display()
-                    ))
-                    .into());
+                    )));
                 }
                 let snap = Snapshot::from_file_bytes(&bytes).map_err(|e| {
                     report.fail("keylog-entries", format!("{}: {e}", path.display()));
@@ -262,7 +257,7 @@ impl Run {
                 let detail =
                     "no key log: run `cairn keylog sync` while online, or pass --keylog SNAPSHOT";
                 report.fail("keylog-entries", detail);
-                return Err(Error::Refused(detail.to_owned()).into());
+                return Err(Error::Refused(detail.to_owned()));
             }
         };
         check_witnesses(
@@ -309,13 +304,13 @@ impl Run {
             Err(e) => {
                 let detail = format!("{}: {e}", proof.source);
                 self.report.fail("proof", &detail);
-                return Err(Error::Refused(format!("malformed proof: {detail}")).into());
+                return Err(Error::Refused(format!("malformed proof: {detail}")));
             }
         };
         let Some(entry) = parsed.extra.clone() else {
             let detail = format!("{}: no extra line, so no entry to check", proof.source);
             self.report.fail("proof", &detail);
-            return Err(Error::Refused(detail).into());
+            return Err(Error::Refused(detail));
         };
         self.report.pass(
             "proof",
@@ -359,7 +354,7 @@ impl Run {
                     cp.size()
                 );
                 self.report.fail("inclusion", &detail);
-                return Err(Error::Refused(format!("inclusion proof: {detail}")).into());
+                return Err(Error::Refused(format!("inclusion proof: {detail}")));
             }
         }
         Ok((cp, parsed.index, entry))
@@ -450,7 +445,7 @@ impl Run {
                         latest.size()
                     );
                     self.report.fail("consistency", &detail);
-                    return Err(Error::Refused(detail).into());
+                    return Err(Error::Refused(detail));
                 }
                 let proof = if cp.size() == 0 || cp.size() == latest.size() {
                     Vec::new()
@@ -489,14 +484,14 @@ impl Run {
                              or pass --proof FILE.tlog-proof)"
                         );
                         self.report.fail("inclusion", &detail);
-                        return Err(Error::Refused(detail).into());
+                        return Err(Error::Refused(detail));
                     }
                     let detail = format!(
                         "no release in the log (size {}) names sha256:{digest_hex}",
                         latest.size()
                     );
                     self.report.fail("inclusion", &detail);
-                    return Err(Error::Refused(format!("not logged: {detail}")).into());
+                    return Err(Error::Refused(format!("not logged: {detail}")));
                 }
                 let mut found = Vec::new();
                 for index in indexes {
@@ -597,7 +592,7 @@ impl Run {
             .join("; ");
         let name = failures.last().map_or("entry", |(n, _)| *n);
         self.report.fail(name, &detail);
-        Err(Error::Refused(detail).into())
+        Err(Error::Refused(detail))
     }
 
     /// A deprecation check that got no answer: a skipped check (reported on stderr and in
@@ -618,8 +613,7 @@ impl Run {
             return Err(Error::Refused(format!(
                 "{detail}; --refuse-deprecated needs an answer: verify online against the log, \
                  or a mirror that answers lookups"
-            ))
-            .into());
+            )));
         }
         self.report.skip("deprecation", &detail);
         Ok(why)
@@ -678,10 +672,7 @@ impl Run {
                     }
                     if checks.refuse_deprecated {
                         self.report.fail("deprecation", &detail);
-                        return Err(Error::Refused(format!(
-                            "{detail} (--refuse-deprecated)"
-                        ))
-                        .into());
+                        return Err(Error::Refused(format!("{detail} (--refuse-deprecated)")));
                     }
                     self.report.warn("deprecation", detail);
                     return Ok(DeprecationCheck::Deprecated);
@@ -718,7 +709,6 @@ fn reader_proof(
             Error::Refused(format!(
                 "the release log's tiles do not match its checkpoint: {e}"
             ))
-            .into()
         } else {
             crate::error::err!(
                 "reading the release log's tiles for a consistency proof {old} -> {new}: {e}"
