@@ -383,4 +383,4 @@ pub(crate) fn warn_unverified(checkpoint: &FetchedCheckpoint) {
     }
 }
 
-pub(crate) use cairn_client::lookups::{lookup_indexes, lookup_size, lookups_cover};
+pub(crate) use cairn_client::lookups::{lookup_indexes, lookup_size};

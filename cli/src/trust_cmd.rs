@@ -47,6 +47,9 @@ impl ClientOptions {
         let state = self.state_dir()?;
         let path = self.trust.clone().unwrap_or_else(|| state.trust_path());
         let trust = Trust::load(&path)?;
+        if let Some(warning) = trust.single_key_warning(&path) {
+            eprintln!("cairn: warning: {warning}");
+        }
         Ok((state, trust))
     }
 }

@@ -21,9 +21,14 @@
 //!
 //! ```no_run
 //! # fn main() -> Result<(), cairn_client::Error> {
-//! use cairn_client::{state::StateDir, verify::{Expected, Options, Run}};
-//! let state = StateDir::at("/var/lib/myupdater/cairn");
-//! let mut run = Run::online(state, Default::default())?;
+//! use cairn_client::report::Report;
+//! use cairn_client::state::StateDir;
+//! use cairn_client::trust::Trust;
+//! use cairn_client::verify::{Expected, Options, Run};
+//!
+//! let state = StateDir::open("/var/lib/myupdater/cairn")?;
+//! let trust = Trust::load(&state.trust_path())?;
+//! let mut run = Run::online(state, trust, Report::default())?;
 //! let file = std::fs::File::open("image.raw")?;
 //! let hashed = cairn_client::hashing::hash_stream(file, None, &mut |_| {})?;
 //! let verified = run.verify(&hashed, None, &Expected::any(), &Options::default())?;
@@ -39,6 +44,7 @@ pub mod error;
 pub mod hashing;
 pub mod keylog;
 pub mod lookups;
+pub mod newest;
 pub mod report;
 pub mod sources;
 pub mod state;

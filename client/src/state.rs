@@ -56,6 +56,14 @@ impl StateDir {
         Ok(StateDir { root })
     }
 
+    /// The state directory at `dir`, refused if another user could change it (see
+    /// [`StateDir::check`]); created (mode 0700) when first written.
+    pub fn open(dir: impl Into<PathBuf>) -> crate::Result<StateDir> {
+        let state = StateDir { root: dir.into() };
+        state.check()?;
+        Ok(state)
+    }
+
     /// A state directory nested in this one (a monitor's or mirror's own).
     pub fn child(&self, name: &str) -> StateDir {
         StateDir {

@@ -712,6 +712,11 @@ impl Sha256Digest {
         Sha256Digest(sha256(data))
     }
 
+    /// The 64 lowercase hex digits, without the `sha256:` prefix.
+    pub fn to_hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
     /// Parses `sha256:<64 lowercase hex>`; uppercase hex is refused so that a digest has one
     /// spelling.
     pub fn parse(value: &str) -> Result<Sha256Digest, EntryError> {
