@@ -17,6 +17,7 @@ use crate::verify_cmd::ChannelOptions;
 use crate::verify_cmd::{CheckOptions, print_outcome, print_start_failure};
 use cairn_client::Error;
 use cairn_client::newest::{History, find_newest};
+use cairn_client::state::Slot;
 use cairn_client::verify::{Expected, Run, Verified};
 
 /// Arguments of `cairn update`.
@@ -80,18 +81,20 @@ enum Outcome {
     Installed(Box<Verified>),
 }
 
-fn state_path(run: &Run, name: &ReleaseName) -> PathBuf {
-    run.state
-        .log_dir(&run.trust)
-        .join("update")
-        .join(format!("{}.json", name.as_str()))
+/// Where `cairn update` keeps what it knows of `name`: `<log dir>/update/<name>.json`.
+fn state_slot(name: &ReleaseName) -> anyhow::Result<Slot> {
+    Ok(Slot::named(&format!("update/{}.json", name.as_str()))?)
 }
 
-fn load_state(run: &Run, path: &Path) -> anyhow::Result<UpdateState> {
-    match run.state.read(path, 4 << 20)? {
+fn load_state(run: &Run, slot: &Slot) -> anyhow::Result<UpdateState> {
+    match run.store.read(&run.trust, slot, 4 << 20)? {
         None => Ok(UpdateState::default()),
-        Some(bytes) => serde_json::from_slice(&bytes)
-            .with_context(|| format!("{} is not a cairn update state file", path.display())),
+        Some(bytes) => serde_json::from_slice(&bytes).with_context(|| {
+            format!(
+                "the state file {} is not a cairn update state file",
+                slot.as_str()
+            )
+        }),
     }
 }
 
@@ -119,7 +122,11 @@ pub(crate) fn run(args: &UpdateArgs) -> anyhow::Result<()> {
             Ok((name, run))
         });
     let (name, mut run) = started.inspect_err(|e| print_start_failure(e, &checks))?;
-    let _lock = run.state.child("update-lock").lock("cairn update")?;
+    let _lock = args
+        .client
+        .state_dir()?
+        .child("update-lock")
+        .lock("cairn update")?;
     let result = update(&mut run, args, &checks, &name);
     match result {
         Ok(Outcome::UpToDate(installed)) => {
@@ -182,9 +189,9 @@ fn update(
     checks: &CheckOptions,
     name: &ReleaseName,
 ) -> anyhow::Result<Outcome> {
-    let path = state_path(run, name);
-    let mut saved = load_state(run, &path)?;
-    let state = run.state.clone();
+    let slot = state_slot(name)?;
+    let mut saved = load_state(run, &slot)?;
+    let (store, trust) = (run.store.clone(), run.trust.clone());
     let installed = saved.installed.clone();
     let newest = {
         let mut save = |history: &History| -> cairn_client::Result<()> {
@@ -192,8 +199,8 @@ fn update(
                 history: history.clone(),
                 installed: installed.clone(),
             };
-            state
-                .write(&path, &serde_json::to_vec_pretty(&record)?)
+            store
+                .write(&trust, &slot, &serde_json::to_vec_pretty(&record)?)
                 .map_err(|e| e.context("saving the update state"))
         };
         find_newest(
@@ -264,8 +271,8 @@ fn update(
         size: artifact.map_or(0, |a| a.size),
         path: args.to.display().to_string(),
     });
-    run.state
-        .write(&path, &serde_json::to_vec_pretty(&saved)?)
+    run.store
+        .write(&run.trust, &slot, &serde_json::to_vec_pretty(&saved)?)
         .context("saving the update state")?;
     Ok(Outcome::Installed(Box::new(verified)))
 }

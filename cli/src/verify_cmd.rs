@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use cairn_client::Error;
 use cairn_client::channels::{Channel, Channels, parse_channel};
+use cairn_client::state::Slot;
 use cairn_client::verify::{Expected, Options, Run, Verified, proof_path_for, read_proof};
 use cairn_verifier::entry::{ReleaseName, Version};
 use serde_json::json;
@@ -250,8 +251,11 @@ pub(crate) fn record_last_result(
         "version": result.as_ref().ok().map(|v| v.release.version().as_str().to_owned()),
         "index": result.as_ref().ok().map(|v| v.index),
     });
-    let path = run.state.log_dir(&run.trust).join(LAST_RESULT_FILE);
-    if let Err(e) = run.state.write(&path, format!("{record}\n").as_bytes()) {
+    let written = Slot::named(LAST_RESULT_FILE).and_then(|slot| {
+        run.store
+            .write(&run.trust, &slot, format!("{record}\n").as_bytes())
+    });
+    if let Err(e) = written {
         eprintln!("cairn: warning: could not record the result for `cairn status`: {e:#}");
     }
 }

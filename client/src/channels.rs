@@ -25,7 +25,7 @@ use crate::Error;
 use crate::checkpoints::{check_consistent_as, verify_cosignatures, verify_signature};
 use crate::keylog::proof_from_tiles;
 use crate::report::Report;
-use crate::state::StateDir;
+use crate::state::Store;
 use crate::trust::{LogName, Trust};
 use crate::upstream::{Remote, http_client, read_limited, reason_line};
 
@@ -157,7 +157,7 @@ pub struct Context<'a> {
     /// The log (for tiles).
     pub server: &'a Remote,
     /// Where evidence goes.
-    pub state: &'a StateDir,
+    pub state: &'a dyn Store,
     /// The log key and the witnesses.
     pub trust: &'a Trust,
     /// `now` of the run.

@@ -11,7 +11,7 @@ use cairn_verifier::security::SecurityError;
 
 use crate::Error;
 use crate::report::Report;
-use crate::state::StateDir;
+use crate::state::Store;
 use crate::trust::{LogName, Trust};
 
 /// Verifies the log's signature on checkpoint `bytes` of `log`: origin `PREFIX/<log>`, a valid
@@ -168,7 +168,7 @@ pub fn verify_cosignatures(
 /// with `proof`. A conflict writes the evidence into the state directory and fails with exit 4;
 /// a proof that cannot be checked fails with exit 3.
 pub fn check_consistent(
-    state: &StateDir,
+    state: &dyn Store,
     older: &VerifiedCheckpoint,
     newer: &VerifiedCheckpoint,
     proof: &[Hash],
@@ -181,7 +181,7 @@ pub fn check_consistent(
 /// [`check_consistent`], reported as the check named `check`.
 pub fn check_consistent_as(
     check: &'static str,
-    state: &StateDir,
+    state: &dyn Store,
     older: &VerifiedCheckpoint,
     newer: &VerifiedCheckpoint,
     proof: &[Hash],

@@ -31,17 +31,17 @@ pub enum Kind {
 }
 
 /// A failure of a client operation.
-/// `{}` shows this error's own message; [`Error::chain`] the whole chain, `what: why: ...`.
+///
+/// `{}` shows this error's own message, `{:#}` (and [`Error::chain`]) the whole chain on one
+/// line, `what was done: why it failed: ...`, as `anyhow` does. A wrapped I/O, HTTP or JSON
+/// error shows its own causes inline.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The caller asked for something that cannot work.
-    #[error("{0}")]
     Usage(String),
     /// A security check refused the input; the text says which and why.
-    #[error("verification failed: {0}")]
     Refused(String),
     /// Two checkpoints that cannot both be honest.
-    #[error("log inconsistency: {message}; evidence written to {}", evidence.display())]
     Inconsistent {
         /// What conflicts.
         message: String,
@@ -49,7 +49,6 @@ pub enum Error {
         evidence: PathBuf,
     },
     /// An operational failure, with what was being done.
-    #[error("{message}")]
     Failed {
         /// What failed, or what was being done when the source failed.
         message: String,
@@ -58,21 +57,78 @@ pub enum Error {
         source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
     },
     /// A file or directory operation failed.
-    #[error(transparent)]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
     /// A durable write failed (which step, on which path).
-    #[error(transparent)]
-    Durable(#[from] cairn_durable::DurableError),
+    Durable(cairn_durable::DurableError),
     /// A fetch from an upstream failed.
-    #[error(transparent)]
-    Fetch(#[from] crate::upstream::FetchError),
+    Fetch(crate::upstream::FetchError),
     /// An HTTP request failed.
-    #[error(transparent)]
-    Http(#[from] reqwest::Error),
+    Http(reqwest::Error),
     /// JSON could not be read or written.
-    #[error(transparent)]
-    Json(#[from] serde_json::Error),
+    Json(serde_json::Error),
 }
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Usage(m) => f.write_str(m)?,
+            Error::Refused(m) => write!(f, "verification failed: {m}")?,
+            Error::Inconsistent { message, evidence } => write!(
+                f,
+                "log inconsistency: {message}; evidence written to {}",
+                evidence.display()
+            )?,
+            Error::Failed { message, .. } => f.write_str(message)?,
+            Error::Io(e) => f.write_str(&flatten(e))?,
+            Error::Durable(e) => f.write_str(&flatten(e))?,
+            Error::Fetch(e) => f.write_str(&flatten(e))?,
+            Error::Http(e) => f.write_str(&flatten(e))?,
+            Error::Json(e) => f.write_str(&flatten(e))?,
+        }
+        if f.alternate() {
+            let mut next = std::error::Error::source(self);
+            while let Some(e) = next {
+                write!(f, ": {e}")?;
+                next = e.source();
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An error and its causes on one line, each cause once (some errors repeat their source in
+/// their own message).
+fn flatten(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        next = cause.source();
+    }
+    out
+}
+
+macro_rules! wrap {
+    ($($variant:ident($t:ty)),* $(,)?) => {$(
+        impl From<$t> for Error {
+            fn from(e: $t) -> Error {
+                Error::$variant(e)
+            }
+        }
+    )*};
+}
+
+wrap!(
+    Io(std::io::Error),
+    Durable(cairn_durable::DurableError),
+    Fetch(crate::upstream::FetchError),
+    Http(reqwest::Error),
+    Json(serde_json::Error),
+);
 
 /// The library's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -145,16 +201,9 @@ impl Error {
         self
     }
 
-    /// The whole chain on one line: `what was done: why it failed: ...`.
+    /// The whole chain on one line: `what was done: why it failed: ...` (as `{:#}`).
     pub fn chain(&self) -> String {
-        let mut out = self.to_string();
-        let mut next = std::error::Error::source(self);
-        while let Some(e) = next {
-            out.push_str(": ");
-            out.push_str(&e.to_string());
-            next = e.source();
-        }
-        out
+        format!("{self:#}")
     }
 }
 

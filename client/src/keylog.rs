@@ -17,7 +17,7 @@ use cairn_verifier::tile::{EntryBundle, MAX_ENTRY_SIZE, TILE_HEIGHT, TileHashRea
 use crate::Error;
 use crate::checkpoints::{Freshness, check_consistent, check_witnesses, verify_signature};
 use crate::report::Report;
-use crate::state::StateDir;
+use crate::state::{Slot, Store, checkpoint_size, store_newer};
 use crate::trust::{LogName, Trust};
 use crate::upstream::{Upstream, UpstreamTiles, bundle_of, checkpoint_of};
 
@@ -252,20 +252,20 @@ pub fn verify_snapshot(
 /// signature, entries and replay are checked again (cheap), its witnesses only when
 /// `freshness` asks for it.
 pub fn load_stored(
-    state: &StateDir,
+    state: &dyn Store,
     trust: &Trust,
     now: u64,
     freshness: Option<Freshness>,
     report: &mut Report,
 ) -> crate::Result<Option<KeyLog>> {
-    let path = state.keylog_path(trust);
-    let Some(bytes) = state.read(&path, MAX_SNAPSHOT_SIZE)? else {
+    let slot = Slot::keylog();
+    let Some(bytes) = state.read(trust, &slot, MAX_SNAPSHOT_SIZE)? else {
         return Ok(None);
     };
     let snapshot = Snapshot::from_file_bytes(&bytes).map_err(|e| {
         crate::error::err!(
-            "the stored key log {} is damaged ({e}); remove it and run `cairn keylog sync`",
-            path.display()
+            "the stored key log ({}) is damaged ({e}); remove it and run `cairn keylog sync`",
+            slot.as_str()
         )
     })?;
     let what = "stored key log";
@@ -312,7 +312,7 @@ fn stored_before_migration(trust: &Trust, bytes: &[u8]) -> Option<VerifiedCheckp
 /// Of two verified copies of the key log, the newer one, after checking they are consistent
 /// (both hold every entry, so the proof is computed locally).
 pub fn newer_of(
-    state: &StateDir,
+    state: &dyn Store,
     a: KeyLog,
     b: KeyLog,
     report: &mut Report,
@@ -349,7 +349,7 @@ pub fn newer_of(
 /// and judges quorum and age itself, to report them rather than stop.
 pub fn sync<U: Upstream + ?Sized>(
     server: &U,
-    state: &StateDir,
+    state: &dyn Store,
     trust: &Trust,
     now: u64,
     witnesses: Option<Freshness>,
@@ -426,7 +426,7 @@ pub fn sync<U: Upstream + ?Sized>(
 pub fn check_extends<U: Upstream + ?Sized>(
     up: &U,
     log: LogName,
-    state: &StateDir,
+    state: &dyn Store,
     old: &VerifiedCheckpoint,
     cp: &VerifiedCheckpoint,
     what: &str,
@@ -482,10 +482,24 @@ pub fn proof_from_tiles<U: Upstream + ?Sized>(
         })
 }
 
-/// Stores a verified key log.
-pub fn store(state: &StateDir, trust: &Trust, keylog: &KeyLog) -> crate::Result<()> {
+/// Stores a verified key log, unless the store already holds a larger one (another client
+/// sharing the state stored it meanwhile).
+pub fn store(state: &dyn Store, trust: &Trust, keylog: &KeyLog) -> crate::Result<()> {
     let bytes = keylog.snapshot().to_file_bytes()?;
-    state.write(&state.keylog_path(trust), &bytes)
+    let size_of = |b: &[u8]| {
+        Snapshot::from_file_bytes(b)
+            .ok()
+            .and_then(|s| checkpoint_size(&s.checkpoint))
+    };
+    store_newer(
+        state,
+        trust,
+        &Slot::keylog(),
+        &bytes,
+        MAX_SNAPSHOT_SIZE,
+        &size_of,
+    )?;
+    Ok(())
 }
 
 #[cfg(test)]

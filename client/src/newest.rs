@@ -16,12 +16,13 @@ use cairn_verifier::checkpoint::VerifiedCheckpoint;
 use cairn_verifier::entry::{Entry, Release, ReleaseName};
 use cairn_verifier::keylog::{KeyState, deprecation_is_valid, release_is_valid};
 use cairn_verifier::lookup;
-use cairn_verifier::note::Note;
+use cairn_verifier::note::{MAX_NOTE_SIZE, Note};
 use cairn_verifier::tile::{EntryBundle, TILE_HEIGHT, TileHashReader, TreeHead};
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
 use crate::error::{bail, err};
+use crate::state::{Slot, checkpoint_size, store_newer};
 use crate::trust::LogName;
 use crate::upstream::{Remote, RemoteTiles, Upstream as _, verify_bundle};
 use crate::verify::{Options, Run};
@@ -79,9 +80,13 @@ pub fn find_newest(
     let keylog = run.key_state(options)?;
     let (stored, latest) = run.latest(&server, options)?;
     if stored.as_ref().is_none_or(|s| latest.size() > s.size()) {
-        run.state.write(
-            &run.state.releases_checkpoint_path(&run.trust),
+        store_newer(
+            &*run.store,
+            &run.trust,
+            &Slot::releases_checkpoint(),
             latest.note_bytes(),
+            MAX_NOTE_SIZE,
+            &checkpoint_size,
         )?;
     }
     if history.scanned > latest.size() {

@@ -7,6 +7,10 @@
 //! DIR/evidence/<time>-<origin>-<sizes>.txt   evidence of log inconsistency
 //! ```
 //!
+//! A client reads and writes this state only through the [`Store`] interface: read a slot,
+//! compare-and-swap it, keep evidence. [`StateDir`] is its implementation on a directory; a
+//! program embedding the client can bring its own (a database row, a key-value store).
+//!
 //! `<ID>` is the first 16 hex digits of SHA-256 of the log's verifier key, so two trust files for
 //! the same log share one view of it, and a different log never sees another's checkpoints.
 //! Every write goes to a temporary file in the same directory, is synced, then renamed.
@@ -21,6 +25,127 @@ use cairn_verifier::hash::sha256;
 
 use crate::Error;
 use crate::trust::Trust;
+
+/// One piece of what a client keeps about a log, named relative to that log's state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Slot(String);
+
+impl Slot {
+    /// The last verified release-log checkpoint, verbatim.
+    pub fn releases_checkpoint() -> Slot {
+        Slot("releases.checkpoint".to_owned())
+    }
+
+    /// The verified key log (snapshot format).
+    pub fn keylog() -> Slot {
+        Slot("keylog.snapshot".to_owned())
+    }
+
+    /// A caller's own record, such as `update/example_os.json`: `/`-separated components of
+    /// letters, digits, `.`, `-` and `_`, none of them empty, `.` or `..`.
+    pub fn named(name: &str) -> crate::Result<Slot> {
+        let ok = !name.is_empty()
+            && name.len() <= 512
+            && name.split('/').all(|c| {
+                !c.is_empty()
+                    && c != "."
+                    && c != ".."
+                    && c.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+            });
+        if ok {
+            Ok(Slot(name.to_owned()))
+        } else {
+            Err(Error::Usage(format!(
+                "{name:?} is not a valid state slot name"
+            )))
+        }
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Largest value a slot holds: the key log's snapshot limit, and some.
+pub const MAX_SLOT_SIZE: usize = 65 << 20;
+
+/// What a compare-and-swap did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Swap {
+    /// The slot held what was expected and now holds the new value.
+    Swapped,
+    /// The slot changed since it was read (another client sharing the state): what it holds
+    /// now. Nothing was written.
+    Changed(Option<Vec<u8>>),
+}
+
+/// Where a client keeps what it verified, per log (`trust` names the log): the one interface
+/// through which the client algorithm reads and writes its state.
+pub trait Store: std::fmt::Debug + Send + Sync {
+    /// What `slot` holds (at most `limit` bytes), `None` if it was never written.
+    fn read(&self, trust: &Trust, slot: &Slot, limit: usize) -> crate::Result<Option<Vec<u8>>>;
+
+    /// Replaces what `slot` holds with `new` if it still holds `expected` (`None`: nothing),
+    /// atomically with respect to other clients of the same store.
+    fn compare_and_swap(
+        &self,
+        trust: &Trust,
+        slot: &Slot,
+        expected: Option<&[u8]>,
+        new: &[u8],
+    ) -> crate::Result<Swap>;
+
+    /// Replaces what `slot` holds with `data`, whatever it was (a caller's own records).
+    fn write(&self, trust: &Trust, slot: &Slot, data: &[u8]) -> crate::Result<()>;
+
+    /// Keeps the evidence of an inconsistency; returns where it is (for messages).
+    fn write_evidence(&self, inconsistency: &Inconsistency) -> crate::Result<PathBuf>;
+}
+
+/// The tree size of a stored checkpoint note (unverified: for ordering what this client
+/// itself stored), `None` if it does not parse.
+pub fn checkpoint_size(note: &[u8]) -> Option<u64> {
+    let note = cairn_verifier::note::Note::parse(note).ok()?;
+    cairn_verifier::checkpoint::Checkpoint::parse(note.text())
+        .ok()
+        .map(|c| c.size)
+}
+
+/// Stores `new` in `slot` unless the slot already holds something at least as far along
+/// (`size_of` of it is at least `size_of(new)`), by compare-and-swap, so that two clients
+/// sharing one state never move it back. Returns whether `new` was written. `size_of` is
+/// `None` for bytes it cannot read, which are replaced.
+pub fn store_newer(
+    store: &dyn Store,
+    trust: &Trust,
+    slot: &Slot,
+    new: &[u8],
+    limit: usize,
+    size_of: &dyn Fn(&[u8]) -> Option<u64>,
+) -> crate::Result<bool> {
+    let ours = size_of(new);
+    let mut current = store.read(trust, slot, limit)?;
+    // Each retry means another client stored a value in between; a few are plenty.
+    for _ in 0..8 {
+        if let Some(held) = &current
+            && let (Some(theirs), Some(ours)) = (size_of(held), ours)
+            && theirs >= ours
+        {
+            return Ok(false);
+        }
+        match store.compare_and_swap(trust, slot, current.as_deref(), new)? {
+            Swap::Swapped => return Ok(true),
+            Swap::Changed(now) => current = now,
+        }
+    }
+    Err(crate::error::err!(
+        "the state slot {} kept changing while this client stored it (other clients are \
+         writing the same state); try again",
+        slot.as_str()
+    ))
+}
 
 /// The client's state directory.
 #[derive(Debug, Clone)]
@@ -186,6 +311,56 @@ impl StateDir {
     }
 }
 
+impl StateDir {
+    fn slot_path(&self, trust: &Trust, slot: &Slot) -> PathBuf {
+        self.log_dir(trust).join(slot.as_str())
+    }
+}
+
+impl Store for StateDir {
+    fn read(&self, trust: &Trust, slot: &Slot, limit: usize) -> crate::Result<Option<Vec<u8>>> {
+        read_private(&self.slot_path(trust, slot), limit, "state file")
+    }
+
+    fn compare_and_swap(
+        &self,
+        trust: &Trust,
+        slot: &Slot,
+        expected: Option<&[u8]>,
+        new: &[u8],
+    ) -> crate::Result<Swap> {
+        let dir = self.log_dir(trust);
+        create_private_dir(&dir)?;
+        // One lock per log's state, held for the read-compare-write only (blocking: another
+        // client holds it for milliseconds).
+        let lock_path = dir.join(".swap-lock");
+        let lock = fs::File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .with_context(|| format!("opening {}", lock_path.display()))?;
+        rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)
+            .map_err(std::io::Error::from)
+            .with_context(|| format!("locking {}", lock_path.display()))?;
+        let path = self.slot_path(trust, slot);
+        let current = read_private(&path, MAX_SLOT_SIZE, "state file")?;
+        if current.as_deref() != expected {
+            return Ok(Swap::Changed(current));
+        }
+        self.write(&path, new)?;
+        Ok(Swap::Swapped)
+    }
+
+    fn write(&self, trust: &Trust, slot: &Slot, data: &[u8]) -> crate::Result<()> {
+        StateDir::write(self, &self.slot_path(trust, slot), data)
+    }
+
+    fn write_evidence(&self, inconsistency: &Inconsistency) -> crate::Result<PathBuf> {
+        StateDir::write_evidence(self, inconsistency)
+    }
+}
+
 /// Refuses `path` (described by `meta`) if it is not a regular file (or, with `dir`, a
 /// directory), if group or others may write it, or if it belongs to another user than this
 /// process's (root-owned files are accepted, as system-wide configuration).
@@ -296,4 +471,113 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> crate::Result<()> {
 /// Syncs a directory so a rename in it survives a crash. Best effort: some file systems refuse.
 pub fn sync_dir(dir: &Path) {
     let _ = cairn_durable::sync_dir(dir);
+}
+
+#[cfg(test)]
+mod tests {
+    use cairn_verifier::note::{Ed25519Signer, KeyName};
+
+    use super::*;
+
+    fn trust() -> Trust {
+        let key = |name: &str, seed: u8| {
+            Ed25519Signer::from_seed(KeyName::new(name).expect("name"), [seed; 32])
+                .verifier()
+                .to_vkey()
+        };
+        let log = vec![key("t.example/releases", 1), key("t.example/keys", 2)];
+        Trust::build(
+            &log,
+            "http://t.example",
+            &[key("t.example/root", 3)],
+            1,
+            &[],
+            0,
+            crate::trust::DEFAULT_MAX_AGE,
+        )
+        .expect("a trust policy")
+    }
+
+    fn note(size: u64) -> Vec<u8> {
+        let root = cairn_verifier::hash::Hash([size as u8; 32]);
+        let text = cairn_verifier::checkpoint::Checkpoint::new("t.example/releases", size, root)
+            .to_text()
+            .expect("checkpoint text");
+        let signer =
+            Ed25519Signer::from_seed(KeyName::new("t.example/releases").expect("n"), [1; 32]);
+        cairn_verifier::note::Note::sign(&text, &[&signer])
+            .expect("signs")
+            .to_bytes()
+    }
+
+    #[test]
+    fn compare_and_swap_writes_only_over_what_was_read() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (a, b) = (
+            StateDir::open(dir.path()).expect("open"),
+            StateDir::open(dir.path()).expect("open"),
+        );
+        let (trust, slot) = (trust(), Slot::releases_checkpoint());
+        assert_eq!(Store::read(&a, &trust, &slot, 1024).expect("read"), None);
+        assert_eq!(
+            a.compare_and_swap(&trust, &slot, None, b"one")
+                .expect("cas"),
+            Swap::Swapped
+        );
+        // b read nothing earlier: its swap must not overwrite a's value.
+        assert_eq!(
+            b.compare_and_swap(&trust, &slot, None, b"two")
+                .expect("cas"),
+            Swap::Changed(Some(b"one".to_vec()))
+        );
+        assert_eq!(
+            b.compare_and_swap(&trust, &slot, Some(b"one"), b"two")
+                .expect("cas"),
+            Swap::Swapped
+        );
+        assert_eq!(
+            Store::read(&a, &trust, &slot, 1024).expect("read"),
+            Some(b"two".to_vec())
+        );
+    }
+
+    #[test]
+    fn store_newer_never_moves_a_checkpoint_back() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let state = StateDir::open(dir.path()).expect("open");
+        let (trust, slot) = (trust(), Slot::releases_checkpoint());
+        let store = |n: &[u8]| {
+            store_newer(&state, &trust, &slot, n, 4096, &checkpoint_size).expect("store")
+        };
+        assert!(checkpoint_size(&note(7)) == Some(7), "the test note parses");
+        assert!(store(&note(5)));
+        assert!(store(&note(9)));
+        // Another client verified size 9; this one, slower, verified 7: 9 stays.
+        assert!(!store(&note(7)));
+        assert!(!store(&note(9)));
+        assert_eq!(
+            Store::read(&state, &trust, &slot, 4096).expect("read"),
+            Some(note(9))
+        );
+        // Damaged bytes are replaced.
+        Store::write(&state, &trust, &slot, b"garbage").expect("write");
+        assert!(store(&note(3)));
+    }
+
+    #[test]
+    fn slot_names_stay_inside_the_log_directory() {
+        assert!(Slot::named("update/example/os.json").is_ok());
+        for bad in [
+            "",
+            "/etc/passwd",
+            "a/../b",
+            "a//b",
+            "./a",
+            "a/",
+            "a b",
+            "x\0y",
+        ] {
+            assert!(Slot::named(bad).is_err(), "{bad:?}");
+        }
+    }
 }

@@ -24,7 +24,7 @@ use crate::checkpoints::{Freshness, check_consistent, check_witnesses, now, veri
 use crate::hashing::Hashed;
 use crate::keylog::{KeyLog, MAX_SNAPSHOT_SIZE, Snapshot, check_extends, load_stored, newer_of};
 use crate::report::Report;
-use crate::state::StateDir;
+use crate::state::{Slot, Store, checkpoint_size, store_newer};
 use crate::trust::{LogName, Trust};
 use crate::upstream::{Remote, RemoteTiles};
 
@@ -78,8 +78,8 @@ const MAX_CANDIDATES: usize = 32;
 /// One run of the client algorithm.
 #[derive(Debug)]
 pub struct Run {
-    /// The state directory.
-    pub state: StateDir,
+    /// Where the client keeps what it verified.
+    pub store: std::sync::Arc<dyn Store>,
     /// The trust policy.
     pub trust: Trust,
     /// `now`, read once when the run starts.
@@ -133,26 +133,26 @@ fn hex(bytes: &[u8]) -> String {
 
 impl Run {
     /// A run against the log the trust policy names, over HTTP; `now` is read once, here.
-    pub fn online(state: StateDir, trust: Trust, report: Report) -> crate::Result<Run> {
+    pub fn online(store: impl Store + 'static, trust: Trust, report: Report) -> crate::Result<Run> {
         let server = Remote::http(&trust.url)?;
-        Ok(Run::with_remote(state, trust, Some(server), report))
+        Ok(Run::with_remote(store, trust, Some(server), report))
     }
 
     /// A run with no network at all: the proof file and the stored or given key log only.
-    pub fn offline(state: StateDir, trust: Trust, report: Report) -> Run {
-        Run::with_remote(state, trust, None, report)
+    pub fn offline(store: impl Store + 'static, trust: Trust, report: Report) -> Run {
+        Run::with_remote(store, trust, None, report)
     }
 
     /// A run reading the log from `server` (any [`crate::upstream::Upstream`]: a mirror
     /// directory, a git repository), or offline with `None`.
     pub fn with_remote(
-        state: StateDir,
+        store: impl Store + 'static,
         trust: Trust,
         server: Option<Remote>,
         report: Report,
     ) -> Run {
         Run {
-            state,
+            store: std::sync::Arc::new(store),
             trust,
             now: now(),
             server,
@@ -194,18 +194,24 @@ impl Run {
             }
         };
         if let Some(cp) = &pending.releases_checkpoint {
-            self.state
-                .write(&self.state.releases_checkpoint_path(&self.trust), cp)?;
+            store_newer(
+                &*self.store,
+                &self.trust,
+                &Slot::releases_checkpoint(),
+                cp,
+                MAX_NOTE_SIZE,
+                &checkpoint_size,
+            )?;
         }
         if pending.keylog {
-            crate::keylog::store(&self.state, &self.trust, &keylog)?;
+            crate::keylog::store(&*self.store, &self.trust, &keylog)?;
         }
         Ok(verified)
     }
 
     /// Step 1: the key log, synced online or from the stored copy and `--keylog` offline.
     fn key_log(&mut self, snapshot: Option<&Path>, pending: &mut Pending) -> crate::Result<KeyLog> {
-        let (state, trust, now) = (&self.state, &self.trust, self.now);
+        let (state, trust, now) = (&*self.store, &self.trust, self.now);
         let report = &mut self.report;
         if let (Some(server), None) = (&self.server, snapshot) {
             let (keylog, old) = crate::keylog::sync(
@@ -273,8 +279,8 @@ impl Run {
     }
 
     fn stored_checkpoint(&mut self) -> crate::Result<Option<VerifiedCheckpoint>> {
-        let path = self.state.releases_checkpoint_path(&self.trust);
-        let Some(bytes) = self.state.read(&path, MAX_NOTE_SIZE)? else {
+        let slot = Slot::releases_checkpoint();
+        let Some(bytes) = self.store.read(&self.trust, &slot, MAX_NOTE_SIZE)? else {
             return Ok(None);
         };
         verify_signature(
@@ -287,8 +293,8 @@ impl Run {
         .map(Some)
         .map_err(|e| {
             e.context(format!(
-                "the stored checkpoint {} does not verify with the trusted log key",
-                path.display()
+                "the stored checkpoint ({}) does not verify with the trusted log key",
+                slot.as_str()
             ))
         })
     }
@@ -389,7 +395,7 @@ impl Run {
             Some(s) => check_extends(
                 server,
                 LogName::Releases,
-                &self.state,
+                &*self.store,
                 s,
                 &latest,
                 "release log",
@@ -402,7 +408,7 @@ impl Run {
         }
         let cx = crate::channels::Context {
             server,
-            state: &self.state,
+            state: &*self.store,
             trust: &self.trust,
             now: self.now,
             latest: &latest,
@@ -416,7 +422,7 @@ impl Run {
         let mut pending = Pending::default();
         let keylog = self.key_log(checks.keylog.as_deref(), &mut pending)?;
         if pending.keylog {
-            crate::keylog::store(&self.state, &self.trust, &keylog)?;
+            crate::keylog::store(&*self.store, &self.trust, &keylog)?;
         }
         Ok(keylog)
     }
@@ -454,7 +460,7 @@ impl Run {
                         .inspect_err(|e| record_failure(&mut self.report, "consistency", e))?
                 };
                 check_consistent(
-                    &self.state,
+                    &*self.store,
                     &cp,
                     &latest,
                     &proof,
@@ -535,7 +541,7 @@ impl Run {
         let (cp, index, entry) = self.proof_file(proof)?;
         match &stored {
             Some(s) if s.size() == cp.size() => {
-                check_consistent(&self.state, s, &cp, &[], "release log", &mut self.report)?;
+                check_consistent(&*self.store, s, &cp, &[], "release log", &mut self.report)?;
             }
             Some(s) => self.report.skip(
                 "consistency",
