@@ -2,40 +2,25 @@
 //! and witnesses. Data goes to stdout, progress and logs to stderr; exit codes are those of
 //! `../shared/CLI.md` (see [`exit`]).
 
+// Grouped by role: what a client runs, what a maintainer runs, what log and witness operators
+// run, and monitors and mirrors (which run the client library's audit round). The decisions are
+// the libraries' (`cairn_client`, `cairn_verifier`, `cairn_log_server`); these modules are the
+// command line over them.
+mod audit;
+mod client;
+mod maintainer;
+mod operator;
+
+// Shared by every command.
 mod atomic_file;
-mod decompress;
-mod deprecate;
 mod deprecated;
 mod exit;
 #[cfg(test)]
 mod flag_rules;
-mod flash;
-mod hashing;
-mod install;
-mod key;
-mod key_files;
-mod keygen;
-mod keylog_cmd;
-mod log_client;
-mod mirror;
-mod monitor;
-mod operator;
 mod output;
-mod publish;
 mod shell;
-mod sigstore;
-mod status;
-mod trust_cmd;
-mod update;
-mod verify_cmd;
-mod vkey;
-mod witness;
 
 use std::process::ExitCode;
-
-// The client library's modules, under the names the commands use.
-use cairn_client::upstream as fetch;
-use cairn_client::{audit, checkpoints, duration, keylog, report, state, trust};
 
 use clap::{Parser, Subcommand};
 
@@ -50,43 +35,43 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Create an Ed25519 signing key (FILE, mode 0600) and its verifier key (FILE.pub).
-    Keygen(keygen::Args),
+    Keygen(maintainer::keygen::Args),
     /// Print the verifier key of a signing key: a key file, a pkcs11: URI or an ssh-agent: key.
-    Vkey(vkey::Args),
+    Vkey(maintainer::vkey::Args),
     /// Create a log: data directory, git repository, log key, and the genesis key event.
-    Init(operator::InitArgs),
+    Init(operator::log::InitArgs),
     /// Give a log made before per-origin keys a separate key for its key log.
-    MigrateKeys(operator::MigrateKeysArgs),
+    MigrateKeys(operator::log::MigrateKeysArgs),
     /// Serve a log (creates a development log in ./cairn-data when run without --data).
-    Serve(operator::ServeArgs),
+    Serve(operator::log::ServeArgs),
     /// Key-log events: make (root, add, retire, revoke), sign, and submit them.
-    Key(key::Args),
+    Key(maintainer::key::Args),
     /// Hash, sign and log a release; write FILE.tlog-proof beside each file.
-    Publish(publish::Args),
+    Publish(maintainer::publish::Args),
     /// Log that a released version should no longer be installed.
-    Deprecate(deprecate::Args),
+    Deprecate(maintainer::deprecate::Args),
     /// Client trust policy: `cairn trust init`.
-    Trust(trust_cmd::TrustArgs),
+    Trust(client::trust::TrustArgs),
     /// Verify an artifact against the log before using it.
-    Verify(verify_cmd::VerifyArgs),
+    Verify(client::verify::VerifyArgs),
     /// Download or copy an artifact, verify it, and only then move it into place.
-    Install(install::InstallArgs),
+    Install(client::install::InstallArgs),
     /// Install the newest valid release of a name, verified; "up to date" when there is none.
-    Update(update::UpdateArgs),
+    Update(client::update::UpdateArgs),
     /// The client's copy of the key log: `sync`, `export`.
-    Keylog(keylog_cmd::KeylogArgs),
+    Keylog(client::keylog::KeylogArgs),
     /// Follow the log, verify every entry and checkpoint, and alert (JSON lines on stdout).
-    Monitor(monitor::Args),
+    Monitor(audit::monitor::Args),
     /// Copy a log into a directory, verifying everything first; serve it with `serve --mirror`.
-    Mirror(mirror::Args),
+    Mirror(audit::mirror::Args),
     /// Run a witness: cosign checkpoints of the configured logs after checking consistency
     /// (C2SP tlog-witness).
-    Witness(witness::WitnessArgs),
+    Witness(operator::witness::WitnessArgs),
     /// Sigstore bundles: `cairn sigstore verify` checks one offline.
-    Sigstore(sigstore::Args),
+    Sigstore(client::sigstore::Args),
     /// Where this client stands: the log, its verified checkpoints and their witnesses, the
     /// release keys valid now, the last verify or install.
-    Status(status::Args),
+    Status(client::status::Args),
     /// Print a shell completion script (bash, zsh, fish) on stdout.
     Completions(shell::CompletionsArgs),
     /// Write the man pages (cairn.1 and one per subcommand) into a directory.
@@ -96,30 +81,30 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Keygen(args) => keygen::run(&args),
-        Command::Vkey(args) => vkey::run(&args),
-        Command::Init(args) => operator::init(&args),
-        Command::MigrateKeys(args) => operator::migrate_keys(&args),
+        Command::Keygen(args) => maintainer::keygen::run(&args),
+        Command::Vkey(args) => maintainer::vkey::run(&args),
+        Command::Init(args) => operator::log::init(&args),
+        Command::MigrateKeys(args) => operator::log::migrate_keys(&args),
         Command::Serve(args) => {
             init_logging();
-            operator::serve(&args)
+            operator::log::serve(&args)
         }
-        Command::Key(args) => key::run(&args),
-        Command::Publish(args) => publish::run(&args),
-        Command::Deprecate(args) => deprecate::run(&args),
-        Command::Trust(args) => trust_cmd::run(&args),
-        Command::Verify(args) => verify_cmd::run(&args),
-        Command::Install(args) => install::run(&args),
-        Command::Update(args) => update::run(&args),
-        Command::Keylog(args) => keylog_cmd::run(&args),
-        Command::Monitor(args) => monitor::run(&args),
-        Command::Mirror(args) => mirror::run(&args),
+        Command::Key(args) => maintainer::key::run(&args),
+        Command::Publish(args) => maintainer::publish::run(&args),
+        Command::Deprecate(args) => maintainer::deprecate::run(&args),
+        Command::Trust(args) => client::trust::run(&args),
+        Command::Verify(args) => client::verify::run(&args),
+        Command::Install(args) => client::install::run(&args),
+        Command::Update(args) => client::update::run(&args),
+        Command::Keylog(args) => client::keylog::run(&args),
+        Command::Monitor(args) => audit::monitor::run(&args),
+        Command::Mirror(args) => audit::mirror::run(&args),
         Command::Witness(args) => {
             init_logging();
-            witness::run(&args)
+            operator::witness::run(&args)
         }
-        Command::Sigstore(args) => sigstore::run(&args),
-        Command::Status(args) => status::run(&args),
+        Command::Sigstore(args) => client::sigstore::run(&args),
+        Command::Status(args) => client::status::run(&args),
         Command::Completions(args) => shell::completions(&args),
         Command::Man(args) => shell::man(&args),
     };

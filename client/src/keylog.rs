@@ -44,7 +44,7 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// The decompressed encoding (see `spec/client.md`).
-    fn encode(&self) -> crate::Result<Vec<u8>> {
+    pub fn encode(&self) -> crate::Result<Vec<u8>> {
         let mut out = format!(
             "{SNAPSHOT_HEADER}\nsize {}\ncheckpoint {}\n",
             self.entries.len(),
@@ -87,7 +87,9 @@ impl Snapshot {
         Snapshot::decode(&raw)
     }
 
-    fn decode(raw: &[u8]) -> Result<Snapshot, String> {
+    /// Parses the decompressed encoding, strictly, refusing counts the data cannot hold
+    /// before allocating for them.
+    pub fn decode(raw: &[u8]) -> Result<Snapshot, String> {
         let mut rest = raw;
         let mut line = |what: &str| -> Result<String, String> {
             let end = rest

@@ -186,6 +186,49 @@ fn main() {
         "none",
         format!("log {log_vkey}\nquorum none\n").as_bytes(),
     );
+    // The client's trust policy (two per-origin log keys, a root, a witness) and key-log
+    // snapshots.
+    let keys_vkey = cairn_verifier::note::Ed25519Signer::from_seed(
+        cairn_verifier::note::KeyName::new("fuzz.example/keys").expect("name"),
+        [8; 32],
+    )
+    .verifier()
+    .to_vkey();
+    let root_vkey = cairn_verifier::note::Ed25519Signer::from_seed(
+        cairn_verifier::note::KeyName::new("fuzz.example/root").expect("name"),
+        [10; 32],
+    )
+    .verifier()
+    .to_vkey();
+    let trust = cairn_client::trust::Trust::build(
+        &[log_vkey.clone(), keys_vkey],
+        "https://fuzz.example/",
+        &[root_vkey],
+        1,
+        &[("w1".to_owned(), witness_vkey.clone(), None)],
+        1,
+        std::time::Duration::from_secs(3600),
+    )
+    .expect("trust policy");
+    seeds.put_named("trust_policy", "witnessed", trust.text.as_bytes());
+    seeds.put_named(
+        "trust_policy",
+        "commented",
+        trust
+            .text
+            .replace("\nlog ", "\n# the log\n\tlog ")
+            .as_bytes(),
+    );
+    let snapshot = cairn_client::keylog::Snapshot {
+        checkpoint: cp3.clone(),
+        entries: vec![b"first entry".to_vec(), Vec::new(), vec![0x5a; 300]],
+    };
+    let mut raw = vec![0u8];
+    raw.extend_from_slice(&snapshot.encode().expect("encodes"));
+    seeds.put_named("keylog_snapshot", "raw", &raw);
+    let mut file = vec![1u8];
+    file.extend_from_slice(&snapshot.to_file_bytes().expect("encodes"));
+    seeds.put_named("keylog_snapshot", "file", &file);
     seeds.put_named("vkey", "ed25519", log_vkey.as_bytes());
     seeds.put_named("vkey", "cosignature", witness_vkey.as_bytes());
     eprintln!(

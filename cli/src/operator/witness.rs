@@ -10,7 +10,7 @@ use cairn_log_server::witness_server::{Witness, WitnessedLog, serve};
 use cairn_verifier::keys::AnyVerifier;
 use cairn_verifier::note::{KeyName, NoteVerifier as _};
 
-use crate::key_files::{load_cosigner, read_verifier};
+use crate::maintainer::key_files::{load_cosigner, read_verifier};
 use cairn_client::Error;
 
 /// Arguments of `cairn witness`.
@@ -54,11 +54,13 @@ pub(crate) struct WitnessArgs {
 fn log_verifier(origin: &str, vkey: &str) -> anyhow::Result<AnyVerifier> {
     // A file with a Cairn log's two per-origin keys (as `cairn init` prints them): the one
     // named after the origin.
-    let named = crate::trust_cmd::vkey_lines(vkey).ok().and_then(|lines| {
-        lines
-            .into_iter()
-            .find(|l| l.starts_with(&format!("{origin}+")))
-    });
+    let named = crate::client::trust::vkey_lines(vkey)
+        .ok()
+        .and_then(|lines| {
+            lines
+                .into_iter()
+                .find(|l| l.starts_with(&format!("{origin}+")))
+        });
     let key = read_verifier(
         named.as_deref().unwrap_or(vkey),
         &format!("--witness-log {origin}"),
@@ -170,7 +172,7 @@ pub(crate) fn run(args: &WitnessArgs) -> anyhow::Result<()> {
     print_logs(&witness);
     let witness = Arc::new(witness);
     let args = args.clone();
-    crate::operator::serve_on(args.listen, move |listener| async move {
+    crate::operator::log::serve_on(args.listen, move |listener| async move {
         #[cfg(unix)]
         {
             let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
@@ -192,7 +194,7 @@ pub(crate) fn run(args: &WitnessArgs) -> anyhow::Result<()> {
                 }
             });
         }
-        serve(witness, listener, crate::operator::shutdown_signal()).await?;
+        serve(witness, listener, crate::operator::log::shutdown_signal()).await?;
         Ok(())
     })
 }

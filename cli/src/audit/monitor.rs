@@ -11,14 +11,14 @@ use std::time::Duration;
 use anyhow::Context as _;
 use cairn_verifier::note::Ed25519Verifier;
 
-use crate::audit::{Alert, AlertKind, Auditor};
-use crate::checkpoints::now;
-use crate::duration::parse_duration;
+use crate::client::trust::{ClientOptions, vkey_arg};
 use crate::exit::Failure;
-use crate::fetch::{Remote, Upstream as _, http_client};
-use crate::state::StateDir;
-use crate::trust_cmd::{ClientOptions, vkey_arg};
 use cairn_client::Error;
+use cairn_client::audit::{Alert, AlertKind, Auditor};
+use cairn_client::checkpoints::now;
+use cairn_client::duration::parse_duration;
+use cairn_client::state::StateDir;
+use cairn_client::upstream::{Remote, Upstream as _, http_client};
 
 /// Exit code of `--once` when an alert fired.
 const EXIT_ALERT: u8 = 3;

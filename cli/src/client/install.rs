@@ -14,12 +14,14 @@ use std::sync::Mutex;
 use anyhow::Context as _;
 use serde_json::json;
 
-use crate::fetch::{download_client, error_chain, http_client, read_limited, request_deadline};
-use crate::hashing::hash_stream;
-use crate::state::sync_dir;
-use crate::trust_cmd::ClientOptions;
-use crate::verify_cmd::{CheckOptions, print_outcome, print_start_failure};
+use crate::client::hashing::hash_stream;
+use crate::client::trust::ClientOptions;
+use crate::client::verify::{CheckOptions, print_outcome, print_start_failure};
 use cairn_client::Error;
+use cairn_client::state::sync_dir;
+use cairn_client::upstream::{
+    download_client, error_chain, http_client, read_limited, request_deadline,
+};
 use cairn_client::verify::{ProofFile, Run, Verified, proof_path_for, read_proof};
 
 /// Arguments of `cairn install`.
@@ -171,7 +173,7 @@ pub(crate) fn run(args: &InstallArgs) -> anyhow::Result<()> {
         decompress: args.decompress,
     };
     let prepared = prepare(&target)?;
-    let mut run = crate::verify_cmd::start_run(
+    let mut run = crate::client::verify::start_run(
         &args.client,
         &args.checks,
         crate::output::report(args.checks.verbose),
@@ -185,7 +187,12 @@ pub(crate) fn run(args: &InstallArgs) -> anyhow::Result<()> {
         args.checks.json,
         &args.to.display().to_string(),
     );
-    crate::verify_cmd::record_last_result(&run, &result, "install", &args.to.display().to_string());
+    crate::client::verify::record_last_result(
+        &run,
+        &result,
+        "install",
+        &args.to.display().to_string(),
+    );
     result.map(|_| ())
 }
 
@@ -208,7 +215,7 @@ fn install(
     expected: &cairn_client::verify::Expected,
 ) -> anyhow::Result<Verified> {
     if args.decompress {
-        return crate::flash::install_decompressed(run, args, prepared, expected);
+        return crate::client::flash::install_decompressed(run, args, prepared, expected);
     }
     let (source, dir, file_name) = (
         &prepared.source,

@@ -16,7 +16,7 @@ use cairn_verifier::entry::Sha256Digest;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use sha2::{Digest as _, Sha256};
 
-use crate::hashing::Hashed;
+use crate::client::hashing::Hashed;
 
 /// A compression format Cairn decompresses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

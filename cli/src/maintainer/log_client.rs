@@ -18,8 +18,8 @@ use cairn_verifier::tlog_proof::{MAX_TLOG_PROOF_SIZE, TlogProof};
 
 use cairn_client::Error;
 
-use crate::fetch::{http_client, read_limited, reason_line};
-use crate::key_files::LogKey;
+use crate::maintainer::key_files::LogKey;
+use cairn_client::upstream::{http_client, read_limited, reason_line};
 
 /// Overall time for one request. A submission waits for its batch to be committed, which
 /// takes at most one batch interval plus two git commits.
@@ -29,7 +29,7 @@ const SUBMIT_RETRIES: u32 = 4;
 /// Longest wait honoured from a `Retry-After` header.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 
-pub(crate) use crate::trust::LogName;
+pub(crate) use cairn_client::trust::LogName;
 
 /// A client of one log server, given by its base URL (`--log URL`).
 #[derive(Debug)]
@@ -276,12 +276,12 @@ pub(crate) fn fetch_all_entries(
     log_key: Option<&LogKey>,
 ) -> anyhow::Result<(FetchedCheckpoint, Vec<Vec<u8>>)> {
     let checkpoint = fetch_checkpoint(client, log, log_key)?;
-    if checkpoint.size > crate::keylog::MAX_KEYLOG_ENTRIES {
+    if checkpoint.size > cairn_client::keylog::MAX_KEYLOG_ENTRIES {
         return Err(Error::Refused(format!(
             "the {} checkpoint claims {} entries, more than the {} a client keeps",
             log.as_str(),
             checkpoint.size,
-            crate::keylog::MAX_KEYLOG_ENTRIES
+            cairn_client::keylog::MAX_KEYLOG_ENTRIES
         ))
         .into());
     }

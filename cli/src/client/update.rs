@@ -10,13 +10,13 @@ use cairn_verifier::entry::{Release, ReleaseName, Version};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::install::{Target, install_target};
-use crate::report::Report;
-use crate::trust_cmd::ClientOptions;
-use crate::verify_cmd::ChannelOptions;
-use crate::verify_cmd::{CheckOptions, print_outcome, print_start_failure};
+use crate::client::install::{Target, install_target};
+use crate::client::trust::ClientOptions;
+use crate::client::verify::ChannelOptions;
+use crate::client::verify::{CheckOptions, print_outcome, print_start_failure};
 use cairn_client::Error;
 use cairn_client::newest::{History, find_newest};
+use cairn_client::report::Report;
 use cairn_client::state::Slot;
 use cairn_client::verify::{Expected, Run, Verified};
 
@@ -114,7 +114,7 @@ pub(crate) fn run(args: &UpdateArgs) -> anyhow::Result<()> {
         .map_err(|e| anyhow::Error::new(Error::Usage(format!("NAME: {e}"))))
         .and_then(|name| {
             checks.expected()?;
-            let run = crate::verify_cmd::start_run(
+            let run = crate::client::verify::start_run(
                 &args.client,
                 &checks,
                 crate::output::report(args.verbose),
@@ -141,7 +141,7 @@ pub(crate) fn run(args: &UpdateArgs) -> anyhow::Result<()> {
                 args.json,
                 &args.to.display().to_string(),
             );
-            crate::verify_cmd::record_last_result(
+            crate::client::verify::record_last_result(
                 &run,
                 &result,
                 "update",
@@ -157,7 +157,7 @@ pub(crate) fn run(args: &UpdateArgs) -> anyhow::Result<()> {
                 args.json,
                 &args.to.display().to_string(),
             );
-            crate::verify_cmd::record_last_result(
+            crate::client::verify::record_last_result(
                 &run,
                 &result,
                 "update",

@@ -12,7 +12,7 @@ use cairn_sigstore::{
 };
 use serde_json::json;
 
-use crate::hashing::hash_stream;
+use crate::client::hashing::hash_stream;
 use cairn_client::Error;
 
 /// Artifacts up to this size are read into memory, so that Ed25519 message signatures (which

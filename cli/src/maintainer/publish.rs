@@ -15,9 +15,9 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use sha2::{Digest as _, Sha256};
 
 use crate::atomic_file::{self, Existing};
-use crate::decompress::Format;
-use crate::key_files::{LogKey, load_key};
-use crate::log_client::{self, LogClient, LogName, Logged};
+use crate::client::decompress::Format;
+use crate::maintainer::key_files::{LogKey, load_key};
+use crate::maintainer::log_client::{self, LogClient, LogName, Logged};
 use cairn_client::Error;
 
 /// Files at least this large get a progress bar while they are hashed (on a terminal).
@@ -242,14 +242,13 @@ fn hash_compressed(path: &Path) -> anyhow::Result<((Sha256Digest, u64), Decompre
     let total = file.metadata().ok().map(|m| m.len());
     let shown = path.display().to_string();
     let (_, streamed) =
-        crate::decompress::stream(file, &shown, total, None, None, &mut std::io::sink()).map_err(
-            |e| {
+        crate::client::decompress::stream(file, &shown, total, None, None, &mut std::io::sink())
+            .map_err(|e| {
                 anyhow::Error::new(Error::Usage(format!(
                     "{shown} starts like a compressed image but does not decompress: {e}; publish \
              only intact images"
                 )))
-            },
-        )?;
+            })?;
     Ok((
         (streamed.compressed.digest, streamed.compressed.size),
         Decompressed {

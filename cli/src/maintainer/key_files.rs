@@ -121,7 +121,7 @@ pub(crate) struct LogKey {
 impl LogKey {
     pub(crate) fn parse(arg: &str) -> anyhow::Result<LogKey> {
         let mut keys = Vec::new();
-        for line in crate::trust_cmd::vkey_lines(arg)? {
+        for line in crate::client::trust::vkey_lines(arg)? {
             keys.push(Ed25519Verifier::from_vkey(&line).map_err(|e| {
                 Error::Usage(format!(
                     "--log-key: {line:?} is not an Ed25519 verifier key: {e}"

@@ -35,7 +35,7 @@ impl ClientOptions {
             if timeout.is_zero() {
                 return Err(Error::Usage("--timeout must be longer than 0 s".to_owned()).into());
             }
-            crate::fetch::set_request_deadline(timeout);
+            cairn_client::upstream::set_request_deadline(timeout);
         }
         let state = StateDir::resolve(self.state.as_deref())?;
         state.check()?;
@@ -109,15 +109,15 @@ struct InitArgs {
 
 /// A vkey given on the command line, or the path of a file whose one line is the vkey.
 pub(crate) fn vkey_arg(value: &str) -> anyhow::Result<String> {
-    use crate::key_files::{SECRET_KEY_GIVEN, is_secret_key};
+    use crate::maintainer::key_files::{SECRET_KEY_GIVEN, is_secret_key};
     if is_secret_key(value) {
         return Err(Error::Usage(SECRET_KEY_GIVEN.to_owned()).into());
     }
     if value.contains('+') && !Path::new(value).exists() {
         return Ok(value.to_owned());
     }
-    let bytes =
-        crate::key_files::read_small_file(Path::new(value), "verifier key").map_err(|e| {
+    let bytes = crate::maintainer::key_files::read_small_file(Path::new(value), "verifier key")
+        .map_err(|e| {
             Error::Usage(format!(
                 "{value:?} is neither a verifier key nor a readable file: {e:#}"
             ))
@@ -139,15 +139,15 @@ pub(crate) fn vkey_arg(value: &str) -> anyhow::Result<String> {
 /// Verifier keys given on the command line: a vkey, or a file holding one or more, one a line
 /// (as `cairn init` prints the log's keys).
 pub(crate) fn vkey_lines(value: &str) -> anyhow::Result<Vec<String>> {
-    use crate::key_files::{SECRET_KEY_GIVEN, is_secret_key};
+    use crate::maintainer::key_files::{SECRET_KEY_GIVEN, is_secret_key};
     if is_secret_key(value) {
         return Err(Error::Usage(SECRET_KEY_GIVEN.to_owned()).into());
     }
     if value.contains('+') && !Path::new(value).exists() {
         return Ok(vec![value.to_owned()]);
     }
-    let bytes =
-        crate::key_files::read_small_file(Path::new(value), "verifier key").map_err(|e| {
+    let bytes = crate::maintainer::key_files::read_small_file(Path::new(value), "verifier key")
+        .map_err(|e| {
             Error::Usage(format!(
                 "{value:?} is neither a verifier key nor a readable file: {e:#}"
             ))

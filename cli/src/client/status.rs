@@ -10,12 +10,12 @@ use cairn_verifier::keylog::{EndKind, KeyState, ReleaseKey};
 use cairn_verifier::note::{MAX_NOTE_SIZE, NoteVerifier as _};
 use serde_json::{Value, json};
 
-use crate::checkpoints::{now, verify_signature};
-use crate::keylog::load_stored;
-use crate::state::StateDir;
-use crate::trust::{LogName, Trust};
-use crate::trust_cmd::ClientOptions;
-use crate::verify_cmd::LAST_RESULT_FILE;
+use crate::client::trust::ClientOptions;
+use crate::client::verify::LAST_RESULT_FILE;
+use cairn_client::checkpoints::{now, verify_signature};
+use cairn_client::keylog::load_stored;
+use cairn_client::state::StateDir;
+use cairn_client::trust::{LogName, Trust};
 
 /// Arguments of `cairn status`.
 #[derive(Debug, clap::Args)]

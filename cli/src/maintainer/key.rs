@@ -21,8 +21,8 @@ use cairn_verifier::note::{
 };
 
 use crate::atomic_file::{self, Existing};
-use crate::key_files::{LogKey, load_key, read_verifier};
-use crate::log_client::{self, LogClient, LogName};
+use crate::maintainer::key_files::{LogKey, load_key, read_verifier};
+use crate::maintainer::log_client::{self, LogClient, LogName};
 use cairn_client::Error;
 
 /// Arguments of `cairn key`.

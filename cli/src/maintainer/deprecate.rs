@@ -4,8 +4,8 @@
 use cairn_verifier::entry::{Advisory, Deprecation, Reason, ReleaseName, Version};
 use cairn_verifier::note::Note;
 
-use crate::key_files::{LogKey, load_key};
-use crate::log_client::{self, LogClient, LogName};
+use crate::maintainer::key_files::{LogKey, load_key};
+use crate::maintainer::log_client::{self, LogClient, LogName};
 use cairn_client::Error;
 
 /// Arguments of `cairn deprecate`.

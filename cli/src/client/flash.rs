@@ -19,16 +19,16 @@ use std::path::Path;
 use anyhow::Context as _;
 use serde_json::json;
 
-use crate::decompress::{SparseFile, StreamError, Streamed, stream};
-use crate::fetch::{http_client, request_deadline};
-use crate::hashing::{Hashed, hash_stream};
-use crate::install::{
+use crate::client::decompress::{SparseFile, StreamError, Streamed, stream};
+use crate::client::hashing::{Hashed, hash_stream};
+use crate::client::install::{
     Prepared, Source, Target, TemporaryGuard, fetch_proof, is_block_device, open_source,
     set_temporary, too_large,
 };
-use crate::report::Report;
-use crate::state::sync_dir;
 use cairn_client::Error;
+use cairn_client::report::Report;
+use cairn_client::state::sync_dir;
+use cairn_client::upstream::{http_client, request_deadline};
 use cairn_client::verify::{Expected, ProofFile, Run, Verified, proof_path_for, read_proof};
 
 /// What the head and tail zeroing covers on a device that failed verification.
@@ -64,7 +64,7 @@ pub(crate) fn stream_failure(e: StreamError, label: &str) -> anyhow::Error {
         StreamError::Io(io)
             if io
                 .get_ref()
-                .is_some_and(|inner| inner.is::<crate::decompress::SourceError>()) =>
+                .is_some_and(|inner| inner.is::<crate::client::decompress::SourceError>()) =>
         {
             anyhow::anyhow!("reading {label}: {io}")
         }
@@ -174,7 +174,9 @@ pub(crate) fn install_decompressed(
             Source::Local(path) => read_proof(&proof_path_for(path))?,
         },
     };
-    let limit = proof.as_ref().and_then(crate::install::largest_logged_size);
+    let limit = proof
+        .as_ref()
+        .and_then(crate::client::install::largest_logged_size);
     let out_limit = proof.as_ref().and_then(largest_decompressed_size);
     if proof.is_none() {
         run.report.skip(

@@ -13,7 +13,7 @@ use cairn_verifier::note::{Ed25519Signer, KeyName};
 use cairn_verifier::signer::KeySigner;
 use rand_core::{OsRng, RngCore as _};
 
-use crate::key_files::{key_error, parse_keyref};
+use crate::maintainer::key_files::{key_error, parse_keyref};
 use cairn_client::Error;
 
 /// Arguments of `cairn keygen`.

@@ -12,9 +12,9 @@ use cairn_client::verify::{Expected, Options, Run, Verified, proof_path_for, rea
 use cairn_verifier::entry::{ReleaseName, Version};
 use serde_json::json;
 
-use crate::hashing::hash_stream;
-use crate::report::Report;
-use crate::trust_cmd::ClientOptions;
+use crate::client::hashing::hash_stream;
+use crate::client::trust::ClientOptions;
+use cairn_client::report::Report;
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -208,7 +208,7 @@ pub(crate) fn print_start_failure(error: &anyhow::Error, checks: &CheckOptions) 
 /// Runs `cairn verify`.
 pub(crate) fn run(args: &VerifyArgs) -> anyhow::Result<()> {
     let started = args.checks.expected().and_then(|expected| {
-        let run = crate::verify_cmd::start_run(
+        let run = crate::client::verify::start_run(
             &args.client,
             &args.checks,
             crate::output::report(args.checks.verbose),
@@ -278,17 +278,27 @@ fn verify_file(run: &mut Run, args: &VerifyArgs, expected: &Expected) -> anyhow:
         .unwrap_or_default();
     if args.decompress {
         let shown = args.file.display().to_string();
-        let (_, streamed) =
-            crate::decompress::stream(file, &shown, total, None, None, &mut std::io::sink())
-                .map_err(|e| crate::flash::stream_failure(e, &shown))?;
-        crate::flash::report_hashes(&mut run.report, &shown, Some(&args.file), &streamed);
+        let (_, streamed) = crate::client::decompress::stream(
+            file,
+            &shown,
+            total,
+            None,
+            None,
+            &mut std::io::sink(),
+        )
+        .map_err(|e| crate::client::flash::stream_failure(e, &shown))?;
+        crate::client::flash::report_hashes(&mut run.report, &shown, Some(&args.file), &streamed);
         let verified = run.verify(
             &streamed.compressed,
             proof.as_ref(),
             expected,
             &args.checks.to_options(),
         )?;
-        crate::flash::check_decompressed(&mut run.report, &verified, &streamed.decompressed)?;
+        crate::client::flash::check_decompressed(
+            &mut run.report,
+            &verified,
+            &streamed.decompressed,
+        )?;
         return Ok(verified);
     }
     let hashed = hash_stream(file, total, &label, None)

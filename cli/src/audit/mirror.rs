@@ -30,17 +30,17 @@ use cairn_verifier::tile::{
     new_tiles, read_tile_data,
 };
 
-use crate::audit::{Auditor, Round};
-use crate::checkpoints::now;
-use crate::duration::parse_duration;
-use crate::fetch::{Remote, Upstream, UpstreamTiles};
-use crate::monitor::threads;
-use crate::report::Report;
-use crate::state::{StateDir, create_private_dir, sync_dir};
-use crate::trust::LogName;
-use crate::trust_cmd::ClientOptions;
+use crate::audit::monitor::threads;
+use crate::client::trust::ClientOptions;
 use cairn_client::Error;
+use cairn_client::audit::{Auditor, Round};
+use cairn_client::checkpoints::now;
+use cairn_client::duration::parse_duration;
+use cairn_client::report::Report;
 use cairn_client::sources::{DirFiles, GitTree};
+use cairn_client::state::{StateDir, create_private_dir, sync_dir};
+use cairn_client::trust::LogName;
+use cairn_client::upstream::{Remote, Upstream, UpstreamTiles};
 use cairn_verifier::entry::{Entry, ReleaseName, Sha256Digest, Version};
 use cairn_verifier::lookup;
 use cairn_verifier::note::Note;
@@ -214,7 +214,7 @@ fn round<U: Upstream + ?Sized>(
     let round = auditor.round(up, now(), &mut report, &mut alerts, &mut sink)?;
     // A copy made before lookups existed (or whose lookups stopped short) catches up from the
     // entries it holds, which an earlier round verified.
-    let covered = match crate::log_client::lookup_size(&own) {
+    let covered = match crate::maintainer::log_client::lookup_size(&own) {
         Ok(Some(n)) => n.min(round.releases_before),
         _ => 0,
     };
@@ -303,7 +303,7 @@ fn stage_update_latest<U: Upstream + ?Sized>(
                     up.describe()
                 ))
             })?;
-        let theirs = crate::checkpoints::verify_signature(
+        let theirs = cairn_client::checkpoints::verify_signature(
             auditor.trust(),
             LogName::Releases,
             &note.to_bytes(),
@@ -322,7 +322,7 @@ fn stage_update_latest<U: Upstream + ?Sized>(
                     .prove_consistency(theirs.size(), cp.size())
                     .map_err(|e| anyhow::anyhow!("{UPDATE_LATEST}: consistency proof: {e}"))?
             };
-            crate::checkpoints::check_consistent(
+            cairn_client::checkpoints::check_consistent(
                 auditor.state(),
                 &theirs,
                 cp,
@@ -393,7 +393,7 @@ impl Lookups {
         while at < to {
             let b = EntryBundle::for_entry(TILE_HEIGHT, at, to)
                 .map_err(|e| anyhow::anyhow!("planning bundles for the lookups: {e}"))?;
-            let entries = crate::fetch::bundle_of(own, LogName::Releases, &b)
+            let entries = cairn_client::upstream::bundle_of(own, LogName::Releases, &b)
                 .context("reading the copy's own bundles to build its lookups")?;
             for (i, entry) in (b.first_entry()..).zip(&entries) {
                 if i >= at {
@@ -482,7 +482,7 @@ fn damaged(own: &DirFiles, path: &str) -> anyhow::Error {
 
 /// Stages `path` as the union of the indexes `DIR` holds there and `new`, ascending.
 fn merge_indexes(own: &DirFiles, staging: &Staging, path: &str, new: &[u64]) -> anyhow::Result<()> {
-    let mut all = crate::log_client::lookup_indexes(own, path)
+    let mut all = crate::maintainer::log_client::lookup_indexes(own, path)
         .map_err(|_| damaged(own, path))?
         .unwrap_or_default();
     all.extend_from_slice(new);
@@ -670,7 +670,7 @@ impl RoundMetrics {
     }
 
     fn save(&self, path: &Path) -> anyhow::Result<()> {
-        Ok(crate::state::write_atomic(
+        Ok(cairn_client::state::write_atomic(
             path,
             self.render().as_bytes(),
             0o644,

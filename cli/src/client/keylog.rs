@@ -10,7 +10,7 @@ use cairn_client::state::StateDir;
 use cairn_client::trust::{LogName, Trust};
 use cairn_client::upstream::Remote;
 
-use crate::trust_cmd::ClientOptions;
+use crate::client::trust::ClientOptions;
 
 /// `cairn keylog ...`.
 #[derive(Debug, clap::Args)]
@@ -77,7 +77,7 @@ pub(crate) fn run(args: &KeylogArgs) -> anyhow::Result<()> {
                 sync_and_store(&state, &trust, &mut report)?
             };
             let bytes = keylog.snapshot().to_file_bytes()?;
-            crate::state::write_atomic(&a.out, &bytes, 0o644)?;
+            cairn_client::state::write_atomic(&a.out, &bytes, 0o644)?;
             eprintln!(
                 "cairn: wrote key-log snapshot {} (size {}, {} bytes)",
                 a.out.display(),

@@ -27,11 +27,11 @@ use cairn_verifier::keylog::KeyState;
 use cairn_verifier::note::{Ed25519Signer, KeyName, Note, NoteVerifier as _};
 use rand_core::{OsRng, RngCore as _};
 
-use crate::duration::parse_duration;
-use crate::key_files::{key_error, parse_keyref};
-use crate::keygen::write_new;
-use crate::trust_cmd::vkey_arg;
+use crate::client::trust::vkey_arg;
+use crate::maintainer::key_files::{key_error, parse_keyref};
+use crate::maintainer::keygen::write_new;
 use cairn_client::Error;
+use cairn_client::duration::parse_duration;
 
 /// Arguments of `cairn init`.
 #[derive(Debug, clap::Args)]

@@ -2,7 +2,7 @@
 
 use cairn_verifier::note::NoteSigner as _;
 
-use crate::key_files::{load_key, parse_keyref};
+use crate::maintainer::key_files::{load_key, parse_keyref};
 
 /// Arguments of `cairn vkey`.
 #[derive(Debug, clap::Args)]
@@ -25,7 +25,7 @@ pub(crate) struct Args {
 pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     parse_keyref(&args.key)?;
     let vkey = if args.cosignature {
-        crate::key_files::load_cosigner(&args.key, args.name.as_deref())?
+        crate::maintainer::key_files::load_cosigner(&args.key, args.name.as_deref())?
             .verifier()
             .to_vkey()
     } else {
