@@ -892,3 +892,53 @@ pub fn proof_path_for(file: &Path) -> PathBuf {
     name.push(".tlog-proof");
     PathBuf::from(name)
 }
+
+/// The decompressed content must be what the verified entry's `decompressed` line says.
+pub fn check_decompressed(
+    report: &mut Report,
+    verified: &Verified,
+    decompressed: &Hashed,
+) -> crate::Result<()> {
+    let Some(file_name) = verified
+        .release
+        .artifacts()
+        .iter()
+        .find(|a| a.file_name.as_str() == verified.file_name)
+        .map(|a| a.file_name.clone())
+    else {
+        let detail = format!(
+            "{} is a manifest of {} {}, not an image",
+            verified.file_name,
+            verified.release.name(),
+            verified.release.version()
+        );
+        report.fail("decompress", &detail);
+        return Err(Error::Refused(detail));
+    };
+    let Some(logged) = verified.release.decompressed(&file_name) else {
+        let detail = format!(
+            "the log entry of {} {} names no decompressed content for {file_name} (it was not \
+             published as a compressed image): nothing vouches for what it decompresses to",
+            verified.release.name(),
+            verified.release.version()
+        );
+        report.fail("decompress", &detail);
+        return Err(Error::Refused(detail));
+    };
+    if logged.digest != decompressed.digest || logged.size != decompressed.size {
+        let detail = format!(
+            "{file_name} decompresses to {} ({} bytes), but its log entry says {} ({} bytes)",
+            decompressed.digest, decompressed.size, logged.digest, logged.size
+        );
+        report.fail("decompress", &detail);
+        return Err(Error::Refused(detail));
+    }
+    report.pass(
+        "decompress",
+        format!(
+            "{file_name} decompresses to {} ({} bytes), as logged",
+            logged.digest, logged.size
+        ),
+    );
+    Ok(())
+}

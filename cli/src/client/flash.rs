@@ -20,7 +20,7 @@ use anyhow::Context as _;
 use serde_json::json;
 
 use crate::client::decompress::{SparseFile, StreamError, Streamed, stream};
-use crate::client::hashing::{Hashed, hash_stream};
+use crate::client::hashing::hash_stream;
 use crate::client::install::{
     Prepared, Source, Target, TemporaryGuard, fetch_proof, is_block_device, open_source,
     set_temporary, too_large,
@@ -106,56 +106,6 @@ pub(crate) fn report_hashes(report: &mut Report, label: &str, to: Option<&Path>,
     }));
 }
 
-/// The decompressed content must be what the verified entry's `decompressed` line says.
-pub(crate) fn check_decompressed(
-    report: &mut Report,
-    verified: &Verified,
-    decompressed: &Hashed,
-) -> anyhow::Result<()> {
-    let Some(file_name) = verified
-        .release
-        .artifacts()
-        .iter()
-        .find(|a| a.file_name.as_str() == verified.file_name)
-        .map(|a| a.file_name.clone())
-    else {
-        let detail = format!(
-            "{} is a manifest of {} {}, not an image",
-            verified.file_name,
-            verified.release.name(),
-            verified.release.version()
-        );
-        report.fail("decompress", &detail);
-        return Err(Error::Refused(detail).into());
-    };
-    let Some(logged) = verified.release.decompressed(&file_name) else {
-        let detail = format!(
-            "the log entry of {} {} names no decompressed content for {file_name} (it was not \
-             published as a compressed image): nothing vouches for what it decompresses to",
-            verified.release.name(),
-            verified.release.version()
-        );
-        report.fail("decompress", &detail);
-        return Err(Error::Refused(detail).into());
-    };
-    if logged.digest != decompressed.digest || logged.size != decompressed.size {
-        let detail = format!(
-            "{file_name} decompresses to {} ({} bytes), but its log entry says {} ({} bytes)",
-            decompressed.digest, decompressed.size, logged.digest, logged.size
-        );
-        report.fail("decompress", &detail);
-        return Err(Error::Refused(detail).into());
-    }
-    report.pass(
-        "decompress",
-        format!(
-            "{file_name} decompresses to {} ({} bytes), as logged",
-            logged.digest, logged.size
-        ),
-    );
-    Ok(())
-}
-
 /// `install --decompress`.
 pub(crate) fn install_decompressed(
     run: &mut Run,
@@ -220,7 +170,7 @@ pub(crate) fn install_decompressed(
         expected,
         &args.checks.to_options(),
     )?;
-    check_decompressed(&mut run.report, &verified, &streamed.decompressed)?;
+    cairn_client::verify::check_decompressed(&mut run.report, &verified, &streamed.decompressed)?;
     let mode = fs::symlink_metadata(args.to)
         .ok()
         .filter(fs::Metadata::is_file)
@@ -325,7 +275,11 @@ fn flash_device(
             expected,
             &args.checks.to_options(),
         )?;
-        check_decompressed(&mut run.report, &verified, &streamed.decompressed)?;
+        cairn_client::verify::check_decompressed(
+            &mut run.report,
+            &verified,
+            &streamed.decompressed,
+        )?;
         // Read back what the device holds, past the page cache.
         let _ = rustix::fs::fadvise(
             &device,

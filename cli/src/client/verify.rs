@@ -294,7 +294,7 @@ fn verify_file(run: &mut Run, args: &VerifyArgs, expected: &Expected) -> anyhow:
             expected,
             &args.checks.to_options(),
         )?;
-        crate::client::flash::check_decompressed(
+        cairn_client::verify::check_decompressed(
             &mut run.report,
             &verified,
             &streamed.decompressed,
