@@ -21,14 +21,13 @@ mod bundle;
 mod cert;
 mod crypto;
 mod dsse;
-mod identity;
 mod rekor;
 mod time;
 mod trust_root;
 mod tsa;
 
 pub use bundle::{BundleVersion, MAX_BUNDLE_SIZE};
-pub use identity::IdentityMatcher;
+pub use cairn_verifier::sigstore_identity::IdentityMatcher;
 pub use time::{Timestamp, Validity};
 pub use trust_root::{MAX_TRUSTED_ROOT_SIZE, PRODUCTION_TRUSTED_ROOT, TrustedRoot};
 

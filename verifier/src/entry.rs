@@ -18,12 +18,16 @@
 
 use std::fmt::{self, Write as _};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+
 use crate::decimal::parse_canonical_u64;
 use crate::hash::{HASH_SIZE, Hash, sha256};
 use crate::note::{
     Ed25519Verifier, MAX_ENTRY_NOTE_SIZE, MAX_KEY_NAME_SIZE, MAX_NOTE_SIGNATURES, NoteError,
     NoteVerifier,
 };
+use crate::sigstore_identity::IdentityMatcher;
 
 /// Type line of a release statement.
 pub const RELEASE_TYPE: &str = "cairn/release/v1";
@@ -55,9 +59,21 @@ pub const MAX_REASON_SIZE: usize = 256;
 /// Longest advisory identifier, in bytes.
 pub const MAX_ADVISORY_SIZE: usize = 128;
 
+/// Longest OIDC issuer URL in an entry (`sigstore` release line, identity events).
+pub const MAX_ISSUER_SIZE: usize = 128;
+/// Longest certificate identity, or identity pattern, in an entry.
+pub const MAX_IDENTITY_SIZE: usize = 300;
+/// Base64 characters on every `trusted-root` line but the last (360 bytes of JSON each).
+pub const TRUSTED_ROOT_LINE_CHARS: usize = 480;
+/// Most `trusted-root` lines in a `sigstore-root` event.
+pub const MAX_TRUSTED_ROOT_LINES: usize = 64;
+/// Largest Sigstore `trusted_root.json` a `sigstore-root` event can pin, in bytes.
+pub const MAX_PINNED_TRUSTED_ROOT_SIZE: usize =
+    MAX_TRUSTED_ROOT_LINES * TRUSTED_ROOT_LINE_CHARS / 4 * 3;
+
 /// Most lines any entry can have: a release with every repeatable line at its cap (each
-/// artifact followed by its `decompressed` line).
-const MAX_ENTRY_LINES: usize = 3 + 2 * MAX_ARTIFACTS + MAX_MANIFESTS;
+/// artifact followed by its `decompressed` line) and a `sigstore` line.
+const MAX_ENTRY_LINES: usize = 4 + 2 * MAX_ARTIFACTS + MAX_MANIFESTS;
 
 /// Values quoted in errors are cut to this many characters so an error never echoes a whole
 /// hostile line.
@@ -93,6 +109,24 @@ const MAX_VKEY_SIZE: usize = MAX_KEY_NAME_SIZE + 1 + 8 + 1 + 44;
 const _: () = assert!(MAX_FILE_LINE_SIZE <= MAX_LINE_SIZE);
 const _: () = assert!("root ".len() + MAX_VKEY_SIZE <= MAX_LINE_SIZE);
 const _: () = assert!("reason ".len() + MAX_REASON_SIZE <= MAX_LINE_SIZE);
+const _: () = assert!(
+    "sigstore sha256:".len() + 2 * HASH_SIZE + 1 + MAX_ISSUER_SIZE + 1 + MAX_IDENTITY_SIZE
+        <= MAX_LINE_SIZE
+);
+const _: () = assert!("identity ".len() + MAX_IDENTITY_SIZE <= MAX_LINE_SIZE);
+const _: () = assert!("trusted-root ".len() + TRUSTED_ROOT_LINE_CHARS <= MAX_LINE_SIZE);
+// The largest sigstore-root event fits the text cap.
+const _: () = assert!(
+    KEY_TYPE.len()
+        + "\nevent sigstore-root\nfrom 18446744073709551615\ntrusted-root-digest sha256:".len()
+        + 2 * HASH_SIZE
+        + 1
+        + MAX_TRUSTED_ROOT_LINES * ("trusted-root ".len() + TRUSTED_ROOT_LINE_CHARS + 1)
+        + "reason \n".len()
+        + MAX_REASON_SIZE
+        <= MAX_ENTRY_TEXT_SIZE
+);
+const _: () = assert!(MAX_TRUSTED_ROOT_LINES + 5 <= MAX_ENTRY_LINES);
 
 /// Why an entry text, or a value meant for one, was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -338,6 +372,41 @@ pub enum EntryError {
     RootKeyIdCollision {
         /// The second of the two keys.
         vkey: String,
+    },
+    /// Not an OIDC issuer URL.
+    #[error("invalid OIDC issuer {value:?}: {why}")]
+    InvalidIssuer {
+        /// The value, cut short.
+        value: String,
+        /// The rule it breaks.
+        why: &'static str,
+    },
+    /// Not a certificate identity (or, in a grant, not an identity pattern).
+    #[error("invalid certificate identity {value:?}: {why}")]
+    InvalidIdentity {
+        /// The value, cut short.
+        value: String,
+        /// The rule it breaks.
+        why: String,
+    },
+    /// A `sigstore` value is not `sha256:<hex> <issuer> <identity>`.
+    #[error("line {line}: sigstore value must be `sha256:<bundle hex> <issuer> <identity>`")]
+    MalformedSigstoreLine {
+        /// 1-based line number.
+        line: usize,
+    },
+    /// A release authorised by a Sigstore bundle breaks a rule of that kind of release.
+    #[error("sigstore release: {why}")]
+    SigstoreRelease {
+        /// The rule it breaks.
+        why: &'static str,
+    },
+    /// The `trusted-root` lines of a `sigstore-root` event are not the canonical base64 of
+    /// the pinned trusted root, or do not hash to `trusted-root-digest`.
+    #[error("invalid pinned trusted root: {why}")]
+    InvalidTrustedRoot {
+        /// The rule it breaks.
+        why: &'static str,
     },
     /// A deprecation names its own version as the replacement.
     #[error("replacement {version} is the deprecated version itself")]
@@ -694,6 +763,93 @@ impl Advisory {
     }
 }
 
+fn is_token(value: &str) -> bool {
+    value.bytes().all(|b| (b'!'..=b'~').contains(&b))
+}
+
+text_newtype! {
+    /// An OIDC issuer URL (`https://token.actions.githubusercontent.com`): `https://` then
+    /// printable ASCII without spaces, at most [`MAX_ISSUER_SIZE`] bytes. Compared exactly.
+    OidcIssuer
+}
+
+impl OidcIssuer {
+    /// Validates `value` as an issuer.
+    pub fn new(value: &str) -> Result<OidcIssuer, EntryError> {
+        let err = |why| EntryError::InvalidIssuer {
+            value: shown(value),
+            why,
+        };
+        if value.len() > MAX_ISSUER_SIZE {
+            return Err(err("longer than 128 bytes"));
+        }
+        if !is_token(value) {
+            return Err(err("not printable ASCII without spaces"));
+        }
+        if value.len() <= "https://".len() || !value.starts_with("https://") {
+            return Err(err("not an https:// URL"));
+        }
+        Ok(OidcIssuer(value.to_owned()))
+    }
+}
+
+text_newtype! {
+    /// A certificate identity as a Fulcio certificate carries it (a URI or email subject
+    /// alternative name): 1 to [`MAX_IDENTITY_SIZE`] bytes of printable ASCII without spaces.
+    CertIdentity
+}
+
+impl CertIdentity {
+    /// Validates `value` as a certificate identity.
+    pub fn new(value: &str) -> Result<CertIdentity, EntryError> {
+        if value.is_empty() || value.len() > MAX_IDENTITY_SIZE || !is_token(value) {
+            return Err(EntryError::InvalidIdentity {
+                value: shown(value),
+                why: format!("not 1 to {MAX_IDENTITY_SIZE} bytes of printable ASCII without spaces"),
+            });
+        }
+        Ok(CertIdentity(value.to_owned()))
+    }
+}
+
+/// Validates a grant's identity pattern (`identity` line of `add-identity`, `retire-identity`,
+/// `revoke-identity`): an exact identity or `PREFIX@refs/tags/*` (spec/sigstore.md).
+pub fn parse_identity_pattern(value: &str) -> Result<IdentityMatcher, EntryError> {
+    CertIdentity::new(value)?;
+    IdentityMatcher::parse(value).map_err(|why| EntryError::InvalidIdentity {
+        value: shown(value),
+        why,
+    })
+}
+
+/// The `sigstore` line of a release authorised by a Sigstore bundle instead of a release key:
+/// the bundle's SHA-256 and the signer the bundle's certificate must name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SigstoreSigner {
+    /// SHA-256 of the bundle file's bytes (`FILE.sigstore.json`).
+    pub bundle: Sha256Digest,
+    /// The certificate's OIDC issuer.
+    pub issuer: OidcIssuer,
+    /// The certificate's identity (the SAN a key-log grant must match).
+    pub identity: CertIdentity,
+}
+
+impl SigstoreSigner {
+    fn parse(line: &Line<'_>) -> Result<SigstoreSigner, EntryError> {
+        let mut parts = line.value.split(' ');
+        let (Some(bundle), Some(issuer), Some(identity), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(EntryError::MalformedSigstoreLine { line: line.no });
+        };
+        Ok(SigstoreSigner {
+            bundle: Sha256Digest::parse(bundle)?,
+            issuer: OidcIssuer::new(issuer)?,
+            identity: CertIdentity::new(identity)?,
+        })
+    }
+}
+
 /// A SHA-256 digest as entries spell it: `sha256:` and 64 lowercase hex digits.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Sha256Digest([u8; HASH_SIZE]);
@@ -868,6 +1024,8 @@ pub struct Release {
     manifests: Vec<FileRef>,
     /// The `decompressed` lines, by artifact file name (ascending; a subset of the artifacts).
     decompressed: Vec<(FileName, Decompressed)>,
+    /// Set when a Sigstore bundle, not a release key, authorises the release.
+    sigstore: Option<SigstoreSigner>,
 }
 
 impl Release {
@@ -904,7 +1062,21 @@ impl Release {
             artifacts,
             manifests,
             decompressed: Vec::new(),
+            sigstore: None,
         })
+    }
+
+    /// Makes this a release authorised by a Sigstore bundle (its `sigstore` line). Such a
+    /// release has exactly one artifact (the file the bundle signs) and no manifest.
+    pub fn with_sigstore(mut self, signer: SigstoreSigner) -> Result<Release, EntryError> {
+        check_sigstore_files(&self.artifacts, &self.manifests)?;
+        self.sigstore = Some(signer);
+        Ok(self)
+    }
+
+    /// The Sigstore signer, when a bundle authorises this release instead of a release key.
+    pub fn sigstore(&self) -> Option<&SigstoreSigner> {
+        self.sigstore.as_ref()
     }
 
     /// Records what the artifact `file_name` decompresses to (its `decompressed` line).
@@ -968,12 +1140,20 @@ impl Release {
             )?;
             decompressed.push((artifacts[at].file_name.clone(), Decompressed::parse(&line)?));
         }
+        let sigstore = match groups[4].first() {
+            Some(line) => {
+                check_sigstore_files(&artifacts, &manifests)?;
+                Some(SigstoreSigner::parse(line)?)
+            }
+            None => None,
+        };
         Ok(Release {
             name,
             version,
             artifacts,
             manifests,
             decompressed,
+            sigstore,
         })
     }
 
@@ -993,6 +1173,9 @@ impl Release {
                     let _ = writeln!(out, "decompressed {} {}", d.digest, d.size);
                 }
             }
+        }
+        if let Some(s) = &self.sigstore {
+            let _ = writeln!(out, "sigstore {} {} {}", s.bundle, s.issuer, s.identity);
         }
         out
     }
@@ -1050,6 +1233,21 @@ fn parse_files(lines: &[Line<'_>], key: &'static str) -> Result<Vec<FileRef>, En
         }
     }
     Ok(files)
+}
+
+/// A Sigstore bundle signs one artifact: a release it authorises lists exactly that file.
+fn check_sigstore_files(artifacts: &[FileRef], manifests: &[FileRef]) -> Result<(), EntryError> {
+    if artifacts.len() != 1 {
+        return Err(EntryError::SigstoreRelease {
+            why: "it must have exactly one artifact (the file the bundle signs)",
+        });
+    }
+    if !manifests.is_empty() {
+        return Err(EntryError::SigstoreRelease {
+            why: "it must have no manifest (the bundle signs one file)",
+        });
+    }
+    Ok(())
 }
 
 /// Refuses two files (artifacts and manifests together) whose names are equal ignoring ASCII
@@ -1315,6 +1513,50 @@ pub enum KeyEvent {
         /// Why.
         reason: Reason,
     },
+    /// Pins a Sigstore trusted root for releases from a release-log index on.
+    SigstoreRoot {
+        /// The first release-log index the root applies to.
+        from: u64,
+        /// The `trusted_root.json` bytes, at most [`MAX_PINNED_TRUSTED_ROOT_SIZE`].
+        trusted_root: Vec<u8>,
+        /// Optional explanation.
+        reason: Option<Reason>,
+    },
+    /// Grants a release scope to a Sigstore identity.
+    AddIdentity {
+        /// The OIDC issuer, compared exactly.
+        issuer: OidcIssuer,
+        /// The identity or identity pattern.
+        identity: IdentityMatcher,
+        /// Which release names it may authorise.
+        scope: Scope,
+        /// The first release-log index it may authorise.
+        from: u64,
+        /// Optional explanation.
+        reason: Option<Reason>,
+    },
+    /// Retires a Sigstore identity grant (planned end of use).
+    RetireIdentity {
+        /// The grant's issuer.
+        issuer: OidcIssuer,
+        /// The grant's identity, spelled as in its `add-identity`.
+        identity: IdentityMatcher,
+        /// The grant authorises nothing at or after this release-log index.
+        until: u64,
+        /// Why.
+        reason: Reason,
+    },
+    /// Revokes a Sigstore identity grant (compromise).
+    RevokeIdentity {
+        /// The grant's issuer.
+        issuer: OidcIssuer,
+        /// The grant's identity, spelled as in its `add-identity`.
+        identity: IdentityMatcher,
+        /// The grant authorises nothing at or after this release-log index (0: never valid).
+        until: u64,
+        /// Why.
+        reason: Reason,
+    },
 }
 
 impl KeyEvent {
@@ -1325,6 +1567,10 @@ impl KeyEvent {
             KeyEvent::Add { .. } => "add",
             KeyEvent::Retire { .. } => "retire",
             KeyEvent::Revoke { .. } => "revoke",
+            KeyEvent::SigstoreRoot { .. } => "sigstore-root",
+            KeyEvent::AddIdentity { .. } => "add-identity",
+            KeyEvent::RetireIdentity { .. } => "retire-identity",
+            KeyEvent::RevokeIdentity { .. } => "revoke-identity",
         }
     }
 
@@ -1403,6 +1649,59 @@ impl KeyEvent {
                     KeyEvent::Revoke { key, until, reason }
                 })
             }
+            "sigstore-root" => {
+                let groups = group(&lines, SIGSTORE_ROOT_SLOTS, KEY_KEYS, "sigstore-root")?;
+                let from = parse_decimal("from", groups[1][0].value)?;
+                let digest = Sha256Digest::parse(groups[2][0].value)?;
+                let trusted_root = decode_trusted_root(groups[3])?;
+                if Sha256Digest::of(&trusted_root) != digest {
+                    return Err(EntryError::InvalidTrustedRoot {
+                        why: "trusted-root-digest is not the SHA-256 of the trusted-root lines",
+                    });
+                }
+                Ok(KeyEvent::SigstoreRoot {
+                    from,
+                    trusted_root,
+                    reason: optional_reason(groups[4])?,
+                })
+            }
+            "add-identity" => {
+                let groups = group(&lines, ADD_IDENTITY_SLOTS, KEY_KEYS, "add-identity")?;
+                Ok(KeyEvent::AddIdentity {
+                    issuer: OidcIssuer::new(groups[1][0].value)?,
+                    identity: parse_identity_pattern(groups[2][0].value)?,
+                    scope: Scope::new(groups[3][0].value)?,
+                    from: parse_decimal("from", groups[4][0].value)?,
+                    reason: optional_reason(groups[5])?,
+                })
+            }
+            "retire-identity" | "revoke-identity" => {
+                let event = if kind == "retire-identity" {
+                    "retire-identity"
+                } else {
+                    "revoke-identity"
+                };
+                let groups = group(&lines, IDENTITY_END_SLOTS, KEY_KEYS, event)?;
+                let issuer = OidcIssuer::new(groups[1][0].value)?;
+                let identity = parse_identity_pattern(groups[2][0].value)?;
+                let until = parse_decimal("until", groups[3][0].value)?;
+                let reason = Reason::new(groups[4][0].value)?;
+                Ok(if event == "retire-identity" {
+                    KeyEvent::RetireIdentity {
+                        issuer,
+                        identity,
+                        until,
+                        reason,
+                    }
+                } else {
+                    KeyEvent::RevokeIdentity {
+                        issuer,
+                        identity,
+                        until,
+                        reason,
+                    }
+                })
+            }
             other => Err(EntryError::InvalidEvent {
                 value: shown(other),
             }),
@@ -1433,12 +1732,104 @@ impl KeyEvent {
                 let _ = writeln!(out, "key {}\nuntil {until}", key.to_vkey());
                 Some(reason)
             }
+            KeyEvent::SigstoreRoot {
+                from,
+                trusted_root,
+                reason,
+            } => {
+                let _ = writeln!(
+                    out,
+                    "from {from}\ntrusted-root-digest {}",
+                    Sha256Digest::of(trusted_root)
+                );
+                let encoded = STANDARD.encode(trusted_root);
+                for chunk in encoded.as_bytes().chunks(TRUSTED_ROOT_LINE_CHARS) {
+                    // Base64 is ASCII, so every chunk is valid UTF-8.
+                    let _ = writeln!(out, "trusted-root {}", String::from_utf8_lossy(chunk));
+                }
+                reason.as_ref()
+            }
+            KeyEvent::AddIdentity {
+                issuer,
+                identity,
+                scope,
+                from,
+                reason,
+            } => {
+                let _ = writeln!(
+                    out,
+                    "issuer {issuer}\nidentity {identity}\nscope {scope}\nfrom {from}"
+                );
+                reason.as_ref()
+            }
+            KeyEvent::RetireIdentity {
+                issuer,
+                identity,
+                until,
+                reason,
+            }
+            | KeyEvent::RevokeIdentity {
+                issuer,
+                identity,
+                until,
+                reason,
+            } => {
+                let _ = writeln!(out, "issuer {issuer}\nidentity {identity}\nuntil {until}");
+                Some(reason)
+            }
         };
         if let Some(reason) = reason {
             let _ = writeln!(out, "reason {reason}");
         }
         out
     }
+}
+
+/// Builds a `sigstore-root` event, checking the trusted root's size (its content is the
+/// Sigstore verifier's business: the core has no JSON parser).
+pub fn sigstore_root_event(
+    from: u64,
+    trusted_root: Vec<u8>,
+    reason: Option<Reason>,
+) -> Result<KeyEvent, EntryError> {
+    if trusted_root.is_empty() || trusted_root.len() > MAX_PINNED_TRUSTED_ROOT_SIZE {
+        return Err(EntryError::InvalidTrustedRoot {
+            why: "a pinned trusted root is 1 to 23040 bytes",
+        });
+    }
+    Ok(KeyEvent::SigstoreRoot {
+        from,
+        trusted_root,
+        reason,
+    })
+}
+
+/// The trusted root carried by `trusted-root` lines: canonical padded base64 in lines of
+/// exactly [`TRUSTED_ROOT_LINE_CHARS`] characters, the last one 4 to that many.
+fn decode_trusted_root(lines: &[Line<'_>]) -> Result<Vec<u8>, EntryError> {
+    let mut encoded = String::with_capacity(lines.len() * TRUSTED_ROOT_LINE_CHARS);
+    for (i, line) in lines.iter().enumerate() {
+        let last = i + 1 == lines.len();
+        if line.value.len() > TRUSTED_ROOT_LINE_CHARS
+            || (!last && line.value.len() != TRUSTED_ROOT_LINE_CHARS)
+        {
+            return Err(EntryError::InvalidTrustedRoot {
+                why: "every trusted-root line but the last has exactly 480 base64 characters",
+            });
+        }
+        encoded.push_str(line.value);
+    }
+    let bytes = STANDARD
+        .decode(&encoded)
+        .map_err(|_| EntryError::InvalidTrustedRoot {
+            why: "trusted-root lines are not standard padded base64",
+        })?;
+    if STANDARD.encode(&bytes) != encoded {
+        return Err(EntryError::InvalidTrustedRoot {
+            why: "trusted-root base64 is not canonical",
+        });
+    }
+    Ok(bytes)
 }
 
 fn optional_reason(lines: &[Line<'_>]) -> Result<Option<Reason>, EntryError> {
@@ -1592,8 +1983,9 @@ const RELEASE_SLOTS: &[Slot] = &[
         min: 0,
         max: MAX_MANIFESTS,
     },
+    optional("sigstore"),
 ];
-const RELEASE_KEYS: &[&str] = &["name", "version", "artifact", "manifest"];
+const RELEASE_KEYS: &[&str] = &["name", "version", "artifact", "manifest", "sigstore"];
 
 const DEPRECATE_SLOTS: &[Slot] = &[
     one("name"),
@@ -1612,6 +2004,10 @@ const KEY_KEYS: &[&str] = &[
     "until",
     "root",
     "threshold",
+    "issuer",
+    "identity",
+    "trusted-root-digest",
+    "trusted-root",
     "reason",
 ];
 const ROOT_SLOTS: &[Slot] = &[
@@ -1632,6 +2028,32 @@ const ADD_SLOTS: &[Slot] = &[
     optional("reason"),
 ];
 const END_SLOTS: &[Slot] = &[one("event"), one("key"), one("until"), one("reason")];
+const SIGSTORE_ROOT_SLOTS: &[Slot] = &[
+    one("event"),
+    one("from"),
+    one("trusted-root-digest"),
+    Slot {
+        key: "trusted-root",
+        min: 1,
+        max: MAX_TRUSTED_ROOT_LINES,
+    },
+    optional("reason"),
+];
+const ADD_IDENTITY_SLOTS: &[Slot] = &[
+    one("event"),
+    one("issuer"),
+    one("identity"),
+    one("scope"),
+    one("from"),
+    optional("reason"),
+];
+const IDENTITY_END_SLOTS: &[Slot] = &[
+    one("event"),
+    one("issuer"),
+    one("identity"),
+    one("until"),
+    one("reason"),
+];
 
 /// Splits `lines` into one run of consecutive lines per slot, enforcing the fixed order and
 /// the counts. Returns exactly one (possibly empty) slice per slot; a slot with `min >= 1`

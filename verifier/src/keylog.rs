@@ -28,9 +28,11 @@
 //! and fails closed, naming the index, at the first entry the log should have refused.
 
 use crate::entry::{
-    Deprecation, EntryError, KeyEvent, Release, ReleaseName, RootSet, RootSetDifference, Scope,
+    CertIdentity, Deprecation, EntryError, KeyEvent, OidcIssuer, Release, ReleaseName, RootSet,
+    RootSetDifference, Scope, Sha256Digest, SigstoreSigner,
 };
 use crate::note::{Ed25519Verifier, Note, NoteError, NoteVerifier};
+use crate::sigstore_identity::IdentityMatcher;
 
 /// Why a key event was refused, or why a key log does not replay.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -144,6 +146,19 @@ pub enum KeyLogError {
         until: u64,
         /// The key's current `until`.
         current: u64,
+    },
+    /// An `add-identity` for an issuer and identity that were already granted (whatever the
+    /// grant's status): a grant has one scope and one `from` for its whole life.
+    #[error("identity {identity} was already granted")]
+    IdentityAlreadyAdded {
+        /// The identity and issuer.
+        identity: String,
+    },
+    /// A `retire-identity` or `revoke-identity` names no grant.
+    #[error("identity {identity} was never granted")]
+    UnknownIdentity {
+        /// The identity and issuer.
+        identity: String,
     },
     /// The pinned roots given to [`replay`] do not form a valid root set.
     #[error("pinned root set is invalid: {0}")]
@@ -264,6 +279,152 @@ impl ReleaseKey {
     }
 }
 
+/// A Sigstore identity granted a release scope (`event add-identity`), with its validity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityGrant {
+    issuer: OidcIssuer,
+    identity: IdentityMatcher,
+    scope: Scope,
+    from: u64,
+    added_at: u64,
+    end: Option<KeyEnd>,
+}
+
+impl IdentityGrant {
+    /// The OIDC issuer, compared exactly.
+    pub fn issuer(&self) -> &OidcIssuer {
+        &self.issuer
+    }
+
+    /// The identity or identity pattern.
+    pub fn identity(&self) -> &IdentityMatcher {
+        &self.identity
+    }
+
+    /// The names the identity may authorise.
+    pub fn scope(&self) -> &Scope {
+        &self.scope
+    }
+
+    /// First release-log index the identity may authorise.
+    pub fn from(&self) -> u64 {
+        self.from
+    }
+
+    /// Key-log index of the `add-identity` event.
+    pub fn added_at(&self) -> u64 {
+        self.added_at
+    }
+
+    /// The retire or revoke in force, if any.
+    pub fn end(&self) -> Option<&KeyEnd> {
+        self.end.as_ref()
+    }
+
+    /// Whether a certificate with this issuer and identity is covered by the grant.
+    pub fn covers(&self, issuer: &OidcIssuer, identity: &CertIdentity) -> bool {
+        &self.issuer == issuer && self.identity.matches(identity.as_str())
+    }
+
+    /// How the grant is named in errors and alerts.
+    pub fn describe(&self) -> String {
+        format!("sigstore identity {} (issuer {})", self.identity, self.issuer)
+    }
+
+    fn is(&self, issuer: &OidcIssuer, identity: &IdentityMatcher) -> bool {
+        &self.issuer == issuer && &self.identity == identity
+    }
+
+    /// Whether the grant covers a release of `name` at release-log index `index`, by the same
+    /// rule as [`ReleaseKey::check`].
+    pub fn check(&self, name: &ReleaseName, index: u64) -> Result<(), InvalidRelease> {
+        let key = self.describe();
+        if let Some(end) = self.end.filter(|end| index >= end.until) {
+            let until = end.until;
+            return Err(match end.kind {
+                EndKind::Revoked => InvalidRelease::Revoked { key, until, index },
+                EndKind::Retired => InvalidRelease::Retired { key, until, index },
+            });
+        }
+        if !self.scope.matches(name) {
+            return Err(InvalidRelease::OutOfScope {
+                key,
+                scope: self.scope.clone(),
+                name: name.clone(),
+            });
+        }
+        if index < self.from {
+            return Err(InvalidRelease::NotYetValid {
+                key,
+                from: self.from,
+                index,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// A Sigstore trusted root pinned by a `sigstore-root` event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PinnedTrustedRoot {
+    from: u64,
+    digest: Sha256Digest,
+    trusted_root: Vec<u8>,
+    key_log_index: u64,
+}
+
+impl PinnedTrustedRoot {
+    /// First release-log index the root applies to.
+    pub fn from(&self) -> u64 {
+        self.from
+    }
+
+    /// SHA-256 of the `trusted_root.json` bytes.
+    pub fn digest(&self) -> &Sha256Digest {
+        &self.digest
+    }
+
+    /// The `trusted_root.json` bytes.
+    pub fn trusted_root(&self) -> &[u8] {
+        &self.trusted_root
+    }
+
+    /// Key-log index of the `sigstore-root` event.
+    pub fn key_log_index(&self) -> u64 {
+        self.key_log_index
+    }
+}
+
+/// Checks that a retire or revoke (of a release key or an identity grant) with `until` only
+/// shortens the validity that `end` leaves (spec/keylog.md 4.2).
+fn check_shortens(
+    end: Option<KeyEnd>,
+    kind: EndKind,
+    until: u64,
+    key: impl Fn() -> String,
+) -> Result<(), KeyLogError> {
+    let Some(end) = end else {
+        return Ok(());
+    };
+    let shortens = match (end.kind, kind) {
+        (EndKind::Revoked, EndKind::Retired) => {
+            return Err(KeyLogError::RetireAfterRevoke { key: key() });
+        }
+        // Escalating a retirement to a revocation may keep its `until`.
+        (EndKind::Retired, EndKind::Revoked) => until <= end.until,
+        _ => until < end.until,
+    };
+    if shortens {
+        Ok(())
+    } else {
+        Err(KeyLogError::DoesNotShorten {
+            key: key(),
+            until,
+            current: end.until,
+        })
+    }
+}
+
 /// A key event that [`KeyState::apply`] (or [`KeyState::genesis`]) accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppliedEvent {
@@ -299,6 +460,10 @@ pub struct KeyState {
     /// appearance: the root/release disjointness rule covers former roots too.
     past_roots: Vec<Ed25519Verifier>,
     release_keys: Vec<ReleaseKey>,
+    /// Every Sigstore identity ever granted, in key-log order.
+    identities: Vec<IdentityGrant>,
+    /// Every `sigstore-root` event, in key-log order.
+    trusted_roots: Vec<PinnedTrustedRoot>,
     size: u64,
 }
 
@@ -336,6 +501,8 @@ impl KeyState {
             roots: pinned.clone(),
             past_roots: pinned.keys().to_vec(),
             release_keys: Vec::new(),
+            identities: Vec::new(),
+            trusted_roots: Vec::new(),
             size: 1,
         };
         let applied = AppliedEvent {
@@ -437,26 +604,74 @@ impl KeyState {
                         added: release_key.key.to_vkey(),
                     });
                 }
-                if let Some(end) = release_key.end {
-                    let shortens = match (end.kind, kind) {
-                        (EndKind::Revoked, EndKind::Retired) => {
-                            return Err(KeyLogError::RetireAfterRevoke { key: key.to_vkey() });
-                        }
-                        // Escalating a retirement to a revocation may keep its `until`.
-                        (EndKind::Retired, EndKind::Revoked) => until <= end.until,
-                        _ => until < end.until,
-                    };
-                    if !shortens {
-                        return Err(KeyLogError::DoesNotShorten {
-                            key: key.to_vkey(),
-                            until,
-                            current: end.until,
-                        });
-                    }
-                }
+                check_shortens(release_key.end, kind, until, || key.to_vkey())?;
                 release_key.end = Some(KeyEnd {
                     kind,
                     until,
+                    key_log_index: index,
+                });
+            }
+            KeyEvent::SigstoreRoot {
+                from, trusted_root, ..
+            } => {
+                self.trusted_roots.push(PinnedTrustedRoot {
+                    from: *from,
+                    digest: Sha256Digest::of(trusted_root),
+                    trusted_root: trusted_root.clone(),
+                    key_log_index: index,
+                });
+            }
+            KeyEvent::AddIdentity {
+                issuer,
+                identity,
+                scope,
+                from,
+                ..
+            } => {
+                if let Some(existing) = self.identities.iter().find(|g| g.is(issuer, identity)) {
+                    return Err(KeyLogError::IdentityAlreadyAdded {
+                        identity: existing.describe(),
+                    });
+                }
+                self.identities.push(IdentityGrant {
+                    issuer: issuer.clone(),
+                    identity: identity.clone(),
+                    scope: scope.clone(),
+                    from: *from,
+                    added_at: index,
+                    end: None,
+                });
+            }
+            KeyEvent::RetireIdentity {
+                issuer,
+                identity,
+                until,
+                ..
+            }
+            | KeyEvent::RevokeIdentity {
+                issuer,
+                identity,
+                until,
+                ..
+            } => {
+                let kind = if matches!(event, KeyEvent::RetireIdentity { .. }) {
+                    EndKind::Retired
+                } else {
+                    EndKind::Revoked
+                };
+                let Some(grant) = self
+                    .identities
+                    .iter_mut()
+                    .find(|g| g.is(issuer, identity))
+                else {
+                    return Err(KeyLogError::UnknownIdentity {
+                        identity: format!("sigstore identity {identity} (issuer {issuer})"),
+                    });
+                };
+                check_shortens(grant.end, kind, *until, || grant.describe())?;
+                grant.end = Some(KeyEnd {
+                    kind,
+                    until: *until,
                     key_log_index: index,
                 });
             }
@@ -482,6 +697,22 @@ impl KeyState {
     /// Every release key ever added, in key-log order, with its current validity.
     pub fn release_keys(&self) -> &[ReleaseKey] {
         &self.release_keys
+    }
+
+    /// Every Sigstore identity ever granted, in key-log order, with its current validity.
+    pub fn identities(&self) -> &[IdentityGrant] {
+        &self.identities
+    }
+
+    /// Every pinned Sigstore trusted root, in key-log order.
+    pub fn trusted_roots(&self) -> &[PinnedTrustedRoot] {
+        &self.trusted_roots
+    }
+
+    /// The Sigstore trusted root in force at release-log index `index`: the one pinned by the
+    /// latest `sigstore-root` event (in key-log order) whose `from` is at most `index`.
+    pub fn trusted_root_at(&self, index: u64) -> Option<&PinnedTrustedRoot> {
+        self.trusted_roots.iter().rev().find(|r| r.from <= index)
     }
 
     /// The release key with this public key, if one was ever added.
@@ -645,6 +876,27 @@ pub enum InvalidRelease {
         /// The entry's release name.
         name: ReleaseName,
     },
+    /// A release authorised by a Sigstore bundle, judged without its bundle: only
+    /// [`sigstore_authority`] plus a bundle check (`cairn-sigstore`) can find it valid.
+    #[error("the release is authorised by a Sigstore bundle, which must be verified")]
+    SigstoreBundleRequired,
+    /// A Sigstore release's note does not carry exactly its bundle reference line.
+    #[error("sigstore release note: {0}")]
+    SigstoreNote(&'static str),
+    /// No `sigstore-root` event pins a trusted root for the release's index.
+    #[error("no Sigstore trusted root is pinned in the key log for release index {index}")]
+    NoTrustedRoot {
+        /// The entry's release-log index.
+        index: u64,
+    },
+    /// No grant in the key log covers the Sigstore signer.
+    #[error("sigstore identity {identity} (issuer {issuer}) has no grant in the key log")]
+    UnknownIdentity {
+        /// The certificate identity.
+        identity: String,
+        /// The OIDC issuer.
+        issuer: String,
+    },
     /// A signer's `from` lies after the index.
     #[error("key {key} may sign from release index {from}, entry is at {index}")]
     NotYetValid {
@@ -750,11 +1002,183 @@ pub fn release_is_valid(
     state: &KeyState,
 ) -> Result<ValidRelease, InvalidRelease> {
     let release = Release::parse(release_note.text()).map_err(InvalidRelease::Malformed)?;
+    if release.sigstore().is_some() {
+        return Err(InvalidRelease::SigstoreBundleRequired);
+    }
     let (signers, not_counted) = state.release_signers(release_note, release.name(), index)?;
     Ok(ValidRelease {
         release,
         index,
         signers,
+        not_counted,
+    })
+}
+
+/// Key name of the one signature line of a Sigstore release note (spec/entries.md 5.1).
+pub const SIGSTORE_LINE_NAME: &str = "cairn-sigstore-bundle";
+
+/// Key ID of that line: the first four bytes of SHA-256 of the name, a newline and the byte
+/// 0xff, as signed-note derives key IDs, with a type byte no note key uses.
+pub fn sigstore_line_key_id() -> u32 {
+    let mut input = SIGSTORE_LINE_NAME.as_bytes().to_vec();
+    input.extend_from_slice(&[b'\n', 0xff]);
+    let h = crate::hash::sha256(&input);
+    u32::from_be_bytes([h[0], h[1], h[2], h[3]])
+}
+
+/// The note of a Sigstore release: its text, a blank line, and the one line
+/// `— cairn-sigstore-bundle base64(key ID || bundle SHA-256)`. It carries no signature (the
+/// bundle is the authority) and is fully determined by the text, so resubmitting a release
+/// gives the same leaf. Refused for a release without a `sigstore` line.
+pub fn sigstore_release_note(release: &Release) -> Result<Vec<u8>, InvalidRelease> {
+    use base64::Engine as _;
+    let signer = release
+        .sigstore()
+        .ok_or(InvalidRelease::SigstoreNote("the release has no sigstore line"))?;
+    let mut raw = sigstore_line_key_id().to_be_bytes().to_vec();
+    raw.extend_from_slice(signer.bundle.as_bytes());
+    let line = base64::engine::general_purpose::STANDARD.encode(raw);
+    Ok(format!("{}\n\u{2014} {SIGSTORE_LINE_NAME} {line}\n", release.to_text()).into_bytes())
+}
+
+/// A Sigstore release whose grant and trusted root the key log confirms at its index: what
+/// remains is to verify the bundle (`cairn_sigstore::verify_release_bundle`), then
+/// [`SigstoreAuthority::bundle_verified`] makes the [`ValidRelease`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigstoreAuthority {
+    release: Release,
+    index: u64,
+    signer: SigstoreSigner,
+    trusted_root: PinnedTrustedRoot,
+    grants: Vec<IdentityGrant>,
+    not_counted: Vec<InvalidRelease>,
+}
+
+impl SigstoreAuthority {
+    /// The release statement.
+    pub fn release(&self) -> &Release {
+        &self.release
+    }
+
+    /// Its release-log index.
+    pub fn index(&self) -> u64 {
+        self.index
+    }
+
+    /// The `sigstore` line: bundle digest, issuer and identity the bundle must prove.
+    pub fn signer(&self) -> &SigstoreSigner {
+        &self.signer
+    }
+
+    /// The trusted root in force at the index.
+    pub fn trusted_root(&self) -> &PinnedTrustedRoot {
+        &self.trusted_root
+    }
+
+    /// The grants valid for the release at its index.
+    pub fn grants(&self) -> &[IdentityGrant] {
+        &self.grants
+    }
+
+    /// The artifact the bundle must sign (a Sigstore release has exactly one).
+    pub fn artifact(&self) -> &crate::entry::FileRef {
+        &self.release.artifacts()[0]
+    }
+
+    /// Completes the judgement with the facts of a bundle that verified under
+    /// [`SigstoreAuthority::trusted_root`]: its SHA-256, the certificate's issuer and identity,
+    /// and the SHA-256 of the artifact it signs. Each must equal what the entry says.
+    pub fn bundle_verified(
+        self,
+        bundle_sha256: &Sha256Digest,
+        issuer: &str,
+        identity: &str,
+        artifact_sha256: &Sha256Digest,
+    ) -> Result<ValidRelease, InvalidRelease> {
+        if bundle_sha256 != &self.signer.bundle {
+            return Err(InvalidRelease::SigstoreNote(
+                "the bundle's SHA-256 is not the one in the sigstore line",
+            ));
+        }
+        if issuer != self.signer.issuer.as_str() || identity != self.signer.identity.as_str() {
+            return Err(InvalidRelease::SigstoreNote(
+                "the bundle's certificate is not for the issuer and identity of the sigstore line",
+            ));
+        }
+        if artifact_sha256 != &self.artifact().digest {
+            return Err(InvalidRelease::SigstoreNote(
+                "the bundle signs another artifact than the release's",
+            ));
+        }
+        Ok(ValidRelease {
+            release: self.release,
+            index: self.index,
+            signers: Vec::new(),
+            not_counted: self.not_counted,
+        })
+    }
+}
+
+/// Judges the key-log side of a Sigstore release logged at release-log index `index`: the
+/// note is exactly the text and its bundle reference line ([`sigstore_release_note`]), a
+/// trusted root is pinned for `index`, and a grant covers the `sigstore` line's issuer and
+/// identity for the release's name at `index`. Grants are judged like release keys
+/// (spec/keylog.md 5): any covering grant revoked with `until <= index` makes the release
+/// invalid; otherwise one valid grant suffices.
+///
+/// The bundle itself is not looked at here: the result is a [`SigstoreAuthority`], never a
+/// [`ValidRelease`], until the bundle has been verified.
+pub fn sigstore_authority(
+    release_note: &Note,
+    index: u64,
+    state: &KeyState,
+) -> Result<SigstoreAuthority, InvalidRelease> {
+    let release = Release::parse(release_note.text()).map_err(InvalidRelease::Malformed)?;
+    let signer = release
+        .sigstore()
+        .cloned()
+        .ok_or(InvalidRelease::SigstoreNote("the release has no sigstore line"))?;
+    let expected = sigstore_release_note(&release)?;
+    let parsed = Note::parse_entry(&expected).map_err(InvalidRelease::Note)?;
+    if parsed.signatures() != release_note.signatures() {
+        return Err(InvalidRelease::SigstoreNote(
+            "the note must carry exactly one line, the bundle reference, and no signature",
+        ));
+    }
+    let trusted_root = state
+        .trusted_root_at(index)
+        .cloned()
+        .ok_or(InvalidRelease::NoTrustedRoot { index })?;
+    let covering: Vec<&IdentityGrant> = state
+        .identities
+        .iter()
+        .filter(|g| g.covers(&signer.issuer, &signer.identity))
+        .collect();
+    if covering.is_empty() {
+        return Err(InvalidRelease::UnknownIdentity {
+            identity: signer.identity.to_string(),
+            issuer: signer.issuer.to_string(),
+        });
+    }
+    let mut grants = Vec::new();
+    let mut not_counted = Vec::new();
+    for grant in covering {
+        match grant.check(release.name(), index) {
+            Ok(()) => grants.push(grant.clone()),
+            Err(e) => not_counted.push(e),
+        }
+    }
+    match not_counted.iter().min_by_key(|e| e.severity()) {
+        Some(revoked @ InvalidRelease::Revoked { .. }) => return Err(revoked.clone()),
+        Some(worst) if grants.is_empty() => return Err(worst.clone()),
+        _ => {}
+    }
+    Ok(SigstoreAuthority {
+        release,
+        index,
+        signer,
+        trusted_root,
+        grants,
         not_counted,
     })
 }

@@ -13,6 +13,7 @@
 //! - [`note_ecdsa`]: ECDSA P-256 note signatures (type 0x02), verification only.
 //! - [`note_rfc6962`]: RFC 6962 tree head signatures from static-ct-api (type 0x05),
 //!   verification only.
+//! - [`sigstore_identity`]: Sigstore certificate identities and the any-tag workflow pattern.
 //! - [`signer`]: the interface of Ed25519 keys held in tokens or agents (signing can fail).
 //! - [`keys`]: one parser for verifier keys of every supported type.
 //! - [`tile`]: C2SP tlog-tiles paths, tile data, entry bundles, and a tile-backed hash reader
@@ -50,6 +51,7 @@ pub mod note_rfc6962;
 pub mod policy;
 pub mod security;
 pub mod signer;
+pub mod sigstore_identity;
 pub mod tile;
 pub mod tlog_proof;
 pub mod version_order;

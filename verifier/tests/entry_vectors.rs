@@ -96,6 +96,9 @@ fn spec_examples_are_valid_vectors_quoted_verbatim() {
         "key-root-genesis.txt",
         "key-add.txt",
         "key-revoke-never-valid.txt",
+        "release-sigstore.txt",
+        "key-add-identity-any-tag.txt",
+        "key-revoke-identity.txt",
     ];
     for name in quoted {
         let text = std::fs::read_to_string(entries_dir().join("valid").join(name)).expect(name);

@@ -10,11 +10,12 @@ use std::fmt::Debug;
 use std::path::{Path, PathBuf};
 
 use cairn_verifier::entry::{
-    Deprecation, FileName, FileRef, KeyEvent, Reason, Release, ReleaseName, RootSet, Scope,
-    Sha256Digest, Version,
+    CertIdentity, Deprecation, FileName, FileRef, KeyEvent, OidcIssuer, Reason, Release,
+    ReleaseName, RootSet, Scope, Sha256Digest, SigstoreSigner, Version, parse_identity_pattern,
 };
 use cairn_verifier::keylog::{
     AppliedEvent, KeyLogError, KeyState, deprecation_is_valid, release_is_valid, replay,
+    sigstore_authority, sigstore_release_note,
 };
 use cairn_verifier::note::{
     Ed25519Signer, Ed25519Verifier, KeyName, Note, NoteSignature, NoteSigner as _,
@@ -66,6 +67,7 @@ struct Step {
     key_event: Option<EventSpec>,
     key_text: Option<String>,
     release: Option<ReleaseSpec>,
+    sigstore_release: Option<SigstoreReleaseSpec>,
     deprecation: Option<DeprecationSpec>,
     roots: Option<RootsSpec>,
     index: Option<u64>,
@@ -101,6 +103,43 @@ enum EventSpec {
         until: u64,
         reason: String,
     },
+    #[serde(rename = "sigstore-root")]
+    SigstoreRoot {
+        from: u64,
+        trusted_root: String,
+        reason: Option<String>,
+    },
+    #[serde(rename = "add-identity")]
+    AddIdentity {
+        issuer: String,
+        identity: String,
+        scope: String,
+        from: u64,
+        reason: Option<String>,
+    },
+    #[serde(rename = "retire-identity")]
+    RetireIdentity {
+        issuer: String,
+        identity: String,
+        until: u64,
+        reason: String,
+    },
+    #[serde(rename = "revoke-identity")]
+    RevokeIdentity {
+        issuer: String,
+        identity: String,
+        until: u64,
+        reason: String,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SigstoreReleaseSpec {
+    name: String,
+    version: String,
+    issuer: String,
+    identity: String,
 }
 
 #[derive(Deserialize)]
@@ -229,6 +268,50 @@ impl Keys {
                 until: *until,
                 reason: Reason::new(reason).expect("reason"),
             },
+            EventSpec::SigstoreRoot {
+                from,
+                trusted_root,
+                reason: r,
+            } => KeyEvent::SigstoreRoot {
+                from: *from,
+                trusted_root: trusted_root.as_bytes().to_vec(),
+                reason: reason(r),
+            },
+            EventSpec::AddIdentity {
+                issuer,
+                identity,
+                scope,
+                from,
+                reason: r,
+            } => KeyEvent::AddIdentity {
+                issuer: OidcIssuer::new(issuer).expect("issuer"),
+                identity: parse_identity_pattern(identity).expect("identity"),
+                scope: Scope::new(scope).expect("scope"),
+                from: *from,
+                reason: reason(r),
+            },
+            EventSpec::RetireIdentity {
+                issuer,
+                identity,
+                until,
+                reason,
+            } => KeyEvent::RetireIdentity {
+                issuer: OidcIssuer::new(issuer).expect("issuer"),
+                identity: parse_identity_pattern(identity).expect("identity"),
+                until: *until,
+                reason: Reason::new(reason).expect("reason"),
+            },
+            EventSpec::RevokeIdentity {
+                issuer,
+                identity,
+                until,
+                reason,
+            } => KeyEvent::RevokeIdentity {
+                issuer: OidcIssuer::new(issuer).expect("issuer"),
+                identity: parse_identity_pattern(identity).expect("identity"),
+                until: *until,
+                reason: Reason::new(reason).expect("reason"),
+            },
         }
     }
 
@@ -276,6 +359,30 @@ fn test_release(spec: &ReleaseSpec) -> String {
     )
     .expect("release")
     .to_text()
+}
+
+/// The Sigstore release of a `sigstore_release` step: the `release` artifact, and a bundle
+/// digest of the 6 bytes "bundle".
+fn test_sigstore_release(spec: &SigstoreReleaseSpec) -> Vec<u8> {
+    let artifact = FileRef {
+        digest: Sha256Digest::of(b"artifact"),
+        size: 8,
+        file_name: FileName::new("artifact.img").expect("file name"),
+    };
+    let release = Release::new(
+        ReleaseName::new(&spec.name).expect("release name"),
+        Version::new(&spec.version).expect("version"),
+        vec![artifact],
+        vec![],
+    )
+    .expect("release")
+    .with_sigstore(SigstoreSigner {
+        bundle: Sha256Digest::of(b"bundle"),
+        issuer: OidcIssuer::new(&spec.issuer).expect("issuer"),
+        identity: CertIdentity::new(&spec.identity).expect("identity"),
+    })
+    .expect("sigstore release");
+    sigstore_release_note(&release).expect("note")
 }
 
 fn test_deprecation(spec: &DeprecationSpec) -> String {
@@ -367,6 +474,60 @@ fn run(file: &str) -> usize {
                 Err(e) => assert_eq!(variant(&e), expect, "{at}: {e}"),
             }
             checks += 1;
+        } else if let Some(spec) = &step.sigstore_release {
+            let state = state.as_ref().expect("release step after genesis");
+            let index = step.index.expect("release steps have index");
+            let bytes = test_sigstore_release(spec);
+            let note = Note::parse_entry(&bytes).expect("note");
+            let expect = step.expect.as_deref().expect("release steps have expect");
+            // Without its bundle, a Sigstore release is never valid.
+            assert_eq!(
+                release_is_valid(&note, index, state).map(|_| ()),
+                Err(cairn_verifier::keylog::InvalidRelease::SigstoreBundleRequired),
+                "{at}"
+            );
+            match sigstore_authority(&note, index, state) {
+                Ok(authority) if expect == "ok" => {
+                    assert_eq!(authority.index(), index, "{at}");
+                    assert!(!authority.grants().is_empty(), "{at}");
+                    let pinned = state.trusted_root_at(index).expect("pinned root");
+                    assert_eq!(authority.trusted_root(), pinned, "{at}");
+                    // The bundle facts must match the sigstore line, or no valid release.
+                    let bundle = Sha256Digest::of(b"bundle");
+                    let artifact = Sha256Digest::of(b"artifact");
+                    assert!(
+                        authority
+                            .clone()
+                            .bundle_verified(&bundle, &spec.issuer, &spec.identity, &bundle)
+                            .is_err(),
+                        "{at}: another artifact"
+                    );
+                    assert!(
+                        authority
+                            .clone()
+                            .bundle_verified(&artifact, &spec.issuer, &spec.identity, &artifact)
+                            .is_err(),
+                        "{at}: another bundle"
+                    );
+                    assert!(
+                        authority
+                            .clone()
+                            .bundle_verified(&bundle, &spec.issuer, "someone-else", &artifact)
+                            .is_err(),
+                        "{at}: another identity"
+                    );
+                    let valid = authority
+                        .bundle_verified(&bundle, &spec.issuer, &spec.identity, &artifact)
+                        .expect("bundle facts match");
+                    assert_eq!(valid.index(), index, "{at}");
+                    let not_counted: Vec<String> =
+                        valid.not_counted().iter().map(variant).collect();
+                    assert_eq!(not_counted, step.not_counted, "{at}");
+                }
+                Ok(authority) => panic!("{at}: valid {authority:?}, expected {expect}"),
+                Err(e) => assert_eq!(variant(&e), expect, "{at}: {e}"),
+            }
+            checks += 1;
         } else if let Some(spec) = &step.deprecation {
             let state = state.as_ref().expect("deprecation step after genesis");
             let index = step.index.expect("deprecation steps have index");
@@ -446,6 +607,11 @@ fn odd_cases() {
 }
 
 #[test]
+fn sigstore_identities() {
+    assert!(run("sigstore-identities") >= 25);
+}
+
+#[test]
 fn every_scenario_file_has_a_test() {
     let mut files: Vec<String> = std::fs::read_dir(keylog_dir())
         .expect("keylog dir")
@@ -463,6 +629,7 @@ fn every_scenario_file_has_a_test() {
             "root-change.json",
             "rotation.json",
             "signature-counting.json",
+            "sigstore-identities.json",
         ]
     );
 }
@@ -520,5 +687,53 @@ fn spec_examples_verify_and_are_quoted_verbatim() {
             spec.contains(&format!("```\n{text}```")),
             "keylog.md does not quote:\n{text}"
         );
+    }
+}
+
+#[test]
+fn sigstore_note_is_fixed_by_its_text() {
+    use cairn_verifier::keylog::{InvalidRelease, sigstore_line_key_id};
+    let keys = Keys::load();
+    let spec = SigstoreReleaseSpec {
+        name: "demo/a".into(),
+        version: "1.0".into(),
+        issuer: "https://token.actions.githubusercontent.com".into(),
+        identity: "https://github.com/o/r/.github/workflows/r.yml@refs/heads/main".into(),
+    };
+    let bytes = test_sigstore_release(&spec);
+    // The key ID spec/entries.md 5.1 gives.
+    assert_eq!(sigstore_line_key_id().to_be_bytes(), [0x91, 0x30, 0x35, 0x5c]);
+    let note = Note::parse_entry(&bytes).expect("note");
+    assert_eq!(note.signatures().len(), 1);
+    let state = replay(
+        &[keys.verifier("root1")],
+        1,
+        [keys.sign(
+            &KeyEvent::Root {
+                roots: RootSet::new(vec![keys.verifier("root1")], 1).expect("roots"),
+                reason: None,
+            }
+            .to_text(),
+            &[SignerSpec::Label("root1".into())],
+        )],
+    )
+    .expect("genesis");
+    // The reference line alone: judged on (no root pinned here).
+    assert_eq!(
+        sigstore_authority(&note, 0, &state).map(|_| ()),
+        Err(InvalidRelease::NoTrustedRoot { index: 0 })
+    );
+    // A release key's signature added, or the line replaced by one: refused before anything.
+    let text = note.text().to_owned();
+    let signed = keys.sign(&text, &[SignerSpec::Label("rel1".into())]);
+    let mut both = Note::parse_entry(&bytes).expect("note");
+    let extra = Note::parse_entry(&signed).expect("signed").signatures()[0].clone();
+    both.push_signature(extra).expect("push");
+    for bad in [signed, both.to_bytes()] {
+        let bad = Note::parse_entry(&bad).expect("note");
+        assert!(matches!(
+            sigstore_authority(&bad, 0, &state),
+            Err(InvalidRelease::SigstoreNote(_))
+        ));
     }
 }

@@ -1,5 +1,6 @@
-//! Which certificate identities a verifier accepts: an exact SAN value, or a workflow identity
-//! with any tag (`...@refs/tags/*`). See spec/sigstore.md, "Identity patterns".
+//! Which Sigstore certificate identities are accepted: an exact SAN value, or a workflow identity
+//! with any tag (`...@refs/tags/*`). See spec/sigstore.md, "Identity patterns". It lives in the
+//! trusted core because key-log grants (`event add-identity`, spec/entries.md 7.4) carry one.
 
 use std::fmt;
 
