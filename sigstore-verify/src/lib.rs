@@ -22,12 +22,14 @@ mod cert;
 mod crypto;
 mod dsse;
 mod rekor;
+mod release;
 mod time;
 mod trust_root;
 mod tsa;
 
 pub use bundle::{BundleVersion, MAX_BUNDLE_SIZE};
 pub use cairn_verifier::sigstore_identity::IdentityMatcher;
+pub use release::{ReleaseError, judge_release, verify_release};
 pub use time::{Timestamp, Validity};
 pub use trust_root::{MAX_TRUSTED_ROOT_SIZE, PRODUCTION_TRUSTED_ROOT, TrustedRoot};
 

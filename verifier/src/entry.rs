@@ -805,7 +805,9 @@ impl CertIdentity {
         if value.is_empty() || value.len() > MAX_IDENTITY_SIZE || !is_token(value) {
             return Err(EntryError::InvalidIdentity {
                 value: shown(value),
-                why: format!("not 1 to {MAX_IDENTITY_SIZE} bytes of printable ASCII without spaces"),
+                why: format!(
+                    "not 1 to {MAX_IDENTITY_SIZE} bytes of printable ASCII without spaces"
+                ),
             });
         }
         Ok(CertIdentity(value.to_owned()))

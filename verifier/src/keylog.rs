@@ -328,7 +328,10 @@ impl IdentityGrant {
 
     /// How the grant is named in errors and alerts.
     pub fn describe(&self) -> String {
-        format!("sigstore identity {} (issuer {})", self.identity, self.issuer)
+        format!(
+            "sigstore identity {} (issuer {})",
+            self.identity, self.issuer
+        )
     }
 
     fn is(&self, issuer: &OidcIssuer, identity: &IdentityMatcher) -> bool {
@@ -659,10 +662,7 @@ impl KeyState {
                 } else {
                     EndKind::Revoked
                 };
-                let Some(grant) = self
-                    .identities
-                    .iter_mut()
-                    .find(|g| g.is(issuer, identity))
+                let Some(grant) = self.identities.iter_mut().find(|g| g.is(issuer, identity))
                 else {
                     return Err(KeyLogError::UnknownIdentity {
                         identity: format!("sigstore identity {identity} (issuer {issuer})"),
@@ -1032,13 +1032,17 @@ pub fn sigstore_line_key_id() -> u32 {
 /// gives the same leaf. Refused for a release without a `sigstore` line.
 pub fn sigstore_release_note(release: &Release) -> Result<Vec<u8>, InvalidRelease> {
     use base64::Engine as _;
-    let signer = release
-        .sigstore()
-        .ok_or(InvalidRelease::SigstoreNote("the release has no sigstore line"))?;
+    let signer = release.sigstore().ok_or(InvalidRelease::SigstoreNote(
+        "the release has no sigstore line",
+    ))?;
     let mut raw = sigstore_line_key_id().to_be_bytes().to_vec();
     raw.extend_from_slice(signer.bundle.as_bytes());
     let line = base64::engine::general_purpose::STANDARD.encode(raw);
-    Ok(format!("{}\n\u{2014} {SIGSTORE_LINE_NAME} {line}\n", release.to_text()).into_bytes())
+    Ok(format!(
+        "{}\n\u{2014} {SIGSTORE_LINE_NAME} {line}\n",
+        release.to_text()
+    )
+    .into_bytes())
 }
 
 /// A Sigstore release whose grant and trusted root the key log confirms at its index: what
@@ -1137,7 +1141,9 @@ pub fn sigstore_authority(
     let signer = release
         .sigstore()
         .cloned()
-        .ok_or(InvalidRelease::SigstoreNote("the release has no sigstore line"))?;
+        .ok_or(InvalidRelease::SigstoreNote(
+            "the release has no sigstore line",
+        ))?;
     let expected = sigstore_release_note(&release)?;
     let parsed = Note::parse_entry(&expected).map_err(InvalidRelease::Note)?;
     if parsed.signatures() != release_note.signatures() {

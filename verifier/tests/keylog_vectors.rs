@@ -702,7 +702,10 @@ fn sigstore_note_is_fixed_by_its_text() {
     };
     let bytes = test_sigstore_release(&spec);
     // The key ID spec/entries.md 5.1 gives.
-    assert_eq!(sigstore_line_key_id().to_be_bytes(), [0x91, 0x30, 0x35, 0x5c]);
+    assert_eq!(
+        sigstore_line_key_id().to_be_bytes(),
+        [0x91, 0x30, 0x35, 0x5c]
+    );
     let note = Note::parse_entry(&bytes).expect("note");
     assert_eq!(note.signatures().len(), 1);
     let state = replay(
