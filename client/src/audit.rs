@@ -23,11 +23,12 @@ use std::path::PathBuf;
 
 use crate::error::Context as _;
 use cairn_verifier::checkpoint::VerifiedCheckpoint;
-use cairn_verifier::entry::{Entry, KeyEvent};
+use cairn_verifier::entry::{Entry, KeyEvent, OidcIssuer, Release, Sha256Digest, SigstoreSigner};
 use cairn_verifier::hash::{Hash, leaf_hash, sha256};
 use cairn_verifier::keylog::{InvalidRelease, KeyState, deprecation_is_valid, release_is_valid};
 use cairn_verifier::merkle::RightEdge;
 use cairn_verifier::note::{Ed25519Verifier, Note, NoteVerifier};
+use cairn_verifier::sigstore_identity::IdentityMatcher;
 use cairn_verifier::tile::{EntryBundle, TILE_HEIGHT, TreeHead};
 use serde_json::{Map, Value, json};
 
@@ -56,6 +57,8 @@ pub enum AlertKind {
     KeyEvent,
     /// An entry signed by a `--watch-key`.
     WatchedKeyUsed,
+    /// A Sigstore release naming a `--watch-identity` as its signer.
+    WatchedIdentityUsed,
     /// An entry that is not valid as a client judges it.
     InvalidEntry,
     /// Two releases for one name and version.
@@ -79,6 +82,7 @@ impl AlertKind {
         match self {
             AlertKind::KeyEvent => "key-event",
             AlertKind::WatchedKeyUsed => "watched-key-used",
+            AlertKind::WatchedIdentityUsed => "watched-identity-used",
             AlertKind::InvalidEntry => "invalid-entry",
             AlertKind::Equivocation => "equivocation",
             AlertKind::InconsistentCheckpoint => "inconsistent-checkpoint",
@@ -189,6 +193,8 @@ pub struct Auditor {
     /// Where the state, the key-log copy and evidence live.
     dir: StateDir,
     watch: Vec<Ed25519Verifier>,
+    /// `--watch-identity`: Sigstore issuers and identities (or patterns) to alert on.
+    watch_identities: Vec<(OidcIssuer, IdentityMatcher)>,
     max_age: u64,
     threads: usize,
 }
@@ -215,9 +221,19 @@ impl Auditor {
             trust,
             dir,
             watch,
+            watch_identities: Vec::new(),
             max_age,
             threads: threads.max(1),
         }
+    }
+
+    /// Also alerts (`watched-identity-used`) on every Sigstore release whose `sigstore` line
+    /// names one of these issuers with a matching identity, whether or not it is valid (an
+    /// invalid one raises `invalid-entry` as well). Entries audited in earlier rounds are not
+    /// searched again.
+    pub fn with_watched_identities(mut self, ids: Vec<(OidcIssuer, IdentityMatcher)>) -> Auditor {
+        self.watch_identities = ids;
+        self
     }
 
     /// The trust policy.
@@ -611,12 +627,16 @@ impl Auditor {
                             b.width()
                         )));
                     }
+                    let fetch = |path: &str| {
+                        up.get(path, cairn_sigstore::MAX_BUNDLE_SIZE)
+                            .map_err(|e| e.to_string())
+                    };
                     let results = entries
                         .iter()
                         .enumerate()
                         .filter_map(|(k, e)| {
                             let index = b.first_entry() + k as u64;
-                            (index >= first).then(|| self.judge(origin, index, e, keys))
+                            (index >= first).then(|| self.judge(origin, index, e, keys, &fetch))
                         })
                         .collect();
                     Ok((entries, results))
@@ -646,8 +666,16 @@ impl Auditor {
         Ok(out)
     }
 
-    /// Judges one release-log entry as a client would.
-    fn judge(&self, origin: &str, index: u64, entry: &[u8], keys: &KeyState) -> Judged {
+    /// Judges one release-log entry as a client would. `fetch` reads a file of the log (the
+    /// Sigstore bundles a release names).
+    fn judge(
+        &self,
+        origin: &str,
+        index: u64,
+        entry: &[u8],
+        keys: &KeyState,
+        fetch: &dyn Fn(&str) -> Result<Option<Vec<u8>>, String>,
+    ) -> Judged {
         let leaf = leaf_hash(entry);
         let mut alerts = self.watched(origin, index, entry);
         let invalid = |reason: String, cause: &str| {
@@ -679,7 +707,35 @@ impl Auditor {
                 let mut key = [0u8; 16];
                 key.copy_from_slice(&digest[..16]);
                 release_key = Some((key, what));
-                if let Err(e) = release_is_valid(&note, index, keys) {
+                if let Some(signer) = r.sigstore() {
+                    alerts.extend(self.watched_identity(origin, index, &r, signer));
+                    let path = crate::verify::sigstore_bundle_log_path(&signer.bundle);
+                    match fetch(&path) {
+                        Ok(Some(bundle)) => {
+                            if let Err(e) =
+                                cairn_sigstore::judge_release(&note, index, keys, &bundle)
+                            {
+                                let cause = match &e {
+                                    cairn_sigstore::ReleaseError::KeyLog(k) => cause_of(k),
+                                    _ => REFUSABLE,
+                                };
+                                alerts.push(invalid(format!("release: {e}"), cause));
+                            }
+                        }
+                        Ok(None) => alerts.push(invalid(
+                            format!(
+                                "release: the log does not serve its Sigstore bundle {}",
+                                signer.bundle
+                            ),
+                            REFUSABLE,
+                        )),
+                        // A bundle that cannot be read now is not a verdict on the entry.
+                        Err(e) => alerts.push(invalid(
+                            format!("release: its Sigstore bundle could not be read: {e}"),
+                            "unchecked",
+                        )),
+                    }
+                } else if let Err(e) = release_is_valid(&note, index, keys) {
                     alerts.push(invalid(format!("release: {e}"), cause_of(&e)));
                 }
             }
@@ -758,6 +814,39 @@ impl Auditor {
         // Only after every bundle was authenticated: alerts about the log's real entries.
         alerts.extend(found);
         Ok(())
+    }
+
+    /// A `watched-identity-used` alert when a watched identity is a Sigstore release's signer.
+    fn watched_identity(
+        &self,
+        origin: &str,
+        index: u64,
+        release: &Release,
+        signer: &SigstoreSigner,
+    ) -> Option<Alert> {
+        let (issuer, pattern) = self
+            .watch_identities
+            .iter()
+            .find(|(i, m)| i == &signer.issuer && m.matches(signer.identity.as_str()))?;
+        Some(
+            Alert::new(
+                AlertKind::WatchedIdentityUsed,
+                format!(
+                    "{origin} index {index}: {} {} authorised by watched Sigstore identity {} (issuer {})",
+                    release.name(),
+                    release.version(),
+                    signer.identity,
+                    signer.issuer
+                ),
+            )
+            .with("origin", origin.to_owned())
+            .with("index", index)
+            .with("identity", signer.identity.to_string())
+            .with("issuer", issuer.to_string())
+            .with("watched", pattern.to_string())
+            .with("name", release.name().to_string())
+            .with("version", release.version().to_string()),
+        )
     }
 
     /// A `watched-key-used` alert for each watched key whose signature on `entry` verifies.
@@ -1005,14 +1094,66 @@ fn key_event_alert(origin: &str, index: u64, entry: &[u8]) -> Option<Alert> {
                 }
             )
         }
+        KeyEvent::SigstoreRoot {
+            from, trusted_root, ..
+        } => {
+            let digest = Sha256Digest::of(trusted_root);
+            alert = alert
+                .with("from", *from)
+                .with("trusted_root_sha256", digest.to_hex());
+            format!("Sigstore trusted root {digest} pinned from index {from}")
+        }
+        KeyEvent::AddIdentity {
+            issuer,
+            identity,
+            scope,
+            from,
+            ..
+        } => {
+            alert = alert
+                .with("issuer", issuer.to_string())
+                .with("identity", identity.to_string())
+                .with("scope", scope.to_string())
+                .with("from", *from);
+            format!(
+                "Sigstore identity {identity} (issuer {issuer}) granted {scope} from index {from}"
+            )
+        }
+        KeyEvent::RetireIdentity {
+            issuer,
+            identity,
+            until,
+            ..
+        }
+        | KeyEvent::RevokeIdentity {
+            issuer,
+            identity,
+            until,
+            ..
+        } => {
+            alert = alert
+                .with("issuer", issuer.to_string())
+                .with("identity", identity.to_string())
+                .with("until", *until);
+            format!(
+                "Sigstore identity {identity} (issuer {issuer}) {} from index {until}",
+                if event.kind() == "revoke-identity" {
+                    "revoked"
+                } else {
+                    "retired"
+                }
+            )
+        }
     };
     let reason = match &event {
-        KeyEvent::Root { reason, .. } | KeyEvent::Add { reason, .. } => {
-            reason.as_ref().map(ToString::to_string)
-        }
-        KeyEvent::Retire { reason, .. } | KeyEvent::Revoke { reason, .. } => {
-            Some(reason.to_string())
-        }
+        KeyEvent::Root { reason, .. }
+        | KeyEvent::Add { reason, .. }
+        | KeyEvent::SigstoreRoot { reason, .. }
+        | KeyEvent::AddIdentity { reason, .. } => reason.as_ref().map(ToString::to_string),
+        KeyEvent::Retire { reason, .. }
+        | KeyEvent::Revoke { reason, .. }
+        | KeyEvent::RetireIdentity { reason, .. }
+        | KeyEvent::RevokeIdentity { reason, .. } => Some(reason.to_string()),
     };
     if let Some(r) = reason {
         alert = alert.with("reason", r);

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::Context as _;
 use cairn_verifier::checkpoint::VerifiedCheckpoint;
-use cairn_verifier::entry::{Deprecation, Entry, Release, ReleaseName, Version};
+use cairn_verifier::entry::{Deprecation, Entry, Release, ReleaseName, Sha256Digest, Version};
 use cairn_verifier::hash::leaf_hash;
 use cairn_verifier::keylog::{KeyState, deprecation_is_valid, release_is_valid};
 use cairn_verifier::lookup;
@@ -61,6 +61,58 @@ pub struct Options {
     pub refuse_deprecated: bool,
     /// Independent channels to fetch the release checkpoint from and compare.
     pub channels: Channels,
+    /// The Sigstore bundle shipped beside the artifact (`FILE.sigstore.json`), for releases a
+    /// bundle authorises (spec/keylog.md 5.1). Online, a bundle is otherwise fetched from the log
+    /// by its digest; offline it is required. Either way the client verifies it itself.
+    pub sigstore_bundle: Option<PathBuf>,
+}
+
+/// The Sigstore bundle path `cairn publish` writes beside `file`: `FILE.sigstore.json`.
+pub fn sigstore_bundle_path_for(file: &Path) -> PathBuf {
+    let mut name = file.as_os_str().to_owned();
+    name.push(".sigstore.json");
+    PathBuf::from(name)
+}
+
+/// The log path a Sigstore bundle is served and stored under (spec/http-api.md).
+pub fn sigstore_bundle_log_path(digest: &Sha256Digest) -> String {
+    format!("releases/sigstore-bundle/{}", digest.to_hex())
+}
+
+/// Finds the bundle a Sigstore release names: the local file when it is that bundle, else (online)
+/// the log's copy. The digest is checked again by the judgement; this only picks a source.
+fn find_sigstore_bundle(
+    server: Option<&Remote>,
+    local: Option<&Path>,
+    digest: &Sha256Digest,
+) -> Result<Vec<u8>, String> {
+    let mut local_note = String::new();
+    if let Some(path) = local {
+        match read_file_limited(path, cairn_sigstore::MAX_BUNDLE_SIZE) {
+            Ok(Some(bytes)) if Sha256Digest::of(&bytes) == *digest => return Ok(bytes),
+            Ok(Some(_)) => {
+                local_note = format!(" ({} is another bundle)", path.display());
+            }
+            Ok(None) => {}
+            Err(e) => return Err(format!("reading {}: {e}", path.display())),
+        }
+    }
+    let Some(server) = server else {
+        return Err(format!(
+            "the release is authorised by Sigstore bundle {digest}; offline, put it beside the              file as FILE.sigstore.json{local_note}"
+        ));
+    };
+    use crate::upstream::Upstream as _;
+    match server.get(
+        &sigstore_bundle_log_path(digest),
+        cairn_sigstore::MAX_BUNDLE_SIZE,
+    ) {
+        Ok(Some(bytes)) => Ok(bytes),
+        Ok(None) => Err(format!(
+            "the log does not serve Sigstore bundle {digest}{local_note}"
+        )),
+        Err(e) => Err(format!("fetching Sigstore bundle {digest}: {e}")),
+    }
 }
 
 /// A `.tlog-proof` given to the run: where it came from, and its bytes.
@@ -516,7 +568,13 @@ impl Run {
                 found
             }
         };
-        let mut verified = self.judge(hashed, &candidates, expected, keys)?;
+        let mut verified = self.judge(
+            hashed,
+            &candidates,
+            expected,
+            keys,
+            checks.sigstore_bundle.clone(),
+        )?;
         match self.deprecation(server, &reader, &verified, keys, checks)? {
             DeprecationCheck::None => {}
             DeprecationCheck::Deprecated => verified.deprecated = true,
@@ -560,7 +618,13 @@ impl Run {
                 pending.releases_checkpoint = Some(cp.note_bytes().to_vec());
             }
         }
-        let mut verified = self.judge(hashed, &[(index, entry)], expected, keys)?;
+        let mut verified = self.judge(
+            hashed,
+            &[(index, entry)],
+            expected,
+            keys,
+            checks.sigstore_bundle.clone(),
+        )?;
         verified.deprecated = false;
         verified.deprecation_unchecked = Some(self.unchecked_deprecation(
             &verified,
@@ -577,10 +641,13 @@ impl Run {
         candidates: &[(u64, Vec<u8>)],
         expected: &Expected,
         keys: &KeyState,
+        bundle: Option<PathBuf>,
     ) -> crate::Result<Verified> {
         let mut failures: Vec<(&'static str, String)> = Vec::new();
         for (index, entry) in candidates {
-            match judge_one(hashed, *index, entry, expected, keys) {
+            let (server, local) = (self.server.as_ref(), bundle.as_deref());
+            let mut bundle_for = |d: &Sha256Digest| find_sigstore_bundle(server, local, d);
+            match judge_one(hashed, *index, entry, expected, keys, &mut bundle_for) {
                 Ok((verified, passes)) => {
                     for (name, detail) in passes {
                         self.report.pass(name, detail);
@@ -749,6 +816,7 @@ fn judge_one(
     entry: &[u8],
     expected: &Expected,
     keys: &KeyState,
+    bundle_for: &mut dyn FnMut(&Sha256Digest) -> Result<Vec<u8>, String>,
 ) -> Result<(Verified, Passes), (&'static str, String)> {
     let mut passes = Vec::new();
     let note = Note::parse(entry)
@@ -814,27 +882,50 @@ fn judge_one(
             format!("{} {}", release.name(), release.version()),
         ));
     }
-    match release_is_valid(&note, index, keys) {
-        Ok(valid) => {
-            passes.push((
-                "key-validity",
-                format!(
-                    "signed by {} valid at index {index} for {}",
-                    valid
-                        .signers()
-                        .iter()
-                        .map(|k| k.name().as_str().to_owned())
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    release.name()
-                ),
-            ));
-        }
-        Err(e) => {
-            return Err((
-                "key-validity",
-                format!("entry {index} is not validly signed at its index: {e}"),
-            ));
+    if let Some(signer) = release.sigstore() {
+        let bundle = bundle_for(&signer.bundle)
+            .map_err(|e| ("key-validity", format!("entry {index}: {e}")))?;
+        let (_, verdict) =
+            cairn_sigstore::judge_release(&note, index, keys, &bundle).map_err(|e| {
+                (
+                    "key-validity",
+                    format!("entry {index} is not validly authorised at its index: {e}"),
+                )
+            })?;
+        passes.push((
+            "key-validity",
+            format!(
+                "Sigstore bundle {} verified: signed by {} (issuer {}) at {}, granted for {} at index {index}",
+                signer.bundle,
+                signer.identity,
+                signer.issuer,
+                verdict.signed_at(),
+                release.name()
+            ),
+        ));
+    } else {
+        match release_is_valid(&note, index, keys) {
+            Ok(valid) => {
+                passes.push((
+                    "key-validity",
+                    format!(
+                        "signed by {} valid at index {index} for {}",
+                        valid
+                            .signers()
+                            .iter()
+                            .map(|k| k.name().as_str().to_owned())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        release.name()
+                    ),
+                ));
+            }
+            Err(e) => {
+                return Err((
+                    "key-validity",
+                    format!("entry {index} is not validly signed at its index: {e}"),
+                ));
+            }
         }
     }
     Ok((
@@ -883,6 +974,24 @@ pub fn read_proof(path: &Path) -> crate::Result<Option<ProofFile>> {
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+/// The file at `path`, `Ok(None)` if it does not exist; refused when larger than `limit`.
+fn read_file_limited(path: &Path, limit: usize) -> Result<Option<Vec<u8>>, String> {
+    match std::fs::File::open(path) {
+        Ok(file) => {
+            let mut bytes = Vec::new();
+            let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
+            std::io::Read::read_to_end(&mut std::io::Read::take(file, cap), &mut bytes)
+                .map_err(|e| e.to_string())?;
+            if bytes.len() > limit {
+                return Err(format!("larger than {limit} bytes"));
+            }
+            Ok(Some(bytes))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.to_string()),
     }
 }
 

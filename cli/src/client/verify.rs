@@ -8,7 +8,9 @@ use anyhow::Context as _;
 use cairn_client::Error;
 use cairn_client::channels::{Channel, Channels, parse_channel};
 use cairn_client::state::Slot;
-use cairn_client::verify::{Expected, Options, Run, Verified, proof_path_for, read_proof};
+use cairn_client::verify::{
+    Expected, Options, Run, Verified, proof_path_for, read_proof, sigstore_bundle_path_for,
+};
 use cairn_verifier::entry::{ReleaseName, Version};
 use serde_json::json;
 
@@ -92,6 +94,7 @@ impl CheckOptions {
             keylog: self.keylog.clone(),
             refuse_deprecated: self.refuse_deprecated,
             channels: self.channels.to_channels(),
+            sigstore_bundle: None,
         }
     }
 }
@@ -268,6 +271,12 @@ fn verify_file(run: &mut Run, args: &VerifyArgs, expected: &Expected) -> anyhow:
         ),
         None => read_proof(&proof_path_for(&args.file))?,
     };
+    // A release a Sigstore bundle authorises is checked with FILE.sigstore.json when it is
+    // there (offline it must be); online the log's copy is fetched otherwise.
+    let options = Options {
+        sigstore_bundle: Some(sigstore_bundle_path_for(&args.file)),
+        ..args.checks.to_options()
+    };
     let file = std::fs::File::open(&args.file)
         .with_context(|| format!("opening {}", args.file.display()))?;
     let total = file.metadata().ok().map(|m| m.len());
@@ -288,12 +297,7 @@ fn verify_file(run: &mut Run, args: &VerifyArgs, expected: &Expected) -> anyhow:
         )
         .map_err(|e| crate::client::flash::stream_failure(e, &shown))?;
         crate::client::flash::report_hashes(&mut run.report, &shown, Some(&args.file), &streamed);
-        let verified = run.verify(
-            &streamed.compressed,
-            proof.as_ref(),
-            expected,
-            &args.checks.to_options(),
-        )?;
+        let verified = run.verify(&streamed.compressed, proof.as_ref(), expected, &options)?;
         cairn_client::verify::check_decompressed(
             &mut run.report,
             &verified,
@@ -317,5 +321,5 @@ fn verify_file(run: &mut Run, args: &VerifyArgs, expected: &Expected) -> anyhow:
         "sha256": hex(hashed.digest.as_bytes()),
         "size": hashed.size,
     }));
-    Ok(run.verify(&hashed, proof.as_ref(), expected, &args.checks.to_options())?)
+    Ok(run.verify(&hashed, proof.as_ref(), expected, &options)?)
 }
