@@ -73,6 +73,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             }),
         )
         .merge(crate::explorer::routes())
+        .merge(crate::sigstore_check::routes())
         .with_state(state)
 }
 
@@ -230,7 +231,7 @@ fn verified_signer(log: &Log, kind: LogKind, entry: &[u8]) -> Option<(String, u3
     None
 }
 
-async fn add(
+pub(crate) async fn add(
     State(app): State<Arc<AppState>>,
     Path(log): Path<String>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,

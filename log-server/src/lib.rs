@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod mirror;
 pub mod ratelimit;
 pub mod server;
+pub mod sigstore_check;
 pub mod storage;
 pub mod tile_cache;
 pub mod witness_client;

@@ -244,6 +244,15 @@ impl Log {
         self.state.read().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The file at `path` in the committed tree (the branch head), `None` if there is none.
+    pub fn read_committed_file(&self, path: &str) -> Result<Option<Vec<u8>>, LogError> {
+        let head = self.read().head.clone();
+        match head {
+            Some(head) => Ok(self.storage.read(&head, path)?),
+            None => Ok(None),
+        }
+    }
+
     /// Whether the log refuses writes after a storage failure it could not recover from.
     pub fn is_broken(&self) -> bool {
         self.broken.load(std::sync::atomic::Ordering::SeqCst)

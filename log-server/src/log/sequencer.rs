@@ -22,7 +22,7 @@ use cairn_verifier::compact::to_compact;
 use cairn_verifier::entry::{Entry, KeyEvent, Release};
 use cairn_verifier::hash::{Hash, leaf_hash};
 use cairn_verifier::keylog::{
-    InvalidRelease, KeyLogError, KeyState, deprecation_is_valid, release_is_valid,
+    InvalidRelease, KeyLogError, KeyState, deprecation_is_valid,
 };
 use cairn_verifier::note::Note;
 use cairn_verifier::tile::{EntryBundle, TILE_HEIGHT, TILE_WIDTH, new_tiles, read_tile_data};
@@ -117,8 +117,12 @@ impl Log {
         let prepared = {
             let state = self.read();
             let new = (state.releases.tree.size(), state.keys.tree.size());
-            self.prepare_commit(&state, old, new)
-                .map(|p| (p, new, state.head.clone()))
+            self.prepare_commit(&state, old, new).map(|mut p| {
+                let releases = plan.appended.iter().filter_map(|a| a.release.as_ref());
+                p.changes
+                    .extend(crate::sigstore_check::bundle_changes(releases));
+                (p, new, state.head.clone())
+            })
         };
         // Phase 4: the durable commit, under no lock.
         let committed = prepared.and_then(|(prepared, new, head)| {
@@ -525,7 +529,7 @@ fn decide(
                     ),
                 ));
             }
-            release_is_valid(&note, index, ks).map_err(|e| (release_rule(&e), e.to_string()))?;
+            crate::sigstore_check::judge_release(&note, &release, index, ks)?;
             Ok(Some(release))
         }
         (LogKind::Releases, Entry::Deprecation(dep)) => {
