@@ -402,6 +402,23 @@ pub fn verify_bundle(
     })
 }
 
+/// The signing certificate's OIDC issuer and identities (URI and email SANs), read WITHOUT
+/// verifying anything: for a publisher filling in a release's `sigstore` line. Nothing read here
+/// is trusted; [`verify_bundle`] is what proves them.
+pub fn certificate_identity_unverified(bundle: &[u8]) -> Result<(String, Vec<String>), Error> {
+    let bundle = Bundle::parse(bundle)?;
+    match bundle.material {
+        Material::Certificate(der) => {
+            let leaf = cert::Leaf::parse(der)?;
+            Ok((leaf.issuer, leaf.sans))
+        }
+        Material::PublicKey => Err(Error::Signer(
+            "the bundle is signed with a bare public key, not a certificate for an identity"
+                .to_owned(),
+        )),
+    }
+}
+
 /// Parses a trusted root, mapping its errors to [`Error::TrustedRoot`].
 pub fn parse_trusted_root(bytes: &[u8]) -> Result<TrustedRoot, Error> {
     TrustedRoot::from_json(bytes).map_err(Error::TrustedRoot)

@@ -118,7 +118,21 @@ impl LogClient {
     /// verification failure (exit 3); every other refusal is operational (exit 1). Both carry
     /// the server's status and reason.
     pub(crate) fn submit(&self, log: LogName, entry: &[u8]) -> anyhow::Result<Vec<u8>> {
-        let url = self.url(&format!("{}/add", log.as_str()));
+        self.post(&format!("{}/add", log.as_str()), entry)
+    }
+
+    /// `POST /releases/add-sigstore` with a Sigstore release's entry text and its bundle
+    /// (spec/http-api.md); answered and retried like [`LogClient::submit`].
+    pub(crate) fn submit_sigstore(&self, entry_text: &str, bundle: &[u8]) -> anyhow::Result<Vec<u8>> {
+        let mut body = Vec::with_capacity(entry_text.len() + 1 + bundle.len());
+        body.extend_from_slice(entry_text.as_bytes());
+        body.push(b'\n');
+        body.extend_from_slice(bundle);
+        self.post("releases/add-sigstore", &body)
+    }
+
+    fn post(&self, path: &str, entry: &[u8]) -> anyhow::Result<Vec<u8>> {
+        let url = self.url(path);
         let mut attempt = 0;
         loop {
             attempt += 1;

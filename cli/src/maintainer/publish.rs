@@ -1,5 +1,7 @@
 //! `cairn publish`: hash the files of a release, sign the `cairn/release/v1` statement, submit it,
-//! check the log's proof, and write `FILE.tlog-proof` beside every file.
+//! check the log's proof, and write `FILE.tlog-proof` beside every file. With `--sigstore-bundle`
+//! the release is authorised by the bundle instead of a key (spec/entries.md 5.1): the bundle is
+//! submitted with the entry and copied beside the file as `FILE.sigstore.json`.
 
 use std::fs::File;
 use std::io::Read as _;
@@ -7,9 +9,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
+use cairn_client::verify::sigstore_bundle_path_for;
+use cairn_log_server::sigstore_check::MAX_SIGSTORE_SUBMISSION;
 use cairn_verifier::entry::{
-    Decompressed, FileName, FileRef, Release, ReleaseName, Sha256Digest, Version,
+    CertIdentity, Decompressed, FileName, FileRef, OidcIssuer, Release, ReleaseName, Sha256Digest,
+    SigstoreSigner, Version,
 };
+use cairn_verifier::keylog::sigstore_release_note;
 use cairn_verifier::note::Note;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use sha2::{Digest as _, Sha256};
@@ -40,8 +46,18 @@ pub(crate) struct Args {
     version: String,
     /// The release signing key, valid for NAME in the key log: a key file (mode 0600), a
     /// pkcs11: URI or an ssh-agent: key (docs/maintainers.md, "Keys on hardware").
-    #[arg(long = "key", value_name = "KEYREF")]
-    key: String,
+    #[arg(
+        long = "key",
+        value_name = "KEYREF",
+        required_unless_present = "sigstore_bundle",
+        conflicts_with = "sigstore_bundle"
+    )]
+    key: Option<String>,
+    /// Authorise the release by this Sigstore bundle of FILE (from `cosign sign-blob
+    /// --bundle` or `sigstore sign`) instead of a key: its identity needs a grant for NAME in
+    /// the key log. One FILE, no --manifest; the bundle is copied to FILE.sigstore.json.
+    #[arg(long, value_name = "BUNDLE", conflicts_with = "key_name")]
+    sigstore_bundle: Option<PathBuf>,
     /// The key's name (as in its verifier key); required when --key is a pkcs11: or ssh-agent:
     /// reference, which stores none.
     #[arg(long, value_name = "NAME")]
@@ -87,7 +103,14 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     {
         items.push(item(path, manifest, args.force)?);
     }
-    let signer = load_key(&args.key, args.key_name.as_deref())?;
+    let sigstore = match &args.sigstore_bundle {
+        Some(path) => Some(read_bundle(path, &items)?),
+        None => None,
+    };
+    let signer = match (&args.key, &sigstore) {
+        (Some(key), None) => Some(load_key(key, args.key_name.as_deref())?),
+        _ => None,
+    };
     let client = LogClient::new(&args.log)?;
     let log_key = args.log_key.as_deref().map(LogKey::parse).transpose()?;
     for item in &mut items {
@@ -133,11 +156,23 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
                 .map_err(usage)?;
         }
     }
-    let note = Note::sign(&release.to_text(), &[&signer])
-        .map_err(|e| usage(format!("the release statement cannot be signed: {e}")))?;
-    let entry = note.to_bytes();
-    let logged =
-        log_client::submit_and_check(&client, LogName::Releases, &entry, log_key.as_ref())?;
+    let logged = match (&sigstore, &signer) {
+        (Some(bundle), _) => {
+            release = release
+                .with_sigstore(bundle.signer.clone())
+                .map_err(usage)?;
+            let entry = sigstore_release_note(&release).map_err(usage)?;
+            let reply = client.submit_sigstore(&release.to_text(), &bundle.bytes)?;
+            log_client::check_proof(&reply, LogName::Releases, &entry, log_key.as_ref())?
+        }
+        (None, Some(signer)) => {
+            let note = Note::sign(&release.to_text(), &[signer])
+                .map_err(|e| usage(format!("the release statement cannot be signed: {e}")))?;
+            let entry = note.to_bytes();
+            log_client::submit_and_check(&client, LogName::Releases, &entry, log_key.as_ref())?
+        }
+        (None, None) => return Err(usage("--key or --sigstore-bundle is required")),
+    };
     log_client::warn_unverified(&logged.checkpoint);
     let existing = if args.force {
         Existing::Replace
@@ -157,8 +192,90 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
             },
         )?;
     }
+    if let (Some(bundle), Some(item)) = (&sigstore, items.first()) {
+        let beside = sigstore_bundle_path_for(&item.path);
+        let same = args
+            .sigstore_bundle
+            .as_deref()
+            .is_some_and(|given| same_file(given, &beside));
+        if !same {
+            atomic_file::write(&beside, &bundle.bytes, 0o644, existing).with_context(|| {
+                format!(
+                    "the release is logged at index {}, but its bundle could not be copied                      beside the file",
+                    logged.index
+                )
+            })?;
+        }
+    }
     summary(args.json, &release, &items, &logged);
     Ok(())
+}
+
+/// A Sigstore bundle given to `--sigstore-bundle`, and the `sigstore` line it leads to.
+struct Bundle {
+    bytes: Vec<u8>,
+    signer: SigstoreSigner,
+}
+
+/// Reads the bundle and the signer its certificate names (unverified here: the log checks it,
+/// and every client checks it again).
+fn read_bundle(path: &Path, items: &[Item]) -> anyhow::Result<Bundle> {
+    if items.len() != 1 || items.iter().any(|i| i.manifest) {
+        return Err(usage(
+            "--sigstore-bundle: a Sigstore bundle signs one file; give exactly one FILE and no              --manifest",
+        ));
+    }
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if meta.len() > MAX_SIGSTORE_SUBMISSION as u64 {
+        return Err(usage(format!(
+            "{}: a bundle of {} bytes is larger than the log accepts ({MAX_SIGSTORE_SUBMISSION})",
+            path.display(),
+            meta.len()
+        )));
+    }
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let (issuer, sans) = cairn_sigstore::certificate_identity_unverified(&bytes)
+        .map_err(|e| usage(format!("{}: {e}", path.display())))?;
+    let [identity] = sans.as_slice() else {
+        return Err(usage(format!(
+            "{}: the certificate names {} identities ({}); a Sigstore release names one",
+            path.display(),
+            sans.len(),
+            sans.join(", ")
+        )));
+    };
+    let issuer = OidcIssuer::new(&issuer).map_err(|e| usage(format!("{}: {e}", path.display())))?;
+    let identity =
+        CertIdentity::new(identity).map_err(|e| usage(format!("{}: {e}", path.display())))?;
+    if let Some(item) = items.first() {
+        let beside = sigstore_bundle_path_for(&item.path);
+        if beside.exists() && !same_file(path, &beside) {
+            // Written after the release is logged; refuse now rather than fail then.
+            let existing = std::fs::read(&beside).unwrap_or_default();
+            if existing != bytes {
+                return Err(usage(format!(
+                    "{} already exists and is another bundle; remove it first",
+                    beside.display()
+                )));
+            }
+        }
+    }
+    Ok(Bundle {
+        signer: SigstoreSigner {
+            bundle: Sha256Digest::of(&bytes),
+            issuer,
+            identity,
+        },
+        bytes,
+    })
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
 }
 
 fn usage(e: impl std::fmt::Display) -> anyhow::Error {
