@@ -23,7 +23,7 @@ use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use cairn_verifier::entry::{Release, Sha256Digest};
+use cairn_verifier::entry::{KeyEvent, Release, Sha256Digest};
 use cairn_verifier::keylog::{InvalidRelease, KeyState, release_is_valid, sigstore_release_note};
 use cairn_verifier::note::Note;
 
@@ -94,6 +94,20 @@ pub(crate) fn judge_release(
     cairn_sigstore::judge_release(note, index, keys, &bundle)
         .map(|_| ())
         .map_err(|e| (sigstore_refusal(&e), e.to_string()))
+}
+
+/// Refuses a `sigstore-root` event whose trusted root the Sigstore verifier cannot read: the key
+/// log would pin a root under which no release can ever be valid.
+pub(crate) fn check_key_event(event: &KeyEvent) -> Result<(), (Refusal, String)> {
+    if let KeyEvent::SigstoreRoot { trusted_root, .. } = event {
+        cairn_sigstore::TrustedRoot::from_json(trusted_root).map_err(|e| {
+            (
+                Refusal::Malformed,
+                format!("sigstore-root: the trusted root is unusable: {e}"),
+            )
+        })?;
+    }
+    Ok(())
 }
 
 fn release_refusal(e: &InvalidRelease) -> Refusal {
@@ -235,8 +249,8 @@ async fn get_bundle(State(app): State<Arc<AppState>>, Path(digest): Path<String>
         );
     };
     let log = Arc::clone(&app.log);
-    let read = tokio::task::spawn_blocking(move || log.read_committed_file(&bundle_path(&parsed)))
-        .await;
+    let read =
+        tokio::task::spawn_blocking(move || log.read_committed_file(&bundle_path(&parsed))).await;
     match read {
         Ok(Ok(Some(bytes))) => (
             StatusCode::OK,

@@ -1,5 +1,6 @@
-//! `cairn key root|add|retire|revoke|sign|submit`: key-log events, from an unsigned event to a
-//! sequenced one (spec/keylog.md).
+//! `cairn key root|add|retire|revoke|grant-identity|retire-identity|revoke-identity|
+//! sigstore-root|sign|submit`: key-log events, from an unsigned event to a sequenced one
+//! (spec/keylog.md).
 //!
 //! An EVENT file goes through three states. `root`, `add`, `retire` and `revoke` write the
 //! unsigned event, which is the bare `cairn/key/v1` note text, on stdout (redirect it to a file).
@@ -14,11 +15,15 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use cairn_verifier::entry::{KeyEvent, Reason, RootSet, Scope};
+use cairn_verifier::entry::{
+    KeyEvent, MAX_PINNED_TRUSTED_ROOT_SIZE, OidcIssuer, Reason, RootSet, Scope,
+    parse_identity_pattern, sigstore_root_event,
+};
 use cairn_verifier::keylog::KeyState;
 use cairn_verifier::note::{
     Ed25519Verifier, MAX_NOTE_SIZE, Note, NoteError, NoteSigner as _, NoteVerifier as _,
 };
+use cairn_verifier::sigstore_identity::IdentityMatcher;
 
 use crate::atomic_file::{self, Existing};
 use crate::maintainer::key_files::{LogKey, load_key, read_verifier};
@@ -42,6 +47,14 @@ enum KeyCommand {
     Retire(EndArgs),
     /// Write an unsigned event revoking a compromised release key to stdout.
     Revoke(EndArgs),
+    /// Write an unsigned event granting release names to a Sigstore identity to stdout.
+    GrantIdentity(GrantArgs),
+    /// Write an unsigned event retiring a Sigstore identity's grant to stdout.
+    RetireIdentity(IdentityEndArgs),
+    /// Write an unsigned event revoking a Sigstore identity's grant to stdout.
+    RevokeIdentity(IdentityEndArgs),
+    /// Write an unsigned event pinning a Sigstore trusted root (trusted_root.json) to stdout.
+    SigstoreRoot(SigstoreRootArgs),
     /// Add one signature to an EVENT file, in place.
     Sign(SignArgs),
     /// Check an EVENT against the key log, submit it, and print its key-log index.
@@ -107,6 +120,74 @@ struct EndArgs {
 }
 
 #[derive(Debug, clap::Args)]
+struct GrantArgs {
+    /// The OIDC issuer, exactly (e.g. https://token.actions.githubusercontent.com).
+    #[arg(long, value_name = "URL")]
+    issuer: String,
+    /// The certificate identity: exact, or `WORKFLOW@refs/tags/*` for any tag of a workflow.
+    #[arg(long, value_name = "IDENTITY")]
+    identity: String,
+    /// Which release names the identity may authorise: a name, or a prefix ending in `/*`.
+    #[arg(long, value_name = "GLOB")]
+    scope: String,
+    /// The log, to read the release log's current size for `from`.
+    #[arg(long, value_name = "URL", required_unless_present = "from")]
+    log: Option<String>,
+    /// First release-log index the identity may authorise (default: the release log's size).
+    #[arg(long, value_name = "N")]
+    from: Option<u64>,
+    /// Why (one line), recorded in the log.
+    #[arg(long)]
+    reason: Option<String>,
+    /// The log's verifier key, to verify the checkpoint whose size becomes `from`.
+    #[arg(long, value_name = "VKEY")]
+    log_key: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+struct IdentityEndArgs {
+    /// The grant's OIDC issuer.
+    #[arg(long, value_name = "URL")]
+    issuer: String,
+    /// The grant's identity, spelled exactly as granted.
+    #[arg(long, value_name = "IDENTITY")]
+    identity: String,
+    /// The log, to read the release log's current size for `until`.
+    #[arg(long, value_name = "URL", required_unless_present = "until")]
+    log: Option<String>,
+    /// The grant authorises nothing at or after this release-log index (default: the release
+    /// log's current size).
+    #[arg(long, value_name = "N")]
+    until: Option<u64>,
+    /// Why (one line), recorded in the log.
+    #[arg(long)]
+    reason: String,
+    /// The log's verifier key, to verify the checkpoint whose size becomes `until`.
+    #[arg(long, value_name = "VKEY")]
+    log_key: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+struct SigstoreRootArgs {
+    /// The trusted_root.json to pin (default: the Sigstore public-good production root shipped
+    /// with Cairn).
+    #[arg(long, value_name = "FILE")]
+    trusted_root: Option<PathBuf>,
+    /// The log, to read the release log's current size for `from`.
+    #[arg(long, value_name = "URL", required_unless_present = "from")]
+    log: Option<String>,
+    /// First release-log index the root applies to (default: the release log's current size).
+    #[arg(long, value_name = "N")]
+    from: Option<u64>,
+    /// Why (one line), recorded in the log.
+    #[arg(long)]
+    reason: Option<String>,
+    /// The log's verifier key, to verify the checkpoint whose size becomes `from`.
+    #[arg(long, value_name = "VKEY")]
+    log_key: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
 struct SignArgs {
     /// The event file, unsigned or carrying other roots' signatures; rewritten in place.
     #[arg(value_name = "EVENT")]
@@ -139,6 +220,10 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         KeyCommand::Add(a) => add(a),
         KeyCommand::Retire(a) => end(a, false),
         KeyCommand::Revoke(a) => end(a, true),
+        KeyCommand::GrantIdentity(a) => grant_identity(a),
+        KeyCommand::RetireIdentity(a) => end_identity(a, false),
+        KeyCommand::RevokeIdentity(a) => end_identity(a, true),
+        KeyCommand::SigstoreRoot(a) => sigstore_root(a),
         KeyCommand::Sign(a) => sign(a),
         KeyCommand::Submit(a) => submit(a),
     }
@@ -241,6 +326,84 @@ fn end(args: &EndArgs, revoke: bool) -> anyhow::Result<()> {
     } else {
         KeyEvent::Retire { key, until, reason }
     })
+}
+
+fn identity_parts(issuer: &str, identity: &str) -> anyhow::Result<(OidcIssuer, IdentityMatcher)> {
+    let issuer = OidcIssuer::new(issuer).map_err(|e| usage(format!("--issuer: {e}")))?;
+    let identity =
+        parse_identity_pattern(identity).map_err(|e| usage(format!("--identity: {e}")))?;
+    Ok((issuer, identity))
+}
+
+fn grant_identity(args: &GrantArgs) -> anyhow::Result<()> {
+    let (issuer, identity) = identity_parts(&args.issuer, &args.identity)?;
+    let scope = Scope::new(&args.scope).map_err(|e| usage(format!("--scope: {e}")))?;
+    let reason = reason(args.reason.as_deref())?;
+    let from = match args.from {
+        Some(n) => n,
+        None => release_log_size(args.log.as_deref(), args.log_key.as_deref(), "from")?,
+    };
+    emit(&KeyEvent::AddIdentity {
+        issuer,
+        identity,
+        scope,
+        from,
+        reason,
+    })
+}
+
+fn end_identity(args: &IdentityEndArgs, revoke: bool) -> anyhow::Result<()> {
+    let (issuer, identity) = identity_parts(&args.issuer, &args.identity)?;
+    let reason = Reason::new(&args.reason).map_err(|e| usage(format!("--reason: {e}")))?;
+    let until = match args.until {
+        Some(n) => n,
+        None => release_log_size(args.log.as_deref(), args.log_key.as_deref(), "until")?,
+    };
+    emit(&if revoke {
+        KeyEvent::RevokeIdentity {
+            issuer,
+            identity,
+            until,
+            reason,
+        }
+    } else {
+        KeyEvent::RetireIdentity {
+            issuer,
+            identity,
+            until,
+            reason,
+        }
+    })
+}
+
+fn sigstore_root(args: &SigstoreRootArgs) -> anyhow::Result<()> {
+    let bytes = match &args.trusted_root {
+        Some(path) => {
+            let meta = std::fs::metadata(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            if meta.len() > MAX_PINNED_TRUSTED_ROOT_SIZE as u64 {
+                return Err(usage(format!(
+                    "--trusted-root {}: {} bytes; the key log pins at most {MAX_PINNED_TRUSTED_ROOT_SIZE}",
+                    path.display(),
+                    meta.len()
+                )));
+            }
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?
+        }
+        None => cairn_sigstore::PRODUCTION_TRUSTED_ROOT.to_vec(),
+    };
+    // Root holders sign what they pin: refuse a root the Sigstore verifier cannot use.
+    cairn_sigstore::TrustedRoot::from_json(&bytes)
+        .map_err(|e| usage(format!("--trusted-root: {e}")))?;
+    let reason = reason(args.reason.as_deref())?;
+    let from = match args.from {
+        Some(n) => n,
+        None => release_log_size(args.log.as_deref(), args.log_key.as_deref(), "from")?,
+    };
+    emit(
+        &sigstore_root_event(from, bytes, reason)
+            .map_err(|e| usage(format!("--trusted-root: {e}")))?,
+    )
 }
 
 /// An EVENT file: the note (with zero signatures when unsigned) and its parsed event.

@@ -123,7 +123,11 @@ impl LogClient {
 
     /// `POST /releases/add-sigstore` with a Sigstore release's entry text and its bundle
     /// (spec/http-api.md); answered and retried like [`LogClient::submit`].
-    pub(crate) fn submit_sigstore(&self, entry_text: &str, bundle: &[u8]) -> anyhow::Result<Vec<u8>> {
+    pub(crate) fn submit_sigstore(
+        &self,
+        entry_text: &str,
+        bundle: &[u8],
+    ) -> anyhow::Result<Vec<u8>> {
         let mut body = Vec::with_capacity(entry_text.len() + 1 + bundle.len());
         body.extend_from_slice(entry_text.as_bytes());
         body.push(b'\n');

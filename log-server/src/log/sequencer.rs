@@ -21,9 +21,7 @@ use cairn_verifier::checkpoint::Checkpoint;
 use cairn_verifier::compact::to_compact;
 use cairn_verifier::entry::{Entry, KeyEvent, Release};
 use cairn_verifier::hash::{Hash, leaf_hash};
-use cairn_verifier::keylog::{
-    InvalidRelease, KeyLogError, KeyState, deprecation_is_valid,
-};
+use cairn_verifier::keylog::{InvalidRelease, KeyLogError, KeyState, deprecation_is_valid};
 use cairn_verifier::note::Note;
 use cairn_verifier::tile::{EntryBundle, TILE_HEIGHT, TILE_WIDTH, new_tiles, read_tile_data};
 
@@ -492,6 +490,7 @@ fn decide(
                     let mut next = ks.clone();
                     next.apply(entry)
                         .map_err(|e| (keylog_rule(&e), e.to_string()))?;
+                    crate::sigstore_check::check_key_event(&event)?;
                     if let KeyEvent::Add { from, .. } = &event
                         && *from < ctx.release_size
                         && !ctx.allow_backdated_from
