@@ -890,7 +890,7 @@ pub enum InvalidRelease {
         index: u64,
     },
     /// No grant in the key log covers the Sigstore signer.
-    #[error("sigstore identity {identity} (issuer {issuer}) has no grant in the key log")]
+    #[error("no grant in the key log covers sigstore identity {identity} (issuer {issuer})")]
     UnknownIdentity {
         /// The certificate identity.
         identity: String,

@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
+use cairn_verifier::entry::{OidcIssuer, parse_identity_pattern};
 use cairn_verifier::note::Ed25519Verifier;
 
 use crate::client::trust::{ClientOptions, vkey_arg};
@@ -34,6 +35,10 @@ pub(crate) struct Args {
     /// Alert on every entry this key signed (a verifier key or a file holding one). Repeatable.
     #[arg(long = "watch-key", value_name = "VKEY")]
     watch_keys: Vec<String>,
+    /// Alert on every Sigstore release this OIDC issuer and identity (exact, or
+    /// `WORKFLOW@refs/tags/*`) authorised. Repeatable.
+    #[arg(long = "watch-identity", num_args = 2, value_names = ["ISSUER", "IDENTITY"])]
+    watch_identities: Vec<String>,
     /// A mirror (or any copy serving the log's tlog-tiles) whose checkpoints must be
     /// consistent with the log's. Repeatable.
     #[arg(long = "mirror", value_name = "URL")]
@@ -90,6 +95,17 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
                 .map_err(|e| Error::Usage(format!("--watch-key {v:?}: {e}")))?,
         );
     }
+    let mut watch_identities = Vec::new();
+    for pair in args.watch_identities.chunks(2) {
+        let [issuer, identity] = pair else {
+            return Err(Error::Usage("--watch-identity takes ISSUER IDENTITY".to_owned()).into());
+        };
+        let issuer =
+            OidcIssuer::new(issuer).map_err(|e| Error::Usage(format!("--watch-identity: {e}")))?;
+        let identity = parse_identity_pattern(identity)
+            .map_err(|e| Error::Usage(format!("--watch-identity: {e}")))?;
+        watch_identities.push((issuer, identity));
+    }
     let max_age = args.max_age.unwrap_or(trust.max_age).as_secs().max(1);
     let server = Remote::http(&trust.url)?;
     let mirrors = args
@@ -110,7 +126,8 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     };
     let dir = monitor_state(&state);
     let _lock = dir.lock("cairn monitor")?;
-    let auditor = Auditor::new(trust, dir, watch, max_age, threads(args.threads));
+    let auditor = Auditor::new(trust, dir, watch, max_age, threads(args.threads))
+        .with_watched_identities(watch_identities);
     loop {
         let mut alerts = Vec::new();
         let mut report = crate::output::report(args.verbose);

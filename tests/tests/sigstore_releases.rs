@@ -1,0 +1,275 @@
+//! Releases authorised by a Sigstore bundle, end to end with the real server (issue 14's
+//! acceptance scenario): a key log granting `demo/*` to the Sigstore conformance beacon identity
+//! and pinning the production trusted root, built with `cairn key grant-identity|sigstore-root|
+//! sign|submit`; `a.txt` of the conformance suite published with its `happy-path-v0.3` bundle by
+//! `cairn publish --sigstore-bundle`; `cairn verify` online (bundle beside the file, or fetched
+//! from the log by digest) and `--offline`; refusals by the server (403) of a bundle for another
+//! file, of an identity with no grant and of a tampered bundle; the identity revoked before the
+//! release's index (exit 3); and the monitor's view of all of it.
+//!
+//! Build the binary first: `cargo build -p cairn-cli`.
+
+mod client_support;
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use cairn_verifier::entry::Sha256Digest;
+use client_support::*;
+use serde_json::Value;
+
+const BEACON: &str = "https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/.github/workflows/extremely-dangerous-oidc-beacon.yml@refs/heads/main";
+const GITHUB: &str = "https://token.actions.githubusercontent.com";
+
+fn testdata(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../sigstore-verify/testdata")
+        .join(path)
+}
+
+/// Runs a `cairn key` event command, has the root sign it, and submits it.
+fn key_event(log: &TestLog, args: &[&str]) {
+    let dir = log.scratch();
+    let out = run_cairn(&[&["key"], args].concat());
+    assert_exit(&out, 0, &format!("cairn key {}", args[0]));
+    let event = dir.join(format!("{}.event", args[0]));
+    std::fs::write(&event, &out.stdout).expect("event");
+    let root_key = dir.join("root.key");
+    std::fs::write(&root_key, format!("{}\n", log.root.to_skey())).expect("root key");
+    std::fs::set_permissions(&root_key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let event_s = event.display().to_string();
+    let out = run_cairn(&[
+        "key",
+        "sign",
+        &event_s,
+        "--key",
+        &root_key.display().to_string(),
+    ]);
+    assert_exit(&out, 0, "cairn key sign");
+    let url = log.url();
+    let out = run_cairn(&["key", "submit", &event_s, "--log", &url]);
+    assert_exit(&out, 0, "cairn key submit");
+}
+
+fn publish(log: &TestLog, file: &Path, version: &str, bundle: &Path) -> Output {
+    run_cairn(&[
+        "publish",
+        &file.display().to_string(),
+        "--name",
+        "demo/a",
+        "--version",
+        version,
+        "--sigstore-bundle",
+        &bundle.display().to_string(),
+        "--log",
+        &log.url(),
+        "--log-key",
+        log.dir.log_vkey(),
+    ])
+}
+
+fn monitor(client: &Client, args: &[&str]) -> Vec<Value> {
+    let mut all = vec!["--once"];
+    all.extend_from_slice(args);
+    let out = client.cairn(&["monitor"], &all);
+    text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
+fn of_kind<'a>(alerts: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    alerts.iter().filter(|a| a["alert"] == kind).collect()
+}
+
+#[test]
+fn a_ci_identity_publishes_and_clients_verify_the_bundle_themselves() {
+    let log = TestLog::start();
+    let dir = log.scratch();
+    let artifact = dir.join("a.txt");
+    std::fs::copy(testdata("bundle-verify/a.txt"), &artifact).expect("a.txt");
+    let bundle_bytes = std::fs::read(testdata(
+        "bundle-verify/happy-path-v0.3/bundle.sigstore.json",
+    ))
+    .expect("bundle");
+    let bundle = dir.join("happy.sigstore.json");
+    std::fs::write(&bundle, &bundle_bytes).expect("bundle copy");
+
+    // No trusted root and no grant yet: refused by the server, nothing logged.
+    let out = publish(&log, &artifact, "0.1", &bundle);
+    assert_exit(&out, 3, "publish before any grant");
+    assert!(text(&out.stderr).contains("403"), "{}", text(&out.stderr));
+
+    key_event(
+        &log,
+        &[
+            "sigstore-root",
+            "--from",
+            "0",
+            "--reason",
+            "Sigstore public good",
+        ],
+    );
+    // A grant for the same workflow on another branch: the bundle's identity has no grant.
+    let dev = BEACON.replace("refs/heads/main", "refs/heads/dev");
+    key_event(
+        &log,
+        &[
+            "grant-identity",
+            "--issuer",
+            GITHUB,
+            "--identity",
+            &dev,
+            "--scope",
+            "demo/*",
+            "--from",
+            "0",
+        ],
+    );
+    let out = publish(&log, &artifact, "0.1", &bundle);
+    assert_exit(&out, 3, "publish by an identity with no grant");
+    let err = text(&out.stderr);
+    assert!(err.contains("403") && err.contains("no grant"), "{err}");
+
+    key_event(
+        &log,
+        &[
+            "grant-identity",
+            "--issuer",
+            GITHUB,
+            "--identity",
+            BEACON,
+            "--scope",
+            "demo/*",
+            "--from",
+            "0",
+            "--reason",
+            "CI releases",
+        ],
+    );
+
+    // A bundle for another file: 403, the bundle does not sign it.
+    let other = dir.join("other.txt");
+    std::fs::write(&other, b"not the signed file\n").expect("other");
+    let out = publish(&log, &other, "0.2", &bundle);
+    assert_exit(&out, 3, "publish another file with the bundle");
+    assert!(text(&out.stderr).contains("403"), "{}", text(&out.stderr));
+
+    // A tampered bundle (one signature byte changed): 403.
+    let mut tampered_bytes = bundle_bytes.clone();
+    let marker = b"\"signature\": \"";
+    let at = tampered_bytes
+        .windows(marker.len())
+        .position(|w| w == marker)
+        .expect("message signature")
+        + marker.len()
+        + 10;
+    tampered_bytes[at] = if tampered_bytes[at] == b'A' {
+        b'B'
+    } else {
+        b'A'
+    };
+    let tampered = dir.join("tampered.sigstore.json");
+    std::fs::write(&tampered, &tampered_bytes).expect("tampered");
+    let out = publish(&log, &artifact, "0.2", &tampered);
+    assert_exit(&out, 3, "publish with a tampered bundle");
+    assert!(text(&out.stderr).contains("403"), "{}", text(&out.stderr));
+    assert!(
+        !proof_path(&artifact).exists(),
+        "nothing written for refused releases"
+    );
+
+    // The real thing.
+    let out = publish(&log, &artifact, "0.3", &bundle);
+    assert_exit(&out, 0, "publish with the bundle");
+    let beside = dir.join("a.txt.sigstore.json");
+    assert_eq!(std::fs::read(&beside).expect("bundle beside"), bundle_bytes);
+    assert!(proof_path(&artifact).exists());
+    // Publishing again is idempotent (same leaf, same proof).
+    let out = publish(&log, &artifact, "0.3", &bundle);
+    assert_ne!(code(&out), 3, "{}", text(&out.stderr));
+    // The log serves the bundle by digest.
+    let hex = Sha256Digest::of(&bundle_bytes).to_hex();
+    assert_eq!(
+        log.get(&format!("/releases/sigstore-bundle/{hex}")),
+        bundle_bytes
+    );
+
+    let client = Client::new();
+    client.trust(&log.url(), &log, &[]);
+    // Online with the bundle beside the file.
+    let out = client.verify(&artifact, &["--name", "demo/a", "--version", "0.3"]);
+    assert_exit(&out, 0, "verify online");
+    // Online without it: fetched from the log by digest, and checked by the client.
+    std::fs::rename(&beside, dir.join("aside.json")).expect("move the bundle away");
+    let out = client.verify(&artifact, &["-v"]);
+    assert_exit(&out, 0, "verify online, bundle from the log");
+    assert!(
+        text(&out.stderr).contains("Sigstore bundle"),
+        "{}",
+        text(&out.stderr)
+    );
+    // Offline needs the bundle beside the file.
+    let out = client.verify(&artifact, &["--offline"]);
+    assert_exit(&out, 3, "verify offline without the bundle");
+    std::fs::rename(dir.join("aside.json"), &beside).expect("bundle back");
+    let out = client.verify(&artifact, &["--offline"]);
+    assert_exit(&out, 0, "verify offline");
+    // Offline with another file in place of the bundle: refused.
+    std::fs::write(&beside, &tampered_bytes).expect("swap the bundle");
+    let out = client.verify(&artifact, &["--offline"]);
+    assert_exit(&out, 3, "verify offline with a swapped bundle");
+    std::fs::write(&beside, &bundle_bytes).expect("bundle back");
+
+    // The monitor sees the grants, the release (watched identity) and nothing invalid.
+    let monitor_client = Client::new();
+    monitor_client.trust(&log.url(), &log, &[]);
+    let a = monitor(&monitor_client, &["--watch-identity", GITHUB, BEACON]);
+    let events: Vec<&Value> = of_kind(&a, "key-event");
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "add-identity" && e["identity"] == BEACON),
+        "{a:?}"
+    );
+    assert!(
+        events.iter().any(|e| e["event"] == "sigstore-root"),
+        "{a:?}"
+    );
+    let used = of_kind(&a, "watched-identity-used");
+    assert_eq!(used.len(), 1, "{a:?}");
+    assert_eq!(used[0]["version"], "0.3");
+    assert!(of_kind(&a, "invalid-entry").is_empty(), "{a:?}");
+
+    // The identity revoked from release index 0: every release it authorised is invalid.
+    key_event(
+        &log,
+        &[
+            "revoke-identity",
+            "--issuer",
+            GITHUB,
+            "--identity",
+            BEACON,
+            "--until",
+            "0",
+            "--reason",
+            "Workflow token leaked",
+        ],
+    );
+    let out = client.verify(&artifact, &[]);
+    assert_exit(&out, 3, "verify after the revocation");
+    assert!(
+        text(&out.stderr).contains("revoked"),
+        "{}",
+        text(&out.stderr)
+    );
+    // A monitor judges each entry once, when it first audits it (as for keys): one starting
+    // now finds the release invalidated by the revocation.
+    let late_monitor = Client::new();
+    late_monitor.trust(&log.url(), &log, &[]);
+    let a = monitor(&late_monitor, &[]);
+    let invalid = of_kind(&a, "invalid-entry");
+    assert_eq!(invalid.len(), 1, "{a:?}");
+    assert_eq!(invalid[0]["cause"], "invalidated-by-key-event");
+}
