@@ -186,6 +186,9 @@ struct Pending {
 /// earlier round and are not checked again by this one).
 pub type BundleSink<'a> = dyn FnMut(&EntryBundle, &[Vec<u8>], u64) -> crate::Result<()> + 'a;
 
+/// Reads a file of the followed log by path (`Ok(None)`: it does not exist).
+type FetchFile<'a> = dyn Fn(&str) -> Result<Option<Vec<u8>>, String> + 'a;
+
 /// The follow-and-verify core.
 #[derive(Debug)]
 pub struct Auditor {
@@ -674,7 +677,7 @@ impl Auditor {
         index: u64,
         entry: &[u8],
         keys: &KeyState,
-        fetch: &dyn Fn(&str) -> Result<Option<Vec<u8>>, String>,
+        fetch: &FetchFile<'_>,
     ) -> Judged {
         let leaf = leaf_hash(entry);
         let mut alerts = self.watched(origin, index, entry);

@@ -42,9 +42,11 @@ pub fn bundle_path(digest: &Sha256Digest) -> String {
 }
 
 /// Bundles of submissions in flight: digest -> (bytes, number of requests holding it).
-static PENDING: Mutex<BTreeMap<Sha256Digest, (Arc<[u8]>, usize)>> = Mutex::new(BTreeMap::new());
+type PendingBundles = BTreeMap<Sha256Digest, (Arc<[u8]>, usize)>;
 
-fn pending() -> std::sync::MutexGuard<'static, BTreeMap<Sha256Digest, (Arc<[u8]>, usize)>> {
+static PENDING: Mutex<PendingBundles> = Mutex::new(BTreeMap::new());
+
+fn pending() -> std::sync::MutexGuard<'static, PendingBundles> {
     PENDING.lock().unwrap_or_else(|p| p.into_inner())
 }
 
