@@ -10,7 +10,6 @@ mod client_support;
 
 use std::process::Output;
 
-use cairn_tests::git::{commit_files_on_branch, read_on_branch};
 use cairn_tests::http::Http;
 use cairn_tests::process::Server;
 use cairn_verifier::checkpoint::{Checkpoint, VerifiedCheckpoint, verify_consistent};
@@ -138,66 +137,6 @@ fn key_events_watched_key_and_deprecation_are_alerted_once_and_the_monitor_resum
     assert_eq!(invalid[0]["cause"], "invalidated-by-key-event");
 }
 
-/// Appends `extra` to the release log directly in the log's git storage (a log operator, or
-/// anyone with write access to the repository and the log key): new bundle, tile and
-/// checkpoint signed with the log key. The log has fewer than 256 entries.
-fn plant(log: &TestLog, extra: &[u8]) {
-    let repo = log.dir.repo();
-    let scratch = log.scratch();
-    let cp_bytes = read_on_branch(&repo, "releases/checkpoint");
-    let note = Note::parse(&cp_bytes).expect("checkpoint note");
-    let old = Checkpoint::parse(note.text()).expect("checkpoint");
-    let size = old.size;
-    let bundle = EntryBundle::for_entry(TILE_HEIGHT, 0, size).expect("bundle");
-    let data = read_on_branch(&repo, &format!("releases/{}", bundle.path()));
-    let mut entries: Vec<Vec<u8>> = bundle
-        .split(&data)
-        .expect("bundle")
-        .into_iter()
-        .map(<[u8]>::to_vec)
-        .collect();
-    entries.push(extra.to_vec());
-    let mut tree = MemoryTree::new();
-    for e in &entries {
-        tree.append(e);
-    }
-    let new_size = size + 1;
-    let width = u16::try_from(new_size).expect("small log");
-    let new_bundle = EntryBundle::new(TILE_HEIGHT, 0, width).expect("bundle");
-    let tile = Tile::new(TILE_HEIGHT, 0, 0, width).expect("tile");
-    let tile_data: Vec<u8> = (0..new_size)
-        .flat_map(|i| cairn_verifier::hash::leaf_hash(&entries[i as usize]).0)
-        .collect();
-    let signer = log_key().with_name(KeyName::new(&format!("{PREFIX}/releases")).expect("n"));
-    let text_cp = Checkpoint::new(format!("{PREFIX}/releases"), new_size, tree.root())
-        .to_text()
-        .expect("checkpoint");
-    let cp = Note::sign(&text_cp, &[&signer]).expect("sign").to_bytes();
-    let keys_cp = read_on_branch(&repo, "keys/checkpoint");
-    let keys_size = Checkpoint::parse(Note::parse(&keys_cp).expect("note").text())
-        .expect("keys checkpoint")
-        .size;
-    // The server checks that the head commit's subject names the sizes it finds.
-    let message = format!(
-        "cairn: releases {new_size} keys {keys_size}\n\n{}\n{}",
-        String::from_utf8_lossy(&cp),
-        String::from_utf8_lossy(&keys_cp)
-    );
-    let bundle_path = format!("releases/{}", new_bundle.path());
-    let tile_path = format!("releases/{}", tile.path());
-    let bundle_data = encode_entry_bundle(&entries).expect("encode");
-    commit_files_on_branch(
-        &repo,
-        &scratch,
-        &[
-            (&bundle_path, &bundle_data),
-            (&tile_path, &tile_data),
-            ("releases/checkpoint", &cp),
-        ],
-        &message,
-    );
-}
-
 #[test]
 fn equivocation_planted_in_the_log_storage_is_alerted() {
     let mut log = TestLog::start();
@@ -216,7 +155,7 @@ fn equivocation_planted_in_the_log_storage_is_alerted() {
         .expect_err("the server refuses it");
     assert_eq!(status, 409);
     log.stop();
-    plant(&log, &evil);
+    plant(&log, &evil, &[]);
     let data = log.data();
     log.serve(&data);
     let url = log.url();

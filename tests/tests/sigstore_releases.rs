@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use cairn_verifier::entry::Sha256Digest;
+use cairn_verifier::note::Note;
 use client_support::*;
 use serde_json::Value;
 
@@ -272,4 +273,135 @@ fn a_ci_identity_publishes_and_clients_verify_the_bundle_themselves() {
     let invalid = of_kind(&a, "invalid-entry");
     assert_eq!(invalid.len(), 1, "{a:?}");
     assert_eq!(invalid[0]["cause"], "invalidated-by-key-event");
+}
+
+/// A Sigstore release note of `artifact` (as `a.txt`, name `demo/planted`, `version`) naming
+/// `bundle` and `identity`.
+fn sigstore_note(version: &str, artifact: &[u8], bundle: &[u8], identity: &str) -> Vec<u8> {
+    use cairn_verifier::entry::{
+        CertIdentity, FileName, FileRef, OidcIssuer, Release, ReleaseName, SigstoreSigner, Version,
+    };
+    let release = Release::new(
+        ReleaseName::new("demo/planted").expect("name"),
+        Version::new(version).expect("version"),
+        vec![FileRef {
+            digest: Sha256Digest::of(artifact),
+            size: artifact.len() as u64,
+            file_name: FileName::new("a.txt").expect("file name"),
+        }],
+        vec![],
+    )
+    .expect("release")
+    .with_sigstore(SigstoreSigner {
+        bundle: Sha256Digest::of(bundle),
+        issuer: OidcIssuer::new(GITHUB).expect("issuer"),
+        identity: CertIdentity::new(identity).expect("identity"),
+    })
+    .expect("sigstore release");
+    cairn_verifier::keylog::sigstore_release_note(&release).expect("note")
+}
+
+#[test]
+fn sigstore_releases_written_past_the_server_are_invalid_entries_for_the_monitor() {
+    use cairn_verifier::entry::{
+        KeyEvent, OidcIssuer, Scope, parse_identity_pattern, sigstore_root_event,
+    };
+    let mut log = TestLog::start();
+    let root = sigstore_root_event(
+        0,
+        std::fs::read(testdata("trusted_root.production.json")).expect("root"),
+        None,
+    )
+    .expect("root event");
+    log.post("keys", &sign(&root.to_text(), &[&log.root]))
+        .expect("pin the trusted root");
+    let dev = BEACON.replace("refs/heads/main", "refs/heads/dev");
+    for identity in [BEACON, dev.as_str()] {
+        let grant = KeyEvent::AddIdentity {
+            issuer: OidcIssuer::new(GITHUB).expect("issuer"),
+            identity: parse_identity_pattern(identity).expect("identity"),
+            scope: Scope::new("demo/*").expect("scope"),
+            from: 0,
+            reason: None,
+        };
+        log.post("keys", &sign(&grant.to_text(), &[&log.root]))
+            .expect("grant");
+    }
+    // `plant` appends to a non-empty release log.
+    log.publish("example/os", "1.0", b"a key-signed release\n");
+    let a_txt = std::fs::read(testdata("bundle-verify/a.txt")).expect("a.txt");
+    let bundle = std::fs::read(testdata(
+        "bundle-verify/happy-path-v0.3/bundle.sigstore.json",
+    ))
+    .expect("bundle");
+    let mut tampered = bundle.clone();
+    let marker = b"\"signature\": \"";
+    let at = tampered
+        .windows(marker.len())
+        .position(|w| w == marker)
+        .expect("message signature")
+        + marker.len()
+        + 10;
+    tampered[at] = if tampered[at] == b'A' { b'B' } else { b'A' };
+
+    let cases: [(&str, Vec<u8>, &[u8]); 3] = [
+        // The bundle signs a.txt, the entry names another file.
+        (
+            "1",
+            sigstore_note("1", b"another file\n", &bundle, BEACON),
+            &bundle,
+        ),
+        // The entry names a granted identity the bundle's certificate is not for.
+        ("2", sigstore_note("2", &a_txt, &bundle, &dev), &bundle),
+        // A tampered bundle, named by its own digest.
+        (
+            "3",
+            sigstore_note("3", &a_txt, &tampered, BEACON),
+            &tampered,
+        ),
+    ];
+    for (version, note, bundle_bytes) in &cases {
+        // The server refuses each one (403) when asked properly.
+        let mut body = Note::parse_entry(note)
+            .expect("note")
+            .text()
+            .as_bytes()
+            .to_vec();
+        body.push(b'\n');
+        body.extend_from_slice(bundle_bytes);
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let status = agent
+            .post(&format!("{}/releases/add-sigstore", log.url()))
+            .send(&body[..])
+            .expect("POST")
+            .status()
+            .as_u16();
+        assert_eq!(status, 403, "case {version}");
+        // A compromised operator writes it into the storage anyway, with its bundle.
+        log.stop();
+        let path = format!(
+            "releases/sigstore-bundle/{}",
+            Sha256Digest::of(bundle_bytes).to_hex()
+        );
+        plant(&log, note, &[(&path, bundle_bytes)]);
+        let data = log.data();
+        log.serve(&data);
+    }
+    let client = Client::new();
+    client.trust(&log.url(), &log, &[]);
+    let a = monitor(&client, &[]);
+    let invalid = of_kind(&a, "invalid-entry");
+    assert_eq!(invalid.len(), 3, "{a:?}");
+    for alert in &invalid {
+        assert_eq!(alert["cause"], "log-should-have-refused", "{alert}");
+    }
+    // And a client refuses the one for a.txt with the other identity's claim.
+    let dir = log.scratch();
+    let file = dir.join("a.txt");
+    std::fs::write(&file, &a_txt).expect("a.txt");
+    let out = client.verify(&file, &[]);
+    assert_exit(&out, 3, "verify a planted release");
 }

@@ -15,13 +15,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use cairn_tests::fixtures::genesis;
+use cairn_tests::git::{commit_files_on_branch, read_on_branch};
 use cairn_tests::process::{LogDir, Server};
+use cairn_verifier::checkpoint::Checkpoint;
 use cairn_verifier::cosignature::CosignatureSigner;
 use cairn_verifier::entry::{
     Deprecation, FileName, FileRef, Reason, Release, ReleaseName, Sha256Digest, Version,
 };
 use cairn_verifier::hash::sha256;
+use cairn_verifier::merkle::MemoryTree;
 use cairn_verifier::note::{Ed25519Signer, KeyName, Note};
+use cairn_verifier::tile::{EntryBundle, TILE_HEIGHT, Tile, encode_entry_bundle};
 use cairn_verifier::tlog_proof::TlogProof;
 
 #[allow(unused_imports)] // Each test crate uses a different subset.
@@ -669,4 +673,62 @@ pub fn assert_refused(out: &Output, code: i32, check: &str, what: &str) {
         text(&out.stdout),
         text(&out.stderr)
     );
+}
+
+/// Appends `extra` to the release log directly in the log's git storage (a log operator, or
+/// anyone with write access to the repository and the log key): new bundle, tile and
+/// checkpoint signed with the log key, plus `files` (path, bytes) in the same commit. The log has
+/// fewer than 256 entries.
+pub fn plant(log: &TestLog, extra: &[u8], files: &[(&str, &[u8])]) {
+    let repo = log.dir.repo();
+    let scratch = log.scratch();
+    let cp_bytes = read_on_branch(&repo, "releases/checkpoint");
+    let note = Note::parse(&cp_bytes).expect("checkpoint note");
+    let old = Checkpoint::parse(note.text()).expect("checkpoint");
+    let size = old.size;
+    let bundle = EntryBundle::for_entry(TILE_HEIGHT, 0, size).expect("bundle");
+    let data = read_on_branch(&repo, &format!("releases/{}", bundle.path()));
+    let mut entries: Vec<Vec<u8>> = bundle
+        .split(&data)
+        .expect("bundle")
+        .into_iter()
+        .map(<[u8]>::to_vec)
+        .collect();
+    entries.push(extra.to_vec());
+    let mut tree = MemoryTree::new();
+    for e in &entries {
+        tree.append(e);
+    }
+    let new_size = size + 1;
+    let width = u16::try_from(new_size).expect("small log");
+    let new_bundle = EntryBundle::new(TILE_HEIGHT, 0, width).expect("bundle");
+    let tile = Tile::new(TILE_HEIGHT, 0, 0, width).expect("tile");
+    let tile_data: Vec<u8> = (0..new_size)
+        .flat_map(|i| cairn_verifier::hash::leaf_hash(&entries[i as usize]).0)
+        .collect();
+    let signer = log_key().with_name(KeyName::new(&format!("{PREFIX}/releases")).expect("n"));
+    let text_cp = Checkpoint::new(format!("{PREFIX}/releases"), new_size, tree.root())
+        .to_text()
+        .expect("checkpoint");
+    let cp = Note::sign(&text_cp, &[&signer]).expect("sign").to_bytes();
+    let keys_cp = read_on_branch(&repo, "keys/checkpoint");
+    let keys_size = Checkpoint::parse(Note::parse(&keys_cp).expect("note").text())
+        .expect("keys checkpoint")
+        .size;
+    // The server checks that the head commit's subject names the sizes it finds.
+    let message = format!(
+        "cairn: releases {new_size} keys {keys_size}\n\n{}\n{}",
+        String::from_utf8_lossy(&cp),
+        String::from_utf8_lossy(&keys_cp)
+    );
+    let bundle_path = format!("releases/{}", new_bundle.path());
+    let tile_path = format!("releases/{}", tile.path());
+    let bundle_data = encode_entry_bundle(&entries).expect("encode");
+    let mut all: Vec<(&str, &[u8])> = vec![
+        (&bundle_path, &bundle_data),
+        (&tile_path, &tile_data),
+        ("releases/checkpoint", &cp),
+    ];
+    all.extend_from_slice(files);
+    commit_files_on_branch(&repo, &scratch, &all, &message);
 }
