@@ -217,6 +217,22 @@ fn a_ci_identity_publishes_and_clients_verify_the_bundle_themselves() {
     std::fs::rename(dir.join("aside.json"), &beside).expect("bundle back");
     let out = client.verify(&artifact, &["--offline"]);
     assert_exit(&out, 0, "verify offline");
+    // `cairn install` from the local file, offline, with the bundle beside it.
+    let dest = dir.join("installed.txt");
+    let out = client.cairn(
+        &["install"],
+        &[
+            &artifact.display().to_string(),
+            "--to",
+            &dest.display().to_string(),
+            "--offline",
+        ],
+    );
+    assert_exit(&out, 0, "install offline");
+    assert_eq!(
+        std::fs::read(&dest).expect("installed"),
+        std::fs::read(&artifact).expect("artifact")
+    );
     // Offline with another file in place of the bundle: refused.
     std::fs::write(&beside, &tampered_bytes).expect("swap the bundle");
     let out = client.verify(&artifact, &["--offline"]);

@@ -302,7 +302,16 @@ fn install(
             ),
         );
     }
-    let verified = run.verify(&hashed, proof.as_ref(), expected, &args.checks.to_options())?;
+    // A Sigstore-authorised release: the bundle beside a local source (offline it must be
+    // there); otherwise the client fetches the log's copy and checks it.
+    let options = cairn_client::verify::Options {
+        sigstore_bundle: match source {
+            Source::Local(path) => Some(cairn_client::verify::sigstore_bundle_path_for(path)),
+            Source::Url(_) => None,
+        },
+        ..args.checks.to_options()
+    };
+    let verified = run.verify(&hashed, proof.as_ref(), expected, &options)?;
 
     // Every check passed: give the file the destination's permission bits (or 0644) and
     // rename it. Never setuid, setgid or sticky: a verified file gains no privilege from
