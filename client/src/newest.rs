@@ -130,7 +130,7 @@ pub fn find_newest(
     save(history)?;
 
     check_lookup(run, &server, name, &latest, &history.releases)?;
-    let candidates = judge(run, name, &releases, &deprecations, &keylog.state);
+    let candidates = judge(run, &server, name, &releases, &deprecations, &keylog.state);
     let Some((version, index)) = cairn_verifier::version_order::newest(&candidates).cloned() else {
         let detail = format!(
             "the release log (size {}) holds no valid, non-deprecated release of {name}",
@@ -233,6 +233,7 @@ fn known(
 /// The releases that are validly signed now and not validly deprecated: (version, index).
 fn judge(
     run: &mut Run,
+    server: &Remote,
     name: &ReleaseName,
     releases: &[Found],
     deprecations: &[Found],
@@ -251,11 +252,7 @@ fn judge(
     for r in releases {
         let valid = Note::parse(&r.entry)
             .map_err(|e| e.to_string())
-            .and_then(|note| {
-                release_is_valid(&note, r.index, keys)
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
-            });
+            .and_then(|note| judge_release(server, &note, r.index, keys));
         match valid {
             Err(why) => run.report.skip(
                 "newest",
@@ -272,6 +269,33 @@ fn judge(
         }
     }
     candidates
+}
+
+/// Whether a release is valid at its index: by its release-key signatures, or, for a Sigstore
+/// release, by its bundle, fetched from the log and verified here (spec/keylog.md 5.1).
+fn judge_release(server: &Remote, note: &Note, index: u64, keys: &KeyState) -> Result<(), String> {
+    let sigstore = match cairn_verifier::entry::Release::parse(note.text()) {
+        Ok(release) => release.sigstore().cloned(),
+        Err(e) => return Err(e.to_string()),
+    };
+    let Some(signer) = sigstore else {
+        return release_is_valid(note, index, keys)
+            .map(|_| ())
+            .map_err(|e| e.to_string());
+    };
+    let path = crate::verify::sigstore_bundle_log_path(&signer.bundle);
+    let bundle = server
+        .get(&path, cairn_sigstore::MAX_BUNDLE_SIZE)
+        .map_err(|e| format!("fetching its Sigstore bundle: {e}"))?
+        .ok_or_else(|| {
+            format!(
+                "the log does not serve its Sigstore bundle {}",
+                signer.bundle
+            )
+        })?;
+    cairn_sigstore::judge_release(note, index, keys, &bundle)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 /// Compares the log's `_versions` lookup with the releases the entries show: a lookup that

@@ -233,6 +233,23 @@ fn a_ci_identity_publishes_and_clients_verify_the_bundle_themselves() {
         std::fs::read(&dest).expect("installed"),
         std::fs::read(&artifact).expect("artifact")
     );
+    // `cairn update` finds the Sigstore release as the newest valid one of demo/a.
+    let updated = dir.join("updated.txt");
+    let out = client.cairn(
+        &["update"],
+        &[
+            "demo/a",
+            "--base",
+            &dir.display().to_string(),
+            "--to",
+            &updated.display().to_string(),
+        ],
+    );
+    assert_exit(&out, 0, "update to the Sigstore release");
+    assert_eq!(
+        std::fs::read(&updated).expect("updated"),
+        std::fs::read(&artifact).expect("artifact")
+    );
     // Offline with another file in place of the bundle: refused.
     std::fs::write(&beside, &tampered_bytes).expect("swap the bundle");
     let out = client.verify(&artifact, &["--offline"]);
