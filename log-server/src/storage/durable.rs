@@ -57,3 +57,32 @@ pub(crate) fn rename_synced(from: &Path, to: &Path, dir: &Path) -> Result<(), St
     })?;
     sync_dir(dir)
 }
+
+/// fsync several files at once, one thread each, returning when all are durable (or the first
+/// error). The disk can merge concurrent flushes into one journal commit, so this costs about one
+/// fsync, not one per file.
+pub(crate) fn sync_files(paths: &[&Path]) -> Result<(), StorageError> {
+    let Some((first, rest)) = paths.split_first() else {
+        return Ok(());
+    };
+    std::thread::scope(|scope| {
+        let others: Vec<_> = rest
+            .iter()
+            .map(|path| scope.spawn(move || sync_file(path)))
+            .collect();
+        let mut result = sync_file(first);
+        for handle in others {
+            let outcome = handle.join().unwrap_or_else(|_| {
+                Err(StorageError::Io {
+                    op: "fsync file",
+                    path: first.to_path_buf(),
+                    source: std::io::Error::other("the fsync thread panicked"),
+                })
+            });
+            if result.is_ok() {
+                result = outcome;
+            }
+        }
+        result
+    })
+}
