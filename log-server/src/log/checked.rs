@@ -47,19 +47,32 @@ impl CheckedSignatures {
         let Ok(note) = Note::parse_entry(entry) else {
             return CheckedSignatures::default();
         };
-        let mut facts = Vec::new();
-        for sig in note.signatures() {
+        let mut facts: Vec<Fact> = Vec::new();
+        // Bounded work whatever the note: a repeated (key, signature) is verified once, and
+        // nothing after the first signature by a known key that fails, since `Note::verify`
+        // refuses the note there and never asks about the lines after it.
+        'lines: for sig in note.signatures() {
             for key in keys
                 .iter()
                 .filter(|k| k.name() == &sig.name && k.key_id() == sig.key_id)
             {
+                if facts
+                    .iter()
+                    .any(|f| &f.public_key == key.public_key() && f.signature == sig.signature)
+                {
+                    continue;
+                }
+                let valid = key.verify(note.text().as_bytes(), &sig.signature);
                 facts.push(Fact {
                     name: sig.name.clone(),
                     key_id: sig.key_id,
                     public_key: *key.public_key(),
                     signature: sig.signature.clone(),
-                    valid: key.verify(note.text().as_bytes(), &sig.signature),
+                    valid,
                 });
+                if !valid {
+                    break 'lines;
+                }
             }
         }
         CheckedSignatures {
