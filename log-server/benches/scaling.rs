@@ -8,7 +8,7 @@
 //! repacking as in production), no HTTP:
 //! 1. creates a log with a genesis root event and one release key;
 //! 2. fills the release log to 10,000 entries in batches of 4,096, then measures a window of
-//!    `WINDOW` batches of `BATCH` entries (the batch size the 1,024-client benchmark phase makes):
+//!    `WINDOW` batches of `BATCH` entries (about the batch size of the 1,024-client benchmark phase):
 //!    per batch, the time of `Log::sequence` (validate, append, tiles, checkpoints, durable
 //!    commit, proofs) and the log's `cairn_commit_seconds`;
 //! 3. fills to the large size (default 1,000,000) the same way and measures the same window;
@@ -35,9 +35,10 @@ use cairn_verifier::entry::{
 use cairn_verifier::note::{Ed25519Signer, KeyName, Note, NoteSigner};
 
 /// Entries per measured batch.
-const BATCH: usize = 384;
-/// Batches per measured window.
-const WINDOW: usize = 40;
+const BATCH: usize = 256;
+/// Batches per measured window (the window ends at the size measured: 10,000 entries is the
+/// smaller size, so the window must be well below it).
+const WINDOW: usize = 20;
 /// Entries per batch while filling (the server's largest batch).
 const FILL_BATCH: usize = 4096;
 
@@ -164,6 +165,10 @@ fn main() {
     let mut next = 0usize;
     let signing = Instant::now();
     let mut signing_time = Duration::ZERO;
+    assert!(
+        batch * window < small && small < large,
+        "window larger than a size"
+    );
     for target in [small, large] {
         // Fill in chunks, so that at most one chunk of signed entries waits in memory.
         while next < target - batch * window {

@@ -19,9 +19,9 @@ use std::time::Instant;
 
 use cairn_verifier::checkpoint::Checkpoint;
 use cairn_verifier::compact::to_compact;
+use cairn_verifier::entry::ReleaseName;
 use cairn_verifier::entry::{Entry, KeyEvent, Release};
 use cairn_verifier::hash::{Hash, leaf_hash};
-use cairn_verifier::entry::ReleaseName;
 use cairn_verifier::keylog::{InvalidRelease, KeyLogError, KeyState};
 use cairn_verifier::note::{Ed25519Verifier, Note, NoteError, NoteVerifier};
 use cairn_verifier::tile::{EntryBundle, TILE_HEIGHT, TILE_WIDTH, new_tiles, read_tile_data};
@@ -572,10 +572,7 @@ fn signers_valid_at(
     checked: Option<&CheckedSignatures>,
 ) -> Result<(), InvalidRelease> {
     let keys: Vec<&Ed25519Verifier> = ks.release_keys().iter().map(|r| r.key()).collect();
-    let cached: Vec<CachedKey<'_>> = keys
-        .iter()
-        .map(|&key| CachedKey { key, checked })
-        .collect();
+    let cached: Vec<CachedKey<'_>> = keys.iter().map(|&key| CachedKey { key, checked }).collect();
     let known: Vec<&dyn NoteVerifier> = cached.iter().map(|k| k as &dyn NoteVerifier).collect();
     let find = |name: &str, key_id: u32| {
         keys.iter()
@@ -802,11 +799,8 @@ mod tests {
             vec![&k.b, &k.c],
             vec![&k.x, &k.a],
         ];
-        let all_keys: Vec<Ed25519Verifier> = ks
-            .release_keys()
-            .iter()
-            .map(|r| r.key().clone())
-            .collect();
+        let all_keys: Vec<Ed25519Verifier> =
+            ks.release_keys().iter().map(|r| r.key().clone()).collect();
         let mut compared = 0;
         for name in names {
             for signers in &signer_sets {
@@ -873,7 +867,13 @@ mod tests {
         );
         let says_invalid = CheckedSignatures::assumed(&good, &k.a.verifier(), false);
         assert!(matches!(
-            signers_valid_at(&note_good, &name, 0, ks, says_invalid.about(&leaf_hash(&good))),
+            signers_valid_at(
+                &note_good,
+                &name,
+                0,
+                ks,
+                says_invalid.about(&leaf_hash(&good))
+            ),
             Err(InvalidRelease::BadSignature { .. })
         ));
         // Facts about another entry are not used: the bad signature is verified, and fails.
@@ -884,7 +884,10 @@ mod tests {
         ));
         // Real facts say what verification says.
         let real = CheckedSignatures::check(&good, &[k.a.verifier()]);
-        assert_eq!(real.signer(), Some(("a".to_owned(), k.a.verifier().key_id())));
+        assert_eq!(
+            real.signer(),
+            Some(("a".to_owned(), k.a.verifier().key_id()))
+        );
         let real_bad = CheckedSignatures::check(&bad, &[k.a.verifier()]);
         assert_eq!(real_bad.signer(), None);
     }

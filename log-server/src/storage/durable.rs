@@ -66,22 +66,26 @@ pub(crate) fn sync_files(paths: &[&Path]) -> Result<(), StorageError> {
         return Ok(());
     };
     std::thread::scope(|scope| {
-        let others: Vec<_> = rest
-            .iter()
-            .map(|path| scope.spawn(move || sync_file(path)))
-            .collect();
-        let mut result = sync_file(first);
+        let mut result = Ok(());
+        let mut others = Vec::with_capacity(rest.len());
+        for path in rest {
+            // A thread that cannot be started (out of threads or memory) is no reason to fail
+            // the commit: that file is fsynced here instead, one after the other.
+            match std::thread::Builder::new().spawn_scoped(scope, move || sync_file(path)) {
+                Ok(handle) => others.push(handle),
+                Err(_) => result = result.and_then(|()| sync_file(path)),
+            }
+        }
+        result = result.and_then(|()| sync_file(first));
         for handle in others {
             let outcome = handle.join().unwrap_or_else(|_| {
                 Err(StorageError::Io {
                     op: "fsync file",
                     path: first.to_path_buf(),
-                    source: std::io::Error::other("the fsync thread panicked"),
+                    source: std::io::Error::other("an fsync thread panicked"),
                 })
             });
-            if result.is_ok() {
-                result = outcome;
-            }
+            result = result.and(outcome);
         }
         result
     })

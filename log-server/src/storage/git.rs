@@ -450,7 +450,10 @@ impl GitStorage {
     }
 
     /// Move the branch: rename the (fsynced) lock file over it, then fsync its directory.
-    fn move_branch(&self, locked: gix::refs::file::Transaction<'_, '_>) -> Result<(), StorageError> {
+    fn move_branch(
+        &self,
+        locked: gix::refs::file::Transaction<'_, '_>,
+    ) -> Result<(), StorageError> {
         locked
             .commit(None)
             .map_err(|err| git_error("commit: move branch", BRANCH, err))?;
@@ -526,9 +529,8 @@ impl Storage for GitStorage {
                 actual: head,
             });
         }
-        let built = self.retrying(|repo| {
-            build_commit(self, repo, &writer.trees, parent, changes, message)
-        })?;
+        let built = self
+            .retrying(|repo| build_commit(self, repo, &writer.trees, parent, changes, message))?;
         let object_count = built.objects.len() as u64;
         let new_trees: Vec<(ObjectId, Vec<u8>)> = built
             .objects
