@@ -1,6 +1,6 @@
 //! Signatures verified once, before the sequencer sees a submission.
 //!
-//! The add handler runs on the blocking pool, many at a time; the sequencer is one thread. So the
+//! Many add handlers run at once, on every runtime worker; the sequencer is one thread. So the
 //! Ed25519 work (pure crypto: does this signature line verify under this public key over this
 //! note's text?) is done by the handler and handed to the sequencer as a [`CheckedSignatures`],
 //! and the sequencer keeps only the key-log policy (is that key valid for this name at this
@@ -24,14 +24,15 @@ use cairn_verifier::note::{Ed25519Verifier, KeyName, Note, NoteVerifier};
 /// The outcome of checking some of a submission's signature lines, each against a public key the
 /// key log held when the add handler ran. Make one with `CheckedSignatures::default()` (no
 /// facts); only the server itself fills one.
-#[derive(Debug, Clone, Default)]
+/// Not `Clone`: facts move with their submission, from the handler to the sequencer.
+#[derive(Debug, Default)]
 pub struct CheckedSignatures {
     /// The leaf hash of the entry the facts are about.
     leaf: Option<Hash>,
     facts: Vec<Fact>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct Fact {
     name: KeyName,
     key_id: u32,
