@@ -9,8 +9,8 @@
 //! All I/O goes through two interfaces:
 //! - [`upstream::Upstream`]: fetch one file of a log by its tlog-tiles path. Three
 //!   implementations: [`upstream::LogServer`] (HTTP, a log server, a mirror or any static web
-//!   server), [`upstream::DirFiles`] (a directory, such as a `cairn mirror` copy) and
-//!   [`upstream::GitTree`] (a git repository holding the log's branch).
+//!   server), [`sources::DirFiles`] (a directory, such as a `cairn mirror` copy) and
+//!   [`sources::GitTree`] (a git repository holding the log's branch).
 //! - [`state::Store`]: read and compare-and-swap the client's stored state (last verified
 //!   checkpoints, the key log, evidence), implemented by [`state::StateDir`].
 //!

@@ -179,10 +179,6 @@ fn head(cp: &VerifiedCheckpoint) -> TreeHead {
     TreeHead::from_verified(cp)
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 impl Run {
     /// A run against the log the trust policy names, over HTTP; `now` is read once, here.
     pub fn online(store: impl Store + 'static, trust: Trust, report: Report) -> crate::Result<Run> {
@@ -522,7 +518,7 @@ impl Run {
                 vec![(index, entry)]
             }
             None => {
-                let digest_hex = hex(hashed.digest.as_bytes());
+                let digest_hex = hashed.digest.to_hex();
                 let mut indexes: Vec<u64> = server
                     .lookup_digest(&digest_hex)?
                     .into_iter()
@@ -832,7 +828,7 @@ fn judge_one(
         }
         Err(e) => return Err(("entry", format!("entry {index} does not parse: {e}"))),
     };
-    let digest_hex = hex(hashed.digest.as_bytes());
+    let digest_hex = hashed.digest.to_hex();
     let Some(file) = release.find_file(&hashed.digest, hashed.size) else {
         return Err((
             "artifact-binding",
@@ -944,7 +940,7 @@ fn entry_json(verified: &Verified, entry: &[u8]) -> serde_json::Value {
     let files = |list: &[cairn_verifier::entry::FileRef]| -> Vec<serde_json::Value> {
         list.iter()
             .map(|f| {
-                json!({"name": f.file_name.as_str(), "sha256": hex(f.digest.as_bytes()), "size": f.size})
+                json!({"name": f.file_name.as_str(), "sha256": f.digest.to_hex(), "size": f.size})
             })
             .collect()
     };

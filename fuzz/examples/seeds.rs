@@ -13,7 +13,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use cairn_verifier::checkpoint::{
-    Checkpoint, CheckpointError, VerifiedCheckpoint, verify_consistent,
+    Checkpoint, VerifiedCheckpoint, verify_consistent,
 };
 use cairn_verifier::compact::to_compact;
 use cairn_verifier::hash::Hash;
@@ -127,7 +127,8 @@ fn main() {
     let forked = sign(5, Hash::from_slice(&[0x42; 32]).expect("32 bytes"));
     let vf = VerifiedCheckpoint::verify(&forked, keys::ORIGIN, &verifier).expect("verify fork");
     match verify_consistent(&v5, &vf, &[]) {
-        Err(CheckpointError::Inconsistent(inc)) => {
+        Err(e) if e.inconsistency().is_some() => {
+            let inc = e.inconsistency().expect("checked");
             seeds.put_named("evidence", "same-size-fork", inc.to_evidence().as_bytes());
         }
         other => panic!("a fork must be inconsistent, got {other:?}"),
@@ -135,7 +136,9 @@ fn main() {
     let fork8 = sign(8, Hash::from_slice(&[0x43; 32]).expect("32 bytes"));
     let v8 = VerifiedCheckpoint::verify(&fork8, keys::ORIGIN, &verifier).expect("verify 8");
     let wrong = vec![Hash::from_slice(&[1; 32]).expect("32 bytes"); 2];
-    if let Err(CheckpointError::Inconsistent(inc)) = verify_consistent(&v5, &v8, &wrong) {
+    if let Err(e) = verify_consistent(&v5, &v8, &wrong)
+        && let Some(inc) = e.inconsistency()
+    {
         seeds.put_named("evidence", "bad-proof", inc.to_evidence().as_bytes());
     }
 

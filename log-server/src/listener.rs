@@ -39,6 +39,11 @@ pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default of [`ConnectionLimits::max_connections`].
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// The listen backlog asked of the kernel: connections completed by the kernel but not yet
+/// accepted. tokio's `TcpListener::bind` asks for 1,024, which a burst of simultaneous
+/// submitters overflowed (docs/performance.md, "Log server"); Linux caps the value at
+/// `net.core.somaxconn` (4,096 by default since 5.4).
+pub const LISTEN_BACKLOG: i32 = 4096;
 /// Longest wait for open connections to finish their request after the shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -137,6 +142,11 @@ pub async fn serve(
     limits: ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    // `listen` on a socket that already listens only changes its backlog (Linux, the BSDs), so
+    // this works whoever bound the listener.
+    if let Err(e) = socket2::SockRef::from(&listener).listen(LISTEN_BACKLOG) {
+        tracing::warn!(error = %e, backlog = LISTEN_BACKLOG, "cannot raise the listen backlog");
+    }
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -293,6 +303,60 @@ mod tests {
         assert_eq!(effective_max_connections(100, Some(100_000)), 100);
         assert_eq!(effective_max_connections(1024, Some(16)), 1);
         assert_eq!(effective_max_connections(7, None), 7);
+    }
+
+    /// With the accept loop full (a cap of one connection), connections wait in the kernel's
+    /// backlog. tokio's bind asks for 1,024; beyond that the kernel drops the SYN and `connect`
+    /// waits for a retransmission (a second or more). `serve` raises the backlog, so 1,500
+    /// connections all complete at once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_burst_beyond_tokios_default_backlog_is_queued_not_dropped() {
+        const BURST: usize = 1500;
+        let limit = raise_fd_limit().unwrap_or(0);
+        if limit < BURST as u64 + 200 {
+            eprintln!("skipped: the open-file limit {limit} is too low for {BURST} sockets");
+            return;
+        }
+        let somaxconn = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+            .ok()
+            .and_then(|s| s.trim().parse::<usize>().ok())
+            .unwrap_or(0);
+        if somaxconn < BURST {
+            eprintln!("skipped: net.core.somaxconn is {somaxconn}, below {BURST}");
+            return;
+        }
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let limits = ConnectionLimits {
+            max_connections: 1,
+            ..ConnectionLimits::with_max_body(1024)
+        };
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve(listener, Router::new(), limits, async move {
+            let _ = stopped.await;
+        }));
+        // Let the accept loop start (and set the backlog) before the burst.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let timed_out = tokio::task::spawn_blocking(move || {
+            let mut open = Vec::with_capacity(BURST);
+            let mut timed_out = 0;
+            for _ in 0..BURST {
+                match std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(500)) {
+                    Ok(stream) => open.push(stream),
+                    Err(_) => {
+                        // One is enough to fail; do not wait out every one of them.
+                        timed_out += 1;
+                        break;
+                    }
+                }
+            }
+            timed_out
+        })
+        .await
+        .expect("connect thread");
+        let _ = stop.send(());
+        let _ = server.await;
+        assert_eq!(timed_out, 0, "connections dropped by a full backlog");
     }
 
     #[test]

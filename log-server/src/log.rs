@@ -16,6 +16,7 @@
 //! - Refusals say which rule a submission broke ([`Refusal`]); only the HTTP layer turns that
 //!   into a status code.
 
+mod checked;
 mod publication;
 mod recovery;
 mod sequencer;
@@ -29,6 +30,7 @@ use crate::config::LogKeys;
 use crate::metrics::Metrics;
 use crate::storage::{Storage, StorageError};
 
+pub use checked::CheckedSignatures;
 pub use state::{LogState, State};
 
 /// Largest entry accepted: one u16 entry-bundle slot.
@@ -144,6 +146,20 @@ pub struct Submission {
     pub log: LogKind,
     /// The entry: a signed note.
     pub entry: Vec<u8>,
+    /// Signatures the add handler already verified (off the sequencer thread); the sequencer
+    /// verifies the others. Outside this crate only the empty one can be made.
+    pub checked: CheckedSignatures,
+}
+
+impl Submission {
+    /// A submission of `entry` to `log` whose signatures the sequencer verifies itself.
+    pub fn new(log: LogKind, entry: Vec<u8>) -> Submission {
+        Submission {
+            log,
+            entry,
+            checked: CheckedSignatures::default(),
+        }
+    }
 }
 
 /// The log: its key, its storage and its state.
@@ -189,10 +205,7 @@ impl Log {
             ));
         }
         let log = Log::with_state(prefix, log_keys, storage, State::empty(prefix), metrics)?;
-        let outcomes = log.sequence(vec![Submission {
-            log: LogKind::Keys,
-            entry: genesis.to_vec(),
-        }]);
+        let outcomes = log.sequence(vec![Submission::new(LogKind::Keys, genesis.to_vec())]);
         match outcomes.into_iter().next() {
             Some(Outcome::Logged { .. }) => Ok(log),
             Some(Outcome::Refused { reason, .. }) => Err(LogError::Genesis(reason)),

@@ -23,8 +23,8 @@ use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use cairn_verifier::entry::{KeyEvent, Release, Sha256Digest};
-use cairn_verifier::keylog::{InvalidRelease, KeyState, release_is_valid, sigstore_release_note};
+use cairn_verifier::entry::{KeyEvent, Release, Sha256Digest, SigstoreSigner};
+use cairn_verifier::keylog::{InvalidRelease, KeyState, sigstore_release_note};
 use cairn_verifier::note::Note;
 
 use crate::http::{AppState, text};
@@ -72,19 +72,14 @@ impl Drop for Held {
     }
 }
 
-/// The sequencer's judgement of a release at `index`: a Sigstore release with the bundle its
-/// submission brought, any other release by its release-key signatures.
+/// The sequencer's judgement of a Sigstore release at `index`, with the bundle its submission
+/// brought (key-signed releases are judged by the sequencer's own signature rule).
 pub(crate) fn judge_release(
     note: &Note,
-    release: &Release,
+    signer: &SigstoreSigner,
     index: u64,
     keys: &KeyState,
 ) -> Result<(), (Refusal, String)> {
-    let Some(signer) = release.sigstore() else {
-        return release_is_valid(note, index, keys)
-            .map(|_| ())
-            .map_err(|e| (release_refusal(&e), e.to_string()));
-    };
     let bundle = pending().get(&signer.bundle).map(|(b, _)| Arc::clone(b));
     let Some(bundle) = bundle else {
         return Err((

@@ -96,10 +96,7 @@ impl Fixture {
 }
 
 fn sub(log: LogKind, entry: &[u8]) -> Submission {
-    Submission {
-        log,
-        entry: entry.to_vec(),
-    }
+    Submission::new(log, entry.to_vec())
 }
 
 /// Checks a proof as a client would: checkpoint signature, inclusion, entry bytes.

@@ -82,10 +82,7 @@ fn a_failing_log_key_refuses_the_batch_and_recovers() {
     )
     .expect("create");
     let first = add_key_event(&root, &signer("example.org/rel-1", 3));
-    let outcomes = log.sequence(vec![Submission {
-        log: LogKind::Keys,
-        entry: first.clone(),
-    }]);
+    let outcomes = log.sequence(vec![Submission::new(LogKind::Keys, first.clone())]);
     assert!(
         matches!(outcomes[..], [Outcome::Logged { index: 1, .. }]),
         "{outcomes:?}"
@@ -93,10 +90,7 @@ fn a_failing_log_key_refuses_the_batch_and_recovers() {
 
     device.working.store(false, Ordering::SeqCst);
     let second = add_key_event(&root, &signer("example.org/rel-2", 4));
-    let outcomes = log.sequence(vec![Submission {
-        log: LogKind::Keys,
-        entry: second.clone(),
-    }]);
+    let outcomes = log.sequence(vec![Submission::new(LogKind::Keys, second.clone())]);
     match &outcomes[..] {
         [
             Outcome::Refused {
@@ -130,10 +124,7 @@ fn a_failing_log_key_refuses_the_batch_and_recovers() {
     drop(reopened);
 
     device.working.store(true, Ordering::SeqCst);
-    let outcomes = log.sequence(vec![Submission {
-        log: LogKind::Keys,
-        entry: second,
-    }]);
+    let outcomes = log.sequence(vec![Submission::new(LogKind::Keys, second)]);
     assert!(
         matches!(outcomes[..], [Outcome::Logged { index: 2, .. }]),
         "{outcomes:?}"

@@ -747,8 +747,13 @@ fn git_open_cleans_up_after_a_killed_writer() {
     std::fs::write(path.join("refs/heads/main.lock"), b"garbage").expect("write lock");
     let tmp = path.join("objects/pack/tmp_cairn_pack-0000_pack");
     std::fs::write(&tmp, b"PACK partial").expect("write tmp pack");
+    // And what a power loss between renaming a pack and its index into place and the directory
+    // fsync can leave on a file system that reorders the two renames: an index alone.
+    let orphan = path.join(format!("objects/pack/pack-{}.idx", "ab".repeat(20)));
+    std::fs::write(&orphan, b"\xfftOc index without pack").expect("write orphan index");
     let storage = GitStorage::open(&path).expect("open");
     assert!(!tmp.exists());
+    assert!(!orphan.exists(), "an index without its pack is removed");
     assert_eq!(storage.head().expect("head"), Some(id.clone()));
     storage
         .commit(Some(&id), &[put("a", b"2")], "2")

@@ -19,7 +19,8 @@
 //! pkcs11:...` for a log key in an HSM; the environment, such as `SOFTHSM2_CONF`, is inherited),
 //! `--witnesses N` (start N `cairn witness` processes on loopback for the log and pass them to
 //! `cairn serve --witness`: every checkpoint is then cosigned, and every `add` waits for it).
-//! Needs `git`, `nginx` and `wrk` on `PATH`. Under `cargo test --benches` (no `--bench` argument) it
+//! `--no-gets` stops after the durability check (appends only). Needs `git`, and for the GETs `nginx`
+//! and `wrk`, on `PATH`. Under `cargo test --benches` (no `--bench` argument) it
 //! only prints that it was skipped: it needs a release build of the binary.
 //!
 //! What it does:
@@ -78,6 +79,8 @@ struct Options {
     serve_args: Vec<String>,
     init_args: Vec<String>,
     witnesses: usize,
+    /// Skip step 5 (tile GETs against nginx): for measuring appends only.
+    no_gets: bool,
 }
 
 fn parse_options() -> Result<Option<Options>> {
@@ -100,6 +103,7 @@ fn parse_options() -> Result<Option<Options>> {
         serve_args: Vec::new(),
         init_args: Vec::new(),
         witnesses: 0,
+        no_gets: false,
     };
     let mut it = args.into_iter();
     while let Some(arg) = it.next() {
@@ -118,6 +122,7 @@ fn parse_options() -> Result<Option<Options>> {
             "--phase-seconds" => options.phase_seconds = number(value()?)? as u64,
             "--get-seconds" => options.get_seconds = number(value()?)? as u64,
             "--get-connections" => options.get_connections = number(value()?)?,
+            "--no-gets" => options.no_gets = true,
             "--get-rounds" => options.get_rounds = number(value()?)?.max(1),
             "--serve-arg" => options.serve_args.push(value()?),
             "--init-arg" => options.init_args.push(value()?),
@@ -427,6 +432,16 @@ fn run(options: &Options) -> Result<()> {
         dir_size(&repo),
         human(dir_size(&repo))
     );
+
+    if options.no_gets {
+        let _ = writeln!(report, "\n(tile GETs skipped: --no-gets)");
+        print!("{report}");
+        drop(server);
+        if failures_total > 0 {
+            return Err(format!("{failures_total} submissions failed"));
+        }
+        return Ok(());
+    }
 
     // 5. GETs: nginx over a clone versus cairn serve.
     let www = tmp.path().join("www");

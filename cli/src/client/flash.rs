@@ -34,10 +34,6 @@ use cairn_client::verify::{Expected, ProofFile, Run, Verified, proof_path_for, r
 /// What the head and tail zeroing covers on a device that failed verification.
 const ZEROED: u64 = 1 << 20;
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// The largest decompressed size the proof's release names, if it names any.
 fn largest_decompressed_size(proof: &ProofFile) -> Option<u64> {
     let parsed = cairn_verifier::tlog_proof::TlogProof::parse(&proof.bytes).ok()?;
@@ -84,8 +80,8 @@ pub(crate) fn stream_failure(e: StreamError, label: &str) -> anyhow::Error {
 
 /// Records both digests in the report.
 pub(crate) fn report_hashes(report: &mut Report, label: &str, to: Option<&Path>, s: &Streamed) {
-    let c = hex(s.compressed.digest.as_bytes());
-    let d = hex(s.decompressed.digest.as_bytes());
+    let c = s.compressed.digest.to_hex();
+    let d = s.decompressed.digest.to_hex();
     report.pass(
         "hash",
         format!("{label}: sha256:{c} ({} bytes)", s.compressed.size),

@@ -18,10 +18,6 @@ use crate::client::hashing::hash_stream;
 use crate::client::trust::ClientOptions;
 use cairn_client::report::Report;
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Arguments of `cairn verify`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct VerifyArgs {
@@ -312,13 +308,13 @@ fn verify_file(run: &mut Run, args: &VerifyArgs, expected: &Expected) -> anyhow:
         format!(
             "{}: sha256:{} ({} bytes)",
             args.file.display(),
-            hex(hashed.digest.as_bytes()),
+            hashed.digest.to_hex(),
             hashed.size
         ),
     );
     run.report.artifact = Some(json!({
         "path": args.file.display().to_string(),
-        "sha256": hex(hashed.digest.as_bytes()),
+        "sha256": hashed.digest.to_hex(),
         "size": hashed.size,
     }));
     Ok(run.verify(&hashed, proof.as_ref(), expected, &options)?)

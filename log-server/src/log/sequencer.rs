@@ -19,12 +19,14 @@ use std::time::Instant;
 
 use cairn_verifier::checkpoint::Checkpoint;
 use cairn_verifier::compact::to_compact;
+use cairn_verifier::entry::ReleaseName;
 use cairn_verifier::entry::{Entry, KeyEvent, Release};
 use cairn_verifier::hash::{Hash, leaf_hash};
-use cairn_verifier::keylog::{InvalidRelease, KeyLogError, KeyState, deprecation_is_valid};
-use cairn_verifier::note::Note;
+use cairn_verifier::keylog::{InvalidRelease, KeyLogError, KeyState};
+use cairn_verifier::note::{Ed25519Verifier, Note, NoteError, NoteVerifier};
 use cairn_verifier::tile::{EntryBundle, TILE_HEIGHT, TILE_WIDTH, new_tiles, read_tile_data};
 
+use super::checked::{CachedKey, CheckedSignatures};
 use super::publication::{VKEY_FILE, sign_checkpoint};
 use super::state::{LogState, State};
 use super::{Log, LogError, LogKind, MAX_ENTRY_SIZE, Outcome, Refusal, Submission};
@@ -381,7 +383,8 @@ fn plan_batch(state: &State, batch: Vec<Submission>, allow_backdated_from: bool)
                 + counts.get(&LogKind::Releases).copied().unwrap_or(0),
             allow_backdated_from,
         };
-        match decide(&ctx, &mut plan.key_state, kind, index, &sub.entry) {
+        let checked = sub.checked.about(&leaf);
+        match decide(&ctx, &mut plan.key_state, kind, index, &sub.entry, checked) {
             Ok(accepted) => {
                 if kind == LogKind::Keys {
                     key_state_changed = true;
@@ -446,6 +449,7 @@ fn decide(
     kind: LogKind,
     index: u64,
     entry: &[u8],
+    checked: Option<&CheckedSignatures>,
 ) -> Result<Option<Release>, (Refusal, String)> {
     if entry.len() > MAX_ENTRY_SIZE {
         return Err((
@@ -528,7 +532,13 @@ fn decide(
                     ),
                 ));
             }
-            crate::sigstore_check::judge_release(&note, &release, index, ks)?;
+            if let Some(signer) = release.sigstore() {
+                // Authorised by a Sigstore bundle, which its submission brought.
+                crate::sigstore_check::judge_release(&note, signer, index, ks)?;
+            } else {
+                signers_valid_at(&note, release.name(), index, ks, checked)
+                    .map_err(|e| (release_rule(&e), e.to_string()))?;
+            }
             Ok(Some(release))
         }
         (LogKind::Releases, Entry::Deprecation(dep)) => {
@@ -549,10 +559,86 @@ fn decide(
                     ),
                 ));
             }
-            deprecation_is_valid(&note, index, ks)
+            signers_valid_at(&note, dep.name(), index, ks, checked)
                 .map_err(|e| (release_rule(&e), e.to_string()))?;
             Ok(None)
         }
+    }
+}
+
+/// The rule of `cairn_verifier::keylog::release_is_valid` (and `deprecation_is_valid`) for a
+/// release or deprecation of `name` at release-log index `index`, with the signature checks
+/// answered by `checked` where the add handler already made them (`checked.rs`).
+///
+/// Signature lines by keys the key state does not know as release keys are ignored; a release
+/// key's signature that does not verify makes the entry invalid; at least one signer must be
+/// valid at `index`, and a revoked signer invalidates the entry whatever the others. The unit
+/// tests below compare this with the verifier's function case by case.
+fn signers_valid_at(
+    note: &Note,
+    name: &ReleaseName,
+    index: u64,
+    ks: &KeyState,
+    checked: Option<&CheckedSignatures>,
+) -> Result<(), InvalidRelease> {
+    let keys: Vec<&Ed25519Verifier> = ks.release_keys().iter().map(|r| r.key()).collect();
+    let cached: Vec<CachedKey<'_>> = keys.iter().map(|&key| CachedKey { key, checked }).collect();
+    let known: Vec<&dyn NoteVerifier> = cached.iter().map(|k| k as &dyn NoteVerifier).collect();
+    let find = |name: &str, key_id: u32| {
+        keys.iter()
+            .copied()
+            .find(|k| k.name().as_str() == name && k.key_id() == key_id)
+    };
+    let verified = match note.verify(&known) {
+        Ok(verified) => verified,
+        Err(NoteError::NoKnownSignature) => return Err(InvalidRelease::UnknownKey),
+        Err(NoteError::BadSignature { name, key_id }) => {
+            return Err(match find(&name, key_id) {
+                Some(key) => InvalidRelease::BadSignature { key: key.to_vkey() },
+                None => InvalidRelease::Note(NoteError::BadSignature { name, key_id }),
+            });
+        }
+        Err(other) => return Err(InvalidRelease::Note(other)),
+    };
+    let mut signers: Vec<&Ed25519Verifier> = Vec::new();
+    for sig in verified.verified_signatures() {
+        if let Some(key) = find(sig.name.as_str(), sig.key_id)
+            && !signers.iter().any(|s| s.public_key() == key.public_key())
+        {
+            signers.push(key);
+        }
+    }
+    let mut any_valid = false;
+    let mut worst: Option<InvalidRelease> = None;
+    for signer in signers {
+        let Some(release_key) = ks.release_key(signer.public_key()) else {
+            continue;
+        };
+        match release_key.check(name, index) {
+            Ok(()) => any_valid = true,
+            Err(e) => {
+                if worst.as_ref().is_none_or(|w| severity(&e) < severity(w)) {
+                    worst = Some(e);
+                }
+            }
+        }
+    }
+    match worst {
+        Some(revoked @ InvalidRelease::Revoked { .. }) => Err(revoked),
+        Some(worst) if !any_valid => Err(worst),
+        _ if !any_valid => Err(InvalidRelease::UnknownKey),
+        _ => Ok(()),
+    }
+}
+
+/// Which of several failing signers to report, as the verifier does: lower is more serious.
+fn severity(e: &InvalidRelease) -> u8 {
+    match e {
+        InvalidRelease::Revoked { .. } => 0,
+        InvalidRelease::Retired { .. } => 1,
+        InvalidRelease::OutOfScope { .. } => 2,
+        InvalidRelease::NotYetValid { .. } => 3,
+        _ => 4,
     }
 }
 
@@ -572,5 +658,247 @@ fn release_rule(e: &InvalidRelease) -> Refusal {
             Refusal::Malformed
         }
         _ => Refusal::Unauthorized,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cairn_verifier::entry::{
+        Deprecation, FileName, FileRef, Reason, RootSet, Scope, Sha256Digest, Version,
+    };
+    use cairn_verifier::keylog::{deprecation_is_valid, release_is_valid};
+    use cairn_verifier::note::{Ed25519Signer, KeyName, NoteSigner};
+
+    fn signer(name: &str, seed: u8) -> Ed25519Signer {
+        Ed25519Signer::from_seed(KeyName::new(name).expect("name"), [seed; 32])
+    }
+
+    fn signed(text: &str, signers: &[&dyn NoteSigner]) -> Vec<u8> {
+        Note::sign(text, signers).expect("sign").to_bytes()
+    }
+
+    fn release(name: &str, version: &str, signers: &[&dyn NoteSigner]) -> Vec<u8> {
+        let file = FileRef {
+            digest: Sha256Digest::of(version.as_bytes()),
+            size: 1,
+            file_name: FileName::new("image.iso").expect("file name"),
+        };
+        let release = Release::new(
+            ReleaseName::new(name).expect("name"),
+            Version::new(version).expect("version"),
+            vec![file],
+            vec![],
+        )
+        .expect("release");
+        signed(&release.to_text(), signers)
+    }
+
+    /// A key state with release keys: `a` (scope `a/*`, from 0), `b` (scope `*`, from 5,
+    /// retired at 20), `c` (scope `*`, from 0, revoked from 10). `x` is never added.
+    struct Keys {
+        a: Ed25519Signer,
+        b: Ed25519Signer,
+        c: Ed25519Signer,
+        x: Ed25519Signer,
+        root: Ed25519Signer,
+        state: KeyState,
+    }
+
+    fn keys() -> Keys {
+        let root = signer("example.org/root", 1);
+        let (a, b, c, x) = (
+            signer("a", 2),
+            signer("b", 3),
+            signer("c", 4),
+            signer("a", 5), // same name as `a`, another key
+        );
+        let roots = RootSet::new(vec![root.verifier()], 1).expect("roots");
+        let genesis = KeyEvent::Root {
+            roots: roots.clone(),
+            reason: None,
+        };
+        let (mut state, _) =
+            KeyState::genesis(&roots, &signed(&genesis.to_text(), &[&root])).expect("genesis");
+        let reason = || Reason::new("test").expect("reason");
+        let events = [
+            KeyEvent::Add {
+                key: a.verifier(),
+                scope: Scope::new("a/*").expect("scope"),
+                from: 0,
+                reason: None,
+            },
+            KeyEvent::Add {
+                key: b.verifier(),
+                scope: Scope::new("*").expect("scope"),
+                from: 5,
+                reason: None,
+            },
+            KeyEvent::Add {
+                key: c.verifier(),
+                scope: Scope::new("*").expect("scope"),
+                from: 0,
+                reason: None,
+            },
+            KeyEvent::Retire {
+                key: b.verifier(),
+                until: 20,
+                reason: reason(),
+            },
+            KeyEvent::Revoke {
+                key: c.verifier(),
+                until: 10,
+                reason: reason(),
+            },
+        ];
+        for event in events {
+            state
+                .apply(&signed(&event.to_text(), &[&root]))
+                .expect("key event");
+        }
+        Keys {
+            a,
+            b,
+            c,
+            x,
+            root,
+            state,
+        }
+    }
+
+    /// Replaces the signature of the last signature line with another valid-looking one.
+    fn corrupt_last_signature(entry: &[u8]) -> Vec<u8> {
+        let text = String::from_utf8(entry.to_vec()).expect("utf-8");
+        let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+        let last = lines.last_mut().expect("a signature line");
+        let (prefix, b64) = last.rsplit_once(' ').expect("signature line");
+        use base64::Engine as _;
+        let engine = base64::engine::general_purpose::STANDARD;
+        let mut raw = engine.decode(b64).expect("base64");
+        let end = raw.len() - 1;
+        raw[end] ^= 1;
+        *last = format!("{prefix} {}", engine.encode(raw));
+        format!("{}\n", lines.join("\n")).into_bytes()
+    }
+
+    /// Repeats the last signature line (two lines from one key: malformed once the key is known).
+    fn duplicate_last_signature(entry: &[u8]) -> Vec<u8> {
+        let text = String::from_utf8(entry.to_vec()).expect("utf-8");
+        let last = text.lines().last().expect("a signature line");
+        format!("{text}{last}\n").into_bytes()
+    }
+
+    /// The server's rule gives the verifier's verdict (the same error, or both accept) for
+    /// releases and deprecations signed in every combination below, at indexes around each
+    /// key's limits, with and without the handler's facts.
+    #[test]
+    fn the_policy_check_agrees_with_the_verifier() {
+        let k = keys();
+        let ks = &k.state;
+        let names = ["a/x", "b/y"];
+        let signer_sets: Vec<Vec<&dyn NoteSigner>> = vec![
+            vec![&k.a],
+            vec![&k.b],
+            vec![&k.c],
+            vec![&k.x],
+            vec![&k.root],
+            vec![&k.a, &k.b],
+            vec![&k.b, &k.a],
+            vec![&k.a, &k.c],
+            vec![&k.c, &k.a],
+            vec![&k.b, &k.c],
+            vec![&k.x, &k.a],
+        ];
+        let all_keys: Vec<Ed25519Verifier> =
+            ks.release_keys().iter().map(|r| r.key().clone()).collect();
+        let mut compared = 0;
+        for name in names {
+            for signers in &signer_sets {
+                let good = release(name, "1", signers);
+                let mut entries = vec![good.clone()];
+                entries.push(corrupt_last_signature(&good));
+                entries.push(duplicate_last_signature(&good));
+                let dep = Deprecation::new(
+                    ReleaseName::new(name).expect("name"),
+                    Version::new("1").expect("version"),
+                    Reason::new("old").expect("reason"),
+                    None,
+                    None,
+                )
+                .expect("deprecation");
+                entries.push(signed(&dep.to_text(), signers));
+                for entry in entries {
+                    let Ok(note) = Note::parse_entry(&entry) else {
+                        continue;
+                    };
+                    let facts = CheckedSignatures::check(&entry, &all_keys);
+                    for index in [0, 4, 5, 9, 10, 19, 20, 100] {
+                        let parsed = Entry::parse(note.text()).expect("entry");
+                        let (expected, name) = match &parsed {
+                            Entry::Release(r) => {
+                                (release_is_valid(&note, index, ks).map(|_| ()), r.name())
+                            }
+                            Entry::Deprecation(d) => {
+                                (deprecation_is_valid(&note, index, ks).map(|_| ()), d.name())
+                            }
+                            Entry::Key(_) => unreachable!("test entries are releases"),
+                        };
+                        for checked in [None, Some(&facts)] {
+                            let got = signers_valid_at(&note, name, index, ks, checked);
+                            assert_eq!(got, expected, "{name} at {index}, facts: {checked:?}");
+                            compared += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert!(compared > 500, "compared {compared}");
+    }
+
+    /// The sequencer believes the handler's facts instead of verifying again: a fact that says
+    /// a bad signature verified is taken (only this crate can make one), and a fact that says
+    /// a good one failed refuses the entry. The old code verified every signature itself and
+    /// ignored any fact.
+    #[test]
+    fn the_sequencer_uses_the_facts_and_only_for_their_entry() {
+        let k = keys();
+        let ks = &k.state;
+        let name = ReleaseName::new("a/x").expect("name");
+        let good = release("a/x", "1", &[&k.a]);
+        let bad = corrupt_last_signature(&good);
+        let note_bad = Note::parse_entry(&bad).expect("note");
+        let note_good = Note::parse_entry(&good).expect("note");
+
+        let says_valid = CheckedSignatures::assumed(&bad, &k.a.verifier(), true);
+        assert_eq!(says_valid.len(), 1);
+        assert_eq!(
+            signers_valid_at(&note_bad, &name, 0, ks, says_valid.about(&leaf_hash(&bad))),
+            Ok(())
+        );
+        let says_invalid = CheckedSignatures::assumed(&good, &k.a.verifier(), false);
+        assert!(matches!(
+            signers_valid_at(
+                &note_good,
+                &name,
+                0,
+                ks,
+                says_invalid.about(&leaf_hash(&good))
+            ),
+            Err(InvalidRelease::BadSignature { .. })
+        ));
+        // Facts about another entry are not used: the bad signature is verified, and fails.
+        assert!(says_valid.about(&leaf_hash(&good)).is_none());
+        assert!(matches!(
+            signers_valid_at(&note_bad, &name, 0, ks, None),
+            Err(InvalidRelease::BadSignature { .. })
+        ));
+        // Real facts say what verification says.
+        let real = CheckedSignatures::check(&good, &[k.a.verifier()]);
+        assert_eq!(
+            real.signer(),
+            Some(("a".to_owned(), k.a.verifier().key_id()))
+        );
+        let real_bad = CheckedSignatures::check(&bad, &[k.a.verifier()]);
+        assert_eq!(real_bad.signer(), None);
     }
 }

@@ -57,3 +57,36 @@ pub(crate) fn rename_synced(from: &Path, to: &Path, dir: &Path) -> Result<(), St
     })?;
     sync_dir(dir)
 }
+
+/// fsync several files at once, one thread each, returning when all are durable (or the first
+/// error). The disk can merge concurrent flushes into one journal commit, so this costs about one
+/// fsync, not one per file.
+pub(crate) fn sync_files(paths: &[&Path]) -> Result<(), StorageError> {
+    let Some((first, rest)) = paths.split_first() else {
+        return Ok(());
+    };
+    std::thread::scope(|scope| {
+        let mut result = Ok(());
+        let mut others = Vec::with_capacity(rest.len());
+        for path in rest {
+            // A thread that cannot be started (out of threads or memory) is no reason to fail
+            // the commit: that file is fsynced here instead, one after the other.
+            match std::thread::Builder::new().spawn_scoped(scope, move || sync_file(path)) {
+                Ok(handle) => others.push(handle),
+                Err(_) => result = result.and_then(|()| sync_file(path)),
+            }
+        }
+        result = result.and_then(|()| sync_file(first));
+        for handle in others {
+            let outcome = handle.join().unwrap_or_else(|_| {
+                Err(StorageError::Io {
+                    op: "fsync file",
+                    path: first.to_path_buf(),
+                    source: std::io::Error::other("an fsync thread panicked"),
+                })
+            });
+            result = result.and(outcome);
+        }
+        result
+    })
+}

@@ -4,16 +4,25 @@
 //! `flock` so that no second cairn process writes to it):
 //! 1. check that the branch is at the expected parent (a cheap early [`StorageError::Conflict`]);
 //! 2. edit the parent's tree with gix's tree editor: only the changed blobs and the trees along their
-//!    paths are new objects, whatever the size of the rest of the tree;
-//! 3. write those objects and the commit as one pack, fsynced before it is published (`pack.rs`);
-//! 4. move the branch with a gix ref transaction that requires the old value to be the parent (or
-//!    the branch to be absent for the first commit): the compare-and-swap;
-//! 5. fsync the new ref file before it is renamed into place, then its directory after.
+//!    paths are new objects, whatever the size of the rest of the tree. The parent commit's tree
+//!    and the trees the last commits wrote are kept in memory ([`TreeCache`]), so the editor
+//!    rarely reads through gix (whose lookups rescan `objects/pack` for the pack written last);
+//! 3. lock the branch with a gix ref transaction that requires the old value to be the parent (or
+//!    the branch to be absent for the first commit): the compare-and-swap. The new value is now
+//!    in the lock file, not yet in the ref;
+//! 4. write those objects and the commit as one pack under temporary names (`pack.rs`);
+//! 5. fsync the pack, its index and the branch's lock file, concurrently (about one fsync's wait);
+//! 6. rename the pack and its index into place and fsync the pack directory once;
+//! 7. rename the lock file over the branch and fsync its directory.
 //!
-//! A crash before step 4 leaves at most an unreferenced pack; a crash after it leaves the new head
-//! with all its objects durable. Either way the branch never names a missing object.
+//! Three waits for the disk in sequence (steps 5, 6, 7), each needing the one before: the objects
+//! are durable before their names, and the pack is durable and visible before the branch names it.
+//! A crash before step 7 leaves at most an unreferenced pack (or temporary files and the branch's
+//! lock file, which `open` removes); a crash after it leaves the new head with all its objects
+//! durable. Either way the branch never names a missing object.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -24,8 +33,8 @@ use gix::objs::{Kind, WriteTo};
 use gix::refs::Target;
 use gix::refs::transaction::{Change as RefChange, LogChange, PreviousValue, RefEdit, RefLog};
 
-use super::durable::{sync_dir, sync_file};
-use super::pack::{PackObject, TMP_PREFIX, write_pack};
+use super::durable::{sync_dir, sync_file, sync_files};
+use super::pack::{PackObject, TMP_PREFIX, stage_pack};
 use super::repack::Repacker;
 use super::{
     BRANCH, Change, CommitId, CommitInfo, Storage, StorageError, check_message, check_path,
@@ -118,6 +127,72 @@ pub struct WriteStats {
 struct Writer {
     repacker: Repacker,
     stats: WriteStats,
+    trees: TreeCache,
+}
+
+/// Most bytes of tree objects [`TreeCache`] holds; when a commit would exceed it, the cache is
+/// emptied and starts again with that commit's trees. A commit writes the trees along its paths
+/// (a few tens of KiB at a million entries), so this keeps hundreds of commits' trees.
+const TREE_CACHE_BYTES: usize = 16 << 20;
+
+/// The last commit's tree id and the tree objects recent commits wrote, by id. Objects are
+/// content-addressed, so an entry can never be stale; it is filled only after the pack holding
+/// its objects is durable, so the editor never builds on a tree that is not in the repository.
+#[derive(Debug, Default)]
+struct TreeCache {
+    /// (commit, its root tree) of the last commit this storage wrote.
+    last: Option<(ObjectId, ObjectId)>,
+    trees: HashMap<ObjectId, Vec<u8>>,
+    bytes: usize,
+}
+
+impl TreeCache {
+    /// The root tree of `commit`, if it is the last commit written.
+    fn tree_of(&self, commit: ObjectId) -> Option<ObjectId> {
+        self.last.filter(|(c, _)| *c == commit).map(|(_, t)| t)
+    }
+
+    fn remember(&mut self, commit: ObjectId, tree: ObjectId, trees: Vec<(ObjectId, Vec<u8>)>) {
+        let added: usize = trees.iter().map(|(_, data)| data.len()).sum();
+        if self.bytes + added > TREE_CACHE_BYTES {
+            self.trees.clear();
+            self.bytes = 0;
+        }
+        for (id, data) in trees {
+            let len = data.len();
+            if self.trees.insert(id, data).is_none() {
+                self.bytes += len;
+            }
+        }
+        self.last = Some((commit, tree));
+    }
+}
+
+/// The object database seen through the [`TreeCache`]: trees from memory when it has them.
+struct CachedOdb<'a> {
+    cache: &'a TreeCache,
+    odb: &'a dyn gix::objs::Find,
+}
+
+impl gix::objs::Find for CachedOdb<'_> {
+    fn try_find<'b>(
+        &self,
+        id: &gix::oid,
+        buffer: &'b mut Vec<u8>,
+    ) -> Result<Option<gix::objs::Data<'b>>, gix::objs::find::Error> {
+        match self.cache.trees.get(id) {
+            Some(data) => {
+                buffer.clear();
+                buffer.extend_from_slice(data);
+                Ok(Some(gix::objs::Data::new(
+                    buffer,
+                    Kind::Tree,
+                    gix::hash::Kind::Sha1,
+                )))
+            }
+            None => self.odb.try_find(id, buffer),
+        }
+    }
 }
 
 /// A [`Storage`] in a bare git repository: each commit is a commit on [`BRANCH`], whose tree a mirror
@@ -222,6 +297,7 @@ impl GitStorage {
             writer: Mutex::new(Writer {
                 repacker,
                 stats: WriteStats::default(),
+                trees: TreeCache::default(),
             }),
             _writer_lock: writer_lock,
         })
@@ -316,13 +392,16 @@ impl GitStorage {
         Ok(object.into_commit())
     }
 
-    /// Move the branch from `parent` to `new` with a compare-and-swap ref transaction, durably.
-    fn move_branch(
+    /// Lock the branch for a move from `parent` to `new` (the compare-and-swap: fails with
+    /// [`StorageError::Conflict`] unless the branch is at `parent`). The new value is written to
+    /// the lock file (not fsynced; see [`GitStorage::lock_file`]); the move happens when the
+    /// returned transaction is committed, and dropping it removes the lock.
+    fn lock_branch<'s>(
         &self,
-        repo: &gix::Repository,
+        refs: &'s gix::refs::file::Store,
         parent: Option<ObjectId>,
         new: ObjectId,
-    ) -> Result<(), StorageError> {
+    ) -> Result<gix::refs::file::Transaction<'s, 's>, StorageError> {
         let name = gix::refs::FullName::try_from(BRANCH)
             .map_err(|err| git_error("commit", BRANCH, err))?;
         let edit = RefEdit {
@@ -341,12 +420,7 @@ impl GitStorage {
             name,
             deref: false,
         };
-        // No reflog: the history of the branch is the commit chain itself, and a bare repository does
-        // not log ref updates by default anyway. This also means no committer is needed below.
-        let mut refs = repo.refs.clone();
-        refs.write_reflog = gix::refs::store::WriteReflog::Disable;
-        let prepared = refs
-            .transaction()
+        refs.transaction()
             .prepare(
                 Some(edit),
                 gix::lock::acquire::Fail::Immediately,
@@ -363,17 +437,27 @@ impl GitStorage {
                     },
                     other => git_error("commit: lock branch", BRANCH, other),
                 }
-            })?;
-        // `prepare` wrote the new value into `refs/heads/main.lock`; `commit` renames it over the ref.
-        // gix does not fsync the lock file, so do it in between: otherwise a power loss could leave a
-        // renamed but empty ref file.
-        let ref_path = self.git_dir.join(BRANCH);
-        let mut lock_path = ref_path.clone().into_os_string();
+            })
+    }
+
+    /// The branch's lock file, which `prepare` wrote the new value into. gix does not fsync it, so
+    /// the commit does before it is renamed over the branch: otherwise a power loss could leave a
+    /// renamed but empty ref file.
+    fn lock_file(&self) -> PathBuf {
+        let mut lock_path = self.git_dir.join(BRANCH).into_os_string();
         lock_path.push(".lock");
-        sync_file(Path::new(&lock_path))?;
-        prepared
+        PathBuf::from(lock_path)
+    }
+
+    /// Move the branch: rename the (fsynced) lock file over it, then fsync its directory.
+    fn move_branch(
+        &self,
+        locked: gix::refs::file::Transaction<'_, '_>,
+    ) -> Result<(), StorageError> {
+        locked
             .commit(None)
             .map_err(|err| git_error("commit: move branch", BRANCH, err))?;
+        let ref_path = self.git_dir.join(BRANCH);
         let ref_dir = ref_path.parent().unwrap_or(&self.git_dir);
         sync_dir(ref_dir)
     }
@@ -445,19 +529,36 @@ impl Storage for GitStorage {
                 actual: head,
             });
         }
-        let (objects, parent_id, commit_id) =
-            self.retrying(|repo| build_commit(self, repo, parent, changes, message))?;
+        let built = self
+            .retrying(|repo| build_commit(self, repo, &writer.trees, parent, changes, message))?;
+        let object_count = built.objects.len() as u64;
+        let new_trees: Vec<(ObjectId, Vec<u8>)> = built
+            .objects
+            .iter()
+            .filter(|o| o.kind == Kind::Tree)
+            .map(|o| (o.id, o.data.to_vec()))
+            .collect();
 
-        let object_count = objects.len() as u64;
-        let written = write_pack(&self.git_dir.join("objects").join("pack"), objects)?;
+        // No reflog: the history of the branch is the commit chain itself, and a bare repository
+        // does not log ref updates by default anyway. This also means no committer is needed.
+        let mut refs = self.local().refs.clone();
+        refs.write_reflog = gix::refs::store::WriteReflog::Disable;
+        let locked = self.lock_branch(&refs, built.parent, built.commit)?;
+        let staged = stage_pack(&self.git_dir.join("objects").join("pack"), built.objects)?;
+        let [pack, index] = staged.files();
+        let lock_file = self.lock_file();
+        sync_files(&[pack, index, &lock_file])?;
+        let written = staged.publish()?;
         writer.repacker.pack_written();
         writer.stats.packs += 1;
         writer.stats.objects += object_count;
         writer.stats.bytes += written.bytes;
         writer.stats.disk_bytes += written.disk_bytes;
-        self.move_branch(&self.local(), parent_id, commit_id)?;
+        // The pack is durable: its trees may now be built on.
+        writer.trees.remember(built.commit, built.tree, new_trees);
+        self.move_branch(locked)?;
         writer.stats.commits += 1;
-        Ok(to_commit_id(commit_id))
+        Ok(to_commit_id(built.commit))
     }
 
     fn commit_info(&self, at: &CommitId) -> Result<CommitInfo, StorageError> {
@@ -479,34 +580,69 @@ impl Storage for GitStorage {
     }
 }
 
+/// What [`build_commit`] makes.
+struct BuiltCommit<'c> {
+    /// The changed blobs, the trees along their paths and the commit.
+    objects: Vec<PackObject<'c>>,
+    parent: Option<ObjectId>,
+    commit: ObjectId,
+    tree: ObjectId,
+}
+
 /// The new objects of a commit of `changes` on top of `parent` (the changed blobs, the trees along
-/// their paths and the commit), the parent's id and the new commit's id. Reads only.
+/// their paths and the commit), the parent's id and the new commit's and tree's ids. Reads only:
+/// trees from `cache` when it has them, else through gix.
 fn build_commit<'c>(
     storage: &GitStorage,
     repo: &gix::Repository,
+    cache: &TreeCache,
     parent: Option<&CommitId>,
     changes: &'c [Change],
     message: &str,
-) -> Result<(Vec<PackObject<'c>>, Option<ObjectId>, ObjectId), StorageError> {
-    let parent_commit = parent
-        .map(|id| storage.find_commit(repo, "commit", id))
+) -> Result<BuiltCommit<'c>, StorageError> {
+    let parent_id = parent
+        .map(|id| {
+            ObjectId::from_hex(id.as_str().as_bytes()).map_err(|_| StorageError::UnknownCommit {
+                op: "commit",
+                id: id.clone(),
+            })
+        })
         .transpose()?;
-    let base_tree = match &parent_commit {
-        Some(commit) => {
-            let tree = commit
-                .tree()
-                .map_err(|err| git_error("commit", BRANCH, err))?;
-            let decoded = tree
-                .decode()
+    let odb = CachedOdb {
+        cache,
+        odb: &repo.objects,
+    };
+    let base_tree = match (parent, parent_id) {
+        (Some(parent), Some(parent_id)) => {
+            let tree_id = match cache.tree_of(parent_id) {
+                Some(tree) => tree,
+                None => storage
+                    .find_commit(repo, "commit", parent)?
+                    .tree_id()
+                    .map_err(|err| git_error("commit", BRANCH, err))?
+                    .detach(),
+            };
+            let mut buffer = Vec::new();
+            let data = gix::objs::Find::try_find(&odb, &tree_id, &mut buffer)
+                .map_err(|err| StorageError::Git {
+                    op: "commit",
+                    path: BRANCH.to_owned(),
+                    source: err,
+                })?
+                .ok_or_else(|| StorageError::UnknownCommit {
+                    op: "commit",
+                    id: parent.clone(),
+                })?;
+            let decoded = gix::objs::TreeRef::from_bytes(data.data, gix::hash::Kind::Sha1)
                 .map_err(|err| git_error("commit", BRANCH, err))?;
             gix::objs::Tree::from(decoded)
         }
-        None => gix::objs::Tree::empty(),
+        _ => gix::objs::Tree::empty(),
     };
 
     let mut objects: Vec<PackObject<'_>> = Vec::with_capacity(changes.len() * 4 + 2);
     // The editor loads only the trees along the edited paths and writes only those it changed.
-    let mut editor = gix::objs::tree::Editor::new(base_tree, &repo.objects, gix::hash::Kind::Sha1);
+    let mut editor = gix::objs::tree::Editor::new(base_tree, &odb, gix::hash::Kind::Sha1);
     for change in changes {
         let path = change.path().split('/');
         match change {
@@ -551,7 +687,7 @@ fn build_commit<'c>(
     };
     let commit = gix::objs::Commit {
         tree: tree_id,
-        parents: parent_commit.iter().map(|c| c.id).collect(),
+        parents: parent_id.into_iter().collect(),
         author: identity.clone(),
         committer: identity,
         encoding: None,
@@ -569,7 +705,12 @@ fn build_commit<'c>(
         data: Cow::Owned(data),
     });
 
-    Ok((objects, parent_commit.map(|c| c.id), commit_id))
+    Ok(BuiltCommit {
+        objects,
+        parent: parent_id,
+        commit: commit_id,
+        tree: tree_id,
+    })
 }
 
 /// Open options: ignore the user's and the system's git configuration and environment so that the
@@ -706,7 +847,17 @@ fn remove_crash_leftovers(git_dir: &Path) -> Result<(), StorageError> {
     let mut removed = false;
     for entry in std::fs::read_dir(&pack_dir).map_err(io("list packs", &pack_dir))? {
         let entry = entry.map_err(io("list packs", &pack_dir))?;
-        if entry.file_name().to_string_lossy().starts_with(TMP_PREFIX) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        // An index whose pack is missing: a commit renames the pack, then its index, then fsyncs
+        // the directory once, so after a power loss on a file system that does not keep the
+        // order of the two renames the index may be there alone. It names no reachable object
+        // (the branch moves only after the fsync) and git never leaves one behind either (it
+        // renames a new pack before its index, and deletes an old pack before its index), so
+        // removing it is always safe, and readers would otherwise fail on it.
+        let orphan_index = name
+            .strip_suffix(".idx")
+            .is_some_and(|stem| !pack_dir.join(format!("{stem}.pack")).exists());
+        if name.starts_with(TMP_PREFIX) || orphan_index {
             std::fs::remove_file(entry.path())
                 .map_err(io("remove temporary pack", &entry.path()))?;
             removed = true;

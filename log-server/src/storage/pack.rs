@@ -21,7 +21,7 @@ use gix::ObjectId;
 use gix::objs::Kind;
 
 use super::StorageError;
-use super::durable::{rename_synced, write_synced};
+use super::durable::sync_dir;
 
 /// Prefix of the temporary files written before a pack is renamed into place. The names must not end
 /// in `.pack` or `.idx`: git and gix treat any `*.idx` with a matching `*.pack` in `objects/pack` as
@@ -54,19 +54,28 @@ struct Located {
     crc32: u32,
 }
 
-/// Write `objects` as `objects/pack/pack-<checksum>.{pack,idx}` below `pack_dir`, durably.
-///
-/// Order, so that a crash at any point leaves either no new pack or a complete one:
-/// 1. write and fsync both files under temporary names;
-/// 2. rename the `.pack` into place and fsync the directory (git and gix ignore a pack without index);
-/// 3. rename the `.idx` into place (this publishes the pack) and fsync the directory.
-///
-/// When this returns, every object is durable and visible to any reader that rescans the directory.
+/// A pack and its index written under temporary names, not yet fsynced or visible to readers.
+/// Dropping it unpublished removes the files (best effort; `GitStorage::open` removes what a
+/// crash leaves).
+#[derive(Debug)]
+pub(crate) struct StagedPack {
+    pack_dir: std::path::PathBuf,
+    tmp_pack: std::path::PathBuf,
+    tmp_index: std::path::PathBuf,
+    final_pack: std::path::PathBuf,
+    final_index: std::path::PathBuf,
+    bytes: u64,
+    published: bool,
+}
+
+/// Write `objects` as the pack `pack-<checksum>` below `pack_dir` under temporary names, without
+/// fsync: the caller fsyncs [`StagedPack::files`] (together with whatever else must be durable
+/// before the pack is published, concurrently), then calls [`StagedPack::publish`].
 /// Duplicate ids in `objects` are written once.
-pub(crate) fn write_pack(
+pub(crate) fn stage_pack(
     pack_dir: &Path,
     mut objects: Vec<PackObject<'_>>,
-) -> Result<Written, StorageError> {
+) -> Result<StagedPack, StorageError> {
     objects.sort_by_key(|object| object.id);
     objects.dedup_by(|a, b| a.id == b.id);
 
@@ -76,21 +85,70 @@ pub(crate) fn write_pack(
     let name = format!("pack-{}", hex(pack_checksum));
 
     let (tmp_pack, tmp_index) = temporary_names(pack_dir, &name);
-    let final_pack = pack_dir.join(format!("{name}.pack"));
-    let final_index = pack_dir.join(format!("{name}.idx"));
-    let published = write_synced(&tmp_pack, &pack)
-        .and_then(|()| write_synced(&tmp_index, &index))
-        .and_then(|()| rename_synced(&tmp_pack, &final_pack, pack_dir))
-        .and_then(|()| rename_synced(&tmp_index, &final_index, pack_dir));
-    if published.is_err() {
-        // Best effort: whatever is left is removed when the repository is next opened.
-        let _ = std::fs::remove_file(&tmp_pack);
-        let _ = std::fs::remove_file(&tmp_index);
-    }
-    published?;
-    Ok(Written {
+    let staged = StagedPack {
+        pack_dir: pack_dir.to_owned(),
+        final_pack: pack_dir.join(format!("{name}.pack")),
+        final_index: pack_dir.join(format!("{name}.idx")),
+        tmp_pack,
+        tmp_index,
         bytes: (pack.len() + index.len()) as u64,
-        disk_bytes: allocated(&final_pack) + allocated(&final_index),
+        published: false,
+    };
+    write_unsynced(&staged.tmp_pack, &pack)?;
+    write_unsynced(&staged.tmp_index, &index)?;
+    Ok(staged)
+}
+
+impl StagedPack {
+    /// The two temporary files, to be fsynced before [`StagedPack::publish`].
+    pub(crate) fn files(&self) -> [&Path; 2] {
+        [&self.tmp_pack, &self.tmp_index]
+    }
+
+    /// Rename the `.pack`, then the `.idx` into place (the `.idx` publishes the pack: git and gix
+    /// ignore a pack without an index), then fsync the directory once, which makes both names
+    /// durable. The caller must have fsynced [`StagedPack::files`].
+    ///
+    /// A crash before the directory fsync can leave (after a power loss, on a file system that
+    /// does not keep the order of renames within a directory) an index without its pack, which
+    /// `GitStorage::open` removes; any other outcome is no new pack or the complete pack, and the
+    /// branch never names the pack's objects before this returned.
+    pub(crate) fn publish(mut self) -> Result<Written, StorageError> {
+        let rename = |from: &Path, to: &Path| {
+            std::fs::rename(from, to).map_err(|source| StorageError::Io {
+                op: "rename",
+                path: to.to_owned(),
+                source,
+            })
+        };
+        rename(&self.tmp_pack, &self.final_pack)?;
+        // From here the pack file is under its final name; if the index rename fails it is an
+        // orphan that git and gix ignore.
+        self.published = true;
+        rename(&self.tmp_index, &self.final_index)?;
+        sync_dir(&self.pack_dir)?;
+        Ok(Written {
+            bytes: self.bytes,
+            disk_bytes: allocated(&self.final_pack) + allocated(&self.final_index),
+        })
+    }
+}
+
+impl Drop for StagedPack {
+    fn drop(&mut self) {
+        if !self.published {
+            let _ = std::fs::remove_file(&self.tmp_pack);
+            let _ = std::fs::remove_file(&self.tmp_index);
+        }
+    }
+}
+
+/// Create (or truncate) `path` and write `data`, without fsync.
+fn write_unsynced(path: &Path, data: &[u8]) -> Result<(), StorageError> {
+    std::fs::write(path, data).map_err(|source| StorageError::Io {
+        op: "write",
+        path: path.to_owned(),
+        source,
     })
 }
 
