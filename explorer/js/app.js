@@ -6,7 +6,7 @@
 import { concat, fromBase64, toBase64, utf8 } from "./bytes.js";
 import { parseEntry } from "./entry.js";
 import { hashFile } from "./hashfile.js";
-import { judgeSignature, replay } from "./keylog.js";
+import { judgeSignature, judgeSigstore, replay } from "./keylog.js";
 import { FetchError, VerifiedLog, fetchText } from "./log.js";
 import { fingerprint, keyIdHex, parseVkey, verifyCheckpoint } from "./note.js";
 import { logKeys, parsePolicy, pinPolicy, pinnedPolicy, quorumMet, unpinPolicy } from "./policy.js";
@@ -131,9 +131,14 @@ async function entryCard(ctx, item, extra = []) {
   card.append(h("p", {}, inclusionLine(log, item)));
   let judgement = { valid: false, reason: "key log unavailable" };
   if (ctx.keyState) {
-    judgement = await judgeSignature(ctx.keyState, entry.note, entry.name, item.index);
-    const signer = judgement.rec ? h("span", {}, "signed by ", keyLink(judgement.rec), " ", code(fingerprint(judgement.rec.key)), ": ") : "";
-    card.append(h("p", {}, judgement.valid ? ok("") : bad(""), signer, judgement.reason));
+    if (entry.kind === "release" && entry.sigstore) {
+      judgement = judgeSigstore(ctx.keyState, entry.sigstore, entry.name, item.index);
+      card.append(h("p", {}, judgement.valid ? warn("") : bad(""), "authorised by ", judgement.reason));
+    } else {
+      judgement = await judgeSignature(ctx.keyState, entry.note, entry.name, item.index);
+      const signer = judgement.rec ? h("span", {}, "signed by ", keyLink(judgement.rec), " ", code(fingerprint(judgement.rec.key)), ": ") : "";
+      card.append(h("p", {}, judgement.valid ? ok("") : bad(""), signer, judgement.reason));
+    }
   } else {
     card.append(h("p", {}, bad("signing key not checked: the key log could not be verified")));
   }

@@ -39,7 +39,18 @@ export function parseEntry(bytes) {
           artifacts[artifacts.length - 1].decompressed = { digest: digest.slice(7), size: Number(size) };
         }
       }
-      return { ...entry, kind: "release", name: one("name"), version: one("version"), artifacts, manifests: all("manifest").map(file) };
+      // A `sigstore sha256:<bundle> <issuer> <identity>` line: a Sigstore bundle, not a release
+      // key, authorises the release (spec/entries.md 5.1).
+      let sigstore;
+      const line = one("sigstore");
+      if (line !== undefined) {
+        const [bundle, issuer, identity, more] = line.split(" ");
+        if (!/^sha256:[0-9a-f]{64}$/.test(bundle ?? "") || !issuer || !identity || more !== undefined) {
+          throw new VerifyError(`malformed sigstore line ${JSON.stringify(line.slice(0, 120))}`);
+        }
+        sigstore = { bundle: bundle.slice(7), issuer, identity };
+      }
+      return { ...entry, kind: "release", name: one("name"), version: one("version"), artifacts, manifests: all("manifest").map(file), sigstore };
     }
     case "cairn/deprecate/v1":
       return { ...entry, kind: "deprecate", name: one("name"), version: one("version"), reason: one("reason"), advisory: one("advisory"), replacement: one("replacement") };
@@ -48,6 +59,7 @@ export function parseEntry(bytes) {
         ...entry, kind: "key", event: one("event"), roots: all("root"), threshold: one("threshold") === undefined ? undefined : Number(one("threshold")),
         key: one("key"), scope: one("scope"), from: one("from") === undefined ? undefined : Number(one("from")),
         until: one("until") === undefined ? undefined : Number(one("until")), reason: one("reason"),
+        issuer: one("issuer"), identity: one("identity"),
       };
     default:
       throw new VerifyError(`unknown entry type ${JSON.stringify(type.slice(0, 40))}`);

@@ -27,7 +27,7 @@ async function rootSigners(note, roots) {
  * public-key hex to record), events: [{index, entry, signers, error?}], stoppedAt, error}.
  */
 export async function replay(entries) {
-  const state = { roots: [], threshold: 0, keys: new Map(), events: [], stoppedAt: null, error: null };
+  const state = { roots: [], threshold: 0, keys: new Map(), identities: new Map(), trustedRoots: [], events: [], stoppedAt: null, error: null };
   for (let index = 0; index < entries.length; index++) {
     let entry;
     try {
@@ -90,6 +90,28 @@ async function apply(state, index, e) {
       rec.history.push({ index, event: e.event });
       break;
     }
+    case "sigstore-root":
+      // The trusted root itself is used by `cairn verify`; the page only records when it applies.
+      state.trustedRoots.push({ from: e.from, at: index });
+      break;
+    case "add-identity": {
+      const id = `${e.issuer} ${e.identity}`;
+      if (state.identities.has(id)) throw new VerifyError("identity granted twice");
+      state.identities.set(id, { issuer: e.issuer, identity: e.identity, scope: e.scope, from: e.from, addedAt: index, end: null });
+      break;
+    }
+    case "retire-identity":
+    case "revoke-identity": {
+      const rec = state.identities.get(`${e.issuer} ${e.identity}`);
+      if (rec === undefined) throw new VerifyError(`${e.event} of an identity never granted`);
+      const kind = e.event === "retire-identity" ? "retire" : "revoke";
+      const end = rec.end;
+      const shortens = end === null || (end.kind === "retire" && (kind === "retire" ? e.until < end.until : e.until <= end.until))
+        || (end.kind === "revoke" && kind === "revoke" && e.until < end.until);
+      if (!shortens) throw new VerifyError(`${e.event} does not shorten the grant's validity`);
+      rec.end = { kind, until: e.until, at: index };
+      break;
+    }
     default:
       throw new VerifyError(`unknown key event ${JSON.stringify(e.event)}`);
   }
@@ -115,6 +137,31 @@ export async function judgeSignature(state, note, name, index) {
     }
   }
   return { valid: false, reason: "not signed by any release key of the key log" };
+}
+
+/** An identity pattern (spec/sigstore.md): exact, or `PREFIX@refs/tags/*` for one tag name. */
+function identityMatches(pattern, identity) {
+  if (!pattern.endsWith("@refs/tags/*")) return pattern === identity;
+  const prefix = pattern.slice(0, -1);
+  if (!identity.startsWith(prefix)) return false;
+  const tag = identity.slice(prefix.length);
+  return /^[A-Za-z0-9._+\/-]{1,255}$/.test(tag) && !/^[/.]/.test(tag) && !tag.endsWith("/") && !tag.includes("..") && !tag.includes("//");
+}
+
+/**
+ * The key-log side of a Sigstore release (spec/keylog.md 5.1, steps 2 and 3): a trusted root in
+ * force and a grant covering the identity at `index`. The bundle itself is not verified by the
+ * page (`cairn verify` does that), so a release that passes is reported with that caveat.
+ */
+export function judgeSigstore(state, sigstore, name, index) {
+  const covering = [...state.identities.values()].filter((g) => g.issuer === sigstore.issuer && identityMatches(g.identity, sigstore.identity));
+  const who = `Sigstore identity ${sigstore.identity} (issuer ${sigstore.issuer})`;
+  if (!state.trustedRoots.some((r) => r.from <= index)) return { valid: false, reason: `${who}: no Sigstore trusted root is pinned for release index ${index}` };
+  if (covering.length === 0) return { valid: false, reason: `${who}: no grant in the key log` };
+  if (covering.some((g) => g.end?.kind === "revoke" && g.end.until <= index)) return { valid: false, reason: `${who}: grant revoked at or before index ${index}` };
+  const good = covering.find((g) => scopeMatches(g.scope, name) && g.from <= index && !(g.end && g.end.until <= index));
+  if (good === undefined) return { valid: false, reason: `${who}: no grant valid for ${name} at index ${index}` };
+  return { valid: true, unverifiedBundle: true, reason: `${who}, granted ${good.scope} from ${good.from}; its bundle sha256:${sigstore.bundle} is verified by \`cairn verify\`, not by this page` };
 }
 
 export { fingerprint };
