@@ -45,6 +45,7 @@ pub fn router(dir: PathBuf) -> Router {
         .route("/{log}/add", axum::routing::any(read_only))
         .route("/releases/lookup/{*rest}", get(lookup))
         .route("/releases/update-latest.txt", get(update_latest))
+        .route("/releases/sigstore-bundle/{digest}", get(sigstore_bundle))
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { text(StatusCode::OK, "ok") }))
         .route("/trust-policy", get(trust_policy))
@@ -173,6 +174,27 @@ async fn plain_file(path: PathBuf, content_type: &'static str, missing: &str) ->
             .into_response(),
         Err(_) => text(StatusCode::NOT_FOUND, missing),
     }
+}
+
+/// A Sigstore bundle the copy holds (spec/git-layout.md); only a 64-hex-digit name reaches the
+/// file system.
+async fn sigstore_bundle(State(m): State<Arc<Mirror>>, Path(digest): Path<String>) -> Response {
+    let hex = digest.len() == 64
+        && digest
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    if !hex {
+        return text(
+            StatusCode::BAD_REQUEST,
+            "a bundle is named by 64 lowercase hex digits of its SHA-256",
+        );
+    }
+    plain_file(
+        m.dir.join("releases/sigstore-bundle").join(&digest),
+        "application/json",
+        "no such Sigstore bundle in this copy",
+    )
+    .await
 }
 
 async fn update_latest(State(m): State<Arc<Mirror>>) -> Response {

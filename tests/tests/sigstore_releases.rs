@@ -256,6 +256,33 @@ fn a_ci_identity_publishes_and_clients_verify_the_bundle_themselves() {
     assert_exit(&out, 3, "verify offline with a swapped bundle");
     std::fs::write(&beside, &bundle_bytes).expect("bundle back");
 
+    // A mirror copies the bundle; its clients verify through it, the bundle fetched from the copy.
+    let mirror_dir = dir.join("mirror");
+    let out = client.cairn(
+        &["mirror"],
+        &[
+            "--upstream",
+            &log.url(),
+            "--mirror-dir",
+            &mirror_dir.display().to_string(),
+            "--once",
+        ],
+    );
+    assert_exit(&out, 0, "mirror round");
+    assert_eq!(
+        std::fs::read(mirror_dir.join(format!("releases/sigstore-bundle/{hex}"))).expect("copied"),
+        bundle_bytes
+    );
+    let mirror =
+        cairn_tests::process::Server::start_mirror(&mirror_dir).unwrap_or_else(|f| panic!("{f}"));
+    let via_mirror = Client::new();
+    via_mirror.trust(&mirror.base_url(), &log, &[]);
+    std::fs::rename(&beside, dir.join("aside.json")).expect("move the bundle away");
+    let out = via_mirror.verify(&artifact, &[]);
+    assert_exit(&out, 0, "verify through the mirror, bundle from the mirror");
+    std::fs::rename(dir.join("aside.json"), &beside).expect("bundle back");
+    drop(mirror);
+
     // The monitor sees the grants, the release (watched identity) and nothing invalid.
     let monitor_client = Client::new();
     monitor_client.trust(&log.url(), &log, &[]);

@@ -197,12 +197,14 @@ fn round<U: Upstream + ?Sized>(
     let mut report = crate::output::report(verbose);
     let mut alerts = Vec::new();
     let mut lookups = Lookups::default();
+    let mut sigstore_bundles: Vec<Sha256Digest> = Vec::new();
     let mut sink = |bundle: &EntryBundle, entries: &[Vec<u8>], first: u64| {
         let stored = (|| {
             check_known_prefix(&own, bundle, entries, first)?;
             for (at, entry) in (bundle.first_entry()..).zip(entries) {
                 if at >= first {
                     lookups.add(at, entry);
+                    sigstore_bundles.extend(sigstore_bundle_of(entry));
                 }
             }
             let data = encode_entry_bundle(entries)
@@ -221,6 +223,7 @@ fn round<U: Upstream + ?Sized>(
     lookups.backfill(&own, covered, round.releases_before)?;
     let lookup_files = lookups.stage(&own, &staging, round.releases.size())?;
     stage_update_latest(up, auditor, &staging, &round, &mut report)?;
+    stage_sigstore_bundles(up, &staging, &sigstore_bundles)?;
     for alert in &alerts {
         eprintln!(
             "cairn: mirror: note {}: {}",
@@ -342,6 +345,42 @@ fn stage_update_latest<U: Upstream + ?Sized>(
 
 /// Where the update file lives, in the log's layout and the copy's.
 const UPDATE_LATEST: &str = "releases/update-latest.txt";
+
+/// The bundle digest a Sigstore release names (spec/entries.md 5.1), if `entry` is one.
+fn sigstore_bundle_of(entry: &[u8]) -> Option<Sha256Digest> {
+    let note = Note::parse(entry).ok()?;
+    match Entry::parse(note.text()) {
+        Ok(Entry::Release(r)) => r.sigstore().map(|s| s.bundle),
+        _ => None,
+    }
+}
+
+/// Copies the Sigstore bundles the round's new releases name (`releases/sigstore-bundle/<hex>`,
+/// spec/git-layout.md), each checked against its digest, so the copy's clients can verify those
+/// releases online as against the log. A bundle the upstream does not serve is left out (the
+/// round's audit already reported the release as invalid).
+fn stage_sigstore_bundles<U: Upstream + ?Sized>(
+    up: &U,
+    staging: &Staging,
+    digests: &[Sha256Digest],
+) -> anyhow::Result<()> {
+    for digest in digests {
+        let path = cairn_client::verify::sigstore_bundle_log_path(digest);
+        match up.get(&path, cairn_sigstore::MAX_BUNDLE_SIZE) {
+            Ok(Some(bytes)) if Sha256Digest::of(&bytes) == *digest => staging.put(&path, &bytes)?,
+            Ok(Some(_)) => eprintln!(
+                "cairn: mirror: {} serves another file as {path}; not copied",
+                up.describe()
+            ),
+            Ok(None) => eprintln!(
+                "cairn: mirror: {} does not serve {path}; not copied",
+                up.describe()
+            ),
+            Err(e) => return Err(anyhow::anyhow!("{}: reading {path}: {e}", up.describe())),
+        }
+    }
+    Ok(())
+}
 
 /// What a round learned for the static lookups (spec/http-api.md), by the index of each
 /// release-log entry it verified.
