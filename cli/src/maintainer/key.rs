@@ -125,7 +125,7 @@ struct GrantArgs {
     #[arg(long, value_name = "URL")]
     issuer: String,
     /// The certificate identity: exact, or `WORKFLOW@refs/tags/*` for any tag of a workflow.
-    #[arg(long, value_name = "IDENTITY")]
+    #[arg(long, value_name = "ID")]
     identity: String,
     /// Which release names the identity may authorise: a name, or a prefix ending in `/*`.
     #[arg(long, value_name = "GLOB")]
@@ -150,7 +150,7 @@ struct IdentityEndArgs {
     #[arg(long, value_name = "URL")]
     issuer: String,
     /// The grant's identity, spelled exactly as granted.
-    #[arg(long, value_name = "IDENTITY")]
+    #[arg(long, value_name = "ID")]
     identity: String,
     /// The log, to read the release log's current size for `until`.
     #[arg(long, value_name = "URL", required_unless_present = "until")]
