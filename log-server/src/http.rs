@@ -188,7 +188,7 @@ async fn tile(
     }
 }
 
-fn too_many(app: &AppState, wait: Duration) -> Response {
+pub(crate) fn too_many(app: &AppState, wait: Duration) -> Response {
     app.metrics
         .rate_limited
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);

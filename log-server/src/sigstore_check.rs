@@ -151,6 +151,16 @@ async fn add_sigstore(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    // The bundle check below costs a few signature verifications: the per-address limit comes
+    // first, so a flood of bad bundles is throttled before any of that work. (An accepted
+    // submission then counts once more in `add`.)
+    let ip = app
+        .limits
+        .trusted_proxies
+        .client_address(peer.ip(), &headers);
+    if let Err(wait) = app.limits.per_address.check(&ip) {
+        return crate::http::too_many(&app, wait);
+    }
     let body = match body {
         Ok(b) => b,
         Err(rejection) => {
@@ -209,13 +219,17 @@ async fn add_sigstore(
         let log = Arc::clone(&app.log);
         let (note_copy, bundle_copy) = (note_bytes.clone(), bundle.to_vec());
         let checked = tokio::task::spawn_blocking(move || {
-            let state = log.read();
-            let Some(keys) = state.key_state() else {
+            // A copy, so that the state lock is not held during the signature checks.
+            let (keys, index) = {
+                let state = log.read();
+                let keys = state.key_state().cloned();
+                (keys, state.log(LogKind::Releases).size())
+            };
+            let Some(keys) = keys else {
                 return Err("the key log has no genesis yet".to_owned());
             };
-            let index = state.log(LogKind::Releases).size();
             let note = Note::parse_entry(&note_copy).map_err(|e| e.to_string())?;
-            cairn_sigstore::judge_release(&note, index, keys, &bundle_copy)
+            cairn_sigstore::judge_release(&note, index, &keys, &bundle_copy)
                 .map(|_| ())
                 .map_err(|e| e.to_string())
         })
