@@ -420,6 +420,38 @@ fn sigstore_releases_written_past_the_server_are_invalid_entries_for_the_monitor
             &tampered,
         ),
     ];
+    // A Sigstore release without its bundle, on the plain endpoint: 400.
+    let (status, reason) = log
+        .post("releases", &cases[0].1)
+        .expect_err("refused without its bundle");
+    assert_eq!(status, 400, "{reason}");
+    assert!(reason.contains("add-sigstore"), "{reason}");
+    // A trusted root the Sigstore verifier cannot read, even signed by the root: 400.
+    let unusable = sigstore_root_event(0, b"{\"mediaType\": \"nonsense\"}".to_vec(), None)
+        .expect("root event");
+    let (status, reason) = log
+        .post("keys", &sign(&unusable.to_text(), &[&log.root]))
+        .expect_err("unusable trusted root");
+    assert_eq!(status, 400, "{reason}");
+    assert!(reason.contains("trusted root"), "{reason}");
+    // Bundles are served by 64 hex digits only.
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    for (path, want) in [
+        ("..%2Fcheckpoint".to_owned(), 400),
+        ("ABC".to_owned(), 400),
+        ("0".repeat(64), 404),
+    ] {
+        let status = agent
+            .get(&format!("{}/releases/sigstore-bundle/{path}", log.url()))
+            .call()
+            .expect("GET")
+            .status()
+            .as_u16();
+        assert_eq!(status, want, "{path}");
+    }
     for (version, note, bundle_bytes) in &cases {
         // The server refuses each one (403) when asked properly.
         let mut body = Note::parse_entry(note)
