@@ -497,3 +497,110 @@ fn sigstore_releases_written_past_the_server_are_invalid_entries_for_the_monitor
     let out = client.verify(&file, &[]);
     assert_exit(&out, 3, "verify a planted release");
 }
+
+#[test]
+fn usage_errors_are_refused_before_anything_is_sent() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = dir.path().join("a.txt");
+    let b = dir.path().join("b.txt");
+    std::fs::copy(testdata("bundle-verify/a.txt"), &a).expect("a.txt");
+    std::fs::write(&b, b"b\n").expect("b.txt");
+    let bundle = testdata("bundle-verify/happy-path-v0.3/bundle.sigstore.json");
+    let key_bundle = testdata("bundle-verify/managed-key-happy-path/bundle.sigstore.json");
+    let bad_root = dir.path().join("root.json");
+    std::fs::write(&bad_root, b"{}").expect("root");
+    let (a, b, bundle, key_bundle, bad_root) = (
+        a.display().to_string(),
+        b.display().to_string(),
+        bundle.display().to_string(),
+        key_bundle.display().to_string(),
+        bad_root.display().to_string(),
+    );
+    let log = "http://127.0.0.1:9";
+    let base = ["--name", "demo/a", "--version", "1", "--log", log];
+    for (what, args) in [
+        (
+            "two files",
+            vec!["publish", &a, &b, "--sigstore-bundle", &bundle],
+        ),
+        (
+            "a manifest",
+            vec![
+                "publish",
+                &a,
+                "--manifest",
+                &b,
+                "--sigstore-bundle",
+                &bundle,
+            ],
+        ),
+        (
+            "a key as well",
+            vec!["publish", &a, "--sigstore-bundle", &bundle, "--key", &b],
+        ),
+        (
+            "a key-signed bundle",
+            vec!["publish", &a, "--sigstore-bundle", &key_bundle],
+        ),
+    ] {
+        let mut all = args.clone();
+        all.extend_from_slice(&base);
+        let out = run_cairn(&all);
+        assert_exit(&out, 2, what);
+    }
+    for (what, args) in [
+        (
+            "an unusable trusted root",
+            vec![
+                "key",
+                "sigstore-root",
+                "--trusted-root",
+                &bad_root,
+                "--from",
+                "0",
+            ],
+        ),
+        (
+            "a star that is not a tag pattern",
+            vec![
+                "key",
+                "grant-identity",
+                "--issuer",
+                GITHUB,
+                "--identity",
+                "https://github.com/o/r/.github/workflows/r.yml@refs/heads/*",
+                "--scope",
+                "demo/*",
+                "--from",
+                "0",
+            ],
+        ),
+        (
+            "an http issuer",
+            vec![
+                "key",
+                "grant-identity",
+                "--issuer",
+                "http://issuer.example",
+                "--identity",
+                BEACON,
+                "--scope",
+                "demo/*",
+                "--from",
+                "0",
+            ],
+        ),
+    ] {
+        let out = run_cairn(&args);
+        assert_exit(&out, 2, what);
+    }
+    // The production root and a grant are written as events the grammar accepts.
+    let out = run_cairn(&["key", "sigstore-root", "--from", "0"]);
+    assert_exit(&out, 0, "sigstore-root with the shipped root");
+    let text = String::from_utf8(out.stdout).expect("event text");
+    assert!(
+        text.starts_with("cairn/key/v1\nevent sigstore-root\nfrom 0\n"),
+        "{text}"
+    );
+    assert!(cairn_verifier::entry::KeyEvent::parse(&text).is_ok());
+}
