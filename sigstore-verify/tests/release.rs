@@ -185,3 +185,28 @@ fn refusals_name_the_failed_check() {
         Err(ReleaseError::KeyLog(InvalidRelease::Revoked { .. }))
     ));
 }
+
+#[test]
+fn rekor_v2_and_dsse_bundles_authorise_their_releases_too() {
+    let artifact = read("bundle-verify/a.txt");
+    for case in [
+        "rekor2-happy-path",
+        "happy-path-intoto-in-dsse-v3",
+        "happy-path-v0.1",
+    ] {
+        let dir = testdata().join("bundle-verify").join(case);
+        // A case with its own trusted root (Rekor v2 runs on staging) gets that root pinned.
+        let mut log = Log::new();
+        log.grant(BEACON, "demo/*");
+        if dir.join("trusted_root.json").exists() {
+            log.pin(&format!("bundle-verify/{case}/trusted_root.json"));
+        } else {
+            log.pin("trusted_root.production.json");
+        }
+        let artifact = std::fs::read(dir.join("artifact")).unwrap_or_else(|_| artifact.clone());
+        let bundle = read(&format!("bundle-verify/{case}/bundle.sigstore.json"));
+        let note = release_note(&artifact, &bundle, BEACON);
+        let result = judge_release(&note, 0, &log.state, &bundle);
+        assert!(result.is_ok(), "{case}: {result:?}");
+    }
+}
