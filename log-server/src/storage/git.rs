@@ -858,15 +858,26 @@ fn remove_crash_leftovers(git_dir: &Path) -> Result<(), StorageError> {
             .strip_suffix(".idx")
             .is_some_and(|stem| !pack_dir.join(format!("{stem}.pack")).exists());
         if name.starts_with(TMP_PREFIX) || orphan_index {
-            std::fs::remove_file(entry.path())
+            // Gone already is fine: the background `git repack` of the process that was killed
+            // may still be running, and it deletes an old pack, then its index, so the index
+            // can look orphaned here for a moment and vanish before this removes it.
+            removed |= remove_if_present(&entry.path())
                 .map_err(io("remove temporary pack", &entry.path()))?;
-            removed = true;
         }
     }
     if removed {
         sync_dir(&pack_dir)?;
     }
     Ok(())
+}
+
+/// Removes `path`; `Ok(false)` when it did not exist (any more).
+fn remove_if_present(path: &Path) -> std::io::Result<bool> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(true),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(err) => Err(err),
+    }
 }
 
 /// fsync every file and directory below `dir` (a freshly created repository skeleton).
@@ -918,5 +929,21 @@ fn git_error(
         op,
         path: path.to_string(),
         source: Box::new(err),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_leftover_that_vanished_meanwhile_is_not_an_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("pack-1.idx");
+        std::fs::write(&path, b"x").expect("write");
+        assert!(remove_if_present(&path).expect("removed"));
+        // What the startup cleanup met after a SIGKILL: the killed server's `git repack`
+        // removed the index between the directory listing and the removal.
+        assert!(!remove_if_present(&path).expect("already gone is fine"));
     }
 }
