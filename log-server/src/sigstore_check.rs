@@ -7,7 +7,7 @@
 //! now, so a bad bundle never occupies the sequencer; and again in the sequencer at the exact
 //! index. Clients never rely on either check: they verify the bundle themselves.
 //!
-//! Bundles waiting for their entry's commit are held in [`PENDING`], keyed by their SHA-256 and
+//! Bundles waiting for their entry's commit are held in `PENDING`, keyed by their SHA-256 and
 //! counted by the requests holding them. It is process-wide on purpose: bundles are
 //! content-addressed, so two logs in one process (tests) share a bundle harmlessly, and it needs
 //! no field in the sequencer's state. Its size is bounded by the requests in flight, each of at

@@ -121,7 +121,7 @@ struct EndArgs {
 
 #[derive(Debug, clap::Args)]
 struct GrantArgs {
-    /// The OIDC issuer, exactly (e.g. https://token.actions.githubusercontent.com).
+    /// The OIDC issuer, exactly (for example `https://token.actions.githubusercontent.com`).
     #[arg(long, value_name = "URL")]
     issuer: String,
     /// The certificate identity: exact, or `WORKFLOW@refs/tags/*` for any tag of a workflow.
