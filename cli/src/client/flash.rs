@@ -13,7 +13,7 @@
 
 use std::fs;
 use std::io::{Read, Seek as _, SeekFrom, Write as _};
-use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::Path;
 
 use anyhow::Context as _;
@@ -27,7 +27,6 @@ use crate::client::install::{
 };
 use cairn_client::Error;
 use cairn_client::report::Report;
-use cairn_client::state::sync_dir;
 use cairn_client::upstream::{http_client, request_deadline};
 use cairn_client::verify::{Expected, ProofFile, Run, Verified, proof_path_for, read_proof};
 
@@ -167,19 +166,7 @@ pub(crate) fn install_decompressed(
         &args.checks.to_options(),
     )?;
     cairn_client::verify::check_decompressed(&mut run.report, &verified, &streamed.decompressed)?;
-    let mode = fs::symlink_metadata(args.to)
-        .ok()
-        .filter(fs::Metadata::is_file)
-        .map_or(0o644, |m| m.permissions().mode() & 0o777);
-    temporary
-        .as_file()
-        .set_permissions(fs::Permissions::from_mode(mode))
-        .context("setting the installed file's mode")?;
-    temporary
-        .persist(args.to)
-        .map_err(|e| e.error)
-        .with_context(|| format!("renaming into {}", args.to.display()))?;
-    sync_dir(dir);
+    crate::client::install::persist(temporary, args.to, dir)?;
     run.report.pass(
         "install",
         format!(

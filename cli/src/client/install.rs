@@ -313,23 +313,7 @@ fn install(
     };
     let verified = run.verify(&hashed, proof.as_ref(), expected, &options)?;
 
-    // Every check passed: give the file the destination's permission bits (or 0644) and
-    // rename it. Never setuid, setgid or sticky: a verified file gains no privilege from
-    // what it replaces. The destination itself is looked at, not what a symlink there
-    // points to (the rename replaces the link, so its target's mode is not the file's).
-    let mode = fs::symlink_metadata(args.to)
-        .ok()
-        .filter(fs::Metadata::is_file)
-        .map_or(0o644, |m| m.permissions().mode() & 0o777);
-    temporary
-        .as_file()
-        .set_permissions(fs::Permissions::from_mode(mode))
-        .context("setting the installed file's mode")?;
-    temporary
-        .persist(args.to)
-        .map_err(|e| e.error)
-        .with_context(|| format!("renaming into {}", args.to.display()))?;
-    sync_dir(dir);
+    persist(temporary, args.to, dir)?;
     run.report
         .pass("install", format!("installed {}", args.to.display()));
     Ok(verified)
@@ -383,6 +367,32 @@ pub(crate) fn open_source(
             Ok((Box::new(capped(file, limit)), total))
         }
     }
+}
+
+/// Moves a verified temporary file into place: the destination's permission bits (or 0644),
+/// then the rename, then the directory's fsync. Never setuid, setgid or sticky: a verified
+/// file gains no privilege from what it replaces. The destination itself is looked at, not
+/// what a symlink there points to (the rename replaces the link, so its target's mode is not
+/// the file's). `install` and `install --decompress` both end here.
+pub(crate) fn persist(
+    temporary: tempfile::NamedTempFile,
+    to: &Path,
+    dir: &Path,
+) -> anyhow::Result<()> {
+    let mode = fs::symlink_metadata(to)
+        .ok()
+        .filter(fs::Metadata::is_file)
+        .map_or(0o644, |m| m.permissions().mode() & 0o777);
+    temporary
+        .as_file()
+        .set_permissions(fs::Permissions::from_mode(mode))
+        .context("setting the installed file's mode")?;
+    temporary
+        .persist(to)
+        .map_err(|e| e.error)
+        .with_context(|| format!("renaming into {}", to.display()))?;
+    sync_dir(dir);
+    Ok(())
 }
 
 /// `reader`, stopped one byte past `limit` so an oversized file is noticed without reading it all.

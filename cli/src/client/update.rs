@@ -133,39 +133,17 @@ pub(crate) fn run(args: &UpdateArgs) -> anyhow::Result<()> {
             print_up_to_date(&run.report, &name, &installed, args.json);
             Ok(())
         }
-        Ok(Outcome::Installed(verified)) => {
-            let result = Ok(*verified);
-            print_outcome(
-                &run.report,
-                &result,
-                args.json,
-                &args.to.display().to_string(),
-            );
-            crate::client::verify::record_last_result(
-                &run,
-                &result,
-                "update",
-                &args.to.display().to_string(),
-            );
-            Ok(())
-        }
-        Err(e) => {
-            let result: anyhow::Result<Verified> = Err(e);
-            print_outcome(
-                &run.report,
-                &result,
-                args.json,
-                &args.to.display().to_string(),
-            );
-            crate::client::verify::record_last_result(
-                &run,
-                &result,
-                "update",
-                &args.to.display().to_string(),
-            );
-            result.map(|_| ())
-        }
+        Ok(Outcome::Installed(verified)) => finish(&run, args, Ok(*verified)),
+        Err(e) => finish(&run, args, Err(e)),
     }
+}
+
+/// Prints and records the outcome of an install (or a failure), as `cairn install` does.
+fn finish(run: &Run, args: &UpdateArgs, result: anyhow::Result<Verified>) -> anyhow::Result<()> {
+    let to = args.to.display().to_string();
+    print_outcome(&run.report, &result, args.json, &to);
+    crate::client::verify::record_last_result(run, &result, "update", &to);
+    result.map(|_| ())
 }
 
 #[allow(clippy::print_stdout)] // The verdict is this command's data.
