@@ -2,9 +2,10 @@
 //! of `install --decompress` / `verify --decompress`: read, hash the compressed bytes,
 //! decompress, hash the decompressed bytes, write.
 //!
-//! Two threads: one reads, hashes and decompresses into 1 MiB buffers; the caller's thread
-//! hashes each decompressed buffer and writes it. A run costs about the larger of the two,
-//! not their sum, so flashing an image verified costs about what decompressing it does.
+//! Three threads: one reads and decompresses into 1 MiB buffers; one hashes the compressed
+//! and the decompressed bytes; the caller's thread writes each buffer (runs of data blocks as
+//! one `write`, zero blocks skipped). Decompressing and hashing run side by side, so verifying
+//! an image as it is flashed costs about what decompressing it does.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek as _, SeekFrom, Write};
@@ -77,12 +78,28 @@ fn decoder<'a, R: BufRead + Send + 'a>(
     })
 }
 
-/// Hashes and counts what is read through it.
+/// Counts what is read through it and hands the bytes, in chunks, to the hashing thread: the
+/// decompressing thread only copies them, so SHA-256 of the compressed side does not slow the
+/// decompression down.
 struct Tee<R> {
     inner: R,
-    hasher: Sha256,
+    pending: Vec<u8>,
+    to_hasher: mpsc::SyncSender<Piece>,
     size: u64,
     bar: ProgressBar,
+}
+
+impl<R> Tee<R> {
+    /// Sends what is pending to the hashing thread.
+    fn flush_pending(&mut self) -> std::io::Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::replace(&mut self.pending, Vec::with_capacity(COMPRESSED_CHUNK));
+        self.to_hasher
+            .send(Piece::Compressed(chunk))
+            .map_err(|_| std::io::Error::other("the hashing thread stopped"))
+    }
 }
 
 /// A failure to read the source itself (the network or the disk), as opposed to data that
@@ -97,11 +114,25 @@ impl<R: Read> Read for Tee<R> {
             .inner
             .read(buf)
             .map_err(|e| std::io::Error::new(e.kind(), SourceError(e)))?;
-        self.hasher.update(&buf[..n]);
+        self.pending.extend_from_slice(&buf[..n]);
+        if self.pending.len() >= COMPRESSED_CHUNK {
+            self.flush_pending()?;
+        }
         self.size += n as u64;
         self.bar.inc(n as u64);
         Ok(n)
     }
+}
+
+/// What the decompressing thread hands to the hashing thread, in order.
+enum Piece {
+    /// Compressed bytes, in the order they were read.
+    Compressed(Vec<u8>),
+    /// A buffer of decompressed bytes and how much of it is filled; 0 is the end of the
+    /// decompressed content.
+    Decompressed(Vec<u8>, usize),
+    /// Every compressed byte was sent (trailing bytes after the last frame included).
+    Finished,
 }
 
 /// The digests and sizes of both sides of a decompression.
@@ -155,12 +186,20 @@ fn bar(multi: &MultiProgress, total: Option<u64>, label: String) -> ProgressBar 
 const PROGRESS_THRESHOLD: u64 = 64 << 20;
 /// Decompressed buffer size.
 const BUFFER_SIZE: usize = 1 << 20;
-/// Buffers in flight between the decompressing thread and the writer.
-const BUFFERS: usize = 4;
+/// Buffers in flight between the decompressing thread, the hashing thread and the writer.
+const BUFFERS: usize = 8;
+/// Compressed bytes handed to the hashing thread at a time.
+const COMPRESSED_CHUNK: usize = 1 << 20;
 
 /// Streams `input` (`what`, for messages; `total` its size if known) through its decoder into
 /// `sink`, hashing both sides. Stops with [`StreamError::TooLarge`] once the decompressed
 /// content passes `limit` (the logged size), so a decompression bomb fills nothing.
+///
+/// Three stages, each on its own thread, connected by bounded channels: one reads and
+/// decompresses; one hashes the compressed and the decompressed bytes; the caller's thread
+/// writes into `sink` and hands each buffer back to the first. Decompression and SHA-256 cost
+/// about the same per byte for zstd, so on two cores a run costs about what decompressing
+/// alone does (docs/performance.md, "Compressed images").
 pub(crate) fn stream<R: Read + Send>(
     input: R,
     what: &str,
@@ -181,44 +220,40 @@ pub(crate) fn stream<R: Read + Send>(
     });
     let compressed_bar = bar(&multi, total, format!("{} in", format.as_str()));
     let decompressed_bar = bar(&multi, decompressed_total, "decompressed".to_owned());
+    // Decompressing thread -> hashing thread -> writer (this thread) -> decompressing thread.
+    let (to_hasher, from_decoder) = mpsc::sync_channel::<Piece>(2 * BUFFERS);
+    let (to_writer, from_hasher) = mpsc::sync_channel::<(Vec<u8>, usize)>(BUFFERS);
+    let (to_decoder, from_writer) = mpsc::sync_channel::<Vec<u8>>(BUFFERS);
+    for _ in 0..BUFFERS {
+        let _ = to_decoder.send(vec![0u8; BUFFER_SIZE]);
+    }
     let tee = Tee {
         inner: input,
-        hasher: Sha256::new(),
+        pending: Vec::with_capacity(COMPRESSED_CHUNK),
+        to_hasher: to_hasher.clone(),
         size: 0,
         bar: compressed_bar.clone(),
     };
-    let (full_tx, full_rx) = mpsc::sync_channel::<std::io::Result<(Vec<u8>, usize)>>(BUFFERS);
-    let (empty_tx, empty_rx) = mpsc::sync_channel::<Vec<u8>>(BUFFERS);
-    for _ in 0..BUFFERS {
-        let _ = empty_tx.send(vec![0u8; BUFFER_SIZE]);
-    }
     let limit_or_max = limit.map_or(u64::MAX, |l| l.saturating_add(1));
     let shown = decompressed_bar.clone();
     let result = std::thread::scope(move |scope| {
-        let reader = scope.spawn(move || -> std::io::Result<(Sha256, u64)> {
-            // The decoder borrows the tee, so the compressed digest is taken once it is done.
+        let decoding = scope.spawn(move || -> std::io::Result<u64> {
+            let stopped = || std::io::Error::other("the writer stopped");
+            // The decoder borrows the tee, so the compressed side is finished once it is done.
             let mut tee = tee;
             {
-                let mut decoded = decoder(format, BufReader::new(&mut tee))?.take(limit_or_max);
-                let stopped = || std::io::Error::other("the writer stopped");
+                let mut decoded = decoder(format, BufReader::with_capacity(1 << 18, &mut tee))?
+                    .take(limit_or_max);
                 loop {
-                    let Ok(mut buf) = empty_rx.recv() else {
+                    let Ok(mut buf) = from_writer.recv() else {
                         return Err(stopped());
                     };
-                    match fill(&mut decoded, &mut buf) {
-                        Ok(0) => {
-                            let _ = full_tx.send(Ok((buf, 0)));
-                            break;
-                        }
-                        Ok(n) => {
-                            if full_tx.send(Ok((buf, n))).is_err() {
-                                return Err(stopped());
-                            }
-                        }
-                        Err(e) => {
-                            let _ = full_tx.send(Err(std::io::Error::new(e.kind(), e.to_string())));
-                            return Err(e);
-                        }
+                    let n = fill(&mut decoded, &mut buf)?;
+                    if to_hasher.send(Piece::Decompressed(buf, n)).is_err() {
+                        return Err(stopped());
+                    }
+                    if n == 0 {
+                        break;
                     }
                 }
             }
@@ -226,51 +261,66 @@ pub(crate) fn stream<R: Read + Send>(
             // they are part of the artifact: hash them too (and a decoder that stopped early
             // leaves the rest unhashed otherwise).
             std::io::copy(&mut tee, &mut std::io::sink())?;
-            Ok((tee.hasher, tee.size))
+            tee.flush_pending()?;
+            to_hasher.send(Piece::Finished).map_err(|_| stopped())?;
+            Ok(tee.size)
         });
-        let mut hasher = Sha256::new();
-        let mut size = 0u64;
+        let hashing = scope.spawn(move || -> Option<(Sha256, Sha256, u64)> {
+            let mut compressed = Sha256::new();
+            let mut decompressed = Sha256::new();
+            let mut size = 0u64;
+            loop {
+                // A closed channel before `Finished` means the decoder failed; it says why.
+                match from_decoder.recv().ok()? {
+                    Piece::Compressed(chunk) => compressed.update(&chunk),
+                    Piece::Decompressed(buf, n) => {
+                        decompressed.update(&buf[..n]);
+                        size += n as u64;
+                        // The writer may have stopped; the decoder then stops too.
+                        let _ = to_writer.send((buf, n));
+                    }
+                    Piece::Finished => return Some((compressed, decompressed, size)),
+                }
+            }
+        });
         let mut write_error = None;
-        while let Ok(next) = full_rx.recv() {
-            let (buf, n) = match next {
-                Ok(v) => v,
-                Err(_) => break,
-            };
+        while let Ok((buf, n)) = from_hasher.recv() {
             if n == 0 {
                 break;
             }
-            hasher.update(&buf[..n]);
-            size += n as u64;
             shown.inc(n as u64);
             if let Err(e) = sink.write_all(&buf[..n]) {
                 write_error = Some(e);
                 break;
             }
-            // The reader may have finished already; a failed send just drops the buffer.
-            let _ = empty_tx.send(buf);
+            // The decoder may have finished already; a failed send just drops the buffer.
+            let _ = to_decoder.send(buf);
         }
-        drop(full_rx);
-        drop(empty_tx);
-        let read = reader
+        drop(from_hasher);
+        drop(to_decoder);
+        let decoded = decoding
             .join()
             .unwrap_or_else(|_| Err(std::io::Error::other("the decompressing thread panicked")));
-        (read, hasher, size, write_error)
+        let hashed = hashing.join().ok().flatten();
+        (decoded, hashed, write_error)
     });
     compressed_bar.finish_and_clear();
     decompressed_bar.finish_and_clear();
-    let (read, hasher, size, write_error) = result;
+    let (decoded, hashed, write_error) = result;
     if let Some(e) = write_error {
         return Err(e.into());
     }
-    if let Some(limit) = limit
-        && size > limit
+    if let (Some(limit), Some((_, _, size))) = (limit, &hashed)
+        && *size > limit
     {
         return Err(StreamError::TooLarge {
             what: what.to_owned(),
             limit,
         });
     }
-    let (compressed_hasher, compressed_size) = read?;
+    let compressed_size = decoded?;
+    let (compressed_hasher, hasher, size) =
+        hashed.ok_or_else(|| std::io::Error::other("the hashing thread stopped"))?;
     Ok((
         format,
         Streamed {
@@ -330,32 +380,56 @@ impl<'a> SparseFile<'a> {
     }
 }
 
+impl SparseFile<'_> {
+    /// Writes `run` at the logical position, seeking first if blocks were skipped.
+    fn write_run(&mut self, run: &[u8]) -> std::io::Result<()> {
+        if run.is_empty() {
+            return Ok(());
+        }
+        if self.offset != self.position {
+            self.file.seek(SeekFrom::Start(self.position))?;
+        }
+        self.file.write_all(run)?;
+        self.position += run.len() as u64;
+        self.offset = self.position;
+        Ok(())
+    }
+}
+
 impl Write for SparseFile<'_> {
+    /// Splits `data` at the file's block boundaries; each run of blocks holding data is one
+    /// `write`, each run of zero blocks is skipped.
     fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        let mut run_start = 0usize;
         let mut at = 0usize;
         while at < data.len() {
             // Up to the next block boundary of the file.
-            let room = SPARSE_BLOCK - self.position % SPARSE_BLOCK;
+            let logical = self.position + (at - run_start) as u64;
+            let room = SPARSE_BLOCK - logical % SPARSE_BLOCK;
             let len = usize::try_from(room)
                 .unwrap_or(usize::MAX)
                 .min(data.len() - at);
-            let piece = &data[at..at + len];
-            if piece.iter().any(|&b| b != 0) {
-                if self.offset != self.position {
-                    self.file.seek(SeekFrom::Start(self.position))?;
-                }
-                self.file.write_all(piece)?;
-                self.offset = self.position + len as u64;
+            if all_zero(&data[at..at + len]) {
+                self.write_run(&data[run_start..at])?;
+                self.position += len as u64;
+                run_start = at + len;
             }
-            self.position += len as u64;
             at += len;
         }
+        self.write_run(&data[run_start..])?;
         Ok(data.len())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
         self.file.flush()
     }
+}
+
+/// Whether every byte of `piece` is zero (in 256-byte strides the compiler vectorises).
+fn all_zero(piece: &[u8]) -> bool {
+    piece
+        .chunks(256)
+        .all(|stride| stride.iter().fold(0u8, |acc, &b| acc | b) == 0)
 }
 
 #[cfg(test)]
@@ -413,6 +487,43 @@ mod tests {
         let blocks =
             std::os::unix::fs::MetadataExt::blocks(&std::fs::metadata(&path).expect("meta"));
         assert!(blocks * 512 < 1 << 20, "{blocks} blocks allocated");
+    }
+
+    #[test]
+    fn sparse_writes_in_any_pieces_give_the_same_file() {
+        // Data, zero runs shorter and longer than a block, unaligned edges, a trailing hole.
+        let mut image = vec![0u8; 200_000];
+        let mut x = 0x2545_f491_u32;
+        for (start, len) in [(0, 10), (4095, 2), (9000, 5000), (40_960, 4096), (100_001, 1)] {
+            for b in &mut image[start..start + len] {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                *b = (x as u8) | 1;
+            }
+        }
+        for piece in [1usize, 7, 4096, 4097, 65_536, 200_000] {
+            let dir = tempfile::tempdir().expect("dir");
+            let path = dir.path().join("out.raw");
+            let mut file = File::create(&path).expect("create");
+            let mut sparse = SparseFile::new(&mut file);
+            for chunk in image.chunks(piece) {
+                sparse.write_all(chunk).expect("write");
+            }
+            sparse.finish().expect("finish");
+            let written = std::fs::read(&path).expect("read");
+            assert!(
+                written == image,
+                "pieces of {piece}: first difference at {:?}, length {}",
+                written.iter().zip(&image).position(|(a, b)| a != b),
+                written.len()
+            );
+        }
+        assert!(all_zero(&[0u8; 1000]));
+        let mut one = [0u8; 1000];
+        one[999] = 1;
+        assert!(!all_zero(&one));
+        assert!(all_zero(&[]));
     }
 
     #[test]
