@@ -8,9 +8,9 @@
 //! an image as it is flashed costs about what decompressing it does.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Seek as _, SeekFrom, Write};
+use std::io::{BufRead, Read, Seek as _, SeekFrom, Write};
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use cairn_verifier::entry::Sha256Digest;
@@ -74,31 +74,77 @@ fn decoder<'a, R: BufRead + Send + 'a>(
 ) -> std::io::Result<Box<dyn Read + Send + 'a>> {
     Ok(match format {
         Format::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(input)?),
-        Format::Xz => Box::new(liblzma::read::XzDecoder::new_multi_decoder(input)),
+        Format::Xz => Box::new(liblzma::bufread::XzDecoder::new_multi_decoder(input)),
     })
 }
 
-/// Counts what is read through it and hands the bytes, in chunks, to the hashing thread: the
-/// decompressing thread only copies them, so SHA-256 of the compressed side does not slow the
-/// decompression down.
-struct Tee<R> {
+/// The compressed source, read in chunks that are shared with the hashing thread: the
+/// decoder reads each chunk in place (`BufRead`) while the hashing thread hashes the same
+/// chunk, so the compressed bytes are copied once (out of the kernel) and hashed off the
+/// decompressing thread.
+struct Chunks<R> {
     inner: R,
-    pending: Vec<u8>,
+    chunk: Arc<Vec<u8>>,
+    /// How much of `chunk` the decoder consumed.
+    at: usize,
     to_hasher: mpsc::SyncSender<Piece>,
     size: u64,
     bar: ProgressBar,
 }
 
-impl<R> Tee<R> {
-    /// Sends what is pending to the hashing thread.
-    fn flush_pending(&mut self) -> std::io::Result<()> {
-        if self.pending.is_empty() {
-            return Ok(());
+impl<R: Read> Chunks<R> {
+    fn new(inner: R, to_hasher: mpsc::SyncSender<Piece>, bar: ProgressBar) -> Chunks<R> {
+        Chunks {
+            inner,
+            chunk: Arc::new(Vec::new()),
+            at: 0,
+            to_hasher,
+            size: 0,
+            bar,
         }
-        let chunk = std::mem::replace(&mut self.pending, Vec::with_capacity(COMPRESSED_CHUNK));
-        self.to_hasher
-            .send(Piece::Compressed(chunk))
-            .map_err(|_| std::io::Error::other("the hashing thread stopped"))
+    }
+}
+
+impl<R: Read> BufRead for Chunks<R> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        if self.at == self.chunk.len() {
+            let mut next = Vec::with_capacity(COMPRESSED_CHUNK);
+            loop {
+                match (&mut self.inner)
+                    .take(COMPRESSED_CHUNK as u64)
+                    .read_to_end(&mut next)
+                {
+                    Ok(_) => break,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(std::io::Error::new(e.kind(), SourceError(e))),
+                }
+            }
+            let next = Arc::new(next);
+            if !next.is_empty() {
+                self.to_hasher
+                    .send(Piece::Compressed(Arc::clone(&next)))
+                    .map_err(|_| std::io::Error::other("the hashing thread stopped"))?;
+                self.size += next.len() as u64;
+                self.bar.inc(next.len() as u64);
+            }
+            self.chunk = next;
+            self.at = 0;
+        }
+        Ok(&self.chunk[self.at..])
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.at = (self.at + amount).min(self.chunk.len());
+    }
+}
+
+impl<R: Read> Read for Chunks<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let available = self.fill_buf()?;
+        let n = available.len().min(buf.len());
+        buf[..n].copy_from_slice(&available[..n]);
+        self.consume(n);
+        Ok(n)
     }
 }
 
@@ -108,26 +154,10 @@ impl<R> Tee<R> {
 #[error("{0}")]
 pub(crate) struct SourceError(std::io::Error);
 
-impl<R: Read> Read for Tee<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self
-            .inner
-            .read(buf)
-            .map_err(|e| std::io::Error::new(e.kind(), SourceError(e)))?;
-        self.pending.extend_from_slice(&buf[..n]);
-        if self.pending.len() >= COMPRESSED_CHUNK {
-            self.flush_pending()?;
-        }
-        self.size += n as u64;
-        self.bar.inc(n as u64);
-        Ok(n)
-    }
-}
-
 /// What the decompressing thread hands to the hashing thread, in order.
 enum Piece {
     /// Compressed bytes, in the order they were read.
-    Compressed(Vec<u8>),
+    Compressed(Arc<Vec<u8>>),
     /// A buffer of decompressed bytes and how much of it is filled; 0 is the end of the
     /// decompressed content.
     Decompressed(Vec<u8>, usize),
@@ -163,11 +193,11 @@ pub(crate) enum StreamError {
     Io(#[from] std::io::Error),
 }
 
-fn bar(multi: &MultiProgress, total: Option<u64>, label: String) -> ProgressBar {
-    let bar = match total {
-        Some(t) => ProgressBar::new(t),
-        None => ProgressBar::no_length(),
-    };
+/// Shows `bar` (a hidden bar without length, which may have counted already) in `multi`.
+fn bar(multi: &MultiProgress, bar: ProgressBar, total: Option<u64>, label: String) -> ProgressBar {
+    if let Some(t) = total {
+        bar.set_length(t);
+    }
     let template = if total.is_some() {
         "{msg:>14} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}"
     } else {
@@ -208,7 +238,9 @@ pub(crate) fn stream<R: Read + Send>(
     limit: Option<u64>,
     sink: &mut dyn Write,
 ) -> Result<(Format, Streamed), StreamError> {
-    let mut input = BufReader::with_capacity(1 << 20, input);
+    let (to_hasher, from_decoder) = mpsc::sync_channel::<Piece>(2 * BUFFERS);
+    let compressed_bar = ProgressBar::hidden();
+    let mut input = Chunks::new(input, to_hasher.clone(), compressed_bar.clone());
     let format = Format::detect(input.fill_buf()?)
         .ok_or_else(|| StreamError::UnknownFormat(what.to_owned()))?;
     let show = total.is_none_or(|t| t >= PROGRESS_THRESHOLD)
@@ -218,32 +250,33 @@ pub(crate) fn stream<R: Read + Send>(
     } else {
         ProgressDrawTarget::hidden()
     });
-    let compressed_bar = bar(&multi, total, format!("{} in", format.as_str()));
-    let decompressed_bar = bar(&multi, decompressed_total, "decompressed".to_owned());
+    let compressed_bar = bar(
+        &multi,
+        compressed_bar,
+        total,
+        format!("{} in", format.as_str()),
+    );
+    let decompressed_bar = bar(
+        &multi,
+        ProgressBar::hidden(),
+        decompressed_total,
+        "decompressed".to_owned(),
+    );
     // Decompressing thread -> hashing thread -> writer (this thread) -> decompressing thread.
-    let (to_hasher, from_decoder) = mpsc::sync_channel::<Piece>(2 * BUFFERS);
     let (to_writer, from_hasher) = mpsc::sync_channel::<(Vec<u8>, usize)>(BUFFERS);
     let (to_decoder, from_writer) = mpsc::sync_channel::<Vec<u8>>(BUFFERS);
     for _ in 0..BUFFERS {
         let _ = to_decoder.send(vec![0u8; BUFFER_SIZE]);
     }
-    let tee = Tee {
-        inner: input,
-        pending: Vec::with_capacity(COMPRESSED_CHUNK),
-        to_hasher: to_hasher.clone(),
-        size: 0,
-        bar: compressed_bar.clone(),
-    };
     let limit_or_max = limit.map_or(u64::MAX, |l| l.saturating_add(1));
     let shown = decompressed_bar.clone();
     let result = std::thread::scope(move |scope| {
         let decoding = scope.spawn(move || -> std::io::Result<u64> {
             let stopped = || std::io::Error::other("the writer stopped");
-            // The decoder borrows the tee, so the compressed side is finished once it is done.
-            let mut tee = tee;
+            // The decoder borrows the source, so the compressed side is finished once it is done.
+            let mut input = input;
             {
-                let mut decoded = decoder(format, BufReader::with_capacity(1 << 18, &mut tee))?
-                    .take(limit_or_max);
+                let mut decoded = decoder(format, &mut input)?.take(limit_or_max);
                 loop {
                     let Ok(mut buf) = from_writer.recv() else {
                         return Err(stopped());
@@ -260,10 +293,9 @@ pub(crate) fn stream<R: Read + Send>(
             // Trailing bytes after the last frame or stream would not be decompressed, yet
             // they are part of the artifact: hash them too (and a decoder that stopped early
             // leaves the rest unhashed otherwise).
-            std::io::copy(&mut tee, &mut std::io::sink())?;
-            tee.flush_pending()?;
+            std::io::copy(&mut input, &mut std::io::sink())?;
             to_hasher.send(Piece::Finished).map_err(|_| stopped())?;
-            Ok(tee.size)
+            Ok(input.size)
         });
         let hashing = scope.spawn(move || -> Option<(Sha256, Sha256, u64)> {
             let mut compressed = Sha256::new();
@@ -272,7 +304,7 @@ pub(crate) fn stream<R: Read + Send>(
             loop {
                 // A closed channel before `Finished` means the decoder failed; it says why.
                 match from_decoder.recv().ok()? {
-                    Piece::Compressed(chunk) => compressed.update(&chunk),
+                    Piece::Compressed(chunk) => compressed.update(chunk.as_slice()),
                     Piece::Decompressed(buf, n) => {
                         decompressed.update(&buf[..n]);
                         size += n as u64;
@@ -490,11 +522,54 @@ mod tests {
     }
 
     #[test]
+    fn both_digests_cover_every_chunk_and_concatenated_frames() {
+        // Incompressible data, so the compressed side spans several chunks, in two frames.
+        let mut x = 0x9e37_79b9_u32;
+        let mut noise = |len: usize| -> Vec<u8> {
+            (0..len)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 17;
+                    x ^= x << 5;
+                    x as u8
+                })
+                .collect()
+        };
+        let (a, b) = (noise(COMPRESSED_CHUNK * 2 + 12_345), noise(777));
+        let mut compressed = zstd::bulk::compress(&a, 1).expect("compress");
+        compressed.extend(zstd::bulk::compress(&b, 1).expect("compress"));
+        let image = [a, b].concat();
+        // A source that returns short reads, as a network does.
+        struct Trickle<'a>(&'a [u8]);
+        impl Read for Trickle<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                let n = buf.len().min(self.0.len()).min(65_521);
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let mut out = Vec::new();
+        let (_, s) = stream(Trickle(&compressed), "t", None, None, None, &mut out).expect("stream");
+        assert_eq!(s.compressed.digest, Sha256Digest::of(&compressed));
+        assert_eq!(s.compressed.size, compressed.len() as u64);
+        assert_eq!(s.decompressed.digest, Sha256Digest::of(&image));
+        assert_eq!(s.decompressed.size, image.len() as u64);
+        assert!(out == image);
+    }
+
+    #[test]
     fn sparse_writes_in_any_pieces_give_the_same_file() {
         // Data, zero runs shorter and longer than a block, unaligned edges, a trailing hole.
         let mut image = vec![0u8; 200_000];
         let mut x = 0x2545_f491_u32;
-        for (start, len) in [(0, 10), (4095, 2), (9000, 5000), (40_960, 4096), (100_001, 1)] {
+        for (start, len) in [
+            (0, 10),
+            (4095, 2),
+            (9000, 5000),
+            (40_960, 4096),
+            (100_001, 1),
+        ] {
             for b in &mut image[start..start + len] {
                 x ^= x << 13;
                 x ^= x >> 17;
