@@ -40,15 +40,25 @@ best() {
 }
 
 half=$((size_mib * 1024 * 1024 / 2))
-echo "making a ${size_mib} MiB image" >&2
-find /usr -xdev -type f -size +16k 2>/dev/null | sort | xargs cat 2>/dev/null | head -c "$half" > img.raw || true
-[ "$(stat -c %s img.raw)" -eq "$half" ] || { echo "not enough data under /usr" >&2; exit 1; }
+echo "making ${size_mib} MiB images" >&2
+find /usr -xdev -type f -size +16k 2>/dev/null | sort | xargs cat 2>/dev/null | head -c "$((half * 2))" > all.raw || true
+[ "$(stat -c %s all.raw)" -eq "$((half * 2))" ] || { echo "not enough data under /usr" >&2; exit 1; }
+# img: the first half data, the second half zeros (free space at the end of the disk).
+head -c "$half" all.raw > img.raw
 truncate -s "$((half * 2))" img.raw
-# Make the zero half real zeros on disk too (the compressors read it either way).
+# mixed: the same data in 1 MiB pieces, each followed by 1 MiB of zeros (free space spread out).
+i=0
+while [ "$i" -lt "$((size_mib / 2))" ]; do
+    dd if=all.raw bs=1M skip="$i" count=1 status=none
+    dd if=/dev/zero bs=1M count=1 status=none
+    i=$((i + 1))
+done > mixed.raw
+# half: img's data half alone, to time its decompression (the floor, see docs/performance.md).
+head -c "$half" all.raw > half.raw
 echo "compressing (zstd -3 -T2, xz -1 -T2)" >&2
-zstd -q -3 -T2 -o img.raw.zst img.raw
+for f in img all mixed half; do zstd -q -3 -T2 -o "$f.raw.zst" "$f.raw"; done
 xz -1 -T2 -k img.raw
-rm img.raw
+rm img.raw all.raw mixed.raw half.raw
 
 "$cairn" keygen --name bench.example/root --out root.key > /dev/null 2>&1
 "$cairn" keygen --name bench.example/release --out release.key > /dev/null 2>&1
@@ -67,6 +77,7 @@ log_key=log.vkeys
 s=$(date +%s.%N)
 "$cairn" publish img.raw.zst img.raw.xz --name bench/image --version 1.0 --key release.key --log "$log" --log-key "$log_key" > /dev/null 2>&1
 t_publish=$(printf '%.3f' "$(echo "$(date +%s.%N) - $s" | bc)")
+"$cairn" publish all.raw.zst mixed.raw.zst --name bench/image --version 1.1 --key release.key --log "$log" --log-key "$log_key" > /dev/null 2>&1
 "$cairn" trust init --state state --log "$log" --log-key "$log_key" --root-key root.key.pub --threshold 1 2> /dev/null
 
 cat img.raw.zst img.raw.xz > /dev/null # page cache warm
@@ -83,6 +94,21 @@ t_xz=$(best xz -d -c -T1 img.raw.xz)
 t_xz_ossl=$(best sh -c 'xz -d -c -T1 img.raw.xz | openssl dgst -sha256')
 t_xz_install=$(best "$cairn" install img.raw.xz --to dest/cairn-xz.raw --decompress --state state)
 
+# The other layouts (zstd only): all data, and data and zeros interleaved per MiB.
+t_all_zstd=$(best zstd -d -q -c all.raw.zst)
+t_all_verify=$(best "$cairn" verify all.raw.zst --decompress --state state)
+t_all_file=$(best sh -c 'zstd -d -q -f -o dest/zstd.raw all.raw.zst && sync dest/zstd.raw')
+t_all_install=$(best "$cairn" install all.raw.zst --to dest/cairn-all.raw --decompress --state state)
+t_mixed_zstd=$(best zstd -d -q -c mixed.raw.zst)
+t_mixed_verify=$(best "$cairn" verify mixed.raw.zst --decompress --state state)
+t_mixed_file=$(best sh -c 'zstd -d -q -f -o dest/zstd.raw mixed.raw.zst && sync dest/zstd.raw')
+t_mixed_install=$(best "$cairn" install mixed.raw.zst --to dest/cairn-mixed.raw --decompress --state state)
+# The floor for img: its data half decompressed, then SHA-256 of the zero half (which zstd
+# expands far faster than SHA-256 can hash it, and which comes after all of the data).
+t_half_zstd=$(best zstd -d -q -c half.raw.zst)
+truncate -s "$half" zeros.raw
+t_zero_sha=$(best openssl dgst -sha256 zeros.raw)
+
 ratio() { printf '%.2f' "$(echo "$1 / $2" | bc -l)"; }
 cpu=$(grep -m 1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
 zst_mib=$(($(stat -c %s img.raw.zst) / 1024 / 1024))
@@ -98,6 +124,13 @@ page cache warm; best of 3 runs; CPU: $cpu, $(nproc) cores; publish of both file
 | zstd -d -o FILE && sync FILE | $t_zstd_file | $(ratio "$t_zstd_file" "$t_zstd") |
 | cairn verify --decompress (both digests, nothing written) | $t_verify | $(ratio "$t_verify" "$t_zstd") |
 | cairn install --decompress --to FILE (sparse: ${allocated_mib} MiB allocated, fsync, rename) | $t_install | $(ratio "$t_install" "$t_zstd") |
+
+| zstd, other layouts | zstd -d alone | cairn verify --decompress | ratio | zstd -d -o FILE && sync | cairn install --decompress | ratio |
+|---|---|---|---|---|---|---|
+| all data | $t_all_zstd | $t_all_verify | $(ratio "$t_all_verify" "$t_all_zstd") | $t_all_file | $t_all_install | $(ratio "$t_all_install" "$t_all_file") |
+| 1 MiB data, 1 MiB zeros | $t_mixed_zstd | $t_mixed_verify | $(ratio "$t_mixed_verify" "$t_mixed_zstd") | $t_mixed_file | $t_mixed_install | $(ratio "$t_mixed_install" "$t_mixed_file") |
+
+img's floor: zstd -d of its data half alone $t_half_zstd s + SHA-256 (openssl) of its zero half $t_zero_sha s
 
 | xz | seconds | vs xz -d alone |
 |---|---|---|
