@@ -361,6 +361,7 @@ fn browser_explorer_against_the_real_server() {
         "status",
         "pin",
         "drop-verified",
+        "wasm-fallback",
         "paste-deprecated",
         "paste-revoked",
         "paste-unknown",
