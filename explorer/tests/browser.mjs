@@ -104,6 +104,17 @@ await check("drop-verified", async () => {
   await shot("check-verified");
 });
 
+// 24 MiB and 13 bytes through the worker's stream reader and the WebAssembly SHA-256: the same
+// digest as the Rust test computed, then "not in the log".
+await check("hash-large", async () => {
+  await page.goto(fx.base + "/?large#check");
+  await page.locator("#file").setInputFiles(fx.large.path);
+  await page.locator(".results .verdict").first().waitFor({ timeout: 60000 });
+  const body = await text(".results");
+  assert(body.includes(fx.large.digest) && body.includes("(WebAssembly)"), `large file digest: ${body.slice(0, 300)}`);
+  assert(body.includes("Not in the log."), "an unpublished file is not in the log");
+});
+
 // A static copy whose operator kept the older policy (no 'wasm-unsafe-eval'): the worker cannot
 // compile the module, hashes in JavaScript, gets the same digest and says why.
 await check("wasm-fallback", async () => {

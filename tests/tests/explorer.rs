@@ -332,6 +332,18 @@ fn browser_explorer_against_the_real_server() {
             .map(|b| format!("{b:02x}"))
             .collect::<String>()
     };
+    // A file of several stream reads and progress steps, not a whole number of blocks, with
+    // content that differs everywhere (so a reused or skipped buffer changes the digest).
+    let large = log.scratch().join("large.bin");
+    let mut bytes = Vec::with_capacity(24 * 1024 * 1024 + 13);
+    let mut x: u32 = 0x2545_f491;
+    while bytes.len() < 24 * 1024 * 1024 + 13 {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        bytes.push(x as u8);
+    }
+    std::fs::write(&large, &bytes).expect("large file");
     let fixture = serde_json::json!({
         "base": upstream,
         "wrongTile": wrong_tile.url(),
@@ -341,6 +353,7 @@ fn browser_explorer_against_the_real_server() {
         "v10": {"path": v10, "digest": digest(&v10)},
         "v11": {"path": v11, "digest": digest(&v11)},
         "v20": {"path": v20, "digest": digest(&v20)},
+        "large": {"path": large, "digest": digest(&large)},
         "rel1": log.release.verifier().to_vkey(),
         "witnesses": ["w1", "w2"],
     });
@@ -362,6 +375,7 @@ fn browser_explorer_against_the_real_server() {
         "pin",
         "drop-verified",
         "wasm-fallback",
+        "hash-large",
         "paste-deprecated",
         "paste-revoked",
         "paste-unknown",
