@@ -1,5 +1,6 @@
 // Throughput of the explorer's SHA-256 implementations under Node.js (V8, as in Chromium), on an
-// in-memory buffer fed in slices: sha256.js, and sha256-wasm.js over each .wasm given. Used for
+// in-memory buffer fed in slices: sha256.js, and sha256-wasm.js over each .wasm given, each
+// checked against WebCrypto. Used for
 // the comparisons in docs/performance.md ("Explorer"). Usage:
 //   node speed.mjs [MiB] [slice KiB] [FILE.wasm ...]   (default: 256 MiB, 8192 KiB, ../wasm/sha256.wasm)
 import { readFileSync } from "node:fs";
@@ -26,6 +27,7 @@ async function run(name, make) {
     const t = performance.now();
     for (let p = 0; p < data.length; p += slice) h.update(data.subarray(p, p + slice));
     digest = toHex(h.digest());
+    if (digest !== want) throw new Error(`${name}: digest ${digest}, WebCrypto ${want}`);
     rates.push(mib / ((performance.now() - t) / 1000));
   }
   console.log(`${name}: ${rates.map((r) => r.toFixed(0)).join(" ")} MiB/s (${digest.slice(0, 16)})`);

@@ -5,7 +5,7 @@
 //! same read API as any client and verifies everything itself.
 //!
 //! The one binary file is `explorer/wasm/sha256.wasm`, the page's SHA-256 for hashing dropped
-//! files, compiled from the hand-written `explorer/wasm/sha256.wat` and committed so that
+//! files, compiled from the readable `explorer/wasm/sha256.wat` and committed so that
 //! `cargo build` needs no WebAssembly tool; a test below fails when the two differ.
 
 use axum::Router;
