@@ -1,7 +1,6 @@
 // Throughput of the explorer's SHA-256 implementations under Node.js (V8, as in Chromium), on an
 // in-memory buffer fed in slices: sha256.js, and sha256-wasm.js over each .wasm given, each
-// checked against WebCrypto. Used for
-// the comparisons in docs/performance.md ("Explorer"). Usage:
+// checked against WebCrypto. Used for the comparisons in docs/performance.md ("Explorer"). Usage:
 //   node speed.mjs [MiB] [slice KiB] [FILE.wasm ...]   (default: 256 MiB, 8192 KiB, ../wasm/sha256.wasm)
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
