@@ -322,11 +322,18 @@ function viewCheck(box, ctxPromise) {
     results.replaceChildren(h("p", {}, `Hashing ${file.name} (${file.size.toLocaleString("en")} bytes)\u2026`));
     progress.hidden = false;
     try {
-      const { hex, ms } = await hashFile(file, (done, total) => {
+      const { hex, ms, engine, fallback } = await hashFile(file, (done, total) => {
         progress.value = total ? done / total : 1;
       });
       progress.hidden = true;
-      results.replaceChildren(h("p", { class: "hashed", "data-ms": ms.toFixed(0) }, `SHA-256 of ${file.name}: `, code(hex), ` (${(file.size / 1048576).toFixed(1)} MiB in ${(ms / 1000).toFixed(2)} s)`));
+      const how = `${(file.size / 1048576).toFixed(1)} MiB hashed in this browser (${engine}) in ${(ms / 1000).toFixed(2)} s`;
+      const hashed = h("p", { class: "hashed", "data-ms": ms.toFixed(0), "data-engine": engine }, `SHA-256 of ${file.name}: `, code(hex), ` (${how})`);
+      // Say why the slower path ran, for the user and for the operator's console.
+      if (fallback) {
+        hashed.append(h("br"), h("small", {}, `WebAssembly was not available (${fallback}); the page's Content-Security-Policy needs 'wasm-unsafe-eval' in script-src (docs/explorer.md).`));
+        console.warn(`explorer: hashing in JavaScript: ${fallback}`);
+      }
+      results.replaceChildren(hashed);
       await checkDigest(hex, file, true);
     } catch (e) {
       progress.hidden = true;

@@ -50,8 +50,13 @@ await check("csp", async () => {
   const res = await fetch(fx.base + "/");
   const csp = res.headers.get("content-security-policy") ?? "";
   assert(csp.includes("default-src 'self'") && !csp.includes("unsafe-inline"), `CSP header: ${csp}`);
+  // WebAssembly may be compiled ('wasm-unsafe-eval'); JavaScript eval stays forbidden.
+  assert(csp.includes("script-src 'self' 'wasm-unsafe-eval';") && !csp.includes("'unsafe-eval'"), `CSP script-src: ${csp}`);
   const js = await fetch(fx.base + "/explorer/js/app.js");
   assert(js.ok && (js.headers.get("content-type") ?? "").startsWith("text/javascript"), "app.js served as JavaScript");
+  const wasm = await fetch(fx.base + "/explorer/wasm/sha256.wasm");
+  assert(wasm.ok && wasm.headers.get("content-type") === "application/wasm", "sha256.wasm served as application/wasm");
+  assert(WebAssembly.validate(new Uint8Array(await wasm.arrayBuffer())), "sha256.wasm is a valid module");
 });
 
 await check("status", async () => {
@@ -94,7 +99,40 @@ await check("drop-verified", async () => {
   assert(body.includes("Verified.") && body.includes("example/os 2.0"), `verdict for 2.0: ${body.slice(0, 400)}`);
   assert(body.includes("inclusion proof verified"), "inclusion verified");
   assert(body.includes("signed by example.org/rel2"), "signer shown");
+  const hashed = page.locator(".results .hashed");
+  assert((await hashed.getAttribute("data-engine")) === "WebAssembly" && body.includes("hashed in this browser (WebAssembly)"), `hashed with WebAssembly: ${await hashed.innerText()}`);
   await shot("check-verified");
+});
+
+// 24 MiB and 13 bytes through the worker's stream reader and the WebAssembly SHA-256: the same
+// digest as the Rust test computed, then "not in the log".
+await check("hash-large", async () => {
+  await page.goto(fx.base + "/?large#check");
+  await page.locator("#file").setInputFiles(fx.large.path);
+  await page.locator(".results .verdict").first().waitFor({ timeout: 60000 });
+  const body = await text(".results");
+  assert(body.includes(fx.large.digest) && body.includes("(WebAssembly)"), `large file digest: ${body.slice(0, 300)}`);
+  assert(body.includes("Not in the log."), "an unpublished file is not in the log");
+});
+
+// A static copy whose operator kept the older policy (no 'wasm-unsafe-eval'): the worker cannot
+// compile the module, hashes in JavaScript, gets the same digest and says why.
+await check("wasm-fallback", async () => {
+  const old = "default-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+  const p = await context.newPage();
+  await p.route("**/explorer/js/hash-worker.js", async (route) => {
+    const res = await route.fetch();
+    await route.fulfill({ response: res, headers: { ...res.headers(), "content-security-policy": old } });
+  });
+  await p.goto(fx.base + "/?old-policy#check");
+  await p.locator("#file").setInputFiles(fx.v20.path);
+  await p.locator(".results .verdict").first().waitFor({ timeout: 30000 });
+  const hashed = p.locator(".results .hashed");
+  const line = (await hashed.innerText()).replace(/\s+/g, " ");
+  assert((await hashed.getAttribute("data-engine")) === "JavaScript", `fell back to JavaScript: ${line}`);
+  assert(line.includes(fx.v20.digest) && line.includes("(JavaScript)") && line.includes("wasm-unsafe-eval"), `fallback line: ${line}`);
+  assert((await p.locator(".results").innerText()).includes("Verified."), "same verdict with the JavaScript SHA-256");
+  await p.close();
 });
 
 await check("paste-deprecated", async () => {

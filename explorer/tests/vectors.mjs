@@ -13,6 +13,7 @@ import { fromBase64, fromHex, toHex, utf8 } from "../js/bytes.js";
 import { leafHash, rootOf, verifyConsistency, verifyInclusion } from "../js/merkle.js";
 import { parseCheckpoint, parseNote, parseVkey, verifyNote, verifySignature } from "../js/note.js";
 import { Sha256 } from "../js/sha256.js";
+import { Sha256Wasm, compileSha256Wasm } from "../js/sha256-wasm.js";
 import { parseEntry } from "../js/entry.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -180,6 +181,73 @@ for (let len = 0; len <= data.length; len++) {
 }
 if (shaBad) mismatches++;
 console.log(`sha256-webcrypto 0..${data.length} ${shaBad === 0 ? "OK" : `FAIL ${shaBad} lengths differ`}`);
+
+// The WebAssembly SHA-256 (../wasm/sha256.wasm, what the page hashes files with): the FIPS/NIST
+// examples; every length 0..300 in one update and in uneven pieces, against sha256.js and
+// WebCrypto; then random lengths up to 3 MiB split at random points, with buffers of a few blocks
+// (so that one update spans several calls into the module) and of 1 MiB, against WebCrypto.
+{
+  const module = await compileSha256Wasm(readFileSync(join(here, "../wasm/sha256.wasm")));
+  let bad = [];
+  for (const [text, want] of fips) {
+    const got = toHex((await Sha256Wasm.create(module, 128)).update(utf8.encode(text)).digest());
+    if (got !== want) bad.push(`FIPS example of ${text.length} bytes`);
+  }
+  const msg = new Uint8Array(300).map((_, i) => (i * 167 + 13) & 255);
+  for (let len = 0; len <= 300; len++) {
+    const m = msg.subarray(0, len);
+    const js = toHex(new Sha256().update(m).digest());
+    const web = toHex(new Uint8Array(await crypto.subtle.digest("SHA-256", m)));
+    const whole = toHex((await Sha256Wasm.create(module, 256)).update(m).digest());
+    const h = await Sha256Wasm.create(module, 128);
+    for (let p = 0, step = 1; p < len; p += step, step = (step * 5) % 71 + 1) h.update(m.subarray(p, p + step));
+    const pieces = toHex(h.digest());
+    if (js !== web || whole !== web || pieces !== web) bad.push(`length ${len}: js ${js} wasm ${whole} in pieces ${pieces}, WebCrypto ${web}`);
+  }
+  console.log(`sha256-wasm fips-and-0..300 ${bad.length === 0 ? "OK" : `FAIL ${bad.slice(0, 3).join("; ")}`}`);
+  if (bad.length) mismatches++;
+
+  bad = [];
+  // A seeded generator, so that a failure can be reproduced: xorshift32.
+  let seed = 0x9e3779b9;
+  const rand = (n) => {
+    seed ^= seed << 13;
+    seed ^= seed >>> 17;
+    seed ^= seed << 5;
+    return (seed >>> 0) % n;
+  };
+  const big = new Uint8Array(3 << 20);
+  for (let i = 0; i < big.length; i += 65536) crypto.getRandomValues(big.subarray(i, i + 65536));
+  for (let run = 0; run < 40; run++) {
+    const len = run < 4 ? big.length - run : rand(big.length + 1);
+    const m = big.subarray(0, len);
+    const web = toHex(new Uint8Array(await crypto.subtle.digest("SHA-256", m)));
+    const capacity = run % 2 === 0 ? 64 * (2 + rand(6)) : 1 << 20;
+    const h = await Sha256Wasm.create(module, capacity);
+    const cuts = [];
+    for (let p = 0; p < len; ) {
+      // Mostly small and odd pieces, sometimes a large one, sometimes an empty one.
+      const step = rand(4) === 0 ? rand(len + 1) : rand(5000);
+      h.update(m.subarray(p, p + step));
+      cuts.push(step);
+      p += step;
+    }
+    const got = toHex(h.digest());
+    if (got !== web) bad.push(`${len} bytes in ${cuts.length} pieces, buffer ${capacity}: ${got}, WebCrypto ${web}`);
+  }
+  console.log(`sha256-wasm random-40 ${bad.length === 0 ? "OK" : `FAIL ${bad.slice(0, 3).join("; ")}`}`);
+  if (bad.length) mismatches++;
+  let refused = false;
+  const done = await Sha256Wasm.create(module);
+  done.digest();
+  try {
+    done.update(new Uint8Array(1));
+  } catch {
+    refused = true;
+  }
+  console.log(`sha256-wasm update-after-digest ${refused ? "OK" : "FAIL an update after digest() was accepted"}`);
+  if (!refused) mismatches++;
+}
 // Entries: the `decompressed` line of a compressed image belongs to the artifact before it
 // (spec/vectors/entries/valid/release-decompressed.txt), and a malformed one is refused.
 {

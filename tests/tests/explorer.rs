@@ -88,7 +88,7 @@ fn page_verifier_agrees_with_the_rust_verifier_on_every_vector() {
             "case" => {
                 got.insert(id.to_owned(), verdict.to_owned());
             }
-            "rfc6962-root" | "sha256-fips" | "sha256-webcrypto" => {
+            "rfc6962-root" | "sha256-fips" | "sha256-webcrypto" | "sha256-wasm" => {
                 other_checks += 1;
                 if verdict != "OK" {
                     problems.push(line.to_owned());
@@ -121,8 +121,8 @@ fn page_verifier_agrees_with_the_rust_verifier_on_every_vector() {
     );
     assert_eq!(
         other_checks,
-        9 + 4 + 1,
-        "every RFC 6962 root and SHA-256 check ran"
+        9 + 4 + 1 + 3,
+        "every RFC 6962 root and SHA-256 check ran (JavaScript and WebAssembly)"
     );
     assert!(problems.is_empty(), "{}", problems.join("\n"));
     assert!(
@@ -332,6 +332,18 @@ fn browser_explorer_against_the_real_server() {
             .map(|b| format!("{b:02x}"))
             .collect::<String>()
     };
+    // A file of several stream reads and progress steps, not a whole number of blocks, with
+    // content that differs everywhere (so a reused or skipped buffer changes the digest).
+    let large = log.scratch().join("large.bin");
+    let mut bytes = Vec::with_capacity(24 * 1024 * 1024 + 13);
+    let mut x: u32 = 0x2545_f491;
+    while bytes.len() < 24 * 1024 * 1024 + 13 {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        bytes.push(x as u8);
+    }
+    std::fs::write(&large, &bytes).expect("large file");
     let fixture = serde_json::json!({
         "base": upstream,
         "wrongTile": wrong_tile.url(),
@@ -341,6 +353,7 @@ fn browser_explorer_against_the_real_server() {
         "v10": {"path": v10, "digest": digest(&v10)},
         "v11": {"path": v11, "digest": digest(&v11)},
         "v20": {"path": v20, "digest": digest(&v20)},
+        "large": {"path": large, "digest": digest(&large)},
         "rel1": log.release.verifier().to_vkey(),
         "witnesses": ["w1", "w2"],
     });
@@ -361,6 +374,8 @@ fn browser_explorer_against_the_real_server() {
         "status",
         "pin",
         "drop-verified",
+        "wasm-fallback",
+        "hash-large",
         "paste-deprecated",
         "paste-revoked",
         "paste-unknown",
