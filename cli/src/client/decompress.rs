@@ -667,6 +667,40 @@ mod tests {
     }
 
     #[test]
+    fn a_failing_writer_stops_every_stage() {
+        // A disk that fills after 3 MiB: the writer's error is the answer, and the
+        // decompressing and hashing threads stop rather than wait for buffers forever.
+        struct Full(usize);
+        impl Write for Full {
+            fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+                if self.0 < data.len() {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::StorageFull,
+                        "no space left on device",
+                    ));
+                }
+                self.0 -= data.len();
+                Ok(data.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let compressed = zstd::bulk::compress(&vec![3u8; 64 << 20], 1).expect("compress");
+        match stream(
+            compressed.as_slice(),
+            "t",
+            None,
+            None,
+            None,
+            &mut Full(3 << 20),
+        ) {
+            Err(StreamError::Io(e)) => assert_eq!(e.kind(), std::io::ErrorKind::StorageFull),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn corrupt_data_is_an_error() {
         let mut compressed = zstd::bulk::compress(&[5u8; 100_000], 3).expect("compress");
         let mid = compressed.len() / 2;
