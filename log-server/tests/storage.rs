@@ -824,27 +824,38 @@ impl Xorshift {
     }
 }
 
-/// Wait until no process (such as a `git repack` orphaned by the killed child) names `repo` on its
-/// command line, so that fsck sees a quiet repository.
+/// Wait until no process names `repo` on its command line (such as a `git repack` orphaned by the
+/// killed child) or holds a file inside it open (such as that child's fork of the `git` command
+/// before its `exec`, which still holds the writer lock's descriptor), so that reopening finds the
+/// lock free and fsck sees a quiet repository.
 fn wait_for_processes_using(repo: &Path) {
     let needle = path_str(repo).as_bytes().to_vec();
+    // Descriptors link to the resolved path.
+    let real = std::fs::canonicalize(repo).unwrap_or_else(|_| repo.to_owned());
+    let uses = |pid: &Path| {
+        let named = std::fs::read(pid.join("cmdline")).is_ok_and(|cmdline| {
+            cmdline
+                .windows(needle.len())
+                .any(|w| w == needle.as_slice())
+        });
+        let holds = std::fs::read_dir(pid.join("fd")).is_ok_and(|fds| {
+            fds.filter_map(Result::ok)
+                .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+                .any(|target| target.starts_with(&real))
+        });
+        named || holds
+    };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
+        let own = std::process::id().to_string();
         let busy = std::fs::read_dir("/proc")
             .expect("/proc")
             .filter_map(Result::ok)
             .filter(|e| {
-                e.file_name()
-                    .to_string_lossy()
-                    .bytes()
-                    .all(|b| b.is_ascii_digit())
+                let name = e.file_name().to_string_lossy().into_owned();
+                name.bytes().all(|b| b.is_ascii_digit()) && name != own
             })
-            .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
-            .any(|cmdline| {
-                cmdline
-                    .windows(needle.len())
-                    .any(|w| w == needle.as_slice())
-            });
+            .any(|e| uses(&e.path()));
         if !busy {
             return;
         }
