@@ -26,66 +26,71 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; \
 const INDEX: &str = include_str!("../../explorer/index.html");
 
 /// Every file of the page but `index.html`, by its path under `/explorer/`.
-const ASSETS: &[(&str, &str, &str)] = &[
+const ASSETS: &[(&str, &str, &[u8])] = &[
     (
         "style.css",
         "text/css; charset=utf-8",
-        include_str!("../../explorer/style.css"),
+        include_bytes!("../../explorer/style.css"),
     ),
-    ("js/app.js", JS, include_str!("../../explorer/js/app.js")),
+    ("js/app.js", JS, include_bytes!("../../explorer/js/app.js")),
     (
         "js/bytes.js",
         JS,
-        include_str!("../../explorer/js/bytes.js"),
+        include_bytes!("../../explorer/js/bytes.js"),
     ),
     (
         "js/entry.js",
         JS,
-        include_str!("../../explorer/js/entry.js"),
+        include_bytes!("../../explorer/js/entry.js"),
     ),
     (
         "js/hash-worker.js",
         JS,
-        include_str!("../../explorer/js/hash-worker.js"),
+        include_bytes!("../../explorer/js/hash-worker.js"),
     ),
     (
         "js/hashfile.js",
         JS,
-        include_str!("../../explorer/js/hashfile.js"),
+        include_bytes!("../../explorer/js/hashfile.js"),
     ),
     (
         "js/keylog.js",
         JS,
-        include_str!("../../explorer/js/keylog.js"),
+        include_bytes!("../../explorer/js/keylog.js"),
     ),
-    ("js/log.js", JS, include_str!("../../explorer/js/log.js")),
+    ("js/log.js", JS, include_bytes!("../../explorer/js/log.js")),
     (
         "js/sha256-wasm.js",
         JS,
-        include_str!("../../explorer/js/sha256-wasm.js"),
+        include_bytes!("../../explorer/js/sha256-wasm.js"),
     ),
     (
         "js/merkle.js",
         JS,
-        include_str!("../../explorer/js/merkle.js"),
+        include_bytes!("../../explorer/js/merkle.js"),
     ),
-    ("js/note.js", JS, include_str!("../../explorer/js/note.js")),
+    (
+        "js/note.js",
+        JS,
+        include_bytes!("../../explorer/js/note.js"),
+    ),
     (
         "js/policy.js",
         JS,
-        include_str!("../../explorer/js/policy.js"),
+        include_bytes!("../../explorer/js/policy.js"),
     ),
     (
         "js/sha256.js",
         JS,
-        include_str!("../../explorer/js/sha256.js"),
+        include_bytes!("../../explorer/js/sha256.js"),
     ),
+    ("wasm/sha256.wasm", "application/wasm", SHA256_WASM),
 ];
-
-const JS: &str = "text/javascript; charset=utf-8";
 
 /// The page's SHA-256 compression function, compiled from `explorer/wasm/sha256.wat`.
 const SHA256_WASM: &[u8] = include_bytes!("../../explorer/wasm/sha256.wasm");
+
+const JS: &str = "text/javascript; charset=utf-8";
 
 /// The explorer's routes, to merge into a router of any state.
 pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
@@ -98,11 +103,8 @@ pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
 }
 
 async fn asset(Path(path): Path<String>) -> Response {
-    if path == "wasm/sha256.wasm" {
-        return page("application/wasm", SHA256_WASM);
-    }
     match ASSETS.iter().find(|(p, _, _)| *p == path) {
-        Some((_, content_type, body)) => page(content_type, body.as_bytes()),
+        Some((_, content_type, body)) => page(content_type, body),
         None => (StatusCode::NOT_FOUND, "no such explorer file\n").into_response(),
     }
 }
