@@ -88,7 +88,6 @@ struct Chunks<R> {
     /// How much of `chunk` the decoder consumed.
     at: usize,
     to_hasher: mpsc::SyncSender<Piece>,
-    size: u64,
     bar: ProgressBar,
 }
 
@@ -99,7 +98,6 @@ impl<R: Read> Chunks<R> {
             chunk: Arc::new(Vec::new()),
             at: 0,
             to_hasher,
-            size: 0,
             bar,
         }
     }
@@ -108,23 +106,17 @@ impl<R: Read> Chunks<R> {
 impl<R: Read> BufRead for Chunks<R> {
     fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
         if self.at == self.chunk.len() {
+            // `read_to_end` retries reads that were interrupted.
             let mut next = Vec::with_capacity(COMPRESSED_CHUNK);
-            loop {
-                match (&mut self.inner)
-                    .take(COMPRESSED_CHUNK as u64)
-                    .read_to_end(&mut next)
-                {
-                    Ok(_) => break,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(std::io::Error::new(e.kind(), SourceError(e))),
-                }
-            }
+            (&mut self.inner)
+                .take(COMPRESSED_CHUNK as u64)
+                .read_to_end(&mut next)
+                .map_err(|e| std::io::Error::new(e.kind(), SourceError(e)))?;
             let next = Arc::new(next);
             if !next.is_empty() {
                 self.to_hasher
                     .send(Piece::Compressed(Arc::clone(&next)))
                     .map_err(|_| std::io::Error::other("the hashing thread stopped"))?;
-                self.size += next.len() as u64;
                 self.bar.inc(next.len() as u64);
             }
             self.chunk = next;
@@ -271,7 +263,7 @@ pub(crate) fn stream<R: Read + Send>(
     let limit_or_max = limit.map_or(u64::MAX, |l| l.saturating_add(1));
     let shown = decompressed_bar.clone();
     let result = std::thread::scope(move |scope| {
-        let decoding = scope.spawn(move || -> std::io::Result<u64> {
+        let decoding = scope.spawn(move || -> std::io::Result<()> {
             let stopped = || std::io::Error::other("the writer stopped");
             // The decoder borrows the source, so the compressed side is finished once it is done.
             let mut input = input;
@@ -293,25 +285,27 @@ pub(crate) fn stream<R: Read + Send>(
             // Trailing bytes after the last frame or stream would not be decompressed, yet
             // they are part of the artifact: hash them too (and a decoder that stopped early
             // leaves the rest unhashed otherwise).
-            std::io::copy(&mut input, &mut std::io::sink())?;
-            to_hasher.send(Piece::Finished).map_err(|_| stopped())?;
-            Ok(input.size)
+            loop {
+                let n = input.fill_buf()?.len();
+                if n == 0 {
+                    break;
+                }
+                input.consume(n);
+            }
+            to_hasher.send(Piece::Finished).map_err(|_| stopped())
         });
-        let hashing = scope.spawn(move || -> Option<(Sha256, Sha256, u64)> {
-            let mut compressed = Sha256::new();
-            let mut decompressed = Sha256::new();
-            let mut size = 0u64;
+        let hashing = scope.spawn(move || -> Option<(Hashing, Hashing)> {
+            let (mut compressed, mut decompressed) = (Hashing::default(), Hashing::default());
             loop {
                 // A closed channel before `Finished` means the decoder failed; it says why.
                 match from_decoder.recv().ok()? {
-                    Piece::Compressed(chunk) => compressed.update(chunk.as_slice()),
+                    Piece::Compressed(chunk) => compressed.update(&chunk),
                     Piece::Decompressed(buf, n) => {
                         decompressed.update(&buf[..n]);
-                        size += n as u64;
                         // The writer may have stopped; the decoder then stops too.
                         let _ = to_writer.send((buf, n));
                     }
-                    Piece::Finished => return Some((compressed, decompressed, size)),
+                    Piece::Finished => return Some((compressed, decompressed)),
                 }
             }
         });
@@ -342,30 +336,45 @@ pub(crate) fn stream<R: Read + Send>(
     if let Some(e) = write_error {
         return Err(e.into());
     }
-    if let (Some(limit), Some((_, _, size))) = (limit, &hashed)
-        && *size > limit
+    if let (Some(limit), Some((_, decompressed))) = (limit, &hashed)
+        && decompressed.size > limit
     {
         return Err(StreamError::TooLarge {
             what: what.to_owned(),
             limit,
         });
     }
-    let compressed_size = decoded?;
-    let (compressed_hasher, hasher, size) =
+    decoded?;
+    let (compressed, decompressed) =
         hashed.ok_or_else(|| std::io::Error::other("the hashing thread stopped"))?;
     Ok((
         format,
         Streamed {
-            compressed: Hashed {
-                digest: Sha256Digest::from_bytes(compressed_hasher.finalize().into()),
-                size: compressed_size,
-            },
-            decompressed: Hashed {
-                digest: Sha256Digest::from_bytes(hasher.finalize().into()),
-                size,
-            },
+            compressed: compressed.finish(),
+            decompressed: decompressed.finish(),
         },
     ))
+}
+
+/// A SHA-256 and a byte count, fed in pieces.
+#[derive(Default)]
+struct Hashing {
+    hasher: Sha256,
+    size: u64,
+}
+
+impl Hashing {
+    fn update(&mut self, data: &[u8]) {
+        self.hasher.update(data);
+        self.size += data.len() as u64;
+    }
+
+    fn finish(self) -> Hashed {
+        Hashed {
+            digest: Sha256Digest::from_bytes(self.hasher.finalize().into()),
+            size: self.size,
+        }
+    }
 }
 
 fn fill<R: Read>(input: &mut R, buf: &mut [u8]) -> std::io::Result<usize> {
