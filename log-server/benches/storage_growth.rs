@@ -104,8 +104,8 @@ fn run(name: &str, entries: u64, batch: u64, policy: RepackPolicy) {
     }
     let policy_name = match policy {
         RepackPolicy::Never => "none (one pack per commit)".to_owned(),
-        RepackPolicy::Background { max_packs } => {
-            format!("background `git repack --geometric=2` at {max_packs} packs")
+        RepackPolicy::Background { new_packs } => {
+            format!("background `git repack --geometric=2` every {new_packs} new packs")
         }
         _ => format!("{policy:?}"),
     };

@@ -606,7 +606,7 @@ fn git_fsck_passes_after_many_commits_and_after_packing() {
 #[test]
 fn git_background_repack_keeps_pack_count_bounded() {
     // Repack as often as possible, so that git runs while commits write packs.
-    let options = GitOptions::default().with_repack(RepackPolicy::Background { max_packs: 2 });
+    let options = GitOptions::default().with_repack(RepackPolicy::Background { new_packs: 2 });
     let (_dir, path, storage) = new_repo(options);
     let mut head = None;
     let mut most_packs = 0;
@@ -778,7 +778,7 @@ fn crash_child() {
         return;
     };
     // Repack often so that kills also land while git repack runs.
-    let options = GitOptions::default().with_repack(RepackPolicy::Background { max_packs: 3 });
+    let options = GitOptions::default().with_repack(RepackPolicy::Background { new_packs: 3 });
     let storage = GitStorage::open_with(&repo, options).expect("child: open");
     let mut head = storage.head().expect("child: head");
     let mut n: u64 = match &head {

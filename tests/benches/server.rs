@@ -307,11 +307,11 @@ fn run(options: &Options) -> Result<()> {
     let _ = writeln!(report, "\n## Appends (`POST /releases/add`)\n");
     let _ = writeln!(
         report,
-        "| clients | entries acknowledged | failures | seconds | entries/s | p50 ms | p99 ms | max ms | batches | entries/batch | mean commit ms (server) | server CPU s per 1,000 entries | proofs verified |"
+        "| clients | entries acknowledged | failures | seconds | entries/s | p50 ms | p99 ms | max ms | batches | entries/batch | mean commit ms (server) | server CPU s per 1,000 entries | git repack CPU s per 1,000 entries | proofs verified |"
     );
     let _ = writeln!(
         report,
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     let mut acknowledged: Vec<(u64, Vec<u8>)> = Vec::new();
     let mut failures_total = 0usize;
@@ -327,7 +327,8 @@ fn run(options: &Options) -> Result<()> {
             Duration::from_secs(options.phase_seconds),
         );
         let reads = reader.stop();
-        let cpu = server.cpu_seconds()? - cpu_before;
+        let cpu_after = server.cpu_seconds()?;
+        let (cpu, git_cpu) = (cpu_after.0 - cpu_before.0, cpu_after.1 - cpu_before.1);
         let after = server.metrics()?;
         let batches = after.get("cairn_batches_committed_total")
             - before.get("cairn_batches_committed_total");
@@ -343,7 +344,7 @@ fn run(options: &Options) -> Result<()> {
         latencies.sort_unstable();
         let _ = writeln!(
             report,
-            "| {clients} | {ok} | {} | {:.2} | {:.0} | {:.1} | {:.1} | {:.1} | {batches:.0} | {:.1} | {:.1} | {:.2} | {verified} |",
+            "| {clients} | {ok} | {} | {:.2} | {:.0} | {:.1} | {:.1} | {:.1} | {batches:.0} | {:.1} | {:.1} | {:.3} | {:.3} | {verified} |",
             result.failures.len(),
             result.elapsed.as_secs_f64(),
             ok as f64 / result.elapsed.as_secs_f64(),
@@ -353,6 +354,7 @@ fn run(options: &Options) -> Result<()> {
             sequenced / batches.max(1.0),
             1000.0 * commit_sum / commit_count.max(1.0),
             1000.0 * cpu / (ok.max(1) as f64),
+            1000.0 * git_cpu / (ok.max(1) as f64),
         );
         let _ = writeln!(
             notes,
@@ -880,19 +882,25 @@ impl Server {
     }
 
     /// User plus system CPU time of the server process so far.
-    fn cpu_seconds(&self) -> Result<f64> {
+    /// The server's own CPU time (user + system), and that of its finished children (the
+    /// background `git repack` runs), in seconds.
+    fn cpu_seconds(&self) -> Result<(f64, f64)> {
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
             .map_err(|e| format!("reading the server's /proc stat: {e}"))?;
         let after = stat.rsplit_once(')').map(|(_, s)| s).unwrap_or("");
         let fields: Vec<&str> = after.split_whitespace().collect();
-        // After the command name: state is field 3 of stat(5), utime 14, stime 15.
+        // After the command name: state is field 3 of stat(5), utime 14, stime 15, and the
+        // children's (waited for) cutime 16, cstime 17.
         let ticks = |n: usize| {
             fields
                 .get(n - 3)
                 .and_then(|f| f.parse::<f64>().ok())
                 .unwrap_or(0.0)
         };
-        Ok((ticks(14) + ticks(15)) / 100.0)
+        Ok((
+            (ticks(14) + ticks(15)) / 100.0,
+            (ticks(16) + ticks(17)) / 100.0,
+        ))
     }
 
     fn kill(&mut self) {

@@ -63,10 +63,11 @@ const OBJECT_STORE_SLOTS: u16 = 32_000;
 pub enum RepackPolicy {
     /// Never on its own; only through [`GitStorage::repack`]. For benchmarks and tests.
     Never,
-    /// Start a background `git repack --geometric=2 -d` once there are this many packs.
+    /// Start a background `git repack --geometric=2 -d` once this many packs (one per commit)
+    /// have been written since the previous run started.
     Background {
-        /// Pack count that triggers a run.
-        max_packs: usize,
+        /// Packs written since the previous run that trigger the next one.
+        new_packs: usize,
     },
 }
 
@@ -74,7 +75,7 @@ pub enum RepackPolicy {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct GitOptions {
-    /// When packs are merged. Default: in the background at 16 packs.
+    /// When packs are merged. Default: in the background every 32 commits.
     pub repack: RepackPolicy,
     /// The git binary that runs `git repack`. Default: `git` from `PATH`.
     pub git_binary: PathBuf,
@@ -83,9 +84,11 @@ pub struct GitOptions {
 impl Default for GitOptions {
     fn default() -> Self {
         GitOptions {
-            // Few enough packs that object lookups stay fast, enough commits per run that the
-            // repacks (each a process start plus fsyncs) cost little per commit.
-            repack: RepackPolicy::Background { max_packs: 16 },
+            // Few enough packs that object lookups stay fast (what a geometric repack leaves,
+            // plus at most these 32 and those written during a run), enough commits per run
+            // that the repacks (two process starts, delta search, an index, fsyncs) cost little
+            // per commit (docs/performance.md, "Log server").
+            repack: RepackPolicy::Background { new_packs: 32 },
             git_binary: PathBuf::from("git"),
         }
     }
@@ -286,11 +289,11 @@ impl GitStorage {
     ) -> Result<Self, StorageError> {
         let writer_lock = lock_writer(op, &git_dir)?;
         remove_crash_leftovers(&git_dir)?;
-        let max_packs = match options.repack {
+        let new_packs = match options.repack {
             RepackPolicy::Never => None,
-            RepackPolicy::Background { max_packs } => Some(max_packs.max(2)),
+            RepackPolicy::Background { new_packs } => Some(new_packs.max(1)),
         };
-        let repacker = Repacker::new(options.git_binary, git_dir.clone(), max_packs)?;
+        let repacker = Repacker::new(options.git_binary, git_dir.clone(), new_packs)?;
         Ok(GitStorage {
             repo,
             git_dir,
