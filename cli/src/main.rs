@@ -22,12 +22,6 @@ mod shell;
 
 use std::process::ExitCode;
 
-/// mimalloc instead of the system allocator: `cairn serve` allocates for every request, and
-/// glibc's malloc (arena locks, `malloc_consolidate`) was a tenth of its workers' CPU under load
-/// (docs/performance.md, "Log server"; docs/decisions.md, "Allocator").
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use clap::{Parser, Subcommand};
 
 /// Cairn: a transparency log for software distribution.
