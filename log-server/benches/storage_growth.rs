@@ -2,7 +2,8 @@
 //!
 //! Run: `cargo bench -p cairn-log-server --bench storage_growth` (results go to stdout as a markdown
 //! table; docs/performance.md, "Git storage growth", records them). Under `cargo test --benches` it
-//! runs a tiny smoke version instead.
+//! runs a tiny smoke version instead. Options after `--`: `--no-aggressive` skips the last column,
+//! and a word (e.g. `single`) runs only the scenarios whose name contains it.
 //!
 //! The simulation writes what a tlog-tiles sequencer writes per batch, for the release log:
 //! - entry bundles `releases/tile/entries/<N>[.p/<W>]` of ~330-byte signed-note entries (u16 length
@@ -28,8 +29,13 @@ use base64::Engine as _;
 use cairn_log_server::storage::{Change, CommitId, GitOptions, GitStorage, RepackPolicy, Storage};
 
 fn main() {
-    // `cargo bench` passes `--bench`; `cargo test --benches` does not.
-    let full = std::env::args().any(|arg| arg == "--bench");
+    // `cargo bench` passes `--bench`; `cargo test --benches` does not. After `--`:
+    // `--no-aggressive` skips the last column (a quarter of an hour on the single-entry log), and
+    // any other word runs only the scenarios whose name contains it (e.g. `single`).
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let full = args.iter().any(|arg| arg == "--bench");
+    let aggressive = !args.iter().any(|arg| arg == "--no-aggressive");
+    let filters: Vec<&String> = args.iter().filter(|arg| !arg.starts_with("--")).collect();
     let production = GitOptions::default().repack;
     let runs: &[(&str, u64, u64, RepackPolicy)] = if full {
         &[
@@ -66,11 +72,13 @@ fn main() {
     );
     println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for &(name, entries, batch, policy) in runs {
-        run(name, entries, batch, policy);
+        if filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str())) {
+            run(name, entries, batch, policy, aggressive);
+        }
     }
 }
 
-fn run(name: &str, entries: u64, batch: u64, policy: RepackPolicy) {
+fn run(name: &str, entries: u64, batch: u64, policy: RepackPolicy, aggressive: bool) {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("log.git");
     let storage =
@@ -122,7 +130,8 @@ fn run(name: &str, entries: u64, batch: u64, policy: RepackPolicy) {
     let geometric = (disk_usage(&path), start.elapsed().as_secs_f64());
     drop(storage);
     let full = git_repack(&path, &["-a", "-d"]);
-    let aggressive = git_repack(&path, &["-a", "-d", "-f", "--window=250", "--depth=50"]);
+    let aggressive =
+        aggressive.then(|| git_repack(&path, &["-a", "-d", "-f", "--window=250", "--depth=50"]));
 
     // The final state is intact.
     let storage = GitStorage::open(&path).expect("reopen");
@@ -136,7 +145,7 @@ fn run(name: &str, entries: u64, batch: u64, policy: RepackPolicy) {
     );
 
     println!(
-        "| {name} | {policy_name} | {commits} | {:.0} | {} | {} | {} | {} ({:.1} s) | {} ({:.1} s) | {} ({:.1} s) |",
+        "| {name} | {policy_name} | {commits} | {:.0} | {} | {} | {} | {} ({:.1} s) | {} ({:.1} s) | {} |",
         commits as f64 / elapsed,
         mib(written.disk_bytes),
         quarters.join(", "),
@@ -145,8 +154,10 @@ fn run(name: &str, entries: u64, batch: u64, policy: RepackPolicy) {
         geometric.1,
         mib(full.0),
         full.1,
-        mib(aggressive.0),
-        aggressive.1,
+        aggressive.map_or_else(
+            || "(skipped)".to_owned(),
+            |(bytes, secs)| format!("{} ({secs:.1} s)", mib(bytes))
+        ),
     );
 }
 
