@@ -881,7 +881,6 @@ impl Server {
         Ok(Metrics(values))
     }
 
-    /// User plus system CPU time of the server process so far.
     /// The server's own CPU time (user + system), and that of its finished children (the
     /// background `git repack` runs), in seconds.
     fn cpu_seconds(&self) -> Result<(f64, f64)> {
