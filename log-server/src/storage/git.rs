@@ -75,7 +75,8 @@ pub enum RepackPolicy {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct GitOptions {
-    /// When packs are merged. Default: in the background every 32 commits.
+    /// When packs are merged. Default: in the background once 32 packs (one per commit) were
+    /// written since the previous run started.
     pub repack: RepackPolicy,
     /// The git binary that runs `git repack`. Default: `git` from `PATH`.
     pub git_binary: PathBuf,

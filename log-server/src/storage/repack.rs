@@ -49,7 +49,7 @@ const REPACK_ARGS: &[&str] = &[
 /// the repository holds that many: a geometric repack leaves O(log n) packs behind (4 to 6 after
 /// 120,000 entries in the server benchmark, more as the log grows), so a threshold on the total is
 /// reached again a few commits after each run, and git ran almost without pause (3.6 to 4.0 ms of
-/// git CPU per entry with one-entry batches and a threshold of 16 packs in all, against 2.6 to 2.9
+/// git CPU per entry with one-entry batches and a threshold of 16 packs in all, against 2.5 to 2.9
 /// with 32 new packs; docs/performance.md, "Log server").
 #[derive(Debug)]
 pub(crate) struct Repacker {
