@@ -845,9 +845,9 @@ fn wait_for_processes_using(repo: &Path) {
         });
         named || holds
     };
+    let own = std::process::id().to_string();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
-        let own = std::process::id().to_string();
         let busy = std::fs::read_dir("/proc")
             .expect("/proc")
             .filter_map(Result::ok)
